@@ -1,0 +1,49 @@
+import type { JWTPayload } from "jose";
+
+/** The platform profiles the broker understands; each normalises claims differently. */
+export const PROFILE_NAMES = ["github-actions", "gitlab-ci", "kubernetes", "spiffe", "oidc"] as const;
+export type ProfileName = (typeof PROFILE_NAMES)[number];
+
+/**
+ * One workload identity, whatever platform proved it. Policies see this as `identity`.
+ * Attributes prefer immutable ids (repository_id, project_id, service-account uid) over names.
+ */
+export interface WorkloadIdentity {
+  /** Id of the configured issuer that verified the token (issuers.yaml `id`). */
+  readonly issuer: string;
+  /** The token's `iss`. */
+  readonly iss: string;
+  readonly profile: ProfileName;
+  /** The token's `sub`. */
+  readonly subject: string;
+  /** Profile-specific, string-valued attributes (see docs/identity.md). */
+  readonly attributes: Readonly<Record<string, string>>;
+}
+
+/** A subject (or actor) token that passed every check. */
+export interface VerifiedSubject {
+  readonly identity: WorkloadIdentity;
+  /** The raw verified claims. */
+  readonly claims: Readonly<JWTPayload>;
+  /** `exp`, seconds since the epoch (always present and finite). */
+  readonly expiresAt: number;
+  /** `iat` when the token carried one. */
+  readonly issuedAt: number | undefined;
+  /** `jti` when the token carried one. */
+  readonly tokenId: string | undefined;
+}
+
+/** Token types accepted from outside as proof of identity (RFC 8693 §3). */
+export type ExternalTokenType = "urn:ietf:params:oauth:token-type:jwt" | "urn:ietf:params:oauth:token-type:id_token";
+
+/** Verifies external identity tokens against the configured, trusted issuers. */
+export interface SubjectTokenVerifier {
+  /**
+   * Verifies a token from a configured issuer.
+   * Throws BrokerError `invalid_request` (RFC 8693 §2.2.2) when the token is not acceptable,
+   * `temporarily_unavailable` when the issuer's keys cannot be had and none are cached.
+   */
+  verify(token: string): Promise<VerifiedSubject>;
+  /** True once every issuer has usable keys (for /readyz). */
+  ready(): boolean;
+}

@@ -1,0 +1,59 @@
+import type { VerifiedSubject } from "../identity/types.js";
+
+/** Credential types a grant can allow. `access_token`: RFC 9068 JWT; `jwt`: JWT-SVID. */
+export type GrantedTokenType = "access_token" | "jwt";
+
+/** A JSON value a grant may add to the issued token as an extra claim. */
+export type ClaimValue = string | number | boolean | readonly string[];
+
+/** The request as policies see it (`request` in CEL). */
+export interface RequestContext {
+  /** `audience` parameters, in order. */
+  readonly audiences: readonly string[];
+  /** `resource` parameters, in order. */
+  readonly resources: readonly string[];
+  /** `scope`, split on spaces; empty when not asked. */
+  readonly scopes: readonly string[];
+  readonly requestedTokenType: GrantedTokenType;
+  /** Lifetime the caller asked for, seconds; undefined when not asked. */
+  readonly requestedLifetimeSeconds: number | undefined;
+  readonly clientAddress: string;
+  /** Seconds since the epoch at decision time. */
+  readonly now: number;
+}
+
+/** What a matched policy grants to one request. */
+export interface Grant {
+  readonly policyId: string;
+  /** Becomes the `sub` of the issued credential. */
+  readonly workloadId: string;
+  /** Audiences and resources the grant allows (`aud` is drawn from these). */
+  readonly audiences: readonly string[];
+  readonly scopes: readonly string[];
+  readonly maxLifetimeSeconds: number;
+  readonly tokenTypes: readonly GrantedTokenType[];
+  readonly extraClaims: Readonly<Record<string, ClaimValue>>;
+}
+
+export type DenialReason =
+  /** No policy for this issuer has a condition that holds. */
+  | "no_matching_policy"
+  /** Some policy matched but none grants the requested audience/resource. */
+  | "target_not_granted"
+  /** Some policy matched and grants the target, but not the scope. */
+  | "scope_not_granted"
+  /** Some policy matched but none grants the requested token type. */
+  | "token_type_not_granted";
+
+/** A denial is a value, not an exception. */
+export type Decision =
+  | { readonly allow: true; readonly grant: Grant; readonly evaluated: readonly string[] }
+  | { readonly allow: false; readonly reason: DenialReason; readonly evaluated: readonly string[]; readonly details: readonly string[] };
+
+/** One loaded, compiled, immutable set of policies. */
+export interface PolicySet {
+  /** Content hash of the source files, for logs and /readyz. */
+  readonly version: string;
+  readonly policyIds: readonly string[];
+  evaluate(subject: VerifiedSubject, request: RequestContext): Decision;
+}
