@@ -36,14 +36,18 @@ export interface VerifiedSubject {
 /** Token types accepted from outside as proof of identity (RFC 8693 §3). */
 export type ExternalTokenType = "urn:ietf:params:oauth:token-type:jwt" | "urn:ietf:params:oauth:token-type:id_token";
 
+/** Which request parameter a token came from; used in error descriptions. */
+export type TokenLabel = "subject_token" | "actor_token";
+
 /** Verifies external identity tokens against the configured, trusted issuers. */
 export interface SubjectTokenVerifier {
   /**
    * Verifies a token from a configured issuer.
    * Throws BrokerError `invalid_request` (RFC 8693 §2.2.2) when the token is not acceptable,
    * `temporarily_unavailable` when the issuer's keys cannot be had and none are cached.
+   * `label` (default "subject_token") names the token in error descriptions.
    */
-  verify(token: string): Promise<VerifiedSubject>;
+  verify(token: string, label?: TokenLabel): Promise<VerifiedSubject>;
   /** True once every issuer has usable keys (for /readyz). */
   ready(): boolean;
 }

@@ -1,0 +1,95 @@
+import { resolve } from "node:path";
+import { z } from "zod";
+import { parseDurationSeconds } from "./lib/durations.js";
+
+/** Every setting the broker reads, with its default. README "Settings" documents each one. */
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  /** `iss` of every credential the broker issues, and the audience subject tokens must carry by default. */
+  readonly issuerUrl: string;
+  readonly policyDir: string;
+  readonly issuersFile: string;
+  readonly keysDir: string;
+  /** Generate development keys on first start when none exist. */
+  readonly devKeys: boolean;
+  /** Global cap on issued credential lifetime, seconds. */
+  readonly maxTokenLifetimeSeconds: number;
+  readonly maxBodyBytes: number;
+  readonly requestTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly shutdownGraceMs: number;
+  readonly watchPolicies: boolean;
+  readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+}
+
+const duration = (name: string, fallback: string, max: number) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      const seconds = parseDurationSeconds(text);
+      if (seconds === undefined || seconds <= 0 || seconds > max) {
+        ctx.addIssue({ code: "custom", message: `${name} must be a duration like 90s, 15m or 1h, at most ${max}s` });
+        return z.NEVER;
+      }
+      return seconds;
+    });
+
+const flag = (fallback: "true" | "false") => z.enum(["true", "false", "1", "0"]).default(fallback).transform((v) => v === "true" || v === "1");
+
+const integer = (min: number, max: number, fallback: string) =>
+  z.string().default(fallback).transform(Number).pipe(z.number().int().min(min).max(max));
+
+const envSchema = z.object({
+  BROKER_HOST: z.string().min(1).default("127.0.0.1"),
+  BROKER_PORT: integer(0, 65_535, "8080"),
+  BROKER_ISSUER_URL: z.url({ protocol: /^https?$/ }).optional(),
+  BROKER_POLICY_DIR: z.string().min(1).default("policies"),
+  BROKER_ISSUERS_FILE: z.string().min(1).optional(),
+  BROKER_KEYS_DIR: z.string().min(1).default("keys"),
+  BROKER_DEV_KEYS: z.enum(["auto", "on", "off"]).default("auto"),
+  BROKER_MAX_TOKEN_LIFETIME: duration("BROKER_MAX_TOKEN_LIFETIME", "15m", 3600),
+  BROKER_MAX_BODY_BYTES: integer(1024, 1_048_576, "65536"),
+  BROKER_REQUEST_TIMEOUT: duration("BROKER_REQUEST_TIMEOUT", "10s", 300),
+  BROKER_HEADERS_TIMEOUT: duration("BROKER_HEADERS_TIMEOUT", "5s", 300),
+  BROKER_SHUTDOWN_GRACE: duration("BROKER_SHUTDOWN_GRACE", "10s", 300),
+  BROKER_WATCH_POLICIES: flag("true"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  NODE_ENV: z.string().optional(),
+});
+
+/** Thrown with every bad setting listed at once. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+/** Reads the environment into one typed Config; lists every bad setting at once. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `  ${issue.path.join(".") || "(env)"}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration:\n${problems.join("\n")}`);
+  }
+  const e = parsed.data;
+  const issuerUrl = (e.BROKER_ISSUER_URL ?? `http://127.0.0.1:${e.BROKER_PORT}`).replace(/\/+$/, "");
+  const policyDir = resolve(e.BROKER_POLICY_DIR);
+  const production = e.NODE_ENV === "production";
+  return {
+    host: e.BROKER_HOST,
+    port: e.BROKER_PORT,
+    issuerUrl,
+    policyDir,
+    issuersFile: resolve(e.BROKER_ISSUERS_FILE ?? `${policyDir}/issuers.yaml`),
+    keysDir: resolve(e.BROKER_KEYS_DIR),
+    // Never mint keys silently in production: a missing key there is an outage to fix, not to paper over.
+    devKeys: e.BROKER_DEV_KEYS === "on" || (e.BROKER_DEV_KEYS === "auto" && !production),
+    maxTokenLifetimeSeconds: e.BROKER_MAX_TOKEN_LIFETIME,
+    maxBodyBytes: e.BROKER_MAX_BODY_BYTES,
+    requestTimeoutMs: e.BROKER_REQUEST_TIMEOUT * 1000,
+    headersTimeoutMs: e.BROKER_HEADERS_TIMEOUT * 1000,
+    shutdownGraceMs: e.BROKER_SHUTDOWN_GRACE * 1000,
+    watchPolicies: e.BROKER_WATCH_POLICIES,
+    logLevel: e.LOG_LEVEL,
+  };
+}

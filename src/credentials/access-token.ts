@@ -1,0 +1,63 @@
+import { randomBytes } from "node:crypto";
+import { SignJWT } from "jose";
+import { epochSeconds, type Clock } from "../lib/clock.js";
+import type { ClaimValue } from "../policy/types.js";
+import type { KeyStore } from "./key-store.js";
+
+/** RFC 9068 §2.1: the media type of a JWT access token. */
+export const ACCESS_TOKEN_TYP = "at+jwt";
+
+/** What one issued access token says. */
+export interface AccessTokenSpec {
+  /** The workload id; becomes `sub` and `client_id`. */
+  readonly subject: string;
+  readonly audiences: readonly string[];
+  readonly scopes: readonly string[];
+  readonly lifetimeSeconds: number;
+  readonly extraClaims: Readonly<Record<string, ClaimValue>>;
+  /**
+   * Latest `exp` allowed (a re-exchanged token never outlives the one it came from).
+   * Seconds since the epoch.
+   */
+  readonly notAfter?: number;
+}
+
+export interface IssuedToken {
+  readonly token: string;
+  readonly jti: string;
+  readonly issuedAt: number;
+  readonly expiresAt: number;
+}
+
+export interface AccessTokenMinter {
+  mint(spec: AccessTokenSpec): Promise<IssuedToken>;
+}
+
+/**
+ * Mints RFC 9068 JWT access tokens: `typ: at+jwt`, `kid` in the header, `iss`, `sub`, `aud`,
+ * `exp`, `iat`, `nbf`, a random 128-bit `jti`, `client_id` and `scope`.
+ */
+export function createAccessTokenMinter(options: { issuer: string; keys: KeyStore; clock: Clock }): AccessTokenMinter {
+  return {
+    async mint(spec) {
+      const key = options.keys.activeKey();
+      const issuedAt = epochSeconds(options.clock);
+      const expiresAt = Math.min(issuedAt + spec.lifetimeSeconds, spec.notAfter ?? Number.POSITIVE_INFINITY);
+      const jti = randomBytes(16).toString("base64url");
+      const payload: Record<string, unknown> = { ...spec.extraClaims, client_id: spec.subject };
+      // RFC 9068 §2.2.3.1: scope is a space-separated string, omitted when empty.
+      if (spec.scopes.length > 0) payload.scope = spec.scopes.join(" ");
+      const token = await new SignJWT(payload)
+        .setProtectedHeader({ alg: key.alg, typ: ACCESS_TOKEN_TYP, kid: key.kid })
+        .setIssuer(options.issuer)
+        .setSubject(spec.subject)
+        .setAudience(spec.audiences.length === 1 ? (spec.audiences[0] as string) : [...spec.audiences])
+        .setIssuedAt(issuedAt)
+        .setNotBefore(issuedAt)
+        .setExpirationTime(expiresAt)
+        .setJti(jti)
+        .sign(key.privateKey);
+      return { token, jti, issuedAt, expiresAt };
+    },
+  };
+}

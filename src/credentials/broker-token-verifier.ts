@@ -1,0 +1,73 @@
+import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from "jose";
+import { BrokerError } from "../errors.js";
+import type { Clock } from "../lib/clock.js";
+import { ACCESS_TOKEN_TYP } from "./access-token.js";
+import type { KeyStore } from "./key-store.js";
+import { SIGNING_ALGORITHM } from "./signing-key.js";
+
+/** Claims of a broker-issued access token that passed verification. */
+export interface BrokerTokenClaims extends JWTPayload {
+  readonly iss: string;
+  readonly sub: string;
+  readonly aud: string | string[];
+  readonly exp: number;
+  readonly iat: number;
+  readonly jti: string;
+  readonly client_id: string;
+  readonly scope?: string;
+}
+
+const MAX_TOKEN_BYTES = 8192;
+
+/**
+ * Verifies access tokens this broker issued (for re-exchange and introspection): only
+ * our issuer, only our published keys, only ES256, only `typ: at+jwt` (RFC 9068 §4).
+ */
+export function createBrokerTokenVerifier(options: { issuer: string; keys: KeyStore; clock: Clock }) {
+  // Rebuilt only when the published key set changes (rotation), not per request.
+  let publishedRef: unknown;
+  let jwks: ReturnType<typeof createLocalJWKSet> | undefined;
+  const keySet = () => {
+    const published = options.keys.publishedKeys();
+    if (published !== publishedRef || !jwks) {
+      publishedRef = published;
+      jwks = createLocalJWKSet({ keys: published.map((jwk) => ({ ...jwk })) });
+    }
+    return jwks;
+  };
+
+  return {
+    async verify(token: string, label = "subject_token"): Promise<BrokerTokenClaims> {
+      if (token.length > MAX_TOKEN_BYTES) throw invalid(label, "is too large", "oversized broker token");
+      try {
+        const { payload } = await jwtVerify(token, keySet(), {
+          issuer: options.issuer,
+          algorithms: [SIGNING_ALGORITHM],
+          typ: ACCESS_TOKEN_TYP,
+          currentDate: new Date(options.clock.now()),
+          requiredClaims: ["iss", "sub", "aud", "exp", "iat", "jti", "client_id"],
+        });
+        if (!Number.isFinite(payload.exp) || typeof payload.jti !== "string" || typeof payload.client_id !== "string") {
+          throw invalid(label, "is not a valid access token of this broker", "malformed broker token claims");
+        }
+        if (payload.scope !== undefined && typeof payload.scope !== "string") {
+          throw invalid(label, "is not a valid access token of this broker", "scope claim is not a string");
+        }
+        return payload as BrokerTokenClaims;
+      } catch (error) {
+        if (error instanceof BrokerError) throw error;
+        if (error instanceof joseErrors.JWTExpired) throw invalid(label, "has expired", error.message);
+        if (error instanceof joseErrors.JOSEError) {
+          throw invalid(label, "is not a valid access token of this broker", `${error.code}: ${error.message}`);
+        }
+        throw error;
+      }
+    },
+  };
+}
+
+export type BrokerTokenVerifier = ReturnType<typeof createBrokerTokenVerifier>;
+
+function invalid(label: string, what: string, detail: string): BrokerError {
+  return new BrokerError("invalid_request", `${label} ${what}`, { detail });
+}

@@ -1,0 +1,10 @@
+import type { HttpBindings } from "@hono/node-server";
+
+/** Hono environment: Node bindings (absent under app.request() in tests) and per-request values. */
+export interface AppEnv {
+  Bindings: Partial<HttpBindings>;
+  Variables: {
+    requestId: string;
+    clientAddress: string;
+  };
+}

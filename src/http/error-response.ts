@@ -1,0 +1,35 @@
+import type { Context } from "hono";
+import { BrokerError, type BrokerErrorCode } from "../errors.js";
+import type { Log } from "../lib/log.js";
+
+const DEFAULT_STATUS: Record<BrokerErrorCode, number> = {
+  invalid_request: 400,
+  invalid_client: 401,
+  unsupported_grant_type: 400,
+  unauthorized_client: 400,
+  invalid_target: 400,
+  invalid_scope: 400,
+  temporarily_unavailable: 503,
+  server_error: 500,
+};
+
+/**
+ * RFC 6749 §5.2 error JSON. A BrokerError keeps its safe description; anything else becomes a
+ * bare `server_error` (logged in full, never sent to the caller).
+ */
+export function errorResponse(c: Context, error: unknown, log: Log): Response {
+  const known = error instanceof BrokerError ? error : undefined;
+  if (!known) log.error({ err: error, requestId: c.get("requestId") }, "unexpected error");
+  const code = known?.code ?? "server_error";
+  const status = known?.status ?? DEFAULT_STATUS[code];
+  const headers: Record<string, string> = {
+    "Content-Type": "application/json",
+    "Cache-Control": "no-store",
+    Pragma: "no-cache",
+  };
+  if (code === "temporarily_unavailable") headers["Retry-After"] = String(known?.retryAfterSeconds ?? 5);
+  // RFC 6749 §5.2: invalid_client over 401 carries the scheme the client tried.
+  if (status === 401) headers["WWW-Authenticate"] = 'Bearer error="invalid_client"';
+  const body = known ? { error: code, error_description: known.description } : { error: code };
+  return new Response(JSON.stringify(body), { status, headers });
+}

@@ -1,0 +1,42 @@
+import type { Hono } from "hono";
+import type { KeyStore } from "../credentials/key-store.js";
+import { SIGNING_ALGORITHM } from "../credentials/signing-key.js";
+import { TOKEN_EXCHANGE_GRANT } from "../exchange/token-types.js";
+import type { AppEnv } from "./app-env.js";
+
+/**
+ * RFC 8414 authorization server metadata (also served at the OpenID discovery path, where
+ * resource servers commonly look for jwks_uri) and the JWKS of published signing keys.
+ */
+export function metadataRoutes(app: Hono<AppEnv>, deps: { issuerUrl: string; keys: KeyStore }): void {
+  const metadata = {
+    issuer: deps.issuerUrl,
+    token_endpoint: `${deps.issuerUrl}/token`,
+    jwks_uri: `${deps.issuerUrl}/.well-known/jwks.json`,
+    grant_types_supported: [TOKEN_EXCHANGE_GRANT],
+    // Token exchange needs no authorization endpoint, so no response types are offered.
+    response_types_supported: [],
+    // The subject token authenticates the workload (RFC 8693 §2.1: client auth is optional).
+    token_endpoint_auth_methods_supported: ["none"],
+    token_endpoint_auth_signing_alg_values_supported: [SIGNING_ALGORITHM],
+    access_token_signing_alg_values_supported: [SIGNING_ALGORITHM],
+  };
+  const metadataJson = JSON.stringify(metadata);
+  const serveMetadata = () =>
+    new Response(metadataJson, { headers: { "Content-Type": "application/json", "Cache-Control": "public, max-age=300" } });
+  app.get("/.well-known/oauth-authorization-server", serveMetadata);
+  app.get("/.well-known/openid-configuration", serveMetadata);
+
+  // Cached per published-key set: rotation swaps the array, so the JSON is rebuilt only then.
+  let publishedRef: unknown;
+  let jwksJson = "";
+  app.get("/.well-known/jwks.json", () => {
+    const published = deps.keys.publishedKeys();
+    if (published !== publishedRef) {
+      publishedRef = published;
+      jwksJson = JSON.stringify({ keys: published });
+    }
+    // Short max-age: a key published ahead of rotation must reach verifiers before it signs.
+    return new Response(jwksJson, { headers: { "Content-Type": "application/json", "Cache-Control": "public, max-age=300" } });
+  });
+}

@@ -1,0 +1,43 @@
+import { createLocalJWKSet, type CryptoKey, type JSONWebKeySet } from "jose";
+
+/** The header members that select a verification key. */
+export interface KeyLookup {
+  readonly alg: string;
+  readonly kid?: string | undefined;
+}
+
+/**
+ * Where one issuer's verification keys come from. Implementations: a static file
+ * ({@link StaticKeySource}) and a remote JWKS ({@link RemoteJwksSource}).
+ */
+export interface KeySource {
+  /**
+   * Resolves the key for a token header. Rejects with jose's `JWKSNoMatchingKey` when no key
+   * matches, jose's `JWKSMultipleMatchingKeys` (async-iterable over candidates) when several
+   * do, and BrokerError `temporarily_unavailable` when keys cannot be had.
+   */
+  getKey(header: KeyLookup): Promise<CryptoKey>;
+  /** True while the source holds usable keys. */
+  ready(): boolean;
+  /** Tries to load keys now; logs and swallows failures. No-op for static sources. */
+  warmUp(): Promise<void>;
+}
+
+/** A fixed key set, read once at start-up (air-gapped clusters, SPIFFE bundles). */
+export class StaticKeySource implements KeySource {
+  private readonly resolve: ReturnType<typeof createLocalJWKSet>;
+
+  constructor(jwks: JSONWebKeySet) {
+    this.resolve = createLocalJWKSet(jwks);
+  }
+
+  getKey(header: KeyLookup): Promise<CryptoKey> {
+    return this.resolve({ alg: header.alg, ...(header.kid === undefined ? {} : { kid: header.kid }) });
+  }
+
+  ready(): boolean {
+    return true;
+  }
+
+  async warmUp(): Promise<void> {}
+}

@@ -1,0 +1,188 @@
+import { errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyOptions, type JWSHeaderParameters } from "jose";
+import { BrokerError } from "../errors.js";
+import type { Clock } from "../lib/clock.js";
+import type { HttpFetch } from "../lib/http-fetch.js";
+import type { Log } from "../lib/log.js";
+import { DiscoveryJwksLocator } from "./discovery.js";
+import { loadIssuerConfigs, type IssuerConfig } from "./issuer-config.js";
+import { toBrokerError } from "./jose-errors.js";
+import { precheckJws, type PrecheckedHeader } from "./jws-precheck.js";
+import { StaticKeySource, type KeySource } from "./key-source.js";
+import { PROFILES } from "./profiles/index.js";
+import { DEFAULT_REMOTE_JWKS_LIMITS, RemoteJwksSource, type RemoteJwksLimits } from "./remote-jwks.js";
+import { checkTimeClaims } from "./time-claims.js";
+import type { SubjectTokenVerifier, TokenLabel, VerifiedSubject } from "./types.js";
+import { sameIssuerUrl } from "./url-policy.js";
+
+/** Options for {@link createTokenVerifier}. */
+export interface TokenVerifierOptions {
+  readonly issuers: readonly IssuerConfig[];
+  /** The broker's own issuer URL; tokens from it are refused here (they are access_token exchanges). */
+  readonly brokerIssuer: string;
+  readonly clock: Clock;
+  /** The only way out to the network: issuer discovery documents and JWKS. */
+  readonly fetch: HttpFetch;
+  readonly log: Log;
+  /** Largest accepted token, in bytes (default 16 KiB). */
+  readonly maxTokenBytes?: number;
+  /** Overrides for remote JWKS timeouts, size and key caps, cache age, cooldown, stale limit. */
+  readonly remoteJwks?: Partial<RemoteJwksLimits>;
+}
+
+/** A {@link SubjectTokenVerifier} that can also fetch remote keys ahead of the first request. */
+export interface TokenVerifier extends SubjectTokenVerifier {
+  /** Tries each remote key source once; logs failures, never throws. */
+  warmUp(): Promise<void>;
+  /** The configured issuer ids (issuers.yaml `id`), in file order, for policy validation. */
+  issuerIds(): string[];
+}
+
+/** Bound on keys tried when a kid-less header matches several (each try is a signature check). */
+const MAX_KEY_CANDIDATES = 5;
+/** Largest accepted `sub`, in characters. */
+const MAX_SUBJECT_CHARS = 1024;
+
+interface Route {
+  readonly config: IssuerConfig;
+  readonly keys: KeySource;
+}
+
+/**
+ * Builds the verifier for external identity tokens. Nothing is fetched here: remote keys are
+ * fetched on first use or by {@link TokenVerifier.warmUp}.
+ */
+export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
+  const limits: RemoteJwksLimits = { ...DEFAULT_REMOTE_JWKS_LIMITS, ...options.remoteJwks };
+  const routes = new Map<string, Route>();
+  for (const config of options.issuers) {
+    if (routes.has(config.issuer)) throw new Error(`issuer ${config.issuer} is configured twice`);
+    routes.set(config.issuer, { config, keys: keySourceFor(config, options, limits) });
+  }
+
+  async function verify(token: string, label: TokenLabel = "subject_token"): Promise<VerifiedSubject> {
+    const { header, unverifiedIss } = precheckJws(token, { label, ...(options.maxTokenBytes ? { maxBytes: options.maxTokenBytes } : {}) });
+    if (sameIssuerUrl(unverifiedIss, options.brokerIssuer)) {
+      throw new BrokerError("invalid_request", `tokens issued by this broker are exchanged with ${label}_type access_token`, {
+        detail: `${label} carries the broker's own iss`,
+      });
+    }
+    // Route by the unverified iss to exactly one issuer; unknown issuers cost no fetch.
+    const route = routes.get(unverifiedIss);
+    if (route === undefined) {
+      throw new BrokerError("invalid_request", `${label} issuer is not trusted`, {
+        detail: `${label} iss ${JSON.stringify(unverifiedIss.slice(0, 256))} is not configured`,
+      });
+    }
+    const { config } = route;
+    // RFC 8725 §3.1: each issuer is held to its own algorithm list, before any key lookup.
+    if (!(config.algorithms as readonly string[]).includes(header.alg)) {
+      throw new BrokerError("invalid_request", `${label} algorithm is not accepted`, {
+        detail: `${label} from issuer ${config.id}: alg ${header.alg} not in [${config.algorithms.join(", ")}]`,
+      });
+    }
+    let payload: JWTPayload;
+    try {
+      payload = await verifySignatureAndClaims(token, route, header, options.clock);
+    } catch (error) {
+      throw toBrokerError(error, label, config.id);
+    }
+    const problem = checkTimeClaims(payload, config, options.clock) ?? checkSubject(payload.sub);
+    if (problem !== undefined) {
+      throw new BrokerError("invalid_request", `${label} ${problem.description}`, {
+        detail: `${label} from issuer ${config.id}: ${problem.detail}`,
+      });
+    }
+    const profiled = PROFILES[config.profile](payload, header);
+    if (!profiled.ok) {
+      throw new BrokerError("invalid_request", `${label} claims do not fit the ${config.profile} profile`, {
+        detail: `${label} from issuer ${config.id}: ${profiled.reason}`,
+      });
+    }
+    return {
+      identity: {
+        issuer: config.id,
+        iss: config.issuer,
+        profile: config.profile,
+        subject: payload.sub as string,
+        attributes: profiled.attributes,
+      },
+      claims: payload,
+      expiresAt: payload.exp as number,
+      issuedAt: typeof payload.iat === "number" ? payload.iat : undefined,
+      tokenId: typeof payload.jti === "string" ? payload.jti : undefined,
+    };
+  }
+
+  return {
+    verify,
+    ready: () => [...routes.values()].every((route) => route.keys.ready()),
+    issuerIds: () => options.issuers.map((config) => config.id),
+    warmUp: async () => {
+      await Promise.all([...routes.values()].map((route) => route.keys.warmUp()));
+    },
+  };
+}
+
+/** Options for {@link loadTokenVerifier}: everything but the issuers, which come from the file. */
+export type LoadTokenVerifierOptions = Omit<TokenVerifierOptions, "issuers">;
+
+/** Loads the trusted-issuers file and builds the verifier over it (no network access). */
+export async function loadTokenVerifier(file: string, options: LoadTokenVerifierOptions): Promise<TokenVerifier> {
+  const issuers = await loadIssuerConfigs(file, options.brokerIssuer);
+  return createTokenVerifier({ ...options, issuers });
+}
+
+function keySourceFor(config: IssuerConfig, options: TokenVerifierOptions, limits: RemoteJwksLimits): KeySource {
+  const { keys } = config;
+  if (keys.kind === "jwks_file") return new StaticKeySource(keys.jwks);
+  const { fetch, clock, log } = options;
+  const locate =
+    keys.kind === "jwks_uri"
+      ? () => Promise.resolve(keys.url)
+      : (() => {
+          const locator = new DiscoveryJwksLocator({ issuer: config.issuer, fetch, clock, limits, maxAgeMs: limits.cacheMaxAgeMs });
+          return () => locator.locate();
+        })();
+  return new RemoteJwksSource({ issuerId: config.id, locate, fetch, clock, log, limits, spiffeBundle: config.profile === "spiffe" });
+}
+
+async function verifySignatureAndClaims(token: string, route: Route, header: PrecheckedHeader, clock: Clock): Promise<JWTPayload> {
+  const { config, keys } = route;
+  const verifyOptions: JWTVerifyOptions = {
+    issuer: config.issuer,
+    audience: [...config.audiences],
+    algorithms: [...config.algorithms],
+    clockTolerance: config.clockSkewSeconds,
+    currentDate: new Date(clock.now()),
+    // jose leaves required claims to us; exp above all (RFC 8725 §3.10 is about keys; this is
+    // about never accepting a token that cannot expire).
+    requiredClaims: ["exp", "iss", "sub", "aud", ...(config.requireIat ? ["iat"] : [])],
+    ...(config.requireIat ? { maxTokenAge: config.maxTokenAgeSeconds } : {}),
+  };
+  const getKey = (protectedHeader: JWSHeaderParameters): Promise<CryptoKey> =>
+    keys.getKey({ alg: header.alg, kid: typeof protectedHeader.kid === "string" ? protectedHeader.kid : undefined });
+  try {
+    return (await jwtVerify(token, getKey, verifyOptions)).payload;
+  } catch (error) {
+    if (!(error instanceof errors.JWKSMultipleMatchingKeys)) throw error;
+    // No kid and several keys fit: try each candidate, bounded, as jose's docs prescribe.
+    let lastError: unknown = error;
+    let tried = 0;
+    for await (const key of error) {
+      if (++tried > MAX_KEY_CANDIDATES) break;
+      try {
+        return (await jwtVerify(token, key, verifyOptions)).payload;
+      } catch (inner) {
+        if (!(inner instanceof errors.JWSSignatureVerificationFailed)) throw inner;
+        lastError = inner;
+      }
+    }
+    throw lastError;
+  }
+}
+
+function checkSubject(sub: unknown): { description: string; detail: string } | undefined {
+  if (typeof sub !== "string" || sub === "") return { description: 'has an invalid "sub" claim', detail: "sub is not a non-empty string" };
+  if (sub.length > MAX_SUBJECT_CHARS) return { description: '"sub" claim is too long', detail: `sub has ${sub.length} characters` };
+  return undefined;
+}

@@ -1,0 +1,51 @@
+/**
+ * Which URLs the identity module may fetch or trust as issuers: https everywhere, plain http
+ * only on loopback (tests and local development). Used for configured issuers, configured
+ * jwks_uri values and jwks_uri values learned from discovery documents.
+ */
+
+const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
+/** Options for {@link checkTrustedUrl}. */
+export interface TrustedUrlOptions {
+  /** Issuer identifiers must not carry a query (OpenID Connect Discovery 1.0 §2). */
+  readonly allowQuery?: boolean;
+}
+
+/**
+ * Returns a problem description when `text` is not an acceptable issuer or key URL,
+ * undefined when it is.
+ */
+export function checkTrustedUrl(text: string, options: TrustedUrlOptions = {}): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return "is not an absolute URL";
+  }
+  if (url.protocol === "http:") {
+    if (!LOOPBACK_HOSTS.has(url.hostname)) return "must use https (plain http only on loopback: 127.0.0.1, localhost, [::1])";
+  } else if (url.protocol !== "https:") {
+    return "must use https";
+  }
+  if (url.username !== "" || url.password !== "") return "must not contain user info";
+  // RFC 8414 §2 / OIDC Discovery §2: issuer identifiers have no query or fragment.
+  if (text.includes("#")) return "must not contain a fragment";
+  if (!options.allowQuery && text.includes("?")) return "must not contain a query";
+  return undefined;
+}
+
+/** True when `text` is an acceptable URL to fetch keys or metadata from. */
+export function isTrustedUrl(text: string, options: TrustedUrlOptions = {}): boolean {
+  return checkTrustedUrl(text, options) === undefined;
+}
+
+/** Compares issuer URLs ignoring one trailing slash, to catch near-duplicates in config. */
+export function sameIssuerUrl(a: string, b: string): boolean {
+  return stripTrailingSlash(a) === stripTrailingSlash(b);
+}
+
+/** Removes one trailing "/" (OpenID Connect Discovery 1.0 §4.1 does the same before appending). */
+export function stripTrailingSlash(text: string): string {
+  return text.endsWith("/") ? text.slice(0, -1) : text;
+}

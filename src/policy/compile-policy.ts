@@ -1,0 +1,142 @@
+import { attenuate } from "../exchange/attenuate.js";
+import type { VerifiedSubject } from "../identity/types.js";
+import { compileCel, describeResult, isEvaluationError, toCelInput, toClaimValue } from "./cel.js";
+import type { CelBindings, CelProgram } from "./cel.js";
+import { WORKLOAD_ID_PATTERN } from "./policy-schema.js";
+import type { PolicyFile } from "./policy-schema.js";
+import type { ClaimValue, Grant, GrantedTokenType, RequestContext } from "./types.js";
+
+/** What one policy says about one request. A value, never an exception. */
+export type PolicyOutcome =
+  | { readonly outcome: "granted"; readonly grant: Grant }
+  | {
+      readonly outcome: "condition_false" | "grant_error" | "target_not_granted" | "scope_not_granted" | "token_type_not_granted";
+      /** For the audit log only: may name policy internals. */
+      readonly detail: string;
+    };
+
+/** A policy whose expressions were parsed and planned once, at load. Immutable. */
+export interface CompiledPolicy {
+  readonly id: string;
+  readonly issuer: string;
+  readonly audiences: readonly string[];
+  readonly scopes: readonly string[];
+  readonly maxLifetimeSeconds: number;
+  readonly tokenTypes: readonly GrantedTokenType[];
+  /**
+   * Evaluates the condition, checks that the grant covers the request, then computes the
+   * workload id and extra claims. `bindings` may be passed to share them across policies.
+   */
+  match(subject: VerifiedSubject, request: RequestContext, bindings?: CelBindings): PolicyOutcome;
+}
+
+/** A compile problem, with the field path inside the policy file. */
+export interface CompileIssue {
+  readonly path: string;
+  readonly message: string;
+}
+
+export type Compilation = { readonly ok: true; readonly policy: CompiledPolicy } | { readonly ok: false; readonly issues: readonly CompileIssue[] };
+
+/** Builds the CEL variables `identity`, `claims` and `request` for one decision. */
+export function celBindings(subject: VerifiedSubject, request: RequestContext): CelBindings {
+  const { identity } = subject;
+  return {
+    identity: toCelInput({
+      issuer: identity.issuer,
+      iss: identity.iss,
+      profile: identity.profile,
+      subject: identity.subject,
+      attributes: identity.attributes,
+    }),
+    claims: toCelInput(subject.claims),
+    request: toCelInput({
+      audiences: request.audiences,
+      resources: request.resources,
+      scopes: request.scopes,
+      requested_token_type: request.requestedTokenType,
+      // CEL has no "undefined"; 0 reads naturally as "not asked" in a condition.
+      requested_lifetime: request.requestedLifetimeSeconds ?? 0,
+      client_address: request.clientAddress,
+      time: request.now,
+    }),
+  };
+}
+
+/** Compiles a schema-valid policy file; reports every bad expression, not just the first. */
+export function compilePolicy(file: PolicyFile): Compilation {
+  const issues: CompileIssue[] = [];
+  const compile = (path: string, source: string): CelProgram | undefined => {
+    const result = compileCel(source);
+    if (result.ok) return result.program;
+    issues.push({ path, message: result.message });
+    return undefined;
+  };
+
+  const condition = compile("condition", file.condition);
+  const workloadIdExpr = file.grant.workload_id_expr === undefined ? undefined : compile("grant.workload_id_expr", file.grant.workload_id_expr);
+  const claimPrograms: [string, CelProgram | undefined][] = Object.entries(file.grant.claims).map(([name, source]) => [
+    name,
+    compile(`grant.claims.${name}`, source),
+  ]);
+  if (issues.length > 0 || condition === undefined) return { ok: false, issues };
+
+  const workloadId = file.grant.workload_id;
+  const claims = claimPrograms.filter((entry): entry is [string, CelProgram] => entry[1] !== undefined);
+  const policy: CompiledPolicy = {
+    id: file.id,
+    issuer: file.issuer,
+    audiences: Object.freeze([...file.grant.audiences]),
+    scopes: Object.freeze([...file.grant.scopes]),
+    maxLifetimeSeconds: file.grant.max_lifetime,
+    tokenTypes: Object.freeze([...file.grant.token_types]),
+    match(subject, request, bindings = celBindings(subject, request)) {
+      const held = condition(bindings);
+      if (held !== true) {
+        // A missing claim yields an error value; it means "does not hold", never "allow".
+        return { outcome: "condition_false", detail: held === false ? "condition is false" : `condition did not hold (${describeResult(held)})` };
+      }
+
+      // Global cap applies at issue time; here we only ask whether the grant covers the request.
+      const narrowed = attenuate(policy, request, Number.POSITIVE_INFINITY);
+      if (!narrowed.ok) {
+        return { outcome: narrowed.code === "invalid_target" ? "target_not_granted" : "scope_not_granted", detail: narrowed.detail };
+      }
+      if (!policy.tokenTypes.includes(request.requestedTokenType)) {
+        return { outcome: "token_type_not_granted", detail: `token type ${request.requestedTokenType} not granted` };
+      }
+
+      let subjectId = workloadId;
+      if (workloadIdExpr !== undefined) {
+        const result = workloadIdExpr(bindings);
+        if (typeof result !== "string" || !WORKLOAD_ID_PATTERN.test(result)) {
+          return { outcome: "grant_error", detail: `workload_id_expr did not give a valid workload id (${describeResult(result)})` };
+        }
+        subjectId = result;
+      }
+      if (subjectId === undefined) return { outcome: "grant_error", detail: "no workload id" };
+
+      const extraClaims: [string, ClaimValue][] = [];
+      for (const [name, program] of claims) {
+        const result = program(bindings);
+        const value = isEvaluationError(result) ? undefined : toClaimValue(result);
+        if (value === undefined) {
+          return { outcome: "grant_error", detail: `claim ${name} did not give a string, number, bool or list of strings (${describeResult(result)})` };
+        }
+        extraClaims.push([name, value]);
+      }
+
+      const grant: Grant = {
+        policyId: policy.id,
+        workloadId: subjectId,
+        audiences: policy.audiences,
+        scopes: policy.scopes,
+        maxLifetimeSeconds: policy.maxLifetimeSeconds,
+        tokenTypes: policy.tokenTypes,
+        extraClaims: Object.freeze(Object.fromEntries(extraClaims)),
+      };
+      return { outcome: "granted", grant };
+    },
+  };
+  return { ok: true, policy: Object.freeze(policy) };
+}

@@ -1,0 +1,123 @@
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { isDeepStrictEqual } from "node:util";
+import type { JWTPayload } from "jose";
+import { attenuate } from "../exchange/attenuate.js";
+import type { VerifiedSubject } from "../identity/types.js";
+import { fixtureFileSchema } from "./policy-schema.js";
+import type { FixtureCase } from "./policy-schema.js";
+import type { Decision, PolicySet, RequestContext } from "./types.js";
+import { formatIssue, parseYaml, zodIssues } from "./yaml-source.js";
+
+/** Fixture files are `*.test.yaml` beside the policies. */
+export const FIXTURE_FILE_SUFFIX = ".test.yaml";
+
+/** Lifetime given to a fixture's subject token when its claims carry no `exp`. */
+const DEFAULT_TOKEN_SECONDS = 300;
+
+/** The outcome of one fixture case (or of an unreadable fixture file, with name "(file)"). */
+export interface FixtureResult {
+  readonly name: string;
+  readonly file: string;
+  readonly passed: boolean;
+  /** "ok", or what differed and why the decision came out as it did. */
+  readonly message: string;
+}
+
+/**
+ * Runs every `*.test.yaml` in `dir` (sorted by name) against `policySet`, offline:
+ * claims + request → decision, compared with `expect`, at each case's pinned `now`.
+ */
+export async function runPolicyFixtures(dir: string, policySet: PolicySet): Promise<FixtureResult[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  const files = entries
+    .filter((entry) => entry.isFile() && entry.name.endsWith(FIXTURE_FILE_SUFFIX))
+    .map((entry) => entry.name)
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+
+  const results: FixtureResult[] = [];
+  for (const file of files) {
+    const yaml = parseYaml(await readFile(join(dir, file), "utf8"));
+    const parsed = yaml.ok ? fixtureFileSchema.safeParse(yaml.value) : undefined;
+    if (!yaml.ok || parsed === undefined || !parsed.success) {
+      const issues = !yaml.ok ? yaml.issues : parsed !== undefined && !parsed.success ? zodIssues(parsed.error) : [];
+      results.push({ name: "(file)", file, passed: false, message: issues.map((issue) => formatIssue(file, undefined, issue)).join("\n") });
+      continue;
+    }
+    for (const testCase of parsed.data.policy_tests) {
+      const { subject, request } = fixtureInputs(testCase);
+      const decision = policySet.evaluate(subject, request);
+      const problems = compare(testCase, decision, request);
+      results.push({ name: testCase.name, file, passed: problems.length === 0, message: problems.length === 0 ? "ok" : problems.join("; ") });
+    }
+  }
+  return results;
+}
+
+/** Builds the verified subject and request a fixture describes, filling sensible defaults. */
+export function fixtureInputs(testCase: FixtureCase): { subject: VerifiedSubject; request: RequestContext } {
+  const now = testCase.now;
+  const claims: JWTPayload = {
+    iss: testCase.identity.iss,
+    sub: testCase.identity.subject,
+    iat: now - 10,
+    exp: now + DEFAULT_TOKEN_SECONDS,
+    ...testCase.claims,
+  };
+  const subject: VerifiedSubject = {
+    identity: { ...testCase.identity },
+    claims,
+    expiresAt: typeof claims.exp === "number" ? claims.exp : now + DEFAULT_TOKEN_SECONDS,
+    issuedAt: typeof claims.iat === "number" ? claims.iat : undefined,
+    tokenId: typeof claims.jti === "string" ? claims.jti : undefined,
+  };
+  const request: RequestContext = {
+    audiences: testCase.request.audiences,
+    resources: testCase.request.resources,
+    scopes: testCase.request.scopes,
+    requestedTokenType: testCase.request.requested_token_type,
+    requestedLifetimeSeconds: testCase.request.requested_lifetime,
+    clientAddress: testCase.request.client_address,
+    now,
+  };
+  return { subject, request };
+}
+
+function compare(testCase: FixtureCase, decision: Decision, request: RequestContext): string[] {
+  const expect = testCase.expect;
+  const problems: string[] = [];
+  if (!expect.allow) {
+    if (decision.allow) return [`expected deny, got allow by ${decision.grant.policyId}`];
+    if (expect.reason !== undefined && decision.reason !== expect.reason) {
+      problems.push(`expected reason ${expect.reason}, got ${decision.reason} (${decision.details.join(" | ")})`);
+    }
+    return problems;
+  }
+  if (!decision.allow) return [`expected allow, got deny ${decision.reason} (${decision.details.join(" | ") || "no policy evaluated"})`];
+
+  const { grant } = decision;
+  if (expect.policy !== undefined && grant.policyId !== expect.policy) problems.push(`expected policy ${expect.policy}, got ${grant.policyId}`);
+  if (expect.workload_id !== undefined && grant.workloadId !== expect.workload_id) {
+    problems.push(`expected workload_id ${expect.workload_id}, got ${grant.workloadId}`);
+  }
+  // Audiences and scopes are what the issued token would carry: the grant narrowed to the request.
+  const narrowed = attenuate(grant, request, Number.POSITIVE_INFINITY);
+  if (narrowed.ok) {
+    if (expect.audiences !== undefined && !sameSet(narrowed.audiences, expect.audiences)) {
+      problems.push(`expected audiences [${expect.audiences.join(", ")}], got [${narrowed.audiences.join(", ")}]`);
+    }
+    if (expect.scopes !== undefined && !sameSet(narrowed.scopes, expect.scopes)) {
+      problems.push(`expected scopes [${expect.scopes.join(" ")}], got [${narrowed.scopes.join(" ")}]`);
+    }
+  } else {
+    problems.push(`allowed grant does not cover the request: ${narrowed.detail}`);
+  }
+  if (expect.claims !== undefined && !isDeepStrictEqual({ ...grant.extraClaims }, expect.claims)) {
+    problems.push(`expected claims ${JSON.stringify(expect.claims)}, got ${JSON.stringify(grant.extraClaims)}`);
+  }
+  return problems;
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && [...a].sort().join("\n") === [...b].sort().join("\n");
+}

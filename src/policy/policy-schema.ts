@@ -1,0 +1,136 @@
+import { z } from "zod";
+import { PROFILE_NAMES } from "../identity/types.js";
+import { parseDurationSeconds } from "../lib/durations.js";
+
+/** Policy ids: short, lowercase, usable in file names, logs and metrics labels. */
+export const POLICY_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** Longest lifetime a policy may grant; the broker's global cap may lower it further at issue time. */
+export const MAX_POLICY_LIFETIME_SECONDS = 3600;
+
+/**
+ * Claims the broker sets itself (RFC 7519 §4.1, RFC 9068 §2.2, RFC 8693 §4, RFC 7800, OIDC Core).
+ * A policy adding one of these could forge the token's meaning, so they are refused in `grant.claims`.
+ */
+export const RESERVED_CLAIM_NAMES: ReadonlySet<string> = new Set([
+  "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "scope", "client_id", "act", "may_act", "cnf",
+  "typ", "azp", "auth_time", "acr", "amr", "nonce", "token_type",
+]);
+
+/** A workload id: becomes `sub`, so no whitespace or control characters, at most 255 characters. */
+export const WORKLOAD_ID_PATTERN = /^[^\s\p{Cc}]{1,255}$/u;
+
+/** RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+
+/**
+ * A CEL expression. YAML reads `condition: true` or `retries: 3` as a bool or number; those are
+ * also valid CEL literals, so they are taken back as their source text rather than refused.
+ */
+const celSource = z
+  .union([z.string(), z.boolean(), z.number()])
+  .transform((value) => String(value).trim())
+  .pipe(z.string().min(1, "must be a non-empty CEL expression"));
+
+const lifetime = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const seconds = parseDurationSeconds(value);
+  if (seconds === undefined || seconds <= 0) {
+    ctx.addIssue({ code: "custom", message: `not a positive duration like "10m", "90s" or "1h": ${String(value)}` });
+    return z.NEVER;
+  }
+  if (seconds > MAX_POLICY_LIFETIME_SECONDS) {
+    ctx.addIssue({ code: "custom", message: `${seconds}s exceeds the ${MAX_POLICY_LIFETIME_SECONDS}s a policy may grant` });
+    return z.NEVER;
+  }
+  return seconds;
+});
+
+const claimName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/, "claim names are letters, digits, _ . : - (at most 64)")
+  .refine((name) => !RESERVED_CLAIM_NAMES.has(name), "is reserved: the broker sets it itself")
+  // `__proto__` and friends would be object plumbing, not claims.
+  .refine((name) => !name.startsWith("__"), "may not start with __");
+
+const grantSchema = z
+  .strictObject({
+    workload_id: z.string().regex(WORKLOAD_ID_PATTERN, "must be 1-255 characters without whitespace or control characters").optional(),
+    workload_id_expr: celSource.optional(),
+    audiences: z.array(z.string().min(1)).min(1, "must list at least one audience or resource"),
+    scopes: z.array(z.string().regex(SCOPE_TOKEN, "not an RFC 6749 §3.3 scope token")).default([]),
+    max_lifetime: lifetime,
+    token_types: z.array(z.enum(["access_token", "jwt"])).min(1).default(["access_token"]),
+    claims: z.record(claimName, celSource).default({}),
+  })
+  .refine((grant) => (grant.workload_id === undefined) !== (grant.workload_id_expr === undefined), {
+    path: ["workload_id"],
+    message: "set exactly one of workload_id and workload_id_expr",
+    // Run even when other grant fields are invalid, so every error is reported in one pass.
+    when: (payload) => typeof payload.value === "object" && payload.value !== null,
+  });
+
+/** One `*.policy.yaml` file. Unknown fields are refused: a typo must not widen or silently drop a rule. */
+export const policyFileSchema = z.strictObject({
+  id: z.string().regex(POLICY_ID_PATTERN, "must match [a-z0-9][a-z0-9-]{0,62}"),
+  description: z.string().max(1000).optional(),
+  issuer: z.string().min(1),
+  condition: celSource,
+  grant: grantSchema,
+});
+
+export type PolicyFile = z.infer<typeof policyFileSchema>;
+
+const DENIAL_REASONS = ["no_matching_policy", "target_not_granted", "scope_not_granted", "token_type_not_granted"] as const;
+
+/** YAML 1.2 reads an unquoted timestamp as a string; accept that, or epoch seconds. */
+const instant = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const ms = typeof value === "number" ? value * 1000 : Date.parse(value);
+  if (!Number.isFinite(ms)) {
+    ctx.addIssue({ code: "custom", message: `not an RFC 3339 time or epoch seconds: ${String(value)}` });
+    return z.NEVER;
+  }
+  return Math.floor(ms / 1000);
+});
+
+const fixtureCaseSchema = z.strictObject({
+  name: z.string().min(1),
+  now: instant,
+  identity: z.strictObject({
+    issuer: z.string().min(1),
+    profile: z.enum(PROFILE_NAMES),
+    iss: z.string().min(1),
+    subject: z.string().min(1),
+    attributes: z.record(z.string(), z.string()).default({}),
+  }),
+  claims: z.record(z.string(), z.unknown()).default({}),
+  request: z
+    .strictObject({
+      audiences: z.array(z.string()).default([]),
+      resources: z.array(z.string()).default([]),
+      scopes: z.array(z.string()).default([]),
+      requested_token_type: z.enum(["access_token", "jwt"]).default("access_token"),
+      requested_lifetime: z.number().int().positive().optional(),
+      client_address: z.string().default("127.0.0.1"),
+    })
+    .prefault({}),
+  expect: z.discriminatedUnion("allow", [
+    z.strictObject({
+      allow: z.literal(true),
+      policy: z.string().optional(),
+      workload_id: z.string().optional(),
+      /** Audiences the token would carry for this request (after attenuation). */
+      audiences: z.array(z.string()).optional(),
+      /** Scopes the token would carry for this request (after attenuation). */
+      scopes: z.array(z.string()).optional(),
+      claims: z.record(z.string(), z.unknown()).optional(),
+    }),
+    z.strictObject({ allow: z.literal(false), reason: z.enum(DENIAL_REASONS).optional() }),
+  ]),
+});
+
+/** One `*.test.yaml` fixture file: claims + request → expected decision, with a pinned "now". */
+export const fixtureFileSchema = z.strictObject({
+  policy_tests: z.array(fixtureCaseSchema).min(1),
+});
+
+export type FixtureCase = z.infer<typeof fixtureCaseSchema>;

@@ -1,0 +1,126 @@
+import { watch } from "node:fs";
+import type { FSWatcher } from "node:fs";
+import type { Log } from "../lib/log.js";
+import { silentLog } from "../lib/log.js";
+import { loadPolicySet, PolicyLoadError, POLICY_FILE_SUFFIX } from "./load-policies.js";
+import type { PolicyLoadIssue } from "./load-policies.js";
+import type { PolicySet } from "./types.js";
+import { formatIssue } from "./yaml-source.js";
+
+export interface PolicyStoreOptions {
+  readonly dir: string;
+  readonly knownIssuers: readonly string[];
+  readonly log?: Log;
+  /** Quiet time after the last file event before reloading: editors write in several steps. */
+  readonly debounceMs?: number;
+}
+
+/** What a reload did. On failure the previous set stays in force. */
+export type ReloadResult =
+  | { readonly ok: true; readonly version: string; readonly changed: boolean }
+  | { readonly ok: false; readonly version: string; readonly errors: readonly string[]; readonly issues: readonly PolicyLoadIssue[] };
+
+const DEFAULT_DEBOUNCE_MS = 200;
+
+/**
+ * Holds the policy set in force. A reload builds a complete new set and swaps it in one
+ * assignment, so a decision sees either the old set or the new one, never a mix; a broken
+ * edit keeps the previous set and says why.
+ */
+export class PolicyStore {
+  private set: PolicySet;
+  private readonly log: Log;
+  private readonly debounceMs: number;
+  private queue: Promise<unknown> = Promise.resolve();
+  private watcher: FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly listeners = new Set<(result: ReloadResult) => void>();
+
+  private constructor(
+    private readonly options: PolicyStoreOptions,
+    initial: PolicySet,
+  ) {
+    this.set = initial;
+    this.log = options.log ?? silentLog;
+    this.debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS;
+  }
+
+  /** Loads the initial set; throws {@link PolicyLoadError} when it is invalid (the broker must not start). */
+  static async open(options: PolicyStoreOptions): Promise<PolicyStore> {
+    const initial = await loadPolicySet(options.dir, { knownIssuers: options.knownIssuers });
+    options.log?.info({ policyVersion: initial.version, policies: initial.policyIds.length }, "policies loaded");
+    return new PolicyStore(options, initial);
+  }
+
+  /** The set in force now. Take it once per decision. */
+  current(): PolicySet {
+    return this.set;
+  }
+
+  /** Loads the directory afresh and swaps atomically; reloads run one at a time, in order. */
+  reload(): Promise<ReloadResult> {
+    const next = this.queue.then(() => this.reloadNow());
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Calls `listener` after every reload (from `reload()` or the watcher). Returns an unsubscribe function. */
+  onReload(listener: (result: ReloadResult) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Reloads when a policy file in the directory changes, after `debounceMs` of quiet. */
+  watch(): void {
+    if (this.watcher !== undefined) return;
+    this.watcher = watch(this.options.dir, (_event, filename) => {
+      // filename may be null on some platforms: then reload to be safe.
+      if (filename !== null && !filename.endsWith(POLICY_FILE_SUFFIX)) return;
+      this.schedule();
+    });
+    this.watcher.on("error", (error) => this.log.error({ err: error, dir: this.options.dir }, "policy directory watch failed"));
+  }
+
+  /** Stops watching; a pending debounced reload is dropped. */
+  close(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.watcher?.close();
+    this.watcher = undefined;
+  }
+
+  private schedule(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.reload();
+    }, this.debounceMs);
+  }
+
+  private async reloadNow(): Promise<ReloadResult> {
+    let result: ReloadResult;
+    try {
+      const fresh = await loadPolicySet(this.options.dir, { knownIssuers: this.options.knownIssuers });
+      const changed = fresh.version !== this.set.version;
+      this.set = fresh;
+      result = { ok: true, version: fresh.version, changed };
+      if (changed) this.log.info({ policyVersion: fresh.version, policies: fresh.policyIds.length }, "policies reloaded");
+    } catch (error) {
+      const issues: readonly PolicyLoadIssue[] =
+        error instanceof PolicyLoadError
+          ? error.issues
+          : [{ file: this.options.dir, policyId: undefined, path: "", message: error instanceof Error ? error.message : String(error) }];
+      const errors = issues.map((issue) => formatIssue(issue.file, issue.policyId, issue));
+      result = { ok: false, version: this.set.version, errors, issues };
+      this.log.error({ policyVersion: this.set.version, errors }, "policy reload failed; keeping the previous set");
+    }
+    for (const listener of this.listeners) {
+      try {
+        listener(result);
+      } catch (error) {
+        this.log.warn({ err: error }, "policy reload listener failed");
+      }
+    }
+    return result;
+  }
+}

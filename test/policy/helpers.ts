@@ -1,0 +1,77 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { VerifiedSubject, WorkloadIdentity } from "../../src/identity/types.js";
+import type { RequestContext } from "../../src/policy/types.js";
+
+/** The issuer ids policies/issuers.yaml defines. */
+export const KNOWN_ISSUERS = ["github-actions", "gitlab-ci", "kubernetes", "local-dev"] as const;
+
+export const NOW = 1_793_534_400; // 2026-11-01T12:00:00Z
+
+/** A temporary policy directory, removed by `cleanup`. */
+export async function tempDir(files: Record<string, string> = {}): Promise<{ dir: string; write: (name: string, text: string) => Promise<void>; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), "policy-test-"));
+  const write = (name: string, text: string): Promise<void> => writeFile(join(dir, name), text, "utf8");
+  for (const [name, text] of Object.entries(files)) await write(name, text);
+  return { dir, write, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export function subject(overrides: Partial<WorkloadIdentity> = {}, claims: Record<string, unknown> = {}): VerifiedSubject {
+  const identity: WorkloadIdentity = {
+    issuer: "local-dev",
+    iss: "http://localhost/dev",
+    profile: "oidc",
+    subject: "demo-workload",
+    attributes: {},
+    ...overrides,
+  };
+  return {
+    identity,
+    claims: { iss: identity.iss, sub: identity.subject, exp: NOW + 300, iat: NOW, ...claims },
+    expiresAt: NOW + 300,
+    issuedAt: NOW,
+    tokenId: undefined,
+  };
+}
+
+export function request(overrides: Partial<RequestContext> = {}): RequestContext {
+  return {
+    audiences: [],
+    resources: [],
+    scopes: [],
+    requestedTokenType: "access_token",
+    requestedLifetimeSeconds: undefined,
+    clientAddress: "127.0.0.1",
+    now: NOW,
+    ...overrides,
+  };
+}
+
+/** A policy file's text; `grantExtra` lines (indented two spaces) are appended inside `grant:`. */
+export function policyYaml(options: {
+  id: string;
+  issuer?: string;
+  condition?: string;
+  /** Defaults to `wl/<id>`; null leaves it out (for workload_id_expr in `grantExtra`). */
+  workloadId?: string | null;
+  audiences?: string[];
+  scopes?: string[];
+  maxLifetime?: string;
+  tokenTypes?: string[];
+  grantExtra?: string;
+}): string {
+  const lines = [
+    `id: ${options.id}`,
+    `issuer: ${options.issuer ?? "local-dev"}`,
+    `condition: ${JSON.stringify(options.condition ?? "true")}`,
+    "grant:",
+    ...(options.workloadId === null ? [] : [`  workload_id: ${options.workloadId ?? `wl/${options.id}`}`]),
+    `  audiences: ${JSON.stringify(options.audiences ?? ["https://a.example.com"])}`,
+    `  scopes: ${JSON.stringify(options.scopes ?? ["read", "write"])}`,
+    `  max_lifetime: ${options.maxLifetime ?? "10m"}`,
+    `  token_types: ${JSON.stringify(options.tokenTypes ?? ["access_token"])}`,
+  ];
+  if (options.grantExtra !== undefined) lines.push(options.grantExtra);
+  return `${lines.join("\n")}\n`;
+}

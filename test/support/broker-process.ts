@@ -1,0 +1,84 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+/** A real broker process, started from source with tsx, listening on 127.0.0.1. */
+export interface BrokerProcess {
+  readonly url: string;
+  readonly port: number;
+  /** Every line the broker wrote to stdout and stderr so far. */
+  readonly output: string[];
+  /** Lines of the output parsed as JSON (pino records). */
+  logRecords(): Record<string, unknown>[];
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Finds a free loopback port (the broker needs its port before it starts, for its issuer URL). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const address = server.address();
+  server.close();
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
+}
+
+/**
+ * Starts `src/main.ts` with the given environment and waits (bounded) for its "listening" log.
+ * The issuer URL defaults to http://127.0.0.1:<port>.
+ */
+export async function startBroker(env: Record<string, string>, timeoutMs = 20_000): Promise<BrokerProcess> {
+  const port = Number(env.BROKER_PORT ?? (await freePort()));
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? "", BROKER_HOST: "127.0.0.1", BROKER_PORT: String(port), LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const output: string[] = [];
+  let buffered = "";
+  const collect = (chunk: Buffer) => {
+    buffered += chunk.toString("utf8");
+    const lines = buffered.split("\n");
+    buffered = lines.pop() ?? "";
+    output.push(...lines);
+  };
+  child.stdout?.on("data", collect);
+  child.stderr?.on("data", collect);
+  const exited = once(child, "exit") as Promise<[number | null]>;
+
+  const deadline = Date.now() + timeoutMs;
+  while (!output.some((line) => line.includes('"msg":"listening"'))) {
+    if (child.exitCode !== null) throw new Error(`broker exited with ${child.exitCode}:\n${output.join("\n")}`);
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`broker did not start within ${timeoutMs} ms:\n${output.join("\n")}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    output,
+    logRecords: () =>
+      output.flatMap((line) => {
+        try {
+          return [JSON.parse(line) as Record<string, unknown>];
+        } catch {
+          return [];
+        }
+      }),
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      const [code] = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
