@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { AuditEvent, AuditSink } from "./audit-event.js";
+import type { AuditSink } from "./audit-event.js";
 
 /** Writes each decision as one JSON line on the `audit` channel of the broker's logger. */
 export function createPinoAuditSink(logger: Logger): AuditSink {

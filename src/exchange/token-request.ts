@@ -75,7 +75,7 @@ function requestedTokenType(value: string | undefined): GrantedTokenType {
 function targets(values: readonly string[], name: string, mustBeAbsoluteUri: boolean): string[] {
   if (values.length > MAX_TARGETS) throw new BrokerError("invalid_request", `too many ${name} parameters (max ${MAX_TARGETS})`);
   for (const value of values) {
-    if (value.length > MAX_TARGET_LENGTH || /[\u0000-\u001f\u007f]/.test(value)) {
+    if (value.length > MAX_TARGET_LENGTH || hasControlCharacter(value)) {
       throw new BrokerError("invalid_request", `${name} is too long or holds control characters`);
     }
     // RFC 8693 §2.1 / RFC 8707 §2: resource is an absolute URI without a fragment.
@@ -84,6 +84,14 @@ function targets(values: readonly string[], name: string, mustBeAbsoluteUri: boo
     }
   }
   return [...values];
+}
+
+function hasControlCharacter(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return true;
+  }
+  return false;
 }
 
 function isAbsoluteUriWithoutFragment(value: string): boolean {

@@ -123,22 +123,29 @@ export async function parseIssuerConfigs(input: unknown, options: ParseIssuerCon
   const seenIssuers: { issuer: string; index: number }[] = [];
   for (const [index, raw] of top.data.issuers.entries()) {
     const label = entryLabel(index, raw);
+    // Cross-entry checks read the raw fields, so they are reported even when the entry has
+    // other problems: the operator sees every problem in one go.
+    const { id, issuer } = rawIdentity(raw);
+    if (id !== undefined) {
+      const firstId = seenIds.get(id);
+      if (firstId !== undefined) problems.push(`${label} id: duplicate id, already used by issuers[${firstId}]`);
+      else seenIds.set(id, index);
+    }
+    if (issuer !== undefined) {
+      const twin = seenIssuers.find((seen) => sameIssuerUrl(seen.issuer, issuer));
+      if (twin !== undefined) problems.push(`${label} issuer: duplicate issuer, already configured by issuers[${twin.index}]`);
+      seenIssuers.push({ issuer, index });
+      if (sameIssuerUrl(issuer, options.brokerIssuer)) {
+        // The broker's own tokens are re-exchanged as access_token, never as external identities.
+        problems.push(`${label} issuer: is the broker's own issuer URL and cannot be trusted as an external issuer`);
+      }
+    }
     const parsed = issuerSchema.safeParse(raw);
     if (!parsed.success) {
       for (const issue of parsed.error.issues) problems.push(`${[label, formatPath(issue.path)].filter(Boolean).join(" ")}: ${issue.message}`);
       continue;
     }
     const entry = parsed.data;
-    const firstId = seenIds.get(entry.id);
-    if (firstId !== undefined) problems.push(`${label} id: duplicate id, already used by issuers[${firstId}]`);
-    else seenIds.set(entry.id, index);
-    const twin = seenIssuers.find((seen) => sameIssuerUrl(seen.issuer, entry.issuer));
-    if (twin !== undefined) problems.push(`${label} issuer: duplicate issuer, already configured by issuers[${twin.index}]`);
-    seenIssuers.push({ issuer: entry.issuer, index });
-    if (sameIssuerUrl(entry.issuer, options.brokerIssuer)) {
-      // The broker's own tokens are re-exchanged as access_token, never as external identities.
-      problems.push(`${label} issuer: is the broker's own issuer URL and cannot be trusted as an external issuer`);
-    }
     const keys = await resolveKeys(entry, options, (message) => problems.push(`${label} keys.jwks_file: ${message}`));
     if (keys !== undefined) configs.push(withDefaults(entry, keys, options.brokerIssuer));
   }
@@ -190,9 +197,15 @@ function withDefaults(entry: IssuerEntry, keys: IssuerKeys, brokerIssuer: string
   };
 }
 
+function rawIdentity(raw: unknown): { id?: string; issuer?: string } {
+  if (typeof raw !== "object" || raw === null) return {};
+  const { id, issuer } = raw as Record<string, unknown>;
+  return { ...(typeof id === "string" ? { id } : {}), ...(typeof issuer === "string" ? { issuer } : {}) };
+}
+
 function entryLabel(index: number, raw: unknown): string {
-  const id = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>).id : undefined;
-  return typeof id === "string" ? `issuers[${index}] (id ${JSON.stringify(id)})` : `issuers[${index}]`;
+  const { id } = rawIdentity(raw);
+  return id !== undefined ? `issuers[${index}] (id ${JSON.stringify(id)})` : `issuers[${index}]`;
 }
 
 function formatPath(path: readonly PropertyKey[]): string {

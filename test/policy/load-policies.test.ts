@@ -121,11 +121,11 @@ describe("loadPolicySet", () => {
     const { dir } = await dirWith({
       "ok.policy.yaml": policyYaml({
         id: "ok",
-        condition: "request.scopes.all(s, s.startsWith('r')) && type(claims.sub) == string && claims.sub.lowerAscii() == 'demo-workload' && [1, 2].exists(x, x == 2)",
+        condition: "request.scopes.all(s, s.startsWith('r')) && type(claims.sub) == string && claims.sub.lowerAscii() == 'demo-workload' && [1, 2].exists(x, x == 2) && !has(claims.nope) && has(identity.attributes.team)",
       }),
     });
     const set = await loadPolicySet(dir, { knownIssuers: KNOWN_ISSUERS });
-    expect(set.evaluate(subject(), request({ scopes: ["read"] })).allow).toBe(true);
+    expect(set.evaluate(subject({ attributes: { team: "t" } }), request({ scopes: ["read"] })).allow).toBe(true);
   });
 
   it("refuses bad values: lifetime format, token type, scope token, workload id", async () => {

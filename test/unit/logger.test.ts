@@ -1,0 +1,30 @@
+import { Writable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { createLogger } from "../../src/lib/logger.js";
+
+describe("logger redaction", () => {
+  it("censors tokens, authorization headers and private key members wherever they appear", () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const logger = createLogger({ level: "info" }, sink);
+    logger.info(
+      {
+        subject_token: "eyJ.secret-subject.sig",
+        body: { access_token: "eyJ.secret-access.sig", actor_token: "eyJ.secret-actor.sig" },
+        req: { headers: { authorization: "Bearer secret-bearer" } },
+        jwk: { kty: "EC", d: "secret-private-scalar" },
+      },
+      "event",
+    );
+    const text = lines.join("");
+    for (const secret of ["secret-subject", "secret-access", "secret-actor", "secret-bearer", "secret-private-scalar"]) {
+      expect(text).not.toContain(secret);
+    }
+    expect(text).toContain("[redacted]");
+  });
+});
