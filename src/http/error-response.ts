@@ -28,6 +28,9 @@ export function errorResponse(c: Context, error: unknown, log: Log): Response {
     Pragma: "no-cache",
   };
   if (code === "temporarily_unavailable") headers["Retry-After"] = String(known?.retryAfterSeconds ?? 5);
+  // A body refused part-way is left unread: tell the client this connection will not carry
+  // another request (RFC 9112 §9.6), or it reuses a socket the server is about to drop.
+  if (status === 413) headers.Connection = "close";
   // RFC 6749 §5.2: invalid_client over 401 carries the scheme the client tried.
   if (status === 401) headers["WWW-Authenticate"] = 'Bearer error="invalid_client"';
   const body = known ? { error: code, error_description: known.description } : { error: code };

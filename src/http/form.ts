@@ -14,7 +14,7 @@ export async function readForm(c: Context, repeatable: ReadonlySet<string>): Pro
   if (!contentType || contentType.split(";")[0]?.trim().toLowerCase() !== FORM_MEDIA_TYPE) {
     throw new BrokerError("invalid_request", `the request body must be ${FORM_MEDIA_TYPE}`, { status: 415 });
   }
-  return parseForm(await c.req.text(), repeatable);
+  return parseForm(decodeUtf8(new Uint8Array(await c.req.arrayBuffer())), repeatable);
 }
 
 /**
@@ -23,6 +23,8 @@ export async function readForm(c: Context, repeatable: ReadonlySet<string>): Pro
  * an empty value counts as omitted (RFC 6749 §3.1).
  */
 export function parseForm(body: string, repeatable: ReadonlySet<string>): FormFields {
+  // URLSearchParams would turn invalid UTF-8 into U+FFFD, so different bytes would read alike.
+  for (const run of body.match(PERCENT_RUNS) ?? []) decodeUtf8(Buffer.from(run.replaceAll("%", ""), "hex"));
   const values = new Map<string, string[]>();
   for (const [name, value] of new URLSearchParams(body)) {
     if (value === "") continue;
@@ -40,6 +42,18 @@ export function parseForm(body: string, repeatable: ReadonlySet<string>): FormFi
     single: (name) => values.get(name)?.[0],
     all: (name) => values.get(name) ?? [],
   };
+}
+
+/** Consecutive percent-encoded bytes: together they must be whole UTF-8 characters. */
+const PERCENT_RUNS = /(?:%[0-9A-Fa-f]{2})+/g;
+
+/** RFC 6749 Appendix B: form bodies are UTF-8; anything else is a malformed request, not a guess. */
+function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw new BrokerError("invalid_request", "the request body is not UTF-8 form encoding");
+  }
 }
 
 /** Parameter names are caller-controlled: echo only a short, printable form. */

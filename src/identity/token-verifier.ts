@@ -154,8 +154,8 @@ async function verifySignatureAndClaims(token: string, route: Route, header: Pre
     algorithms: [...config.algorithms],
     clockTolerance: config.clockSkewSeconds,
     currentDate: new Date(clock.now()),
-    // jose leaves required claims to us; exp above all (RFC 8725 §3.10 is about keys; this is
-    // about never accepting a token that cannot expire).
+    // jose only checks the time claims that are present: require exp so every accepted token
+    // expires, and iat whenever max_token_age applies (else a future iat would pass).
     requiredClaims: ["exp", "iss", "sub", "aud", ...(config.requireIat ? ["iat"] : [])],
     ...(config.requireIat ? { maxTokenAge: config.maxTokenAgeSeconds } : {}),
   };

@@ -1,4 +1,4 @@
-import { createHmac, createPublicKey } from "node:crypto";
+import { createHmac, createPublicKey, type JsonWebKey } from "node:crypto";
 import { exportSPKI } from "jose";
 import { describe, expect, it } from "vitest";
 import { BrokerError } from "../../src/errors.js";

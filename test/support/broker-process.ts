@@ -13,6 +13,8 @@ export interface BrokerProcess {
   readonly output: string[];
   /** Lines of the output parsed as JSON (pino records). */
   logRecords(): Record<string, unknown>[];
+  /** Sends a signal (e.g. SIGHUP to reload policies) without waiting for anything. */
+  signal(signal: NodeJS.Signals): void;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -72,6 +74,9 @@ export async function startBroker(env: Record<string, string>, timeoutMs = 20_00
           return [];
         }
       }),
+    signal(signal) {
+      if (child.exitCode === null) child.kill(signal);
+    },
     async stop(signal = "SIGTERM") {
       if (child.exitCode !== null) return child.exitCode;
       child.kill(signal);

@@ -1,0 +1,160 @@
+/**
+ * `npm run bench`: drives real server processes with autocannon (a separate process) on
+ * 127.0.0.1 and prints req/s, latency, errors, server CPU per request and peak RSS per scenario,
+ * with broker/floor ratios measured in the same run. Results also go to bench/results/.
+ *
+ * Env: BENCH_DURATION (s, default 10), BENCH_CONNECTIONS (default 50).
+ */
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { cpus, totalmem } from "node:os";
+import { cp, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { mintDevToken } from "../src/cli/dev-token.js";
+import { devIssuerPaths } from "../src/credentials/dev-material.js";
+import { freePort } from "../test/support/broker-process.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const run = promisify(execFile);
+
+interface Result {
+  scenario: string;
+  requestsPerSecond: number;
+  latencyMs: { p50: number; p99: number; max: number };
+  errors: number;
+  non2xx: number;
+  cpuMicrosPerRequest: number;
+  peakRssMb: number;
+}
+
+interface Server {
+  child: ChildProcess;
+  port: number;
+}
+
+async function startProcess(args: string[], env: Record<string, string>): Promise<Server> {
+  const port = Number(env.BROKER_PORT ?? (await freePort()));
+  const child = spawn(process.execPath, args.map((arg) => arg.replace("$PORT", String(port))), {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? "", ...env, BROKER_PORT: String(port) },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  await new Promise<void>((resolve, reject) => {
+    let seen = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (seen.includes('"msg":"listening"')) resolve();
+    });
+    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
+  });
+  child.stdout?.resume();
+  return { child, port };
+}
+
+/** utime + stime of a process, in microseconds (Linux /proc). */
+async function cpuMicros(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]?.split(" ") ?? [];
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1_000_000) / 100; // USER_HZ is 100 on Linux
+}
+
+async function peakRssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return Math.round(kb / 102.4) / 10;
+}
+
+async function load(scenario: string, server: Server, path: string, body?: string): Promise<Result> {
+  const pid = server.child.pid ?? 0;
+  const args = [join(ROOT, "node_modules/autocannon/autocannon.js"), "-j", "-c", String(CONNECTIONS), "-d", String(DURATION)];
+  if (body !== undefined) args.push("-m", "POST", "-H", "content-type=application/x-www-form-urlencoded", "-b", body);
+  args.push(`http://127.0.0.1:${server.port}${path}`);
+  const before = await cpuMicros(pid);
+  const { stdout } = await run(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 });
+  const after = await cpuMicros(pid);
+  const report = JSON.parse(stdout) as {
+    requests: { average: number; total: number };
+    latency: { p50: number; p99: number; max: number };
+    errors: number;
+    non2xx: number;
+  };
+  return {
+    scenario,
+    requestsPerSecond: Math.round(report.requests.average),
+    latencyMs: { p50: report.latency.p50, p99: report.latency.p99, max: report.latency.max },
+    errors: report.errors,
+    non2xx: report.non2xx,
+    cpuMicrosPerRequest: Math.round((after - before) / Math.max(1, report.requests.total)),
+    peakRssMb: await peakRssMb(pid),
+  };
+}
+
+function exchangeBody(token: string): string {
+  return new URLSearchParams({
+    grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
+    subject_token_type: "urn:ietf:params:oauth:token-type:jwt",
+    subject_token: token,
+    audience: "https://demo.example.com",
+    scope: "demo:read",
+  }).toString();
+}
+
+async function main(): Promise<void> {
+  await run("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: ROOT });
+  const work = await mkdtemp(join(tmpdir(), "broker-bench-"));
+  const keysDir = join(work, "keys");
+  const policyDir = join(work, "policies");
+  await mkdir(policyDir);
+  await cp(join(ROOT, "policies/local-dev.policy.yaml"), join(policyDir, "local-dev.policy.yaml"));
+  await writeFile(
+    join(policyDir, "issuers.yaml"),
+    `issuers:\n  - id: local-dev\n    issuer: https://dev-issuer.invalid\n    profile: oidc\n    keys: { jwks_file: ${devIssuerPaths(keysDir).jwks} }\n    algorithms: [ES256]\n    max_token_age: 1h\n`,
+  );
+  const brokerEnv = { BROKER_KEYS_DIR: keysDir, BROKER_POLICY_DIR: policyDir, LOG_LEVEL: "warn", NODE_ENV: "production", BROKER_DEV_KEYS: "on", BROKER_WATCH_POLICIES: "false" };
+
+  const results: Result[] = [];
+  const hello = await startProcess(["--import", "tsx", "bench/floor-server.ts", "hello", "$PORT"], {});
+  results.push(await load("floor: hono hello world", hello, "/"));
+  hello.child.kill();
+
+  const broker = await startProcess(["dist/main.js"], brokerEnv);
+  const issuerUrl = `http://127.0.0.1:${broker.port}`;
+  const token = await mintDevToken({ keysDir, subject: "demo-workload", audience: issuerUrl, lifetimeSeconds: 3000, claims: {} });
+  const body = exchangeBody(token);
+  results.push(await load("broker: token exchange (memory)", broker, "/token", body));
+  broker.child.kill();
+
+  const naive = await startProcess(["--import", "tsx", "bench/floor-server.ts", "naive", "$PORT", devIssuerPaths(keysDir).jwks], {});
+  results.push(await load("floor: naive exchange handler", naive, "/token", body));
+  naive.child.kill();
+
+  const floor = results.find((result) => result.scenario.startsWith("floor: naive"));
+  const exchange = results.find((result) => result.scenario.startsWith("broker: token exchange"));
+  const ratio = floor && exchange ? Math.round((exchange.requestsPerSecond / floor.requestsPerSecond) * 100) / 100 : undefined;
+
+  console.table(
+    results.map((r) => ({
+      scenario: r.scenario,
+      "req/s": r.requestsPerSecond,
+      "p50 ms": r.latencyMs.p50,
+      "p99 ms": r.latencyMs.p99,
+      "max ms": r.latencyMs.max,
+      errors: r.errors,
+      non2xx: r.non2xx,
+      "cpu µs/req": r.cpuMicrosPerRequest,
+      "peak RSS MB": r.peakRssMb,
+    })),
+  );
+  console.log(`broker exchange / naive floor (req/s): ${ratio}`);
+  const resultsDir = join(ROOT, "bench/results");
+  await mkdir(resultsDir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const machine = { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30) };
+  await writeFile(join(resultsDir, `${stamp}.json`), `${JSON.stringify({ machine, durationSeconds: DURATION, connections: CONNECTIONS, results, ratio }, null, 2)}\n`);
+}
+
+await main();
