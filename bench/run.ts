@@ -114,7 +114,7 @@ async function main(): Promise<void> {
     join(policyDir, "issuers.yaml"),
     `issuers:\n  - id: local-dev\n    issuer: https://dev-issuer.invalid\n    profile: oidc\n    keys: { jwks_file: ${devIssuerPaths(keysDir).jwks} }\n    algorithms: [ES256]\n    max_token_age: 1h\n`,
   );
-  const brokerEnv = { BROKER_KEYS_DIR: keysDir, BROKER_POLICY_DIR: policyDir, LOG_LEVEL: "warn", NODE_ENV: "production", BROKER_DEV_KEYS: "on", BROKER_WATCH_POLICIES: "false" };
+  const brokerEnv = { BROKER_KEYS_DIR: keysDir, BROKER_POLICY_DIR: policyDir, LOG_LEVEL: "info", NODE_ENV: "production", BROKER_DEV_KEYS: "on", BROKER_WATCH_POLICIES: "false" };
 
   const results: Result[] = [];
   const hello = await startProcess(["--import", "tsx", "bench/floor-server.ts", "hello", "$PORT"], {});

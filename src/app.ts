@@ -1,7 +1,5 @@
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import type { KeyStore } from "./credentials/key-store.js";
-import { BrokerError } from "./errors.js";
 import type { ExchangeToken } from "./exchange/exchange-token.js";
 import type { AppEnv } from "./http/app-env.js";
 import { errorResponse } from "./http/error-response.js";
@@ -36,18 +34,8 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use("*", requestContext({ log: deps.log }));
-  // Counts streamed bytes too, so chunked bodies and understated Content-Length cannot slip past.
-  app.use(
-    "*",
-    bodyLimit({
-      maxSize: deps.maxBodyBytes,
-      onError: () => {
-        throw new BrokerError("invalid_request", `request body exceeds ${deps.maxBodyBytes} bytes`, { status: 413 });
-      },
-    }),
-  );
 
-  tokenRoutes(app, { exchangeToken: deps.exchangeToken });
+  tokenRoutes(app, { exchangeToken: deps.exchangeToken, maxBodyBytes: deps.maxBodyBytes });
   metadataRoutes(app, { issuerUrl: deps.issuerUrl, keys: deps.keys });
   healthRoutes(app, { readiness: deps.readiness });
 

@@ -20,6 +20,10 @@ export interface Config {
   readonly headersTimeoutMs: number;
   readonly shutdownGraceMs: number;
   readonly watchPolicies: boolean;
+  /** Least time between two fetches of one issuer's JWKS (unknown `kid` refetch), ms. */
+  readonly jwksRefetchCooldownMs: number;
+  /** How long fetched issuer keys are used before a background refresh, ms. */
+  readonly jwksCacheMaxAgeMs: number;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 }
 
@@ -55,6 +59,8 @@ const envSchema = z.object({
   BROKER_HEADERS_TIMEOUT: duration("BROKER_HEADERS_TIMEOUT", "5s", 300),
   BROKER_SHUTDOWN_GRACE: duration("BROKER_SHUTDOWN_GRACE", "10s", 300),
   BROKER_WATCH_POLICIES: flag("true"),
+  BROKER_JWKS_REFETCH_COOLDOWN: duration("BROKER_JWKS_REFETCH_COOLDOWN", "30s", 3600),
+  BROKER_JWKS_CACHE_MAX_AGE: duration("BROKER_JWKS_CACHE_MAX_AGE", "10m", 86_400),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   NODE_ENV: z.string().optional(),
 });
@@ -90,6 +96,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     headersTimeoutMs: e.BROKER_HEADERS_TIMEOUT * 1000,
     shutdownGraceMs: e.BROKER_SHUTDOWN_GRACE * 1000,
     watchPolicies: e.BROKER_WATCH_POLICIES,
+    jwksRefetchCooldownMs: e.BROKER_JWKS_REFETCH_COOLDOWN * 1000,
+    jwksCacheMaxAgeMs: e.BROKER_JWKS_CACHE_MAX_AGE * 1000,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -49,6 +49,7 @@ async function run(config: Config, logger: Logger): Promise<void> {
     clock: systemClock,
     fetch: globalHttpFetch,
     log: logger.child({ component: "identity" }),
+    remoteJwks: { cooldownMs: config.jwksRefetchCooldownMs, cacheMaxAgeMs: config.jwksCacheMaxAgeMs },
   });
   const policies = await PolicyStore.open({
     dir: config.policyDir,

@@ -1,20 +1,21 @@
 import type { Context } from "hono";
 import { BrokerError } from "../errors.js";
 import type { FormFields } from "../exchange/token-request.js";
+import type { AppEnv } from "./app-env.js";
+import { readBody } from "./read-body.js";
 
 const FORM_MEDIA_TYPE = "application/x-www-form-urlencoded";
 
 /**
  * Reads an `application/x-www-form-urlencoded` body (RFC 6749 §4.1.3 / RFC 8693 §2.1) with
  * our own parser: Hono's parseBody keeps the last of repeated parameters and is ~10x slower.
- * The body size limit is enforced by the bodyLimit middleware in front of this.
  */
-export async function readForm(c: Context, repeatable: ReadonlySet<string>): Promise<FormFields> {
+export async function readForm(c: Context<AppEnv>, repeatable: ReadonlySet<string>, maxBytes: number): Promise<FormFields> {
   const contentType = c.req.header("content-type");
   if (!contentType || contentType.split(";")[0]?.trim().toLowerCase() !== FORM_MEDIA_TYPE) {
     throw new BrokerError("invalid_request", `the request body must be ${FORM_MEDIA_TYPE}`, { status: 415 });
   }
-  return parseForm(decodeUtf8(new Uint8Array(await c.req.arrayBuffer())), repeatable);
+  return parseForm(decodeUtf8(await readBody(c, maxBytes)), repeatable);
 }
 
 /**
@@ -47,10 +48,12 @@ export function parseForm(body: string, repeatable: ReadonlySet<string>): FormFi
 /** Consecutive percent-encoded bytes: together they must be whole UTF-8 characters. */
 const PERCENT_RUNS = /(?:%[0-9A-Fa-f]{2})+/g;
 
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
 /** RFC 6749 Appendix B: form bodies are UTF-8; anything else is a malformed request, not a guess. */
 function decodeUtf8(bytes: Uint8Array): string {
   try {
-    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+    return STRICT_UTF8.decode(bytes);
   } catch {
     throw new BrokerError("invalid_request", "the request body is not UTF-8 form encoding");
   }

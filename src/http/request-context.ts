@@ -17,8 +17,9 @@ export function requestContext(options: { log: Log }): MiddlewareHandler<AppEnv>
     const requestId = inbound && SAFE_REQUEST_ID.test(inbound) ? inbound : randomUUID();
     c.set("requestId", requestId);
     c.set("clientAddress", c.env?.incoming?.socket?.remoteAddress ?? "unknown");
-    await next();
+    // Set before the handler runs: changing headers of a finished response makes Hono rebuild it.
     c.header("X-Request-Id", requestId);
+    await next();
     options.log.info(
       {
         requestId,

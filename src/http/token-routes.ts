@@ -8,9 +8,9 @@ import { readForm } from "./form.js";
 const REPEATABLE = new Set(["audience", "resource"]);
 
 /** POST /token: RFC 8693 token exchange. */
-export function tokenRoutes(app: Hono<AppEnv>, deps: { exchangeToken: ExchangeToken }): void {
+export function tokenRoutes(app: Hono<AppEnv>, deps: { exchangeToken: ExchangeToken; maxBodyBytes: number }): void {
   app.post("/token", async (c) => {
-    const request = parseTokenExchangeRequest(await readForm(c, REPEATABLE));
+    const request = parseTokenExchangeRequest(await readForm(c, REPEATABLE, deps.maxBodyBytes));
     const result = await deps.exchangeToken({ request, requestId: c.get("requestId"), clientAddress: c.get("clientAddress") });
     // RFC 6749 §5.1: token responses must not be cached.
     c.header("Cache-Control", "no-store");
