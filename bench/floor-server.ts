@@ -12,6 +12,7 @@ import { createLocalJWKSet, jwtVerify, SignJWT, type JSONWebKeySet } from "jose"
 
 const [mode = "hello", portText = "0", jwksFile = ""] = process.argv.slice(2);
 const app = new Hono();
+app.get("/healthz", (c) => c.text("ok"));
 
 if (mode === "hello") {
   app.get("/", (c) => c.text("hello"));

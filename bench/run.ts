@@ -7,7 +7,7 @@
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { cpus, totalmem } from "node:os";
-import { cp, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, open, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -36,22 +36,27 @@ interface Server {
   port: number;
 }
 
-async function startProcess(args: string[], env: Record<string, string>): Promise<Server> {
+async function startProcess(args: string[], env: Record<string, string>, logFile: string): Promise<Server> {
   const port = Number(env.BROKER_PORT ?? (await freePort()));
+  // Logs go to a file, as a collector would take them, not through a pipe this process must drain.
+  const log = await open(logFile, "a");
   const child = spawn(process.execPath, args.map((arg) => arg.replace("$PORT", String(port))), {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", ...env, BROKER_PORT: String(port) },
-    stdio: ["ignore", "pipe", "inherit"],
+    stdio: ["ignore", log.fd, log.fd],
   });
-  await new Promise<void>((resolve, reject) => {
-    let seen = "";
-    child.stdout?.on("data", (chunk: Buffer) => {
-      seen += chunk.toString();
-      if (seen.includes('"msg":"listening"')) resolve();
-    });
-    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  child.stdout?.resume();
+  await log.close();
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}; see ${logFile}`);
+    if (Date.now() > deadline) throw new Error(`server did not answer /healthz within 30 s; see ${logFile}`);
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   return { child, port };
 }
 
@@ -117,18 +122,18 @@ async function main(): Promise<void> {
   const brokerEnv = { BROKER_KEYS_DIR: keysDir, BROKER_POLICY_DIR: policyDir, LOG_LEVEL: "info", NODE_ENV: "production", BROKER_DEV_KEYS: "on", BROKER_WATCH_POLICIES: "false" };
 
   const results: Result[] = [];
-  const hello = await startProcess(["--import", "tsx", "bench/floor-server.ts", "hello", "$PORT"], {});
+  const hello = await startProcess(["--import", "tsx", "bench/floor-server.ts", "hello", "$PORT"], {}, join(work, "hello.log"));
   results.push(await load("floor: hono hello world", hello, "/"));
   hello.child.kill();
 
-  const broker = await startProcess(["dist/main.js"], brokerEnv);
+  const broker = await startProcess(["dist/main.js"], brokerEnv, join(work, "broker.log"));
   const issuerUrl = `http://127.0.0.1:${broker.port}`;
   const token = await mintDevToken({ keysDir, subject: "demo-workload", audience: issuerUrl, lifetimeSeconds: 3000, claims: {} });
   const body = exchangeBody(token);
   results.push(await load("broker: token exchange (memory)", broker, "/token", body));
   broker.child.kill();
 
-  const naive = await startProcess(["--import", "tsx", "bench/floor-server.ts", "naive", "$PORT", devIssuerPaths(keysDir).jwks], {});
+  const naive = await startProcess(["--import", "tsx", "bench/floor-server.ts", "naive", "$PORT", devIssuerPaths(keysDir).jwks], {}, join(work, "naive.log"));
   results.push(await load("floor: naive exchange handler", naive, "/token", body));
   naive.child.kill();
 
@@ -150,6 +155,7 @@ async function main(): Promise<void> {
     })),
   );
   console.log(`broker exchange / naive floor (req/s): ${ratio}`);
+  console.log(`server logs: ${work}`);
   const resultsDir = join(ROOT, "bench/results");
   await mkdir(resultsDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");

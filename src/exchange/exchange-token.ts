@@ -1,4 +1,4 @@
-import type { AuditSink } from "../audit/audit-event.js";
+import type { AuditSink, ExchangeAuditEvent } from "../audit/audit-event.js";
 import type { AccessTokenMinter } from "../credentials/access-token.js";
 import { BrokerError, type BrokerErrorCode } from "../errors.js";
 import type { SubjectTokenVerifier } from "../identity/types.js";
@@ -56,7 +56,8 @@ export function createExchangeToken(deps: ExchangeDeps) {
       requestedTokenType: request.requestedTokenType,
       clientAddress: call.clientAddress,
     } as const;
-    let who: { issuer?: string; subject?: string } = {};
+    // What is known about the caller so far, for the audit record of a denial.
+    let known: Pick<ExchangeAuditEvent, "issuer" | "subject" | "evaluated"> = {};
     try {
       if (request.requestedTokenType === "jwt") {
         throw new BrokerError("invalid_request", "JWT-SVIDs (requested_token_type jwt) are not issued by this broker yet");
@@ -69,11 +70,12 @@ export function createExchangeToken(deps: ExchangeDeps) {
 
       const subject = await deps.verifier.verify(request.subjectToken);
       const context = requestContext(request, call.clientAddress, epochSeconds(deps.clock));
-      who = { issuer: subject.identity.issuer, subject: subject.identity.subject };
+      known = { issuer: subject.identity.issuer, subject: subject.identity.subject };
       const decision = deps.policies().evaluate(subject, context);
+      known = { ...known, evaluated: decision.evaluated };
       if (!decision.allow) {
         throw new BrokerError(DENIAL_CODES[decision.reason], DENIAL_DESCRIPTIONS[decision.reason], {
-          detail: `${decision.reason}: evaluated [${decision.evaluated.join(", ")}]: ${decision.details.join("; ")}`,
+          detail: `${decision.reason}: ${decision.details.join("; ")}`,
         });
       }
       const { grant } = decision;
@@ -93,20 +95,20 @@ export function createExchangeToken(deps: ExchangeDeps) {
       const scope = narrowed.scopes.join(" ");
       deps.audit.record({
         ...base,
-        ...who,
+        ...known,
         decision: "allow",
         workloadId: grant.workloadId,
         policy: grant.policyId,
         jti: token.jti,
         exp: token.expiresAt,
         audience: narrowed.audiences,
-        scope,
+        ...(scope ? { scope } : {}),
       });
       return response(token.token, token.expiresAt - token.issuedAt, scope);
     } catch (error) {
       deps.audit.record({
         ...base,
-        ...who,
+        ...known,
         decision: "deny",
         error: error instanceof BrokerError ? error.code : "server_error",
         reason: error instanceof BrokerError ? (error.detail ?? error.description) : "unexpected error",

@@ -55,7 +55,15 @@ export function createReExchange(deps: {
     const scope = narrowed.scopes.join(" ");
     return {
       response: response(token.token, token.expiresAt - token.issuedAt, scope),
-      audit: { issuer: deps.issuer, subject: original.sub, workloadId: original.sub, jti: token.jti, exp: token.expiresAt, audience: narrowed.audiences, scope },
+      audit: {
+        issuer: deps.issuer,
+        subject: original.sub,
+        workloadId: original.sub,
+        jti: token.jti,
+        exp: token.expiresAt,
+        audience: narrowed.audiences,
+        ...(scope ? { scope } : {}),
+      },
     };
   };
 }
