@@ -4,7 +4,7 @@ import { compileCel, describeResult, isEvaluationError, toCelInput, toClaimValue
 import type { CelBindings, CelProgram } from "./cel.js";
 import { WORKLOAD_ID_PATTERN } from "./policy-schema.js";
 import type { PolicyFile } from "./policy-schema.js";
-import type { ClaimValue, Grant, GrantedTokenType, RequestContext } from "./types.js";
+import type { ClaimValue, Grant, GrantedTokenType, GrantLimits, RequestContext } from "./types.js";
 
 /** What one policy says about one request. A value, never an exception. */
 export type PolicyOutcome =
@@ -16,13 +16,9 @@ export type PolicyOutcome =
     };
 
 /** A policy whose expressions were parsed and planned once, at load. Immutable. */
-export interface CompiledPolicy {
+export interface CompiledPolicy extends GrantLimits {
   readonly id: string;
   readonly issuer: string;
-  readonly audiences: readonly string[];
-  readonly scopes: readonly string[];
-  readonly maxLifetimeSeconds: number;
-  readonly tokenTypes: readonly GrantedTokenType[];
   /**
    * Evaluates the condition, checks that the grant covers the request, then computes the
    * workload id and extra claims. `bindings` may be passed to share them across policies.

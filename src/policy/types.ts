@@ -22,16 +22,20 @@ export interface RequestContext {
   readonly now: number;
 }
 
-/** What a matched policy grants to one request. */
-export interface Grant {
-  readonly policyId: string;
-  /** Becomes the `sub` of the issued credential. */
-  readonly workloadId: string;
+/** The limits a policy's grant sets: what a request may ask for, at most. */
+export interface GrantLimits {
   /** Audiences and resources the grant allows (`aud` is drawn from these). */
   readonly audiences: readonly string[];
   readonly scopes: readonly string[];
   readonly maxLifetimeSeconds: number;
   readonly tokenTypes: readonly GrantedTokenType[];
+}
+
+/** What a matched policy grants to one request. */
+export interface Grant extends GrantLimits {
+  readonly policyId: string;
+  /** Becomes the `sub` of the issued credential. */
+  readonly workloadId: string;
   readonly extraClaims: Readonly<Record<string, ClaimValue>>;
 }
 
