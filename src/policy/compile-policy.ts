@@ -4,7 +4,7 @@ import { compileCel, describeResult, isEvaluationError, toCelInput, toClaimValue
 import type { CelBindings, CelProgram } from "./cel.js";
 import { WORKLOAD_ID_PATTERN } from "./policy-schema.js";
 import type { PolicyFile } from "./policy-schema.js";
-import type { ClaimValue, Grant, GrantedTokenType, GrantLimits, RequestContext } from "./types.js";
+import type { ClaimValue, Grant, GrantLimits, RequestContext } from "./types.js";
 
 /** What one policy says about one request. A value, never an exception. */
 export type PolicyOutcome =
