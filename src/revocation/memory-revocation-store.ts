@@ -1,0 +1,102 @@
+import { epochSeconds, type Clock } from "../lib/clock.js";
+import type {
+  RevocationListing,
+  RevocationStore,
+  TokenRevocation,
+  WorkloadBlock,
+  WorkloadRevocation,
+} from "./revocation-store.js";
+
+/**
+ * Revocation state in this process only: the embedded default when REDIS_URL is unset.
+ * Correct for a single replica (development, the quick start); with several replicas each
+ * would keep its own state, which is why production uses Redis.
+ */
+export class MemoryRevocationStore implements RevocationStore {
+  readonly kind = "memory";
+  private readonly tokens = new Map<string, TokenRevocation>();
+  private readonly workloads = new Map<string, WorkloadRevocation>();
+  private readonly blocks = new Map<string, WorkloadBlock>();
+  private readonly claims = new Map<string, number>();
+  private writes = 0;
+
+  constructor(private readonly clock: Clock) {}
+
+  async tokenStatus(token: { jti: string; sub: string; iat: number }): Promise<"active" | "revoked"> {
+    const now = this.now();
+    const byId = live(this.tokens.get(token.jti), now);
+    const byWorkload = live(this.workloads.get(token.sub), now);
+    return byId || (byWorkload && token.iat <= byWorkload.revokedAt) ? "revoked" : "active";
+  }
+
+  async activeBlock(workloadId: string): Promise<WorkloadBlock | undefined> {
+    const block = this.blocks.get(workloadId);
+    return block && (block.until === undefined || block.until > this.now()) ? block : undefined;
+  }
+
+  async claimOnce(key: string, expiresAt: number): Promise<boolean> {
+    const held = this.claims.get(key);
+    if (held !== undefined && held > this.now()) return false;
+    this.claims.set(key, expiresAt);
+    this.afterWrite();
+    return true;
+  }
+
+  async revokeToken(entry: TokenRevocation): Promise<void> {
+    this.tokens.set(entry.jti, entry);
+    this.afterWrite();
+  }
+
+  async revokeWorkload(entry: WorkloadRevocation): Promise<void> {
+    const previous = live(this.workloads.get(entry.workloadId), this.now());
+    // Move the instant forward, never back: an older revocation must not un-revoke anything.
+    if (previous && previous.revokedAt > entry.revokedAt) return;
+    this.workloads.set(entry.workloadId, entry);
+    this.afterWrite();
+  }
+
+  async blockWorkload(block: WorkloadBlock): Promise<void> {
+    this.blocks.set(block.workloadId, block);
+  }
+
+  async unblockWorkload(workloadId: string): Promise<boolean> {
+    const had = (await this.activeBlock(workloadId)) !== undefined;
+    this.blocks.delete(workloadId);
+    return had;
+  }
+
+  async list(): Promise<RevocationListing> {
+    this.sweep();
+    const now = this.now();
+    return {
+      tokens: [...this.tokens.values()],
+      workloads: [...this.workloads.values()],
+      blocks: [...this.blocks.values()].filter((block) => block.until === undefined || block.until > now),
+    };
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {}
+
+  private now(): number {
+    return epochSeconds(this.clock);
+  }
+
+  /** Expired entries go in a sweep every so many writes, so memory stays bounded by live entries. */
+  private afterWrite(): void {
+    if (++this.writes % 1024 === 0) this.sweep();
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    for (const [key, entry] of this.tokens) if (entry.expiresAt <= now) this.tokens.delete(key);
+    for (const [key, entry] of this.workloads) if (entry.expiresAt <= now) this.workloads.delete(key);
+    for (const [key, until] of this.claims) if (until <= now) this.claims.delete(key);
+    for (const [key, block] of this.blocks) if (block.until !== undefined && block.until <= now) this.blocks.delete(key);
+  }
+}
+
+function live<T extends { expiresAt: number }>(entry: T | undefined, now: number): T | undefined {
+  return entry && entry.expiresAt > now ? entry : undefined;
+}
