@@ -24,6 +24,11 @@ export interface Config {
   readonly jwksRefetchCooldownMs: number;
   /** How long fetched issuer keys are used before a background refresh, ms. */
   readonly jwksCacheMaxAgeMs: number;
+  /** Redis for revocation state; undefined: in-memory (one process only). */
+  readonly redisUrl: string | undefined;
+  /** Bound on one Redis command: past it the request fails closed (503). */
+  readonly redisCommandTimeoutMs: number;
+  readonly redisConnectTimeoutMs: number;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 }
 
@@ -61,6 +66,12 @@ const envSchema = z.object({
   BROKER_WATCH_POLICIES: flag("true"),
   BROKER_JWKS_REFETCH_COOLDOWN: duration("BROKER_JWKS_REFETCH_COOLDOWN", "30s", 3600),
   BROKER_JWKS_CACHE_MAX_AGE: duration("BROKER_JWKS_CACHE_MAX_AGE", "10m", 86_400),
+  REDIS_URL: z
+    .string()
+    .regex(/^(rediss?|redis\+sentinel|redis\+cluster):\/\//, "must start with redis://, rediss://, redis+sentinel:// or redis+cluster://")
+    .optional(),
+  BROKER_REDIS_COMMAND_TIMEOUT_MS: integer(10, 60_000, "500"),
+  BROKER_REDIS_CONNECT_TIMEOUT_MS: integer(10, 60_000, "2000"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   NODE_ENV: z.string().optional(),
 });
@@ -98,6 +109,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     watchPolicies: e.BROKER_WATCH_POLICIES,
     jwksRefetchCooldownMs: e.BROKER_JWKS_REFETCH_COOLDOWN * 1000,
     jwksCacheMaxAgeMs: e.BROKER_JWKS_CACHE_MAX_AGE * 1000,
+    redisUrl: e.REDIS_URL,
+    redisCommandTimeoutMs: e.BROKER_REDIS_COMMAND_TIMEOUT_MS,
+    redisConnectTimeoutMs: e.BROKER_REDIS_CONNECT_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -11,6 +11,8 @@ import { ensureDevIssuer } from "./credentials/dev-material.js";
 import { FileKeyStore } from "./credentials/file-key-store.js";
 import { createExchangeToken } from "./exchange/exchange-token.js";
 import { createReExchange } from "./exchange/re-exchange.js";
+import { MemoryRevocationStore } from "./revocation/memory-revocation-store.js";
+import type { RevocationStore } from "./revocation/revocation-store.js";
 import { loadTokenVerifier } from "./identity/token-verifier.js";
 import { systemClock } from "./lib/clock.js";
 import { globalHttpFetch } from "./lib/http-fetch.js";
@@ -59,11 +61,13 @@ async function run(config: Config, logger: Logger): Promise<void> {
   if (config.watchPolicies) policies.watch();
   process.on("SIGHUP", () => void policies.reload());
 
+  const revocations = await openRevocationStore(config, logger);
   const minter = createAccessTokenMinter({ issuer: config.issuerUrl, keys, clock: systemClock });
   const brokerTokens = createBrokerTokenVerifier({ issuer: config.issuerUrl, keys, clock: systemClock });
   const exchangeToken = createExchangeToken({
     verifier,
-    reExchange: createReExchange({ brokerTokens, minter, clock: systemClock, issuer: config.issuerUrl, maxLifetimeSeconds: config.maxTokenLifetimeSeconds }),
+    revocations,
+    reExchange: createReExchange({ brokerTokens, minter, revocations, clock: systemClock, issuer: config.issuerUrl, maxLifetimeSeconds: config.maxTokenLifetimeSeconds }),
     policies: () => policies.current(),
     minter,
     audit: createPinoAuditSink(logger),
@@ -79,6 +83,14 @@ async function run(config: Config, logger: Logger): Promise<void> {
     readiness: [
       { name: "signing_keys", check: () => ({ ok: keys.publishedKeys().length > 0 }) },
       { name: "policies", check: () => ({ ok: true, detail: `version ${policies.current().version}` }) },
+      {
+        name: "revocation_store",
+        check: () =>
+          revocations.ping().then(
+            () => ({ ok: true, detail: revocations.kind }),
+            () => ({ ok: false, detail: `${revocations.kind} unreachable` }),
+          ),
+      },
     ],
   });
 
@@ -102,7 +114,8 @@ async function run(config: Config, logger: Logger): Promise<void> {
       server.closeAllConnections();
     }, config.shutdownGraceMs);
     force.unref();
-    server.close(() => {
+    server.close(async () => {
+      await revocations.close().catch(() => undefined);
       logger.info({}, "stopped");
       logger.flush();
       process.exit(0);
@@ -111,6 +124,18 @@ async function run(config: Config, logger: Logger): Promise<void> {
   };
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
+}
+
+/**
+ * The revocation store: Redis when REDIS_URL is set (shared by every replica), else this
+ * process's memory (development, one replica).
+ */
+async function openRevocationStore(config: Config, logger: Logger): Promise<RevocationStore> {
+  if (config.redisUrl === undefined) {
+    logger.warn({}, "REDIS_URL is not set: revocations live in this process only; run several replicas only with Redis");
+    return new MemoryRevocationStore(systemClock);
+  }
+  throw new StartupError("Redis revocation store is not wired yet");
 }
 
 /** Loads keys/signing; on a first start in development, generates keys and says so loudly. */

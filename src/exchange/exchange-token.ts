@@ -5,7 +5,9 @@ import type { SubjectTokenVerifier } from "../identity/types.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
 import type { DenialReason, PolicySet } from "../policy/types.js";
+import type { RevocationStore } from "../revocation/revocation-store.js";
 import { attenuate } from "./attenuate.js";
+import { checkIssuance } from "./revocation-checks.js";
 import type { ReExchange } from "./re-exchange.js";
 import { requestContext, type TokenExchangeRequest } from "./token-request.js";
 import { TOKEN_TYPE } from "./token-types.js";
@@ -17,6 +19,7 @@ export interface ExchangeDeps {
   readonly policies: () => PolicySet;
   readonly minter: AccessTokenMinter;
   readonly audit: AuditSink;
+  readonly revocations: RevocationStore;
   readonly clock: Clock;
   readonly maxLifetimeSeconds: number;
 }
@@ -57,7 +60,7 @@ export function createExchangeToken(deps: ExchangeDeps) {
       clientAddress: call.clientAddress,
     } as const;
     // What is known about the caller so far, for the audit record of a denial.
-    let known: Pick<ExchangeAuditEvent, "issuer" | "subject" | "evaluated"> = {};
+    let known: Pick<ExchangeAuditEvent, "issuer" | "subject" | "evaluated" | "workloadId" | "policy"> = {};
     try {
       if (request.requestedTokenType === "jwt") {
         throw new BrokerError("invalid_request", "JWT-SVIDs (requested_token_type jwt) are not issued by this broker yet");
@@ -79,11 +82,16 @@ export function createExchangeToken(deps: ExchangeDeps) {
         });
       }
       const { grant } = decision;
+      known = { ...known, workloadId: grant.workloadId, policy: grant.policyId };
       const narrowed = attenuate(grant, context, deps.maxLifetimeSeconds);
       if (!narrowed.ok) {
         const reason = narrowed.code === "invalid_scope" ? "scope_not_granted" : "target_not_granted";
         throw new BrokerError(narrowed.code, DENIAL_DESCRIPTIONS[reason], { detail: narrowed.detail });
       }
+      await checkIssuance(deps.revocations, {
+        workloadId: grant.workloadId,
+        replay: subject.replayKey ? { key: subject.replayKey, expiresAt: subject.expiresAt } : undefined,
+      });
 
       const token = await deps.minter.mint({
         subject: grant.workloadId,
@@ -97,8 +105,6 @@ export function createExchangeToken(deps: ExchangeDeps) {
         ...base,
         ...known,
         decision: "allow",
-        workloadId: grant.workloadId,
-        policy: grant.policyId,
         jti: token.jti,
         exp: token.expiresAt,
         audience: narrowed.audiences,

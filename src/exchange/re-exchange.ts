@@ -4,7 +4,9 @@ import type { BrokerTokenClaims, BrokerTokenVerifier } from "../credentials/brok
 import { BrokerError } from "../errors.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import type { ClaimValue } from "../policy/types.js";
+import type { RevocationStore } from "../revocation/revocation-store.js";
 import { attenuate } from "./attenuate.js";
+import { checkBrokerToken } from "./revocation-checks.js";
 import { requestContext, type TokenExchangeRequest } from "./token-request.js";
 import { response, type TokenExchangeResponse } from "./token-response.js";
 
@@ -25,6 +27,7 @@ export type ReExchange = (request: TokenExchangeRequest, clientAddress: string) 
 export function createReExchange(deps: {
   readonly brokerTokens: BrokerTokenVerifier;
   readonly minter: AccessTokenMinter;
+  readonly revocations: RevocationStore;
   readonly clock: Clock;
   readonly issuer: string;
   readonly maxLifetimeSeconds: number;
@@ -43,6 +46,8 @@ export function createReExchange(deps: {
       throw new BrokerError(narrowed.code, description, { detail: `re-exchange of ${original.jti}: ${narrowed.detail}` });
     }
     if (narrowed.lifetimeSeconds <= 0) throw new BrokerError("invalid_request", "subject_token has expired");
+    // Narrowing is still issuance: a revoked token or a blocked workload gets nothing new.
+    await checkBrokerToken(deps.revocations, original);
 
     const token = await deps.minter.mint({
       subject: original.sub,

@@ -31,6 +31,8 @@ export interface IssuerConfig {
   readonly maxLifetimeSeconds: number;
   readonly clockSkewSeconds: number;
   readonly requireIat: boolean;
+  /** Each token is accepted once (single-use CI tokens): a second exchange is a replay. */
+  readonly replayProtection: boolean;
 }
 
 /** Options for {@link parseIssuerConfigs}. */
@@ -93,6 +95,7 @@ const issuerSchema = z.strictObject({
   max_lifetime: positiveDuration.optional(),
   clock_skew: duration.refine((s) => s <= MAX_CLOCK_SKEW_SECONDS, "must not exceed 5m").optional(),
   require_iat: z.boolean().optional(),
+  replay_protection: z.boolean().optional(),
 });
 
 type IssuerEntry = z.output<typeof issuerSchema>;
@@ -194,6 +197,7 @@ function withDefaults(entry: IssuerEntry, keys: IssuerKeys, brokerIssuer: string
     clockSkewSeconds: entry.clock_skew ?? 60,
     // SPIFFE JWT-SVID §3: iat is optional in JWT-SVIDs.
     requireIat: entry.require_iat ?? entry.profile !== "spiffe",
+    replayProtection: entry.replay_protection ?? false,
   };
 }
 

@@ -1,5 +1,6 @@
 import { errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyOptions, type JWSHeaderParameters } from "jose";
 import { BrokerError } from "../errors.js";
+import { sha256Hex } from "../lib/hash.js";
 import type { Clock } from "../lib/clock.js";
 import type { HttpFetch } from "../lib/http-fetch.js";
 import type { Log } from "../lib/log.js";
@@ -110,6 +111,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       expiresAt: payload.exp as number,
       issuedAt: typeof payload.iat === "number" ? payload.iat : undefined,
       tokenId: typeof payload.jti === "string" ? payload.jti : undefined,
+      replayKey: config.replayProtection ? replayKey(config.id, token, payload.jti) : undefined,
     };
   }
 
@@ -179,6 +181,15 @@ async function verifySignatureAndClaims(token: string, route: Route, header: Pre
     }
     throw lastError;
   }
+}
+
+/**
+ * The single-use key of a token: per issuer, by `jti` when there is one, else by a digest of the
+ * signed part (header and payload; the signature is left out since ECDSA signatures are malleable).
+ */
+function replayKey(issuerId: string, token: string, jti: unknown): string {
+  if (typeof jti === "string" && jti !== "" && jti.length <= 256) return `${issuerId}:jti:${jti}`;
+  return `${issuerId}:sha256:${sha256Hex(token.slice(0, token.lastIndexOf(".")))}`;
 }
 
 function checkSubject(sub: unknown): { description: string; detail: string } | undefined {

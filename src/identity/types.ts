@@ -31,6 +31,11 @@ export interface VerifiedSubject {
   readonly issuedAt: number | undefined;
   /** `jti` when the token carried one. */
   readonly tokenId: string | undefined;
+  /**
+   * Set when the issuer has replay protection on: the key a single-use claim is taken on
+   * (issuer id + `jti`, or + a SHA-256 of header and payload when there is no `jti`).
+   */
+  readonly replayKey: string | undefined;
 }
 
 /** Token types accepted from outside as proof of identity (RFC 8693 §3). */

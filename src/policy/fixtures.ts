@@ -70,6 +70,8 @@ export function fixtureInputs(testCase: FixtureCase): { subject: VerifiedSubject
     expiresAt: typeof claims.exp === "number" ? claims.exp : now + DEFAULT_TOKEN_SECONDS,
     issuedAt: typeof claims.iat === "number" ? claims.iat : undefined,
     tokenId: typeof claims.jti === "string" ? claims.jti : undefined,
+    // Replay protection is a store matter, not a policy one: fixtures never claim tokens.
+    replayKey: undefined,
   };
   const request: RequestContext = {
     audiences: testCase.request.audiences,

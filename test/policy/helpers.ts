@@ -32,6 +32,7 @@ export function subject(overrides: Partial<WorkloadIdentity> = {}, claims: Recor
     expiresAt: NOW + 300,
     issuedAt: NOW,
     tokenId: undefined,
+    replayKey: undefined,
   };
 }
 

@@ -1,0 +1,56 @@
+import { BrokerError } from "../errors.js";
+import { StoreUnavailableError, type RevocationStore } from "../revocation/revocation-store.js";
+
+/** Seconds a caller should wait before retrying when the revocation store is down. */
+const STORE_RETRY_AFTER_SECONDS = 2;
+
+/**
+ * Checks before issuing to a workload, in one round trip: the workload is not blocked and, for
+ * a single-use subject token, this is its first use (RFC 8693 §2.2.2: invalid_request).
+ * Fails closed: when the store cannot answer, nothing is issued.
+ */
+export async function checkIssuance(
+  store: RevocationStore,
+  check: { workloadId: string; replay: { key: string; expiresAt: number } | undefined },
+): Promise<void> {
+  const [block, firstUse] = await guard(
+    Promise.all([store.activeBlock(check.workloadId), check.replay ? store.claimOnce(check.replay.key, check.replay.expiresAt) : true]),
+  );
+  if (block) {
+    throw new BrokerError("unauthorized_client", "issuance to this workload is blocked", {
+      detail: `workload ${check.workloadId} blocked by ${block.actor}: ${block.reason}`,
+    });
+  }
+  if (!firstUse) {
+    throw new BrokerError("invalid_request", "subject_token was already used", { detail: `replay of ${check.replay?.key}` });
+  }
+}
+
+/** Checks a broker-issued token being exchanged again: not revoked, and its workload not blocked. */
+export async function checkBrokerToken(store: RevocationStore, token: { jti: string; sub: string; iat: number }): Promise<void> {
+  const [status, block] = await guard(Promise.all([store.tokenStatus(token), store.activeBlock(token.sub)]));
+  if (status === "revoked") {
+    throw new BrokerError("invalid_request", "subject_token has been revoked", { detail: `token ${token.jti} of ${token.sub} is revoked` });
+  }
+  if (block) {
+    throw new BrokerError("unauthorized_client", "issuance to this workload is blocked", {
+      detail: `workload ${token.sub} blocked by ${block.actor}: ${block.reason}`,
+    });
+  }
+}
+
+/** Turns a store outage into 503 temporarily_unavailable; anything else stays unexpected. */
+export async function guard<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (error instanceof StoreUnavailableError) {
+      throw new BrokerError("temporarily_unavailable", "the revocation store is unavailable; retry shortly", {
+        detail: error.message,
+        cause: error,
+        retryAfterSeconds: STORE_RETRY_AFTER_SECONDS,
+      });
+    }
+    throw error;
+  }
+}
