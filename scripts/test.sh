@@ -9,6 +9,21 @@ if [ ! -d node_modules ]; then
   exit 1
 fi
 
+# Storage tests run against a real redis-server that the tests start on 127.0.0.1.
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing redis-server (Debian package)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    # The package starts a system service; the tests start their own servers.
+    (service redis-server stop || systemctl stop redis-server) >/dev/null 2>&1 || true
+  else
+    echo "redis-server is required by the tests: install it with 'sudo apt-get install -y redis-server'" >&2
+    echo "(or 'brew install redis' on macOS), then run 'npm test' again." >&2
+    exit 1
+  fi
+fi
+
 echo "== typecheck"
 npx tsc -p tsconfig.json --noEmit
 echo "== lint"
