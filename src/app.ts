@@ -1,19 +1,46 @@
 import { Hono } from "hono";
+import type { AuditSink } from "./audit/audit-event.js";
+import type { BrokerTokenVerifier } from "./credentials/broker-token-verifier.js";
 import type { KeyStore } from "./credentials/key-store.js";
 import type { ExchangeToken } from "./exchange/exchange-token.js";
 import type { AppEnv } from "./http/app-env.js";
 import { errorResponse } from "./http/error-response.js";
+import { adminRoutes } from "./http/admin-routes.js";
 import { healthRoutes, type ReadinessCheck } from "./http/health-routes.js";
+import { introspectionRoutes } from "./http/introspection-routes.js";
 import { metadataRoutes } from "./http/metadata-routes.js";
 import { requestContext } from "./http/request-context.js";
+import { requireAdmin } from "./http/require-admin.js";
+import { revocationRoutes } from "./http/revocation-routes.js";
 import { tokenRoutes } from "./http/token-routes.js";
+import type { Clock } from "./lib/clock.js";
 import type { Log } from "./lib/log.js";
+import { createAuthenticateCaller } from "./revocation/authenticate-caller.js";
+import { createIntrospectToken } from "./revocation/introspect-token.js";
+import { createListRevocations } from "./revocation/list-revocations.js";
+import type { RevocationStore } from "./revocation/revocation-store.js";
+import { createRevokeTokenId } from "./revocation/revoke-token-id.js";
+import { createRevokeToken } from "./revocation/revoke-token.js";
+import { createRevokeWorkload } from "./revocation/revoke-workload.js";
+import { createUnblockWorkload } from "./revocation/unblock-workload.js";
 
-/** How a route authenticates its caller. Every route is listed here, in one place. */
-export type AuthMode = "public" | "subject-token";
+/**
+ * How a route authenticates its caller. Every route is listed here, in one place.
+ * - `subject-token`: the workload's token in the body is the proof (RFC 8693).
+ * - `token-possession`: the token in the body proves possession of itself (RFC 7009).
+ * - `bearer-introspection`: a broker access token with the introspection scope (RFC 6750).
+ * - `bearer-admin`: the bootstrap admin secret, or a broker access token with the admin scope.
+ */
+export type AuthMode = "public" | "subject-token" | "token-possession" | "bearer-introspection" | "bearer-admin";
 
-export const ROUTE_TABLE: readonly { method: "GET" | "POST"; path: string; auth: AuthMode }[] = [
+export const ROUTE_TABLE: readonly { method: "GET" | "POST" | "DELETE"; path: string; auth: AuthMode }[] = [
   { method: "POST", path: "/token", auth: "subject-token" },
+  { method: "POST", path: "/introspect", auth: "bearer-introspection" },
+  { method: "POST", path: "/revoke", auth: "token-possession" },
+  { method: "POST", path: "/admin/revocations/tokens", auth: "bearer-admin" },
+  { method: "POST", path: "/admin/revocations/workloads", auth: "bearer-admin" },
+  { method: "GET", path: "/admin/revocations", auth: "bearer-admin" },
+  { method: "DELETE", path: "/admin/blocks/:workloadId", auth: "bearer-admin" },
   { method: "GET", path: "/.well-known/oauth-authorization-server", auth: "public" },
   { method: "GET", path: "/.well-known/openid-configuration", auth: "public" },
   { method: "GET", path: "/.well-known/jwks.json", auth: "public" },
@@ -28,6 +55,18 @@ export interface AppDeps {
   readonly exchangeToken: ExchangeToken;
   readonly readiness: readonly ReadinessCheck[];
   readonly log: Log;
+  /** Revocation state, shared by every replica when it is Redis. */
+  readonly revocations: RevocationStore;
+  /** Verifies broker-issued access tokens (introspection, revocation, admin tokens). */
+  readonly brokerTokens: BrokerTokenVerifier;
+  readonly audit: AuditSink;
+  readonly clock: Clock;
+  /** Global cap on issued lifetime, seconds: how long a workload revocation must last. */
+  readonly maxTokenLifetimeSeconds: number;
+  /** Bootstrap admin secret; undefined: only admin-scoped broker tokens open /admin/. */
+  readonly adminSecret: string | undefined;
+  readonly adminScope: string;
+  readonly introspectionScope: string;
 }
 
 /** Builds the HTTP app: middleware order, then the routes of ROUTE_TABLE. */
@@ -38,6 +77,25 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   tokenRoutes(app, { exchangeToken: deps.exchangeToken, maxBodyBytes: deps.maxBodyBytes });
   metadataRoutes(app, { issuerUrl: deps.issuerUrl, keys: deps.keys });
   healthRoutes(app, { readiness: deps.readiness });
+
+  const { revocations, brokerTokens, audit, clock, maxBodyBytes } = deps;
+  const authenticate = createAuthenticateCaller({ brokerTokens, revocations, issuerUrl: deps.issuerUrl });
+  introspectionRoutes(app, {
+    introspectToken: createIntrospectToken({ brokerTokens, revocations }),
+    authenticate,
+    scope: deps.introspectionScope,
+    maxBodyBytes,
+  });
+  revocationRoutes(app, { revokeToken: createRevokeToken({ brokerTokens, revocations, audit, clock }), maxBodyBytes });
+  const maxLifetimeSeconds = deps.maxTokenLifetimeSeconds;
+  adminRoutes(app, {
+    requireAdmin: requireAdmin({ secret: deps.adminSecret, scope: deps.adminScope, authenticate, audit }),
+    revokeTokenId: createRevokeTokenId({ revocations, audit, clock, maxLifetimeSeconds }),
+    revokeWorkload: createRevokeWorkload({ revocations, audit, clock, maxLifetimeSeconds }),
+    listRevocations: createListRevocations({ revocations, audit }),
+    unblockWorkload: createUnblockWorkload({ revocations, audit }),
+    maxBodyBytes,
+  });
 
   app.on(["GET", "PUT", "DELETE", "PATCH"], "/token", (c) => {
     c.header("Allow", "POST");

@@ -29,6 +29,12 @@ export interface Config {
   /** Bound on one Redis command: past it the request fails closed (503). */
   readonly redisCommandTimeoutMs: number;
   readonly redisConnectTimeoutMs: number;
+  /** Bootstrap admin secret (Authorization: Bearer <secret> on /admin/); undefined: only admin tokens. */
+  readonly adminSecret: string | undefined;
+  /** Scope a broker access token needs for the admin API. */
+  readonly adminScope: string;
+  /** Scope a broker access token needs to call POST /introspect. */
+  readonly introspectionScope: string;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 }
 
@@ -49,6 +55,10 @@ const flag = (fallback: "true" | "false") => z.enum(["true", "false", "1", "0"])
 
 const integer = (min: number, max: number, fallback: string) =>
   z.string().default(fallback).transform(Number).pipe(z.number().int().min(min).max(max));
+
+/** RFC 6749 §3.3 scope-token: one scope value, no spaces. */
+const scopeToken = (fallback: string) =>
+  z.string().default(fallback).pipe(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/, "must be one scope value (no spaces or quotes)"));
 
 const envSchema = z.object({
   BROKER_HOST: z.string().min(1).default("127.0.0.1"),
@@ -72,6 +82,21 @@ const envSchema = z.object({
     .optional(),
   BROKER_REDIS_COMMAND_TIMEOUT_MS: integer(10, 60_000, "500"),
   BROKER_REDIS_CONNECT_TIMEOUT_MS: integer(10, 60_000, "2000"),
+  BROKER_ADMIN_SECRET: z
+    .string()
+    .optional()
+    .transform((text) => (text === "" ? undefined : text))
+    .pipe(
+      z
+        .string()
+        .min(32, "must be at least 32 characters (e.g. openssl rand -base64 48)")
+        .max(512)
+        // RFC 6750 §2.1 b64token: it travels as `Authorization: Bearer <secret>`.
+        .regex(/^[A-Za-z0-9\-._~+/]+=*$/, "must use only the characters A-Z a-z 0-9 - . _ ~ + / (and trailing =)")
+        .optional(),
+    ),
+  BROKER_ADMIN_SCOPE: scopeToken("broker:admin"),
+  BROKER_INTROSPECTION_SCOPE: scopeToken("broker:introspect"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   NODE_ENV: z.string().optional(),
 });
@@ -112,6 +137,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: e.REDIS_URL,
     redisCommandTimeoutMs: e.BROKER_REDIS_COMMAND_TIMEOUT_MS,
     redisConnectTimeoutMs: e.BROKER_REDIS_CONNECT_TIMEOUT_MS,
+    adminSecret: e.BROKER_ADMIN_SECRET,
+    adminScope: e.BROKER_ADMIN_SCOPE,
+    introspectionScope: e.BROKER_INTROSPECTION_SCOPE,
     logLevel: e.LOG_LEVEL,
   };
 }

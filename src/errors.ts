@@ -1,6 +1,6 @@
 /**
  * The closed set of error codes the broker can return to a caller.
- * Each maps to one RFC 6749 §5.2 / RFC 8693 §2.2.2 `error` value.
+ * Each maps to one RFC 6749 §5.2 / RFC 8693 §2.2.2 / RFC 6750 §3.1 `error` value.
  */
 export type BrokerErrorCode =
   | "invalid_request"
@@ -9,6 +9,11 @@ export type BrokerErrorCode =
   | "unauthorized_client"
   | "invalid_target"
   | "invalid_scope"
+  // RFC 6750 §3.1: a bearer-protected endpoint (introspection, admin API) refused the caller.
+  | "invalid_token"
+  | "insufficient_scope"
+  // Admin API: the named entry does not exist (e.g. lifting a block that is not there).
+  | "not_found"
   | "temporarily_unavailable"
   | "server_error";
 

@@ -64,22 +64,33 @@ async function run(config: Config, logger: Logger): Promise<void> {
   const revocations = await openRevocationStore(config, logger);
   const minter = createAccessTokenMinter({ issuer: config.issuerUrl, keys, clock: systemClock });
   const brokerTokens = createBrokerTokenVerifier({ issuer: config.issuerUrl, keys, clock: systemClock });
+  const audit = createPinoAuditSink(logger);
   const exchangeToken = createExchangeToken({
     verifier,
     revocations,
     reExchange: createReExchange({ brokerTokens, minter, revocations, clock: systemClock, issuer: config.issuerUrl, maxLifetimeSeconds: config.maxTokenLifetimeSeconds }),
     policies: () => policies.current(),
     minter,
-    audit: createPinoAuditSink(logger),
+    audit,
     clock: systemClock,
     maxLifetimeSeconds: config.maxTokenLifetimeSeconds,
   });
+  // Say whether the bootstrap secret opens /admin/, never what it is.
+  logger.info({ bootstrapSecret: config.adminSecret !== undefined, adminScope: config.adminScope }, "admin API: admin-scoped broker tokens accepted");
   const app = createApp({
     issuerUrl: config.issuerUrl,
     maxBodyBytes: config.maxBodyBytes,
     keys,
     exchangeToken,
     log: logger,
+    revocations,
+    brokerTokens,
+    audit,
+    clock: systemClock,
+    maxTokenLifetimeSeconds: config.maxTokenLifetimeSeconds,
+    adminSecret: config.adminSecret,
+    adminScope: config.adminScope,
+    introspectionScope: config.introspectionScope,
     readiness: [
       { name: "signing_keys", check: () => ({ ok: keys.publishedKeys().length > 0 }) },
       { name: "policies", check: () => ({ ok: true, detail: `version ${policies.current().version}` }) },

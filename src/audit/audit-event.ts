@@ -26,7 +26,45 @@ export interface ExchangeAuditEvent {
   readonly clientAddress: string;
 }
 
-export type AuditEvent = ExchangeAuditEvent;
+/** What an operator did through the admin API (or tried to: see `outcome`). */
+export type AdminAction = "authenticate" | "revoke_token" | "revoke_workload" | "block_workload" | "unblock_workload" | "list_revocations";
+
+/**
+ * One admin API call, with who did it and why. Never the bootstrap secret or a token: the actor
+ * is the admin token's `sub`, or "bootstrap-admin" for the secret.
+ */
+export interface AdminAuditEvent {
+  readonly event: "admin";
+  readonly requestId: string;
+  readonly action: AdminAction;
+  /** Admin token `sub`, "bootstrap-admin", or "unauthenticated" for a refused call. */
+  readonly actor: string;
+  readonly reason?: string;
+  /** The jti or workload id acted on. */
+  readonly target?: string;
+  /** done; denied (401/403); failed (bad request, nothing to lift, store down, unexpected). */
+  readonly outcome: "done" | "denied" | "failed";
+  /** The error code when not done. */
+  readonly error?: string;
+  /** Full reason of a refusal or failure (never sent to the caller). */
+  readonly detail?: string;
+  readonly clientAddress: string;
+}
+
+/** A holder revoked its own broker token (RFC 7009). */
+export interface TokenRevocationAuditEvent {
+  readonly event: "token_revocation";
+  readonly requestId: string;
+  /** The token's `sub`: the holder. */
+  readonly actor: string;
+  readonly jti: string;
+  readonly exp: number;
+  readonly tokenSha256: string;
+  readonly outcome: "revoked" | "already_revoked";
+  readonly clientAddress: string;
+}
+
+export type AuditEvent = ExchangeAuditEvent | AdminAuditEvent | TokenRevocationAuditEvent;
 
 /** Where decision records go. One implementation writes pino JSON; tests collect them. */
 export interface AuditSink {

@@ -2,6 +2,7 @@
 import { resolve } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { PolicyLoadError } from "../policy/index.js";
+import { addAdminCommands } from "./admin-commands.js";
 import { mintDevToken } from "./dev-token.js";
 import { testPolicies } from "./policy-test.js";
 
@@ -53,5 +54,7 @@ program
     });
     process.stdout.write(`${token}\n`);
   });
+
+addAdminCommands(program);
 
 await program.parseAsync();

@@ -6,5 +6,10 @@ export interface AppEnv {
   Variables: {
     requestId: string;
     clientAddress: string;
+    /**
+     * Who authenticated with a bearer credential (bearer-protected routes only): the broker
+     * token's `sub`, or "bootstrap-admin" for the admin secret.
+     */
+    caller: string;
   };
 }

@@ -9,6 +9,9 @@ const DEFAULT_STATUS: Record<BrokerErrorCode, number> = {
   unauthorized_client: 400,
   invalid_target: 400,
   invalid_scope: 400,
+  invalid_token: 401,
+  insufficient_scope: 403,
+  not_found: 404,
   temporarily_unavailable: 503,
   server_error: 500,
 };
@@ -31,8 +34,10 @@ export function errorResponse(c: Context, error: unknown, log: Log): Response {
   // A body refused part-way is left unread: tell the client this connection will not carry
   // another request (RFC 9112 §9.6), or it reuses a socket the server is about to drop.
   if (status === 413) headers.Connection = "close";
-  // RFC 6749 §5.2: invalid_client over 401 carries the scheme the client tried.
-  if (status === 401) headers["WWW-Authenticate"] = 'Bearer error="invalid_client"';
+  // RFC 6749 §5.2: invalid_client over 401 carries the scheme the client tried; RFC 6750 §3:
+  // a bearer-protected endpoint names the bearer error (invalid_token 401, insufficient_scope 403).
+  if (status === 401) headers["WWW-Authenticate"] = `Bearer error="${code === "invalid_token" ? "invalid_token" : "invalid_client"}"`;
+  if (code === "insufficient_scope") headers["WWW-Authenticate"] = 'Bearer error="insufficient_scope"';
   const body = known ? { error: code, error_description: known.description } : { error: code };
   return new Response(JSON.stringify(body), { status, headers });
 }

@@ -20,6 +20,13 @@ export function metadataRoutes(app: Hono<AppEnv>, deps: { issuerUrl: string; key
     token_endpoint_auth_methods_supported: ["none"],
     token_endpoint_auth_signing_alg_values_supported: [SIGNING_ALGORITHM],
     access_token_signing_alg_values_supported: [SIGNING_ALGORITHM],
+    // RFC 7009: the token itself proves possession; no client authentication.
+    revocation_endpoint: `${deps.issuerUrl}/revoke`,
+    revocation_endpoint_auth_methods_supported: ["none"],
+    // RFC 7662: the caller presents a broker access token with the introspection scope. RFC 8414
+    // §2 allows names from the IANA "OAuth Access Token Types" registry here: "Bearer".
+    introspection_endpoint: `${deps.issuerUrl}/introspect`,
+    introspection_endpoint_auth_methods_supported: ["Bearer"],
   };
   const metadataJson = JSON.stringify(metadata);
   const serveMetadata = () =>

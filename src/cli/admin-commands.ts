@@ -1,0 +1,80 @@
+import { InvalidArgumentError, Option, type Command } from "commander";
+import { AdminApiError, createAdminClient, type AdminClient } from "./admin-client.js";
+
+const DEFAULT_REASON = "revoked with the broker CLI";
+
+/** --url: the broker to talk to. The credential comes only from BROKER_ADMIN_TOKEN, never a flag (flags show in `ps`). */
+const urlOption = () => new Option("--url <url>", "broker base URL").default(process.env.BROKER_URL ?? "http://127.0.0.1:8080");
+
+/** RFC 3339 date-time or whole epoch seconds, as the admin API accepts. */
+const instant = (text: string): string | number => {
+  if (/^\d{1,12}$/.test(text)) return Number(text);
+  if (Number.isNaN(Date.parse(text))) throw new InvalidArgumentError("an RFC 3339 time (2026-01-31T12:00:00Z) or epoch seconds");
+  return text;
+};
+
+/** Runs one admin call: prints the JSON result, or the server's error on stderr with exit code 1. */
+async function run(url: string, work: (client: AdminClient) => Promise<unknown>): Promise<void> {
+  const token = process.env.BROKER_ADMIN_TOKEN;
+  if (!token) {
+    process.stderr.write("BROKER_ADMIN_TOKEN is not set: export the bootstrap admin secret or an admin-scoped broker token\n");
+    process.exitCode = 2;
+    return;
+  }
+  try {
+    const result = await work(createAdminClient({ url, token }));
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } catch (error) {
+    const message = error instanceof AdminApiError ? error.message : `cannot reach ${url}: ${error instanceof Error ? error.message : String(error)}`;
+    process.stderr.write(`error: ${message}\n`);
+    process.exitCode = 1;
+  }
+}
+
+/** `broker revoke`, `broker revocations list`, `broker unblock`: the operator side of the admin API. */
+export function addAdminCommands(program: Command): void {
+  const revoke = program
+    .command("revoke")
+    .description("revoke every credential of a workload (--workload, optionally --block) or one credential (--jti)")
+    .option("--workload <id>", "workload id (the sub of its credentials)")
+    .option("--jti <id>", "token id of one credential")
+    .option("--reason <text>", "why (kept in the audit log)", DEFAULT_REASON)
+    .option("--block", "also block new issuance to the workload until lifted (broker unblock)")
+    .option("--until <time>", "with --block: end the block at this time (RFC 3339 or epoch seconds)", instant)
+    .addOption(urlOption())
+    .action(async (options: { workload?: string; jti?: string; reason: string; block?: boolean; until?: string | number; url: string }) => {
+      if ((options.workload === undefined) === (options.jti === undefined)) revoke.error("error: give exactly one of --workload or --jti", { exitCode: 2 });
+      if (options.jti !== undefined && options.block) revoke.error("error: --block applies to --workload only", { exitCode: 2 });
+      if (options.until !== undefined && !options.block) revoke.error("error: --until needs --block", { exitCode: 2 });
+      await run(options.url, (client) =>
+        options.workload !== undefined
+          ? client.revokeWorkload({
+              workload_id: options.workload,
+              reason: options.reason,
+              ...(options.block ? { block: true } : {}),
+              ...(options.until !== undefined ? { block_until: options.until } : {}),
+            })
+          : client.revokeToken({ jti: options.jti ?? "", reason: options.reason }),
+      );
+    });
+
+  const revocations = program.command("revocations").description("inspect revocation state");
+  revocations
+    .command("list")
+    .description("list revoked tokens, revoked workloads and blocks in force")
+    .addOption(urlOption())
+    .action(async (options: { url: string }) => run(options.url, (client) => client.list()));
+
+  program
+    .command("unblock")
+    .description("lift the block on a workload (its revoked credentials stay revoked)")
+    .argument("<workload-id>", "workload id")
+    .option("--reason <text>", "why (kept in the audit log)")
+    .addOption(urlOption())
+    .action(async (workloadId: string, options: { reason?: string; url: string }) =>
+      run(options.url, async (client) => {
+        await client.unblock(workloadId, options.reason);
+        return { unblocked: workloadId };
+      }),
+    );
+}

@@ -1,0 +1,102 @@
+import type { Hono, MiddlewareHandler } from "hono";
+import { z } from "zod";
+import { BrokerError } from "../errors.js";
+import type { AdminCall } from "../revocation/admin-call.js";
+import type { ListRevocations } from "../revocation/list-revocations.js";
+import type { TokenRevocation, WorkloadBlock, WorkloadRevocation } from "../revocation/revocation-store.js";
+import type { RevokeTokenId } from "../revocation/revoke-token-id.js";
+import type { RevokeWorkload } from "../revocation/revoke-workload.js";
+import type { UnblockWorkload } from "../revocation/unblock-workload.js";
+import type { AppEnv } from "./app-env.js";
+import { readJson } from "./json-body.js";
+
+export interface AdminRouteDeps {
+  readonly requireAdmin: MiddlewareHandler<AppEnv>;
+  readonly revokeTokenId: RevokeTokenId;
+  readonly revokeWorkload: RevokeWorkload;
+  readonly listRevocations: ListRevocations;
+  readonly unblockWorkload: UnblockWorkload;
+  readonly maxBodyBytes: number;
+}
+
+/** Printable text without control characters (it lands in logs and listings). */
+const text = (max: number) => z.string().trim().min(1).max(max).regex(/^[^\p{Cc}]+$/u, "must not contain control characters");
+const epoch = z.number().int().positive().max(253_402_300_799);
+
+const revokeTokenBody = z.strictObject({ jti: text(256), expires_at: epoch.optional(), reason: text(500) });
+
+const revokeWorkloadBody = z.strictObject({
+  workload_id: text(512),
+  reason: text(500),
+  block: z.boolean().default(false),
+  // RFC 3339 date-time (with Z or an offset) or epoch seconds.
+  block_until: z.union([epoch, z.iso.datetime({ offset: true }).transform((at) => Math.floor(Date.parse(at) / 1000))]).optional(),
+});
+
+/**
+ * The operator API under /admin/: revoke by jti, revoke (and block) a workload, list, lift a
+ * block. Every route, known or not, sits behind `requireAdmin`, so an unauthenticated caller
+ * cannot even tell which admin routes exist.
+ */
+export function adminRoutes(app: Hono<AppEnv>, deps: AdminRouteDeps): void {
+  // Not "/admin/*": that also matches "/admin" itself, which is no route and stays a plain 404.
+  app.use("/admin/:path{.+}", deps.requireAdmin);
+
+  app.post("/admin/revocations/tokens", async (c) => {
+    const body = await readJson(c, revokeTokenBody, deps.maxBodyBytes);
+    const entry = await deps.revokeTokenId({ jti: body.jti, expiresAt: body.expires_at, reason: body.reason }, adminCall(c));
+    return c.json(tokenJson(entry), 201);
+  });
+
+  app.post("/admin/revocations/workloads", async (c) => {
+    const body = await readJson(c, revokeWorkloadBody, deps.maxBodyBytes);
+    const result = await deps.revokeWorkload(
+      { workloadId: body.workload_id, reason: body.reason, block: body.block, blockUntil: body.block_until },
+      adminCall(c),
+    );
+    return c.json({ revocation: workloadJson(result.revocation), ...(result.block ? { block: blockJson(result.block) } : {}) }, 201);
+  });
+
+  app.get("/admin/revocations", async (c) => {
+    const listing = await deps.listRevocations(adminCall(c));
+    return c.json({ tokens: listing.tokens.map(tokenJson), workloads: listing.workloads.map(workloadJson), blocks: listing.blocks.map(blockJson) });
+  });
+
+  // The workload id is one path segment, URL-encoded (ids such as github/1/2 contain slashes).
+  app.delete("/admin/blocks/:workloadId", async (c) => {
+    const workloadId = text(512).safeParse(c.req.param("workloadId"));
+    const reason = text(500).optional().safeParse(c.req.query("reason"));
+    if (!workloadId.success || !reason.success) throw new BrokerError("invalid_request", "a workload id (URL-encoded) and an optional printable reason are required");
+    await deps.unblockWorkload({ workloadId: workloadId.data, reason: reason.data }, adminCall(c));
+    return c.body(null, 204);
+  });
+}
+
+function adminCall(c: { get(key: "caller" | "requestId" | "clientAddress"): string }): AdminCall {
+  return { actor: c.get("caller"), requestId: c.get("requestId"), clientAddress: c.get("clientAddress") };
+}
+
+const tokenJson = (entry: TokenRevocation) => ({
+  jti: entry.jti,
+  expires_at: entry.expiresAt,
+  actor: entry.actor,
+  reason: entry.reason,
+  recorded_at: entry.at,
+});
+
+const workloadJson = (entry: WorkloadRevocation) => ({
+  workload_id: entry.workloadId,
+  revoked_at: entry.revokedAt,
+  expires_at: entry.expiresAt,
+  actor: entry.actor,
+  reason: entry.reason,
+  recorded_at: entry.at,
+});
+
+const blockJson = (block: WorkloadBlock) => ({
+  workload_id: block.workloadId,
+  until: block.until ?? null,
+  actor: block.actor,
+  reason: block.reason,
+  recorded_at: block.at,
+});

@@ -1,0 +1,62 @@
+import type { BrokerTokenClaims, BrokerTokenVerifier } from "../credentials/broker-token-verifier.js";
+import { BrokerError } from "../errors.js";
+import { guard } from "../exchange/revocation-checks.js";
+import type { RevocationStore } from "./revocation-store.js";
+
+/** RFC 7662 §2.2: an inactive token says nothing more about itself. */
+export interface InactiveToken {
+  readonly active: false;
+}
+
+/** RFC 7662 §2.2 for an active broker access token. */
+export interface ActiveToken {
+  readonly active: true;
+  readonly scope?: string;
+  readonly client_id: string;
+  readonly sub: string;
+  readonly aud: string | string[];
+  readonly iss: string;
+  readonly exp: number;
+  readonly iat: number;
+  readonly nbf?: number;
+  readonly jti: string;
+  readonly token_type: "Bearer";
+}
+
+export type IntrospectionResponse = InactiveToken | ActiveToken;
+
+export type IntrospectToken = (token: string) => Promise<IntrospectionResponse>;
+
+const INACTIVE: InactiveToken = Object.freeze({ active: false });
+
+/**
+ * Token introspection (RFC 7662) for resource servers: active only for an access token this
+ * broker issued that is intact, alive and not revoked (by `jti` or by workload). Foreign,
+ * malformed and expired tokens are simply inactive (§2.2). Fails closed: when the store cannot
+ * answer, the caller gets 503, never an `active: true` nobody could vouch for.
+ */
+export function createIntrospectToken(deps: { readonly brokerTokens: BrokerTokenVerifier; readonly revocations: RevocationStore }): IntrospectToken {
+  return async function introspectToken(token) {
+    let claims: BrokerTokenClaims;
+    try {
+      claims = await deps.brokerTokens.verify(token, "token");
+    } catch (error) {
+      if (error instanceof BrokerError) return INACTIVE;
+      throw error;
+    }
+    if ((await guard(deps.revocations.tokenStatus(claims))) === "revoked") return INACTIVE;
+    return {
+      active: true,
+      ...(claims.scope ? { scope: claims.scope } : {}),
+      client_id: claims.client_id,
+      sub: claims.sub,
+      aud: claims.aud,
+      iss: claims.iss,
+      exp: claims.exp,
+      iat: claims.iat,
+      ...(typeof claims.nbf === "number" ? { nbf: claims.nbf } : {}),
+      jti: claims.jti,
+      token_type: "Bearer",
+    };
+  };
+}

@@ -1,0 +1,64 @@
+import type { AuditSink } from "../audit/audit-event.js";
+import type { BrokerTokenClaims, BrokerTokenVerifier } from "../credentials/broker-token-verifier.js";
+import { BrokerError } from "../errors.js";
+import { guard } from "../exchange/revocation-checks.js";
+import { epochSeconds, type Clock } from "../lib/clock.js";
+import { sha256Hex } from "../lib/hash.js";
+import type { RevocationStore } from "./revocation-store.js";
+
+export interface RevokeTokenCall {
+  readonly token: string;
+  readonly requestId: string;
+  readonly clientAddress: string;
+}
+
+export type RevokeToken = (call: RevokeTokenCall) => Promise<void>;
+
+export const HOLDER_REVOCATION_REASON = "revoked by holder (RFC 7009)";
+
+/**
+ * Token revocation (RFC 7009) by the holder: possession of a valid broker access token is the
+ * proof, so a public client can revoke its own token. Its `jti` is revoked until its `exp`.
+ * An invalid, foreign or expired token needs nothing (§2.2: the caller still gets 200);
+ * a store outage is 503 (§2.2.1: the client may retry).
+ */
+export function createRevokeToken(deps: {
+  readonly brokerTokens: BrokerTokenVerifier;
+  readonly revocations: RevocationStore;
+  readonly audit: AuditSink;
+  readonly clock: Clock;
+}): RevokeToken {
+  return async function revokeToken(call) {
+    let claims: BrokerTokenClaims;
+    try {
+      claims = await deps.brokerTokens.verify(call.token, "token");
+    } catch (error) {
+      if (error instanceof BrokerError) return;
+      throw error;
+    }
+    const base = {
+      event: "token_revocation",
+      requestId: call.requestId,
+      actor: claims.sub,
+      jti: claims.jti,
+      exp: claims.exp,
+      tokenSha256: sha256Hex(call.token),
+      clientAddress: call.clientAddress,
+    } as const;
+    // Already inactive (by jti or by workload): keep the entry that is there, and its reason.
+    if ((await guard(deps.revocations.tokenStatus(claims))) === "revoked") {
+      deps.audit.record({ ...base, outcome: "already_revoked" });
+      return;
+    }
+    await guard(
+      deps.revocations.revokeToken({
+        jti: claims.jti,
+        expiresAt: claims.exp,
+        actor: claims.sub,
+        reason: HOLDER_REVOCATION_REASON,
+        at: epochSeconds(deps.clock),
+      }),
+    );
+    deps.audit.record({ ...base, outcome: "revoked" });
+  };
+}

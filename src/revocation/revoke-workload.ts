@@ -1,0 +1,58 @@
+import type { AuditSink } from "../audit/audit-event.js";
+import { BrokerError } from "../errors.js";
+import { epochSeconds, type Clock } from "../lib/clock.js";
+import { audited, type AdminCall } from "./admin-call.js";
+import type { RevocationStore, WorkloadBlock, WorkloadRevocation } from "./revocation-store.js";
+
+export interface RevokeWorkloadCommand {
+  readonly workloadId: string;
+  readonly reason: string;
+  /** Also block new issuance to the workload. */
+  readonly block: boolean;
+  /** End of the block, epoch seconds; undefined: until lifted. */
+  readonly blockUntil?: number;
+}
+
+export interface RevokeWorkloadResult {
+  readonly revocation: WorkloadRevocation;
+  readonly block?: WorkloadBlock;
+}
+
+export type RevokeWorkload = (command: RevokeWorkloadCommand, call: AdminCall) => Promise<RevokeWorkloadResult>;
+
+/**
+ * "Revoke everything workload X holds, now, everywhere": every credential whose `sub` is the
+ * workload and that was issued at or before now becomes inactive. The entry lives for the global
+ * lifetime cap, by when every credential it covers has expired anyway. Optionally blocks new
+ * issuance until lifted or until a time. Acknowledged only once the store has accepted it.
+ */
+export function createRevokeWorkload(deps: {
+  readonly revocations: RevocationStore;
+  readonly audit: AuditSink;
+  readonly clock: Clock;
+  readonly maxLifetimeSeconds: number;
+}): RevokeWorkload {
+  return async function revokeWorkload(command, call) {
+    const now = epochSeconds(deps.clock);
+    const operation = { target: command.workloadId, reason: command.reason };
+    const revocation: WorkloadRevocation = {
+      workloadId: command.workloadId,
+      revokedAt: now,
+      expiresAt: now + deps.maxLifetimeSeconds,
+      actor: call.actor,
+      reason: command.reason,
+      at: now,
+    };
+    await audited(deps.audit, call, { action: "revoke_workload", ...operation }, async () => {
+      if (command.blockUntil !== undefined && (!command.block || command.blockUntil <= now)) {
+        throw new BrokerError("invalid_request", "block_until needs block: true and must be in the future");
+      }
+      await deps.revocations.revokeWorkload(revocation);
+    });
+    if (!command.block) return { revocation };
+
+    const block: WorkloadBlock = { workloadId: command.workloadId, until: command.blockUntil, actor: call.actor, reason: command.reason, at: now };
+    await audited(deps.audit, call, { action: "block_workload", ...operation }, () => deps.revocations.blockWorkload(block));
+    return { revocation, block };
+  };
+}

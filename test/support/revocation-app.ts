@@ -1,0 +1,168 @@
+/**
+ * The broker's HTTP app in-process (createApp + app.request()) with real parts: a real
+ * MemoryRevocationStore, real keys in a temp dir, the real minter and broker-token verifier,
+ * a ManualClock, and an audit sink that collects records.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Hono } from "hono";
+import { createApp } from "../../src/app.js";
+import type { AuditEvent } from "../../src/audit/audit-event.js";
+import { createAccessTokenMinter, type AccessTokenMinter, type IssuedToken } from "../../src/credentials/access-token.js";
+import { createBrokerTokenVerifier } from "../../src/credentials/broker-token-verifier.js";
+import { FileKeyStore } from "../../src/credentials/file-key-store.js";
+import { BrokerError } from "../../src/errors.js";
+import type { AppEnv } from "../../src/http/app-env.js";
+import { ManualClock } from "../../src/lib/clock.js";
+import { silentLog } from "../../src/lib/log.js";
+import { MemoryRevocationStore } from "../../src/revocation/memory-revocation-store.js";
+import {
+  StoreUnavailableError,
+  type RevocationListing,
+  type RevocationStore,
+  type TokenRevocation,
+  type WorkloadBlock,
+  type WorkloadRevocation,
+} from "../../src/revocation/revocation-store.js";
+
+export const ISSUER = "https://broker.test.example";
+export const ADMIN_SECRET = "test-admin-secret-0123456789-abcdefghijklmnop";
+export const ADMIN_SCOPE = "broker:admin";
+export const INTROSPECTION_SCOPE = "broker:introspect";
+export const MAX_LIFETIME = 900;
+/** 2027-01-15T08:00:00Z */
+export const START_MS = 1_800_000_000_000;
+
+/**
+ * A revocation store that can be taken down: while `down`, every method throws
+ * StoreUnavailableError, as the Redis store does when Redis is unreachable; otherwise it
+ * answers from a real MemoryRevocationStore.
+ */
+export class SwitchableStore implements RevocationStore {
+  readonly kind = "memory";
+  down = false;
+  constructor(private readonly inner: RevocationStore) {}
+  private up(): void {
+    if (this.down) throw new StoreUnavailableError("store is down (test)");
+  }
+  async tokenStatus(token: { jti: string; sub: string; iat: number }): Promise<"active" | "revoked"> {
+    this.up();
+    return this.inner.tokenStatus(token);
+  }
+  async activeBlock(workloadId: string): Promise<WorkloadBlock | undefined> {
+    this.up();
+    return this.inner.activeBlock(workloadId);
+  }
+  async claimOnce(key: string, expiresAt: number): Promise<boolean> {
+    this.up();
+    return this.inner.claimOnce(key, expiresAt);
+  }
+  async revokeToken(entry: TokenRevocation): Promise<void> {
+    this.up();
+    return this.inner.revokeToken(entry);
+  }
+  async revokeWorkload(entry: WorkloadRevocation): Promise<void> {
+    this.up();
+    return this.inner.revokeWorkload(entry);
+  }
+  async blockWorkload(block: WorkloadBlock): Promise<void> {
+    this.up();
+    return this.inner.blockWorkload(block);
+  }
+  async unblockWorkload(workloadId: string): Promise<boolean> {
+    this.up();
+    return this.inner.unblockWorkload(workloadId);
+  }
+  async list(): Promise<RevocationListing> {
+    this.up();
+    return this.inner.list();
+  }
+  async ping(): Promise<void> {
+    this.up();
+  }
+  async close(): Promise<void> {}
+}
+
+export interface RevocationApp {
+  readonly app: Hono<AppEnv>;
+  readonly clock: ManualClock;
+  readonly store: SwitchableStore;
+  readonly audit: AuditEvent[];
+  readonly minter: AccessTokenMinter;
+  /** A minter with another key (same issuer URL): tokens the broker must not accept. */
+  readonly otherKeyMinter: AccessTokenMinter;
+  /** A minter with another key and another issuer URL. */
+  readonly foreignMinter: AccessTokenMinter;
+  /** Mints a broker token: audience the broker itself unless given. */
+  mint(options: { subject?: string; scopes?: readonly string[]; audiences?: readonly string[]; lifetime?: number; minter?: AccessTokenMinter }): Promise<IssuedToken>;
+  close(): Promise<void>;
+}
+
+export async function createRevocationApp(options: { adminSecret?: string | null } = {}): Promise<RevocationApp> {
+  const dir = await mkdtemp(join(tmpdir(), "broker-revocation-"));
+  const clock = new ManualClock(START_MS);
+  const keys = await FileKeyStore.generate(join(dir, "signing"));
+  const otherKeys = await FileKeyStore.generate(join(dir, "other"));
+  const store = new SwitchableStore(new MemoryRevocationStore(clock));
+  const audit: AuditEvent[] = [];
+  const minter = createAccessTokenMinter({ issuer: ISSUER, keys, clock });
+  const app = createApp({
+    issuerUrl: ISSUER,
+    maxBodyBytes: 65_536,
+    keys,
+    exchangeToken: async () => {
+      throw new BrokerError("invalid_request", "token exchange is not part of these tests");
+    },
+    readiness: [],
+    log: silentLog,
+    revocations: store,
+    brokerTokens: createBrokerTokenVerifier({ issuer: ISSUER, keys, clock }),
+    audit: { record: (event) => audit.push(event) },
+    clock,
+    maxTokenLifetimeSeconds: MAX_LIFETIME,
+    adminSecret: options.adminSecret === null ? undefined : (options.adminSecret ?? ADMIN_SECRET),
+    adminScope: ADMIN_SCOPE,
+    introspectionScope: INTROSPECTION_SCOPE,
+  });
+  return {
+    app,
+    clock,
+    store,
+    audit,
+    minter,
+    otherKeyMinter: createAccessTokenMinter({ issuer: ISSUER, keys: otherKeys, clock }),
+    foreignMinter: createAccessTokenMinter({ issuer: "https://elsewhere.example", keys: otherKeys, clock }),
+    mint: (spec) =>
+      (spec.minter ?? minter).mint({
+        subject: spec.subject ?? "workload/a",
+        audiences: spec.audiences ?? [ISSUER],
+        scopes: spec.scopes ?? [],
+        lifetimeSeconds: spec.lifetime ?? 600,
+        extraClaims: {},
+      }),
+    close: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+/** A form POST (application/x-www-form-urlencoded). */
+export function formRequest(fields: Record<string, string | readonly string[]>, authorization?: string): RequestInit {
+  const body = new URLSearchParams();
+  for (const [name, value] of Object.entries(fields)) for (const item of typeof value === "string" ? [value] : value) body.append(name, item);
+  return {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", ...(authorization ? { authorization } : {}) },
+    body: body.toString(),
+  };
+}
+
+/** A JSON request with the given method. */
+export function jsonRequest(method: string, body: unknown, authorization?: string): RequestInit {
+  return {
+    method,
+    headers: { "content-type": "application/json", ...(authorization ? { authorization } : {}) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  };
+}
+
+export const bearer = (credential: string) => `Bearer ${credential}`;
