@@ -1,8 +1,6 @@
 import { BrokerError } from "../errors.js";
-import { StoreUnavailableError, type RevocationStore } from "../revocation/revocation-store.js";
-
-/** Seconds a caller should wait before retrying when the revocation store is down. */
-const STORE_RETRY_AFTER_SECONDS = 2;
+import type { RevocationStore } from "../revocation/revocation-store.js";
+import { guard } from "../revocation/store-guard.js";
 
 /**
  * Checks before issuing to a workload, in one round trip: the workload is not blocked and, for
@@ -36,21 +34,5 @@ export async function checkBrokerToken(store: RevocationStore, token: { jti: str
     throw new BrokerError("unauthorized_client", "issuance to this workload is blocked", {
       detail: `workload ${token.sub} blocked by ${block.actor}: ${block.reason}`,
     });
-  }
-}
-
-/** Turns a store outage into 503 temporarily_unavailable; anything else stays unexpected. */
-export async function guard<T>(work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (error) {
-    if (error instanceof StoreUnavailableError) {
-      throw new BrokerError("temporarily_unavailable", "the revocation store is unavailable; retry shortly", {
-        detail: error.message,
-        cause: error,
-        retryAfterSeconds: STORE_RETRY_AFTER_SECONDS,
-      });
-    }
-    throw error;
   }
 }

@@ -1,6 +1,6 @@
 import type { AdminAction, AuditSink } from "../audit/audit-event.js";
 import { BrokerError } from "../errors.js";
-import { guard } from "../exchange/revocation-checks.js";
+import { guard } from "./store-guard.js";
 
 /** Who makes an admin call, from where: set by the admin authentication, kept in the audit record. */
 export interface AdminCall {

@@ -1,6 +1,6 @@
 import type { BrokerTokenClaims, BrokerTokenVerifier } from "../credentials/broker-token-verifier.js";
 import { BrokerError } from "../errors.js";
-import { guard } from "../exchange/revocation-checks.js";
+import { guard } from "./store-guard.js";
 import type { RevocationStore } from "./revocation-store.js";
 
 /** Who a bearer-protected call (introspection, admin API) came from. */

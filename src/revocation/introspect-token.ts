@@ -1,6 +1,6 @@
 import type { BrokerTokenClaims, BrokerTokenVerifier } from "../credentials/broker-token-verifier.js";
 import { BrokerError } from "../errors.js";
-import { guard } from "../exchange/revocation-checks.js";
+import { guard } from "./store-guard.js";
 import type { RevocationStore } from "./revocation-store.js";
 
 /** RFC 7662 §2.2: an inactive token says nothing more about itself. */

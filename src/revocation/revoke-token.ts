@@ -1,7 +1,7 @@
 import type { AuditSink } from "../audit/audit-event.js";
 import type { BrokerTokenClaims, BrokerTokenVerifier } from "../credentials/broker-token-verifier.js";
 import { BrokerError } from "../errors.js";
-import { guard } from "../exchange/revocation-checks.js";
+import { guard } from "./store-guard.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
 import type { RevocationStore } from "./revocation-store.js";
