@@ -1,0 +1,60 @@
+import type { RevocationMeta, TokenRevocation, WorkloadBlock, WorkloadRevocation } from "./revocation-store.js";
+
+/**
+ * The JSON stored in each Redis value. Only the entry's own fields are written (never whatever
+ * else an object passed in carries); parsing checks every field and answers undefined for
+ * anything else, so a foreign or damaged value is never mistaken for an entry.
+ */
+
+export function serializeTokenRevocation(entry: TokenRevocation): string {
+  return JSON.stringify({ jti: entry.jti, expiresAt: entry.expiresAt, ...meta(entry) });
+}
+
+export function serializeWorkloadRevocation(entry: WorkloadRevocation): string {
+  return JSON.stringify({ workloadId: entry.workloadId, revokedAt: entry.revokedAt, expiresAt: entry.expiresAt, ...meta(entry) });
+}
+
+export function serializeBlock(block: WorkloadBlock): string {
+  return JSON.stringify({ workloadId: block.workloadId, until: block.until ?? null, ...meta(block) });
+}
+
+export function parseTokenRevocation(text: string): TokenRevocation | undefined {
+  const value = parseObject(text);
+  if (!value || !isMeta(value) || typeof value.jti !== "string" || !isInstant(value.expiresAt)) return undefined;
+  return { jti: value.jti, expiresAt: value.expiresAt, ...meta(value) };
+}
+
+export function parseWorkloadRevocation(text: string): WorkloadRevocation | undefined {
+  const value = parseObject(text);
+  if (!value || !isMeta(value) || typeof value.workloadId !== "string") return undefined;
+  if (!isInstant(value.revokedAt) || !isInstant(value.expiresAt)) return undefined;
+  return { workloadId: value.workloadId, revokedAt: value.revokedAt, expiresAt: value.expiresAt, ...meta(value) };
+}
+
+export function parseBlock(text: string): WorkloadBlock | undefined {
+  const value = parseObject(text);
+  if (!value || !isMeta(value) || typeof value.workloadId !== "string") return undefined;
+  if (value.until !== null && value.until !== undefined && !isInstant(value.until)) return undefined;
+  return { workloadId: value.workloadId, until: value.until ?? undefined, ...meta(value) };
+}
+
+function meta(entry: RevocationMeta): RevocationMeta {
+  return { actor: entry.actor, reason: entry.reason, at: entry.at };
+}
+
+function isMeta(value: Record<string, unknown>): value is Record<string, unknown> & RevocationMeta {
+  return typeof value.actor === "string" && typeof value.reason === "string" && isInstant(value.at);
+}
+
+function isInstant(value: unknown): value is number {
+  return typeof value === "number" && Number.isFinite(value);
+}
+
+function parseObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,302 @@
+import { createHash } from "node:crypto";
+import { Cluster, type Redis } from "ioredis";
+import { epochSeconds, type Clock } from "../lib/clock.js";
+import { sha256Hex } from "../lib/hash.js";
+import { silentLog, type Log } from "../lib/log.js";
+import {
+  StoreUnavailableError,
+  type RevocationListing,
+  type RevocationStore,
+  type TokenRevocation,
+  type WorkloadBlock,
+  type WorkloadRevocation,
+} from "./revocation-store.js";
+import { parseBlock, parseTokenRevocation, parseWorkloadRevocation, serializeBlock, serializeTokenRevocation, serializeWorkloadRevocation } from "./redis-entries.js";
+
+/**
+ * Key layout. Every command touches exactly one key (Lua scripts included), so the same code runs
+ * on standalone, Sentinel and Cluster. Values are JSON entries holding the meta (actor, reason, at).
+ *
+ *   broker:rev:jti:<jti>          TokenRevocation       expires at expiresAt (+ grace)
+ *   broker:rev:wl:<workloadId>    WorkloadRevocation    expires at expiresAt (+ grace)
+ *   broker:block:<workloadId>     WorkloadBlock         expires at until (+ grace), or never
+ *   broker:once:<key>             the claim's expiresAt expires at expiresAt (+ grace)
+ *
+ * An id longer than MAX_ID_BYTES, or starting with "#", is replaced by "#" + its SHA-256, so a key
+ * never exceeds ~220 bytes and the two forms cannot collide. Listing reads ids from the values.
+ */
+export const KEY_PREFIX = "broker:";
+const MAX_ID_BYTES = 200;
+
+export function redisKey(kind: "jti" | "workload" | "block" | "once", id: string): string {
+  const part = Buffer.byteLength(id, "utf8") <= MAX_ID_BYTES && !id.startsWith("#") ? id : `#${sha256Hex(id)}`;
+  return `${KEY_PREFIX}${KEY_INFIX[kind]}${part}`;
+}
+
+const KEY_INFIX = { jti: "rev:jti:", workload: "rev:wl:", block: "block:", once: "once:" } as const;
+
+/** KEYS[1] claim; ARGV: expiresAt, now, redis expiry. A claim held past `now` wins; else take it. */
+const CLAIM_ONCE = `
+local held = tonumber(redis.call('GET', KEYS[1]))
+if held and held > tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[3])
+return 1`;
+
+/**
+ * KEYS[1] workload revocation; ARGV: entry JSON, revokedAt, now, redis expiry. A live entry with a
+ * later revokedAt is kept: the instant moves forward, never back.
+ */
+const REVOKE_WORKLOAD = `
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, old = pcall(cjson.decode, current)
+  if ok and type(old) == 'table' then
+    local revokedAt, expiresAt = tonumber(old['revokedAt']), tonumber(old['expiresAt'])
+    if revokedAt and expiresAt and expiresAt > tonumber(ARGV[3]) and revokedAt > tonumber(ARGV[2]) then return 0 end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[4])
+return 1`;
+
+const SCAN_PATTERNS = [`${KEY_PREFIX}rev:*`, `${KEY_PREFIX}block:*`];
+const SCAN_COUNT = 500;
+const GET_BATCH = 200;
+
+export interface RedisRevocationStoreOptions {
+  /**
+   * Upper bound on any one store call, even if ioredis never answers. Default: the client's
+   * commandTimeout + 250 ms (1000 ms when it has none). `list()` applies it per step.
+   */
+  readonly timeoutMs?: number;
+  /**
+   * Redis keeps each key this many seconds past the entry's expiry, so a Redis clock running ahead
+   * of the brokers' never drops a revocation early; the store itself ignores an entry from its
+   * expiry on (by the injected clock). Default 60.
+   */
+  readonly expiryGraceSeconds?: number;
+  readonly log?: Log;
+}
+
+/**
+ * Revocation state in Redis, shared by every replica. Reads and writes go straight to Redis (no
+ * local cache), so a revocation acknowledged through one replica is honoured by every replica on
+ * its next request. Every failure (refused, timeout, READONLY, cluster down, closed) becomes
+ * StoreUnavailableError within `timeoutMs`. The store owns the client: `close()` closes it.
+ */
+export class RedisRevocationStore implements RevocationStore {
+  readonly kind = "redis";
+  private readonly timeoutMs: number;
+  private readonly grace: number;
+  private readonly log: Log;
+  private readonly scriptSha = new Map<string, string>();
+
+  constructor(
+    private readonly client: Redis | Cluster,
+    private readonly clock: Clock,
+    options: RedisRevocationStoreOptions = {},
+  ) {
+    this.timeoutMs = options.timeoutMs ?? defaultTimeoutMs(client);
+    this.grace = options.expiryGraceSeconds ?? 60;
+    this.log = options.log ?? silentLog;
+  }
+
+  async tokenStatus(token: { jti: string; sub: string; iat: number }): Promise<"active" | "revoked"> {
+    return this.run("tokenStatus", async () => {
+      // Two GETs issued together: auto-pipelining sends them in one round trip (per node).
+      const [byId, byWorkload] = await Promise.all([
+        this.client.get(redisKey("jti", token.jti)),
+        this.client.get(redisKey("workload", token.sub)),
+      ]);
+      const now = this.now();
+      const tokenEntry = byId === null ? undefined : required(parseTokenRevocation(byId), "jti");
+      if (tokenEntry && tokenEntry.expiresAt > now) return "revoked";
+      const workloadEntry = byWorkload === null ? undefined : required(parseWorkloadRevocation(byWorkload), "workload");
+      return workloadEntry && workloadEntry.expiresAt > now && token.iat <= workloadEntry.revokedAt ? "revoked" : "active";
+    });
+  }
+
+  async activeBlock(workloadId: string): Promise<WorkloadBlock | undefined> {
+    return this.run("activeBlock", async () => {
+      const value = await this.client.get(redisKey("block", workloadId));
+      if (value === null) return undefined;
+      const block = required(parseBlock(value), "block");
+      return inForce(block, this.now()) ? block : undefined;
+    });
+  }
+
+  async claimOnce(key: string, expiresAt: number): Promise<boolean> {
+    return this.run("claimOnce", async () => {
+      const claimed = await this.script(CLAIM_ONCE, redisKey("once", key), [expiresAt, this.now(), this.redisExpiry(expiresAt)]);
+      return claimed === 1;
+    });
+  }
+
+  async revokeToken(entry: TokenRevocation): Promise<void> {
+    await this.run("revokeToken", () =>
+      this.client.set(redisKey("jti", entry.jti), serializeTokenRevocation(entry), "EXAT", this.redisExpiry(entry.expiresAt)),
+    );
+  }
+
+  async revokeWorkload(entry: WorkloadRevocation): Promise<void> {
+    await this.run("revokeWorkload", () =>
+      this.script(REVOKE_WORKLOAD, redisKey("workload", entry.workloadId), [
+        serializeWorkloadRevocation(entry),
+        entry.revokedAt,
+        this.now(),
+        this.redisExpiry(entry.expiresAt),
+      ]),
+    );
+  }
+
+  async blockWorkload(block: WorkloadBlock): Promise<void> {
+    const key = redisKey("block", block.workloadId);
+    const value = serializeBlock(block);
+    await this.run("blockWorkload", () =>
+      block.until === undefined ? this.client.set(key, value) : this.client.set(key, value, "EXAT", this.redisExpiry(block.until)),
+    );
+  }
+
+  async unblockWorkload(workloadId: string): Promise<boolean> {
+    return this.run("unblockWorkload", async () => {
+      const value = await this.client.getdel(redisKey("block", workloadId));
+      if (value === null) return false;
+      const block = parseBlock(value);
+      // An unreadable entry was a block of some kind: say it was lifted.
+      return block === undefined || inForce(block, this.now());
+    });
+  }
+
+  async list(): Promise<RevocationListing> {
+    const keys = await this.scanKeys();
+    const tokens: TokenRevocation[] = [];
+    const workloads: WorkloadRevocation[] = [];
+    const blocks: WorkloadBlock[] = [];
+    for (let start = 0; start < keys.length; start += GET_BATCH) {
+      const batch = keys.slice(start, start + GET_BATCH);
+      const values = await this.run("list", () => Promise.all(batch.map((key) => this.client.get(key))));
+      const now = this.now();
+      batch.forEach((key, index) => {
+        const value = values[index];
+        if (value === null || value === undefined) return; // expired or lifted since the scan
+        if (key.startsWith(`${KEY_PREFIX}${KEY_INFIX.jti}`)) {
+          const entry = this.readable(parseTokenRevocation(value), key);
+          if (entry && entry.expiresAt > now) tokens.push(entry);
+        } else if (key.startsWith(`${KEY_PREFIX}${KEY_INFIX.workload}`)) {
+          const entry = this.readable(parseWorkloadRevocation(value), key);
+          if (entry && entry.expiresAt > now) workloads.push(entry);
+        } else if (key.startsWith(`${KEY_PREFIX}${KEY_INFIX.block}`)) {
+          const entry = this.readable(parseBlock(value), key);
+          if (entry && inForce(entry, now)) blocks.push(entry);
+        }
+      });
+    }
+    return { tokens, workloads, blocks };
+  }
+
+  async ping(): Promise<void> {
+    await this.run("ping", async () => {
+      await Promise.all(this.masters().map((node) => node.ping()));
+    });
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.run("close", () => this.client.quit());
+    } catch {
+      // Not connected, or no answer: drop the connection below all the same.
+    } finally {
+      this.client.disconnect();
+    }
+  }
+
+  private now(): number {
+    return epochSeconds(this.clock);
+  }
+
+  private redisExpiry(expiresAt: number): number {
+    return expiresAt + this.grace;
+  }
+
+  /** Every master: one for standalone and Sentinel, each shard's master for a Cluster. */
+  private masters(): Redis[] {
+    if (!(this.client instanceof Cluster)) return [this.client];
+    const masters = this.client.nodes("master");
+    if (masters.length === 0) throw new StoreUnavailableError(`redis cluster has no reachable master (status ${this.client.status})`);
+    return masters;
+  }
+
+  private async scanKeys(): Promise<string[]> {
+    const keys = new Set<string>();
+    const masters = await this.run("list", async () => this.masters());
+    for (const node of masters) {
+      for (const pattern of SCAN_PATTERNS) {
+        let cursor = "0";
+        do {
+          const [next, found] = await this.run("list", () => node.scan(cursor, "MATCH", pattern, "COUNT", SCAN_COUNT));
+          for (const key of found) keys.add(key);
+          cursor = next;
+        } while (cursor !== "0");
+      }
+    }
+    return [...keys];
+  }
+
+  /** EVALSHA, loading the script once with EVAL when the server does not know it (NOSCRIPT). */
+  private async script(lua: string, key: string, args: readonly (string | number)[]): Promise<unknown> {
+    let sha = this.scriptSha.get(lua);
+    if (sha === undefined) {
+      sha = createSha1(lua);
+      this.scriptSha.set(lua, sha);
+    }
+    try {
+      return await this.client.evalsha(sha, 1, key, ...args);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
+      return this.client.eval(lua, 1, key, ...args);
+    }
+  }
+
+  private readable<T>(entry: T | undefined, key: string): T | undefined {
+    if (entry === undefined) this.log.warn({ key }, "unreadable revocation entry in redis: left out of the listing");
+    return entry;
+  }
+
+  /** Bounds `work` by timeoutMs and turns every failure into StoreUnavailableError. */
+  private async run<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new StoreUnavailableError(`redis ${operation}: no answer within ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([work(), deadline]);
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) throw error;
+      const message = error instanceof Error ? error.message : String(error);
+      throw new StoreUnavailableError(`redis ${operation} failed: ${message}`, { cause: error });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function inForce(block: WorkloadBlock, now: number): boolean {
+  return block.until === undefined || block.until > now;
+}
+
+/** A stored entry the store cannot read on the hot path: fail closed rather than guess. */
+function required<T>(entry: T | undefined, kind: string): T {
+  if (entry === undefined) throw new StoreUnavailableError(`unreadable ${kind} revocation entry in redis`);
+  return entry;
+}
+
+function defaultTimeoutMs(client: Redis | Cluster): number {
+  const commandTimeout = client instanceof Cluster ? client.options.redisOptions?.commandTimeout : client.options.commandTimeout;
+  return (commandTimeout ?? 750) + 250;
+}
+
+function createSha1(text: string): string {
+  return createHash("sha1").update(text).digest("hex");
+}

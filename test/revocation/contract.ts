@@ -1,0 +1,173 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ManualClock } from "../../src/lib/clock.js";
+import type { RevocationStore, WorkloadBlock } from "../../src/revocation/revocation-store.js";
+
+/**
+ * One implementation under test. `open` gives a store over the shared state; `peer` gives a second,
+ * separate store instance over the same state (another replica: for Redis a second client; for
+ * memory, whose state is one process's, the same instance). `reset` empties the shared state.
+ */
+export interface StoreHarness {
+  open(clock: ManualClock): Promise<RevocationStore>;
+  peer(clock: ManualClock, first: RevocationStore): Promise<RevocationStore>;
+  reset(): Promise<void>;
+}
+
+/** Real time, whole seconds: Redis expiries (EXAT) are set from this clock, so keep it near now. */
+export function clockNearNow(): ManualClock {
+  return new ManualClock(Math.floor(Date.now() / 1000) * 1000);
+}
+
+const meta = { actor: "operator@example", reason: "compromised", at: 0 } as const;
+
+/** The behaviour every RevocationStore must show, whatever it is built on. */
+export function revocationStoreContract(name: string, harness: () => StoreHarness): void {
+  describe(`RevocationStore contract: ${name}`, () => {
+    let clock: ManualClock;
+    let store: RevocationStore;
+    const opened: RevocationStore[] = [];
+    let now: number;
+
+    beforeEach(async () => {
+      await harness().reset();
+      clock = clockNearNow();
+      now = clock.now() / 1000;
+      store = await harness().open(clock);
+      opened.push(store);
+    });
+
+    afterEach(async () => {
+      for (const each of new Set(opened.splice(0))) await each.close();
+    });
+
+    it("a revoked jti is revoked; other tokens stay active", async () => {
+      await store.revokeToken({ ...meta, at: now, jti: "jti-1", expiresAt: now + 600 });
+      expect(await store.tokenStatus({ jti: "jti-1", sub: "wl-a", iat: now - 10 })).toBe("revoked");
+      expect(await store.tokenStatus({ jti: "jti-2", sub: "wl-a", iat: now - 10 })).toBe("active");
+    });
+
+    it("revoking a workload revokes its tokens issued at or before the instant, not later ones", async () => {
+      await store.revokeWorkload({ ...meta, at: now, workloadId: "wl-a", revokedAt: now, expiresAt: now + 3600 });
+      expect(await store.tokenStatus({ jti: "t1", sub: "wl-a", iat: now - 100 })).toBe("revoked");
+      expect(await store.tokenStatus({ jti: "t2", sub: "wl-a", iat: now })).toBe("revoked");
+      expect(await store.tokenStatus({ jti: "t3", sub: "wl-a", iat: now + 1 })).toBe("active");
+      expect(await store.tokenStatus({ jti: "t4", sub: "wl-b", iat: now - 100 })).toBe("active");
+    });
+
+    it("a later revocation moves the instant forward; an older one never moves it back", async () => {
+      await store.revokeWorkload({ ...meta, at: now, workloadId: "wl-a", revokedAt: now, expiresAt: now + 3600 });
+      await store.revokeWorkload({ ...meta, at: now, workloadId: "wl-a", revokedAt: now - 500, expiresAt: now + 3100 });
+      expect(await store.tokenStatus({ jti: "t", sub: "wl-a", iat: now - 1 })).toBe("revoked");
+      expect(await store.tokenStatus({ jti: "t", sub: "wl-a", iat: now })).toBe("revoked");
+
+      await store.revokeWorkload({ ...meta, at: now + 50, workloadId: "wl-a", revokedAt: now + 50, expiresAt: now + 3650 });
+      expect(await store.tokenStatus({ jti: "t", sub: "wl-a", iat: now + 50 })).toBe("revoked");
+      expect(await store.tokenStatus({ jti: "t", sub: "wl-a", iat: now + 51 })).toBe("active");
+      const { workloads } = await store.list();
+      expect(workloads.map((entry) => entry.revokedAt)).toEqual([now + 50]);
+    });
+
+    it("block and unblock; unblocking twice reports that nothing was lifted", async () => {
+      const block: WorkloadBlock = { ...meta, at: now, workloadId: "wl-a", until: undefined };
+      await store.blockWorkload(block);
+      expect(await store.activeBlock("wl-a")).toEqual(block);
+      expect(await store.activeBlock("wl-b")).toBeUndefined();
+      expect(await store.unblockWorkload("wl-a")).toBe(true);
+      expect(await store.activeBlock("wl-a")).toBeUndefined();
+      expect(await store.unblockWorkload("wl-a")).toBe(false);
+    });
+
+    it("a block with an end time ends by itself", async () => {
+      await store.blockWorkload({ ...meta, at: now, workloadId: "wl-a", until: now + 60 });
+      expect((await store.activeBlock("wl-a"))?.until).toBe(now + 60);
+      clock.advance(60_000);
+      expect(await store.activeBlock("wl-a")).toBeUndefined();
+      expect((await store.list()).blocks).toEqual([]);
+      expect(await store.unblockWorkload("wl-a")).toBe(false);
+    });
+
+    it("lifting a block leaves revoked credentials revoked", async () => {
+      await store.revokeWorkload({ ...meta, at: now, workloadId: "wl-a", revokedAt: now, expiresAt: now + 3600 });
+      await store.blockWorkload({ ...meta, at: now, workloadId: "wl-a", until: undefined });
+      await store.unblockWorkload("wl-a");
+      expect(await store.tokenStatus({ jti: "t", sub: "wl-a", iat: now })).toBe("revoked");
+    });
+
+    it("claimOnce: the first claim wins, replays lose, and the key is free again after expiry", async () => {
+      expect(await store.claimOnce("issuer|jti-1", now + 30)).toBe(true);
+      expect(await store.claimOnce("issuer|jti-1", now + 30)).toBe(false);
+      expect(await store.claimOnce("issuer|jti-2", now + 30)).toBe(true);
+      clock.advance(29_000);
+      expect(await store.claimOnce("issuer|jti-1", now + 30)).toBe(false);
+      clock.advance(1_000);
+      expect(await store.claimOnce("issuer|jti-1", now + 90)).toBe(true);
+      expect(await store.claimOnce("issuer|jti-1", now + 90)).toBe(false);
+    });
+
+    it("50 concurrent claims of one key through two store instances: exactly one wins", async () => {
+      const other = await harness().peer(clock, store);
+      opened.push(other);
+      const claims = Array.from({ length: 50 }, (_unused, index) =>
+        (index % 2 === 0 ? store : other).claimOnce("issuer|contended", now + 60),
+      );
+      const results = await Promise.all(claims);
+      expect(results.filter(Boolean)).toHaveLength(1);
+    });
+
+    it("a revocation through one instance is seen by the other on its next call", async () => {
+      const other = await harness().peer(clock, store);
+      opened.push(other);
+      await store.revokeWorkload({ ...meta, at: now, workloadId: "wl-a", revokedAt: now, expiresAt: now + 3600 });
+      await store.blockWorkload({ ...meta, at: now, workloadId: "wl-a", until: undefined });
+      expect(await other.tokenStatus({ jti: "t", sub: "wl-a", iat: now })).toBe("revoked");
+      expect(await other.activeBlock("wl-a")).toBeDefined();
+    });
+
+    it("entries stop counting at their expiry", async () => {
+      await store.revokeToken({ ...meta, at: now, jti: "jti-1", expiresAt: now + 300 });
+      await store.revokeWorkload({ ...meta, at: now, workloadId: "wl-a", revokedAt: now, expiresAt: now + 600 });
+      clock.advance(300_000);
+      expect(await store.tokenStatus({ jti: "jti-1", sub: "wl-b", iat: now })).toBe("active");
+      expect(await store.tokenStatus({ jti: "t", sub: "wl-a", iat: now })).toBe("revoked");
+      clock.advance(300_000);
+      expect(await store.tokenStatus({ jti: "t", sub: "wl-a", iat: now })).toBe("active");
+    });
+
+    it("list() shows what is in force, with its meta, and leaves out what expired", async () => {
+      await store.revokeToken({ actor: "alice", reason: "leaked in a log", at: now, jti: "jti-short", expiresAt: now + 60 });
+      await store.revokeToken({ actor: "alice", reason: "leaked in a log", at: now, jti: "jti-long", expiresAt: now + 900 });
+      await store.revokeWorkload({ actor: "bob", reason: "retired", at: now, workloadId: "wl-a", revokedAt: now, expiresAt: now + 3600 });
+      await store.blockWorkload({ actor: "bob", reason: "retired", at: now, workloadId: "wl-a", until: undefined });
+      await store.blockWorkload({ actor: "carol", reason: "maintenance", at: now, workloadId: "wl-b", until: now + 120 });
+      clock.advance(120_000);
+
+      const listing = await store.list();
+      expect(listing.tokens).toEqual([{ actor: "alice", reason: "leaked in a log", at: now, jti: "jti-long", expiresAt: now + 900 }]);
+      expect(listing.workloads).toEqual([
+        { actor: "bob", reason: "retired", at: now, workloadId: "wl-a", revokedAt: now, expiresAt: now + 3600 },
+      ]);
+      expect(listing.blocks).toEqual([{ actor: "bob", reason: "retired", at: now, workloadId: "wl-a", until: undefined }]);
+    });
+
+    it("workload ids and token ids of any length and character work, and list() gives them back", async () => {
+      const workloadId = `spiffe://example.org/ns/{a}*?[x]:${"w".repeat(300)}`.slice(0, 255);
+      expect(workloadId).toHaveLength(255);
+      const jti = `#${"j".repeat(2000)}`;
+      await store.revokeWorkload({ ...meta, at: now, workloadId, revokedAt: now, expiresAt: now + 600 });
+      await store.revokeToken({ ...meta, at: now, jti, expiresAt: now + 600 });
+      await store.blockWorkload({ ...meta, at: now, workloadId, until: undefined });
+      expect(await store.tokenStatus({ jti: "other", sub: workloadId, iat: now })).toBe("revoked");
+      expect(await store.tokenStatus({ jti: "other", sub: workloadId.slice(0, 254), iat: now })).toBe("active");
+      expect(await store.tokenStatus({ jti, sub: "wl-z", iat: now })).toBe("revoked");
+      expect(await store.activeBlock(workloadId)).toBeDefined();
+      const listing = await store.list();
+      expect(listing.workloads.map((entry) => entry.workloadId)).toEqual([workloadId]);
+      expect(listing.tokens.map((entry) => entry.jti)).toEqual([jti]);
+      expect(listing.blocks.map((entry) => entry.workloadId)).toEqual([workloadId]);
+    });
+
+    it("ping answers while the store is up", async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+  });
+}

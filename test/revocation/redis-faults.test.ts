@@ -1,0 +1,56 @@
+import { afterAll, beforeAll, describe, it } from "vitest";
+import type { RedisRevocationStore } from "../../src/revocation/redis-revocation-store.js";
+import { startRedisServer, type RedisServerHandle } from "../support/redis-server.js";
+import { clock, expectAllUnavailable, expectSeedInForce, seed } from "./fault-checks.js";
+import { eventually, openRedisStore } from "./helpers.js";
+
+/**
+ * Fail closed, recover by itself: a crashed or stalled Redis makes every call reject with
+ * StoreUnavailableError within a bound (the store's deadline is commandTimeout + 250 ms; we allow
+ * twice that), and the same store instance works again once Redis is back, with every revocation
+ * made before the crash still in force (AOF).
+ */
+describe("RedisRevocationStore when Redis fails", () => {
+  let server: RedisServerHandle;
+  let store: RedisRevocationStore;
+
+  beforeAll(async () => {
+    server = await startRedisServer();
+    store = await openRedisStore(server.url, clock);
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    await server?.stop();
+  });
+
+  it("killed (SIGKILL): every call rejects with StoreUnavailableError within the bound; after a restart the same store recovers and the AOF kept every revocation", async () => {
+    await seed(store, "iss|before-kill");
+    await server.kill();
+    await expectAllUnavailable(store);
+    // Still unavailable on a second round (while reconnecting), never a hang.
+    await expectAllUnavailable(store);
+
+    await server.restart();
+    await eventually(() => store.ping(), 10_000);
+    await expectSeedInForce(store, "iss|before-kill");
+  });
+
+  it("stalled (SIGSTOP, connection open, no answers): every call rejects within the bound; it recovers on SIGCONT", async () => {
+    await seed(store, "iss|before-stall");
+    server.pause();
+    try {
+      await expectAllUnavailable(store);
+    } finally {
+      server.resume();
+    }
+    await eventually(() => store.ping(), 10_000);
+    await expectSeedInForce(store, "iss|before-stall");
+  });
+
+  it("closed: calls reject with StoreUnavailableError, not a raw ioredis error", async () => {
+    const closing = await openRedisStore(server.url, clock);
+    await closing.close();
+    await expectAllUnavailable(closing);
+  });
+});

@@ -1,0 +1,77 @@
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startRedisServer, type RedisServerHandle } from "../support/redis-server.js";
+import { clockNearNow, revocationStoreContract } from "./contract.js";
+import { eventually, openRedisStore, rawClient } from "./helpers.js";
+
+/** The same contract through redis+sentinel://: the client asks a real Sentinel for the master. */
+let master: RedisServerHandle;
+let sentinel: RedisServerHandle;
+let raw: Redis;
+let url: string;
+
+beforeAll(async () => {
+  master = await startRedisServer();
+  sentinel = await startRedisServer({ sentinelFor: { masterName: "brokermaster", masterPort: master.port } });
+  raw = rawClient(master.url);
+  url = `redis+sentinel://127.0.0.1:${sentinel.port}/brokermaster`;
+});
+
+afterAll(async () => {
+  await raw?.quit();
+  await sentinel?.stop();
+  await master?.stop();
+});
+
+revocationStoreContract("RedisRevocationStore (Sentinel)", () => ({
+  open: (clock) => openRedisStore(url, clock),
+  peer: (clock) => openRedisStore(url, clock),
+  reset: async () => {
+    await raw.flushall();
+  },
+}));
+
+describe("RedisRevocationStore through a Sentinel failover", () => {
+  it("follows the new master after a failover (READONLY / +switch-master) and keeps every revocation", async () => {
+    const primary = await startRedisServer();
+    const replica = await startRedisServer({ args: ["--replicaof", "127.0.0.1", String(primary.port)] });
+    const watcher = await startRedisServer({ sentinelFor: { masterName: "failmaster", masterPort: primary.port } });
+    const sentinelCli = new Redis(watcher.url);
+    const clock = clockNearNow();
+    const now = clock.now() / 1000;
+    const store = await openRedisStore(`redis+sentinel://127.0.0.1:${watcher.port}/failmaster`, clock);
+    try {
+      await store.revokeWorkload({ actor: "a", reason: "r", at: now, workloadId: "wl-a", revokedAt: now, expiresAt: now + 600 });
+      // The replica has the entry and the Sentinel knows the replica: then force a failover.
+      const replicaCli = new Redis(replica.url);
+      await eventually(async () => expect(await replicaCli.exists("broker:rev:wl:wl-a")).toBe(1), 10_000);
+      await replicaCli.quit();
+      await eventually(async () => {
+        const replicas = (await sentinelCli.call("SENTINEL", "REPLICAS", "failmaster")) as unknown[];
+        expect(replicas.length).toBe(1);
+      }, 15_000, 200);
+      await sentinelCli.call("SENTINEL", "FAILOVER", "failmaster");
+      await eventually(async () => {
+        const address = (await sentinelCli.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "failmaster")) as string[];
+        expect(Number(address[1])).toBe(replica.port);
+      }, 15_000, 200);
+
+      // Writes through the same store reach the new master within a bound, by themselves. (Until
+      // the Sentinel demotes the old master, a write may still land there and be lost when it
+      // resyncs: Redis replication is asynchronous. Hence the poll on the new master.)
+      const onNewMaster = new Redis(replica.url);
+      await eventually(async () => {
+        await store.revokeToken({ actor: "a", reason: "r", at: now, jti: "after-failover", expiresAt: now + 600 });
+        expect(await onNewMaster.exists("broker:rev:jti:after-failover")).toBe(1);
+      }, 15_000, 100);
+      await onNewMaster.quit();
+      expect(await store.tokenStatus({ jti: "x", sub: "wl-a", iat: now })).toBe("revoked");
+    } finally {
+      await store.close();
+      sentinelCli.disconnect();
+      await watcher.stop();
+      await replica.stop();
+      await primary.stop();
+    }
+  }, 60_000);
+});
