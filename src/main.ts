@@ -12,6 +12,8 @@ import { FileKeyStore } from "./credentials/file-key-store.js";
 import { createExchangeToken } from "./exchange/exchange-token.js";
 import { createReExchange } from "./exchange/re-exchange.js";
 import { MemoryRevocationStore } from "./revocation/memory-revocation-store.js";
+import { checkRedisSettings, createRedisClient, whenRedisReady } from "./revocation/redis-connection.js";
+import { RedisRevocationStore } from "./revocation/redis-revocation-store.js";
 import type { RevocationStore } from "./revocation/revocation-store.js";
 import { loadTokenVerifier } from "./identity/token-verifier.js";
 import { systemClock } from "./lib/clock.js";
@@ -146,7 +148,23 @@ async function openRevocationStore(config: Config, logger: Logger): Promise<Revo
     logger.warn({}, "REDIS_URL is not set: revocations live in this process only; run several replicas only with Redis");
     return new MemoryRevocationStore(systemClock);
   }
-  throw new StartupError("Redis revocation store is not wired yet");
+  const redisLog = logger.child({ component: "redis" });
+  let client: ReturnType<typeof createRedisClient>;
+  try {
+    client = createRedisClient(config.redisUrl, {
+      commandTimeoutMs: config.redisCommandTimeoutMs,
+      connectTimeoutMs: config.redisConnectTimeoutMs,
+      log: redisLog,
+    });
+  } catch (error) {
+    throw new StartupError(`REDIS_URL: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  // Start even when Redis is down: requests fail closed (503) and /readyz says why until it is back.
+  whenRedisReady(client, config.redisConnectTimeoutMs).then(
+    () => checkRedisSettings(client, redisLog),
+    (error: unknown) => redisLog.warn({ reason: error instanceof Error ? error.message : String(error) }, "Redis not reachable yet: exchanges answer 503 until it is"),
+  );
+  return new RedisRevocationStore(client, systemClock, { log: redisLog });
 }
 
 /** Loads keys/signing; on a first start in development, generates keys and says so loudly. */
