@@ -3,7 +3,7 @@
  * 127.0.0.1 and prints req/s, latency, errors, server CPU per request and peak RSS per scenario,
  * with broker/floor ratios measured in the same run. Results also go to bench/results/.
  *
- * Env: BENCH_DURATION (s, default 10), BENCH_CONNECTIONS (default 50).
+ * Env: BENCH_DURATION (s, default 10), BENCH_CONNECTIONS (default 50). Needs redis-server.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { cpus, totalmem } from "node:os";
@@ -15,6 +15,7 @@ import { promisify } from "node:util";
 import { mintDevToken } from "../src/cli/dev-token.js";
 import { devIssuerPaths } from "../src/credentials/dev-material.js";
 import { freePort } from "../test/support/broker-process.js";
+import { startRedisServer } from "../test/support/redis-server.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
@@ -73,10 +74,19 @@ async function peakRssMb(pid: number): Promise<number> {
   return Math.round(kb / 102.4) / 10;
 }
 
-async function load(scenario: string, server: Server, path: string, body?: string): Promise<Result> {
+interface LoadOptions {
+  readonly body?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly connections?: number;
+  readonly durationSeconds?: number;
+}
+
+async function load(scenario: string, server: Server, path: string, options: LoadOptions = {}): Promise<Result> {
   const pid = server.child.pid ?? 0;
-  const args = [join(ROOT, "node_modules/autocannon/autocannon.js"), "-j", "-c", String(CONNECTIONS), "-d", String(DURATION)];
-  if (body !== undefined) args.push("-m", "POST", "-H", "content-type=application/x-www-form-urlencoded", "-b", body);
+  const connections = options.connections ?? CONNECTIONS;
+  const args = [join(ROOT, "node_modules/autocannon/autocannon.js"), "-j", "-c", String(connections), "-d", String(options.durationSeconds ?? DURATION)];
+  if (options.body !== undefined) args.push("-m", "POST", "-H", "content-type=application/x-www-form-urlencoded", "-b", options.body);
+  for (const [name, value] of Object.entries(options.headers ?? {})) args.push("-H", `${name}=${value}`);
   args.push(`http://127.0.0.1:${server.port}${path}`);
   const before = await cpuMicros(pid);
   const { stdout } = await run(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 });
@@ -88,7 +98,7 @@ async function load(scenario: string, server: Server, path: string, body?: strin
     non2xx: number;
   };
   return {
-    scenario,
+    scenario: `${scenario} c=${connections}`,
     requestsPerSecond: Math.round(report.requests.average),
     latencyMs: { p50: report.latency.p50, p99: report.latency.p99, max: report.latency.max },
     errors: report.errors,
@@ -108,38 +118,79 @@ function exchangeBody(token: string): string {
   }).toString();
 }
 
+const INTROSPECTOR_POLICY = (issuerUrl: string) => `id: bench-introspector
+issuer: local-dev
+condition: identity.subject == "introspector"
+grant:
+  workload_id: resource-server
+  audiences: ["${issuerUrl}"]
+  scopes: [broker:introspect]
+  max_lifetime: 1h
+`;
+
 async function main(): Promise<void> {
   await run("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: ROOT });
   const work = await mkdtemp(join(tmpdir(), "broker-bench-"));
   const keysDir = join(work, "keys");
   const policyDir = join(work, "policies");
+  const port = await freePort();
+  const issuerUrl = `http://127.0.0.1:${port}`;
   await mkdir(policyDir);
   await cp(join(ROOT, "policies/local-dev.policy.yaml"), join(policyDir, "local-dev.policy.yaml"));
+  await writeFile(join(policyDir, "introspector.policy.yaml"), INTROSPECTOR_POLICY(issuerUrl));
   await writeFile(
     join(policyDir, "issuers.yaml"),
     `issuers:\n  - id: local-dev\n    issuer: https://dev-issuer.invalid\n    profile: oidc\n    keys: { jwks_file: ${devIssuerPaths(keysDir).jwks} }\n    algorithms: [ES256]\n    max_token_age: 1h\n`,
   );
-  const brokerEnv = { BROKER_KEYS_DIR: keysDir, BROKER_POLICY_DIR: policyDir, LOG_LEVEL: "info", NODE_ENV: "production", BROKER_DEV_KEYS: "on", BROKER_WATCH_POLICIES: "false" };
+  const brokerEnv = {
+    BROKER_PORT: String(port),
+    BROKER_KEYS_DIR: keysDir,
+    BROKER_POLICY_DIR: policyDir,
+    LOG_LEVEL: "info",
+    NODE_ENV: "production",
+    BROKER_DEV_KEYS: "on",
+    BROKER_WATCH_POLICIES: "false",
+  };
 
   const results: Result[] = [];
   const hello = await startProcess(["--import", "tsx", "bench/floor-server.ts", "hello", "$PORT"], {}, join(work, "hello.log"));
   results.push(await load("floor: hono hello world", hello, "/"));
   hello.child.kill();
 
-  const broker = await startProcess(["dist/main.js"], brokerEnv, join(work, "broker.log"));
-  const issuerUrl = `http://127.0.0.1:${broker.port}`;
-  const token = await mintDevToken({ keysDir, subject: "demo-workload", audience: issuerUrl, lifetimeSeconds: 3000, claims: {} });
-  const body = exchangeBody(token);
-  results.push(await load("broker: token exchange (memory)", broker, "/token", body));
-  broker.child.kill();
+  // Memory store first: its first start also generates the keys the later runs share.
+  const memory = await startProcess(["dist/main.js"], brokerEnv, join(work, "broker-memory.log"));
+  const subjectToken = await mintDevToken({ keysDir, subject: "demo-workload", audience: issuerUrl, lifetimeSeconds: 3000, claims: {} });
+  const body = exchangeBody(subjectToken);
+  results.push(await load("broker: token exchange (memory)", memory, "/token", { body }));
+  results.push(await load("broker: token exchange (memory)", memory, "/token", { body, connections: 1, durationSeconds: 5 }));
+  memory.child.kill();
+
+  const redis = await startRedisServer();
+  const redisBroker = await startProcess(["dist/main.js"], { ...brokerEnv, REDIS_URL: redis.url }, join(work, "broker-redis.log"));
+  results.push(await load("broker: token exchange (redis)", redisBroker, "/token", { body }));
+  results.push(await load("broker: token exchange (redis)", redisBroker, "/token", { body, connections: 1, durationSeconds: 5 }));
+  const introspectorToken = await mintDevToken({ keysDir, subject: "introspector", audience: issuerUrl, lifetimeSeconds: 3000, claims: {} });
+  const bearer = await exchangeFor(redisBroker, introspectorToken, issuerUrl, "broker:introspect");
+  const issued = await exchangeFor(redisBroker, subjectToken, "https://demo.example.com", "demo:read");
+  results.push(
+    await load("broker: introspection (redis)", redisBroker, "/introspect", {
+      body: new URLSearchParams({ token: issued }).toString(),
+      headers: { authorization: `Bearer ${bearer}` },
+    }),
+  );
+  redisBroker.child.kill();
+  await redis.stop();
 
   const naive = await startProcess(["--import", "tsx", "bench/floor-server.ts", "naive", "$PORT", devIssuerPaths(keysDir).jwks], {}, join(work, "naive.log"));
-  results.push(await load("floor: naive exchange handler", naive, "/token", body));
+  results.push(await load("floor: naive exchange handler", naive, "/token", { body }));
   naive.child.kill();
 
-  const floor = results.find((result) => result.scenario.startsWith("floor: naive"));
-  const exchange = results.find((result) => result.scenario.startsWith("broker: token exchange"));
-  const ratio = floor && exchange ? Math.round((exchange.requestsPerSecond / floor.requestsPerSecond) * 100) / 100 : undefined;
+  const find = (prefix: string) => results.find((result) => result.scenario.startsWith(prefix) && result.scenario.endsWith(`c=${CONNECTIONS}`));
+  const ratio = (a: Result | undefined, b: Result | undefined) => (a && b ? Math.round((a.requestsPerSecond / b.requestsPerSecond) * 100) / 100 : undefined);
+  const ratios = {
+    "broker (memory) / naive floor": ratio(find("broker: token exchange (memory)"), find("floor: naive")),
+    "broker (redis) / broker (memory)": ratio(find("broker: token exchange (redis)"), find("broker: token exchange (memory)")),
+  };
 
   console.table(
     results.map((r) => ({
@@ -154,13 +205,31 @@ async function main(): Promise<void> {
       "peak RSS MB": r.peakRssMb,
     })),
   );
-  console.log(`broker exchange / naive floor (req/s): ${ratio}`);
+  for (const [name, value] of Object.entries(ratios)) console.log(`${name} (req/s): ${value}`);
   console.log(`server logs: ${work}`);
   const resultsDir = join(ROOT, "bench/results");
   await mkdir(resultsDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const machine = { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30) };
-  await writeFile(join(resultsDir, `${stamp}.json`), `${JSON.stringify({ machine, durationSeconds: DURATION, connections: CONNECTIONS, results, ratio }, null, 2)}\n`);
+  await writeFile(join(resultsDir, `${stamp}.json`), `${JSON.stringify({ machine, durationSeconds: DURATION, connections: CONNECTIONS, results, ratios }, null, 2)}\n`);
+}
+
+/** One exchange through the running broker, for tokens the scenarios need. */
+async function exchangeFor(server: Server, subjectToken: string, audience: string, scope: string): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${server.port}/token`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
+      subject_token_type: "urn:ietf:params:oauth:token-type:jwt",
+      subject_token: subjectToken,
+      audience,
+      scope,
+    }),
+  });
+  const json = (await response.json()) as { access_token?: string; error?: string };
+  if (!json.access_token) throw new Error(`exchange for ${audience} failed: ${JSON.stringify(json)}`);
+  return json.access_token;
 }
 
 await main();
