@@ -37,3 +37,35 @@ describe("loadConfig", () => {
     expect(loadConfig({ BROKER_ISSUER_URL: "https://broker.example.com/" }).issuerUrl).toBe("https://broker.example.com");
   });
 });
+
+describe("loadConfig: revocation and admin settings", () => {
+  const message = (env: Record<string, string>) => {
+    try {
+      loadConfig(env);
+    } catch (error) {
+      return (error as Error).message;
+    }
+    return "";
+  };
+
+  it("defaults to the in-memory store and bounded Redis timeouts", () => {
+    expect(loadConfig({})).toMatchObject({ redisUrl: undefined, redisCommandTimeoutMs: 500, redisConnectTimeoutMs: 2000, adminSecret: undefined });
+  });
+
+  it("accepts the four Redis URL forms and refuses others", () => {
+    for (const url of ["redis://127.0.0.1:6379", "rediss://r.example:6380/2", "redis+sentinel://s1:26379,s2:26379/mymaster", "redis+cluster://n1:7000,n2:7001"]) {
+      expect(loadConfig({ REDIS_URL: url }).redisUrl).toBe(url);
+    }
+    expect(message({ REDIS_URL: "http://127.0.0.1:6379" })).toContain("REDIS_URL");
+  });
+
+  it("refuses a short or oddly encoded admin secret without echoing it", () => {
+    const short = "short-secret-value";
+    const text = message({ BROKER_ADMIN_SECRET: short });
+    expect(text).toContain("BROKER_ADMIN_SECRET");
+    expect(text).not.toContain(short);
+    expect(message({ BROKER_ADMIN_SECRET: `${"a".repeat(40)} with spaces` })).toContain("BROKER_ADMIN_SECRET");
+    expect(loadConfig({ BROKER_ADMIN_SECRET: "" }).adminSecret).toBeUndefined();
+    expect(loadConfig({ BROKER_ADMIN_SECRET: "A".repeat(32) }).adminSecret).toBe("A".repeat(32));
+  });
+});
