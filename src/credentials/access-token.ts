@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { SignJWT } from "jose";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import type { ClaimValue } from "../policy/types.js";
+import { signJwt } from "./jwt-signer.js";
 import type { KeyStore } from "./key-store.js";
 
 /** RFC 9068 §2.1: the media type of a JWT access token. */
@@ -44,19 +44,21 @@ export function createAccessTokenMinter(options: { issuer: string; keys: KeyStor
       const issuedAt = epochSeconds(options.clock);
       const expiresAt = Math.min(issuedAt + spec.lifetimeSeconds, spec.notAfter ?? Number.POSITIVE_INFINITY);
       const jti = randomBytes(16).toString("base64url");
-      const payload: Record<string, unknown> = { ...spec.extraClaims, client_id: spec.subject };
+      // Registered claims last, so a grant's extra claims can never override them.
+      const payload: Record<string, unknown> = {
+        ...spec.extraClaims,
+        iss: options.issuer,
+        sub: spec.subject,
+        aud: spec.audiences.length === 1 ? spec.audiences[0] : [...spec.audiences],
+        exp: expiresAt,
+        nbf: issuedAt,
+        iat: issuedAt,
+        jti,
+        client_id: spec.subject,
+      };
       // RFC 9068 §2.2.3.1: scope is a space-separated string, omitted when empty.
       if (spec.scopes.length > 0) payload.scope = spec.scopes.join(" ");
-      const token = await new SignJWT(payload)
-        .setProtectedHeader({ alg: key.alg, typ: ACCESS_TOKEN_TYP, kid: key.kid })
-        .setIssuer(options.issuer)
-        .setSubject(spec.subject)
-        .setAudience(spec.audiences.length === 1 ? (spec.audiences[0] as string) : [...spec.audiences])
-        .setIssuedAt(issuedAt)
-        .setNotBefore(issuedAt)
-        .setExpirationTime(expiresAt)
-        .setJti(jti)
-        .sign(key.privateKey);
+      const token = signJwt(key, ACCESS_TOKEN_TYP, payload);
       return { token, jti, issuedAt, expiresAt };
     },
   };

@@ -3,6 +3,7 @@ import { mkdtemp, readFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, SignJWT } from "jose";
+import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createAccessTokenMinter } from "../../src/credentials/access-token.js";
 import { createBrokerTokenVerifier } from "../../src/credentials/broker-token-verifier.js";
@@ -64,6 +65,34 @@ describe("access tokens", () => {
       jti: issued.jti,
     });
     expect(Buffer.from(issued.jti, "base64url")).toHaveLength(16);
+  });
+
+  it("signs with node:crypto what jose verifies, for any claims (property)", async () => {
+    const minter = createAccessTokenMinter({ issuer: ISSUER, keys, clock });
+    const jwks = createLocalJWKSet({ keys: keys.publishedKeys().map((jwk) => ({ ...jwk })) });
+    const text = fc.string({ unit: "grapheme", maxLength: 40 });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(fc.webUrl(), { minLength: 1, maxLength: 3 }),
+        fc.uniqueArray(fc.stringMatching(/^[a-z:]{1,12}$/), { maxLength: 4 }),
+        fc.dictionary(fc.stringMatching(/^x_[a-z]{1,8}$/), fc.oneof(text, fc.integer(), fc.boolean(), fc.array(text, { maxLength: 3 }))),
+        text.filter((s) => s.length > 0),
+        async (audiences, scopes, extraClaims, subject) => {
+          const issued = await minter.mint({ subject, audiences, scopes, lifetimeSeconds: 120, extraClaims });
+          const { payload } = await jwtVerify(issued.token, jwks, { issuer: ISSUER, typ: "at+jwt", algorithms: ["ES256"], currentDate: new Date(NOW_MS) });
+          expect(payload).toMatchObject({ ...extraClaims, sub: subject, client_id: subject, jti: issued.jti, exp: NOW_MS / 1000 + 120 });
+          expect(payload.aud).toEqual(audiences.length === 1 ? audiences[0] : audiences);
+        },
+      ),
+      { seed: 9068, numRuns: 200 },
+    );
+  });
+
+  it("never lets a grant's extra claims override registered claims", async () => {
+    const minter = createAccessTokenMinter({ issuer: ISSUER, keys, clock });
+    const issued = await minter.mint({ subject: "w", audiences: ["a"], scopes: [], lifetimeSeconds: 60, extraClaims: { sub: "admin", iss: "https://evil", exp: 9e9 } });
+    const { payload } = await jwtVerify(issued.token, createLocalJWKSet({ keys: keys.publishedKeys().map((jwk) => ({ ...jwk })) }), { currentDate: new Date(NOW_MS) });
+    expect(payload).toMatchObject({ sub: "w", iss: ISSUER, exp: NOW_MS / 1000 + 60 });
   });
 
   it("never lets a token outlive notAfter and gives each token its own jti", async () => {
