@@ -132,8 +132,11 @@ export interface BrokerFixtureOptions {
   /** Extra test issuers to start; `entries` builds their issuers.yaml entries. */
   readonly extraIssuers?: number;
   readonly extraEntries?: (extra: readonly TestIssuer[], brokerUrl: string) => Promise<IssuerEntry[]> | IssuerEntry[];
-  /** Extra or replacing policy files: file name → YAML document (object or text). */
-  readonly policies?: Readonly<Record<string, unknown>>;
+  /**
+   * Extra or replacing policy files: file name → YAML document (object or text); or a function of
+   * the broker's URL, for policies that grant the broker itself as audience.
+   */
+  readonly policies?: Readonly<Record<string, unknown>> | ((brokerUrl: string) => Readonly<Record<string, unknown>>);
 }
 
 /** A response of the broker, body parsed when it is JSON. */
@@ -168,6 +171,12 @@ export interface BrokerFixture {
   writePolicy(name: string, content: unknown): Promise<void>;
   /** Every secret the broker or the issuers hold: PEM bodies and private JWK members. */
   privateKeyMaterial(): Promise<string[]>;
+  /**
+   * Starts another broker process (a replica) over the same policy folder, issuers and keys, on
+   * its own port, with the same issuer URL (the first broker's), so tokens of either verify on
+   * both. Its environment is the fixture's plus `env`. close() stops it too.
+   */
+  startReplica(env?: Readonly<Record<string, string>>): Promise<BrokerProcess>;
   close(): Promise<void>;
 }
 
@@ -183,8 +192,9 @@ export async function startBrokerFixture(options: BrokerFixtureOptions = {}): Pr
 
   const started: TestIssuer[] = [];
   let broker: BrokerProcess | undefined;
+  const replicas: BrokerProcess[] = [];
   const close = async () => {
-    await broker?.stop();
+    await Promise.all([broker, ...replicas].map((child) => child?.stop()));
     await Promise.all(started.map((issuer) => issuer.close()));
     await rm(dir, { recursive: true, force: true });
   };
@@ -217,33 +227,23 @@ export async function startBrokerFixture(options: BrokerFixtureOptions = {}): Pr
       ...(options.extraEntries ? await options.extraEntries(extra, url) : []),
     ];
     await writeFile(join(policyDir, "issuers.yaml"), stringify({ issuers: entries }));
-    for (const [name, doc] of Object.entries({ ...POLICIES, ...options.policies })) {
+    const extraPolicies = typeof options.policies === "function" ? options.policies(url) : options.policies;
+    for (const [name, doc] of Object.entries({ ...POLICIES, ...extraPolicies })) {
       await writeFile(join(policyDir, name), typeof doc === "string" ? doc : stringify(doc));
     }
 
-    broker = await startBroker({
-      BROKER_PORT: String(port),
+    const brokerEnv = {
       BROKER_ISSUER_URL: url,
       BROKER_POLICY_DIR: policyDir,
       BROKER_KEYS_DIR: keysDir,
       BROKER_WATCH_POLICIES: "false",
       BROKER_MAX_TOKEN_LIFETIME: "15m",
       ...options.env,
-    });
+    };
+    broker = await startBroker({ BROKER_PORT: String(port), ...brokerEnv });
     const running = broker;
 
-    const request = async (path: string, init?: RequestInit): Promise<BrokerResponse> => {
-      const res = await fetch(`${url}${path}`, init);
-      const text = await res.text();
-      let json: Record<string, unknown> = {};
-      try {
-        const parsed: unknown = JSON.parse(text);
-        if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) json = parsed as Record<string, unknown>;
-      } catch {
-        // not JSON: json stays empty, text holds the body
-      }
-      return { status: res.status, headers: res.headers, text, json };
-    };
+    const request = (path: string, init?: RequestInit): Promise<BrokerResponse> => requestBroker(url, path, init);
 
     return {
       broker: running,
@@ -267,12 +267,32 @@ export async function startBrokerFixture(options: BrokerFixtureOptions = {}): Pr
       get: (path) => request(path),
       writePolicy: (name, content) => writeFile(join(policyDir, name), typeof content === "string" ? content : stringify(content)),
       privateKeyMaterial: async () => [...(await pemBodies(keysDir)), ...(await issuerSecrets(started))],
+      startReplica: async (env = {}) => {
+        // A port of its own: BROKER_PORT from the fixture's env would collide with the first broker.
+        const replica = await startBroker({ ...brokerEnv, BROKER_PORT: String(await freePort()), ...env });
+        replicas.push(replica);
+        return replica;
+      },
       close,
     };
   } catch (error) {
     await close();
     throw error;
   }
+}
+
+/** Sends one request to a broker at `baseUrl` and reads the whole answer (JSON parsed when it is). */
+export async function requestBroker(baseUrl: string, path: string, init?: RequestInit): Promise<BrokerResponse> {
+  const res = await fetch(`${baseUrl}${path}`, init);
+  const text = await res.text();
+  let json: Record<string, unknown> = {};
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) json = parsed as Record<string, unknown>;
+  } catch {
+    // not JSON: json stays empty, text holds the body
+  }
+  return { status: res.status, headers: res.headers, text, json };
 }
 
 /** Encodes a form; array values repeat the parameter, in order. */

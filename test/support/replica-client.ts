@@ -1,0 +1,75 @@
+/**
+ * A small HTTP client for one broker replica (token exchange, introspection, RFC 7009 revocation,
+ * the admin API, health), plus what the replica tests read from audit logs and Redis.
+ */
+import { createHash } from "node:crypto";
+import { encodeForm, GRANT_TYPE, requestBroker, TOKEN_TYPES, type BrokerResponse } from "./broker-fixture.js";
+import type { BrokerProcess } from "./broker-process.js";
+
+export interface ReplicaClient {
+  readonly name: string;
+  readonly url: string;
+  /** POST /token; `signal` bounds the wait (an AbortSignal deadline). */
+  exchange(form: Readonly<Record<string, string | readonly string[]>>, signal?: AbortSignal): Promise<BrokerResponse>;
+  /** Re-exchange of a broker access token for `audience`. */
+  reExchange(token: string, audience: string, signal?: AbortSignal): Promise<BrokerResponse>;
+  /** POST /introspect authenticated with `bearer` (a broker token with the introspection scope). */
+  introspect(token: string, bearer: string, signal?: AbortSignal): Promise<BrokerResponse>;
+  /** POST /revoke (RFC 7009) by the holder. */
+  revoke(token: string, signal?: AbortSignal): Promise<BrokerResponse>;
+  /** An admin API call with `Authorization: Bearer <credential>`. */
+  admin(method: "GET" | "POST" | "DELETE", path: string, credential: string, body?: unknown, signal?: AbortSignal): Promise<BrokerResponse>;
+  get(path: string, signal?: AbortSignal): Promise<BrokerResponse>;
+}
+
+export function replicaClient(name: string, url: string): ReplicaClient {
+  const form = (path: string, fields: Readonly<Record<string, string | readonly string[]>>, headers: Record<string, string> = {}, signal?: AbortSignal) =>
+    requestBroker(url, path, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+      body: encodeForm(fields),
+      signal,
+    });
+  return {
+    name,
+    url,
+    exchange: (fields, signal) => form("/token", fields, {}, signal),
+    reExchange: (token, audience, signal) =>
+      form("/token", { grant_type: GRANT_TYPE, subject_token: token, subject_token_type: TOKEN_TYPES.accessToken, audience }, {}, signal),
+    introspect: (token, bearer, signal) => form("/introspect", { token }, { authorization: `Bearer ${bearer}` }, signal),
+    revoke: (token, signal) => form("/revoke", { token, token_type_hint: "access_token" }, {}, signal),
+    admin: (method, path, credential, body, signal) =>
+      requestBroker(url, path, {
+        method,
+        headers: { authorization: `Bearer ${credential}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+      }),
+    get: (path, signal) => requestBroker(url, path, { signal }),
+  };
+}
+
+export const sha256Hex = (text: string): string => createHash("sha256").update(text).digest("hex");
+
+/** The token_exchange audit records a broker wrote so far for the subject token with this digest. */
+export function exchangeAudits(broker: BrokerProcess, subjectTokenSha256: string): Record<string, unknown>[] {
+  return broker
+    .logRecords()
+    .filter((record) => record.channel === "audit")
+    .map((record) => record.audit as Record<string, unknown>)
+    .filter((audit) => audit.event === "token_exchange" && audit.subjectTokenSha256 === subjectTokenSha256);
+}
+
+/** A listing from GET /admin/revocations in a fixed order, to compare two replicas' answers. */
+export function sortedListing(json: Record<string, unknown>): Record<string, unknown[]> {
+  const byKey = (key: string) => (entries: unknown) =>
+    [...(entries as Record<string, unknown>[])].sort((a, b) => String(a[key]).localeCompare(String(b[key])));
+  return {
+    tokens: byKey("jti")(json.tokens),
+    workloads: byKey("workload_id")(json.workloads),
+    blocks: byKey("workload_id")(json.blocks),
+  };
+}
+
+/** Milliseconds since `start` (performance.now()), rounded to 0.1 ms. */
+export const elapsedMs = (start: number): number => Math.round((performance.now() - start) * 10) / 10;
