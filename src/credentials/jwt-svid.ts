@@ -1,0 +1,50 @@
+import { randomBytes } from "node:crypto";
+import { epochSeconds, type Clock } from "../lib/clock.js";
+import type { ClaimValue } from "../policy/types.js";
+import type { IssuedToken } from "./access-token.js";
+import { signJwt } from "./jwt-signer.js";
+import type { KeyStore } from "./key-store.js";
+
+/** JWT-SVID §2: the header's `typ`, when present, is JWT or JOSE. */
+export const JWT_SVID_TYP = "JWT";
+
+/** What one JWT-SVID says. */
+export interface JwtSvidSpec {
+  readonly spiffeId: string;
+  /** At least one (JWT-SVID §3.2: `aud` is required). */
+  readonly audiences: readonly string[];
+  readonly lifetimeSeconds: number;
+  readonly extraClaims: Readonly<Record<string, ClaimValue>>;
+}
+
+export interface JwtSvidMinter {
+  mint(spec: JwtSvidSpec): Promise<IssuedToken>;
+}
+
+/**
+ * Mints JWT-SVIDs (SPIFFE JWT-SVID spec): header `alg` ES256, `kid`, `typ: JWT` and nothing else
+ * (§2); claims `sub` = the SPIFFE ID, `aud`, `exp` (§3), plus `iat`, `iss` and a random `jti`.
+ * The `typ` differs from access tokens' `at+jwt`, so a JWT-SVID never opens a broker endpoint.
+ */
+export function createJwtSvidMinter(options: { issuer: string; keys: KeyStore; clock: Clock }): JwtSvidMinter {
+  return {
+    async mint(spec) {
+      if (spec.audiences.length === 0) throw new Error("a JWT-SVID needs an audience");
+      const key = options.keys.activeKey();
+      const issuedAt = epochSeconds(options.clock);
+      const expiresAt = issuedAt + spec.lifetimeSeconds;
+      const jti = randomBytes(16).toString("base64url");
+      // Registered claims last, so a grant's extra claims can never override them.
+      const payload: Record<string, unknown> = {
+        ...spec.extraClaims,
+        iss: options.issuer,
+        sub: spec.spiffeId,
+        aud: spec.audiences.length === 1 ? spec.audiences[0] : [...spec.audiences],
+        exp: expiresAt,
+        iat: issuedAt,
+        jti,
+      };
+      return { token: signJwt(key, JWT_SVID_TYP, payload), jti, issuedAt, expiresAt };
+    },
+  };
+}

@@ -1,0 +1,145 @@
+import { createPublicKey } from "node:crypto";
+import { BrokerError } from "../../errors.js";
+import { x509 } from "./x509.js";
+
+/** Largest CSR accepted, in characters of PEM, checked before any parsing (an RSA-4096 CSR is ~1.8 KB). */
+export const MAX_CSR_CHARS = 8192;
+const MAX_RSA_BITS = 8192;
+const PEM_SHAPE = /^-----BEGIN (NEW )?CERTIFICATE REQUEST-----\r?\n([A-Za-z0-9+/=\r\n]+?)\r?\n?-----END (NEW )?CERTIFICATE REQUEST-----\s*$/;
+/** Signature hashes accepted on the CSR's proof of possession. */
+const HASHES = new Set(["SHA-256", "SHA-384", "SHA-512"]);
+
+/** What a verified CSR holds: the public key (all the broker uses) and what it asks for (checked against the grant). */
+export interface CheckedCsr {
+  readonly publicKey: x509.PublicKey;
+  /** SubjectPublicKeyInfo DER. */
+  readonly spki: Buffer;
+  readonly keyType: "ec" | "rsa";
+  readonly asks: {
+    readonly uris: readonly string[];
+    readonly dnsNames: readonly string[];
+    /** Other SAN kinds (email, IP, directory name, …) by kind. */
+    readonly otherNames: readonly string[];
+    readonly commonNames: readonly string[];
+    /** Any subject attribute value naming a SPIFFE ID. */
+    readonly spiffeIdInSubject: boolean;
+    readonly ca: boolean;
+    readonly certificateSigning: boolean;
+  };
+}
+
+const refuse = (description: string, detail?: string) => new BrokerError("invalid_request", `csr ${description}`, { detail: `csr ${detail ?? description}` });
+
+/**
+ * Reads and verifies a PEM PKCS#10 CSR (RFC 2986): size and PEM shape before parsing, then the
+ * self-signature (proof of possession of the private key), then the key type and size:
+ * EC P-256/P-384 or RSA 2048–8192; everything else is refused.
+ */
+export async function readCsr(pem: string): Promise<CheckedCsr> {
+  if (pem.length > MAX_CSR_CHARS) throw refuse(`is larger than ${MAX_CSR_CHARS} characters`);
+  const shape = PEM_SHAPE.exec(pem.trim());
+  if (shape === null || (shape[1] ?? "") !== (shape[3] ?? "")) throw refuse("must be one PEM CERTIFICATE REQUEST block");
+  const base64 = (shape[2] ?? "").replace(/\r?\n/g, "");
+  const der = Buffer.from(base64, "base64");
+  if (der.length === 0 || der.toString("base64") !== base64) throw refuse("is not valid base64 inside its PEM block");
+
+  let csr: x509.Pkcs10CertificateRequest;
+  try {
+    csr = new x509.Pkcs10CertificateRequest(der);
+  } catch (error) {
+    throw refuse("is not a valid PKCS#10 certificate request", `DER parse failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+
+  const spki = Buffer.from(csr.publicKey.rawData);
+  const keyType = checkKey(spki);
+  const hash = hashOf(csr);
+  if (!HASHES.has(hash)) throw refuse("must be signed with SHA-256, SHA-384 or SHA-512", `signature hash ${hash}`);
+  let verified = false;
+  try {
+    verified = await csr.verify();
+  } catch (error) {
+    throw refuse("signature cannot be verified", `verify threw: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (!verified) throw refuse("signature does not verify: it must be signed by the key it carries (proof of possession)");
+  return { publicKey: csr.publicKey, spki, keyType, asks: asksOf(csr) };
+}
+
+function checkKey(spki: Buffer): "ec" | "rsa" {
+  let key;
+  try {
+    key = createPublicKey({ key: spki, format: "der", type: "spki" });
+  } catch {
+    throw refuse("key type is not supported: use EC P-256, EC P-384 or RSA (2048 bits or more)", "public key does not parse");
+  }
+  if (key.asymmetricKeyType === "ec") {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    if (curve === "prime256v1" || curve === "secp384r1") return "ec";
+    throw refuse("key type is not supported: EC keys must be P-256 or P-384", `curve ${curve ?? "unknown"}`);
+  }
+  if (key.asymmetricKeyType === "rsa") {
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (bits >= 2048 && bits <= MAX_RSA_BITS) return "rsa";
+    throw refuse(`RSA keys must have 2048 to ${MAX_RSA_BITS} bits`, `RSA ${bits} bits`);
+  }
+  throw refuse("key type is not supported: use EC P-256, EC P-384 or RSA (2048 bits or more)", `key type ${key.asymmetricKeyType ?? "unknown"}`);
+}
+
+function hashOf(csr: x509.Pkcs10CertificateRequest): string {
+  try {
+    const algorithm = csr.signatureAlgorithm as { hash?: { name?: string } | string };
+    return typeof algorithm.hash === "string" ? algorithm.hash : (algorithm.hash?.name ?? "unknown");
+  } catch {
+    throw refuse("signature algorithm is not supported");
+  }
+}
+
+function asksOf(csr: x509.Pkcs10CertificateRequest): CheckedCsr["asks"] {
+  const uris: string[] = [];
+  const dnsNames: string[] = [];
+  const otherNames: string[] = [];
+  let ca = false;
+  let certificateSigning = false;
+  let extensions: x509.Extension[];
+  try {
+    extensions = csr.extensions;
+  } catch {
+    throw refuse("extension request cannot be read");
+  }
+  for (const extension of extensions) {
+    if (extension instanceof x509.SubjectAlternativeNameExtension) {
+      for (const name of extension.names.items) {
+        if (name.type === "url") uris.push(name.value);
+        else if (name.type === "dns") dnsNames.push(name.value);
+        else otherNames.push(name.type);
+      }
+    } else if (extension instanceof x509.BasicConstraintsExtension) {
+      ca ||= extension.ca;
+    } else if (extension instanceof x509.KeyUsagesExtension) {
+      certificateSigning ||= (extension.usages & (x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign)) !== 0;
+    }
+  }
+  const subject = csr.subjectName.toJSON();
+  const values = subject.flatMap((rdn) => Object.values(rdn).flat());
+  const commonNames = subject.flatMap((rdn) => rdn.CN ?? []);
+  return { uris, dnsNames, otherNames, commonNames, ca, certificateSigning, spiffeIdInSubject: values.some((value) => /spiffe:/i.test(value)) };
+}
+
+/**
+ * Refuses a CSR that asks for anything the grant does not give (X509-SVID §4): a CA, certificate
+ * or CRL signing, a URI SAN other than the granted SPIFFE ID, DNS names outside the grant, any
+ * other SAN kind, a SPIFFE ID in the subject, a common name that is not a granted DNS name.
+ * What it may ask for is ignored anyway: the certificate is built from the grant.
+ */
+export function checkCsrAgainstGrant(asks: CheckedCsr["asks"], grant: { spiffeId: string; dnsNames: readonly string[] }): void {
+  if (asks.ca) throw refuse("asks for a CA certificate (basicConstraints CA:TRUE): an SVID is a leaf");
+  if (asks.certificateSigning) throw refuse("asks for keyCertSign or cRLSign key usage: an SVID signs no certificates");
+  if (asks.uris.some((uri) => uri !== grant.spiffeId)) {
+    throw refuse("asks for a URI SAN other than the granted SPIFFE ID", `URI SANs ${asks.uris.join(", ")} vs ${grant.spiffeId}`);
+  }
+  const ungranted = asks.dnsNames.filter((name) => !grant.dnsNames.includes(name.toLowerCase()));
+  if (ungranted.length > 0) throw refuse("asks for DNS names that are not granted", `DNS SANs ${ungranted.join(", ")}`);
+  if (asks.otherNames.length > 0) throw refuse(`asks for SAN kinds an SVID cannot carry (${[...new Set(asks.otherNames)].join(", ")})`);
+  if (asks.spiffeIdInSubject) throw refuse("puts a SPIFFE ID in its subject: the SPIFFE ID belongs in the URI SAN only (X509-SVID §2)");
+  const badCn = asks.commonNames.filter((name) => !grant.dnsNames.includes(name.toLowerCase()));
+  if (badCn.length > 0) throw refuse("subject common name must be empty or a granted DNS name", `CN ${badCn.join(", ")}`);
+}

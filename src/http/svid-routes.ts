@@ -1,0 +1,81 @@
+import type { Context, Hono } from "hono";
+import type { KeyStore } from "../credentials/key-store.js";
+import { bundlePem, spiffeBundle, BUNDLE_REFRESH_HINT_SECONDS } from "../credentials/x509/bundle.js";
+import type { CertificateAuthority } from "../credentials/x509/ca-store.js";
+import { BrokerError } from "../errors.js";
+import type { IssueX509Svid } from "../svid/issue-x509-svid.js";
+import type { PublishCrl } from "../svid/publish-crl.js";
+import { parseX509SvidForm } from "../svid/x509-svid-form.js";
+import type { AppEnv } from "./app-env.js";
+import { readForm } from "./form.js";
+
+/** What the SVID routes need when the broker has a CA. */
+export interface SvidRouteDeps {
+  readonly ca: CertificateAuthority;
+  readonly issueX509Svid: IssueX509Svid;
+  readonly publishCrl: PublishCrl;
+  /** Global cap on SVID validity, seconds: how long a workload revocation must cover SVIDs. */
+  readonly maxLifetimeSeconds: number;
+}
+
+const NONE_REPEATABLE: ReadonlySet<string> = new Set();
+const PEM_TYPE = "application/x-pem-file";
+
+/**
+ * POST /svid/x509 (issue an X.509-SVID for a CSR), GET /svid/bundle.pem, GET /svid/crl and the
+ * SPIFFE bundle at GET /.well-known/spiffe-bundle. Without a CA every one answers 404.
+ */
+export function svidRoutes(app: Hono<AppEnv>, deps: { svid: SvidRouteDeps | undefined; keys: KeyStore; maxBodyBytes: number }): void {
+  const svid = deps.svid;
+  const enabled = (): SvidRouteDeps => {
+    if (svid === undefined) throw new BrokerError("not_found", "X.509-SVIDs are not enabled on this broker (no CA configured)");
+    return svid;
+  };
+
+  app.post("/svid/x509", async (c) => {
+    const { issueX509Svid } = enabled();
+    const form = parseX509SvidForm(await readForm(c, NONE_REPEATABLE, deps.maxBodyBytes));
+    const issued = await issueX509Svid({ ...form, requestId: c.get("requestId"), clientAddress: c.get("clientAddress") });
+    c.header("Cache-Control", "no-store");
+    c.header("Pragma", "no-cache");
+    return c.json({
+      spiffe_id: issued.spiffeId,
+      x509_svid: issued.chainPem,
+      bundle: issued.bundlePem,
+      expires_at: issued.expiresAt,
+      serial: issued.serial,
+    });
+  });
+
+  app.get("/svid/bundle.pem", () => {
+    const { ca } = enabled();
+    return new Response(bundlePem(ca), { headers: { "Content-Type": PEM_TYPE, "Cache-Control": `public, max-age=${BUNDLE_REFRESH_HINT_SECONDS}` } });
+  });
+
+  // Rebuilt only when the published JWT keys change (rotation).
+  let publishedRef: unknown;
+  let bundleJson = "";
+  app.get("/.well-known/spiffe-bundle", () => {
+    const { ca } = enabled();
+    const published = deps.keys.publishedKeys();
+    if (published !== publishedRef) {
+      publishedRef = published;
+      bundleJson = JSON.stringify(spiffeBundle(ca, published));
+    }
+    return new Response(bundleJson, { headers: { "Content-Type": "application/json", "Cache-Control": `public, max-age=${BUNDLE_REFRESH_HINT_SECONDS}` } });
+  });
+
+  // RFC 5280 §5 CRL, DER (application/pkix-crl, RFC 2585 §4.2); ?format=pem for PEM.
+  app.get("/svid/crl", async (c: Context<AppEnv>) => {
+    const { publishCrl } = enabled();
+    const format = c.req.query("format");
+    if (format !== undefined && format !== "der" && format !== "pem") throw new BrokerError("invalid_request", "format must be der or pem");
+    const der = await publishCrl();
+    const headers = { "Cache-Control": "no-cache" };
+    if (format === "pem") {
+      const body = der.toString("base64").match(/.{1,64}/g)?.join("\n") ?? "";
+      return new Response(`-----BEGIN X509 CRL-----\n${body}\n-----END X509 CRL-----\n`, { headers: { ...headers, "Content-Type": PEM_TYPE } });
+    }
+    return new Response(new Uint8Array(der), { headers: { ...headers, "Content-Type": "application/pkix-crl" } });
+  });
+}

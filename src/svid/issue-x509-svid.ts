@@ -1,0 +1,115 @@
+import type { AuditSink, SvidAuditEvent } from "../audit/audit-event.js";
+import type { CertificateAuthority } from "../credentials/x509/ca-store.js";
+import { checkCsrAgainstGrant, readCsr } from "../credentials/x509/csr.js";
+import { signSvid } from "../credentials/x509/sign-svid.js";
+import { svidTemplate } from "../credentials/x509/svid-template.js";
+import { validateSvid } from "../credentials/x509/validate-svid.js";
+import { certificatesPem } from "../credentials/x509/x509.js";
+import { BrokerError } from "../errors.js";
+import { authorize, type AuthorizationTrace, type AuthorizeDeps } from "../exchange/authorize.js";
+import { epochSeconds, type Clock } from "../lib/clock.js";
+import { sha256Hex } from "../lib/hash.js";
+import { guard } from "../revocation/store-guard.js";
+
+/** A well-formed POST /svid/x509 request; nothing in it is verified yet. */
+export interface X509SvidRequest {
+  readonly subjectToken: string;
+  readonly csrPem: string;
+  readonly requestId: string;
+  readonly clientAddress: string;
+}
+
+/** What the workload gets back. */
+export interface IssuedX509Svid {
+  readonly spiffeId: string;
+  /** The SVID first, then the intermediates up to (not including) the root. */
+  readonly chainPem: string;
+  /** The trust bundle's roots. */
+  readonly bundlePem: string;
+  readonly expiresAt: number;
+  readonly serial: string;
+}
+
+export interface IssueX509SvidDeps extends AuthorizeDeps {
+  readonly ca: CertificateAuthority;
+  readonly audit: AuditSink;
+  readonly clock: Clock;
+  /** Global cap on SVID validity, seconds (BROKER_SVID_MAX_LIFETIME). */
+  readonly maxLifetimeSeconds: number;
+}
+
+export type IssueX509Svid = (request: X509SvidRequest) => Promise<IssuedX509Svid>;
+
+/**
+ * Issues an X.509-SVID: read the CSR (size, shape, proof of possession, key type), authorize the
+ * subject token exactly as /token does, refuse a CSR asking for more than the grant, build the
+ * certificate from the grant (only the public key comes from the CSR), sign, re-validate what was
+ * signed, record the serial for revocation, and audit the decision.
+ */
+export function createIssueX509Svid(deps: IssueX509SvidDeps): IssueX509Svid {
+  const bundlePem = certificatesPem(deps.ca.roots);
+  const intermediatesPem = certificatesPem(deps.ca.intermediates);
+  return async function issueX509Svid(request) {
+    const base = {
+      event: "svid_issuance",
+      requestId: request.requestId,
+      subjectTokenSha256: sha256Hex(request.subjectToken),
+      csrSha256: sha256Hex(request.csrPem),
+      clientAddress: request.clientAddress,
+    } as const;
+    const known: AuthorizationTrace & { -readonly [K in "spiffeId" | "serial" | "exp"]?: SvidAuditEvent[K] } = {};
+    try {
+      // The CSR first: a malformed one must not use up a single-use subject token.
+      const csr = await readCsr(request.csrPem);
+      const now = epochSeconds(deps.clock);
+      const context = {
+        audiences: [],
+        resources: [],
+        scopes: [],
+        requestedTokenType: "x509_svid",
+        requestedLifetimeSeconds: undefined,
+        clientAddress: request.clientAddress,
+        now,
+      } as const;
+      const { grant } = await authorize(deps, request.subjectToken, context, known);
+      // The grant schema requires a SPIFFE ID wherever x509_svid is granted.
+      if (grant.spiffeId === undefined) throw new Error(`policy ${grant.policyId} granted x509_svid without a SPIFFE ID`);
+      known.spiffeId = grant.spiffeId;
+      checkCsrAgainstGrant(csr.asks, { spiffeId: grant.spiffeId, dnsNames: grant.dnsNames });
+
+      const template = svidTemplate({
+        spiffeId: grant.spiffeId,
+        dnsNames: grant.dnsNames,
+        keyType: csr.keyType,
+        now,
+        lifetimeSeconds: Math.min(grant.maxLifetimeSeconds, deps.maxLifetimeSeconds),
+        caNotAfter: deps.ca.notAfter,
+      });
+      const certificate = await signSvid(deps.ca, template, csr.publicKey);
+      validateSvid(certificate.rawData, deps.ca, { spiffeId: grant.spiffeId, dnsNames: grant.dnsNames, spki: csr.spki, serial: template.serial, notAfter: template.notAfter });
+      const expiresAt = Math.floor(template.notAfter.getTime() / 1000);
+      known.serial = template.serial;
+      known.exp = expiresAt;
+      // Recorded before it is handed out: an SVID the CRL could not cover is never returned.
+      await guard(deps.revocations.recordSvid({ serial: template.serial, workloadId: grant.workloadId, issuedAt: now, expiresAt }));
+
+      deps.audit.record({ ...base, ...known, decision: "allow" });
+      return {
+        spiffeId: grant.spiffeId,
+        chainPem: `${certificate.toString("pem")}\n${intermediatesPem}`,
+        bundlePem,
+        expiresAt,
+        serial: template.serial,
+      };
+    } catch (error) {
+      deps.audit.record({
+        ...base,
+        ...known,
+        decision: "deny",
+        error: error instanceof BrokerError ? error.code : "server_error",
+        reason: error instanceof BrokerError ? (error.detail ?? error.description) : "unexpected error",
+      });
+      throw error;
+    }
+  };
+}
