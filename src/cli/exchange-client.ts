@@ -1,0 +1,143 @@
+import { readFile } from "node:fs/promises";
+import { z } from "zod";
+import { writeFileAtomic } from "../lib/atomic-file.js";
+
+/**
+ * The client side of token exchange, for CI jobs (`broker exchange`): get the job's own identity
+ * token, exchange it at the broker, hand the credential over. Never prints or logs a token except
+ * the one credential it was asked to print (after masking it in GitHub Actions).
+ */
+
+export const GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange";
+export const JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt";
+
+/** Where the subject token comes from; GitHub Actions when neither file nor env var is named. */
+export type SubjectSource = { readonly file: string } | { readonly env: string } | { readonly github: true };
+
+export interface ExchangeRequest {
+  /** Broker base URL, e.g. https://broker.example.com. */
+  readonly broker: string;
+  readonly source: SubjectSource;
+  readonly audiences: readonly string[];
+  readonly scope?: string;
+  /** RFC 8693 has none; the broker reads `requested_lifetime` (whole seconds). */
+  readonly lifetimeSeconds?: number;
+  readonly subjectTokenType: string;
+  /** `aud` to ask the GitHub runner for; default: the broker's issuer from its metadata. */
+  readonly oidcAudience?: string;
+  /** Write the access token here (mode 0600, atomically) instead of printing it. */
+  readonly out?: string;
+  readonly timeoutMs?: number;
+}
+
+export interface ExchangeDeps {
+  readonly fetch: typeof fetch;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly stdout: (text: string) => void;
+}
+
+/** A failure to report: the message never contains a token. */
+export class ExchangeFailure extends Error {
+  override readonly name = "ExchangeFailure";
+}
+
+/** GitHub Actions exposes the OIDC token endpoint only to jobs with `permissions: id-token: write`. */
+export function inGithubActions(env: Readonly<Record<string, string | undefined>>): boolean {
+  return Boolean(env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN);
+}
+
+const tokenResponse = z.object({ access_token: z.string().min(1), expires_in: z.number().optional() });
+const errorResponse = z.object({ error: z.string(), error_description: z.string().optional() });
+
+/** Runs the whole exchange; resolves with the expiry in seconds, rejects with {@link ExchangeFailure}. */
+export async function runExchange(request: ExchangeRequest, deps: ExchangeDeps): Promise<{ expiresIn: number | undefined }> {
+  const github = inGithubActions(deps.env);
+  const mask = (secret: string) => {
+    // GitHub Actions workflow command: the runner redacts the value from every later log line.
+    if (github || deps.env.GITHUB_ACTIONS === "true") deps.stdout(`::add-mask::${secret}\n`);
+  };
+  const broker = request.broker.replace(/\/+$/, "");
+  const timeout = () => AbortSignal.timeout(request.timeoutMs ?? 15_000);
+  const subjectToken = await readSubjectToken(request, deps, broker, timeout);
+  mask(subjectToken);
+
+  const form = new URLSearchParams({ grant_type: GRANT_TYPE, subject_token: subjectToken, subject_token_type: request.subjectTokenType });
+  for (const audience of request.audiences) form.append("audience", audience);
+  if (request.scope !== undefined) form.set("scope", request.scope);
+  if (request.lifetimeSeconds !== undefined) form.set("requested_lifetime", String(request.lifetimeSeconds));
+  const res = await call(
+    () => deps.fetch(`${broker}/token`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" }, body: form, signal: timeout() }),
+    `POST ${broker}/token`,
+  );
+  const body = await readJson(res);
+  if (!res.ok) {
+    const problem = errorResponse.safeParse(body);
+    throw new ExchangeFailure(
+      problem.success ? `broker refused the exchange (${res.status} ${problem.data.error})${problem.data.error_description ? `: ${problem.data.error_description}` : ""}` : `broker answered ${res.status} without an OAuth error`,
+    );
+  }
+  const issued = tokenResponse.safeParse(body);
+  if (!issued.success) throw new ExchangeFailure("broker answered 200 without an access_token");
+  mask(issued.data.access_token);
+  if (request.out !== undefined) {
+    await writeFileAtomic(request.out, `${issued.data.access_token}\n`, 0o600);
+  } else {
+    deps.stdout(`${issued.data.access_token}\n`);
+  }
+  return { expiresIn: issued.data.expires_in };
+}
+
+async function readSubjectToken(request: ExchangeRequest, deps: ExchangeDeps, broker: string, timeout: () => AbortSignal): Promise<string> {
+  const source = request.source;
+  if ("file" in source) {
+    const text = await readFile(source.file, "utf8").catch((error: NodeJS.ErrnoException) => {
+      throw new ExchangeFailure(`cannot read the subject token file ${source.file} (${error.code ?? error.message})`);
+    });
+    return nonEmpty(text.trim(), `the subject token file ${source.file} is empty`);
+  }
+  if ("env" in source) return nonEmpty(deps.env[source.env]?.trim() ?? "", `environment variable ${source.env} is unset or empty`);
+  if (!inGithubActions(deps.env)) {
+    throw new ExchangeFailure("no subject token: pass --token-file or --token-env, or run in GitHub Actions with `permissions: id-token: write`");
+  }
+  const audience = request.oidcAudience ?? (await brokerIssuer(broker, deps, timeout));
+  const url = new URL(deps.env.ACTIONS_ID_TOKEN_REQUEST_URL ?? "");
+  url.searchParams.set("audience", audience);
+  const res = await call(
+    () => deps.fetch(url, { headers: { authorization: `bearer ${deps.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN ?? ""}`, accept: "application/json" }, signal: timeout() }),
+    "the GitHub Actions OIDC token request",
+  );
+  if (!res.ok) throw new ExchangeFailure(`GitHub Actions refused the OIDC token request (${res.status}): does the job have \`permissions: id-token: write\`?`);
+  const value = z.object({ value: z.string().min(1) }).safeParse(await readJson(res));
+  if (!value.success) throw new ExchangeFailure("GitHub Actions answered the OIDC token request without a token");
+  return value.data.value;
+}
+
+/** RFC 8414 metadata: the issuer is the audience the broker expects subject tokens to carry. */
+async function brokerIssuer(broker: string, deps: ExchangeDeps, timeout: () => AbortSignal): Promise<string> {
+  const res = await call(() => deps.fetch(`${broker}/.well-known/oauth-authorization-server`, { headers: { accept: "application/json" }, signal: timeout() }), "the broker metadata request");
+  const metadata = z.object({ issuer: z.string().min(1) }).safeParse(res.ok ? await readJson(res) : undefined);
+  if (!metadata.success) throw new ExchangeFailure(`no issuer in ${broker}/.well-known/oauth-authorization-server (${res.status}): pass --oidc-audience`);
+  return metadata.data.issuer;
+}
+
+async function call(send: () => Promise<Response>, what: string): Promise<Response> {
+  try {
+    return await send();
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause?.code;
+    throw new ExchangeFailure(`${what} failed: ${cause ?? (error instanceof Error ? error.message : String(error))}`);
+  }
+}
+
+async function readJson(res: Response): Promise<unknown> {
+  try {
+    return JSON.parse(await res.text());
+  } catch {
+    return undefined;
+  }
+}
+
+function nonEmpty(value: string, problem: string): string {
+  if (value === "") throw new ExchangeFailure(problem);
+  return value;
+}

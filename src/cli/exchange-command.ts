@@ -1,0 +1,68 @@
+import { resolve } from "node:path";
+import { InvalidArgumentError, type Command } from "commander";
+import { ExchangeFailure, JWT_TOKEN_TYPE, runExchange, type SubjectSource } from "./exchange-client.js";
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+const wholeSeconds = (text: string) => {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value <= 0 || value > 86_400) throw new InvalidArgumentError("whole seconds from 1 to 86400");
+  return value;
+};
+
+interface ExchangeCliOptions {
+  broker: string;
+  audience: string[];
+  scope?: string;
+  lifetime?: number;
+  tokenFile?: string;
+  tokenEnv?: string;
+  subjectTokenType: string;
+  oidcAudience?: string;
+  out?: string;
+}
+
+/**
+ * `broker exchange`: the CI side. Gets the job's identity token (GitHub Actions OIDC, a file or
+ * an environment variable), exchanges it at the broker and prints the access token or writes it
+ * to a file (0600). See docs/ci.md.
+ */
+export function addExchangeCommand(program: Command): void {
+  program
+    .command("exchange")
+    .description("exchange this job's identity token at the broker for an access token (GitHub Actions, or --token-file/--token-env)")
+    .option("--broker <url>", "broker base URL", process.env.BROKER_URL)
+    .option("--audience <uri>", "audience to ask for (repeatable)", collect, [])
+    .option("--scope <scopes>", "space-separated scopes to ask for")
+    .option("--lifetime <seconds>", "requested lifetime (the policy may grant less)", wholeSeconds)
+    .option("--token-file <file>", "read the subject token from this file (e.g. a Kubernetes projected token)")
+    .option("--token-env <name>", "read the subject token from this environment variable (e.g. a GitLab id_token)")
+    .option("--subject-token-type <uri>", "RFC 8693 subject_token_type", JWT_TOKEN_TYPE)
+    .option("--oidc-audience <aud>", "GitHub Actions: audience of the OIDC token (default: the broker's issuer, from its metadata)")
+    .option("--out <file>", "write the access token to this file (mode 0600) instead of stdout")
+    .action(async (options: ExchangeCliOptions) => {
+      try {
+        if (!options.broker) throw new ExchangeFailure("--broker <url> (or BROKER_URL) is required");
+        if (options.tokenFile !== undefined && options.tokenEnv !== undefined) throw new ExchangeFailure("give --token-file or --token-env, not both");
+        const source: SubjectSource =
+          options.tokenFile !== undefined ? { file: resolve(options.tokenFile) } : options.tokenEnv !== undefined ? { env: options.tokenEnv } : { github: true };
+        const { expiresIn } = await runExchange(
+          {
+            broker: options.broker,
+            source,
+            audiences: options.audience,
+            scope: options.scope,
+            lifetimeSeconds: options.lifetime,
+            subjectTokenType: options.subjectTokenType,
+            oidcAudience: options.oidcAudience,
+            out: options.out === undefined ? undefined : resolve(options.out),
+          },
+          { fetch, env: process.env, stdout: (text) => process.stdout.write(text) },
+        );
+        if (options.out !== undefined) process.stderr.write(`access token written to ${options.out}${expiresIn === undefined ? "" : ` (expires in ${expiresIn} s)`}\n`);
+      } catch (error) {
+        process.stderr.write(`broker exchange: ${error instanceof Error ? error.message : String(error)}\n`);
+        process.exitCode = 1;
+      }
+    });
+}

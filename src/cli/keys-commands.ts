@@ -1,0 +1,109 @@
+import { join, resolve } from "node:path";
+import { InvalidArgumentError, type Command } from "commander";
+import {
+  activateNextKey,
+  initSigningKeys,
+  listKeys,
+  prepareNextKey,
+  retireKey,
+  type KeyListing,
+  type RotationResult,
+} from "../credentials/key-rotation.js";
+import { systemClock } from "../lib/clock.js";
+import { parseDurationSeconds } from "../lib/durations.js";
+
+/** The ceiling of BROKER_MAX_TOKEN_LIFETIME (config.ts): the safe assumption when it is not given. */
+const LIFETIME_CEILING_SECONDS = 3600;
+
+const lifetime = (text: string): number => {
+  const seconds = parseDurationSeconds(text);
+  if (seconds === undefined || seconds <= 0 || seconds > LIFETIME_CEILING_SECONDS) throw new InvalidArgumentError("a duration like 90s, 15m or 1h, at most 1h");
+  return seconds;
+};
+
+/**
+ * `broker keys init | rotate --prepare | --activate | --retire <name> | list`: signing key
+ * management on the keys folder every replica mounts. Each step is one atomic keyset.json
+ * rewrite that running replicas pick up within seconds (docs/operations.md, "Rotating keys").
+ */
+export function addKeysCommands(program: Command): void {
+  const keys = program.command("keys").description("manage the broker's signing keys (keys/signing)");
+  const dirOption = ["--dir <dir>", "keys folder (its signing/ subfolder holds the keyset)", process.env.BROKER_KEYS_DIR ?? "keys"] as const;
+  const signingDir = (dir: string) => join(resolve(dir), "signing");
+
+  keys
+    .command("init")
+    .description("create the production signing key (files mode 0600); refuses to overwrite existing keys")
+    .option(...dirOption)
+    .action((options: { dir: string }) =>
+      run(async () => report("created active key", await initSigningKeys(signingDir(options.dir), { clock: systemClock }))),
+    );
+
+  keys
+    .command("rotate")
+    .description("one rotation step: --prepare (publish the next key), --activate (it signs), --retire <name> (drop a previous key)")
+    .option(...dirOption)
+    .option("--prepare", "generate the next key and publish it in the JWKS without signing with it")
+    .option("--activate", "make the prepared key sign; the previous active key stays published")
+    .option("--retire <name>", "remove a previous key from the JWKS once its last token has expired")
+    .option("--max-token-lifetime <duration>", "the brokers' BROKER_MAX_TOKEN_LIFETIME (default: that variable, else its 1h ceiling)", lifetime)
+    .option("--force", "override a refused safety check (prints what it overrode)")
+    .action((options: { dir: string; prepare?: boolean; activate?: boolean; retire?: string; maxTokenLifetime?: number; force?: boolean }) =>
+      run(async () => {
+        const steps = [options.prepare, options.activate, options.retire].filter((step) => step !== undefined);
+        if (steps.length !== 1) throw new Error("give exactly one of --prepare, --activate, --retire <name>");
+        const dir = signingDir(options.dir);
+        const common = { clock: systemClock, force: options.force === true };
+        if (options.prepare) return report("prepared (published, not signing yet)", await prepareNextKey(dir, common));
+        if (options.activate) return report("activated (signing; the previous key stays published)", await activateNextKey(dir, common));
+        const maxTokenLifetimeSeconds = options.maxTokenLifetime ?? lifetime(process.env.BROKER_MAX_TOKEN_LIFETIME ?? `${LIFETIME_CEILING_SECONDS}s`);
+        return report("retired (no longer published)", await retireKey(dir, options.retire ?? "", { ...common, maxTokenLifetimeSeconds }));
+      }),
+    );
+
+  keys
+    .command("list")
+    .description("list the keys: name, kid, state and ages")
+    .option(...dirOption)
+    .option("--json", "print JSON")
+    .action((options: { dir: string; json?: boolean }) =>
+      run(async () => {
+        const listing = await listKeys(signingDir(options.dir));
+        process.stdout.write(options.json ? `${JSON.stringify(listing, null, 2)}\n` : formatListing(listing, Date.now()));
+      }),
+    );
+}
+
+async function run(step: () => Promise<void>): Promise<void> {
+  try {
+    await step();
+  } catch (error) {
+    process.stderr.write(`broker keys: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  }
+}
+
+function report(what: string, result: RotationResult): void {
+  for (const warning of result.warnings) process.stderr.write(`WARNING: ${warning}\n`);
+  process.stdout.write(`${what}: ${result.name} (kid ${result.kid})\n`);
+}
+
+/** A fixed-width table; ages in whole units ("3d", "5h", "12m", "40s"). */
+export function formatListing(listing: readonly KeyListing[], nowMs: number): string {
+  const age = (at: string | undefined) => (at === undefined ? "-" : humanAge((nowMs - Date.parse(at)) / 1000));
+  const rows = [
+    ["NAME", "KID", "STATE", "CREATED", "ACTIVATED", "DEACTIVATED"],
+    ...listing.map((key) => [key.name, key.kid, key.state, age(key.createdAt), age(key.activatedAt), age(key.deactivatedAt)]),
+  ];
+  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? "").length))) ?? [];
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ").trimEnd()).join("\n") + "\n";
+}
+
+function humanAge(seconds: number): string {
+  if (!Number.isFinite(seconds)) return "?";
+  const s = Math.max(0, Math.floor(seconds));
+  if (s >= 86_400) return `${Math.floor(s / 86_400)}d ago`;
+  if (s >= 3600) return `${Math.floor(s / 3600)}h ago`;
+  if (s >= 60) return `${Math.floor(s / 60)}m ago`;
+  return `${s}s ago`;
+}

@@ -1,0 +1,150 @@
+/**
+ * `broker exchange` end to end: the real CLI process, a real broker process, and a fake GitHub
+ * Actions runner token endpoint on loopback that hands out an OIDC token (minted by the fixture's
+ * GitHub test issuer, for the audience asked) only to the right request token.
+ */
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GRANTS, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { githubActionsClaims, gitlabCiClaims } from "../support/test-issuer.js";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const REQUEST_TOKEN = "runner-request-token-0123456789";
+
+let fx: BrokerFixture;
+let runner: Server;
+let runnerUrl: string;
+let dir: string;
+const runnerCalls: { authorized: boolean; audience: string | null }[] = [];
+
+beforeAll(async () => {
+  fx = await startBrokerFixture();
+  dir = await mkdtemp(join(tmpdir(), "broker-exchange-cli-"));
+  runner = createServer((req, res) => {
+    void (async () => {
+      const url = new URL(req.url ?? "/", "http://runner.invalid");
+      const authorized = req.headers.authorization === `bearer ${REQUEST_TOKEN}` && url.pathname === "/_apis/token" && url.searchParams.get("api-version") === "2.0";
+      const audience = url.searchParams.get("audience");
+      runnerCalls.push({ authorized, audience });
+      if (!authorized || audience === null) {
+        res.writeHead(401, { "content-type": "application/json" }).end('{"message":"unauthorized"}');
+        return;
+      }
+      const value = await fx.issuers.github.mint(githubActionsClaims({}, { aud: audience }), { alg: "RS256" });
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ count: value.length, value }));
+    })();
+  });
+  runner.listen(0, "127.0.0.1");
+  await new Promise((resolve) => runner.once("listening", resolve));
+  runnerUrl = `http://127.0.0.1:${(runner.address() as AddressInfo).port}`;
+}, 60_000);
+afterAll(async () => {
+  runner?.close();
+  await fx?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function cli(args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ["--import", "tsx", "src/cli/broker.ts", "exchange", "--broker", fx.url, ...args],
+      { cwd: ROOT, env: { PATH: process.env.PATH ?? "", ...env } },
+      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+const githubEnv = (requestToken = REQUEST_TOKEN) => ({
+  GITHUB_ACTIONS: "true",
+  ACTIONS_ID_TOKEN_REQUEST_URL: `${runnerUrl}/_apis/token?api-version=2.0`,
+  ACTIONS_ID_TOKEN_REQUEST_TOKEN: requestToken,
+});
+
+async function verify(token: string, audience: string) {
+  const jwks = (await (await fetch(`${fx.url}/.well-known/jwks.json`)).json()) as JSONWebKeySet;
+  return (await jwtVerify(token, createLocalJWKSet(jwks), { issuer: fx.url, audience, typ: "at+jwt" })).payload;
+}
+
+describe("broker exchange", () => {
+  it("in GitHub Actions: fetches the job's OIDC token for the broker's issuer, masks, then prints the access token", async () => {
+    const audience = GRANTS.github.audiences[0];
+    const result = await cli(["--audience", audience, "--scope", "deploy:read", "--lifetime", "300"], githubEnv());
+    expect(result.code, result.stderr).toBe(0);
+    expect(runnerCalls.at(-1)).toEqual({ authorized: true, audience: fx.url });
+    const lines = result.stdout.trimEnd().split("\n");
+    expect(lines).toHaveLength(3);
+    const token = lines[2] ?? "";
+    // Every line that carries a secret comes after the command that masks it.
+    expect(lines[0]).toMatch(/^::add-mask::ey[\w-]+\.[\w-]+\.[\w-]+$/);
+    expect(lines[1]).toBe(`::add-mask::${token}`);
+    const claims = await verify(token, audience);
+    expect(claims).toMatchObject({ sub: GRANTS.github.workloadId, scope: "deploy:read" });
+    expect((claims.exp ?? 0) - (claims.iat ?? 0)).toBeLessThanOrEqual(300);
+    expect(result.stderr).toBe("");
+  });
+
+  it("writes the token to --out with mode 0600, printing only the masks", async () => {
+    const out = join(dir, "token");
+    const result = await cli(["--audience", GRANTS.github.audiences[0], "--out", out], githubEnv());
+    expect(result.code, result.stderr).toBe(0);
+    expect((await stat(out)).mode & 0o777).toBe(0o600);
+    const token = (await readFile(out, "utf8")).trim();
+    await verify(token, GRANTS.github.audiences[0]);
+    expect(result.stdout.split("\n").filter(Boolean).every((line) => line.startsWith("::add-mask::"))).toBe(true);
+    expect(result.stdout).toContain(`::add-mask::${token}`);
+    expect(result.stderr).toMatch(/^access token written to .*token \(expires in \d+ s\)\n$/);
+  });
+
+  it("outside GitHub Actions: reads the subject token from --token-env or --token-file, prints only the token", async () => {
+    const subject = await fx.issuers.gitlab.mint(gitlabCiClaims());
+    const fromEnv = await cli(["--token-env", "CI_BROKER_ID_TOKEN", "--audience", GRANTS.gitlab.audiences[0], "--scope", "artifacts:pull"], { CI_BROKER_ID_TOKEN: subject });
+    expect(fromEnv.code, fromEnv.stderr).toBe(0);
+    expect(fromEnv.stdout).not.toContain("::add-mask::");
+    await verify(fromEnv.stdout.trim(), GRANTS.gitlab.audiences[0]);
+
+    const file = join(dir, "subject");
+    await writeFile(file, `${subject}\n`);
+    const fromFile = await cli(["--token-file", file, "--audience", GRANTS.gitlab.audiences[0]]);
+    expect(fromFile.code, fromFile.stderr).toBe(0);
+    expect((await verify(fromFile.stdout.trim(), GRANTS.gitlab.audiences[0])).sub).toBe(GRANTS.gitlab.workloadId);
+  });
+
+  it("reports the broker's error and exits 1 without printing any token", async () => {
+    const subject = await fx.issuers.gitlab.mint(gitlabCiClaims());
+    const result = await cli(["--token-env", "T", "--audience", "https://not-granted.example.com"], { T: subject });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toMatch(/^broker exchange: broker refused the exchange \(400 invalid_target\): .+\n$/);
+    expect(result.stderr).not.toContain(subject);
+    expect(result.stderr).not.toMatch(/ey[\w-]{10,}\./);
+  });
+
+  it("fails clearly when the runner refuses the request token, or no subject token is available", async () => {
+    const refused = await cli(["--audience", GRANTS.github.audiences[0]], githubEnv("wrong-request-token"));
+    expect(refused.code).toBe(1);
+    expect(runnerCalls.at(-1)?.authorized).toBe(false);
+    expect(refused.stderr).toMatch(/GitHub Actions refused the OIDC token request \(401\).*id-token: write/);
+    expect(refused.stdout).toBe("");
+    expect(refused.stderr).not.toContain("wrong-request-token");
+
+    const nothing = await cli(["--audience", GRANTS.github.audiences[0]]);
+    expect(nothing.code).toBe(1);
+    expect(nothing.stderr).toMatch(/no subject token: pass --token-file or --token-env/);
+    const unset = await cli(["--token-env", "NOT_SET", "--audience", GRANTS.github.audiences[0]]);
+    expect(unset.stderr).toMatch(/environment variable NOT_SET is unset or empty/);
+  });
+});
