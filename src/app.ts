@@ -12,6 +12,7 @@ import { metadataRoutes } from "./http/metadata-routes.js";
 import { requestContext } from "./http/request-context.js";
 import { requireAdmin } from "./http/require-admin.js";
 import { revocationRoutes } from "./http/revocation-routes.js";
+import { svidRoutes, type SvidRouteDeps } from "./http/svid-routes.js";
 import { tokenRoutes } from "./http/token-routes.js";
 import type { Clock } from "./lib/clock.js";
 import type { Log } from "./lib/log.js";
@@ -23,6 +24,7 @@ import { createRevokeTokenId } from "./revocation/revoke-token-id.js";
 import { createRevokeToken } from "./revocation/revoke-token.js";
 import { createRevokeWorkload } from "./revocation/revoke-workload.js";
 import { createUnblockWorkload } from "./revocation/unblock-workload.js";
+import { createRevokeSvid } from "./svid/revoke-svid.js";
 
 /**
  * How a route authenticates its caller. Every route is listed here, in one place.
@@ -35,15 +37,20 @@ export type AuthMode = "public" | "subject-token" | "token-possession" | "bearer
 
 export const ROUTE_TABLE: readonly { method: "GET" | "POST" | "DELETE"; path: string; auth: AuthMode }[] = [
   { method: "POST", path: "/token", auth: "subject-token" },
+  { method: "POST", path: "/svid/x509", auth: "subject-token" },
   { method: "POST", path: "/introspect", auth: "bearer-introspection" },
   { method: "POST", path: "/revoke", auth: "token-possession" },
   { method: "POST", path: "/admin/revocations/tokens", auth: "bearer-admin" },
   { method: "POST", path: "/admin/revocations/workloads", auth: "bearer-admin" },
   { method: "GET", path: "/admin/revocations", auth: "bearer-admin" },
   { method: "DELETE", path: "/admin/blocks/:workloadId", auth: "bearer-admin" },
+  { method: "POST", path: "/admin/revocations/svids", auth: "bearer-admin" },
   { method: "GET", path: "/.well-known/oauth-authorization-server", auth: "public" },
   { method: "GET", path: "/.well-known/openid-configuration", auth: "public" },
   { method: "GET", path: "/.well-known/jwks.json", auth: "public" },
+  { method: "GET", path: "/.well-known/spiffe-bundle", auth: "public" },
+  { method: "GET", path: "/svid/bundle.pem", auth: "public" },
+  { method: "GET", path: "/svid/crl", auth: "public" },
   { method: "GET", path: "/healthz", auth: "public" },
   { method: "GET", path: "/readyz", auth: "public" },
 ];
@@ -67,6 +74,8 @@ export interface AppDeps {
   readonly adminSecret: string | undefined;
   readonly adminScope: string;
   readonly introspectionScope: string;
+  /** X.509-SVIDs, the SPIFFE bundle and the CRL; undefined: no CA, those routes answer 404. */
+  readonly svid?: SvidRouteDeps;
 }
 
 /** Builds the HTTP app: middleware order, then the routes of ROUTE_TABLE. */
@@ -76,6 +85,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   tokenRoutes(app, { exchangeToken: deps.exchangeToken, maxBodyBytes: deps.maxBodyBytes });
   metadataRoutes(app, { issuerUrl: deps.issuerUrl, keys: deps.keys });
+  svidRoutes(app, { svid: deps.svid, keys: deps.keys, maxBodyBytes: deps.maxBodyBytes });
   healthRoutes(app, { readiness: deps.readiness });
 
   const { revocations, brokerTokens, audit, clock, maxBodyBytes } = deps;
@@ -88,16 +98,19 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
   revocationRoutes(app, { revokeToken: createRevokeToken({ brokerTokens, revocations, audit, clock }), maxBodyBytes });
   const maxLifetimeSeconds = deps.maxTokenLifetimeSeconds;
+  // A workload revocation must outlive every credential it covers, X.509-SVIDs included.
+  const workloadRevocationSeconds = Math.max(maxLifetimeSeconds, deps.svid?.maxLifetimeSeconds ?? 0);
   adminRoutes(app, {
     requireAdmin: requireAdmin({ secret: deps.adminSecret, scope: deps.adminScope, authenticate, audit }),
     revokeTokenId: createRevokeTokenId({ revocations, audit, clock, maxLifetimeSeconds }),
-    revokeWorkload: createRevokeWorkload({ revocations, audit, clock, maxLifetimeSeconds }),
+    revokeWorkload: createRevokeWorkload({ revocations, audit, clock, maxLifetimeSeconds: workloadRevocationSeconds }),
+    revokeSvid: createRevokeSvid({ revocations, audit, clock }),
     listRevocations: createListRevocations({ revocations, audit }),
     unblockWorkload: createUnblockWorkload({ revocations, audit }),
     maxBodyBytes,
   });
 
-  app.on(["GET", "PUT", "DELETE", "PATCH"], "/token", (c) => {
+  app.on(["GET", "PUT", "DELETE", "PATCH"], ["/token", "/svid/x509"], (c) => {
     c.header("Allow", "POST");
     return c.json({ error: "invalid_request", error_description: "use POST" }, 405);
   });

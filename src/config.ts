@@ -35,6 +35,18 @@ export interface Config {
   readonly adminScope: string;
   /** Scope a broker access token needs to call POST /introspect. */
   readonly introspectionScope: string;
+  /** SPIFFE trust domain of every SVID the broker issues (SPIFFE-ID §2.1). */
+  readonly trustDomain: string;
+  /** Global cap on X.509-SVID validity, seconds (a policy's max_lifetime may lower it). */
+  readonly svidMaxLifetimeSeconds: number;
+  /**
+   * The CA that signs X.509-SVIDs in production: an intermediate's certificate and key, and the
+   * chain above it up to the upstream root. Undefined: keys/ca/ (a development root generated on
+   * first start when dev keys are allowed).
+   */
+  readonly ca: { readonly certFile: string; readonly keyFile: string; readonly chainFile: string | undefined } | undefined;
+  /** How far ahead a CRL's nextUpdate lies, seconds. */
+  readonly crlNextUpdateSeconds: number;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 }
 
@@ -97,9 +109,21 @@ const envSchema = z.object({
     ),
   BROKER_ADMIN_SCOPE: scopeToken("broker:admin"),
   BROKER_INTROSPECTION_SCOPE: scopeToken("broker:introspect"),
+  BROKER_TRUST_DOMAIN: z
+    .string()
+    .default("broker.local")
+    .pipe(z.string().regex(/^[a-z0-9._-]{1,255}$/, "must be a SPIFFE trust domain name: lowercase letters, digits, '.', '-', '_'")),
+  BROKER_SVID_MAX_LIFETIME: duration("BROKER_SVID_MAX_LIFETIME", "1h", 86_400),
+  BROKER_CA_CERT: z.string().min(1).optional(),
+  BROKER_CA_KEY: z.string().min(1).optional(),
+  BROKER_CA_CHAIN: z.string().min(1).optional(),
+  BROKER_CRL_NEXT_UPDATE: duration("BROKER_CRL_NEXT_UPDATE", "5m", 86_400),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   NODE_ENV: z.string().optional(),
 });
+
+/** Every environment variable the broker reads (deployment files are checked against it). */
+export const SETTING_NAMES: readonly string[] = Object.freeze(Object.keys(envSchema.shape));
 
 /** Thrown with every bad setting listed at once. */
 export class ConfigError extends Error {
@@ -114,6 +138,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n${problems.join("\n")}`);
   }
   const e = parsed.data;
+  if ((e.BROKER_CA_CERT === undefined) !== (e.BROKER_CA_KEY === undefined) || (e.BROKER_CA_CHAIN !== undefined && e.BROKER_CA_CERT === undefined)) {
+    throw new ConfigError("invalid configuration:\n  BROKER_CA_CERT: set BROKER_CA_CERT and BROKER_CA_KEY together (BROKER_CA_CHAIN only with them)");
+  }
   const issuerUrl = (e.BROKER_ISSUER_URL ?? `http://127.0.0.1:${e.BROKER_PORT}`).replace(/\/+$/, "");
   const policyDir = resolve(e.BROKER_POLICY_DIR);
   const production = e.NODE_ENV === "production";
@@ -140,6 +167,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminSecret: e.BROKER_ADMIN_SECRET,
     adminScope: e.BROKER_ADMIN_SCOPE,
     introspectionScope: e.BROKER_INTROSPECTION_SCOPE,
+    trustDomain: e.BROKER_TRUST_DOMAIN,
+    svidMaxLifetimeSeconds: e.BROKER_SVID_MAX_LIFETIME,
+    ca:
+      e.BROKER_CA_CERT === undefined || e.BROKER_CA_KEY === undefined
+        ? undefined
+        : { certFile: resolve(e.BROKER_CA_CERT), keyFile: resolve(e.BROKER_CA_KEY), chainFile: e.BROKER_CA_CHAIN === undefined ? undefined : resolve(e.BROKER_CA_CHAIN) },
+    crlNextUpdateSeconds: e.BROKER_CRL_NEXT_UPDATE,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { serve } from "@hono/node-server";
 import type { Server } from "node:http";
@@ -10,6 +11,11 @@ import { createBrokerTokenVerifier } from "./credentials/broker-token-verifier.j
 import { ensureDevIssuer } from "./credentials/dev-material.js";
 import { FileKeyStore } from "./credentials/file-key-store.js";
 import { createExchangeToken } from "./exchange/exchange-token.js";
+import { createJwtSvidMinter } from "./credentials/jwt-svid.js";
+import { devCaExists, ensureDevCa, loadCertificateAuthority, loadDevCa, type CertificateAuthority } from "./credentials/x509/ca-store.js";
+import type { SvidRouteDeps } from "./http/svid-routes.js";
+import { createIssueX509Svid } from "./svid/issue-x509-svid.js";
+import { createPublishCrl } from "./svid/publish-crl.js";
 import { createReExchange } from "./exchange/re-exchange.js";
 import { MemoryRevocationStore } from "./revocation/memory-revocation-store.js";
 import { checkRedisSettings, createRedisClient, whenRedisReady } from "./revocation/redis-connection.js";
@@ -18,6 +24,7 @@ import type { RevocationStore } from "./revocation/revocation-store.js";
 import { loadTokenVerifier } from "./identity/token-verifier.js";
 import { systemClock } from "./lib/clock.js";
 import { globalHttpFetch } from "./lib/http-fetch.js";
+import { gracefulClose } from "./lib/graceful-close.js";
 import { createLogger } from "./lib/logger.js";
 import { PolicyLoadError, PolicyStore } from "./policy/index.js";
 
@@ -58,10 +65,16 @@ async function run(config: Config, logger: Logger): Promise<void> {
   const policies = await PolicyStore.open({
     dir: config.policyDir,
     knownIssuers: verifier.issuerIds(),
+    trustDomain: config.trustDomain,
     log: logger.child({ component: "policy" }),
   });
   if (config.watchPolicies) policies.watch();
-  process.on("SIGHUP", () => void policies.reload());
+  // Every replica follows a key rotation by itself: file events plus a periodic check (keys/README.md).
+  keys.watch();
+  process.on("SIGHUP", () => {
+    void policies.reload();
+    void keys.reload();
+  });
 
   const revocations = await openRevocationStore(config, logger);
   const minter = createAccessTokenMinter({ issuer: config.issuerUrl, keys, clock: systemClock });
@@ -73,10 +86,21 @@ async function run(config: Config, logger: Logger): Promise<void> {
     reExchange: createReExchange({ brokerTokens, minter, revocations, clock: systemClock, issuer: config.issuerUrl, maxLifetimeSeconds: config.maxTokenLifetimeSeconds }),
     policies: () => policies.current(),
     minter,
+    jwtSvids: createJwtSvidMinter({ issuer: config.issuerUrl, keys, clock: systemClock }),
     audit,
     clock: systemClock,
     maxLifetimeSeconds: config.maxTokenLifetimeSeconds,
   });
+  const ca = await openCertificateAuthority(config, logger);
+  const svid: SvidRouteDeps | undefined =
+    ca === undefined
+      ? undefined
+      : {
+          ca,
+          maxLifetimeSeconds: config.svidMaxLifetimeSeconds,
+          issueX509Svid: createIssueX509Svid({ verifier, policies: () => policies.current(), revocations, ca, audit, clock: systemClock, maxLifetimeSeconds: config.svidMaxLifetimeSeconds }),
+          publishCrl: createPublishCrl({ ca, revocations, clock: systemClock, nextUpdateSeconds: config.crlNextUpdateSeconds }),
+        };
   // Say whether the bootstrap secret opens /admin/, never what it is.
   logger.info({ bootstrapSecret: config.adminSecret !== undefined, adminScope: config.adminScope }, "admin API: admin-scoped broker tokens accepted");
   const app = createApp({
@@ -93,7 +117,10 @@ async function run(config: Config, logger: Logger): Promise<void> {
     adminSecret: config.adminSecret,
     adminScope: config.adminScope,
     introspectionScope: config.introspectionScope,
+    svid,
     readiness: [
+      // A draining replica answers what reaches it, but a load balancer should send nothing new.
+      { name: "accepting", check: () => ({ ok: !closer.isDraining(), ...(closer.isDraining() ? { detail: "shutting down" } : {}) }) },
       { name: "signing_keys", check: () => ({ ok: keys.publishedKeys().length > 0 }) },
       { name: "policies", check: () => ({ ok: true, detail: `version ${policies.current().version}` }) },
       {
@@ -119,21 +146,21 @@ async function run(config: Config, logger: Logger): Promise<void> {
   });
   void verifier.warmUp();
 
+  const closer = gracefulClose(server);
+  let stopping = false;
   const shutdown = (signal: string) => {
-    logger.info({ signal }, "shutting down: no new connections, finishing in-flight requests");
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal, graceMs: config.shutdownGraceMs }, "shutting down: no new connections, finishing in-flight requests");
     policies.close();
-    const force = setTimeout(() => {
-      logger.warn({ graceMs: config.shutdownGraceMs }, "shutdown grace period over: closing remaining connections");
-      server.closeAllConnections();
-    }, config.shutdownGraceMs);
-    force.unref();
-    server.close(async () => {
+    keys.close();
+    void closer.drain(config.shutdownGraceMs).then(async (outcome) => {
+      if (outcome === "forced") logger.warn({ graceMs: config.shutdownGraceMs }, "shutdown grace period over: closing remaining connections");
       await revocations.close().catch(() => undefined);
-      logger.info({}, "stopped");
+      logger.info({ outcome }, "stopped");
       logger.flush();
       process.exit(0);
     });
-    server.closeIdleConnections();
   };
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
@@ -175,16 +202,54 @@ async function openKeyStore(config: Config, logger: Logger): Promise<FileKeyStor
       logger.warn({ dir: join(config.keysDir, "dev-issuer") }, "DEVELOPMENT ISSUER KEY GENERATED: the local-dev issuer is for trying the broker out; remove it from issuers.yaml in production");
     }
   }
-  if (await FileKeyStore.exists(signingDir)) return FileKeyStore.load(signingDir);
+  const log = logger.child({ component: "keys" });
+  if (await FileKeyStore.exists(signingDir)) return FileKeyStore.load(signingDir, { log });
   if (!config.devKeys) {
     throw new StartupError(`no signing keys in ${signingDir} (keyset.json); see keys/README.md, or set BROKER_DEV_KEYS=on for development`);
   }
-  const store = await FileKeyStore.generate(signingDir);
+  const store = await FileKeyStore.generate(signingDir, { log });
   logger.warn(
     { dir: signingDir, kid: store.activeKey().kid },
     "DEVELOPMENT SIGNING KEY GENERATED: not for production. Tokens signed with it are trusted only by verifiers that fetch this broker's JWKS.",
   );
   return store;
+}
+
+/**
+ * The X.509-SVID CA: the configured intermediate (BROKER_CA_CERT/KEY/CHAIN) in production; else
+ * keys/ca/, generated as a development root on first start when dev keys are allowed. Undefined
+ * (SVID routes answer 404) when there is neither. A CA that fails its checks stops the start.
+ */
+async function openCertificateAuthority(config: Config, logger: Logger): Promise<CertificateAuthority | undefined> {
+  const now = new Date(systemClock.now());
+  const log = logger.child({ component: "ca" });
+  try {
+    if (config.ca !== undefined) {
+      const ca = await loadCertificateAuthority({
+        certificatePem: await readFile(config.ca.certFile, "utf8"),
+        keyPem: await readFile(config.ca.keyFile, "utf8"),
+        chainPem: config.ca.chainFile === undefined ? undefined : await readFile(config.ca.chainFile, "utf8"),
+        trustDomain: config.trustDomain,
+        now,
+      });
+      log.info({ trustDomain: config.trustDomain, subject: ca.certificate.subject, notAfter: ca.notAfter }, "X.509-SVID CA loaded");
+      return ca;
+    }
+    if (!(await devCaExists(config.keysDir))) {
+      if (!config.devKeys) {
+        log.warn({}, "no CA configured (BROKER_CA_CERT, BROKER_CA_KEY): X.509-SVIDs, the SPIFFE bundle and the CRL are disabled");
+        return undefined;
+      }
+      await ensureDevCa(config.keysDir, config.trustDomain, now);
+      log.warn(
+        { dir: join(config.keysDir, "ca"), trustDomain: config.trustDomain },
+        "DEVELOPMENT ROOT CA GENERATED: not for production. Configure an intermediate with BROKER_CA_CERT, BROKER_CA_KEY and BROKER_CA_CHAIN.",
+      );
+    }
+    return await loadDevCa(config.keysDir, config.trustDomain, now);
+  } catch (error) {
+    throw new StartupError(`X.509-SVID CA: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 void main();

@@ -23,11 +23,41 @@ export interface ExchangeAuditEvent {
   readonly exp?: number;
   readonly audience?: readonly string[];
   readonly scope?: string;
+  /** The SPIFFE ID of an issued JWT-SVID. */
+  readonly spiffeId?: string;
+  readonly clientAddress: string;
+}
+
+/** One X.509-SVID decision (POST /svid/x509). The CSR and the subject token appear only as SHA-256. */
+export interface SvidAuditEvent {
+  readonly event: "svid_issuance";
+  readonly requestId: string;
+  readonly decision: "allow" | "deny";
+  readonly error?: string;
+  readonly reason?: string;
+  readonly issuer?: string;
+  readonly subject?: string;
+  readonly workloadId?: string;
+  readonly policy?: string;
+  readonly evaluated?: readonly string[];
+  readonly subjectTokenSha256: string;
+  readonly csrSha256: string;
+  readonly spiffeId?: string;
+  /** Lowercase hex certificate serial. */
+  readonly serial?: string;
+  readonly exp?: number;
   readonly clientAddress: string;
 }
 
 /** What an operator did through the admin API (or tried to: see `outcome`). */
-export type AdminAction = "authenticate" | "revoke_token" | "revoke_workload" | "block_workload" | "unblock_workload" | "list_revocations";
+export type AdminAction =
+  | "authenticate"
+  | "revoke_token"
+  | "revoke_workload"
+  | "block_workload"
+  | "unblock_workload"
+  | "list_revocations"
+  | "revoke_svid";
 
 /**
  * One admin API call, with who did it and why. Never the bootstrap secret or a token: the actor
@@ -64,7 +94,7 @@ export interface TokenRevocationAuditEvent {
   readonly clientAddress: string;
 }
 
-export type AuditEvent = ExchangeAuditEvent | AdminAuditEvent | TokenRevocationAuditEvent;
+export type AuditEvent = ExchangeAuditEvent | SvidAuditEvent | AdminAuditEvent | TokenRevocationAuditEvent;
 
 /** Where decision records go. One implementation writes pino JSON; tests collect them. */
 export interface AuditSink {

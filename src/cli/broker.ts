@@ -4,7 +4,11 @@ import { Command, InvalidArgumentError } from "commander";
 import { PolicyLoadError } from "../policy/index.js";
 import { addAdminCommands } from "./admin-commands.js";
 import { mintDevToken } from "./dev-token.js";
+import { addExchangeCommand } from "./exchange-command.js";
+import { addKeysCommands } from "./keys-commands.js";
 import { testPolicies } from "./policy-test.js";
+import { addPolicyTools } from "./policy-tools.js";
+import { addSvidCommand } from "./svid-command.js";
 
 /** `broker`: operator and developer commands. The server itself starts with `npm start`. */
 const program = new Command("broker").description("short-lived credential broker (RFC 8693 token exchange)");
@@ -21,10 +25,11 @@ policy
   .description("load the policies and run every *.test.yaml fixture beside them")
   .option("--dir <dir>", "policy folder", process.env.BROKER_POLICY_DIR ?? "policies")
   .option("--issuers <file>", "trusted issuers file (default: <dir>/issuers.yaml)")
-  .action(async (options: { dir: string; issuers?: string }) => {
+  .option("--trust-domain <name>", "SPIFFE trust domain of granted SPIFFE IDs", process.env.BROKER_TRUST_DOMAIN)
+  .action(async (options: { dir: string; issuers?: string; trustDomain?: string }) => {
     const dir = resolve(options.dir);
     try {
-      const results = await testPolicies(dir, resolve(options.issuers ?? `${dir}/issuers.yaml`));
+      const results = await testPolicies(dir, resolve(options.issuers ?? `${dir}/issuers.yaml`), options.trustDomain);
       for (const result of results) {
         process.stdout.write(`${result.passed ? "ok  " : "FAIL"} ${result.file}: ${result.name}${result.passed ? "" : `\n     ${result.message}`}\n`);
       }
@@ -36,6 +41,8 @@ policy
       process.exitCode = 1;
     }
   });
+
+addPolicyTools(policy);
 
 program
   .command("dev-token")
@@ -56,5 +63,8 @@ program
   });
 
 addAdminCommands(program);
+addKeysCommands(program);
+addExchangeCommand(program);
+addSvidCommand(program);
 
 await program.parseAsync();

@@ -7,13 +7,13 @@ import { loadPolicySet, runPolicyFixtures, type FixtureResult } from "../policy/
  * Issuer ids only: offline policy tests need the names policies refer to, not the issuers'
  * keys (a static JWKS file may exist only on the servers).
  */
-async function issuerIds(issuersFile: string): Promise<string[]> {
+export async function issuerIds(issuersFile: string): Promise<string[]> {
   const doc = z.object({ issuers: z.array(z.object({ id: z.string() })) }).parse(parse(await readFile(issuersFile, "utf8")));
   return doc.issuers.map((issuer) => issuer.id);
 }
 
 /** Loads the policies in `dir` and runs every fixture beside them. */
-export async function testPolicies(dir: string, issuersFile: string): Promise<FixtureResult[]> {
-  const set = await loadPolicySet(dir, { knownIssuers: await issuerIds(issuersFile) });
+export async function testPolicies(dir: string, issuersFile: string, trustDomain?: string): Promise<FixtureResult[]> {
+  const set = await loadPolicySet(dir, { knownIssuers: await issuerIds(issuersFile), trustDomain });
   return runPolicyFixtures(dir, set);
 }

@@ -1,81 +1,185 @@
-import { createPrivateKey, generateKeyPairSync } from "node:crypto";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { createPrivateKey } from "node:crypto";
+import { watch, type FSWatcher } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { z } from "zod";
 import type { JWK } from "jose";
+import { systemClock } from "../lib/clock.js";
+import { silentLog, type Log } from "../lib/log.js";
 import type { KeyStore } from "./key-store.js";
+import { initSigningKeys } from "./key-rotation.js";
+import { KEYSET_FILE, parseKeyset } from "./keyset-document.js";
 import { toSigningKey, type SigningKey } from "./signing-key.js";
 
+export { writeFileAtomic } from "../lib/atomic-file.js";
+
+/** One consistent reading of the keys folder: swapped as a whole, never piecemeal. */
+interface KeyState {
+  readonly active: SigningKey;
+  readonly published: readonly Readonly<JWK>[];
+  /** keyset.json as read: the periodic check compares it to decide whether to reload. */
+  readonly manifestText: string;
+}
+
+/** What one reload did. On failure the previous keys stay in force. */
+export type KeyReloadResult =
+  | { readonly ok: true; readonly changed: boolean; readonly activeKid: string; readonly publishedKids: readonly string[] }
+  | { readonly ok: false; readonly reason: string };
+
+export interface KeyWatchOptions {
+  /** Quiet time after the last file event before reloading (rotation writes a PEM, then the manifest). */
+  readonly debounceMs?: number;
+  /** Periodic check, for mounts where file events never arrive (network and some container volumes). */
+  readonly intervalMs?: number;
+}
+
+/** How often every replica re-checks keyset.json when no file event arrives: bounds rotation lag. */
+export const KEY_RELOAD_INTERVAL_MS = 10_000;
+
 /**
- * keys/signing/keyset.json names the active key and the other published ones; each key is a
- * PKCS#8 PEM file beside it (mode 0600). Rotation (prepare → publish → activate → retire)
- * edits the manifest; this store only reads it.
+ * Signing keys from files: keys/signing/keyset.json names the active key and the other published
+ * ones; each key is a PKCS#8 PEM `<name>.pem` beside it (mode 0600). `broker keys` edits the
+ * folder; this store reads it, and with {@link watch} re-reads it when keyset.json changes, so
+ * every replica follows a rotation without a restart. A reload that fails keeps the keys in force.
  */
-const keysetSchema = z.strictObject({
-  active: z.string().min(1),
-  published: z.array(z.string().min(1)).default([]),
-});
-
-const KEY_FILE_NAME = /^[A-Za-z0-9_-]{1,128}$/;
-
 export class FileKeyStore implements KeyStore {
+  private watcher: FSWatcher | undefined;
+  private debounce: NodeJS.Timeout | undefined;
+  private interval: NodeJS.Timeout | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private lastFailure: string | undefined;
+
   private constructor(
-    private readonly active: SigningKey,
-    private readonly published: readonly Readonly<JWK>[],
+    private readonly dir: string,
+    private state: KeyState,
+    private readonly log: Log,
   ) {}
 
   /** Loads the keyset in `dir` (keys/signing). Throws with a clear reason when it is unusable. */
-  static async load(dir: string): Promise<FileKeyStore> {
-    const manifestPath = join(dir, "keyset.json");
-    const parsed = keysetSchema.safeParse(JSON.parse(await readFile(manifestPath, "utf8")));
-    if (!parsed.success) {
-      throw new Error(`${manifestPath}: ${parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ")}`);
-    }
-    const names = [...new Set([parsed.data.active, ...parsed.data.published])];
-    const keys = new Map<string, SigningKey>();
-    for (const name of names) {
-      if (!KEY_FILE_NAME.test(name)) throw new Error(`${manifestPath}: bad key name ${JSON.stringify(name)}`);
-      const pem = await readFile(join(dir, `${name}.pem`), "utf8");
-      keys.set(name, await toSigningKey(createPrivateKey(pem)));
-    }
-    const active = keys.get(parsed.data.active);
-    if (!active) throw new Error(`${manifestPath}: active key missing`);
-    return new FileKeyStore(active, [...keys.values()].map((key) => key.publicJwk));
+  static async load(dir: string, options: { log?: Log } = {}): Promise<FileKeyStore> {
+    return new FileKeyStore(dir, await readKeyState(dir), options.log ?? silentLog);
   }
 
   /** True when `dir` holds a keyset manifest. */
   static async exists(dir: string): Promise<boolean> {
     try {
-      await readFile(join(dir, "keyset.json"));
+      await readFile(join(dir, KEYSET_FILE));
       return true;
     } catch {
       return false;
     }
   }
 
-  /** Generates a fresh P-256 key as the only, active key of a new keyset in `dir`. */
-  static async generate(dir: string): Promise<FileKeyStore> {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    const key = await toSigningKey(privateKey);
-    const pem = privateKey.export({ format: "pem", type: "pkcs8" }).toString();
-    await writeFileAtomic(join(dir, `${key.kid}.pem`), pem, 0o600);
-    await writeFileAtomic(join(dir, "keyset.json"), `${JSON.stringify({ active: key.kid, published: [] }, null, 2)}\n`, 0o600);
-    return FileKeyStore.load(dir);
+  /** Generates a fresh P-256 key as the only, active key of a new keyset in `dir` (development). */
+  static async generate(dir: string, options: { log?: Log } = {}): Promise<FileKeyStore> {
+    await initSigningKeys(dir, { clock: systemClock, nameByKid: true });
+    return FileKeyStore.load(dir, options);
   }
 
   activeKey(): SigningKey {
-    return this.active;
+    return this.state.active;
   }
 
   publishedKeys(): readonly Readonly<JWK>[] {
-    return this.published;
+    return this.state.published;
+  }
+
+  /**
+   * Re-reads the folder and swaps the active key and the published set in one assignment.
+   * Unchanged keyset.json after a good load: nothing to do. Reloads run one at a time.
+   */
+  reload(): Promise<KeyReloadResult> {
+    const next = this.queue.then(() => this.reloadNow());
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Reloads on file events in the folder (debounced) and every `intervalMs` regardless. */
+  watch(options: KeyWatchOptions = {}): void {
+    if (this.interval !== undefined) return;
+    const debounceMs = options.debounceMs ?? 200;
+    const schedule = () => {
+      clearTimeout(this.debounce);
+      this.debounce = setTimeout(() => void this.reload(), debounceMs);
+      this.debounce.unref();
+    };
+    try {
+      this.watcher = watch(this.dir, schedule);
+      this.watcher.on("error", (error) => {
+        this.log.warn({ dir: this.dir, reason: error.message }, "signing keys: file watch failed; relying on the periodic check");
+        this.watcher?.close();
+        this.watcher = undefined;
+      });
+    } catch (error) {
+      this.log.warn({ dir: this.dir, reason: error instanceof Error ? error.message : String(error) }, "signing keys: cannot watch the folder; relying on the periodic check");
+    }
+    this.interval = setInterval(() => void this.reload(), options.intervalMs ?? KEY_RELOAD_INTERVAL_MS);
+    this.interval.unref();
+  }
+
+  /** Stops watching. */
+  close(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+    clearTimeout(this.debounce);
+    clearInterval(this.interval);
+    this.interval = undefined;
+  }
+
+  private async reloadNow(): Promise<KeyReloadResult> {
+    const before = this.state;
+    try {
+      const text = await readFile(join(this.dir, KEYSET_FILE), "utf8");
+      if (text === before.manifestText && this.lastFailure === undefined) return describe(before, false);
+      const next = await readKeyState(this.dir, text);
+      this.lastFailure = undefined;
+      const changed = next.active.kid !== before.active.kid || kids(next).join() !== kids(before).join();
+      // Keep the old objects when nothing that matters changed: consumers cache per reference.
+      this.state = changed ? next : { ...before, manifestText: next.manifestText };
+      if (changed) {
+        const wasPublished = kids(before).includes(next.active.kid);
+        this.log.info({ activeKid: next.active.kid, publishedKids: kids(next) }, "signing keys reloaded");
+        if (!wasPublished) {
+          this.log.warn({ activeKid: next.active.kid }, "the new active signing key was not published before it started signing: verifiers with a cached JWKS reject its tokens until they refetch (use broker keys rotate --prepare first)");
+        }
+      }
+      return describe(this.state, changed);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      if (reason !== this.lastFailure) {
+        this.log.error({ dir: this.dir, reason, activeKid: before.active.kid }, "signing keys not reloaded: keeping the keys in force");
+      }
+      this.lastFailure = reason;
+      return { ok: false, reason };
+    }
   }
 }
 
-/** Writes through a temporary file and a rename so a reader never sees half a key. */
-export async function writeFileAtomic(path: string, content: string, mode: number): Promise<void> {
-  const temporary = `${path}.${process.pid}.tmp`;
-  await writeFile(temporary, content, { mode, flag: "w" });
-  await rename(temporary, path);
+const kids = (state: KeyState): string[] => state.published.map((jwk) => jwk.kid ?? "");
+
+const describe = (state: KeyState, changed: boolean): KeyReloadResult => ({ ok: true, changed, activeKid: state.active.kid, publishedKids: kids(state) });
+
+/** Reads keyset.json (or uses `text`, already read) and every key it names. */
+async function readKeyState(dir: string, text?: string): Promise<KeyState> {
+  const manifestPath = join(dir, KEYSET_FILE);
+  const manifestText = text ?? (await readFile(manifestPath, "utf8"));
+  const keyset = parseKeyset(manifestText, manifestPath);
+  const names = [keyset.active, ...keyset.published.filter((name) => name !== keyset.active)];
+  const keys = new Map<string, SigningKey>();
+  for (const name of [...new Set(names)]) {
+    const file = join(dir, `${name}.pem`);
+    let pem: string;
+    try {
+      pem = await readFile(file, "utf8");
+    } catch (error) {
+      throw new Error(`${manifestPath}: key ${JSON.stringify(name)}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    }
+    try {
+      keys.set(name, await toSigningKey(createPrivateKey(pem)));
+    } catch (error) {
+      throw new Error(`${file}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  const active = keys.get(keyset.active);
+  if (!active) throw new Error(`${manifestPath}: active key missing`);
+  return { active, published: Object.freeze([...keys.values()].map((key) => key.publicJwk)), manifestText };
 }

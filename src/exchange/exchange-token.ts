@@ -1,23 +1,26 @@
-import type { AuditSink, ExchangeAuditEvent } from "../audit/audit-event.js";
-import type { AccessTokenMinter } from "../credentials/access-token.js";
-import { BrokerError, type BrokerErrorCode } from "../errors.js";
+import type { AuditSink } from "../audit/audit-event.js";
+import type { AccessTokenMinter, IssuedToken } from "../credentials/access-token.js";
+import type { JwtSvidMinter } from "../credentials/jwt-svid.js";
+import { BrokerError } from "../errors.js";
 import type { SubjectTokenVerifier } from "../identity/types.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
-import type { DenialReason, PolicySet } from "../policy/types.js";
+import type { PolicySet } from "../policy/types.js";
 import type { RevocationStore } from "../revocation/revocation-store.js";
 import { attenuate } from "./attenuate.js";
-import { checkIssuance } from "./revocation-checks.js";
+import { authorize, DENIAL_DESCRIPTIONS, type AuthorizationTrace } from "./authorize.js";
 import type { ReExchange } from "./re-exchange.js";
 import { requestContext, type TokenExchangeRequest } from "./token-request.js";
 import { TOKEN_TYPE } from "./token-types.js";
-import { response, type TokenExchangeResponse } from "./token-response.js";
+import { jwtSvidResponse, response, type TokenExchangeResponse } from "./token-response.js";
 
 export interface ExchangeDeps {
   readonly verifier: SubjectTokenVerifier;
   readonly reExchange: ReExchange;
   readonly policies: () => PolicySet;
   readonly minter: AccessTokenMinter;
+  /** Mints JWT-SVIDs (requested_token_type jwt); undefined: JWT-SVIDs are not issued. */
+  readonly jwtSvids?: JwtSvidMinter;
   readonly audit: AuditSink;
   readonly revocations: RevocationStore;
   readonly clock: Clock;
@@ -29,20 +32,6 @@ export interface ExchangeCall {
   readonly requestId: string;
   readonly clientAddress: string;
 }
-
-const DENIAL_CODES: Record<DenialReason, BrokerErrorCode> = {
-  no_matching_policy: "unauthorized_client",
-  target_not_granted: "invalid_target",
-  scope_not_granted: "invalid_scope",
-  token_type_not_granted: "invalid_request",
-};
-
-const DENIAL_DESCRIPTIONS: Record<DenialReason, string> = {
-  no_matching_policy: "no policy grants a credential to this identity",
-  target_not_granted: "the requested audience or resource is not granted to this identity",
-  scope_not_granted: "the requested scope is not granted to this identity",
-  token_type_not_granted: "the requested_token_type is not granted to this identity",
-};
 
 /**
  * The token exchange (RFC 8693): verify who is asking, decide by policy (deny by default),
@@ -60,47 +49,54 @@ export function createExchangeToken(deps: ExchangeDeps) {
       clientAddress: call.clientAddress,
     } as const;
     // What is known about the caller so far, for the audit record of a denial.
-    let known: Pick<ExchangeAuditEvent, "issuer" | "subject" | "evaluated" | "workloadId" | "policy"> = {};
+    const known: AuthorizationTrace = {};
     try {
-      if (request.requestedTokenType === "jwt") {
-        throw new BrokerError("invalid_request", "JWT-SVIDs (requested_token_type jwt) are not issued by this broker yet");
-      }
       if (request.subjectTokenType === TOKEN_TYPE.accessToken) {
+        // A broker token carries no SPIFFE ID: a JWT-SVID comes from the workload's own token only.
+        if (request.requestedTokenType === "jwt") {
+          throw new BrokerError("invalid_request", "a JWT-SVID (requested_token_type jwt) is issued for an external subject_token only");
+        }
         const issued = await deps.reExchange(request, call.clientAddress);
         deps.audit.record({ ...base, decision: "allow", reason: "re-exchange of a broker token", ...issued.audit });
         return issued.response;
       }
-
-      const subject = await deps.verifier.verify(request.subjectToken);
-      const context = requestContext(request, call.clientAddress, epochSeconds(deps.clock));
-      known = { issuer: subject.identity.issuer, subject: subject.identity.subject };
-      const decision = deps.policies().evaluate(subject, context);
-      known = { ...known, evaluated: decision.evaluated };
-      if (!decision.allow) {
-        throw new BrokerError(DENIAL_CODES[decision.reason], DENIAL_DESCRIPTIONS[decision.reason], {
-          detail: `${decision.reason}: ${decision.details.join("; ")}`,
-        });
+      // JWT-SVIDs carry no scope (JWT-SVID §3): asking for one is a mistake worth naming.
+      if (request.requestedTokenType === "jwt" && request.scopes.length > 0) {
+        throw new BrokerError("invalid_scope", "a JWT-SVID carries no scope: omit scope with requested_token_type jwt");
       }
-      const { grant } = decision;
-      known = { ...known, workloadId: grant.workloadId, policy: grant.policyId };
+      if (request.requestedTokenType === "jwt" && deps.jwtSvids === undefined) {
+        throw new BrokerError("invalid_request", "this broker does not issue JWT-SVIDs");
+      }
+
+      const context = requestContext(request, call.clientAddress, epochSeconds(deps.clock));
+      const { grant } = await authorize(deps, request.subjectToken, context, known);
       const narrowed = attenuate(grant, context, deps.maxLifetimeSeconds);
       if (!narrowed.ok) {
         const reason = narrowed.code === "invalid_scope" ? "scope_not_granted" : "target_not_granted";
         throw new BrokerError(narrowed.code, DENIAL_DESCRIPTIONS[reason], { detail: narrowed.detail });
       }
-      await checkIssuance(deps.revocations, {
-        workloadId: grant.workloadId,
-        replay: subject.replayKey ? { key: subject.replayKey, expiresAt: subject.expiresAt } : undefined,
-      });
 
-      const token = await deps.minter.mint({
-        subject: grant.workloadId,
-        audiences: narrowed.audiences,
-        scopes: narrowed.scopes,
-        lifetimeSeconds: narrowed.lifetimeSeconds,
-        extraClaims: grant.extraClaims,
-      });
-      const scope = narrowed.scopes.join(" ");
+      let token: IssuedToken;
+      let scope = "";
+      if (request.requestedTokenType === "jwt") {
+        // The grant schema requires a SPIFFE ID wherever jwt is granted; policy evaluation computed it.
+        if (grant.spiffeId === undefined || deps.jwtSvids === undefined) throw new Error(`policy ${grant.policyId} granted jwt without a SPIFFE ID`);
+        token = await deps.jwtSvids.mint({
+          spiffeId: grant.spiffeId,
+          audiences: narrowed.audiences,
+          lifetimeSeconds: narrowed.lifetimeSeconds,
+          extraClaims: grant.extraClaims,
+        });
+      } else {
+        token = await deps.minter.mint({
+          subject: grant.workloadId,
+          audiences: narrowed.audiences,
+          scopes: narrowed.scopes,
+          lifetimeSeconds: narrowed.lifetimeSeconds,
+          extraClaims: grant.extraClaims,
+        });
+        scope = narrowed.scopes.join(" ");
+      }
       deps.audit.record({
         ...base,
         ...known,
@@ -108,9 +104,11 @@ export function createExchangeToken(deps: ExchangeDeps) {
         jti: token.jti,
         exp: token.expiresAt,
         audience: narrowed.audiences,
+        ...(request.requestedTokenType === "jwt" ? { spiffeId: grant.spiffeId } : {}),
         ...(scope ? { scope } : {}),
       });
-      return response(token.token, token.expiresAt - token.issuedAt, scope);
+      const expiresIn = token.expiresAt - token.issuedAt;
+      return request.requestedTokenType === "jwt" ? jwtSvidResponse(token.token, expiresIn) : response(token.token, expiresIn, scope);
     } catch (error) {
       deps.audit.record({
         ...base,

@@ -4,7 +4,8 @@ import { TOKEN_TYPE } from "./token-types.js";
 export interface TokenExchangeResponse {
   readonly access_token: string;
   readonly issued_token_type: string;
-  readonly token_type: "Bearer";
+  /** RFC 8693 §2.2.1: "N_A" when the token is not an access token (a JWT-SVID). */
+  readonly token_type: "Bearer" | "N_A";
   readonly expires_in: number;
   readonly scope?: string;
 }
@@ -18,4 +19,12 @@ export function response(accessToken: string, expiresIn: number, scope: string):
     expires_in: expiresIn,
     ...(scope ? { scope } : {}),
   };
+}
+
+/**
+ * RFC 8693 §2.2.1 for a JWT-SVID: `issued_token_type` is the JWT type and `token_type` is "N_A",
+ * since a JWT-SVID is not an OAuth access token (it opens none of the broker's own endpoints).
+ */
+export function jwtSvidResponse(jwtSvid: string, expiresIn: number): TokenExchangeResponse {
+  return { access_token: jwtSvid, issued_token_type: TOKEN_TYPE.jwt, token_type: "N_A", expires_in: expiresIn };
 }

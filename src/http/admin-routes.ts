@@ -7,6 +7,7 @@ import type { TokenRevocation, WorkloadBlock, WorkloadRevocation } from "../revo
 import type { RevokeTokenId } from "../revocation/revoke-token-id.js";
 import type { RevokeWorkload } from "../revocation/revoke-workload.js";
 import type { UnblockWorkload } from "../revocation/unblock-workload.js";
+import type { RevokeSvid } from "../svid/revoke-svid.js";
 import type { AppEnv } from "./app-env.js";
 import { readJson } from "./json-body.js";
 
@@ -16,6 +17,7 @@ export interface AdminRouteDeps {
   readonly revokeWorkload: RevokeWorkload;
   readonly listRevocations: ListRevocations;
   readonly unblockWorkload: UnblockWorkload;
+  readonly revokeSvid: RevokeSvid;
   readonly maxBodyBytes: number;
 }
 
@@ -24,6 +26,8 @@ const text = (max: number) => z.string().trim().min(1).max(max).regex(/^[^\p{Cc}
 const epoch = z.number().int().positive().max(253_402_300_799);
 
 const revokeTokenBody = z.strictObject({ jti: text(256), expires_at: epoch.optional(), reason: text(500) });
+
+const revokeSvidBody = z.strictObject({ serial: text(128), reason: text(500) });
 
 const revokeWorkloadBody = z.strictObject({
   workload_id: text(512),
@@ -55,6 +59,24 @@ export function adminRoutes(app: Hono<AppEnv>, deps: AdminRouteDeps): void {
       adminCall(c),
     );
     return c.json({ revocation: workloadJson(result.revocation), ...(result.block ? { block: blockJson(result.block) } : {}) }, 201);
+  });
+
+  // One X.509-SVID by serial: on the CRL until it expires.
+  app.post("/admin/revocations/svids", async (c) => {
+    const body = await readJson(c, revokeSvidBody, deps.maxBodyBytes);
+    const record = await deps.revokeSvid({ serial: body.serial, reason: body.reason }, adminCall(c));
+    return c.json(
+      {
+        serial: record.serial,
+        workload_id: record.workloadId,
+        issued_at: record.issuedAt,
+        expires_at: record.expiresAt,
+        revoked_at: record.revoked?.at ?? null,
+        actor: record.revoked?.actor ?? null,
+        reason: record.revoked?.reason ?? null,
+      },
+      201,
+    );
   });
 
   app.get("/admin/revocations", async (c) => {

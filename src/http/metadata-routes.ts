@@ -1,4 +1,5 @@
 import type { Hono } from "hono";
+import { JWKS_MAX_AGE_SECONDS } from "../credentials/key-rotation.js";
 import type { KeyStore } from "../credentials/key-store.js";
 import { SIGNING_ALGORITHM } from "../credentials/signing-key.js";
 import { TOKEN_EXCHANGE_GRANT } from "../exchange/token-types.js";
@@ -30,7 +31,7 @@ export function metadataRoutes(app: Hono<AppEnv>, deps: { issuerUrl: string; key
   };
   const metadataJson = JSON.stringify(metadata);
   const serveMetadata = () =>
-    new Response(metadataJson, { headers: { "Content-Type": "application/json", "Cache-Control": "public, max-age=300" } });
+    new Response(metadataJson, { headers: { "Content-Type": "application/json", "Cache-Control": `public, max-age=${JWKS_MAX_AGE_SECONDS}` } });
   app.get("/.well-known/oauth-authorization-server", serveMetadata);
   app.get("/.well-known/openid-configuration", serveMetadata);
 
@@ -44,6 +45,6 @@ export function metadataRoutes(app: Hono<AppEnv>, deps: { issuerUrl: string; key
       jwksJson = JSON.stringify({ keys: published });
     }
     // Short max-age: a key published ahead of rotation must reach verifiers before it signs.
-    return new Response(jwksJson, { headers: { "Content-Type": "application/json", "Cache-Control": "public, max-age=300" } });
+    return new Response(jwksJson, { headers: { "Content-Type": "application/json", "Cache-Control": `public, max-age=${JWKS_MAX_AGE_SECONDS}` } });
   });
 }

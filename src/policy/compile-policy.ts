@@ -2,6 +2,7 @@ import { attenuate } from "../exchange/attenuate.js";
 import type { VerifiedSubject } from "../identity/types.js";
 import { compileCel, describeResult, isEvaluationError, toCelInput, toClaimValue } from "./cel.js";
 import type { CelBindings, CelProgram } from "./cel.js";
+import { parseSpiffeId } from "../identity/spiffe-id.js";
 import { WORKLOAD_ID_PATTERN } from "./policy-schema.js";
 import type { PolicyFile } from "./policy-schema.js";
 import type { ClaimValue, Grant, GrantLimits, RequestContext } from "./types.js";
@@ -59,8 +60,26 @@ export function celBindings(subject: VerifiedSubject, request: RequestContext): 
   };
 }
 
+export interface CompileOptions {
+  /** The broker's SPIFFE trust domain: every SPIFFE ID a grant assigns must lie in it. */
+  readonly trustDomain: string;
+}
+
+/** Default SPIFFE trust domain (BROKER_TRUST_DOMAIN); config.ts documents it. */
+export const DEFAULT_TRUST_DOMAIN = "broker.local";
+
+/** Why `text` is not a SPIFFE ID of a workload in `trustDomain`, or undefined when it is one. */
+export function spiffeIdProblem(text: string, trustDomain: string): string | undefined {
+  const id = parseSpiffeId(text);
+  if (id === undefined) return "is not a valid SPIFFE ID (SPIFFE-ID §2)";
+  if (id.trustDomain !== trustDomain) return `is not in the trust domain ${trustDomain}`;
+  // X509-SVID §2: the trust domain's own ID (no path) names the CA, never a workload.
+  if (id.path === "") return "names the trust domain itself; a workload's SPIFFE ID needs a path";
+  return undefined;
+}
+
 /** Compiles a schema-valid policy file; reports every bad expression, not just the first. */
-export function compilePolicy(file: PolicyFile): Compilation {
+export function compilePolicy(file: PolicyFile, options: CompileOptions = { trustDomain: DEFAULT_TRUST_DOMAIN }): Compilation {
   const issues: CompileIssue[] = [];
   const compile = (path: string, source: string): CelProgram | undefined => {
     const result = compileCel(source);
@@ -71,6 +90,12 @@ export function compilePolicy(file: PolicyFile): Compilation {
 
   const condition = compile("condition", file.condition);
   const workloadIdExpr = file.grant.workload_id_expr === undefined ? undefined : compile("grant.workload_id_expr", file.grant.workload_id_expr);
+  const spiffeIdExpr = file.grant.spiffe_id_expr === undefined ? undefined : compile("grant.spiffe_id_expr", file.grant.spiffe_id_expr);
+  const literalSpiffeId = file.grant.spiffe_id;
+  if (literalSpiffeId !== undefined) {
+    const problem = spiffeIdProblem(literalSpiffeId, options.trustDomain);
+    if (problem !== undefined) issues.push({ path: "grant.spiffe_id", message: problem });
+  }
   const claimPrograms: [string, CelProgram | undefined][] = Object.entries(file.grant.claims).map(([name, source]) => [
     name,
     compile(`grant.claims.${name}`, source),
@@ -86,6 +111,7 @@ export function compilePolicy(file: PolicyFile): Compilation {
     scopes: Object.freeze([...file.grant.scopes]),
     maxLifetimeSeconds: file.grant.max_lifetime,
     tokenTypes: Object.freeze([...file.grant.token_types]),
+    dnsNames: Object.freeze([...file.grant.dns_names]),
     match(subject, request, bindings = celBindings(subject, request)) {
       const held = condition(bindings);
       if (held !== true) {
@@ -94,9 +120,12 @@ export function compilePolicy(file: PolicyFile): Compilation {
       }
 
       // Global cap applies at issue time; here we only ask whether the grant covers the request.
-      const narrowed = attenuate(policy, request, Number.POSITIVE_INFINITY);
-      if (!narrowed.ok) {
-        return { outcome: narrowed.code === "invalid_target" ? "target_not_granted" : "scope_not_granted", detail: narrowed.detail };
+      // An X.509-SVID names no audience or scope: only its SPIFFE ID and DNS names.
+      if (request.requestedTokenType !== "x509_svid") {
+        const narrowed = attenuate(policy, request, Number.POSITIVE_INFINITY);
+        if (!narrowed.ok) {
+          return { outcome: narrowed.code === "invalid_target" ? "target_not_granted" : "scope_not_granted", detail: narrowed.detail };
+        }
       }
       if (!policy.tokenTypes.includes(request.requestedTokenType)) {
         return { outcome: "token_type_not_granted", detail: `token type ${request.requestedTokenType} not granted` };
@@ -111,6 +140,16 @@ export function compilePolicy(file: PolicyFile): Compilation {
         subjectId = result;
       }
       if (subjectId === undefined) return { outcome: "grant_error", detail: "no workload id" };
+
+      let spiffeId = literalSpiffeId;
+      if (spiffeIdExpr !== undefined) {
+        const result = spiffeIdExpr(bindings);
+        const problem = typeof result === "string" ? spiffeIdProblem(result, options.trustDomain) : "is not a string";
+        if (typeof result !== "string" || problem !== undefined) {
+          return { outcome: "grant_error", detail: `spiffe_id_expr gave no valid SPIFFE ID: ${describeResult(result)} ${problem ?? ""}`.trim() };
+        }
+        spiffeId = result;
+      }
 
       const extraClaims: [string, ClaimValue][] = [];
       for (const [name, program] of claims) {
@@ -129,6 +168,8 @@ export function compilePolicy(file: PolicyFile): Compilation {
         scopes: policy.scopes,
         maxLifetimeSeconds: policy.maxLifetimeSeconds,
         tokenTypes: policy.tokenTypes,
+        spiffeId,
+        dnsNames: policy.dnsNames,
         extraClaims: Object.freeze(Object.fromEntries(extraClaims)),
       };
       return { outcome: "granted", grant };

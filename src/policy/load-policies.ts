@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { compilePolicy } from "./compile-policy.js";
+import { compilePolicy, DEFAULT_TRUST_DOMAIN } from "./compile-policy.js";
 import type { CompiledPolicy } from "./compile-policy.js";
 import { evaluatePolicies } from "./evaluate.js";
 import { policyFileSchema } from "./policy-schema.js";
@@ -40,6 +40,8 @@ export class PolicyLoadError extends Error {
 export interface LoadPolicyOptions {
   /** Ids of the trusted issuers (issuers.yaml); a policy naming any other is refused. */
   readonly knownIssuers: readonly string[];
+  /** SPIFFE trust domain every granted SPIFFE ID must lie in (BROKER_TRUST_DOMAIN); default broker.local. */
+  readonly trustDomain?: string;
 }
 
 /**
@@ -79,7 +81,7 @@ export async function loadPolicySet(dir: string, options: LoadPolicyOptions): Pr
       fileIssues.push({ path: "issuer", message: `unknown issuer "${issuer}" (known: ${[...known].join(", ") || "none"})` });
     }
     if (parsed.success) {
-      const compiled = compilePolicy(parsed.data);
+      const compiled = compilePolicy(parsed.data, { trustDomain: options.trustDomain ?? DEFAULT_TRUST_DOMAIN });
       if (compiled.ok) policies.push(compiled.policy);
       else fileIssues.push(...compiled.issues);
     }

@@ -52,6 +52,12 @@ const claimName = z
   // `__proto__` and friends would be object plumbing, not claims.
   .refine((name) => !name.startsWith("__"), "may not start with __");
 
+/** A DNS name an X.509-SVID may carry (RFC 1123 labels, lowercase, no wildcard, at most 253 bytes). */
+const DNS_NAME = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** Credential types a grant may name; `jwt` is a JWT-SVID, `x509_svid` an X.509-SVID. */
+export const GRANTED_TOKEN_TYPES = ["access_token", "jwt", "x509_svid"] as const;
+
 const grantSchema = z
   .strictObject({
     workload_id: z.string().regex(WORKLOAD_ID_PATTERN, "must be 1-255 characters without whitespace or control characters").optional(),
@@ -59,8 +65,34 @@ const grantSchema = z
     audiences: z.array(z.string().min(1)).min(1, "must list at least one audience or resource"),
     scopes: z.array(z.string().regex(SCOPE_TOKEN, "not an RFC 6749 §3.3 scope token")).default([]),
     max_lifetime: lifetime,
-    token_types: z.array(z.enum(["access_token", "jwt"])).min(1).default(["access_token"]),
+    token_types: z.array(z.enum(GRANTED_TOKEN_TYPES)).min(1).default(["access_token"]),
     claims: z.record(claimName, celSource).default({}),
+    /** The SPIFFE ID of JWT-SVIDs and X.509-SVIDs; checked against the trust domain at compile. */
+    spiffe_id: z.string().min(1).optional(),
+    spiffe_id_expr: celSource.optional(),
+    /** DNS SANs an X.509-SVID may carry, besides its SPIFFE ID. */
+    dns_names: z.array(z.string().regex(DNS_NAME, "must be a lowercase DNS name without wildcards")).max(20).default([]),
+  })
+  .refine((grant) => grant.spiffe_id === undefined || grant.spiffe_id_expr === undefined, {
+    path: ["spiffe_id"],
+    message: "set at most one of spiffe_id and spiffe_id_expr",
+    when: (payload) => typeof payload.value === "object" && payload.value !== null,
+  })
+  .refine(
+    (grant) =>
+      !typesOf(grant).some((type) => type === "jwt" || type === "x509_svid") ||
+      grant.spiffe_id !== undefined ||
+      grant.spiffe_id_expr !== undefined,
+    {
+      path: ["spiffe_id"],
+      message: "token_types jwt and x509_svid (SVIDs) need spiffe_id or spiffe_id_expr",
+      when: (payload) => typeof payload.value === "object" && payload.value !== null,
+    },
+  )
+  .refine((grant) => !Array.isArray(grant.dns_names) || grant.dns_names.length === 0 || typesOf(grant).includes("x509_svid"), {
+    path: ["dns_names"],
+    message: "dns_names apply to X.509-SVIDs only: add x509_svid to token_types",
+    when: (payload) => typeof payload.value === "object" && payload.value !== null,
   })
   .refine((grant) => (grant.workload_id === undefined) !== (grant.workload_id_expr === undefined), {
     path: ["workload_id"],
@@ -68,6 +100,11 @@ const grantSchema = z
     // Run even when other grant fields are invalid, so every error is reported in one pass.
     when: (payload) => typeof payload.value === "object" && payload.value !== null,
   });
+
+/** The grant's token types as written; the refinements also run over an otherwise invalid grant. */
+function typesOf(grant: { token_types: readonly string[] }): readonly string[] {
+  return Array.isArray(grant.token_types) ? grant.token_types : [];
+}
 
 /** One `*.policy.yaml` file. Unknown fields are refused: a typo must not widen or silently drop a rule. */
 export const policyFileSchema = z.strictObject({
@@ -108,7 +145,7 @@ const fixtureCaseSchema = z.strictObject({
       audiences: z.array(z.string()).default([]),
       resources: z.array(z.string()).default([]),
       scopes: z.array(z.string()).default([]),
-      requested_token_type: z.enum(["access_token", "jwt"]).default("access_token"),
+      requested_token_type: z.enum(GRANTED_TOKEN_TYPES).default("access_token"),
       requested_lifetime: z.number().int().positive().optional(),
       client_address: z.string().default("127.0.0.1"),
     })
@@ -118,6 +155,8 @@ const fixtureCaseSchema = z.strictObject({
       allow: z.literal(true),
       policy: z.string().optional(),
       workload_id: z.string().optional(),
+      /** The SPIFFE ID the grant assigns. */
+      spiffe_id: z.string().optional(),
       /** Audiences the token would carry for this request (after attenuation). */
       audiences: z.array(z.string()).optional(),
       /** Scopes the token would carry for this request (after attenuation). */

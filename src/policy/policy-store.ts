@@ -10,6 +10,8 @@ import { formatIssue } from "./yaml-source.js";
 export interface PolicyStoreOptions {
   readonly dir: string;
   readonly knownIssuers: readonly string[];
+  /** SPIFFE trust domain of granted SPIFFE IDs (see LoadPolicyOptions). */
+  readonly trustDomain?: string;
   readonly log?: Log;
   /** Quiet time after the last file event before reloading: editors write in several steps. */
   readonly debounceMs?: number;
@@ -47,7 +49,7 @@ export class PolicyStore {
 
   /** Loads the initial set; throws {@link PolicyLoadError} when it is invalid (the broker must not start). */
   static async open(options: PolicyStoreOptions): Promise<PolicyStore> {
-    const initial = await loadPolicySet(options.dir, { knownIssuers: options.knownIssuers });
+    const initial = await loadPolicySet(options.dir, { knownIssuers: options.knownIssuers, trustDomain: options.trustDomain });
     options.log?.info({ policyVersion: initial.version, policies: initial.policyIds.length }, "policies loaded");
     return new PolicyStore(options, initial);
   }
@@ -100,7 +102,7 @@ export class PolicyStore {
   private async reloadNow(): Promise<ReloadResult> {
     let result: ReloadResult;
     try {
-      const fresh = await loadPolicySet(this.options.dir, { knownIssuers: this.options.knownIssuers });
+      const fresh = await loadPolicySet(this.options.dir, { knownIssuers: this.options.knownIssuers, trustDomain: this.options.trustDomain });
       const changed = fresh.version !== this.set.version;
       this.set = fresh;
       result = { ok: true, version: fresh.version, changed };

@@ -1,7 +1,10 @@
 import type { VerifiedSubject } from "../identity/types.js";
 
-/** Credential types a grant can allow. `access_token`: RFC 9068 JWT; `jwt`: JWT-SVID. */
-export type GrantedTokenType = "access_token" | "jwt";
+/**
+ * Credential types a grant can allow. `access_token`: RFC 9068 JWT; `jwt`: JWT-SVID;
+ * `x509_svid`: X.509-SVID (POST /svid/x509).
+ */
+export type GrantedTokenType = "access_token" | "jwt" | "x509_svid";
 
 /** A JSON value a grant may add to the issued token as an extra claim. */
 export type ClaimValue = string | number | boolean | readonly string[];
@@ -29,6 +32,8 @@ export interface GrantLimits {
   readonly scopes: readonly string[];
   readonly maxLifetimeSeconds: number;
   readonly tokenTypes: readonly GrantedTokenType[];
+  /** DNS names an X.509-SVID may carry as SANs (empty: none). */
+  readonly dnsNames: readonly string[];
 }
 
 /** What a matched policy grants to one request. */
@@ -36,6 +41,8 @@ export interface Grant extends GrantLimits {
   readonly policyId: string;
   /** Becomes the `sub` of the issued credential. */
   readonly workloadId: string;
+  /** The SPIFFE ID the grant assigns (JWT-SVID `sub`, X.509-SVID URI SAN); undefined when none. */
+  readonly spiffeId: string | undefined;
   readonly extraClaims: Readonly<Record<string, ClaimValue>>;
 }
 

@@ -1,10 +1,14 @@
 import { epochSeconds, type Clock } from "../lib/clock.js";
-import type {
-  RevocationListing,
-  RevocationStore,
-  TokenRevocation,
-  WorkloadBlock,
-  WorkloadRevocation,
+import {
+  svidRevocation,
+  type RevocationListing,
+  type RevocationMeta,
+  type RevocationStore,
+  type RevokedSvid,
+  type SvidRecord,
+  type TokenRevocation,
+  type WorkloadBlock,
+  type WorkloadRevocation,
 } from "./revocation-store.js";
 
 /**
@@ -18,6 +22,7 @@ export class MemoryRevocationStore implements RevocationStore {
   private readonly workloads = new Map<string, WorkloadRevocation>();
   private readonly blocks = new Map<string, WorkloadBlock>();
   private readonly claims = new Map<string, number>();
+  private readonly svids = new Map<string, SvidRecord>();
   private writes = 0;
 
   constructor(private readonly clock: Clock) {}
@@ -65,6 +70,30 @@ export class MemoryRevocationStore implements RevocationStore {
     return had;
   }
 
+  async recordSvid(entry: SvidRecord): Promise<void> {
+    this.svids.set(entry.serial, { serial: entry.serial, workloadId: entry.workloadId, issuedAt: entry.issuedAt, expiresAt: entry.expiresAt });
+    this.afterWrite();
+  }
+
+  async revokeSvid(serial: string, meta: RevocationMeta): Promise<SvidRecord | undefined> {
+    const record = this.svids.get(serial);
+    if (record === undefined || record.expiresAt <= this.now()) return undefined;
+    if (record.revoked !== undefined) return record;
+    const revoked: SvidRecord = { ...record, revoked: { actor: meta.actor, reason: meta.reason, at: meta.at } };
+    this.svids.set(serial, revoked);
+    return revoked;
+  }
+
+  async revokedSvids(): Promise<readonly RevokedSvid[]> {
+    const now = this.now();
+    const found: RevokedSvid[] = [];
+    for (const record of this.svids.values()) {
+      const revoked = svidRevocation(record, this.workloads.get(record.workloadId), now);
+      if (revoked !== undefined) found.push(revoked);
+    }
+    return found;
+  }
+
   async list(): Promise<RevocationListing> {
     this.sweep();
     const now = this.now();
@@ -93,6 +122,7 @@ export class MemoryRevocationStore implements RevocationStore {
     for (const [key, entry] of this.tokens) if (entry.expiresAt <= now) this.tokens.delete(key);
     for (const [key, entry] of this.workloads) if (entry.expiresAt <= now) this.workloads.delete(key);
     for (const [key, until] of this.claims) if (until <= now) this.claims.delete(key);
+    for (const [key, entry] of this.svids) if (entry.expiresAt <= now) this.svids.delete(key);
     for (const [key, block] of this.blocks) if (block.until !== undefined && block.until <= now) this.blocks.delete(key);
   }
 }

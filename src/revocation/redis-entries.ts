@@ -1,4 +1,4 @@
-import type { RevocationMeta, TokenRevocation, WorkloadBlock, WorkloadRevocation } from "./revocation-store.js";
+import type { RevocationMeta, SvidRecord, TokenRevocation, WorkloadBlock, WorkloadRevocation } from "./revocation-store.js";
 
 /**
  * The JSON stored in each Redis value. Only the entry's own fields are written (never whatever
@@ -36,6 +36,31 @@ export function parseBlock(text: string): WorkloadBlock | undefined {
   if (!value || !isMeta(value) || typeof value.workloadId !== "string") return undefined;
   if (value.until !== null && value.until !== undefined && !isInstant(value.until)) return undefined;
   return { workloadId: value.workloadId, until: value.until ?? undefined, ...meta(value) };
+}
+
+export function serializeSvidRecord(entry: SvidRecord): string {
+  return JSON.stringify({
+    serial: entry.serial,
+    workloadId: entry.workloadId,
+    issuedAt: entry.issuedAt,
+    expiresAt: entry.expiresAt,
+    ...(entry.revoked ? { revoked: meta(entry.revoked) } : {}),
+  });
+}
+
+export function serializeMeta(entry: RevocationMeta): string {
+  return JSON.stringify(meta(entry));
+}
+
+export function parseSvidRecord(text: string): SvidRecord | undefined {
+  const value = parseObject(text);
+  if (!value || typeof value.serial !== "string" || typeof value.workloadId !== "string") return undefined;
+  if (!isInstant(value.issuedAt) || !isInstant(value.expiresAt)) return undefined;
+  const record = { serial: value.serial, workloadId: value.workloadId, issuedAt: value.issuedAt, expiresAt: value.expiresAt };
+  if (value.revoked === undefined) return record;
+  const revoked = typeof value.revoked === "object" && value.revoked !== null ? (value.revoked as Record<string, unknown>) : undefined;
+  if (!revoked || !isMeta(revoked)) return undefined;
+  return { ...record, revoked: meta(revoked) };
 }
 
 function meta(entry: RevocationMeta): RevocationMeta {

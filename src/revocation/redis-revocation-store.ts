@@ -5,13 +5,27 @@ import { sha256Hex } from "../lib/hash.js";
 import { silentLog, type Log } from "../lib/log.js";
 import {
   StoreUnavailableError,
+  svidRevocation,
   type RevocationListing,
+  type RevocationMeta,
   type RevocationStore,
+  type RevokedSvid,
+  type SvidRecord,
   type TokenRevocation,
   type WorkloadBlock,
   type WorkloadRevocation,
 } from "./revocation-store.js";
-import { parseBlock, parseTokenRevocation, parseWorkloadRevocation, serializeBlock, serializeTokenRevocation, serializeWorkloadRevocation } from "./redis-entries.js";
+import {
+  parseBlock,
+  parseSvidRecord,
+  parseTokenRevocation,
+  parseWorkloadRevocation,
+  serializeBlock,
+  serializeMeta,
+  serializeSvidRecord,
+  serializeTokenRevocation,
+  serializeWorkloadRevocation,
+} from "./redis-entries.js";
 
 /**
  * Key layout. Every command touches exactly one key (Lua scripts included), so the same code runs
@@ -21,6 +35,7 @@ import { parseBlock, parseTokenRevocation, parseWorkloadRevocation, serializeBlo
  *   broker:rev:wl:<workloadId>    WorkloadRevocation    expires at expiresAt (+ grace)
  *   broker:block:<workloadId>     WorkloadBlock         expires at until (+ grace), or never
  *   broker:once:<key>             the claim's expiresAt expires at expiresAt (+ grace)
+ *   broker:svid:<serial>          SvidRecord            expires at expiresAt (+ grace)
  *
  * An id longer than MAX_ID_BYTES, or starting with "#", is replaced by "#" + its SHA-256, so a key
  * never exceeds ~220 bytes and the two forms cannot collide. Listing reads ids from the values.
@@ -28,12 +43,12 @@ import { parseBlock, parseTokenRevocation, parseWorkloadRevocation, serializeBlo
 export const KEY_PREFIX = "broker:";
 const MAX_ID_BYTES = 200;
 
-export function redisKey(kind: "jti" | "workload" | "block" | "once", id: string): string {
+export function redisKey(kind: "jti" | "workload" | "block" | "once" | "svid", id: string): string {
   const part = Buffer.byteLength(id, "utf8") <= MAX_ID_BYTES && !id.startsWith("#") ? id : `#${sha256Hex(id)}`;
   return `${KEY_PREFIX}${KEY_INFIX[kind]}${part}`;
 }
 
-const KEY_INFIX = { jti: "rev:jti:", workload: "rev:wl:", block: "block:", once: "once:" } as const;
+const KEY_INFIX = { jti: "rev:jti:", workload: "rev:wl:", block: "block:", once: "once:", svid: "svid:" } as const;
 
 /** KEYS[1] claim; ARGV: expiresAt, now, redis expiry. A claim held past `now` wins; else take it. */
 const CLAIM_ONCE = `
@@ -57,6 +72,23 @@ if current then
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[4])
 return 1`;
+
+/**
+ * KEYS[1] SVID record; ARGV: revocation meta JSON, now. Marks an unexpired record revoked (the first
+ * revocation is kept) and answers the record; nil when there is no unexpired record.
+ */
+const REVOKE_SVID = `
+local current = redis.call('GET', KEYS[1])
+if not current then return false end
+local ok, record = pcall(cjson.decode, current)
+if not ok or type(record) ~= 'table' or not tonumber(record['expiresAt']) then return false end
+if tonumber(record['expiresAt']) <= tonumber(ARGV[2]) then return false end
+if record['revoked'] == nil then
+  record['revoked'] = cjson.decode(ARGV[1])
+  current = cjson.encode(record)
+  redis.call('SET', KEYS[1], current, 'KEEPTTL')
+end
+return current`;
 
 const SCAN_PATTERNS = [`${KEY_PREFIX}rev:*`, `${KEY_PREFIX}block:*`];
 const SCAN_COUNT = 500;
@@ -166,8 +198,48 @@ export class RedisRevocationStore implements RevocationStore {
     });
   }
 
+  async recordSvid(entry: SvidRecord): Promise<void> {
+    const record = { serial: entry.serial, workloadId: entry.workloadId, issuedAt: entry.issuedAt, expiresAt: entry.expiresAt };
+    await this.run("recordSvid", () =>
+      this.client.set(redisKey("svid", entry.serial), serializeSvidRecord(record), "EXAT", this.redisExpiry(entry.expiresAt)),
+    );
+  }
+
+  async revokeSvid(serial: string, meta: RevocationMeta): Promise<SvidRecord | undefined> {
+    return this.run("revokeSvid", async () => {
+      const result = await this.script(REVOKE_SVID, redisKey("svid", serial), [serializeMeta(meta), this.now()]);
+      return typeof result === "string" ? required(parseSvidRecord(result), "svid") : undefined;
+    });
+  }
+
+  async revokedSvids(): Promise<readonly RevokedSvid[]> {
+    const keys = await this.scanKeys([`${KEY_PREFIX}${KEY_INFIX.svid}*`]);
+    const records: SvidRecord[] = [];
+    for (let start = 0; start < keys.length; start += GET_BATCH) {
+      const batch = keys.slice(start, start + GET_BATCH);
+      const values = await this.run("revokedSvids", () => Promise.all(batch.map((key) => this.client.get(key))));
+      values.forEach((value, index) => {
+        if (value === null || value === undefined) return; // expired since the scan
+        // An unreadable record cannot be judged: fail closed rather than publish a CRL without it.
+        records.push(required(parseSvidRecord(value), `svid (${batch[index] ?? "?"})`));
+      });
+    }
+    const workloadIds = [...new Set(records.filter((record) => record.revoked === undefined).map((record) => record.workloadId))];
+    const workloads = new Map<string, WorkloadRevocation>();
+    for (let start = 0; start < workloadIds.length; start += GET_BATCH) {
+      const batch = workloadIds.slice(start, start + GET_BATCH);
+      const values = await this.run("revokedSvids", () => Promise.all(batch.map((id) => this.client.get(redisKey("workload", id)))));
+      batch.forEach((id, index) => {
+        const value = values[index];
+        if (value !== null && value !== undefined) workloads.set(id, required(parseWorkloadRevocation(value), "workload"));
+      });
+    }
+    const now = this.now();
+    return records.flatMap((record) => svidRevocation(record, workloads.get(record.workloadId), now) ?? []);
+  }
+
   async list(): Promise<RevocationListing> {
-    const keys = await this.scanKeys();
+    const keys = await this.scanKeys(SCAN_PATTERNS);
     const tokens: TokenRevocation[] = [];
     const workloads: WorkloadRevocation[] = [];
     const blocks: WorkloadBlock[] = [];
@@ -225,11 +297,11 @@ export class RedisRevocationStore implements RevocationStore {
     return masters;
   }
 
-  private async scanKeys(): Promise<string[]> {
+  private async scanKeys(patterns: readonly string[]): Promise<string[]> {
     const keys = new Set<string>();
     const masters = await this.run("list", async () => this.masters());
     for (const node of masters) {
-      for (const pattern of SCAN_PATTERNS) {
+      for (const pattern of patterns) {
         let cursor = "0";
         do {
           const [next, found] = await this.run("list", () => node.scan(cursor, "MATCH", pattern, "COUNT", SCAN_COUNT));

@@ -43,6 +43,24 @@ export interface RevocationStore {
   /** Lifts a block; true when there was one. Revoked credentials stay revoked. */
   unblockWorkload(workloadId: string): Promise<boolean>;
 
+  /**
+   * Records an issued X.509-SVID until it expires, so that revoking its workload (or its serial)
+   * puts it on the CRL.
+   */
+  recordSvid(entry: SvidRecord): Promise<void>;
+
+  /**
+   * Revokes one recorded, unexpired X.509-SVID by serial. Answers the record, or undefined when
+   * no such SVID is recorded (unknown or expired serial). A second revocation keeps the first.
+   */
+  revokeSvid(serial: string, meta: RevocationMeta): Promise<SvidRecord | undefined>;
+
+  /**
+   * Every recorded X.509-SVID that has not expired and is revoked: its serial was revoked, or its
+   * workload was revoked at or after its issuance. For the CRL; not on the hot path.
+   */
+  revokedSvids(): Promise<readonly RevokedSvid[]>;
+
   /** Every revocation and block in force (operator listing; not on the hot path). */
   list(): Promise<RevocationListing>;
 
@@ -77,6 +95,40 @@ export interface WorkloadBlock extends RevocationMeta {
   readonly workloadId: string;
   /** End of the block; undefined: until lifted. */
   readonly until: number | undefined;
+}
+
+/** An issued X.509-SVID, recorded for revocation. */
+export interface SvidRecord {
+  /** Lowercase hexadecimal certificate serial number, without leading zero bytes. */
+  readonly serial: string;
+  /** The workload id of the grant it was issued under (what an operator revokes). */
+  readonly workloadId: string;
+  readonly issuedAt: number;
+  /** The certificate's notAfter. */
+  readonly expiresAt: number;
+  /** Set when the serial itself was revoked. */
+  readonly revoked?: RevocationMeta;
+}
+
+/** A revoked, unexpired X.509-SVID: one CRL entry. */
+export interface RevokedSvid {
+  readonly serial: string;
+  readonly expiresAt: number;
+  /** When it became revoked: the serial's or the workload's revocation instant. */
+  readonly revokedAt: number;
+}
+
+/**
+ * Whether `record` is revoked now, given the revocation of its workload (if any is in force):
+ * the rule both stores apply.
+ */
+export function svidRevocation(record: SvidRecord, workload: WorkloadRevocation | undefined, now: number): RevokedSvid | undefined {
+  if (record.expiresAt <= now) return undefined;
+  if (record.revoked !== undefined) return { serial: record.serial, expiresAt: record.expiresAt, revokedAt: record.revoked.at };
+  if (workload !== undefined && workload.expiresAt > now && record.issuedAt <= workload.revokedAt) {
+    return { serial: record.serial, expiresAt: record.expiresAt, revokedAt: workload.revokedAt };
+  }
+  return undefined;
 }
 
 export interface RevocationListing {

@@ -97,7 +97,7 @@ describe("evaluation order and reasons", () => {
 describe("grants", () => {
   it("returns the policy's bounds; attenuation narrows the request within them", async () => {
     const set = await setOf({
-      "a.policy.yaml": policyYaml({ id: "a", audiences: ["https://a.example.com", "https://b.example.com"], scopes: ["read", "write"], maxLifetime: "15m", tokenTypes: ["access_token", "jwt"] }),
+      "a.policy.yaml": policyYaml({ id: "a", audiences: ["https://a.example.com", "https://b.example.com"], scopes: ["read", "write"], maxLifetime: "15m", tokenTypes: ["access_token", "jwt"], grantExtra: "  spiffe_id: spiffe://broker.local/wl/a" }),
     });
     const asked = request({ audiences: ["https://b.example.com"], scopes: ["read"], requestedLifetimeSeconds: 3000, requestedTokenType: "jwt" });
     const decision = set.evaluate(subject(), asked);
@@ -109,6 +109,8 @@ describe("grants", () => {
       scopes: ["read", "write"],
       maxLifetimeSeconds: 900,
       tokenTypes: ["access_token", "jwt"],
+      spiffeId: "spiffe://broker.local/wl/a",
+      dnsNames: [],
       extraClaims: {},
     });
     expect(attenuate(decision.grant, asked, 600)).toEqual({ ok: true, audiences: ["https://b.example.com"], scopes: ["read"], lifetimeSeconds: 600 });

@@ -166,6 +166,40 @@ export function revocationStoreContract(name: string, harness: () => StoreHarnes
       expect(listing.blocks.map((entry) => entry.workloadId)).toEqual([workloadId]);
     });
 
+    it("SVIDs: revoking a workload revokes its SVIDs issued at or before the instant, until they expire", async () => {
+      await store.recordSvid({ serial: "0a01", workloadId: "wl-a", issuedAt: now - 10, expiresAt: now + 600 });
+      await store.recordSvid({ serial: "0a02", workloadId: "wl-a", issuedAt: now + 5, expiresAt: now + 600 });
+      await store.recordSvid({ serial: "0b01", workloadId: "wl-b", issuedAt: now - 10, expiresAt: now + 600 });
+      expect(await store.revokedSvids()).toEqual([]);
+      await store.revokeWorkload({ ...meta, at: now, workloadId: "wl-a", revokedAt: now, expiresAt: now + 3600 });
+      expect(await store.revokedSvids()).toEqual([{ serial: "0a01", expiresAt: now + 600, revokedAt: now }]);
+      // Revocations leave the SVID listing when the SVIDs expire, though the workload entry lives on.
+      clock.advance(600_000);
+      expect(await store.revokedSvids()).toEqual([]);
+    });
+
+    it("SVIDs: a serial is revoked on its own, once; unknown and expired serials are not", async () => {
+      await store.recordSvid({ serial: "0c01", workloadId: "wl-c", issuedAt: now, expiresAt: now + 300 });
+      await store.recordSvid({ serial: "0c02", workloadId: "wl-c", issuedAt: now, expiresAt: now + 300 });
+      const first = await store.revokeSvid("0c01", { actor: "alice", reason: "key leaked", at: now + 1 });
+      expect(first).toEqual({ serial: "0c01", workloadId: "wl-c", issuedAt: now, expiresAt: now + 300, revoked: { actor: "alice", reason: "key leaked", at: now + 1 } });
+      const again = await store.revokeSvid("0c01", { actor: "bob", reason: "again", at: now + 2 });
+      expect(again?.revoked).toEqual({ actor: "alice", reason: "key leaked", at: now + 1 });
+      expect(await store.revokeSvid("ffff", { ...meta, at: now })).toBeUndefined();
+      expect(await store.revokedSvids()).toEqual([{ serial: "0c01", expiresAt: now + 300, revokedAt: now + 1 }]);
+      clock.advance(300_000);
+      expect(await store.revokeSvid("0c02", { ...meta, at: now + 300 })).toBeUndefined();
+      expect(await store.revokedSvids()).toEqual([]);
+    });
+
+    it("SVIDs: a revocation through one instance reaches the other's listing", async () => {
+      const other = await harness().peer(clock, store);
+      opened.push(other);
+      await store.recordSvid({ serial: "0d01", workloadId: "wl-d", issuedAt: now, expiresAt: now + 300 });
+      await other.revokeSvid("0d01", { ...meta, at: now });
+      expect((await store.revokedSvids()).map((entry) => entry.serial)).toEqual(["0d01"]);
+    });
+
     it("ping answers while the store is up", async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });

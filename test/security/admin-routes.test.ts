@@ -30,9 +30,13 @@ function request(route: (typeof ROUTES)[number], authorization: string | undefin
   const bodies: Record<string, unknown> = {
     "/admin/revocations/tokens": { jti: "security-suite-jti", reason: "security suite" },
     "/admin/revocations/workloads": { workload_id: "security/suite", reason: "security suite" },
+    "/admin/revocations/svids": { serial: SUITE_SERIAL, reason: "security suite" },
   };
   return [path, jsonRequest(route.method, route.method === "POST" ? bodies[route.path] : undefined, authorization)];
 }
+
+/** An X.509-SVID serial recorded in the store, so revoking it by serial succeeds. */
+const SUITE_SERIAL = "5ec0517e";
 
 /** Words that would tell a caller something about the store or the reason for a refusal. */
 const LEAKS = /memory|redis|store|revoked|expired|signature|jti|aud|scope .*lacks|workload\//i;
@@ -56,6 +60,7 @@ beforeAll(async () => {
   const revoked = await fx.mint({ subject: "operator/mallory", scopes: [ADMIN_SCOPE, INTROSPECTION_SCOPE] });
   credentials.revoked = revoked.token;
   await fx.store.revokeToken({ jti: revoked.jti, expiresAt: revoked.expiresAt, actor: "test", reason: "compromised", at: revoked.issuedAt });
+  await fx.store.recordSvid({ serial: SUITE_SERIAL, workloadId: "security/suite", issuedAt: revoked.issuedAt, expiresAt: revoked.issuedAt + 3600 });
 });
 afterAll(async () => {
   await fx?.close();
@@ -144,6 +149,7 @@ describe("the table covers the protected surface", () => {
     expect(ROUTES.map((route) => `${route.method} ${route.path}`).sort()).toEqual([
       "DELETE /admin/blocks/:workloadId",
       "GET /admin/revocations",
+      "POST /admin/revocations/svids",
       "POST /admin/revocations/tokens",
       "POST /admin/revocations/workloads",
       "POST /introspect",

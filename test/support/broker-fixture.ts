@@ -127,7 +127,7 @@ const POLICIES: Record<string, unknown> = {
 export type IssuerEntry = Record<string, unknown> & { readonly id: string; readonly issuer: string };
 
 export interface BrokerFixtureOptions {
-  /** Extra environment for the broker (defaults: watch off, 15m cap). */
+  /** Extra environment for the broker (defaults: watch off, 15m caps for tokens and SVIDs). */
   readonly env?: Readonly<Record<string, string>>;
   /** Extra test issuers to start; `entries` builds their issuers.yaml entries. */
   readonly extraIssuers?: number;
@@ -238,6 +238,8 @@ export async function startBrokerFixture(options: BrokerFixtureOptions = {}): Pr
       BROKER_KEYS_DIR: keysDir,
       BROKER_WATCH_POLICIES: "false",
       BROKER_MAX_TOKEN_LIFETIME: "15m",
+      // A workload revocation lives max(token cap, SVID cap): the same 15m keeps its entries' bound.
+      BROKER_SVID_MAX_LIFETIME: "15m",
       ...options.env,
     };
     broker = await startBroker({ BROKER_PORT: String(port), ...brokerEnv });

@@ -20,7 +20,10 @@ import { MemoryRevocationStore } from "../../src/revocation/memory-revocation-st
 import {
   StoreUnavailableError,
   type RevocationListing,
+  type RevocationMeta,
   type RevocationStore,
+  type RevokedSvid,
+  type SvidRecord,
   type TokenRevocation,
   type WorkloadBlock,
   type WorkloadRevocation,
@@ -73,6 +76,18 @@ export class SwitchableStore implements RevocationStore {
   async unblockWorkload(workloadId: string): Promise<boolean> {
     this.up();
     return this.inner.unblockWorkload(workloadId);
+  }
+  async recordSvid(entry: SvidRecord): Promise<void> {
+    this.up();
+    return this.inner.recordSvid(entry);
+  }
+  async revokeSvid(serial: string, meta: RevocationMeta): Promise<SvidRecord | undefined> {
+    this.up();
+    return this.inner.revokeSvid(serial, meta);
+  }
+  async revokedSvids(): Promise<readonly RevokedSvid[]> {
+    this.up();
+    return this.inner.revokedSvids();
   }
   async list(): Promise<RevocationListing> {
     this.up();
