@@ -9,6 +9,7 @@ import { adminRoutes } from "./http/admin-routes.js";
 import { healthRoutes, type ReadinessCheck } from "./http/health-routes.js";
 import { introspectionRoutes } from "./http/introspection-routes.js";
 import { metadataRoutes } from "./http/metadata-routes.js";
+import { httpMetrics, metricsRoutes } from "./http/metrics-routes.js";
 import { requestContext } from "./http/request-context.js";
 import { requireAdmin } from "./http/require-admin.js";
 import { revocationRoutes } from "./http/revocation-routes.js";
@@ -16,6 +17,7 @@ import { svidRoutes, type SvidRouteDeps } from "./http/svid-routes.js";
 import { tokenRoutes } from "./http/token-routes.js";
 import type { Clock } from "./lib/clock.js";
 import type { Log } from "./lib/log.js";
+import type { BrokerMetrics } from "./metrics/broker-metrics.js";
 import { createAuthenticateCaller } from "./revocation/authenticate-caller.js";
 import { createIntrospectToken } from "./revocation/introspect-token.js";
 import { createListRevocations } from "./revocation/list-revocations.js";
@@ -53,6 +55,7 @@ export const ROUTE_TABLE: readonly { method: "GET" | "POST" | "DELETE"; path: st
   { method: "GET", path: "/svid/crl", auth: "public" },
   { method: "GET", path: "/healthz", auth: "public" },
   { method: "GET", path: "/readyz", auth: "public" },
+  { method: "GET", path: "/metrics", auth: "public" },
 ];
 
 export interface AppDeps {
@@ -76,12 +79,18 @@ export interface AppDeps {
   readonly introspectionScope: string;
   /** X.509-SVIDs, the SPIFFE bundle and the CRL; undefined: no CA, those routes answer 404. */
   readonly svid?: SvidRouteDeps;
+  /** Prometheus metrics; undefined: no /metrics and no request timing (in-process tests). */
+  readonly metrics?: BrokerMetrics;
 }
 
 /** Builds the HTTP app: middleware order, then the routes of ROUTE_TABLE. */
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use("*", requestContext({ log: deps.log }));
+  if (deps.metrics) {
+    app.use("*", httpMetrics(deps.metrics));
+    metricsRoutes(app, { metrics: deps.metrics });
+  }
 
   tokenRoutes(app, { exchangeToken: deps.exchangeToken, maxBodyBytes: deps.maxBodyBytes });
   metadataRoutes(app, { issuerUrl: deps.issuerUrl, keys: deps.keys });

@@ -22,10 +22,13 @@ import { checkRedisSettings, createRedisClient, whenRedisReady } from "./revocat
 import { RedisRevocationStore } from "./revocation/redis-revocation-store.js";
 import type { RevocationStore } from "./revocation/revocation-store.js";
 import { loadTokenVerifier } from "./identity/token-verifier.js";
-import { systemClock } from "./lib/clock.js";
+import { epochSeconds, systemClock } from "./lib/clock.js";
 import { globalHttpFetch } from "./lib/http-fetch.js";
 import { gracefulClose } from "./lib/graceful-close.js";
 import { createLogger } from "./lib/logger.js";
+import { BrokerMetrics } from "./metrics/broker-metrics.js";
+import { inForceCounts } from "./metrics/in-force.js";
+import { countingAuditSink, countingFetch, TimedRevocationStore } from "./metrics/instrument.js";
 import { PolicyLoadError, PolicyStore } from "./policy/index.js";
 
 /**
@@ -55,10 +58,11 @@ class StartupError extends Error {}
 
 async function run(config: Config, logger: Logger): Promise<void> {
   const keys = await openKeyStore(config, logger);
+  const metrics = new BrokerMetrics();
   const verifier = await loadTokenVerifier(config.issuersFile, {
     brokerIssuer: config.issuerUrl,
     clock: systemClock,
-    fetch: globalHttpFetch,
+    fetch: countingFetch(globalHttpFetch, metrics),
     log: logger.child({ component: "identity" }),
     remoteJwks: { cooldownMs: config.jwksRefetchCooldownMs, cacheMaxAgeMs: config.jwksCacheMaxAgeMs },
   });
@@ -76,10 +80,17 @@ async function run(config: Config, logger: Logger): Promise<void> {
     void keys.reload();
   });
 
-  const revocations = await openRevocationStore(config, logger);
+  const revocations = new TimedRevocationStore(await openRevocationStore(config, logger), metrics);
   const minter = createAccessTokenMinter({ issuer: config.issuerUrl, keys, clock: systemClock });
   const brokerTokens = createBrokerTokenVerifier({ issuer: config.issuerUrl, keys, clock: systemClock });
-  const audit = createPinoAuditSink(logger);
+  const audit = countingAuditSink(createPinoAuditSink(logger), metrics);
+  metrics.addScrapeGauges({
+    inForce: inForceCounts(revocations, systemClock),
+    signingKeyAgeSeconds: () => {
+      const since = keys.activeSince();
+      return since === undefined ? undefined : Math.max(0, epochSeconds(systemClock) - since);
+    },
+  });
   const exchangeToken = createExchangeToken({
     verifier,
     revocations,
@@ -118,6 +129,7 @@ async function run(config: Config, logger: Logger): Promise<void> {
     adminScope: config.adminScope,
     introspectionScope: config.introspectionScope,
     svid,
+    metrics,
     readiness: [
       // A draining replica answers what reaches it, but a load balancer should send nothing new.
       { name: "accepting", check: () => ({ ok: !closer.isDraining(), ...(closer.isDraining() ? { detail: "shutting down" } : {}) }) },

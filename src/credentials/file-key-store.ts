@@ -18,6 +18,8 @@ interface KeyState {
   readonly published: readonly Readonly<JWK>[];
   /** keyset.json as read: the periodic check compares it to decide whether to reload. */
   readonly manifestText: string;
+  /** When the active key started signing (keyset.json), seconds since the epoch. */
+  readonly activeSince: number | undefined;
 }
 
 /** What one reload did. On failure the previous keys stay in force. */
@@ -77,6 +79,11 @@ export class FileKeyStore implements KeyStore {
 
   activeKey(): SigningKey {
     return this.state.active;
+  }
+
+  /** When the active key started signing, if keyset.json records it (seconds since the epoch). */
+  activeSince(): number | undefined {
+    return this.state.activeSince;
   }
 
   publishedKeys(): readonly Readonly<JWK>[] {
@@ -181,5 +188,12 @@ async function readKeyState(dir: string, text?: string): Promise<KeyState> {
   }
   const active = keys.get(keyset.active);
   if (!active) throw new Error(`${manifestPath}: active key missing`);
-  return { active, published: Object.freeze([...keys.values()].map((key) => key.publicJwk)), manifestText };
+  const record = keyset.keys?.[keyset.active];
+  const since = record?.activated_at ?? record?.created_at;
+  return {
+    active,
+    published: Object.freeze([...keys.values()].map((key) => key.publicJwk)),
+    manifestText,
+    activeSince: since === undefined ? undefined : Math.floor(Date.parse(since) / 1000),
+  };
 }
