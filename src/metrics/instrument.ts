@@ -27,7 +27,7 @@ export function countingAuditSink(sink: AuditSink, metrics: BrokerMetrics): Audi
           metrics.adminActions.inc({ action: event.action, outcome: event.outcome });
           break;
         case "token_revocation":
-          metrics.adminActions.inc({ action: "holder_revoke", outcome: "ok" });
+          metrics.adminActions.inc({ action: "holder_revoke", outcome: event.outcome });
           break;
       }
     },
