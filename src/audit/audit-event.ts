@@ -1,3 +1,5 @@
+import { BrokerError } from "../errors.js";
+
 /**
  * One decision record. Credentials appear only as SHA-256 digests; the full reason for a
  * denial lives here, never in the caller's error_description.
@@ -99,4 +101,11 @@ export type AuditEvent = ExchangeAuditEvent | SvidAuditEvent | AdminAuditEvent |
 /** Where decision records go. One implementation writes pino JSON; tests collect them. */
 export interface AuditSink {
   record(event: AuditEvent): void;
+}
+
+/** The error code and full reason a denial record carries: a BrokerError's, or a bare server_error. */
+export function denialOf(error: unknown): { readonly error: string; readonly reason: string } {
+  return error instanceof BrokerError
+    ? { error: error.code, reason: error.detail ?? error.description }
+    : { error: "server_error", reason: "unexpected error" };
 }

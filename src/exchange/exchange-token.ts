@@ -1,4 +1,4 @@
-import type { AuditSink } from "../audit/audit-event.js";
+import { denialOf, type AuditSink } from "../audit/audit-event.js";
 import type { AccessTokenMinter, IssuedToken } from "../credentials/access-token.js";
 import type { JwtSvidMinter } from "../credentials/jwt-svid.js";
 import { BrokerError } from "../errors.js";
@@ -114,8 +114,7 @@ export function createExchangeToken(deps: ExchangeDeps) {
         ...base,
         ...known,
         decision: "deny",
-        error: error instanceof BrokerError ? error.code : "server_error",
-        reason: error instanceof BrokerError ? (error.detail ?? error.description) : "unexpected error",
+        ...denialOf(error),
       });
       throw error;
     }

@@ -1,11 +1,10 @@
-import type { AuditSink, SvidAuditEvent } from "../audit/audit-event.js";
+import { denialOf, type AuditSink, type SvidAuditEvent } from "../audit/audit-event.js";
 import type { CertificateAuthority } from "../credentials/x509/ca-store.js";
 import { checkCsrAgainstGrant, readCsr } from "../credentials/x509/csr.js";
 import { signSvid } from "../credentials/x509/sign-svid.js";
 import { svidTemplate } from "../credentials/x509/svid-template.js";
 import { validateSvid } from "../credentials/x509/validate-svid.js";
 import { certificatesPem } from "../credentials/x509/x509.js";
-import { BrokerError } from "../errors.js";
 import { authorize, type AuthorizationTrace, type AuthorizeDeps } from "../exchange/authorize.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
@@ -106,8 +105,7 @@ export function createIssueX509Svid(deps: IssueX509SvidDeps): IssueX509Svid {
         ...base,
         ...known,
         decision: "deny",
-        error: error instanceof BrokerError ? error.code : "server_error",
-        reason: error instanceof BrokerError ? (error.detail ?? error.description) : "unexpected error",
+        ...denialOf(error),
       });
       throw error;
     }
