@@ -49,6 +49,8 @@ export interface SvidDeps {
   readonly fetch: typeof fetch;
   /** Epoch milliseconds. */
   readonly now: () => number;
+  /** Aborts an in-flight request (shutdown). */
+  readonly signal?: AbortSignal;
 }
 
 /** A failure to report: the message never contains the token or a key. */
@@ -114,7 +116,7 @@ export async function requestSvid(request: SvidRequest, deps: SvidDeps): Promise
       method: "POST",
       headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
       body: form,
-      signal: AbortSignal.timeout(request.timeoutMs ?? 15_000),
+      signal: AbortSignal.any([AbortSignal.timeout(request.timeoutMs ?? 15_000), ...(deps.signal ? [deps.signal] : [])]),
     });
   } catch (error) {
     const cause = (error as { cause?: { code?: string } }).cause?.code;
@@ -224,7 +226,7 @@ export interface RenewLoopDeps extends SvidDeps {
   readonly random: () => number;
   /** One line of progress (no secrets are ever passed to it). */
   readonly log: (line: string) => void;
-  /** Aborted on SIGTERM/SIGINT: the loop stops waiting and returns. */
+  /** Aborted on SIGTERM/SIGINT: the loop stops waiting (or requesting) and returns. */
   readonly signal: AbortSignal;
 }
 
