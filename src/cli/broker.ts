@@ -1,12 +1,10 @@
 #!/usr/bin/env node
 import { resolve } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
-import { PolicyLoadError } from "../policy/index.js";
 import { addAdminCommands } from "./admin-commands.js";
 import { mintDevToken } from "./dev-token.js";
 import { addExchangeCommand } from "./exchange-command.js";
 import { addKeysCommands } from "./keys-commands.js";
-import { testPolicies } from "./policy-test.js";
 import { addPolicyTools } from "./policy-tools.js";
 import { addSvidCommand } from "./svid-command.js";
 
@@ -19,30 +17,7 @@ const seconds = (text: string) => {
   return value;
 };
 
-const policy = program.command("policy").description("work with policy files");
-policy
-  .command("test")
-  .description("load the policies and run every *.test.yaml fixture beside them")
-  .option("--dir <dir>", "policy folder", process.env.BROKER_POLICY_DIR ?? "policies")
-  .option("--issuers <file>", "trusted issuers file (default: <dir>/issuers.yaml)")
-  .option("--trust-domain <name>", "SPIFFE trust domain of granted SPIFFE IDs", process.env.BROKER_TRUST_DOMAIN)
-  .action(async (options: { dir: string; issuers?: string; trustDomain?: string }) => {
-    const dir = resolve(options.dir);
-    try {
-      const results = await testPolicies(dir, resolve(options.issuers ?? `${dir}/issuers.yaml`), options.trustDomain);
-      for (const result of results) {
-        process.stdout.write(`${result.passed ? "ok  " : "FAIL"} ${result.file}: ${result.name}${result.passed ? "" : `\n     ${result.message}`}\n`);
-      }
-      const failed = results.filter((result) => !result.passed).length;
-      process.stdout.write(`${results.length - failed} passed, ${failed} failed\n`);
-      process.exitCode = failed > 0 || results.length === 0 ? 1 : 0;
-    } catch (error) {
-      process.stderr.write(`${error instanceof PolicyLoadError || error instanceof Error ? error.message : String(error)}\n`);
-      process.exitCode = 1;
-    }
-  });
-
-addPolicyTools(policy);
+addPolicyTools(program.command("policy").description("work with policy files"));
 
 program
   .command("dev-token")

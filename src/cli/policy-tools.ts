@@ -3,16 +3,44 @@ import type { Command } from "commander";
 import { writeFileAtomic } from "../lib/atomic-file.js";
 import { generatePolicySchemas } from "./policy-json-schema.js";
 import { lintPolicies } from "./policy-lint.js";
+import { testPolicies } from "./policy-test.js";
 
-/** `broker policy lint` and `broker policy schema`, beside `broker policy test`. */
-export function addPolicyTools(policy: Command): void {
-  policy
-    .command("lint")
-    .description("load and compile every policy and fixture file without running fixtures; print every problem")
+interface PolicyFolderOptions {
+  readonly dir: string;
+  readonly issuers?: string;
+  readonly trustDomain?: string;
+}
+
+/** The options every command that loads a policy folder takes. */
+function withPolicyFolder(command: Command): Command {
+  return command
     .option("--dir <dir>", "policy folder", process.env.BROKER_POLICY_DIR ?? "policies")
     .option("--issuers <file>", "trusted issuers file (default: <dir>/issuers.yaml)")
-    .option("--trust-domain <name>", "SPIFFE trust domain of granted SPIFFE IDs", process.env.BROKER_TRUST_DOMAIN)
-    .action(async (options: { dir: string; issuers?: string; trustDomain?: string }) => {
+    .option("--trust-domain <name>", "SPIFFE trust domain of granted SPIFFE IDs", process.env.BROKER_TRUST_DOMAIN);
+}
+
+/** `broker policy test`, `broker policy lint` and `broker policy schema`. */
+export function addPolicyTools(policy: Command): void {
+  withPolicyFolder(policy.command("test").description("load the policies and run every *.test.yaml fixture beside them")).action(
+    async (options: PolicyFolderOptions) => {
+      const dir = resolve(options.dir);
+      try {
+        const results = await testPolicies(dir, resolve(options.issuers ?? join(dir, "issuers.yaml")), options.trustDomain);
+        for (const result of results) {
+          process.stdout.write(`${result.passed ? "ok  " : "FAIL"} ${result.file}: ${result.name}${result.passed ? "" : `\n     ${result.message}`}\n`);
+        }
+        const failed = results.filter((result) => !result.passed).length;
+        process.stdout.write(`${results.length - failed} passed, ${failed} failed\n`);
+        process.exitCode = failed > 0 || results.length === 0 ? 1 : 0;
+      } catch (error) {
+        process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+        process.exitCode = 1;
+      }
+    },
+  );
+
+  withPolicyFolder(policy.command("lint").description("load and compile every policy and fixture file without running fixtures; print every problem"))
+    .action(async (options: PolicyFolderOptions) => {
       const dir = resolve(options.dir);
       try {
         const problems = await lintPolicies(dir, resolve(options.issuers ?? join(dir, "issuers.yaml")), options.trustDomain);
