@@ -1,26 +1,37 @@
 /**
- * `npm run bench`: drives real server processes with autocannon (a separate process) on
- * 127.0.0.1 and prints req/s, latency, errors, server CPU per request and peak RSS per scenario,
- * with broker/floor ratios measured in the same run. Results also go to bench/results/.
+ * `npm run bench`: drives real server processes on 127.0.0.1 with autocannon (bench/drive.ts, its
+ * own process) and prints, per scenario, req/s, p50/p99/max latency, errors and non-2xx, server
+ * CPU µs per request and peak RSS, with ratios to floors measured in the same run. Results also go
+ * to bench/results/<time>.json with machine info.
  *
- * Env: BENCH_DURATION (s, default 10), BENCH_CONNECTIONS (default 50). Needs redis-server.
+ * Env: BENCH_DURATION (s per scenario, default 10), BENCH_CONNECTIONS (default 50),
+ * BENCH_SOAK_SECONDS (default 0: off; 60 for the RSS-growth check). Needs redis-server.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { cpus, totalmem } from "node:os";
+import { createPrivateKey, generateKeyPairSync, randomBytes } from "node:crypto";
 import { cp, mkdir, mkdtemp, open, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { mintDevToken } from "../src/cli/dev-token.js";
+import { generateKeyAndCsr } from "../src/cli/svid-client.js";
 import { devIssuerPaths } from "../src/credentials/dev-material.js";
+import { signJwt } from "../src/credentials/jwt-signer.js";
+import { toSigningKey, type SigningKey } from "../src/credentials/signing-key.js";
 import { freePort } from "../test/support/broker-process.js";
 import { startRedisServer } from "../test/support/redis-server.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const SOAK_SECONDS = Number(process.env.BENCH_SOAK_SECONDS ?? 0);
 const run = promisify(execFile);
+
+const GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange";
+const JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt";
+const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
+const DEV_ISSUER = "https://dev-issuer.invalid";
+const ONCE_ISSUER = "https://bench-once.invalid";
 
 interface Result {
   scenario: string;
@@ -35,6 +46,17 @@ interface Result {
 interface Server {
   child: ChildProcess;
   port: number;
+}
+
+interface LoadOptions {
+  readonly bodies?: readonly string[];
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly connections?: number;
+  readonly durationSeconds?: number;
+  readonly overallRate?: number;
+  readonly label?: string;
+  /** Run 3 s of unmeasured load first. */
+  readonly warmUp?: boolean;
 }
 
 async function startProcess(args: string[], env: Record<string, string>, logFile: string): Promise<Server> {
@@ -61,35 +83,46 @@ async function startProcess(args: string[], env: Record<string, string>, logFile
   return { child, port };
 }
 
-/** utime + stime of a process, in microseconds (Linux /proc). */
-async function cpuMicros(pid: number): Promise<number> {
-  const fields = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]?.split(" ") ?? [];
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return (ticks * 1_000_000) / 100; // USER_HZ is 100 on Linux
+async function stopProcess(server: Server): Promise<void> {
+  if (server.child.exitCode !== null) return;
+  const exited = new Promise((resolve) => server.child.once("exit", resolve));
+  server.child.kill("SIGTERM");
+  await exited;
 }
 
-async function peakRssMb(pid: number): Promise<number> {
+/** utime + stime of a process, in microseconds (Linux /proc; USER_HZ is 100). */
+async function cpuMicros(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]?.split(" ") ?? [];
+  return ((Number(fields[11]) + Number(fields[12])) * 1_000_000) / 100;
+}
+
+async function rssMb(pid: number, field: "VmHWM" | "VmRSS"): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
-  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const kb = Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
   return Math.round(kb / 102.4) / 10;
 }
 
-interface LoadOptions {
-  readonly body?: string;
-  readonly headers?: Readonly<Record<string, string>>;
-  readonly connections?: number;
-  readonly durationSeconds?: number;
-}
-
-async function load(scenario: string, server: Server, path: string, options: LoadOptions = {}): Promise<Result> {
+async function load(work: string, scenario: string, server: Server, path: string, options: LoadOptions = {}): Promise<Result> {
   const pid = server.child.pid ?? 0;
   const connections = options.connections ?? CONNECTIONS;
-  const args = [join(ROOT, "node_modules/autocannon/autocannon.js"), "-j", "-c", String(connections), "-d", String(options.durationSeconds ?? DURATION)];
-  if (options.body !== undefined) args.push("-m", "POST", "-H", "content-type=application/x-www-form-urlencoded", "-b", options.body);
-  for (const [name, value] of Object.entries(options.headers ?? {})) args.push("-H", `${name}=${value}`);
-  args.push(`http://127.0.0.1:${server.port}${path}`);
+  const spec = {
+    url: `http://127.0.0.1:${server.port}${path}`,
+    connections,
+    durationSeconds: options.durationSeconds ?? DURATION,
+    ...(options.overallRate ? { overallRate: options.overallRate } : {}),
+    method: options.bodies ? "POST" : "GET",
+    headers: { ...(options.bodies ? { "content-type": "application/x-www-form-urlencoded" } : {}), ...options.headers },
+    bodies: options.bodies ?? [],
+  };
+  const specFile = join(work, `drive-${randomBytes(4).toString("hex")}.json`);
+  await writeFile(specFile, JSON.stringify(spec));
+  if (options.warmUp) {
+    // Unmeasured: let the JIT and caches settle, so the first scenario of a process is not penalised.
+    await writeFile(`${specFile}.warm`, JSON.stringify({ ...spec, durationSeconds: 3, connections: 10 }));
+    await run(process.execPath, ["--import", "tsx", join(ROOT, "bench/drive.ts"), `${specFile}.warm`], { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 });
+  }
   const before = await cpuMicros(pid);
-  const { stdout } = await run(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 });
+  const { stdout } = await run(process.execPath, ["--import", "tsx", join(ROOT, "bench/drive.ts"), specFile], { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 });
   const after = await cpuMicros(pid);
   const report = JSON.parse(stdout) as {
     requests: { average: number; total: number };
@@ -98,50 +131,83 @@ async function load(scenario: string, server: Server, path: string, options: Loa
     non2xx: number;
   };
   return {
-    scenario: `${scenario} c=${connections}`,
+    scenario: `${scenario} ${options.label ?? `c=${connections}`}`,
     requestsPerSecond: Math.round(report.requests.average),
     latencyMs: { p50: report.latency.p50, p99: report.latency.p99, max: report.latency.max },
     errors: report.errors,
     non2xx: report.non2xx,
     cpuMicrosPerRequest: Math.round((after - before) / Math.max(1, report.requests.total)),
-    peakRssMb: await peakRssMb(pid),
+    peakRssMb: await rssMb(pid, "VmHWM"),
   };
 }
 
-function exchangeBody(token: string): string {
+function exchangeBody(subjectToken: string, extra: Record<string, string> = {}): string {
   return new URLSearchParams({
-    grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
-    subject_token_type: "urn:ietf:params:oauth:token-type:jwt",
-    subject_token: token,
+    grant_type: GRANT_TYPE,
+    subject_token_type: JWT_TYPE,
+    subject_token: subjectToken,
     audience: "https://demo.example.com",
     scope: "demo:read",
+    ...extra,
   }).toString();
 }
 
-const INTROSPECTOR_POLICY = (issuerUrl: string) => `id: bench-introspector
-issuer: local-dev
-condition: identity.subject == "introspector"
+/** A subject token of a bench issuer, signed through node:crypto (fast enough to mint thousands). */
+function mintSubject(key: SigningKey, issuer: string, audience: string): string {
+  const now = Math.floor(Date.now() / 1000);
+  return signJwt(key, "JWT", { iss: issuer, sub: "demo-workload", aud: audience, iat: now, exp: now + 3000, jti: randomBytes(16).toString("base64url") });
+}
+
+/** One exchange through a running broker, for tokens the scenarios need. */
+async function exchangeFor(server: Server, body: string): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${server.port}/token`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body,
+  });
+  const json = (await response.json()) as { access_token?: string };
+  if (!json.access_token) throw new Error(`setup exchange failed: ${JSON.stringify(json)}`);
+  return json.access_token;
+}
+
+const policyFor = (id: string, issuer: string, grant: string) => `id: ${id}
+issuer: ${issuer}
+condition: identity.subject == "${id === "bench-introspector" ? "introspector" : "demo-workload"}"
 grant:
-  workload_id: resource-server
-  audiences: ["${issuerUrl}"]
-  scopes: [broker:introspect]
-  max_lifetime: 1h
-`;
+${grant}`;
+
+async function writeConfig(work: string, keysDir: string, issuerUrl: string): Promise<{ policyDir: string; onceKeyFile: string }> {
+  const policyDir = join(work, "policies");
+  await mkdir(policyDir);
+  await cp(join(ROOT, "policies/local-dev.policy.yaml"), join(policyDir, "local-dev.policy.yaml"));
+  const demoGrant = `  workload_id: demo-workload\n  audiences: [https://demo.example.com]\n  scopes: [demo:read, demo:write]\n  max_lifetime: 10m\n`;
+  await writeFile(join(policyDir, "bench-once.policy.yaml"), policyFor("bench-once", "bench-once", demoGrant));
+  await writeFile(
+    join(policyDir, "bench-introspector.policy.yaml"),
+    policyFor("bench-introspector", "local-dev", `  workload_id: resource-server\n  audiences: ["${issuerUrl}"]\n  scopes: [broker:introspect]\n  max_lifetime: 1h\n`),
+  );
+  // A second development-style issuer with replay protection: each of its tokens is single-use.
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const onceKeyFile = join(work, "once-issuer.pem");
+  await writeFile(onceKeyFile, privateKey.export({ format: "pem", type: "pkcs8" }).toString());
+  const onceKid = (await toSigningKey(privateKey)).kid;
+  await writeFile(join(work, "once-jwks.json"), JSON.stringify({ keys: [{ ...publicKey.export({ format: "jwk" }), kid: onceKid, alg: "ES256", use: "sig" }] }));
+  const issuer = (id: string, iss: string, jwks: string, replay: boolean) =>
+    `  - id: ${id}\n    issuer: ${iss}\n    profile: oidc\n    keys: { jwks_file: ${jwks} }\n    algorithms: [ES256]\n    max_token_age: 1h\n    replay_protection: ${replay}\n`;
+  await writeFile(
+    join(policyDir, "issuers.yaml"),
+    `issuers:\n${issuer("local-dev", DEV_ISSUER, devIssuerPaths(keysDir).jwks, false)}${issuer("bench-once", ONCE_ISSUER, join(work, "once-jwks.json"), true)}`,
+  );
+  return { policyDir, onceKeyFile };
+}
 
 async function main(): Promise<void> {
   await run("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: ROOT });
   const work = await mkdtemp(join(tmpdir(), "broker-bench-"));
   const keysDir = join(work, "keys");
-  const policyDir = join(work, "policies");
   const port = await freePort();
   const issuerUrl = `http://127.0.0.1:${port}`;
-  await mkdir(policyDir);
-  await cp(join(ROOT, "policies/local-dev.policy.yaml"), join(policyDir, "local-dev.policy.yaml"));
-  await writeFile(join(policyDir, "introspector.policy.yaml"), INTROSPECTOR_POLICY(issuerUrl));
-  await writeFile(
-    join(policyDir, "issuers.yaml"),
-    `issuers:\n  - id: local-dev\n    issuer: https://dev-issuer.invalid\n    profile: oidc\n    keys: { jwks_file: ${devIssuerPaths(keysDir).jwks} }\n    algorithms: [ES256]\n    max_token_age: 1h\n`,
-  );
+  const { policyDir, onceKeyFile } = await writeConfig(work, keysDir, issuerUrl);
   const brokerEnv = {
     BROKER_PORT: String(port),
     BROKER_KEYS_DIR: keysDir,
@@ -151,45 +217,90 @@ async function main(): Promise<void> {
     BROKER_DEV_KEYS: "on",
     BROKER_WATCH_POLICIES: "false",
   };
-
   const results: Result[] = [];
+  const memo: Record<string, Result> = {};
+  const record = (key: string, result: Result) => {
+    results.push(result);
+    memo[key] = result;
+    console.log(`${result.scenario}: ${result.requestsPerSecond} req/s, p99 ${result.latencyMs.p99} ms, ${result.cpuMicrosPerRequest} µs CPU/req, non2xx ${result.non2xx}`);
+  };
+
   const hello = await startProcess(["--import", "tsx", "bench/floor-server.ts", "hello", "$PORT"], {}, join(work, "hello.log"));
-  results.push(await load("floor: hono hello world", hello, "/"));
-  hello.child.kill();
+  record("hello", await load(work, "floor: hono hello world", hello, "/", { warmUp: true }));
+  await stopProcess(hello);
 
-  // Memory store first: its first start also generates the keys the later runs share.
+  // In-memory store. The first start also generates the keys every later run shares.
   const memory = await startProcess(["dist/main.js"], brokerEnv, join(work, "broker-memory.log"));
-  const subjectToken = await mintDevToken({ keysDir, subject: "demo-workload", audience: issuerUrl, lifetimeSeconds: 3000, claims: {} });
+  const devKey = await toSigningKey(createPrivateKey(await readFile(devIssuerPaths(keysDir).privateKey, "utf8")));
+  const subjectToken = mintSubject(devKey, DEV_ISSUER, issuerUrl);
   const body = exchangeBody(subjectToken);
-  results.push(await load("broker: token exchange (memory)", memory, "/token", { body }));
-  results.push(await load("broker: token exchange (memory)", memory, "/token", { body, connections: 1, durationSeconds: 5 }));
-  memory.child.kill();
+  record("memory", await load(work, "broker: token exchange (memory)", memory, "/token", { bodies: [body], warmUp: true }));
+  record("memory-c1", await load(work, "broker: token exchange (memory)", memory, "/token", { bodies: [body], connections: 1, durationSeconds: 5 }));
+  // p99 at half of the maximum throughput. autocannon's rate limiter (-R) sends each connection's
+  // quota for a second in one burst (lib/httpClient.js: reqsMadeThisSecond), which measures its own
+  // bursts; so use the smallest closed-loop concurrency that reaches half the maximum instead.
+  const target = (memo.memory?.requestsPerSecond ?? 0) / 2;
+  for (const connections of [1, 2, 4, 8, 16]) {
+    const probe = await load(work, "broker: token exchange (memory)", memory, "/token", { bodies: [body], connections, durationSeconds: 5 });
+    if (probe.requestsPerSecond >= target || connections === 16) {
+      record("memory-half", { ...probe, scenario: `${probe.scenario} (≥ half of max: ${Math.round(target)} req/s)` });
+      break;
+    }
+  }
+  const brokerToken = await exchangeFor(memory, exchangeBody(subjectToken, { scope: "demo:read demo:write" }));
+  const reExchange = new URLSearchParams({ grant_type: GRANT_TYPE, subject_token_type: ACCESS_TOKEN_TYPE, subject_token: brokerToken, scope: "demo:read" }).toString();
+  record("reexchange", await load(work, "broker: re-exchange of a broker token (memory)", memory, "/token", { bodies: [reExchange] }));
+  const { csrPem } = await generateKeyAndCsr("ec-p256");
+  const svidBody = new URLSearchParams({ subject_token_type: JWT_TYPE, subject_token: subjectToken, csr: csrPem }).toString();
+  record("svid", await load(work, "broker: X.509-SVID from a CSR (memory)", memory, "/svid/x509", { bodies: [svidBody] }));
+  if (SOAK_SECONDS > 0) {
+    const pid = memory.child.pid ?? 0;
+    const samples: number[] = [await rssMb(pid, "VmRSS")];
+    const sampler = setInterval(() => void rssMb(pid, "VmRSS").then((mb) => samples.push(mb)), 5_000);
+    record("soak", await load(work, "broker: token exchange (memory)", memory, "/token", { bodies: [body], durationSeconds: SOAK_SECONDS, label: `soak ${SOAK_SECONDS} s` }));
+    clearInterval(sampler);
+    samples.push(await rssMb(pid, "VmRSS"));
+    console.log(`RSS during the soak (MB, every 5 s): ${samples.join(" ")}`);
+  }
+  await stopProcess(memory);
 
+  // Redis store: block checks on every exchange, single-use claims for the replay-protected issuer.
   const redis = await startRedisServer();
   const redisBroker = await startProcess(["dist/main.js"], { ...brokerEnv, REDIS_URL: redis.url }, join(work, "broker-redis.log"));
-  results.push(await load("broker: token exchange (redis)", redisBroker, "/token", { body }));
-  results.push(await load("broker: token exchange (redis)", redisBroker, "/token", { body, connections: 1, durationSeconds: 5 }));
-  const introspectorToken = await mintDevToken({ keysDir, subject: "introspector", audience: issuerUrl, lifetimeSeconds: 3000, claims: {} });
-  const bearer = await exchangeFor(redisBroker, introspectorToken, issuerUrl, "broker:introspect");
-  const issued = await exchangeFor(redisBroker, subjectToken, "https://demo.example.com", "demo:read");
-  results.push(
-    await load("broker: introspection (redis)", redisBroker, "/introspect", {
-      body: new URLSearchParams({ token: issued }).toString(),
+  record("redis", await load(work, "broker: token exchange (redis)", redisBroker, "/token", { bodies: [body], warmUp: true }));
+  record("redis-c1", await load(work, "broker: token exchange (redis)", redisBroker, "/token", { bodies: [body], connections: 1, durationSeconds: 5 }));
+  const onceKey = await toSigningKey(createPrivateKey(await readFile(onceKeyFile, "utf8")));
+  // More distinct tokens than the run can use: a reused one would show up as non-2xx.
+  const onceBodies = Array.from({ length: Math.max(20_000, 5_000 * DURATION) }, () => exchangeBody(mintSubject(onceKey, ONCE_ISSUER, issuerUrl)));
+  record("redis-replay", await load(work, "broker: token exchange (redis, single-use tokens)", redisBroker, "/token", { bodies: onceBodies }));
+  const bearer = await exchangeFor(redisBroker, new URLSearchParams({ grant_type: GRANT_TYPE, subject_token_type: JWT_TYPE, subject_token: signJwt(devKey, "JWT", { iss: DEV_ISSUER, sub: "introspector", aud: issuerUrl, iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 3000 }), audience: issuerUrl, scope: "broker:introspect" }).toString());
+  const issued = await exchangeFor(redisBroker, body);
+  record(
+    "introspect",
+    await load(work, "broker: introspection (redis)", redisBroker, "/introspect", {
+      bodies: [new URLSearchParams({ token: issued }).toString()],
       headers: { authorization: `Bearer ${bearer}` },
     }),
   );
-  redisBroker.child.kill();
+  await stopProcess(redisBroker);
   await redis.stop();
 
   const naive = await startProcess(["--import", "tsx", "bench/floor-server.ts", "naive", "$PORT", devIssuerPaths(keysDir).jwks], {}, join(work, "naive.log"));
-  results.push(await load("floor: naive exchange handler", naive, "/token", { body }));
-  naive.child.kill();
+  record("naive", await load(work, "floor: naive exchange handler", naive, "/token", { bodies: [body], warmUp: true }));
+  await stopProcess(naive);
+  const svidFloor = await startProcess(["--import", "tsx", "bench/floor-server.ts", "svid", "$PORT"], {}, join(work, "svid-floor.log"));
+  record("svid-floor", await load(work, "floor: CSR parse + sign with @peculiar/x509", svidFloor, "/svid/x509", { bodies: [svidBody], warmUp: true }));
+  await stopProcess(svidFloor);
 
-  const find = (prefix: string) => results.find((result) => result.scenario.startsWith(prefix) && result.scenario.endsWith(`c=${CONNECTIONS}`));
-  const ratio = (a: Result | undefined, b: Result | undefined) => (a && b ? Math.round((a.requestsPerSecond / b.requestsPerSecond) * 100) / 100 : undefined);
-  const ratios = {
-    "broker (memory) / naive floor": ratio(find("broker: token exchange (memory)"), find("floor: naive")),
-    "broker (redis) / broker (memory)": ratio(find("broker: token exchange (redis)"), find("broker: token exchange (memory)")),
+  const ratio = (a?: Result, b?: Result) => (a && b ? Math.round((a.requestsPerSecond / b.requestsPerSecond) * 100) / 100 : undefined);
+  const summary = {
+    "broker (memory) / naive floor": ratio(memo.memory, memo.naive),
+    "broker (redis) / broker (memory)": ratio(memo.redis, memo.memory),
+    "broker (redis, single-use) / broker (memory)": ratio(memo["redis-replay"], memo.memory),
+    "X.509-SVID / @peculiar/x509 floor": ratio(memo.svid, memo["svid-floor"]),
+    "p99 ms at half of max throughput": memo["memory-half"]?.latencyMs.p99,
+    "added latency of the Redis checks, µs (c=1)":
+      memo["memory-c1"] && memo["redis-c1"] ? Math.round(1e6 / memo["redis-c1"].requestsPerSecond - 1e6 / memo["memory-c1"].requestsPerSecond) : undefined,
   };
 
   console.table(
@@ -205,31 +316,13 @@ async function main(): Promise<void> {
       "peak RSS MB": r.peakRssMb,
     })),
   );
-  for (const [name, value] of Object.entries(ratios)) console.log(`${name} (req/s): ${value}`);
+  for (const [name, value] of Object.entries(summary)) console.log(`${name}: ${value}`);
   console.log(`server logs: ${work}`);
   const resultsDir = join(ROOT, "bench/results");
   await mkdir(resultsDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const machine = { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30) };
-  await writeFile(join(resultsDir, `${stamp}.json`), `${JSON.stringify({ machine, durationSeconds: DURATION, connections: CONNECTIONS, results, ratios }, null, 2)}\n`);
-}
-
-/** One exchange through the running broker, for tokens the scenarios need. */
-async function exchangeFor(server: Server, subjectToken: string, audience: string, scope: string): Promise<string> {
-  const response = await fetch(`http://127.0.0.1:${server.port}/token`, {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({
-      grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
-      subject_token_type: "urn:ietf:params:oauth:token-type:jwt",
-      subject_token: subjectToken,
-      audience,
-      scope,
-    }),
-  });
-  const json = (await response.json()) as { access_token?: string; error?: string };
-  if (!json.access_token) throw new Error(`exchange for ${audience} failed: ${JSON.stringify(json)}`);
-  return json.access_token;
+  await writeFile(join(resultsDir, `${stamp}.json`), `${JSON.stringify({ machine, durationSeconds: DURATION, connections: CONNECTIONS, results, summary }, null, 2)}\n`);
 }
 
 await main();

@@ -47,6 +47,8 @@ export interface Config {
   readonly ca: { readonly certFile: string; readonly keyFile: string; readonly chainFile: string | undefined } | undefined;
   /** How far ahead a CRL's nextUpdate lies, seconds. */
   readonly crlNextUpdateSeconds: number;
+  /** Human-readable log lines (pino-pretty) instead of JSON: for a terminal, never for collection. */
+  readonly logPretty: boolean;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 }
 
@@ -118,6 +120,7 @@ const envSchema = z.object({
   BROKER_CA_KEY: z.string().min(1).optional(),
   BROKER_CA_CHAIN: z.string().min(1).optional(),
   BROKER_CRL_NEXT_UPDATE: duration("BROKER_CRL_NEXT_UPDATE", "5m", 86_400),
+  LOG_PRETTY: flag("false"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   NODE_ENV: z.string().optional(),
 });
@@ -174,6 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         ? undefined
         : { certFile: resolve(e.BROKER_CA_CERT), keyFile: resolve(e.BROKER_CA_KEY), chainFile: e.BROKER_CA_CHAIN === undefined ? undefined : resolve(e.BROKER_CA_CHAIN) },
     crlNextUpdateSeconds: e.BROKER_CRL_NEXT_UPDATE,
+    logPretty: e.LOG_PRETTY,
     logLevel: e.LOG_LEVEL,
   };
 }

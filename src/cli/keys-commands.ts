@@ -1,4 +1,5 @@
 import { join, resolve } from "node:path";
+import { createRootCa } from "../credentials/x509/ca-store.js";
 import { InvalidArgumentError, type Command } from "commander";
 import {
   activateNextKey,
@@ -33,10 +34,26 @@ export function addKeysCommands(program: Command): void {
 
   keys
     .command("init")
-    .description("create the production signing key (files mode 0600); refuses to overwrite existing keys")
+    .description("create the production signing key (files mode 0600) and, with --ca, an X.509-SVID root CA; refuses to overwrite")
     .option(...dirOption)
-    .action((options: { dir: string }) =>
-      run(async () => report("created active key", await initSigningKeys(signingDir(options.dir), { clock: systemClock }))),
+    .option("--ca", "also create a self-signed root CA for the trust domain in <dir>/ca-root/ (prefer an intermediate from your own PKI)")
+    .option("--trust-domain <name>", "SPIFFE trust domain of the CA", process.env.BROKER_TRUST_DOMAIN)
+    .option("--ca-days <days>", "validity of the root CA in days", (text: string) => Number(text), 1825)
+    .action((options: { dir: string; ca?: boolean; trustDomain?: string; caDays: number }) =>
+      run(async () => {
+        if (options.ca && !options.trustDomain) throw new Error("--ca needs --trust-domain (or BROKER_TRUST_DOMAIN)");
+        if (options.ca && (!Number.isSafeInteger(options.caDays) || options.caDays < 1 || options.caDays > 3650)) {
+          throw new Error("--ca-days must be a whole number of days from 1 to 3650");
+        }
+        report("created active key", await initSigningKeys(signingDir(options.dir), { clock: systemClock }));
+        if (options.ca && options.trustDomain) {
+          const dir = join(resolve(options.dir), "ca-root");
+          const paths = { dir, certificate: join(dir, "ca.pem"), key: join(dir, "ca.key") };
+          await createRootCa(paths, options.trustDomain, new Date(systemClock.now()), { commonName: "credential broker root CA", days: options.caDays });
+          process.stdout.write(`created root CA for ${options.trustDomain}: ${paths.certificate} (key ${paths.key}, mode 0600)\n`);
+          process.stdout.write(`set BROKER_CA_CERT=${paths.certificate} BROKER_CA_KEY=${paths.key} BROKER_TRUST_DOMAIN=${options.trustDomain}\n`);
+        }
+      }),
     );
 
   keys

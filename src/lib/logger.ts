@@ -26,13 +26,15 @@ export const REDACTED_PATHS = [
   "*.headers.cookie",
 ];
 
-export function createLogger(options: { level: string }, destination?: pino.DestinationStream): Logger {
+export function createLogger(options: { level: string; pretty?: boolean }, destination?: pino.DestinationStream): Logger {
   return pino(
     {
       level: options.level,
       base: { service: "credential-broker" },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
+      // Pretty output only when asked (LOG_PRETTY): redaction runs before the transport either way.
+      ...(options.pretty && !destination ? { transport: { target: "pino-pretty", options: { colorize: true } } } : {}),
     },
     destination,
   );

@@ -16,6 +16,11 @@ describe("loadConfig", () => {
     expect(config.issuersFile.endsWith("policies/issuers.yaml")).toBe(true);
   });
 
+  it("writes JSON logs unless pretty output is asked for", () => {
+    expect(loadConfig({}).logPretty).toBe(false);
+    expect(loadConfig({ LOG_PRETTY: "true" }).logPretty).toBe(true);
+  });
+
   it("never generates keys in production unless told to", () => {
     expect(loadConfig({ NODE_ENV: "production" }).devKeys).toBe(false);
     expect(loadConfig({ NODE_ENV: "production", BROKER_DEV_KEYS: "on" }).devKeys).toBe(true);

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FileKeyStore } from "../../src/credentials/file-key-store.js";
+import { loadCertificateAuthority } from "../../src/credentials/x509/ca-store.js";
 import {
   activateNextKey,
   initSigningKeys,
@@ -146,5 +147,31 @@ describe("keyset.json compatibility", () => {
     expect(JSON.parse(await readFile(join(dir, "keyset.json"), "utf8"))).toEqual({ active: key.name, published: [] });
     expect((await FileKeyStore.load(dir)).activeKey().kid).toBe(key.kid);
     await rm(join(dir, ".."), { recursive: true, force: true });
+  });
+});
+
+describe("broker keys init --ca", () => {
+  it("creates a root CA the broker loads as its SVID CA, key mode 0600, checked by openssl", async () => {
+    const keysDir = await mkdtemp(join(tmpdir(), "broker-keys-ca-"));
+    const init = spawnSync(process.execPath, ["--import", "tsx", "src/cli/broker.ts", "keys", "init", "--ca", "--trust-domain", "prod.example.com", "--dir", keysDir], {
+      cwd: ROOT,
+      encoding: "utf8",
+      env: { PATH: process.env.PATH ?? "" },
+    });
+    expect(init.status, init.stderr).toBe(0);
+    expect(init.stdout).toMatch(/BROKER_CA_CERT=\S+ca-root\/ca\.pem BROKER_CA_KEY=\S+ca-root\/ca\.key BROKER_TRUST_DOMAIN=prod\.example\.com/);
+    expect(init.stdout).not.toMatch(/PRIVATE KEY/);
+    const certificatePem = await readFile(join(keysDir, "ca-root", "ca.pem"), "utf8");
+    const keyPem = await readFile(join(keysDir, "ca-root", "ca.key"), "utf8");
+    expect((await stat(join(keysDir, "ca-root", "ca.key"))).mode & 0o777).toBe(0o600);
+    const ca = await loadCertificateAuthority({ certificatePem, keyPem, chainPem: undefined, trustDomain: "prod.example.com", now: new Date() });
+    expect(ca.roots).toHaveLength(1);
+    const text = spawnSync("openssl", ["x509", "-noout", "-text"], { input: certificatePem, encoding: "utf8" }).stdout;
+    expect(text).toMatch(/CA:TRUE/);
+    expect(text).toMatch(/Certificate Sign, CRL Sign/);
+    expect(text).toMatch(/URI:spiffe:\/\/prod\.example\.com/);
+    // A second init refuses to overwrite the CA (and the signing key).
+    expect(spawnSync(process.execPath, ["--import", "tsx", "src/cli/broker.ts", "keys", "init", "--ca", "--trust-domain", "prod.example.com", "--dir", keysDir], { cwd: ROOT, encoding: "utf8", env: { PATH: process.env.PATH ?? "" } }).status).toBe(1);
+    await rm(keysDir, { recursive: true, force: true });
   });
 });

@@ -31,15 +31,31 @@ const DEV_ROOT_DAYS = 365;
 export async function ensureDevCa(keysDir: string, trustDomain: string, now: Date): Promise<boolean> {
   const paths = devCaPaths(keysDir);
   if (await exists(paths.certificate)) return false;
+  await createRootCa(paths, trustDomain, now, { commonName: "credential broker development root CA", days: DEV_ROOT_DAYS });
+  return true;
+}
+
+/**
+ * Writes a new self-signed root CA for `trustDomain` (EC P-256; key mode 0600): basicConstraints
+ * CA critical, keyCertSign + cRLSign critical, the trust domain's SPIFFE ID as URI SAN. Refuses
+ * to overwrite an existing certificate.
+ */
+export async function createRootCa(
+  paths: { readonly dir: string; readonly certificate: string; readonly key: string },
+  trustDomain: string,
+  now: Date,
+  options: { readonly commonName: string; readonly days: number },
+): Promise<void> {
+  if (await exists(paths.certificate)) throw new Error(`${paths.certificate} exists: refusing to overwrite a CA`);
   await mkdir(paths.dir, { recursive: true, mode: 0o700 });
   const keys = await subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"]);
   const serial = randomBytes(16);
   serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x01;
   const certificate = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial.toString("hex"),
-    name: [{ O: [trustDomain] }, { CN: ["credential broker development root CA"] }],
+    name: [{ O: [trustDomain] }, { CN: [options.commonName] }],
     notBefore: new Date(now.getTime() - 60_000),
-    notAfter: new Date(now.getTime() + DEV_ROOT_DAYS * 86_400_000),
+    notAfter: new Date(now.getTime() + options.days * 86_400_000),
     signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
     keys,
     extensions: [
@@ -53,7 +69,6 @@ export async function ensureDevCa(keysDir: string, trustDomain: string, now: Dat
   const pkcs8 = Buffer.from(await subtle.exportKey("pkcs8", keys.privateKey));
   await writeFileAtomic(paths.key, pem("PRIVATE KEY", pkcs8), 0o600);
   await writeFileAtomic(paths.certificate, `${certificate.toString("pem")}\n`, 0o644);
-  return true;
 }
 
 /** Loads the development CA from keys/ca/. */
