@@ -2,7 +2,7 @@ import { resolve } from "node:path";
 import { z } from "zod";
 import { parseDurationSeconds } from "./lib/durations.js";
 
-/** Every setting the broker reads, with its default. README "Settings" documents each one. */
+/** Every setting the broker reads, with its default. docs/configuration.md documents each one. */
 export interface Config {
   readonly host: string;
   readonly port: number;

@@ -20,6 +20,8 @@ export function requestContext(options: { log: Log }): MiddlewareHandler<AppEnv>
     // Set before the handler runs: changing headers of a finished response makes Hono rebuild it.
     c.header("X-Request-Id", requestId);
     await next();
+    // Error answers and handlers that return their own Response did not get it: add it there.
+    if (!c.res.headers.has("X-Request-Id")) c.res.headers.set("X-Request-Id", requestId);
     options.log.info(
       {
         requestId,
