@@ -24,6 +24,9 @@ export type ReloadResult =
 
 const DEFAULT_DEBOUNCE_MS = 200;
 
+/** How often a watching store re-reads the folder when no file event arrives: bounds reload lag. */
+export const POLICY_RELOAD_INTERVAL_MS = 10_000;
+
 /**
  * Holds the policy set in force. A reload builds a complete new set and swaps it in one
  * assignment, so a decision sees either the old set or the new one, never a mix; a broken
@@ -35,6 +38,8 @@ export class PolicyStore {
   private readonly debounceMs: number;
   private queue: Promise<unknown> = Promise.resolve();
   private watcher: FSWatcher | undefined;
+  private interval: NodeJS.Timeout | undefined;
+  private lastFailure: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly listeners = new Set<(result: ReloadResult) => void>();
 
@@ -72,9 +77,12 @@ export class PolicyStore {
     return () => this.listeners.delete(listener);
   }
 
-  /** Reloads when a policy file in the directory changes, after `debounceMs` of quiet. */
-  watch(): void {
+  /** Reloads when a policy file changes (after `debounceMs` of quiet), and every `intervalMs` (10 s) in case no event comes. */
+  watch(options: { readonly intervalMs?: number } = {}): void {
     if (this.watcher !== undefined) return;
+    // A periodic check as well: file events never arrive on some mounts (network, some volumes).
+    this.interval = setInterval(() => void this.reload(), options.intervalMs ?? POLICY_RELOAD_INTERVAL_MS);
+    this.interval.unref();
     this.watcher = watch(this.options.dir, (_event, filename) => {
       // filename may be null on some platforms: then reload to be safe.
       if (filename !== null && !filename.endsWith(POLICY_FILE_SUFFIX)) return;
@@ -85,6 +93,8 @@ export class PolicyStore {
 
   /** Stops watching; a pending debounced reload is dropped. */
   close(): void {
+    if (this.interval !== undefined) clearInterval(this.interval);
+    this.interval = undefined;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.watcher?.close();
@@ -104,7 +114,8 @@ export class PolicyStore {
     try {
       const fresh = await loadPolicySet(this.options.dir, { knownIssuers: this.options.knownIssuers, trustDomain: this.options.trustDomain });
       const changed = fresh.version !== this.set.version;
-      this.set = fresh;
+      if (changed) this.set = fresh;
+      this.lastFailure = undefined;
       result = { ok: true, version: fresh.version, changed };
       if (changed) this.log.info({ policyVersion: fresh.version, policies: fresh.policyIds.length }, "policies reloaded");
     } catch (error) {
@@ -114,7 +125,10 @@ export class PolicyStore {
           : [{ file: this.options.dir, policyId: undefined, path: "", message: error instanceof Error ? error.message : String(error) }];
       const errors = issues.map((issue) => formatIssue(issue.file, issue.policyId, issue));
       result = { ok: false, version: this.set.version, errors, issues };
-      this.log.error({ policyVersion: this.set.version, errors }, "policy reload failed; keeping the previous set");
+      // The periodic check would repeat the same failure every interval: say it once per change.
+      const failure = errors.join("\n");
+      if (failure !== this.lastFailure) this.log.error({ policyVersion: this.set.version, errors }, "policy reload failed; keeping the previous set");
+      this.lastFailure = failure;
     }
     for (const listener of this.listeners) {
       try {

@@ -113,3 +113,22 @@ describe("PolicyStore", () => {
     expect(allowsWrite(store)).toBe(false);
   });
 });
+
+describe("PolicyStore periodic check", () => {
+  it("picks up an edit without any file event, and reports a broken edit once", async () => {
+    const log = recordingLog();
+    const temp = await tempDir({ "a.policy.yaml": policyYaml({ id: "a", maxLifetime: "10m" }) });
+    cleanups.push(temp.cleanup);
+    // File events are debounced far beyond the test: only the periodic check can reload here.
+    const store = await PolicyStore.open({ dir: temp.dir, knownIssuers: KNOWN_ISSUERS, log, debounceMs: 600_000 });
+    cleanups.push(() => store.close());
+    const { write } = temp;
+    store.watch({ intervalMs: 50 });
+    await write("a.policy.yaml", policyYaml({ id: "a", maxLifetime: "5m" }));
+    await nextReload(store, (result) => result.ok && result.changed);
+    await write("a.policy.yaml", "id: [broken");
+    let failures = 0;
+    await nextReload(store, (result) => !result.ok && ++failures >= 3);
+    expect(log.entries.filter((entry) => entry.message.startsWith("policy reload failed"))).toHaveLength(1);
+  });
+});
