@@ -1,11 +1,11 @@
 import { BrokerError } from "../errors.js";
 
 /**
- * One decision record. Credentials appear only as SHA-256 digests; the full reason for a
- * denial lives here, never in the caller's error_description.
+ * What every decision record (token exchange, X.509-SVID) carries. Credentials appear only as
+ * SHA-256 digests; the full reason for a denial lives here, never in the caller's
+ * error_description.
  */
-export interface ExchangeAuditEvent {
-  readonly event: "token_exchange";
+interface DecisionAuditFields {
   readonly requestId: string;
   readonly decision: "allow" | "deny";
   /** RFC 6749 error code on denial. */
@@ -16,39 +16,31 @@ export interface ExchangeAuditEvent {
   readonly subject?: string;
   readonly workloadId?: string;
   readonly policy?: string;
-  /** Policies evaluated, in order (denials). */
+  /** Policies evaluated, in order. */
   readonly evaluated?: readonly string[];
-  readonly subjectTokenType: string;
   readonly subjectTokenSha256: string;
-  readonly requestedTokenType?: string;
-  readonly jti?: string;
-  readonly exp?: number;
-  readonly audience?: readonly string[];
-  readonly scope?: string;
-  /** The SPIFFE ID of an issued JWT-SVID. */
+  /** The SPIFFE ID of an issued SVID. */
   readonly spiffeId?: string;
+  readonly exp?: number;
   readonly clientAddress: string;
 }
 
-/** One X.509-SVID decision (POST /svid/x509). The CSR and the subject token appear only as SHA-256. */
-export interface SvidAuditEvent {
+/** One POST /token decision. */
+export interface ExchangeAuditEvent extends DecisionAuditFields {
+  readonly event: "token_exchange";
+  readonly subjectTokenType: string;
+  readonly requestedTokenType?: string;
+  readonly jti?: string;
+  readonly audience?: readonly string[];
+  readonly scope?: string;
+}
+
+/** One POST /svid/x509 decision. The CSR appears only as SHA-256. */
+export interface SvidAuditEvent extends DecisionAuditFields {
   readonly event: "svid_issuance";
-  readonly requestId: string;
-  readonly decision: "allow" | "deny";
-  readonly error?: string;
-  readonly reason?: string;
-  readonly issuer?: string;
-  readonly subject?: string;
-  readonly workloadId?: string;
-  readonly policy?: string;
-  readonly evaluated?: readonly string[];
-  readonly subjectTokenSha256: string;
   readonly csrSha256: string;
-  readonly spiffeId?: string;
   /** Lowercase hex certificate serial. */
   readonly serial?: string;
-  readonly exp?: number;
-  readonly clientAddress: string;
 }
 
 /** What an operator did through the admin API (or tried to: see `outcome`). */
