@@ -18,11 +18,15 @@ describe("logger redaction", () => {
         body: { access_token: "eyJ.secret-access.sig", actor_token: "eyJ.secret-actor.sig" },
         req: { headers: { authorization: "Bearer secret-bearer" } },
         jwk: { kty: "EC", d: "secret-private-scalar" },
+        key: { d: "secret-key-scalar" },
+        err: { token: "secret-in-error" },
+        headers: { cookie: "secret-cookie" },
+        config: { secret: "secret-admin-value" },
       },
       "event",
     );
     const text = lines.join("");
-    for (const secret of ["secret-subject", "secret-access", "secret-actor", "secret-bearer", "secret-private-scalar"]) {
+    for (const secret of ["secret-subject", "secret-access", "secret-actor", "secret-bearer", "secret-private-scalar", "secret-key-scalar", "secret-in-error", "secret-cookie", "secret-admin-value"]) {
       expect(text).not.toContain(secret);
     }
     expect(text).toContain("[redacted]");
