@@ -141,6 +141,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n${problems.join("\n")}`);
   }
   const e = parsed.data;
+  // Node refuses to start a server whose headers timeout exceeds its request timeout.
+  if (e.BROKER_HEADERS_TIMEOUT > e.BROKER_REQUEST_TIMEOUT) {
+    throw new ConfigError("invalid configuration:\n  BROKER_HEADERS_TIMEOUT: must not exceed BROKER_REQUEST_TIMEOUT");
+  }
   if ((e.BROKER_CA_CERT === undefined) !== (e.BROKER_CA_KEY === undefined) || (e.BROKER_CA_CHAIN !== undefined && e.BROKER_CA_CERT === undefined)) {
     throw new ConfigError("invalid configuration:\n  BROKER_CA_CERT: set BROKER_CA_CERT and BROKER_CA_KEY together (BROKER_CA_CHAIN only with them)");
   }

@@ -22,10 +22,17 @@ export async function readBody(c: Context<AppEnv>, maxBytes: number): Promise<Bu
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of incoming as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) throw tooLarge(maxBytes);
-    chunks.push(chunk);
+  try {
+    for await (const chunk of incoming as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > maxBytes) throw tooLarge(maxBytes);
+      chunks.push(chunk);
+    }
+  } catch (error) {
+    if (error instanceof BrokerError) throw error;
+    // The client went away (or the request timeout cut it off) part-way through the body: the
+    // caller's fault, not the server's, and nobody is left to read the answer.
+    throw new BrokerError("invalid_request", "the request body was not received in full", { status: 400, cause: error });
   }
   return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
 }

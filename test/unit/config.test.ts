@@ -38,6 +38,10 @@ describe("loadConfig", () => {
     for (const name of ["BROKER_PORT", "BROKER_MAX_TOKEN_LIFETIME", "BROKER_ISSUER_URL", "LOG_LEVEL"]) expect(message).toContain(name);
   });
 
+  it("refuses a headers timeout longer than the request timeout", () => {
+    expect(() => loadConfig({ BROKER_HEADERS_TIMEOUT: "30s" })).toThrow(/BROKER_HEADERS_TIMEOUT: must not exceed BROKER_REQUEST_TIMEOUT/);
+  });
+
   it("strips a trailing slash from the issuer URL", () => {
     expect(loadConfig({ BROKER_ISSUER_URL: "https://broker.example.com/" }).issuerUrl).toBe("https://broker.example.com");
   });
