@@ -17,6 +17,7 @@ import type { SvidRouteDeps } from "./http/svid-routes.js";
 import { createIssueX509Svid } from "./svid/issue-x509-svid.js";
 import { createPublishCrl } from "./svid/publish-crl.js";
 import { createReExchange } from "./exchange/re-exchange.js";
+import { createVerifyActor } from "./exchange/delegation.js";
 import { MemoryRevocationStore } from "./revocation/memory-revocation-store.js";
 import { checkRedisSettings, createRedisClient, whenRedisReady } from "./revocation/redis-connection.js";
 import { RedisRevocationStore } from "./revocation/redis-revocation-store.js";
@@ -94,7 +95,16 @@ async function run(config: Config, logger: Logger): Promise<void> {
   const exchangeToken = createExchangeToken({
     verifier,
     revocations,
-    reExchange: createReExchange({ brokerTokens, minter, revocations, clock: systemClock, issuer: config.issuerUrl, maxLifetimeSeconds: config.maxTokenLifetimeSeconds }),
+    reExchange: createReExchange({
+      brokerTokens,
+      minter,
+      revocations,
+      clock: systemClock,
+      issuer: config.issuerUrl,
+      maxLifetimeSeconds: config.maxTokenLifetimeSeconds,
+      policies: () => policies.current(),
+    }),
+    verifyActor: createVerifyActor({ verifier, brokerTokens, revocations }),
     policies: () => policies.current(),
     minter,
     jwtSvids: createJwtSvidMinter({ issuer: config.issuerUrl, keys, clock: systemClock }),
@@ -150,7 +160,14 @@ async function run(config: Config, logger: Logger): Promise<void> {
     fetch: app.fetch,
     hostname: config.host,
     port: config.port,
-    serverOptions: { requestTimeout: config.requestTimeoutMs, headersTimeout: config.headersTimeoutMs, maxHeaderSize: 16 * 1024 },
+    serverOptions: {
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: config.headersTimeoutMs,
+      // Node enforces both timeouts only when it sweeps its connections, every 30 s by default:
+      // a 5 s headers timeout could hold a slowloris socket for 35 s. Sweep every second.
+      connectionsCheckingInterval: 1_000,
+      maxHeaderSize: 16 * 1024,
+    },
   }) as Server;
   server.keepAliveTimeout = 5_000;
   server.on("listening", () => {

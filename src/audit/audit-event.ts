@@ -33,6 +33,22 @@ export interface ExchangeAuditEvent extends DecisionAuditFields {
   readonly jti?: string;
   readonly audience?: readonly string[];
   readonly scope?: string;
+  /** RFC 8693 §2.1 actor_token_type of a delegation request. */
+  readonly actorTokenType?: string;
+  readonly actorTokenSha256?: string;
+  /** The verified actor (the issued token's outermost `act`). */
+  readonly actor?: { readonly sub: string; readonly iss?: string };
+  /** Number of actors in the issued token's `act` chain. */
+  readonly actChainDepth?: number;
+  /** The whole `act` chain of the issued token (RFC 8693 §4.1, outermost = current actor). */
+  readonly act?: ActChain;
+}
+
+/** An `act` claim as recorded: the current actor, the previous one nested inside. */
+export interface ActChain {
+  readonly sub: string;
+  readonly iss?: string;
+  readonly act?: ActChain;
 }
 
 /** One POST /svid/x509 decision. The CSR appears only as SHA-256. */

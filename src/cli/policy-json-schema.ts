@@ -14,7 +14,7 @@ export const POLICY_DESCRIPTIONS: Readonly<Record<string, string>> = {
   id: "Unique policy id: lowercase letters, digits and '-', at most 63 characters. Appears in audit records.",
   description: "What this policy is for, for reviewers.",
   issuer: "Id of a trusted issuer in issuers.yaml whose tokens this policy applies to.",
-  condition: "CEL expression over `identity`, `claims` and `request` that must be true. Match immutable ids (repository_id, project_id, service-account uid), not names.",
+  condition: "CEL expression over `identity`, `claims`, `request` (and `actor`, null without an actor_token) that must be true. Match immutable ids (repository_id, project_id, service-account uid), not names.",
   grant: "What a matching workload may get; a request can only narrow it.",
   "grant.workload_id": "The workload id issued tokens carry as `sub` (or use workload_id_expr).",
   "grant.workload_id_expr": "CEL expression computing the workload id (instead of workload_id).",
@@ -26,6 +26,11 @@ export const POLICY_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "grant.spiffe_id": "SPIFFE ID of issued SVIDs, inside the broker's trust domain (or use spiffe_id_expr).",
   "grant.spiffe_id_expr": "CEL expression computing the SPIFFE ID (instead of spiffe_id).",
   "grant.dns_names": "DNS SANs an X.509-SVID may carry besides its SPIFFE ID (needs x509_svid in token_types).",
+  "grant.delegation":
+    "RFC 8693 delegation: who may act for the subject (actor_token). Without it, a request with an actor_token is refused for this grant.",
+  "grant.delegation.actor_condition": "CEL expression over `actor` (actor.identity, actor.claims) and `identity`, `claims`, `request` that must be true for the actor.",
+  "grant.delegation.max_chain_depth": "Longest chain of actors (nested `act`) a token issued under this grant may carry: 1 (default) to 5.",
+  "grant.delegation.may_act": "RFC 8693 §4.4 `may_act` added to issued tokens: only this actor (`sub`, and `iss` when given) may act for them.",
 };
 
 type JsonObject = { [key: string]: unknown };

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { epochSeconds, type Clock } from "../lib/clock.js";
-import type { ClaimValue } from "../policy/types.js";
+import type { ClaimValue, MayAct } from "../policy/types.js";
 import { signJwt } from "./jwt-signer.js";
 import type { KeyStore } from "./key-store.js";
 
@@ -20,6 +20,22 @@ export interface AccessTokenSpec {
    * Seconds since the epoch.
    */
   readonly notAfter?: number;
+  /** RFC 8693 §4.1 `act`: the current actor, earlier ones nested inside. */
+  readonly act?: ActValue;
+  /** RFC 8693 §4.4 `may_act`: who may act for this token's subject. */
+  readonly mayAct?: MayAct;
+  /**
+   * Id of the policy whose `delegation` governs acting for this token (`delegation_policy`), so a
+   * re-exchange with an actor_token is decided by that policy as it is at that time.
+   */
+  readonly delegationPolicy?: string;
+}
+
+/** An `act` claim value (RFC 8693 §4.1). */
+export interface ActValue {
+  readonly sub: string;
+  readonly iss?: string;
+  readonly act?: ActValue;
 }
 
 export interface IssuedToken {
@@ -35,7 +51,8 @@ export interface AccessTokenMinter {
 
 /**
  * Mints RFC 9068 JWT access tokens: `typ: at+jwt`, `kid` in the header, `iss`, `sub`, `aud`,
- * `exp`, `iat`, `nbf`, a random 128-bit `jti`, `client_id` and `scope`.
+ * `exp`, `iat`, `nbf`, a random 128-bit `jti`, `client_id` and `scope`; for delegation, `act`,
+ * `may_act` and `delegation_policy`.
  */
 export function createAccessTokenMinter(options: { issuer: string; keys: KeyStore; clock: Clock }): AccessTokenMinter {
   return {
@@ -58,6 +75,9 @@ export function createAccessTokenMinter(options: { issuer: string; keys: KeyStor
       };
       // RFC 9068 §2.2.3.1: scope is a space-separated string, omitted when empty.
       if (spec.scopes.length > 0) payload.scope = spec.scopes.join(" ");
+      if (spec.act !== undefined) payload.act = spec.act;
+      if (spec.mayAct !== undefined) payload.may_act = spec.mayAct;
+      if (spec.delegationPolicy !== undefined) payload.delegation_policy = spec.delegationPolicy;
       const token = signJwt(key, ACCESS_TOKEN_TYP, payload);
       return { token, jti, issuedAt, expiresAt };
     },

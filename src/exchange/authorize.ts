@@ -1,6 +1,7 @@
+import type { ActChain } from "../audit/audit-event.js";
 import { BrokerError, type BrokerErrorCode } from "../errors.js";
 import type { SubjectTokenVerifier, VerifiedSubject } from "../identity/types.js";
-import type { DenialReason, Grant, PolicySet, RequestContext } from "../policy/types.js";
+import type { DenialReason, Grant, PolicySet, PrincipalContext, RequestContext } from "../policy/types.js";
 import type { RevocationStore } from "../revocation/revocation-store.js";
 import { checkIssuance } from "./revocation-checks.js";
 
@@ -17,6 +18,12 @@ export interface AuthorizationTrace {
   evaluated?: readonly string[];
   workloadId?: string;
   policy?: string;
+  /** The verified actor of a delegation request. */
+  actor?: { readonly sub: string; readonly iss?: string };
+  /** Length of the `act` chain of the token issued (or refused). */
+  actChainDepth?: number;
+  /** The whole `act` chain of the token issued. */
+  act?: ActChain;
 }
 
 export const DENIAL_CODES: Record<DenialReason, BrokerErrorCode> = {
@@ -24,6 +31,8 @@ export const DENIAL_CODES: Record<DenialReason, BrokerErrorCode> = {
   target_not_granted: "invalid_target",
   scope_not_granted: "invalid_scope",
   token_type_not_granted: "invalid_request",
+  delegation_not_granted: "unauthorized_client",
+  actor_not_allowed: "unauthorized_client",
 };
 
 export const DENIAL_DESCRIPTIONS: Record<DenialReason, string> = {
@@ -31,11 +40,14 @@ export const DENIAL_DESCRIPTIONS: Record<DenialReason, string> = {
   target_not_granted: "the requested audience or resource is not granted to this identity",
   scope_not_granted: "the requested scope is not granted to this identity",
   token_type_not_granted: "the requested_token_type is not granted to this identity",
+  delegation_not_granted: "delegation is not allowed for this identity",
+  actor_not_allowed: "the actor is not allowed to act for this identity",
 };
 
 /**
  * The checks every issuance shares (/token and /svid/x509): verify the subject token, decide by
- * policy (deny by default), then ask the store whether the workload is blocked and, for a
+ * policy (deny by default; an actor, when `resolveActor` is given, is verified after the subject
+ * and seen by the policy as `actor`), then ask the store whether the workload is blocked and, for a
  * single-use token, whether this is its first use. Throws BrokerError; fills `trace` as it goes.
  */
 export async function authorize(
@@ -43,11 +55,13 @@ export async function authorize(
   subjectToken: string,
   context: RequestContext,
   trace: AuthorizationTrace,
+  resolveActor?: () => Promise<PrincipalContext>,
 ): Promise<{ subject: VerifiedSubject; grant: Grant }> {
   const subject = await deps.verifier.verify(subjectToken);
   trace.issuer = subject.identity.issuer;
   trace.subject = subject.identity.subject;
-  const decision = deps.policies().evaluate(subject, context);
+  // The actor is verified once the subject is known good, and before any policy sees it.
+  const decision = deps.policies().evaluate(subject, resolveActor ? { ...context, actor: await resolveActor() } : context);
   trace.evaluated = decision.evaluated;
   if (!decision.allow) {
     throw new BrokerError(DENIAL_CODES[decision.reason], DENIAL_DESCRIPTIONS[decision.reason], {

@@ -9,6 +9,7 @@ import type { PolicySet } from "../policy/types.js";
 import type { RevocationStore } from "../revocation/revocation-store.js";
 import { attenuate } from "./attenuate.js";
 import { authorize, DENIAL_DESCRIPTIONS, type AuthorizationTrace } from "./authorize.js";
+import { chainDepth, checkChainDepth, nestAct, type VerifiedActor, type VerifyActor } from "./delegation.js";
 import type { ReExchange } from "./re-exchange.js";
 import { requestContext, type TokenExchangeRequest } from "./token-request.js";
 import { TOKEN_TYPE } from "./token-types.js";
@@ -25,6 +26,8 @@ export interface ExchangeDeps {
   readonly revocations: RevocationStore;
   readonly clock: Clock;
   readonly maxLifetimeSeconds: number;
+  /** Verifies actor_tokens (RFC 8693 delegation); undefined: an actor_token is refused. */
+  readonly verifyActor?: VerifyActor;
 }
 
 export interface ExchangeCall {
@@ -47,16 +50,35 @@ export function createExchangeToken(deps: ExchangeDeps) {
       subjectTokenSha256: sha256Hex(request.subjectToken),
       requestedTokenType: request.requestedTokenType,
       clientAddress: call.clientAddress,
+      ...(request.actorToken
+        ? { actorTokenType: request.actorToken.type, actorTokenSha256: sha256Hex(request.actorToken.token) }
+        : {}),
     } as const;
     // What is known about the caller so far, for the audit record of a denial.
     const known: AuthorizationTrace = {};
     try {
+      const { actorToken } = request;
+      let resolveActor: (() => Promise<VerifiedActor>) | undefined;
+      let actor: VerifiedActor | undefined;
+      if (actorToken !== undefined) {
+        const { verifyActor } = deps;
+        if (verifyActor === undefined) throw new BrokerError("invalid_request", "delegation (actor_token) is not supported by this broker");
+        // A JWT-SVID has no place for `act`: a delegated credential is always an access token.
+        if (request.requestedTokenType === "jwt") {
+          throw new BrokerError("invalid_request", "a JWT-SVID (requested_token_type jwt) cannot be delegated: omit actor_token");
+        }
+        resolveActor = async () => {
+          actor = await verifyActor(actorToken.token, actorToken.type);
+          known.actor = actor.act;
+          return actor;
+        };
+      }
       if (request.subjectTokenType === TOKEN_TYPE.accessToken) {
         // A broker token carries no SPIFFE ID: a JWT-SVID comes from the workload's own token only.
         if (request.requestedTokenType === "jwt") {
           throw new BrokerError("invalid_request", "a JWT-SVID (requested_token_type jwt) is issued for an external subject_token only");
         }
-        const issued = await deps.reExchange(request, call.clientAddress);
+        const issued = await deps.reExchange(request, call.clientAddress, { resolveActor, trace: known });
         deps.audit.record({ ...base, decision: "allow", reason: "re-exchange of a broker token", ...issued.audit });
         return issued.response;
       }
@@ -69,7 +91,13 @@ export function createExchangeToken(deps: ExchangeDeps) {
       }
 
       const context = requestContext(request, call.clientAddress, epochSeconds(deps.clock));
-      const { grant } = await authorize(deps, request.subjectToken, context, known);
+      const { grant } = await authorize(
+        deps,
+        request.subjectToken,
+        context,
+        known,
+        resolveActor && (async () => (await resolveActor()).context),
+      );
       const narrowed = attenuate(grant, context, deps.maxLifetimeSeconds);
       if (!narrowed.ok) {
         const reason = narrowed.code === "invalid_scope" ? "scope_not_granted" : "target_not_granted";
@@ -88,13 +116,23 @@ export function createExchangeToken(deps: ExchangeDeps) {
           extraClaims: grant.extraClaims,
         });
       } else {
+        // The subject is external: its chain starts here (an external token's own `act` is not carried).
+        const act = actor === undefined ? undefined : nestAct(actor, undefined);
+        if (act !== undefined) {
+          known.actChainDepth = chainDepth(act);
+          checkChainDepth(known.actChainDepth, grant.delegation?.maxChainDepth ?? 0);
+        }
         token = await deps.minter.mint({
           subject: grant.workloadId,
           audiences: narrowed.audiences,
           scopes: narrowed.scopes,
           lifetimeSeconds: narrowed.lifetimeSeconds,
           extraClaims: grant.extraClaims,
+          ...(act ? { act } : {}),
+          ...(grant.delegation?.mayAct ? { mayAct: grant.delegation.mayAct } : {}),
+          ...(grant.delegation ? { delegationPolicy: grant.policyId } : {}),
         });
+        if (act !== undefined) known.act = act;
         scope = narrowed.scopes.join(" ");
       }
       deps.audit.record({

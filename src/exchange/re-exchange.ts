@@ -3,26 +3,45 @@ import type { AccessTokenMinter } from "../credentials/access-token.js";
 import type { BrokerTokenClaims, BrokerTokenVerifier } from "../credentials/broker-token-verifier.js";
 import { BrokerError } from "../errors.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
-import type { ClaimValue } from "../policy/types.js";
+import type { ClaimValue, PolicySet } from "../policy/types.js";
 import type { RevocationStore } from "../revocation/revocation-store.js";
 import { attenuate } from "./attenuate.js";
+import { DENIAL_CODES, DENIAL_DESCRIPTIONS, type AuthorizationTrace } from "./authorize.js";
+import { actOf, BROKER_PRINCIPAL, chainDepth, checkChainDepth, checkMayAct, mayActOf, nestAct, type VerifiedActor } from "./delegation.js";
 import { checkBrokerToken } from "./revocation-checks.js";
 import { requestContext, type TokenExchangeRequest } from "./token-request.js";
 import { response, type TokenExchangeResponse } from "./token-response.js";
 
 /** Claims the broker sets itself; everything else in a broker token came from a grant's extra claims. */
-const REGISTERED = new Set(["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope"]);
+const REGISTERED = new Set(["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "act", "may_act", "delegation_policy"]);
 
 export interface ReExchangeResult {
   readonly response: TokenExchangeResponse;
-  readonly audit: Pick<ExchangeAuditEvent, "issuer" | "subject" | "workloadId" | "jti" | "exp" | "audience" | "scope">;
+  readonly audit: Pick<
+    ExchangeAuditEvent,
+    "issuer" | "subject" | "workloadId" | "jti" | "exp" | "audience" | "scope" | "policy" | "actor" | "actChainDepth" | "act"
+  >;
 }
 
-export type ReExchange = (request: TokenExchangeRequest, clientAddress: string) => Promise<ReExchangeResult>;
+export interface ReExchangeOptions {
+  /** Verifies the actor_token of a delegation request; undefined: no actor. */
+  readonly resolveActor?: () => Promise<VerifiedActor>;
+  /** Filled in as checks pass, for the audit record of a denial. */
+  readonly trace?: AuthorizationTrace;
+}
+
+export type ReExchange = (request: TokenExchangeRequest, clientAddress: string, options?: ReExchangeOptions) => Promise<ReExchangeResult>;
 
 /**
  * Narrows a broker-issued access token further (RFC 8693 §1.1 "downscoping"): the original's
- * audiences, scopes and remaining lifetime are the bounds. Never more, never longer.
+ * audiences, scopes and remaining lifetime are the bounds. Never more, never longer. The token's
+ * `act` chain, `may_act` and `delegation_policy` are kept.
+ *
+ * With an actor_token (RFC 8693 delegation), the actor joins the chain as its outermost `act`
+ * when the token's `may_act` (if any) names it and the policy that granted the token
+ * (`delegation_policy`) still allows delegation, its actor_condition holds (`identity` and
+ * `claims` are then the broker token's, `identity.issuer` "broker") and the longer chain stays
+ * within its max_chain_depth.
  */
 export function createReExchange(deps: {
   readonly brokerTokens: BrokerTokenVerifier;
@@ -31,10 +50,43 @@ export function createReExchange(deps: {
   readonly clock: Clock;
   readonly issuer: string;
   readonly maxLifetimeSeconds: number;
+  /** The policies deciding delegation; undefined: an actor_token is refused. */
+  readonly policies?: () => PolicySet;
 }): ReExchange {
-  return async (request, clientAddress) => {
+  return async (request, clientAddress, options = {}) => {
+    const trace: AuthorizationTrace = options.trace ?? {};
     const original = await deps.brokerTokens.verify(request.subjectToken);
+    trace.issuer = deps.issuer;
+    trace.subject = original.sub;
+    trace.workloadId = original.sub;
     const now = epochSeconds(deps.clock);
+    const mayAct = mayActOf(original.may_act);
+    const delegationPolicy = typeof original.delegation_policy === "string" ? original.delegation_policy : undefined;
+    let act = actOf(original.act);
+    if (options.resolveActor !== undefined) {
+      const actor = await options.resolveActor();
+      // RFC 8693 §4.4: a subject token naming who may act for it admits no one else.
+      checkMayAct(mayAct, actor);
+      if (delegationPolicy === undefined || deps.policies === undefined) {
+        throw new BrokerError("unauthorized_client", DENIAL_DESCRIPTIONS.delegation_not_granted, {
+          detail: `delegation_not_granted: token ${original.jti} was not issued under a grant with delegation`,
+        });
+      }
+      trace.policy = delegationPolicy;
+      const principal = {
+        identity: { issuer: BROKER_PRINCIPAL, iss: original.iss, profile: BROKER_PRINCIPAL, subject: original.sub, attributes: {} },
+        claims: original,
+      };
+      const decision = deps.policies().delegate(delegationPolicy, principal, { ...requestContext(request, clientAddress, now), actor: actor.context });
+      if (!decision.allow) {
+        throw new BrokerError(DENIAL_CODES[decision.reason], DENIAL_DESCRIPTIONS[decision.reason], {
+          detail: `${decision.reason}: ${delegationPolicy}: ${decision.detail}`,
+        });
+      }
+      act = nestAct(actor, act);
+      trace.actChainDepth = chainDepth(act);
+      checkChainDepth(trace.actChainDepth, decision.delegation.maxChainDepth);
+    }
     const bounds = {
       audiences: typeof original.aud === "string" ? [original.aud] : original.aud,
       scopes: original.scope ? original.scope.split(" ") : [],
@@ -56,6 +108,9 @@ export function createReExchange(deps: {
       lifetimeSeconds: narrowed.lifetimeSeconds,
       extraClaims: extraClaims(original),
       notAfter: original.exp,
+      ...(act ? { act } : {}),
+      ...(mayAct ? { mayAct } : {}),
+      ...(delegationPolicy !== undefined ? { delegationPolicy } : {}),
     });
     const scope = narrowed.scopes.join(" ");
     return {
@@ -68,6 +123,9 @@ export function createReExchange(deps: {
         exp: token.expiresAt,
         audience: narrowed.audiences,
         ...(scope ? { scope } : {}),
+        ...(trace.policy !== undefined ? { policy: trace.policy } : {}),
+        ...(trace.actor !== undefined ? { actor: trace.actor } : {}),
+        ...(act ? { act, actChainDepth: chainDepth(act) } : {}),
       },
     };
   };

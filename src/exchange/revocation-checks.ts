@@ -24,14 +24,19 @@ export async function checkIssuance(
   }
 }
 
-/** Checks a broker-issued token being exchanged again: not revoked, and its workload not blocked. */
-export async function checkBrokerToken(store: RevocationStore, token: { jti: string; sub: string; iat: number }): Promise<void> {
+/** Checks a broker-issued token being exchanged again (or used as actor): not revoked, and its workload not blocked. */
+export async function checkBrokerToken(
+  store: RevocationStore,
+  token: { jti: string; sub: string; iat: number },
+  label: "subject_token" | "actor_token" = "subject_token",
+): Promise<void> {
   const [status, block] = await guard(Promise.all([store.tokenStatus(token), store.activeBlock(token.sub)]));
   if (status === "revoked") {
-    throw new BrokerError("invalid_request", "subject_token has been revoked", { detail: `token ${token.jti} of ${token.sub} is revoked` });
+    throw new BrokerError("invalid_request", `${label} has been revoked`, { detail: `token ${token.jti} of ${token.sub} is revoked` });
   }
   if (block) {
-    throw new BrokerError("unauthorized_client", "issuance to this workload is blocked", {
+    const what = label === "actor_token" ? "the actor's workload is blocked" : "issuance to this workload is blocked";
+    throw new BrokerError("unauthorized_client", what, {
       detail: `workload ${token.sub} blocked by ${block.actor}: ${block.reason}`,
     });
   }

@@ -17,6 +17,8 @@ export interface TokenExchangeRequest {
   readonly resources: readonly string[];
   readonly scopes: readonly string[];
   readonly requestedLifetimeSeconds: number | undefined;
+  /** RFC 8693 §2.1 `actor_token` with its `actor_token_type`; undefined: no delegation asked. */
+  readonly actorToken?: { readonly token: string; readonly type: SubjectTokenType };
 }
 
 const MAX_TARGETS = 10;
@@ -46,8 +48,8 @@ export function parseTokenExchangeRequest(fields: FormFields): TokenExchangeRequ
   if ((actorToken === undefined) !== (actorTokenType === undefined)) {
     throw new BrokerError("invalid_request", "actor_token and actor_token_type must be sent together");
   }
-  if (actorToken !== undefined) {
-    throw new BrokerError("invalid_request", "delegation (actor_token) is not supported by this broker");
+  if (actorTokenType !== undefined && !SUBJECT_TOKEN_TYPES.includes(actorTokenType)) {
+    throw new BrokerError("invalid_request", `unsupported actor_token_type; accepted: ${SUBJECT_TOKEN_TYPES.join(", ")}`);
   }
   return {
     subjectToken,
@@ -57,6 +59,9 @@ export function parseTokenExchangeRequest(fields: FormFields): TokenExchangeRequ
     resources: targets(fields.all("resource"), "resource", true),
     scopes: scopes(fields.single("scope")),
     requestedLifetimeSeconds: requestedLifetime(fields.single("requested_lifetime")),
+    ...(actorToken !== undefined && actorTokenType !== undefined
+      ? { actorToken: { token: actorToken, type: actorTokenType as SubjectTokenType } }
+      : {}),
   };
 }
 

@@ -14,7 +14,7 @@ const POLICY_CEL_ENV = celEnv({ funcs: strings });
 type Expr = ReturnType<typeof parse>["expr"];
 
 /** The only free variables a policy expression may read. */
-export const CEL_VARIABLES = ["identity", "claims", "request"] as const;
+export const CEL_VARIABLES = ["identity", "claims", "request", "actor"] as const;
 
 /** The bindings an expression is evaluated with. */
 export type CelBindings = Readonly<Record<(typeof CEL_VARIABLES)[number], CelInput>>;
@@ -66,7 +66,7 @@ export function compileCel(source: string): CelCompilation {
   }
 }
 
-/** Variables outside identity/claims/request (and comprehension variables), and unknown functions. */
+/** Variables outside identity/claims/request/actor (and comprehension variables), and unknown functions. */
 function unknownNames(root: Expr): string[] {
   const problems = new Set<string>();
   const visit = (expr: Expr | undefined, bound: ReadonlySet<string>): void => {
@@ -76,7 +76,7 @@ function unknownNames(root: Expr): string[] {
       case "identExpr": {
         const name = kind.value.name;
         const known = (CEL_VARIABLES as readonly string[]).includes(name) || bound.has(name) || TYPE_IDENTIFIERS.has(name);
-        if (!known) problems.add(`unknown variable '${name}' (use identity, claims or request)`);
+        if (!known) problems.add(`unknown variable '${name}' (use identity, claims, request or actor)`);
         return;
       }
       case "selectExpr":

@@ -5,13 +5,20 @@ import type { CelBindings, CelProgram } from "./cel.js";
 import { parseSpiffeId } from "../identity/spiffe-id.js";
 import { WORKLOAD_ID_PATTERN } from "./policy-schema.js";
 import type { PolicyFile } from "./policy-schema.js";
-import type { ClaimValue, Grant, GrantLimits, RequestContext } from "./types.js";
+import type { ClaimValue, Delegation, DelegationDecision, Grant, GrantLimits, PrincipalContext, RequestContext } from "./types.js";
 
 /** What one policy says about one request. A value, never an exception. */
 export type PolicyOutcome =
   | { readonly outcome: "granted"; readonly grant: Grant }
   | {
-      readonly outcome: "condition_false" | "grant_error" | "target_not_granted" | "scope_not_granted" | "token_type_not_granted";
+      readonly outcome:
+        | "condition_false"
+        | "grant_error"
+        | "target_not_granted"
+        | "scope_not_granted"
+        | "token_type_not_granted"
+        | "delegation_not_granted"
+        | "actor_not_allowed";
       /** For the audit log only: may name policy internals. */
       readonly detail: string;
     };
@@ -25,6 +32,12 @@ export interface CompiledPolicy extends GrantLimits {
    * workload id and extra claims. `bindings` may be passed to share them across policies.
    */
   match(subject: VerifiedSubject, request: RequestContext, bindings?: CelBindings): PolicyOutcome;
+  /**
+   * Whether `request.actor` may act for `subject` under this policy's `delegation` (its
+   * actor_condition), without the policy's own condition: used to extend the chain of a broker
+   * token this policy granted. `bindings` may be passed when already built.
+   */
+  delegate(subject: PrincipalContext, request: RequestContext, bindings?: CelBindings): DelegationDecision;
 }
 
 /** A compile problem, with the field path inside the policy file. */
@@ -35,9 +48,10 @@ export interface CompileIssue {
 
 export type Compilation = { readonly ok: true; readonly policy: CompiledPolicy } | { readonly ok: false; readonly issues: readonly CompileIssue[] };
 
-/** Builds the CEL variables `identity`, `claims` and `request` for one decision. */
-export function celBindings(subject: VerifiedSubject, request: RequestContext): CelBindings {
+/** Builds the CEL variables `identity`, `claims`, `request` and `actor` for one decision. */
+export function celBindings(subject: PrincipalContext, request: RequestContext): CelBindings {
   const { identity } = subject;
+  const { actor } = request;
   return {
     identity: toCelInput({
       issuer: identity.issuer,
@@ -57,6 +71,20 @@ export function celBindings(subject: VerifiedSubject, request: RequestContext): 
       client_address: request.clientAddress,
       time: request.now,
     }),
+    // null when there is no actor: `actor == null` reads as "no delegation"; `actor.x` is an error, never true.
+    actor:
+      actor === undefined
+        ? null
+        : toCelInput({
+            identity: {
+              issuer: actor.identity.issuer,
+              iss: actor.identity.iss,
+              profile: actor.identity.profile,
+              subject: actor.identity.subject,
+              attributes: actor.identity.attributes,
+            },
+            claims: actor.claims,
+          }),
   };
 }
 
@@ -100,7 +128,30 @@ export function compilePolicy(file: PolicyFile, options: CompileOptions = { trus
     name,
     compile(`grant.claims.${name}`, source),
   ]);
+  const delegationFile = file.grant.delegation;
+  const actorCondition = delegationFile === undefined ? undefined : compile("grant.delegation.actor_condition", delegationFile.actor_condition);
   if (issues.length > 0 || condition === undefined) return { ok: false, issues };
+  const delegation: Delegation | undefined =
+    delegationFile === undefined
+      ? undefined
+      : Object.freeze({
+          maxChainDepth: delegationFile.max_chain_depth,
+          mayAct: delegationFile.may_act === undefined ? undefined : Object.freeze({ ...delegationFile.may_act }),
+        });
+  const delegate = (bindings: CelBindings): DelegationDecision => {
+    if (delegation === undefined || actorCondition === undefined) {
+      return { allow: false, reason: "delegation_not_granted", detail: "grant has no delegation" };
+    }
+    const held = actorCondition(bindings);
+    if (held !== true) {
+      return {
+        allow: false,
+        reason: "actor_not_allowed",
+        detail: held === false ? "actor_condition is false" : `actor_condition did not hold (${describeResult(held)})`,
+      };
+    }
+    return { allow: true, delegation };
+  };
 
   const workloadId = file.grant.workload_id;
   const claims = claimPrograms.filter((entry): entry is [string, CelProgram] => entry[1] !== undefined);
@@ -129,6 +180,11 @@ export function compilePolicy(file: PolicyFile, options: CompileOptions = { trus
       }
       if (!policy.tokenTypes.includes(request.requestedTokenType)) {
         return { outcome: "token_type_not_granted", detail: `token type ${request.requestedTokenType} not granted` };
+      }
+      // Delegation: only a grant that says so lets an actor act for the subject (RFC 8693 §1.1).
+      if (request.actor !== undefined) {
+        const delegated = delegate(bindings);
+        if (!delegated.allow) return { outcome: delegated.reason, detail: delegated.detail };
       }
 
       let subjectId = workloadId;
@@ -171,8 +227,12 @@ export function compilePolicy(file: PolicyFile, options: CompileOptions = { trus
         spiffeId,
         dnsNames: policy.dnsNames,
         extraClaims: Object.freeze(Object.fromEntries(extraClaims)),
+        delegation,
       };
       return { outcome: "granted", grant };
+    },
+    delegate(subject, request, bindings = celBindings(subject, request)) {
+      return delegate(bindings);
     },
   };
   return { ok: true, policy: Object.freeze(policy) };

@@ -13,6 +13,8 @@ const SPECIFICITY: Readonly<Record<DenialReason, number>> = {
   target_not_granted: 1,
   scope_not_granted: 2,
   token_type_not_granted: 3,
+  delegation_not_granted: 4,
+  actor_not_allowed: 5,
 };
 
 /**

@@ -99,6 +99,11 @@ export function createPolicySet(policies: readonly CompiledPolicy[], version: st
     version,
     policyIds: Object.freeze(frozen.map((policy) => policy.id)),
     evaluate: (subject, request) => evaluatePolicies(frozen, subject, request),
+    delegate: (policyId, subject, request) => {
+      const policy = frozen.find((candidate) => candidate.id === policyId);
+      if (policy === undefined) return { allow: false, reason: "delegation_not_granted", detail: `policy ${policyId} is no longer loaded` };
+      return policy.delegate(subject, request);
+    },
   } satisfies PolicySet);
 }
 

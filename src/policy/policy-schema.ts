@@ -14,6 +14,7 @@ export const MAX_POLICY_LIFETIME_SECONDS = 3600;
  */
 export const RESERVED_CLAIM_NAMES: ReadonlySet<string> = new Set([
   "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "scope", "client_id", "act", "may_act", "cnf",
+  "delegation_policy",
   "typ", "azp", "auth_time", "acr", "amr", "nonce", "token_type",
 ]);
 
@@ -58,6 +59,26 @@ const DNS_NAME = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0
 /** Credential types a grant may name; `jwt` is a JWT-SVID, `x509_svid` an X.509-SVID. */
 export const GRANTED_TOKEN_TYPES = ["access_token", "jwt", "x509_svid"] as const;
 
+/** Hard cap on the `act` chain a token may carry, whatever a policy says. */
+export const MAX_CHAIN_DEPTH = 5;
+
+/**
+ * RFC 8693 delegation: who may act for the subject (`actor_token`), and how long the chain of
+ * actors may grow. Without it, an actor_token is refused for this grant.
+ */
+const delegationSchema = z.strictObject({
+  /** CEL over `actor` (and `identity`, `claims`, `request`): must be true for the actor. */
+  actor_condition: celSource,
+  max_chain_depth: z.number().int().min(1).max(MAX_CHAIN_DEPTH).default(1),
+  /** RFC 8693 §4.4: the one party that may act for tokens issued under this grant. */
+  may_act: z
+    .strictObject({
+      sub: z.string().min(1).max(255),
+      iss: z.string().min(1).max(512).optional(),
+    })
+    .optional(),
+});
+
 const grantSchema = z
   .strictObject({
     workload_id: z.string().regex(WORKLOAD_ID_PATTERN, "must be 1-255 characters without whitespace or control characters").optional(),
@@ -72,6 +93,8 @@ const grantSchema = z
     spiffe_id_expr: celSource.optional(),
     /** DNS SANs an X.509-SVID may carry, besides its SPIFFE ID. */
     dns_names: z.array(z.string().regex(DNS_NAME, "must be a lowercase DNS name without wildcards")).max(20).default([]),
+    /** Delegation (RFC 8693 actor_token); absent: refused. */
+    delegation: delegationSchema.optional(),
   })
   .refine((grant) => grant.spiffe_id === undefined || grant.spiffe_id_expr === undefined, {
     path: ["spiffe_id"],
@@ -117,7 +140,14 @@ export const policyFileSchema = z.strictObject({
 
 export type PolicyFile = z.infer<typeof policyFileSchema>;
 
-const DENIAL_REASONS = ["no_matching_policy", "target_not_granted", "scope_not_granted", "token_type_not_granted"] as const;
+const DENIAL_REASONS = [
+  "no_matching_policy",
+  "target_not_granted",
+  "scope_not_granted",
+  "token_type_not_granted",
+  "delegation_not_granted",
+  "actor_not_allowed",
+] as const;
 
 /** YAML 1.2 reads an unquoted timestamp as a string; accept that, or epoch seconds. */
 const instant = z.union([z.string(), z.number()]).transform((value, ctx) => {

@@ -23,6 +23,43 @@ export interface RequestContext {
   readonly clientAddress: string;
   /** Seconds since the epoch at decision time. */
   readonly now: number;
+  /**
+   * The verified actor of a delegation request (RFC 8693 §2.1 `actor_token`); `actor` in CEL.
+   * Undefined when no actor_token was sent (impersonation, the default).
+   */
+  readonly actor?: PrincipalContext;
+}
+
+/**
+ * A verified principal as policies see it: the actor (`actor.identity`, `actor.claims` in CEL),
+ * or the subject of a broker token being delegated further (`identity`, `claims`).
+ */
+export interface PrincipalContext {
+  readonly identity: {
+    /** Configured issuer id, or "broker" for an access token of this broker. */
+    readonly issuer: string;
+    readonly iss: string;
+    /** Platform profile, or "broker" for an access token of this broker. */
+    readonly profile: string;
+    /** The actor token's `sub` (a workload id for a broker token). */
+    readonly subject: string;
+    readonly attributes: Readonly<Record<string, string>>;
+  };
+  readonly claims: Readonly<Record<string, unknown>>;
+}
+
+/** RFC 8693 §4.4 `may_act`: who may act for the subject of a token. */
+export interface MayAct {
+  readonly sub: string;
+  readonly iss?: string;
+}
+
+/** What a grant's `delegation` allows, once compiled. */
+export interface Delegation {
+  /** Longest `act` chain (nested actors) a token issued under this grant may carry (1-5). */
+  readonly maxChainDepth: number;
+  /** `may_act` the grant adds to the tokens it issues; undefined: none. */
+  readonly mayAct: MayAct | undefined;
 }
 
 /** The limits a policy's grant sets: what a request may ask for, at most. */
@@ -44,6 +81,8 @@ export interface Grant extends GrantLimits {
   /** The SPIFFE ID the grant assigns (JWT-SVID `sub`, X.509-SVID URI SAN); undefined when none. */
   readonly spiffeId: string | undefined;
   readonly extraClaims: Readonly<Record<string, ClaimValue>>;
+  /** The grant's `delegation`; undefined: an actor_token is refused (no delegation). */
+  readonly delegation: Delegation | undefined;
 }
 
 export type DenialReason =
@@ -54,7 +93,11 @@ export type DenialReason =
   /** Some policy matched and grants the target, but not the scope. */
   | "scope_not_granted"
   /** Some policy matched but none grants the requested token type. */
-  | "token_type_not_granted";
+  | "token_type_not_granted"
+  /** Some policy granted the request, but none allows delegation (an actor_token was sent). */
+  | "delegation_not_granted"
+  /** Some policy allows delegation, but the actor does not satisfy its actor_condition. */
+  | "actor_not_allowed";
 
 /** A denial is a value, not an exception. */
 export type Decision =
@@ -67,4 +110,14 @@ export interface PolicySet {
   readonly version: string;
   readonly policyIds: readonly string[];
   evaluate(subject: VerifiedSubject, request: RequestContext): Decision;
+  /**
+   * Decides whether `request.actor` may extend the delegation chain of a broker token issued
+   * under policy `policyId` (re-exchange with an actor_token). The policy's current
+   * `delegation` applies: removing it stops every chain it allowed.
+   */
+  delegate(policyId: string, subject: PrincipalContext, request: RequestContext): DelegationDecision;
 }
+
+export type DelegationDecision =
+  | { readonly allow: true; readonly delegation: Delegation }
+  | { readonly allow: false; readonly reason: "delegation_not_granted" | "actor_not_allowed"; readonly detail: string };

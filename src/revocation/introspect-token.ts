@@ -1,5 +1,8 @@
+import type { ActValue } from "../credentials/access-token.js";
 import type { BrokerTokenClaims, BrokerTokenVerifier } from "../credentials/broker-token-verifier.js";
 import { BrokerError } from "../errors.js";
+import { actOf, mayActOf } from "../exchange/delegation.js";
+import type { MayAct } from "../policy/types.js";
 import { guard } from "./store-guard.js";
 import type { RevocationStore } from "./revocation-store.js";
 
@@ -21,6 +24,10 @@ export interface ActiveToken {
   readonly nbf?: number;
   readonly jti: string;
   readonly token_type: "Bearer";
+  /** RFC 8693 §4.1: the delegation chain, outermost = current actor. */
+  readonly act?: ActValue;
+  /** RFC 8693 §4.4: who may act for the subject. */
+  readonly may_act?: MayAct;
 }
 
 export type IntrospectionResponse = InactiveToken | ActiveToken;
@@ -57,6 +64,22 @@ export function createIntrospectToken(deps: { readonly brokerTokens: BrokerToken
       ...(typeof claims.nbf === "number" ? { nbf: claims.nbf } : {}),
       jti: claims.jti,
       token_type: "Bearer",
+      // RFC 8693 §4.1, §4.4; RFC 7662 §2.2 allows further members.
+      ...delegationClaims(claims),
     };
   };
+}
+
+/** `act` and `may_act` of an active token, as issued; a malformed one (never issued) is left out. */
+function delegationClaims(claims: BrokerTokenClaims): { act?: ActValue; may_act?: MayAct } {
+  const out: { act?: ActValue; may_act?: MayAct } = {};
+  try {
+    const act = actOf(claims.act);
+    if (act !== undefined) out.act = act;
+    const mayAct = mayActOf(claims.may_act);
+    if (mayAct !== undefined) out.may_act = mayAct;
+  } catch (error) {
+    if (!(error instanceof BrokerError)) throw error;
+  }
+  return out;
 }
