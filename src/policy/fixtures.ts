@@ -81,6 +81,7 @@ export function fixtureInputs(testCase: FixtureCase): { subject: VerifiedSubject
     requestedLifetimeSeconds: testCase.request.requested_lifetime,
     clientAddress: testCase.request.client_address,
     now,
+    ...(testCase.actor ? { actor: { identity: { ...testCase.actor.identity }, claims: { ...testCase.actor.claims } } } : {}),
   };
   return { subject, request };
 }

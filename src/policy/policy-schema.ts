@@ -159,17 +159,30 @@ const instant = z.union([z.string(), z.number()]).transform((value, ctx) => {
   return Math.floor(ms / 1000);
 });
 
+const fixtureIdentitySchema = z.strictObject({
+  issuer: z.string().min(1),
+  profile: z.enum(PROFILE_NAMES),
+  iss: z.string().min(1),
+  subject: z.string().min(1),
+  attributes: z.record(z.string(), z.string()).default({}),
+});
+
+/**
+ * The verified actor of a delegation request (`actor` in CEL): an external identity like the
+ * subject's, or a broker access token (issuer and profile `broker`, subject its workload id).
+ */
+const fixtureActorSchema = z.strictObject({
+  identity: fixtureIdentitySchema.extend({ profile: z.enum([...PROFILE_NAMES, "broker"]) }),
+  claims: z.record(z.string(), z.unknown()).default({}),
+});
+
 const fixtureCaseSchema = z.strictObject({
   name: z.string().min(1),
   now: instant,
-  identity: z.strictObject({
-    issuer: z.string().min(1),
-    profile: z.enum(PROFILE_NAMES),
-    iss: z.string().min(1),
-    subject: z.string().min(1),
-    attributes: z.record(z.string(), z.string()).default({}),
-  }),
+  identity: fixtureIdentitySchema,
   claims: z.record(z.string(), z.unknown()).default({}),
+  /** RFC 8693 delegation: the actor_token's verified identity; absent: no actor (impersonation). */
+  actor: fixtureActorSchema.optional(),
   request: z
     .strictObject({
       audiences: z.array(z.string()).default([]),
