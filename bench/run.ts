@@ -216,6 +216,10 @@ async function main(): Promise<void> {
     NODE_ENV: "production",
     BROKER_DEV_KEYS: "on",
     BROKER_WATCH_POLICIES: "false",
+    // Every request comes from 127.0.0.1 for one workload: the default limits would refuse most of
+    // them. Off here; "redis, rate limits on" measures what they cost.
+    BROKER_RATE_LIMIT_CLIENT: "off",
+    BROKER_RATE_LIMIT_WORKLOAD: "off",
   };
   const results: Result[] = [];
   const memo: Record<string, Result> = {};
@@ -283,6 +287,16 @@ async function main(): Promise<void> {
     }),
   );
   await stopProcess(redisBroker);
+  // Both limits on, set too high to refuse anything: two more Redis round trips per exchange.
+  const unlimited = "100000000/1s";
+  const limitedBroker = await startProcess(
+    ["dist/main.js"],
+    { ...brokerEnv, REDIS_URL: redis.url, BROKER_RATE_LIMIT_CLIENT: unlimited, BROKER_RATE_LIMIT_WORKLOAD: unlimited },
+    join(work, "broker-redis-limits.log"),
+  );
+  record("redis-limits", await load(work, "broker: token exchange (redis, rate limits on)", limitedBroker, "/token", { bodies: [body], warmUp: true }));
+  record("redis-limits-c1", await load(work, "broker: token exchange (redis, rate limits on)", limitedBroker, "/token", { bodies: [body], connections: 1, durationSeconds: 5 }));
+  await stopProcess(limitedBroker);
   await redis.stop();
 
   const naive = await startProcess(["--import", "tsx", "bench/floor-server.ts", "naive", "$PORT", devIssuerPaths(keysDir).jwks], {}, join(work, "naive.log"));
@@ -297,10 +311,13 @@ async function main(): Promise<void> {
     "broker (memory) / naive floor": ratio(memo.memory, memo.naive),
     "broker (redis) / broker (memory)": ratio(memo.redis, memo.memory),
     "broker (redis, single-use) / broker (memory)": ratio(memo["redis-replay"], memo.memory),
+    "broker (redis, rate limits on) / broker (redis)": ratio(memo["redis-limits"], memo.redis),
     "X.509-SVID / @peculiar/x509 floor": ratio(memo.svid, memo["svid-floor"]),
     "p99 ms at half of max throughput": memo["memory-half"]?.latencyMs.p99,
     "added latency of the Redis checks, µs (c=1)":
       memo["memory-c1"] && memo["redis-c1"] ? Math.round(1e6 / memo["redis-c1"].requestsPerSecond - 1e6 / memo["memory-c1"].requestsPerSecond) : undefined,
+    "added latency of the two rate-limit checks, µs (c=1)":
+      memo["redis-c1"] && memo["redis-limits-c1"] ? Math.round(1e6 / memo["redis-limits-c1"].requestsPerSecond - 1e6 / memo["redis-c1"].requestsPerSecond) : undefined,
   };
 
   console.table(

@@ -2,10 +2,13 @@ import { Hono } from "hono";
 import type { AuditSink } from "./audit/audit-event.js";
 import type { BrokerTokenVerifier } from "./credentials/broker-token-verifier.js";
 import type { KeyStore } from "./credentials/key-store.js";
+import type { DpopNonces } from "./dpop/nonce.js";
+import type { DpopProofVerifier } from "./dpop/verify-proof.js";
 import type { ExchangeToken } from "./exchange/exchange-token.js";
 import type { AppEnv } from "./http/app-env.js";
 import { errorResponse } from "./http/error-response.js";
 import { adminRoutes } from "./http/admin-routes.js";
+import { clientRateLimit } from "./http/client-rate-limit.js";
 import { healthRoutes, type ReadinessCheck } from "./http/health-routes.js";
 import { introspectionRoutes } from "./http/introspection-routes.js";
 import { metadataRoutes } from "./http/metadata-routes.js";
@@ -14,10 +17,11 @@ import { requestContext } from "./http/request-context.js";
 import { requireAdmin } from "./http/require-admin.js";
 import { revocationRoutes } from "./http/revocation-routes.js";
 import { svidRoutes, type SvidRouteDeps } from "./http/svid-routes.js";
-import { tokenRoutes } from "./http/token-routes.js";
+import { dpopNonceHeader, tokenRoutes } from "./http/token-routes.js";
 import type { Clock } from "./lib/clock.js";
 import type { Log } from "./lib/log.js";
 import type { BrokerMetrics } from "./metrics/broker-metrics.js";
+import type { AdmitClient } from "./rate-limit/rate-limit-gate.js";
 import { createAuthenticateCaller } from "./revocation/authenticate-caller.js";
 import { createIntrospectToken } from "./revocation/introspect-token.js";
 import { createListRevocations } from "./revocation/list-revocations.js";
@@ -32,8 +36,9 @@ import { createRevokeSvid } from "./svid/revoke-svid.js";
  * How a route authenticates its caller. Every route is listed here, in one place.
  * - `subject-token`: the workload's token in the body is the proof (RFC 8693).
  * - `token-possession`: the token in the body proves possession of itself (RFC 7009).
- * - `bearer-introspection`: a broker access token with the introspection scope (RFC 6750).
- * - `bearer-admin`: the bootstrap admin secret, or a broker access token with the admin scope.
+ * - `bearer-introspection`: a broker access token with the introspection scope (RFC 6750; a
+ *   DPoP-bound one with the DPoP scheme and a proof, RFC 9449 §7.1).
+ * - `bearer-admin`: the bootstrap admin secret, or a broker access token with the admin scope (the same).
  */
 export type AuthMode = "public" | "subject-token" | "token-possession" | "bearer-introspection" | "bearer-admin";
 
@@ -81,6 +86,13 @@ export interface AppDeps {
   readonly svid?: SvidRouteDeps;
   /** Prometheus metrics; undefined: no /metrics and no request timing (in-process tests). */
   readonly metrics?: BrokerMetrics;
+  /**
+   * RFC 9449 DPoP at the broker's own bearer endpoints (`Authorization: DPoP` + proof), and the
+   * nonces every /token answer carries when they are required. Undefined: the DPoP scheme is refused.
+   */
+  readonly dpop?: { readonly resourceProofs: DpopProofVerifier; readonly nonces?: DpopNonces };
+  /** The client-address rate limit of /token and /svid/x509; undefined: none (in-process tests). */
+  readonly admitClient?: AdmitClient;
 }
 
 /** Builds the HTTP app: middleware order, then the routes of ROUTE_TABLE. */
@@ -92,13 +104,19 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     metricsRoutes(app, { metrics: deps.metrics });
   }
 
+  if (deps.dpop?.nonces) app.use("/token", dpopNonceHeader(deps.dpop.nonces));
+  // Before the routes, so a client over its limit is refused before its body is read.
+  if (deps.admitClient) {
+    app.post("/token", clientRateLimit(deps.admitClient, "/token"));
+    app.post("/svid/x509", clientRateLimit(deps.admitClient, "/svid/x509"));
+  }
   tokenRoutes(app, { exchangeToken: deps.exchangeToken, maxBodyBytes: deps.maxBodyBytes });
   metadataRoutes(app, { issuerUrl: deps.issuerUrl, keys: deps.keys });
   svidRoutes(app, { svid: deps.svid, keys: deps.keys, maxBodyBytes: deps.maxBodyBytes });
   healthRoutes(app, { readiness: deps.readiness });
 
   const { revocations, brokerTokens, audit, clock, maxBodyBytes } = deps;
-  const authenticate = createAuthenticateCaller({ brokerTokens, revocations, issuerUrl: deps.issuerUrl });
+  const authenticate = createAuthenticateCaller({ brokerTokens, revocations, issuerUrl: deps.issuerUrl, ...(deps.dpop ? { dpop: deps.dpop.resourceProofs } : {}) });
   introspectionRoutes(app, {
     introspectToken: createIntrospectToken({ brokerTokens, revocations }),
     authenticate,

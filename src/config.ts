@@ -1,6 +1,9 @@
+import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { z } from "zod";
 import { parseDurationSeconds } from "./lib/durations.js";
+import { parseRateLimit } from "./rate-limit/rate-limit-setting.js";
+import type { RateLimit } from "./rate-limit/rate-limiter.js";
 
 /** Every setting the broker reads, with its default. docs/configuration.md documents each one. */
 export interface Config {
@@ -24,6 +27,9 @@ export interface Config {
   readonly jwksRefetchCooldownMs: number;
   /** How long fetched issuer keys are used before a background refresh, ms. */
   readonly jwksCacheMaxAgeMs: number;
+  /** Reuse of a successful external-token verification for the same token, seconds; 0: off. */
+  readonly verifiedTokenCacheSeconds: number;
+  readonly verifiedTokenCacheMaxEntries: number;
   /** Redis for revocation state; undefined: in-memory (one process only). */
   readonly redisUrl: string | undefined;
   /** Bound on one Redis command: past it the request fails closed (503). */
@@ -47,6 +53,18 @@ export interface Config {
   readonly ca: { readonly certFile: string; readonly keyFile: string; readonly chainFile: string | undefined } | undefined;
   /** How far ahead a CRL's nextUpdate lies, seconds. */
   readonly crlNextUpdateSeconds: number;
+  /**
+   * RFC 9449 DPoP: how far a proof's `iat` may lie from now (either side, seconds); whether /token
+   * requires server nonces (§8); the secret every replica derives them from (undefined: per process).
+   */
+  readonly dpop: { readonly proofWindowSeconds: number; readonly nonce: "off" | "required"; readonly nonceSecret: string | undefined };
+  /** Rate limits on /token and /svid/x509, per client address and per workload; undefined: off. */
+  readonly rateLimits: { readonly client: RateLimit | undefined; readonly workload: RateLimit | undefined };
+  /** Per replica: requests worked on at once and waiting; beyond both a request is shed (503). */
+  readonly concurrency: {
+    readonly token: { readonly inFlight: number; readonly queued: number };
+    readonly svid: { readonly inFlight: number; readonly queued: number };
+  };
   /** Human-readable log lines (pino-pretty) instead of JSON: for a terminal, never for collection. */
   readonly logPretty: boolean;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -70,6 +88,23 @@ const flag = (fallback: "true" | "false") => z.enum(["true", "false", "1", "0"])
 const integer = (min: number, max: number, fallback: string) =>
   z.string().default(fallback).transform(Number).pipe(z.number().int().min(min).max(max));
 
+/** "off" or "<count>/<duration>[,burst=<n>]" (rate-limit-setting.ts). */
+const rateLimit = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx): RateLimit | undefined => {
+      const parsed = parseRateLimit(text);
+      if (parsed !== undefined && "error" in parsed) {
+        ctx.addIssue({ code: "custom", message: parsed.error });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+
+/** Concurrency defaults scale with the CPUs this process may use. */
+const CPUS = availableParallelism();
+
 /** RFC 6749 §3.3 scope-token: one scope value, no spaces. */
 const scopeToken = (fallback: string) =>
   z.string().default(fallback).pipe(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/, "must be one scope value (no spaces or quotes)"));
@@ -90,6 +125,20 @@ const envSchema = z.object({
   BROKER_WATCH_POLICIES: flag("true"),
   BROKER_JWKS_REFETCH_COOLDOWN: duration("BROKER_JWKS_REFETCH_COOLDOWN", "30s", 3600),
   BROKER_JWKS_CACHE_MAX_AGE: duration("BROKER_JWKS_CACHE_MAX_AGE", "10m", 86_400),
+  BROKER_TOKEN_CACHE_TTL: z
+    .string()
+    .default("60s")
+    .transform((text, ctx) => {
+      if (text === "off" || text === "0") return 0;
+      const seconds = parseDurationSeconds(text);
+      // Past the JWKS cache age the cache would outlive the keys it relied on.
+      if (seconds === undefined || seconds <= 0 || seconds > 600) {
+        ctx.addIssue({ code: "custom", message: "BROKER_TOKEN_CACHE_TTL must be off or a duration like 30s or 2m, at most 600s" });
+        return z.NEVER;
+      }
+      return seconds;
+    }),
+  BROKER_TOKEN_CACHE_MAX_ENTRIES: integer(1, 1_000_000, "10000"),
   REDIS_URL: z
     .string()
     .regex(/^(rediss?|redis\+sentinel|redis\+cluster):\/\//, "must start with redis://, rediss://, redis+sentinel:// or redis+cluster://")
@@ -120,6 +169,21 @@ const envSchema = z.object({
   BROKER_CA_KEY: z.string().min(1).optional(),
   BROKER_CA_CHAIN: z.string().min(1).optional(),
   BROKER_CRL_NEXT_UPDATE: duration("BROKER_CRL_NEXT_UPDATE", "5m", 86_400),
+  BROKER_DPOP_PROOF_WINDOW: duration("BROKER_DPOP_PROOF_WINDOW", "60s", 600),
+  BROKER_DPOP_NONCE: z.enum(["off", "required"]).default("off"),
+  BROKER_DPOP_NONCE_SECRET: z
+    .string()
+    .optional()
+    .transform((text) => (text === "" ? undefined : text))
+    .pipe(z.string().min(32, "must be at least 32 characters (e.g. openssl rand -base64 48)").max(512).optional()),
+  BROKER_RATE_LIMIT_CLIENT: rateLimit("200/1s,burst=2000"),
+  BROKER_RATE_LIMIT_WORKLOAD: rateLimit("50/1s,burst=500"),
+  // An exchange is ~0.3 ms of CPU, mostly synchronous: many may wait on Redis or a JWKS fetch at once.
+  BROKER_TOKEN_CONCURRENCY: integer(1, 100_000, String(32 * CPUS)),
+  BROKER_TOKEN_QUEUE: integer(0, 1_000_000, "1024"),
+  // An X.509-SVID is ~8 ms of signing on the libuv thread pool: more at once than CPUs only queues there.
+  BROKER_SVID_CONCURRENCY: integer(1, 10_000, String(2 * CPUS)),
+  BROKER_SVID_QUEUE: integer(0, 100_000, "256"),
   LOG_PRETTY: flag("false"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   NODE_ENV: z.string().optional(),
@@ -168,6 +232,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     watchPolicies: e.BROKER_WATCH_POLICIES,
     jwksRefetchCooldownMs: e.BROKER_JWKS_REFETCH_COOLDOWN * 1000,
     jwksCacheMaxAgeMs: e.BROKER_JWKS_CACHE_MAX_AGE * 1000,
+    verifiedTokenCacheSeconds: e.BROKER_TOKEN_CACHE_TTL,
+    verifiedTokenCacheMaxEntries: e.BROKER_TOKEN_CACHE_MAX_ENTRIES,
     redisUrl: e.REDIS_URL,
     redisCommandTimeoutMs: e.BROKER_REDIS_COMMAND_TIMEOUT_MS,
     redisConnectTimeoutMs: e.BROKER_REDIS_CONNECT_TIMEOUT_MS,
@@ -181,6 +247,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         ? undefined
         : { certFile: resolve(e.BROKER_CA_CERT), keyFile: resolve(e.BROKER_CA_KEY), chainFile: e.BROKER_CA_CHAIN === undefined ? undefined : resolve(e.BROKER_CA_CHAIN) },
     crlNextUpdateSeconds: e.BROKER_CRL_NEXT_UPDATE,
+    dpop: { proofWindowSeconds: e.BROKER_DPOP_PROOF_WINDOW, nonce: e.BROKER_DPOP_NONCE, nonceSecret: e.BROKER_DPOP_NONCE_SECRET },
+    rateLimits: { client: e.BROKER_RATE_LIMIT_CLIENT, workload: e.BROKER_RATE_LIMIT_WORKLOAD },
+    concurrency: {
+      token: { inFlight: e.BROKER_TOKEN_CONCURRENCY, queued: e.BROKER_TOKEN_QUEUE },
+      svid: { inFlight: e.BROKER_SVID_CONCURRENCY, queued: e.BROKER_SVID_QUEUE },
+    },
     logPretty: e.LOG_PRETTY,
     logLevel: e.LOG_LEVEL,
   };

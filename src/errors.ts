@@ -12,6 +12,9 @@ export type BrokerErrorCode =
   // RFC 6750 §3.1: a bearer-protected endpoint (introspection, admin API) refused the caller.
   | "invalid_token"
   | "insufficient_scope"
+  // RFC 9449 §5, §7.1, §8: a DPoP proof failed its checks; a nonce from DPoP-Nonce is required.
+  | "invalid_dpop_proof"
+  | "use_dpop_nonce"
   // Admin API: the named entry does not exist (e.g. lifting a block that is not there).
   | "not_found"
   | "temporarily_unavailable"

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { serve } from "@hono/node-server";
 import type { Server } from "node:http";
+import type { Cluster, Redis } from "ioredis";
 import type { Logger } from "pino";
 import { createApp } from "./app.js";
 import { createPinoAuditSink } from "./audit/pino-audit-sink.js";
@@ -9,6 +10,7 @@ import { ConfigError, loadConfig, type Config } from "./config.js";
 import { createAccessTokenMinter } from "./credentials/access-token.js";
 import { createBrokerTokenVerifier } from "./credentials/broker-token-verifier.js";
 import { ensureDevIssuer } from "./credentials/dev-material.js";
+import { createBrokerDpop } from "./dpop/broker-dpop.js";
 import { FileKeyStore } from "./credentials/file-key-store.js";
 import { createExchangeToken } from "./exchange/exchange-token.js";
 import { createJwtSvidMinter } from "./credentials/jwt-svid.js";
@@ -31,6 +33,12 @@ import { BrokerMetrics } from "./metrics/broker-metrics.js";
 import { inForceCounts } from "./metrics/in-force.js";
 import { countingAuditSink, countingFetch, TimedRevocationStore } from "./metrics/instrument.js";
 import { PolicyLoadError, PolicyStore } from "./policy/index.js";
+import { Semaphore } from "./lib/semaphore.js";
+import { MemoryRateLimiter } from "./rate-limit/memory-rate-limiter.js";
+import { createRateLimitGate } from "./rate-limit/rate-limit-gate.js";
+import type { RateLimiter } from "./rate-limit/rate-limiter.js";
+import { RedisRateLimiter } from "./rate-limit/redis-rate-limiter.js";
+import { shedWhenBusy, type ShedWork } from "./rate-limit/shed-load.js";
 
 /**
  * Composition root: config → logger → keys → issuers → policies → use cases → app → listen.
@@ -66,6 +74,8 @@ async function run(config: Config, logger: Logger): Promise<void> {
     fetch: countingFetch(globalHttpFetch, metrics),
     log: logger.child({ component: "identity" }),
     remoteJwks: { cooldownMs: config.jwksRefetchCooldownMs, cacheMaxAgeMs: config.jwksCacheMaxAgeMs },
+    verifiedTokenCache: { ttlSeconds: config.verifiedTokenCacheSeconds, maxEntries: config.verifiedTokenCacheMaxEntries },
+    onCacheLookup: (hit) => metrics.verifiedTokenCache.inc({ result: hit ? "hit" : "miss" }),
   });
   const policies = await PolicyStore.open({
     dir: config.policyDir,
@@ -81,10 +91,25 @@ async function run(config: Config, logger: Logger): Promise<void> {
     void keys.reload();
   });
 
-  const revocations = new TimedRevocationStore(await openRevocationStore(config, logger), metrics);
+  const opened = await openRevocationStore(config, logger);
+  const revocations = new TimedRevocationStore(opened.store, metrics);
   const minter = createAccessTokenMinter({ issuer: config.issuerUrl, keys, clock: systemClock });
   const brokerTokens = createBrokerTokenVerifier({ issuer: config.issuerUrl, keys, clock: systemClock });
   const audit = countingAuditSink(createPinoAuditSink(logger), metrics);
+  // Rate limits share the revocation store's Redis client (and its fail-closed settings).
+  const limiter: RateLimiter = opened.redis ? new RedisRateLimiter(opened.redis, systemClock) : new MemoryRateLimiter(systemClock);
+  const rateLimits = createRateLimitGate({
+    limiter,
+    ...config.rateLimits,
+    audit,
+    onLimited: (limit) => metrics.rateLimited.inc({ limit }),
+  });
+  const onShed = (work: ShedWork) => metrics.shed.inc({ work });
+  const { client: clientLimit, workload: workloadLimit } = config.rateLimits;
+  logger.info(
+    { limiter: limiter.kind, client: clientLimit?.text ?? "off", workload: workloadLimit?.text ?? "off", concurrency: config.concurrency },
+    "rate limits and work bounds",
+  );
   metrics.addScrapeGauges({
     inForce: inForceCounts(revocations, systemClock),
     signingKeyAgeSeconds: () => {
@@ -92,6 +117,10 @@ async function run(config: Config, logger: Logger): Promise<void> {
       return since === undefined ? undefined : Math.max(0, epochSeconds(systemClock) - since);
     },
   });
+  const dpop = createBrokerDpop({ issuerUrl: config.issuerUrl, revocations, clock: systemClock, ...config.dpop });
+  if (dpop.ephemeralNonceSecret) {
+    logger.warn({}, "BROKER_DPOP_NONCE=required without BROKER_DPOP_NONCE_SECRET: DPoP nonces hold on this replica only; give every replica the same secret");
+  }
   const exchangeToken = createExchangeToken({
     verifier,
     revocations,
@@ -103,14 +132,17 @@ async function run(config: Config, logger: Logger): Promise<void> {
       issuer: config.issuerUrl,
       maxLifetimeSeconds: config.maxTokenLifetimeSeconds,
       policies: () => policies.current(),
+      admitWorkload: rateLimits.admitWorkload,
     }),
     verifyActor: createVerifyActor({ verifier, brokerTokens, revocations }),
+    verifyDpopProof: dpop.verifyTokenRequestProof,
     policies: () => policies.current(),
     minter,
     jwtSvids: createJwtSvidMinter({ issuer: config.issuerUrl, keys, clock: systemClock }),
     audit,
     clock: systemClock,
     maxLifetimeSeconds: config.maxTokenLifetimeSeconds,
+    admitWorkload: rateLimits.admitWorkload,
   });
   const ca = await openCertificateAuthority(config, logger);
   const svid: SvidRouteDeps | undefined =
@@ -119,7 +151,11 @@ async function run(config: Config, logger: Logger): Promise<void> {
       : {
           ca,
           maxLifetimeSeconds: config.svidMaxLifetimeSeconds,
-          issueX509Svid: createIssueX509Svid({ verifier, policies: () => policies.current(), revocations, ca, audit, clock: systemClock, maxLifetimeSeconds: config.svidMaxLifetimeSeconds }),
+          issueX509Svid: shedWhenBusy(
+            createIssueX509Svid({ verifier, policies: () => policies.current(), revocations, ca, audit, clock: systemClock, maxLifetimeSeconds: config.svidMaxLifetimeSeconds, admitWorkload: rateLimits.admitWorkload }),
+            new Semaphore(config.concurrency.svid.inFlight, config.concurrency.svid.queued),
+            { work: "x509_svid", onShed },
+          ),
           publishCrl: createPublishCrl({ ca, revocations, clock: systemClock, nextUpdateSeconds: config.crlNextUpdateSeconds }),
         };
   // Say whether the bootstrap secret opens /admin/, never what it is.
@@ -128,7 +164,8 @@ async function run(config: Config, logger: Logger): Promise<void> {
     issuerUrl: config.issuerUrl,
     maxBodyBytes: config.maxBodyBytes,
     keys,
-    exchangeToken,
+    // Bounded: beyond the in-flight and queue limits an exchange is shed (503) before any work.
+    exchangeToken: shedWhenBusy(exchangeToken, new Semaphore(config.concurrency.token.inFlight, config.concurrency.token.queued), { work: "token", onShed }),
     log: logger,
     revocations,
     brokerTokens,
@@ -140,6 +177,8 @@ async function run(config: Config, logger: Logger): Promise<void> {
     introspectionScope: config.introspectionScope,
     svid,
     metrics,
+    admitClient: rateLimits.admitClient,
+    dpop: { resourceProofs: dpop.resourceProofs, ...(dpop.nonces ? { nonces: dpop.nonces } : {}) },
     readiness: [
       // A draining replica answers what reaches it, but a load balancer should send nothing new.
       { name: "accepting", check: () => ({ ok: !closer.isDraining(), ...(closer.isDraining() ? { detail: "shutting down" } : {}) }) },
@@ -197,12 +236,13 @@ async function run(config: Config, logger: Logger): Promise<void> {
 
 /**
  * The revocation store: Redis when REDIS_URL is set (shared by every replica), else this
- * process's memory (development, one replica).
+ * process's memory (development, one replica). The Redis client is returned too, for the rate
+ * limiter; the store owns it and closes it.
  */
-async function openRevocationStore(config: Config, logger: Logger): Promise<RevocationStore> {
+async function openRevocationStore(config: Config, logger: Logger): Promise<{ store: RevocationStore; redis: Redis | Cluster | undefined }> {
   if (config.redisUrl === undefined) {
-    logger.warn({}, "REDIS_URL is not set: revocations live in this process only; run several replicas only with Redis");
-    return new MemoryRevocationStore(systemClock);
+    logger.warn({}, "REDIS_URL is not set: revocations and rate limits live in this process only; run several replicas only with Redis");
+    return { store: new MemoryRevocationStore(systemClock), redis: undefined };
   }
   const redisLog = logger.child({ component: "redis" });
   let client: ReturnType<typeof createRedisClient>;
@@ -220,7 +260,7 @@ async function openRevocationStore(config: Config, logger: Logger): Promise<Revo
     () => checkRedisSettings(client, redisLog),
     (error: unknown) => redisLog.warn({ reason: error instanceof Error ? error.message : String(error) }, "Redis not reachable yet: exchanges answer 503 until it is"),
   );
-  return new RedisRevocationStore(client, systemClock, { log: redisLog });
+  return { store: new RedisRevocationStore(client, systemClock, { log: redisLog }), redis: client };
 }
 
 /** Loads keys/signing; on a first start in development, generates keys and says so loudly. */

@@ -42,6 +42,8 @@ export interface ExchangeAuditEvent extends DecisionAuditFields {
   readonly actChainDepth?: number;
   /** The whole `act` chain of the issued token (RFC 8693 §4.1, outermost = current actor). */
   readonly act?: ActChain;
+  /** RFC 7638 thumbprint of the request's DPoP proof key: the issued token's `cnf.jkt` (RFC 9449). Not secret. */
+  readonly dpopJkt?: string;
 }
 
 /** An `act` claim as recorded: the current actor, the previous one nested inside. */
@@ -104,7 +106,24 @@ export interface TokenRevocationAuditEvent {
   readonly clientAddress: string;
 }
 
-export type AuditEvent = ExchangeAuditEvent | SvidAuditEvent | AdminAuditEvent | TokenRevocationAuditEvent;
+/**
+ * A request refused by the client-address rate limit before its body was read, so it has no
+ * decision record of its own (a workload refusal is a token_exchange or svid_issuance deny).
+ */
+export interface RateLimitAuditEvent {
+  readonly event: "rate_limit";
+  readonly requestId: string;
+  readonly endpoint: "/token" | "/svid/x509";
+  readonly limit: "client";
+  readonly decision: "deny";
+  readonly error: string;
+  /** "rate_limited: client limit <setting>". */
+  readonly reason: string;
+  readonly retryAfterSeconds: number;
+  readonly clientAddress: string;
+}
+
+export type AuditEvent = ExchangeAuditEvent | SvidAuditEvent | AdminAuditEvent | TokenRevocationAuditEvent | RateLimitAuditEvent;
 
 /** Where decision records go. One implementation writes pino JSON; tests collect them. */
 export interface AuditSink {

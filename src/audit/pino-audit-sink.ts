@@ -6,7 +6,7 @@ export function createPinoAuditSink(logger: Logger): AuditSink {
   const audit = logger.child({ channel: "audit" });
   return {
     record(event) {
-      audit.info({ audit: event }, `${event.event} ${event.event === "token_exchange" || event.event === "svid_issuance" ? event.decision : event.outcome}`);
+      audit.info({ audit: event }, `${event.event} ${"decision" in event ? event.decision : event.outcome}`);
     },
   };
 }

@@ -31,6 +31,8 @@ export const POLICY_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "grant.delegation.actor_condition": "CEL expression over `actor` (actor.identity, actor.claims) and `identity`, `claims`, `request` that must be true for the actor.",
   "grant.delegation.max_chain_depth": "Longest chain of actors (nested `act`) a token issued under this grant may carry: 1 (default) to 5.",
   "grant.delegation.may_act": "RFC 8693 §4.4 `may_act` added to issued tokens: only this actor (`sub`, and `iss` when given) may act for them.",
+  "grant.require_dpop":
+    "RFC 9449 DPoP: when true, access tokens are issued only bound to the key of a DPoP proof sent with the request (`cnf.jkt`, token_type DPoP); a request without a proof is refused. Not with jwt in token_types.",
 };
 
 type JsonObject = { [key: string]: unknown };

@@ -29,6 +29,8 @@ export interface AccessTokenSpec {
    * re-exchange with an actor_token is decided by that policy as it is at that time.
    */
   readonly delegationPolicy?: string;
+  /** RFC 9449 §6.1: the thumbprint of the DPoP key the token is bound to (`cnf.jkt`); undefined: a bearer token. */
+  readonly dpopJkt?: string;
 }
 
 /** An `act` claim value (RFC 8693 §4.1). */
@@ -52,7 +54,7 @@ export interface AccessTokenMinter {
 /**
  * Mints RFC 9068 JWT access tokens: `typ: at+jwt`, `kid` in the header, `iss`, `sub`, `aud`,
  * `exp`, `iat`, `nbf`, a random 128-bit `jti`, `client_id` and `scope`; for delegation, `act`,
- * `may_act` and `delegation_policy`.
+ * `may_act` and `delegation_policy`; for a DPoP-bound token, `cnf.jkt` (RFC 9449 §6.1).
  */
 export function createAccessTokenMinter(options: { issuer: string; keys: KeyStore; clock: Clock }): AccessTokenMinter {
   return {
@@ -78,6 +80,7 @@ export function createAccessTokenMinter(options: { issuer: string; keys: KeyStor
       if (spec.act !== undefined) payload.act = spec.act;
       if (spec.mayAct !== undefined) payload.may_act = spec.mayAct;
       if (spec.delegationPolicy !== undefined) payload.delegation_policy = spec.delegationPolicy;
+      if (spec.dpopJkt !== undefined) payload.cnf = { jkt: spec.dpopJkt };
       const token = signJwt(key, ACCESS_TOKEN_TYP, payload);
       return { token, jti, issuedAt, expiresAt };
     },

@@ -15,6 +15,8 @@ export interface BrokerTokenClaims extends JWTPayload {
   readonly jti: string;
   readonly client_id: string;
   readonly scope?: string;
+  /** RFC 9449 §6.1 `{ jkt }` of a DPoP-bound token; read it through `boundJkt` (src/dpop/binding.ts). */
+  readonly cnf?: unknown;
 }
 
 const MAX_TOKEN_BYTES = 8192;

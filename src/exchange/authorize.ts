@@ -2,6 +2,7 @@ import type { ActChain } from "../audit/audit-event.js";
 import { BrokerError, type BrokerErrorCode } from "../errors.js";
 import type { SubjectTokenVerifier, VerifiedSubject } from "../identity/types.js";
 import type { DenialReason, Grant, PolicySet, PrincipalContext, RequestContext } from "../policy/types.js";
+import type { AdmitWorkload } from "../rate-limit/rate-limit-gate.js";
 import type { RevocationStore } from "../revocation/revocation-store.js";
 import { checkIssuance } from "./revocation-checks.js";
 
@@ -9,6 +10,8 @@ export interface AuthorizeDeps {
   readonly verifier: SubjectTokenVerifier;
   readonly policies: () => PolicySet;
   readonly revocations: RevocationStore;
+  /** The per-workload rate limit (throws 429); undefined: none. */
+  readonly admitWorkload?: AdmitWorkload;
 }
 
 /** What is known about the caller so far, for the audit record of a denial. Filled in as the checks pass. */
@@ -24,6 +27,8 @@ export interface AuthorizationTrace {
   actChainDepth?: number;
   /** The whole `act` chain of the token issued. */
   act?: ActChain;
+  /** RFC 7638 thumbprint of the request's verified DPoP proof key (the issued token's `cnf.jkt`). */
+  dpopJkt?: string;
 }
 
 export const DENIAL_CODES: Record<DenialReason, BrokerErrorCode> = {
@@ -56,6 +61,8 @@ export async function authorize(
   context: RequestContext,
   trace: AuthorizationTrace,
   resolveActor?: () => Promise<PrincipalContext>,
+  /** A check of the grant before the store (e.g. require_dpop), so a refusal spends no single-use token. */
+  checkGrant?: (grant: Grant) => void,
 ): Promise<{ subject: VerifiedSubject; grant: Grant }> {
   const subject = await deps.verifier.verify(subjectToken);
   trace.issuer = subject.identity.issuer;
@@ -71,9 +78,19 @@ export async function authorize(
   const { grant } = decision;
   trace.workloadId = grant.workloadId;
   trace.policy = grant.policyId;
-  await checkIssuance(deps.revocations, {
-    workloadId: grant.workloadId,
-    replay: subject.replayKey ? { key: subject.replayKey, expiresAt: subject.expiresAt } : undefined,
-  });
+  checkGrant?.(grant);
+  const issuance = { workloadId: grant.workloadId, replay: subject.replayKey ? { key: subject.replayKey, expiresAt: subject.expiresAt } : undefined };
+  if (deps.admitWorkload === undefined) {
+    await checkIssuance(deps.revocations, issuance);
+  } else if (issuance.replay !== undefined) {
+    // The limit first: a refused request must not use up a single-use subject token.
+    await deps.admitWorkload(grant.workloadId);
+    await checkIssuance(deps.revocations, issuance);
+  } else {
+    // Nothing single-use at stake: both in one round trip. A block or a store outage outranks the limit.
+    const [limit, store] = await Promise.allSettled([deps.admitWorkload(grant.workloadId), checkIssuance(deps.revocations, issuance)]);
+    if (store.status === "rejected") throw store.reason;
+    if (limit.status === "rejected") throw limit.reason;
+  }
   return { subject, grant };
 }

@@ -1,5 +1,6 @@
 import type { ActValue } from "../credentials/access-token.js";
 import type { BrokerTokenVerifier } from "../credentials/broker-token-verifier.js";
+import { boundJkt } from "../dpop/binding.js";
 import { BrokerError } from "../errors.js";
 import type { SubjectTokenVerifier } from "../identity/types.js";
 import { MAX_CHAIN_DEPTH } from "../policy/policy-schema.js";
@@ -22,6 +23,8 @@ export interface VerifiedActor {
   /** Who the issued token names as its current actor. */
   readonly act: { readonly sub: string; readonly iss?: string };
   readonly tokenType: SubjectTokenType;
+  /** RFC 9449 `cnf.jkt` of an actor_token that is a DPoP-bound broker token: the request's proof must use that key. */
+  readonly boundJkt?: string;
 }
 
 export type VerifyActor = (token: string, type: SubjectTokenType) => Promise<VerifiedActor>;
@@ -50,6 +53,7 @@ export function createVerifyActor(deps: {
         },
         act: { sub: claims.sub },
         tokenType: type,
+        ...optionalJkt(boundJkt(claims, "actor_token")),
       };
     }
     const actor = await deps.verifier.verify(token, "actor_token");
@@ -127,4 +131,8 @@ export function checkMayAct(mayAct: MayAct | undefined, actor: VerifiedActor): v
       detail: `may_act names ${mayAct.sub}${mayAct.iss ? ` of ${mayAct.iss}` : ""}; actor is ${actor.act.sub} of ${iss}`,
     });
   }
+}
+
+function optionalJkt(jkt: string | undefined): { boundJkt?: string } {
+  return jkt === undefined ? {} : { boundJkt: jkt };
 }

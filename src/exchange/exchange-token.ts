@@ -1,15 +1,18 @@
 import { denialOf, type AuditSink } from "../audit/audit-event.js";
 import type { AccessTokenMinter, IssuedToken } from "../credentials/access-token.js";
 import type { JwtSvidMinter } from "../credentials/jwt-svid.js";
+import { checkBinding } from "../dpop/binding.js";
 import { BrokerError } from "../errors.js";
 import type { SubjectTokenVerifier } from "../identity/types.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
 import type { PolicySet } from "../policy/types.js";
+import type { AdmitWorkload } from "../rate-limit/rate-limit-gate.js";
 import type { RevocationStore } from "../revocation/revocation-store.js";
 import { attenuate } from "./attenuate.js";
 import { authorize, DENIAL_DESCRIPTIONS, type AuthorizationTrace } from "./authorize.js";
 import { chainDepth, checkChainDepth, nestAct, type VerifiedActor, type VerifyActor } from "./delegation.js";
+import { checkRequireDpop, verifyRequestProof, type VerifyTokenRequestProof } from "./dpop-request.js";
 import type { ReExchange } from "./re-exchange.js";
 import { requestContext, type TokenExchangeRequest } from "./token-request.js";
 import { TOKEN_TYPE } from "./token-types.js";
@@ -28,12 +31,18 @@ export interface ExchangeDeps {
   readonly maxLifetimeSeconds: number;
   /** Verifies actor_tokens (RFC 8693 delegation); undefined: an actor_token is refused. */
   readonly verifyActor?: VerifyActor;
+  /** Verifies a request's DPoP proof (RFC 9449); undefined: a DPoP header is refused. */
+  readonly verifyDpopProof?: VerifyTokenRequestProof;
+  /** The per-workload rate limit, checked once the subject is verified and a policy matched. */
+  readonly admitWorkload?: AdmitWorkload;
 }
 
 export interface ExchangeCall {
   readonly request: TokenExchangeRequest;
   readonly requestId: string;
   readonly clientAddress: string;
+  /** The `DPoP` header, when the request has one: the issued token is then bound to its key. */
+  readonly dpopProof?: string;
 }
 
 /**
@@ -57,6 +66,7 @@ export function createExchangeToken(deps: ExchangeDeps) {
     // What is known about the caller so far, for the audit record of a denial.
     const known: AuthorizationTrace = {};
     try {
+      const dpop = call.dpopProof === undefined ? undefined : await verifyRequestProof(deps.verifyDpopProof, call.dpopProof, request, known);
       const { actorToken } = request;
       let resolveActor: (() => Promise<VerifiedActor>) | undefined;
       let actor: VerifiedActor | undefined;
@@ -69,6 +79,7 @@ export function createExchangeToken(deps: ExchangeDeps) {
         }
         resolveActor = async () => {
           actor = await verifyActor(actorToken.token, actorToken.type);
+          checkBinding(actor.boundJkt, dpop?.jkt, "actor_token");
           known.actor = actor.act;
           return actor;
         };
@@ -78,8 +89,8 @@ export function createExchangeToken(deps: ExchangeDeps) {
         if (request.requestedTokenType === "jwt") {
           throw new BrokerError("invalid_request", "a JWT-SVID (requested_token_type jwt) is issued for an external subject_token only");
         }
-        const issued = await deps.reExchange(request, call.clientAddress, { resolveActor, trace: known });
-        deps.audit.record({ ...base, decision: "allow", reason: "re-exchange of a broker token", ...issued.audit });
+        const issued = await deps.reExchange(request, call.clientAddress, { resolveActor, trace: known, ...(dpop ? { dpopJkt: dpop.jkt } : {}) });
+        deps.audit.record({ ...base, decision: "allow", reason: "re-exchange of a broker token", ...issued.audit, ...(dpop ? { dpopJkt: dpop.jkt } : {}) });
         return issued.response;
       }
       // JWT-SVIDs carry no scope (JWT-SVID §3): asking for one is a mistake worth naming.
@@ -97,6 +108,7 @@ export function createExchangeToken(deps: ExchangeDeps) {
         context,
         known,
         resolveActor && (async () => (await resolveActor()).context),
+        (granted) => checkRequireDpop(granted, dpop),
       );
       const narrowed = attenuate(grant, context, deps.maxLifetimeSeconds);
       if (!narrowed.ok) {
@@ -131,6 +143,7 @@ export function createExchangeToken(deps: ExchangeDeps) {
           ...(act ? { act } : {}),
           ...(grant.delegation?.mayAct ? { mayAct: grant.delegation.mayAct } : {}),
           ...(grant.delegation ? { delegationPolicy: grant.policyId } : {}),
+          ...(dpop ? { dpopJkt: dpop.jkt } : {}),
         });
         if (act !== undefined) known.act = act;
         scope = narrowed.scopes.join(" ");
@@ -146,7 +159,7 @@ export function createExchangeToken(deps: ExchangeDeps) {
         ...(scope ? { scope } : {}),
       });
       const expiresIn = token.expiresAt - token.issuedAt;
-      return request.requestedTokenType === "jwt" ? jwtSvidResponse(token.token, expiresIn) : response(token.token, expiresIn, scope);
+      return request.requestedTokenType === "jwt" ? jwtSvidResponse(token.token, expiresIn) : response(token.token, expiresIn, scope, dpop !== undefined);
     } catch (error) {
       deps.audit.record({
         ...base,

@@ -1,9 +1,11 @@
 import type { ExchangeAuditEvent } from "../audit/audit-event.js";
 import type { AccessTokenMinter } from "../credentials/access-token.js";
 import type { BrokerTokenClaims, BrokerTokenVerifier } from "../credentials/broker-token-verifier.js";
+import { boundJkt, checkBinding } from "../dpop/binding.js";
 import { BrokerError } from "../errors.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import type { ClaimValue, PolicySet } from "../policy/types.js";
+import type { AdmitWorkload } from "../rate-limit/rate-limit-gate.js";
 import type { RevocationStore } from "../revocation/revocation-store.js";
 import { attenuate } from "./attenuate.js";
 import { DENIAL_CODES, DENIAL_DESCRIPTIONS, type AuthorizationTrace } from "./authorize.js";
@@ -13,7 +15,7 @@ import { requestContext, type TokenExchangeRequest } from "./token-request.js";
 import { response, type TokenExchangeResponse } from "./token-response.js";
 
 /** Claims the broker sets itself; everything else in a broker token came from a grant's extra claims. */
-const REGISTERED = new Set(["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "act", "may_act", "delegation_policy"]);
+const REGISTERED = new Set(["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "act", "may_act", "delegation_policy", "cnf"]);
 
 export interface ReExchangeResult {
   readonly response: TokenExchangeResponse;
@@ -28,6 +30,8 @@ export interface ReExchangeOptions {
   readonly resolveActor?: () => Promise<VerifiedActor>;
   /** Filled in as checks pass, for the audit record of a denial. */
   readonly trace?: AuthorizationTrace;
+  /** Thumbprint of the request's verified DPoP proof key: the new token is bound to it (RFC 9449). */
+  readonly dpopJkt?: string;
 }
 
 export type ReExchange = (request: TokenExchangeRequest, clientAddress: string, options?: ReExchangeOptions) => Promise<ReExchangeResult>;
@@ -35,7 +39,8 @@ export type ReExchange = (request: TokenExchangeRequest, clientAddress: string, 
 /**
  * Narrows a broker-issued access token further (RFC 8693 §1.1 "downscoping"): the original's
  * audiences, scopes and remaining lifetime are the bounds. Never more, never longer. The token's
- * `act` chain, `may_act` and `delegation_policy` are kept.
+ * `act` chain, `may_act` and `delegation_policy` are kept; a DPoP-bound token needs a proof of its
+ * key and stays bound.
  *
  * With an actor_token (RFC 8693 delegation), the actor joins the chain as its outermost `act`
  * when the token's `may_act` (if any) names it and the policy that granted the token
@@ -52,6 +57,8 @@ export function createReExchange(deps: {
   readonly maxLifetimeSeconds: number;
   /** The policies deciding delegation; undefined: an actor_token is refused. */
   readonly policies?: () => PolicySet;
+  /** The per-workload rate limit (throws 429); undefined: none. */
+  readonly admitWorkload?: AdmitWorkload;
 }): ReExchange {
   return async (request, clientAddress, options = {}) => {
     const trace: AuthorizationTrace = options.trace ?? {};
@@ -59,6 +66,12 @@ export function createReExchange(deps: {
     trace.issuer = deps.issuer;
     trace.subject = original.sub;
     trace.workloadId = original.sub;
+    // RFC 9449 §5: a bound token is exchanged only with a proof of its own key (else a stolen bound
+    // token would become a bearer one), and the new token is bound to the proof's key.
+    checkBinding(boundJkt(original, "subject_token"), options.dpopJkt, "subject_token");
+    // The same budget as the external token that earned this one: the workload id is its `sub`.
+    // Charged before the actor (possibly single-use) is verified or anything is claimed.
+    await deps.admitWorkload?.(original.sub);
     const now = epochSeconds(deps.clock);
     const mayAct = mayActOf(original.may_act);
     const delegationPolicy = typeof original.delegation_policy === "string" ? original.delegation_policy : undefined;
@@ -111,10 +124,11 @@ export function createReExchange(deps: {
       ...(act ? { act } : {}),
       ...(mayAct ? { mayAct } : {}),
       ...(delegationPolicy !== undefined ? { delegationPolicy } : {}),
+      ...(options.dpopJkt !== undefined ? { dpopJkt: options.dpopJkt } : {}),
     });
     const scope = narrowed.scopes.join(" ");
     return {
-      response: response(token.token, token.expiresAt - token.issuedAt, scope),
+      response: response(token.token, token.expiresAt - token.issuedAt, scope, options.dpopJkt !== undefined),
       audit: {
         issuer: deps.issuer,
         subject: original.sub,

@@ -4,18 +4,21 @@ import { TOKEN_TYPE } from "./token-types.js";
 export interface TokenExchangeResponse {
   readonly access_token: string;
   readonly issued_token_type: string;
-  /** RFC 8693 §2.2.1: "N_A" when the token is not an access token (a JWT-SVID). */
-  readonly token_type: "Bearer" | "N_A";
+  /**
+   * RFC 8693 §2.2.1: "N_A" when the token is not an access token (a JWT-SVID); RFC 9449 §5: "DPoP"
+   * when the access token is bound to the key of the request's DPoP proof.
+   */
+  readonly token_type: "Bearer" | "DPoP" | "N_A";
   readonly expires_in: number;
   readonly scope?: string;
 }
 
-/** RFC 8693 §2.2.1; `scope` is included whenever the token carries one. */
-export function response(accessToken: string, expiresIn: number, scope: string): TokenExchangeResponse {
+/** RFC 8693 §2.2.1; `scope` is included whenever the token carries one; `DPoP` for a bound token (RFC 9449 §5). */
+export function response(accessToken: string, expiresIn: number, scope: string, dpopBound = false): TokenExchangeResponse {
   return {
     access_token: accessToken,
     issued_token_type: TOKEN_TYPE.accessToken,
-    token_type: "Bearer",
+    token_type: dpopBound ? "DPoP" : "Bearer",
     expires_in: expiresIn,
     ...(scope ? { scope } : {}),
   };

@@ -11,5 +11,9 @@ export interface AppEnv {
      * token's `sub`, or "bootstrap-admin" for the admin secret.
      */
     caller: string;
+    /** The Authorization scheme the caller used on a bearer-protected route (RFC 9449 §7.1 challenges). */
+    authScheme: "Bearer" | "DPoP";
+    /** The DPoP nonce every /token answer carries, when nonces are required (RFC 9449 §8). */
+    dpopNonce: string;
   };
 }

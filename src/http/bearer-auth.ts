@@ -1,10 +1,11 @@
-import type { MiddlewareHandler } from "hono";
-import type { AuthenticateCaller } from "../revocation/authenticate-caller.js";
+import type { Context, MiddlewareHandler } from "hono";
+import type { AuthenticateCaller, DpopPresentation } from "../revocation/authenticate-caller.js";
 import { invalidToken } from "../revocation/authenticate-caller.js";
 import type { AppEnv } from "./app-env.js";
 
-/** RFC 6750 §2.1: `Bearer` 1*SP b64token. */
+/** RFC 6750 §2.1: `Bearer` 1*SP b64token; RFC 9449 §7.1: `DPoP` 1*SP token68 (schemes are case-insensitive). */
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
+const DPOP = /^DPoP +([A-Za-z0-9\-._~+/]+=*)$/i;
 
 /** Longest credential read from the header (a broker token is far shorter). */
 const MAX_CREDENTIAL_LENGTH = 8192;
@@ -19,18 +20,41 @@ export function bearerCredential(header: string | undefined): string | undefined
   return BEARER.exec(header.trim())?.[1];
 }
 
+/** The credential of an `Authorization: Bearer …` or `Authorization: DPoP …` header, with its scheme. */
+export function authorizationCredential(header: string | undefined): { readonly scheme: "Bearer" | "DPoP"; readonly token: string } | undefined {
+  if (header === undefined || header.length > MAX_CREDENTIAL_LENGTH + 16) return undefined;
+  const trimmed = header.trim();
+  const bearer = BEARER.exec(trimmed)?.[1];
+  if (bearer !== undefined) return { scheme: "Bearer", token: bearer };
+  const dpop = DPOP.exec(trimmed)?.[1];
+  return dpop === undefined ? undefined : { scheme: "DPoP", token: dpop };
+}
+
 /**
- * Requires a broker-issued access token carrying `scope` (RFC 6750): 401 invalid_token when it
- * is missing or not acceptable, 403 insufficient_scope when it lacks the scope, 503 when its
- * revocation status cannot be checked. Sets `caller` to the token's `sub`.
+ * For a credential sent with the DPoP scheme: the proof and what it must be bound to, and the
+ * scheme recorded so an error answers with a DPoP challenge. Undefined for Bearer.
+ */
+export function dpopPresentation(c: Context<AppEnv>, scheme: "Bearer" | "DPoP"): DpopPresentation | undefined {
+  if (scheme === "Bearer") return undefined;
+  c.set("authScheme", "DPoP");
+  // The path as received (percent-encodings kept), as the client put it in `htu`.
+  return { proof: c.req.header("dpop"), method: c.req.method, path: new URL(c.req.url).pathname };
+}
+
+/**
+ * Requires a broker-issued access token carrying `scope` (RFC 6750; RFC 9449 §7.1 for a
+ * DPoP-bound one, which must come with the DPoP scheme and a proof): 401 invalid_token when it
+ * is missing or not acceptable, 401 invalid_dpop_proof when its proof is not, 403
+ * insufficient_scope when it lacks the scope, 503 when its revocation status cannot be checked.
+ * Sets `caller` to the token's `sub`.
  */
 export function requireBrokerToken(options: { authenticate: AuthenticateCaller; scope: string }): MiddlewareHandler<AppEnv> {
   if (!options.scope || /\s/.test(options.scope)) throw new Error("requireBrokerToken: scope must be one scope value");
   const { authenticate, scope } = options;
   return async function requireBrokerTokenMiddleware(c, next) {
-    const token = bearerCredential(c.req.header("authorization"));
-    if (token === undefined) throw invalidToken("no bearer credential in the Authorization header");
-    const caller = await authenticate(token, scope);
+    const credential = authorizationCredential(c.req.header("authorization"));
+    if (credential === undefined) throw invalidToken("no bearer credential in the Authorization header");
+    const caller = await authenticate(credential.token, scope, dpopPresentation(c, credential.scheme));
     c.set("caller", caller.subject);
     await next();
   };

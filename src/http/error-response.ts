@@ -1,4 +1,5 @@
 import type { Context } from "hono";
+import { DPOP_ALGS_PARAMETER } from "../dpop/algorithms.js";
 import { BrokerError, type BrokerErrorCode } from "../errors.js";
 import type { Log } from "../lib/log.js";
 
@@ -11,6 +12,9 @@ const DEFAULT_STATUS: Record<BrokerErrorCode, number> = {
   invalid_scope: 400,
   invalid_token: 401,
   insufficient_scope: 403,
+  // RFC 9449 §5, §8 at the token endpoint; a bearer-protected endpoint raises them with 401 (§7.1).
+  invalid_dpop_proof: 400,
+  use_dpop_nonce: 400,
   not_found: 404,
   temporarily_unavailable: 503,
   server_error: 500,
@@ -34,10 +38,24 @@ export function errorResponse(c: Context, error: unknown, log: Log): Response {
   // A body refused part-way is left unread: tell the client this connection will not carry
   // another request (RFC 9112 §9.6), or it reuses a socket the server is about to drop.
   if (status === 413) headers.Connection = "close";
-  // RFC 6749 §5.2: invalid_client over 401 carries the scheme the client tried; RFC 6750 §3:
-  // a bearer-protected endpoint names the bearer error (invalid_token 401, insufficient_scope 403).
-  if (status === 401) headers["WWW-Authenticate"] = `Bearer error="${code === "invalid_token" ? "invalid_token" : "invalid_client"}"`;
-  if (code === "insufficient_scope") headers["WWW-Authenticate"] = 'Bearer error="insufficient_scope"';
+  const challenge = wwwAuthenticate(code, status, c.get("authScheme") === "DPoP");
+  if (challenge !== undefined) headers["WWW-Authenticate"] = challenge;
+  // RFC 9449 §8, §8.2: when nonces are required, every /token answer (errors too) carries the current one.
+  const nonce: unknown = c.get("dpopNonce");
+  if (typeof nonce === "string") headers["DPoP-Nonce"] = nonce;
   const body = known ? { error: code, error_description: known.description } : { error: code };
   return new Response(JSON.stringify(body), { status, headers });
+}
+
+/**
+ * RFC 6749 §5.2: invalid_client over 401 carries the scheme the client tried; RFC 6750 §3: a
+ * bearer-protected endpoint names the bearer error (invalid_token 401, insufficient_scope 403).
+ * RFC 9449 §7.1: a caller that used the DPoP scheme, or whose proof failed, gets a DPoP challenge
+ * with the accepted algorithms.
+ */
+function wwwAuthenticate(code: BrokerErrorCode, status: number, dpopScheme: boolean): string | undefined {
+  if (status !== 401 && code !== "insufficient_scope") return undefined;
+  const proofError = code === "invalid_dpop_proof" || code === "use_dpop_nonce";
+  const error = code === "insufficient_scope" || code === "invalid_token" || proofError ? code : "invalid_client";
+  return dpopScheme || proofError ? `DPoP error="${error}", algs="${DPOP_ALGS_PARAMETER}"` : `Bearer error="${error}"`;
 }

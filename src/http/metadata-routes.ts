@@ -2,6 +2,7 @@ import type { Hono } from "hono";
 import { JWKS_MAX_AGE_SECONDS } from "../credentials/key-rotation.js";
 import type { KeyStore } from "../credentials/key-store.js";
 import { SIGNING_ALGORITHM } from "../credentials/signing-key.js";
+import { DPOP_ALGORITHMS } from "../dpop/algorithms.js";
 import { TOKEN_EXCHANGE_GRANT } from "../exchange/token-types.js";
 import type { AppEnv } from "./app-env.js";
 
@@ -27,7 +28,10 @@ export function metadataRoutes(app: Hono<AppEnv>, deps: { issuerUrl: string; key
     // RFC 7662: the caller presents a broker access token with the introspection scope. RFC 8414
     // §2 allows names from the IANA "OAuth Access Token Types" registry here: "Bearer".
     introspection_endpoint: `${deps.issuerUrl}/introspect`,
-    introspection_endpoint_auth_methods_supported: ["Bearer"],
+    // A DPoP-bound token authenticates with the DPoP scheme and a proof (RFC 9449 §7.1).
+    introspection_endpoint_auth_methods_supported: ["Bearer", "DPoP"],
+    // RFC 9449 §5.1: the proof algorithms accepted, exactly.
+    dpop_signing_alg_values_supported: [...DPOP_ALGORITHMS],
   };
   const metadataJson = JSON.stringify(metadata);
   const serveMetadata = () =>

@@ -5,7 +5,10 @@ import { BrokerError } from "../errors.js";
 import type { AuthenticateCaller } from "../revocation/authenticate-caller.js";
 import { invalidToken } from "../revocation/authenticate-caller.js";
 import type { AppEnv } from "./app-env.js";
-import { bearerCredential } from "./bearer-auth.js";
+import { authorizationCredential, dpopPresentation } from "./bearer-auth.js";
+
+/** Authentication refusals, audited as `action: authenticate`. */
+const REFUSALS: ReadonlySet<string> = new Set(["invalid_token", "insufficient_scope", "invalid_dpop_proof", "use_dpop_nonce"]);
 
 /** The actor recorded for calls made with the bootstrap secret. */
 export const BOOTSTRAP_ADMIN = "bootstrap-admin";
@@ -26,7 +29,7 @@ export interface RequireAdminOptions {
  * Authenticates an operator on /admin/: `Authorization: Bearer <credential>` where the
  * credential is the bootstrap secret (compared in constant time over SHA-256 digests, so neither
  * content nor length leaks through timing) or a broker access token carrying the admin scope,
- * meant for this broker and not revoked. 401 for anything missing or wrong, 403 for a valid token
+ * meant for this broker and not revoked (a DPoP-bound one as `Authorization: DPoP` with a proof). 401 for anything missing or wrong, 403 for a valid token
  * without the scope; neither says more. Refusals are audited; the credential never is.
  */
 export function requireAdmin(options: RequireAdminOptions): MiddlewareHandler<AppEnv> {
@@ -41,15 +44,16 @@ export function requireAdmin(options: RequireAdminOptions): MiddlewareHandler<Ap
     // Admin answers are about live security state: never cached anywhere.
     c.header("Cache-Control", "no-store");
     try {
-      const credential = bearerCredential(c.req.header("authorization"));
+      const credential = authorizationCredential(c.req.header("authorization"));
       if (credential === undefined) throw invalidToken("no bearer credential in the Authorization header");
-      if (secretDigest !== undefined && timingSafeEqual(sha256(credential), secretDigest)) {
+      // The bootstrap secret is a bearer credential only; a DPoP-bound admin token comes with its proof.
+      if (credential.scheme === "Bearer" && secretDigest !== undefined && timingSafeEqual(sha256(credential.token), secretDigest)) {
         c.set("caller", BOOTSTRAP_ADMIN);
       } else {
-        c.set("caller", (await authenticate(credential, scope)).subject);
+        c.set("caller", (await authenticate(credential.token, scope, dpopPresentation(c, credential.scheme))).subject);
       }
     } catch (error) {
-      if (error instanceof BrokerError && (error.code === "invalid_token" || error.code === "insufficient_scope")) {
+      if (error instanceof BrokerError && REFUSALS.has(error.code)) {
         audit.record({
           event: "admin",
           requestId: c.get("requestId"),

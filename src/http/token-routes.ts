@@ -1,4 +1,5 @@
-import type { Hono } from "hono";
+import type { Hono, MiddlewareHandler } from "hono";
+import type { DpopNonces } from "../dpop/nonce.js";
 import { parseTokenExchangeRequest } from "../exchange/token-request.js";
 import type { ExchangeToken } from "../exchange/exchange-token.js";
 import type { AppEnv } from "./app-env.js";
@@ -11,10 +12,31 @@ const REPEATABLE = new Set(["audience", "resource"]);
 export function tokenRoutes(app: Hono<AppEnv>, deps: { exchangeToken: ExchangeToken; maxBodyBytes: number }): void {
   app.post("/token", async (c) => {
     const request = parseTokenExchangeRequest(await readForm(c, REPEATABLE, deps.maxBodyBytes));
-    const result = await deps.exchangeToken({ request, requestId: c.get("requestId"), clientAddress: c.get("clientAddress") });
+    // RFC 9449 §5: a DPoP header binds the issued token to its key (read only when present: no cost otherwise).
+    const dpopProof = c.req.header("dpop");
+    const result = await deps.exchangeToken({
+      request,
+      requestId: c.get("requestId"),
+      clientAddress: c.get("clientAddress"),
+      ...(dpopProof !== undefined ? { dpopProof } : {}),
+    });
     // RFC 6749 §5.1: token responses must not be cached.
     c.header("Cache-Control", "no-store");
     c.header("Pragma", "no-cache");
     return c.json(result);
   });
+}
+
+/**
+ * RFC 9449 §8, §8.2: when nonces are required, every /token answer carries the current nonce in
+ * `DPoP-Nonce` (a success through the context's headers, an error through errorResponse), so a
+ * client always holds a fresh one. Mounted before anything that can refuse a /token request.
+ */
+export function dpopNonceHeader(nonces: DpopNonces): MiddlewareHandler<AppEnv> {
+  return async function dpopNonceMiddleware(c, next) {
+    const nonce = nonces.current();
+    c.set("dpopNonce", nonce);
+    c.header("DPoP-Nonce", nonce);
+    await next();
+  };
 }

@@ -21,6 +21,8 @@ export interface KeySource {
   ready(): boolean;
   /** Tries to load keys now; logs and swallows failures. No-op for static sources. */
   warmUp(): Promise<void>;
+  /** Changes whenever the key set is replaced, so verifications cached against it lapse. */
+  keySetVersion(): number;
 }
 
 /** A fixed key set, read once at start-up (air-gapped clusters, SPIFFE bundles). */
@@ -40,4 +42,8 @@ export class StaticKeySource implements KeySource {
   }
 
   async warmUp(): Promise<void> {}
+
+  keySetVersion(): number {
+    return 0;
+  }
 }

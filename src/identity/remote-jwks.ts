@@ -59,6 +59,7 @@ export class RemoteJwksSource implements KeySource {
   private lastAttemptAt = Number.NEGATIVE_INFINITY;
   private lastError = "keys have not been fetched yet";
   private inflight: Promise<void> | undefined;
+  private version = 0;
 
   constructor(private readonly options: RemoteJwksOptions) {}
 
@@ -76,6 +77,10 @@ export class RemoteJwksSource implements KeySource {
       await this.refreshIfAllowed();
       return this.usable()(lookup);
     }
+  }
+
+  keySetVersion(): number {
+    return this.version;
   }
 
   ready(): boolean {
@@ -111,6 +116,7 @@ export class RemoteJwksSource implements KeySource {
       const doc = await fetchJsonBounded(this.options.fetch, url, limits);
       const jwks = toVerificationJwks(doc, { maxKeys: limits.maxKeys, spiffeBundle: this.options.spiffeBundle });
       this.resolver = createLocalJWKSet(jwks);
+      this.version++;
       this.fetchedAt = this.now();
       log.debug({ issuer: issuerId, keys: jwks.keys.length }, "issuer keys refreshed");
     } catch (error) {

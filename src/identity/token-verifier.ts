@@ -7,13 +7,14 @@ import type { Log } from "../lib/log.js";
 import { DiscoveryJwksLocator } from "./discovery.js";
 import { loadIssuerConfigs, type IssuerConfig } from "./issuer-config.js";
 import { toBrokerError } from "./jose-errors.js";
-import { precheckJws, type PrecheckedHeader } from "./jws-precheck.js";
+import { DEFAULT_MAX_TOKEN_BYTES, precheckJws, type PrecheckedHeader } from "./jws-precheck.js";
 import { StaticKeySource, type KeySource } from "./key-source.js";
 import { PROFILES } from "./profiles/index.js";
 import { DEFAULT_REMOTE_JWKS_LIMITS, RemoteJwksSource, type RemoteJwksLimits } from "./remote-jwks.js";
 import { checkTimeClaims } from "./time-claims.js";
 import type { SubjectTokenVerifier, TokenLabel, VerifiedSubject } from "./types.js";
 import { sameIssuerUrl } from "./url-policy.js";
+import { DEFAULT_VERIFIED_TOKEN_CACHE, VerifiedTokenCache, type VerifiedTokenCacheLimits } from "./verified-token-cache.js";
 
 /** Options for {@link createTokenVerifier}. */
 export interface TokenVerifierOptions {
@@ -28,6 +29,10 @@ export interface TokenVerifierOptions {
   readonly maxTokenBytes?: number;
   /** Overrides for remote JWKS timeouts, size and key caps, cache age, cooldown, stale limit. */
   readonly remoteJwks?: Partial<RemoteJwksLimits>;
+  /** Reuse of successful verifications (see VerifiedTokenCache); `ttlSeconds: 0` turns it off. */
+  readonly verifiedTokenCache?: VerifiedTokenCacheLimits;
+  /** Told of every cache lookup, for metrics. */
+  readonly onCacheLookup?: (hit: boolean) => void;
 }
 
 /** A {@link SubjectTokenVerifier} that can also fetch remote keys ahead of the first request. */
@@ -60,7 +65,20 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     routes.set(config.issuer, { config, keys: keySourceFor(config, options, limits) });
   }
 
+  const cache = new VerifiedTokenCache(options.verifiedTokenCache ?? DEFAULT_VERIFIED_TOKEN_CACHE, options.clock);
+
   async function verify(token: string, label: TokenLabel = "subject_token"): Promise<VerifiedSubject> {
+    if (!cache.enabled || token.length > (options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES)) return (await verifyFully(token, label)).subject;
+    const digest = VerifiedTokenCache.digest(token);
+    const cached = cache.get(digest);
+    options.onCacheLookup?.(cached !== undefined);
+    if (cached !== undefined) return cached;
+    const { subject, route } = await verifyFully(token, label);
+    cache.set(digest, subject, route.keys, route.config.requireIat ? route.config.maxTokenAgeSeconds : undefined);
+    return subject;
+  }
+
+  async function verifyFully(token: string, label: TokenLabel): Promise<{ subject: VerifiedSubject; route: Route }> {
     const { header, unverifiedIss } = precheckJws(token, { label, ...(options.maxTokenBytes ? { maxBytes: options.maxTokenBytes } : {}) });
     if (sameIssuerUrl(unverifiedIss, options.brokerIssuer)) {
       throw new BrokerError("invalid_request", `tokens issued by this broker are exchanged with ${label}_type access_token`, {
@@ -99,7 +117,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
         detail: `${label} from issuer ${config.id}: ${profiled.reason}`,
       });
     }
-    return {
+    const subject: VerifiedSubject = {
       identity: {
         issuer: config.id,
         iss: config.issuer,
@@ -113,6 +131,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       tokenId: typeof payload.jti === "string" ? payload.jti : undefined,
       replayKey: config.replayProtection ? replayKey(config.id, token, payload.jti) : undefined,
     };
+    return { subject, route };
   }
 
   return {

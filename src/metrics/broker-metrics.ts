@@ -44,10 +44,31 @@ export class BrokerMetrics {
     registers: [this.registry],
   });
 
+  readonly verifiedTokenCache = new Counter({
+    name: "broker_verified_token_cache_lookups_total",
+    help: "Lookups of external tokens in the verified-token cache, by result (hit, miss).",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+
   readonly storeOperations = new Counter({
     name: "broker_revocation_store_operations_total",
     help: "Revocation store calls, by operation and outcome (ok, unavailable).",
     labelNames: ["operation", "outcome"] as const,
+    registers: [this.registry],
+  });
+
+  readonly rateLimited = new Counter({
+    name: "broker_rate_limited_total",
+    help: "Requests refused with 429 by a rate limit, by limit (client address or workload).",
+    labelNames: ["limit"] as const,
+    registers: [this.registry],
+  });
+
+  readonly shed = new Counter({
+    name: "broker_load_shed_total",
+    help: "Requests refused with 503 because the bounded work queue was full, by work (token, x509_svid).",
+    labelNames: ["work"] as const,
     registers: [this.registry],
   });
 

@@ -228,6 +228,7 @@ export function compilePolicy(file: PolicyFile, options: CompileOptions = { trus
         dnsNames: policy.dnsNames,
         extraClaims: Object.freeze(Object.fromEntries(extraClaims)),
         delegation,
+        requireDpop: file.grant.require_dpop,
       };
       return { outcome: "granted", grant };
     },

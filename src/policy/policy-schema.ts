@@ -95,6 +95,8 @@ const grantSchema = z
     dns_names: z.array(z.string().regex(DNS_NAME, "must be a lowercase DNS name without wildcards")).max(20).default([]),
     /** Delegation (RFC 8693 actor_token); absent: refused. */
     delegation: delegationSchema.optional(),
+    /** RFC 9449: access tokens of this grant are issued only DPoP-bound (a request without a proof is refused). */
+    require_dpop: z.boolean().default(false),
   })
   .refine((grant) => grant.spiffe_id === undefined || grant.spiffe_id_expr === undefined, {
     path: ["spiffe_id"],
@@ -112,6 +114,11 @@ const grantSchema = z
       when: (payload) => typeof payload.value === "object" && payload.value !== null,
     },
   )
+  .refine((grant) => grant.require_dpop !== true || !typesOf(grant).includes("jwt"), {
+    path: ["require_dpop"],
+    message: "a JWT-SVID cannot be DPoP-bound: remove jwt from token_types, or require_dpop",
+    when: (payload) => typeof payload.value === "object" && payload.value !== null,
+  })
   .refine((grant) => !Array.isArray(grant.dns_names) || grant.dns_names.length === 0 || typesOf(grant).includes("x509_svid"), {
     path: ["dns_names"],
     message: "dns_names apply to X.509-SVIDs only: add x509_svid to token_types",

@@ -83,6 +83,8 @@ export interface Grant extends GrantLimits {
   readonly extraClaims: Readonly<Record<string, ClaimValue>>;
   /** The grant's `delegation`; undefined: an actor_token is refused (no delegation). */
   readonly delegation: Delegation | undefined;
+  /** `require_dpop`: access tokens are issued only bound to the key of a DPoP proof (RFC 9449). */
+  readonly requireDpop: boolean;
 }
 
 export type DenialReason =

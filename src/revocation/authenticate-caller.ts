@@ -1,4 +1,6 @@
 import type { BrokerTokenClaims, BrokerTokenVerifier } from "../credentials/broker-token-verifier.js";
+import { boundJkt } from "../dpop/binding.js";
+import type { DpopProofVerifier } from "../dpop/verify-proof.js";
 import { BrokerError } from "../errors.js";
 import { guard } from "./store-guard.js";
 import type { RevocationStore } from "./revocation-store.js";
@@ -10,7 +12,18 @@ export interface AuthenticatedCaller {
   readonly claims: BrokerTokenClaims;
 }
 
-export type AuthenticateCaller = (token: string, requiredScope: string) => Promise<AuthenticatedCaller>;
+/**
+ * A token sent with the DPoP scheme (RFC 9449 §7.1): the request's `DPoP` header and what the
+ * proof must be bound to. The URI is the broker's issuer URL plus `path`, never the Host header.
+ */
+export interface DpopPresentation {
+  readonly proof: string | undefined;
+  readonly method: string;
+  readonly path: string;
+}
+
+/** `presentation` undefined: the token came as `Authorization: Bearer`. */
+export type AuthenticateCaller = (token: string, requiredScope: string, presentation?: DpopPresentation) => Promise<AuthenticatedCaller>;
 
 /** What a 401 says: one description for every reason, so a caller learns nothing about why. */
 const INVALID = "a valid bearer token issued by this broker is required";
@@ -18,15 +31,18 @@ const INVALID = "a valid bearer token issued by this broker is required";
 /**
  * Authenticates the caller of a broker endpoint by a broker-issued access token (RFC 6750):
  * our signature and issuer, alive, `aud` naming the broker itself (a token minted for some
- * other service must not open the broker's own endpoints), not revoked, and carrying
+ * other service must not open the broker's own endpoints), sent with the scheme its binding calls
+ * for (RFC 9449 §7.2: never a DPoP-bound token as Bearer), not revoked, and carrying
  * `requiredScope`. Fails closed: a store outage is 503, never a pass.
  */
 export function createAuthenticateCaller(deps: {
   readonly brokerTokens: BrokerTokenVerifier;
   readonly revocations: RevocationStore;
   readonly issuerUrl: string;
+  /** Verifies DPoP proofs (no nonce at these endpoints); undefined: the DPoP scheme is refused. */
+  readonly dpop?: DpopProofVerifier;
 }): AuthenticateCaller {
-  return async function authenticateCaller(token, requiredScope) {
+  return async function authenticateCaller(token, requiredScope, presentation) {
     let claims: BrokerTokenClaims;
     try {
       claims = await deps.brokerTokens.verify(token, "bearer token");
@@ -36,6 +52,7 @@ export function createAuthenticateCaller(deps: {
     }
     const audiences = typeof claims.aud === "string" ? [claims.aud] : claims.aud;
     if (!audiences.includes(deps.issuerUrl)) throw invalidToken(`token ${claims.jti} is not meant for this broker (aud)`);
+    await checkSenderConstraint(claims, token, presentation);
     if ((await guard(deps.revocations.tokenStatus(claims))) === "revoked") {
       throw invalidToken(`token ${claims.jti} of ${claims.sub} is revoked`);
     }
@@ -47,6 +64,41 @@ export function createAuthenticateCaller(deps: {
     }
     return { subject: claims.sub, claims };
   };
+
+  /**
+   * RFC 9449 §7.1, §7.2: a DPoP-bound token only with the DPoP scheme and a proof of its key
+   * (with `ath`, for this method and URI, fresh, not replayed); a bearer token only as Bearer.
+   */
+  async function checkSenderConstraint(claims: BrokerTokenClaims, token: string, presentation: DpopPresentation | undefined): Promise<void> {
+    let jkt: string | undefined;
+    try {
+      jkt = boundJkt(claims);
+    } catch {
+      throw invalidToken(`token ${claims.jti} carries a malformed cnf claim`);
+    }
+    if (presentation === undefined) {
+      if (jkt !== undefined) throw invalidToken(`token ${claims.jti} is DPoP-bound but was presented as a bearer token`);
+      return;
+    }
+    if (jkt === undefined) throw invalidToken(`token ${claims.jti} is not DPoP-bound but was presented with the DPoP scheme`);
+    if (deps.dpop === undefined) throw invalidToken("the DPoP scheme is not supported here");
+    if (presentation.proof === undefined) throw resourceError(new BrokerError("invalid_dpop_proof", "a DPoP proof is required with the DPoP scheme", { detail: "DPoP: no DPoP header" }));
+    let proofJkt: string;
+    try {
+      ({ jkt: proofJkt } = await deps.dpop.verify(presentation.proof, { method: presentation.method, url: `${deps.issuerUrl}${presentation.path}`, accessToken: token }));
+    } catch (error) {
+      throw resourceError(error);
+    }
+    if (proofJkt !== jkt) throw invalidToken(`token ${claims.jti} is bound to ${jkt}, the DPoP proof key is ${proofJkt}`);
+  }
+}
+
+/** A proof refused at a protected resource is a 401 with a DPoP challenge (RFC 9449 §7.1), not a 400. */
+function resourceError(error: unknown): unknown {
+  if (error instanceof BrokerError && (error.code === "invalid_dpop_proof" || error.code === "use_dpop_nonce")) {
+    return new BrokerError(error.code, error.description, { detail: error.detail, status: 401, cause: error });
+  }
+  return error;
 }
 
 /** RFC 6750 §3.1 invalid_token (401); `detail` goes to the log and audit only. */

@@ -1,5 +1,6 @@
 import type { ActValue } from "../credentials/access-token.js";
 import type { BrokerTokenClaims, BrokerTokenVerifier } from "../credentials/broker-token-verifier.js";
+import { boundJkt } from "../dpop/binding.js";
 import { BrokerError } from "../errors.js";
 import { actOf, mayActOf } from "../exchange/delegation.js";
 import type { MayAct } from "../policy/types.js";
@@ -23,7 +24,10 @@ export interface ActiveToken {
   readonly iat: number;
   readonly nbf?: number;
   readonly jti: string;
-  readonly token_type: "Bearer";
+  /** RFC 9449 §6.2: "DPoP" for a token bound to a DPoP key. */
+  readonly token_type: "Bearer" | "DPoP";
+  /** RFC 9449 §6.2: the key a DPoP-bound token is bound to; the resource server checks the binding itself. */
+  readonly cnf?: { readonly jkt: string };
   /** RFC 8693 §4.1: the delegation chain, outermost = current actor. */
   readonly act?: ActValue;
   /** RFC 8693 §4.4: who may act for the subject. */
@@ -51,6 +55,14 @@ export function createIntrospectToken(deps: { readonly brokerTokens: BrokerToken
       if (error instanceof BrokerError) return INACTIVE;
       throw error;
     }
+    let jkt: string | undefined;
+    try {
+      jkt = boundJkt(claims);
+    } catch (error) {
+      // A cnf we never wrote: vouching for the token without its binding would unbind it.
+      if (error instanceof BrokerError) return INACTIVE;
+      throw error;
+    }
     if ((await guard(deps.revocations.tokenStatus(claims))) === "revoked") return INACTIVE;
     return {
       active: true,
@@ -63,7 +75,8 @@ export function createIntrospectToken(deps: { readonly brokerTokens: BrokerToken
       iat: claims.iat,
       ...(typeof claims.nbf === "number" ? { nbf: claims.nbf } : {}),
       jti: claims.jti,
-      token_type: "Bearer",
+      token_type: jkt === undefined ? "Bearer" : "DPoP",
+      ...(jkt === undefined ? {} : { cnf: { jkt } }),
       // RFC 8693 §4.1, §4.4; RFC 7662 §2.2 allows further members.
       ...delegationClaims(claims),
     };

@@ -324,7 +324,9 @@ describe("fuzz: every public endpoint", () => {
           fc.oneof({ weight: 8, arbitrary: fc.constant("") }, { weight: 1, arbitrary: queryString }),
           authorization,
           extraHeaders,
-          async (mutations, method, type, suffix, query, auth, headers) => {
+          // A DPoP header (RFC 9449): JWT-shaped garbage, typ dpop+jwt and a jwk included; never a valid proof.
+          fc.option(jwtGarbage, { freq: 3 }),
+          async (mutations, method, type, suffix, query, auth, headers, dpop) => {
             let fields: RawField[] = [
               { name: "grant_type", value: GRANT_TYPE },
               { name: "subject_token", value: subjectToken },
@@ -336,11 +338,11 @@ describe("fuzz: every public endpoint", () => {
             const req: FuzzRequest = {
               method,
               path: `/token${suffix}${query}`,
-              headers: { ...headers, "content-type": type, ...(auth === undefined ? {} : { authorization: auth }) },
+              headers: { ...headers, "content-type": type, ...(auth === undefined ? {} : { authorization: auth }), ...(dpop === null ? {} : { dpop }) },
               body,
             };
             const form = type.split(";")[0]?.trim().toLowerCase() === "application/x-www-form-urlencoded";
-            const mustRefuse = method !== "POST" || suffix !== "" || !form || tokenFormMustBeRefused(body);
+            const mustRefuse = method !== "POST" || suffix !== "" || !form || tokenFormMustBeRefused(body) || dpop !== null;
             checkResponse(req, await send(req), mustRefuse);
           },
         ),

@@ -112,6 +112,7 @@ describe("grants", () => {
       spiffeId: "spiffe://broker.local/wl/a",
       dnsNames: [],
       extraClaims: {},
+      requireDpop: false,
     });
     expect(attenuate(decision.grant, asked, 600)).toEqual({ ok: true, audiences: ["https://b.example.com"], scopes: ["read"], lifetimeSeconds: 600 });
   });

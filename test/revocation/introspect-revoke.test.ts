@@ -285,7 +285,7 @@ describe("admin API", () => {
     const metadata = (await (await fx.app.request("/.well-known/oauth-authorization-server")).json()) as Record<string, unknown>;
     expect(metadata).toMatchObject({
       introspection_endpoint: `${ISSUER}/introspect`,
-      introspection_endpoint_auth_methods_supported: ["Bearer"],
+      introspection_endpoint_auth_methods_supported: ["Bearer", "DPoP"],
       revocation_endpoint: `${ISSUER}/revoke`,
       revocation_endpoint_auth_methods_supported: ["none"],
     });

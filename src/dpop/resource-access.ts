@@ -1,0 +1,203 @@
+import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { ACCESS_TOKEN_TYP } from "../credentials/access-token.js";
+import { SIGNING_ALGORITHM } from "../credentials/signing-key.js";
+import { BrokerError } from "../errors.js";
+import { systemClock, type Clock } from "../lib/clock.js";
+import { boundJkt } from "./binding.js";
+import { MemoryDpopReplayCache, ReplayCacheFullError, type DpopReplayCache } from "./replay-cache.js";
+import { createDpopProofVerifier } from "./verify-proof.js";
+
+/** How a resource server accepts the broker's access tokens. Validated once, when the verifier is built. */
+export interface ResourceServerOptions {
+  /** The broker's issuer URL (`iss` of its tokens); its keys are read from `<issuer>/.well-known/jwks.json`. */
+  readonly issuer: string;
+  /** This resource server's audience: a token must name it in `aud`. */
+  readonly audience: string;
+  /**
+   * This server's public base URL as clients call it (scheme, host, port, and any path prefix a
+   * proxy strips): a proof's `htu` must be it plus the request path. Never taken from the Host header.
+   */
+  readonly publicUrl: string;
+  /** Scopes every request must carry (403 insufficient_scope otherwise); default none. */
+  readonly requiredScopes?: readonly string[];
+  /** Accept unbound tokens as `Authorization: Bearer` (default true). A DPoP-bound token is never accepted as Bearer. */
+  readonly allowBearer?: boolean;
+  /** How far a proof's `iat` may lie from now, either side, seconds (default 60). */
+  readonly proofWindowSeconds?: number;
+  /** Remembers accepted proofs (default: a bounded in-memory cache, right for one process only). */
+  readonly replayCache?: DpopReplayCache;
+  /**
+   * Revocation: ask the broker's /introspect about every token (no cache: a revocation holds from the
+   * broker's next answer). `credential` is a broker token with the introspection scope, sent as Bearer.
+   */
+  readonly introspection?: {
+    readonly url: string;
+    readonly credential: () => string | Promise<string>;
+    /** Bound on one introspection call (default 2000 ms); past it the request is refused with 503. */
+    readonly timeoutMs?: number;
+  };
+  /** The broker's keys (default: jose's remote JWKS on the issuer, cached and refreshed by jose). */
+  readonly keys?: JWTVerifyGetKey;
+  /** For introspection (default: global fetch). */
+  readonly fetch?: typeof fetch;
+  readonly clock?: Clock;
+}
+
+/** Claims of a broker access token that passed every check. */
+export interface BrokerAccessClaims extends JWTPayload {
+  readonly iss: string;
+  readonly sub: string;
+  readonly aud: string | string[];
+  readonly exp: number;
+  readonly iat: number;
+  readonly jti: string;
+  readonly client_id?: string;
+  readonly scope?: string;
+  /** RFC 9449 §6.1 `{ jkt }` of a DPoP-bound token. */
+  readonly cnf?: unknown;
+}
+
+/** An accepted request: the token's claims, and the key it is bound to when it is DPoP-bound. */
+export interface VerifiedAccess {
+  readonly claims: BrokerAccessClaims;
+  readonly scopes: readonly string[];
+  readonly jkt: string | undefined;
+}
+
+/** Why a request is refused, as RFC 6750 §3 / RFC 9449 §7.1 say it; `detail` is for the server's log only. */
+export interface AccessRefusal {
+  readonly status: 400 | 401 | 403 | 503;
+  readonly error: "invalid_request" | "invalid_token" | "insufficient_scope" | "invalid_dpop_proof" | "temporarily_unavailable";
+  readonly description: string;
+  readonly detail: string;
+  /** The scheme the client used, when it could be told: the challenge that carries the error. */
+  readonly scheme: "Bearer" | "DPoP" | undefined;
+}
+
+export type AccessDecision = { readonly ok: true; readonly access: VerifiedAccess } | { readonly ok: false; readonly refusal: AccessRefusal };
+
+/** What the verifier reads of one HTTP request. */
+export interface AccessRequest {
+  readonly authorization: string | undefined;
+  readonly dpop: string | undefined;
+  readonly method: string;
+  /** The path the request was received at (the query is not part of `htu`). */
+  readonly path: string;
+}
+
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
+const DPOP = /^DPoP +([A-Za-z0-9\-._~+/]+=*)$/i;
+const MAX_AUTHORIZATION_CHARS = 8192 + 16;
+
+/**
+ * Decides whether a request may reach a resource protected by the broker's tokens (a denial is a
+ * value): the token (ES256 by a published broker key, `typ` at+jwt, `iss`, `aud`, alive), its
+ * sender constraint (RFC 9449 §7.1, §7.2: a bound token only with the DPoP scheme and a valid proof
+ * of its key, carrying `ath`; an unbound one only as Bearer), the scopes, then revocation through
+ * introspection when configured.
+ */
+export function createResourceAccessVerifier(options: ResourceServerOptions): (request: AccessRequest) => Promise<AccessDecision> {
+  const publicUrl = options.publicUrl.replace(/\/+$/, "");
+  if (!URL.canParse(publicUrl) || !/^https?:/.test(publicUrl)) throw new Error("resource server: publicUrl must be an absolute http(s) URL");
+  if (!URL.canParse(options.issuer)) throw new Error("resource server: issuer must be an absolute URL");
+  if (options.audience === "") throw new Error("resource server: audience is required");
+  const clock = options.clock ?? systemClock;
+  const issuer = options.issuer.replace(/\/+$/, "");
+  const keys = options.keys ?? createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`));
+  const allowBearer = options.allowBearer ?? true;
+  const requiredScopes = [...(options.requiredScopes ?? [])];
+  const replayCache = options.replayCache ?? new MemoryDpopReplayCache({ clock });
+  const proofs = createDpopProofVerifier({
+    clock,
+    windowSeconds: options.proofWindowSeconds ?? 60,
+    claimOnce: async (key, expiresAt) => replayCache.claim(key, expiresAt),
+  });
+  const introspection = options.introspection;
+  const fetchImpl = options.fetch ?? fetch;
+
+  const refuse = (status: AccessRefusal["status"], error: AccessRefusal["error"], description: string, detail: string, scheme: AccessRefusal["scheme"]): AccessDecision => ({
+    ok: false,
+    refusal: { status, error, description, detail, scheme },
+  });
+
+  return async function verifyAccess(request) {
+    const header = request.authorization;
+    if (header === undefined) return refuse(401, "invalid_token", "an access token is required", "no Authorization header", undefined);
+    const trimmed = header.length > MAX_AUTHORIZATION_CHARS ? "" : header.trim();
+    const bearer = BEARER.exec(trimmed)?.[1];
+    const dpop = bearer === undefined ? DPOP.exec(trimmed)?.[1] : undefined;
+    const token = bearer ?? dpop;
+    if (token === undefined) return refuse(400, "invalid_request", "the Authorization header is malformed", "neither Bearer nor DPoP credentials", undefined);
+    const scheme = bearer !== undefined ? "Bearer" : "DPoP";
+    if (scheme === "Bearer" && !allowBearer) return refuse(401, "invalid_token", "this resource accepts DPoP-bound tokens only", "Bearer scheme refused", "Bearer");
+
+    let claims: BrokerAccessClaims;
+    try {
+      ({ payload: claims } = (await jwtVerify(token, keys, {
+        issuer,
+        audience: options.audience,
+        algorithms: [SIGNING_ALGORITHM],
+        typ: ACCESS_TOKEN_TYP,
+        currentDate: new Date(clock.now()),
+        requiredClaims: ["iss", "sub", "aud", "exp", "iat", "jti"],
+      })) as { payload: BrokerAccessClaims });
+    } catch (error) {
+      return refuse(401, "invalid_token", "the access token is not valid", error instanceof Error ? error.message : String(error), scheme);
+    }
+    let jkt: string | undefined;
+    try {
+      jkt = boundJkt(claims);
+    } catch {
+      return refuse(401, "invalid_token", "the access token is not valid", "malformed cnf claim", scheme);
+    }
+
+    if (scheme === "Bearer" && jkt !== undefined) {
+      return refuse(401, "invalid_token", "a DPoP-bound token must be sent with the DPoP scheme and a proof", `token ${claims.jti} is bound to ${jkt}`, "Bearer");
+    }
+    if (scheme === "DPoP") {
+      if (jkt === undefined) return refuse(401, "invalid_token", "the token is not DPoP-bound: send it with the Bearer scheme", `token ${claims.jti} has no cnf`, "DPoP");
+      if (request.dpop === undefined) return refuse(401, "invalid_dpop_proof", "a DPoP proof is required", "no DPoP header", "DPoP");
+      try {
+        const proof = await proofs.verify(request.dpop, { method: request.method, url: `${publicUrl}${request.path}`, accessToken: token });
+        if (proof.jkt !== jkt) return refuse(401, "invalid_token", "invalid DPoP key binding", `token bound to ${jkt}, proof key ${proof.jkt}`, "DPoP");
+      } catch (error) {
+        if (error instanceof ReplayCacheFullError) return refuse(503, "temporarily_unavailable", "try again shortly", error.message, "DPoP");
+        if (error instanceof BrokerError && error.code === "invalid_dpop_proof") return refuse(401, "invalid_dpop_proof", error.description, error.detail ?? error.description, "DPoP");
+        throw error;
+      }
+    }
+
+    const scopes = typeof claims.scope === "string" && claims.scope !== "" ? claims.scope.split(" ") : [];
+    const missing = requiredScopes.filter((scope) => !scopes.includes(scope));
+    if (missing.length > 0) return refuse(403, "insufficient_scope", "the access token lacks a required scope", `missing ${missing.join(" ")}`, scheme);
+
+    if (introspection !== undefined) {
+      let active: boolean;
+      try {
+        active = await isActive(fetchImpl, introspection, token);
+      } catch (error) {
+        // Fail closed: a revocation nobody could check is not a pass.
+        return refuse(503, "temporarily_unavailable", "token status could not be checked; retry shortly", error instanceof Error ? error.message : String(error), scheme);
+      }
+      if (!active) return refuse(401, "invalid_token", "the access token is not active", `token ${claims.jti} is inactive at the broker (revoked)`, scheme);
+    }
+    return { ok: true, access: { claims, scopes, jkt } };
+  };
+}
+
+/** RFC 7662 at the broker: true only for `{"active": true}` in a 200 answer. */
+async function isActive(fetchImpl: typeof fetch, introspection: NonNullable<ResourceServerOptions["introspection"]>, token: string): Promise<boolean> {
+  const res = await fetchImpl(introspection.url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      accept: "application/json",
+      authorization: `Bearer ${await introspection.credential()}`,
+    },
+    body: new URLSearchParams({ token, token_type_hint: "access_token" }).toString(),
+    signal: AbortSignal.timeout(introspection.timeoutMs ?? 2_000),
+  });
+  const body: unknown = await res.json().catch(() => undefined);
+  if (res.status !== 200 || typeof body !== "object" || body === null) throw new Error(`introspection answered ${res.status}`);
+  return (body as Record<string, unknown>).active === true;
+}

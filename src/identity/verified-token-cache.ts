@@ -1,0 +1,113 @@
+import { createHash } from "node:crypto";
+import { epochSeconds, type Clock } from "../lib/clock.js";
+import type { VerifiedSubject } from "./types.js";
+
+/** Bounds of the verified-token cache; `ttlSeconds: 0` turns it off. */
+export interface VerifiedTokenCacheLimits {
+  /** Longest a verification is reused, seconds. */
+  readonly ttlSeconds: number;
+  /** Most entries held; the oldest goes first when full. */
+  readonly maxEntries: number;
+}
+
+export const DEFAULT_VERIFIED_TOKEN_CACHE: VerifiedTokenCacheLimits = { ttlSeconds: 60, maxEntries: 10_000 };
+
+interface Entry {
+  readonly subject: VerifiedSubject;
+  /** Seconds since the epoch; entries sit in the map in this order. */
+  readonly cachedAt: number;
+  /** Seconds since the epoch: the entry is used only before this instant. */
+  readonly validUntil: number;
+  /** The issuer key set the signature was checked against (see {@link KeySetStamp}). */
+  readonly keys: KeySetStamp;
+  readonly keysVersion: number;
+}
+
+/** What a cached verification depends on besides time: the issuer's current key set. */
+export interface KeySetStamp {
+  /** Changes whenever the issuer's verification keys are replaced (a refetch). */
+  keySetVersion(): number;
+  /** False when the keys may no longer be used (stale past their limit). */
+  ready(): boolean;
+}
+
+/**
+ * Remembers external tokens that passed every check, keyed by a SHA-256 digest of the whole
+ * token (no token is stored), so a workload presenting the same token again (a CI job asking for
+ * several audiences, a sidecar renewing) skips the signature check — as the Kubernetes API server
+ * caches token reviews. A hit is exactly as strict as a fresh verification would be:
+ * - it expires at the token's `exp`, at `iat + max_token_age`, and after `ttlSeconds`, whichever
+ *   comes first (every other check of a verification cannot change with time);
+ * - it is dropped as soon as the issuer's key set changes (a refetch), so a key removed from the
+ *   issuer's JWKS stops vouching at once;
+ * - replay protection, revocation, blocks and policy are not cached: they run on every request.
+ * Only successes are cached, so a flood of bad tokens cannot fill it with anything.
+ */
+export class VerifiedTokenCache {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(
+    private readonly limits: VerifiedTokenCacheLimits,
+    private readonly clock: Clock,
+  ) {}
+
+  get enabled(): boolean {
+    return this.limits.ttlSeconds > 0 && this.limits.maxEntries > 0;
+  }
+
+  /** The digest a token is cached under. */
+  static digest(token: string): string {
+    return createHash("sha256").update(token).digest("base64url");
+  }
+
+  get(digest: string): VerifiedSubject | undefined {
+    const entry = this.entries.get(digest);
+    if (entry === undefined) return undefined;
+    if (epochSeconds(this.clock) >= entry.validUntil || !entry.keys.ready() || entry.keys.keySetVersion() !== entry.keysVersion) {
+      this.entries.delete(digest);
+      return undefined;
+    }
+    return entry.subject;
+  }
+
+  /**
+   * Caches a verification. `maxTokenAgeSeconds` is the issuer's max_token_age when it applies
+   * (a token with `iat`), else undefined.
+   */
+  set(digest: string, subject: VerifiedSubject, keys: KeySetStamp, maxTokenAgeSeconds: number | undefined): void {
+    if (!this.enabled) return;
+    const now = epochSeconds(this.clock);
+    let validUntil = Math.min(now + this.limits.ttlSeconds, subject.expiresAt);
+    if (maxTokenAgeSeconds !== undefined && subject.issuedAt !== undefined) validUntil = Math.min(validUntil, subject.issuedAt + maxTokenAgeSeconds);
+    // Re-inserting moves the entry to the end, keeping the map in cachedAt order.
+    this.entries.delete(digest);
+    if (validUntil <= now) return;
+    this.evict(now);
+    // Every hit hands out the same objects: freeze them so no caller can change another's view.
+    this.entries.set(digest, { subject: deepFreeze(subject), cachedAt: now, validUntil, keys, keysVersion: keys.keySetVersion() });
+  }
+
+  /**
+   * Drops entries past their TTL from the front of the map (the oldest), then the oldest while
+   * full: memory stays bounded by maxEntries, and expired entries go as new ones arrive.
+   */
+  private evict(now: number): void {
+    for (const [digest, entry] of this.entries) {
+      if (entry.cachedAt + this.limits.ttlSeconds > now && this.entries.size < this.limits.maxEntries) break;
+      this.entries.delete(digest);
+    }
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
+/** Freezes a verified subject and its claims; nesting past `depth` (never in real tokens) is left as is. */
+function deepFreeze<T>(value: T, depth = 32): T {
+  if (depth > 0 && typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const member of Object.values(value)) deepFreeze(member, depth - 1);
+  }
+  return value;
+}

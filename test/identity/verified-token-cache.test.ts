@@ -1,0 +1,189 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { TokenVerifier } from "../../src/identity/token-verifier.js";
+import { VerifiedTokenCache } from "../../src/identity/verified-token-cache.js";
+import type { VerifiedSubject } from "../../src/identity/types.js";
+import type { ManualClock } from "../../src/lib/clock.js";
+import { startTestIssuer, type TestIssuer } from "../support/test-issuer.js";
+import { BROKER, T0, brokerError, issuerConfig, manualClock, verifierFor } from "./helpers.js";
+
+const SECOND = 1000;
+
+/**
+ * The verified-token cache reuses a successful verification of the very same token. Each case
+ * checks that a hit is never more lenient than a fresh verification: it lapses with time claims,
+ * with the TTL, and as soon as the issuer's key set changes.
+ */
+describe("verified-token cache", () => {
+  let clock: ManualClock;
+  let issuer: TestIssuer;
+  let lookups: boolean[];
+
+  beforeAll(async () => {
+    clock = manualClock();
+    issuer = await startTestIssuer({ clock, audience: BROKER });
+  });
+  afterAll(async () => {
+    await issuer.close();
+  });
+  beforeEach(() => {
+    clock.set(T0);
+    lookups = [];
+    issuer.resetRequests();
+  });
+
+  async function verifier(options: { ttlSeconds?: number; maxEntries?: number; maxTokenAge?: string } = {}): Promise<TokenVerifier> {
+    const config = await issuerConfig({
+      id: "idp",
+      issuer: issuer.url,
+      keys: { jwks_uri: `${issuer.url}/jwks` },
+      algorithms: ["ES256", "RS256"],
+      ...(options.maxTokenAge ? { max_token_age: options.maxTokenAge } : {}),
+    });
+    return verifierFor([config], clock, {
+      verifiedTokenCache: { ttlSeconds: options.ttlSeconds ?? 60, maxEntries: options.maxEntries ?? 100 },
+      onCacheLookup: (hit) => lookups.push(hit),
+    });
+  }
+
+  it("answers a repeated token from the cache with the same identity", async () => {
+    const v = await verifier();
+    const token = await issuer.mint({ sub: "workload-a" });
+    const first = await v.verify(token);
+    const second = await v.verify(token);
+    expect(lookups).toEqual([false, true]);
+    expect(second).toBe(first);
+    expect(second.identity.subject).toBe("workload-a");
+  });
+
+  it("hands out frozen results, so no caller can change what the next one sees", async () => {
+    const v = await verifier();
+    const token = await issuer.mint({ sub: "workload-a", groups: ["x"] });
+    const subject = await v.verify(token);
+    expect(Object.isFrozen(subject)).toBe(true);
+    expect(Object.isFrozen(subject.claims)).toBe(true);
+    expect(Object.isFrozen(subject.claims.groups)).toBe(true);
+    expect(Object.isFrozen(subject.identity.attributes)).toBe(true);
+  });
+
+  it("never caches a refusal: a bad token is checked (and refused) every time", async () => {
+    const v = await verifier();
+    const token = await issuer.mint({ aud: "https://someone-else.example" });
+    for (let i = 0; i < 2; i++) expect((await brokerError(v.verify(token))).code).toBe("invalid_request");
+    expect(lookups).toEqual([false, false]);
+  });
+
+  it("keys on the whole token: a changed signature is a different token", async () => {
+    const v = await verifier();
+    const token = await issuer.mint();
+    await v.verify(token);
+    // A character in the middle of the signature (the last one may carry only padding bits).
+    const at = token.length - 20;
+    const tampered = `${token.slice(0, at)}${token[at] === "A" ? "B" : "A"}${token.slice(at + 1)}`;
+    expect((await brokerError(v.verify(tampered))).code).toBe("invalid_request");
+    expect(lookups).toEqual([false, false]);
+  });
+
+  it("stops answering from the cache at exp; a fresh verification then applies the clock skew, and refuses after it", async () => {
+    const v = await verifier({ ttlSeconds: 300 });
+    const token = await issuer.mint({ exp: Math.floor(T0 / 1000) + 30 });
+    await v.verify(token);
+    clock.advance(29 * SECOND);
+    await expect(v.verify(token)).resolves.toBeDefined();
+    clock.advance(1 * SECOND);
+    // At exp the entry has lapsed; jose still accepts within the 60 s skew, and nothing is re-cached.
+    await expect(v.verify(token)).resolves.toBeDefined();
+    clock.advance(60 * SECOND);
+    expect((await brokerError(v.verify(token))).description).toMatch(/expired/);
+    expect(lookups).toEqual([false, true, false, false]);
+  });
+
+  it("stops answering from the cache at iat + max_token_age", async () => {
+    const v = await verifier({ ttlSeconds: 300, maxTokenAge: "1m" });
+    const token = await issuer.mint({ iat: Math.floor(T0 / 1000) - 50, exp: Math.floor(T0 / 1000) + 600 });
+    await v.verify(token);
+    clock.advance(9 * SECOND);
+    await v.verify(token);
+    clock.advance(1 * SECOND);
+    await v.verify(token);
+    clock.advance(61 * SECOND);
+    expect((await brokerError(v.verify(token))).code).toBe("invalid_request");
+    expect(lookups).toEqual([false, true, false, false]);
+  });
+
+  it("verifies afresh after the TTL", async () => {
+    const v = await verifier({ ttlSeconds: 10 });
+    const token = await issuer.mint();
+    await v.verify(token);
+    clock.advance(10 * SECOND);
+    await v.verify(token);
+    expect(lookups).toEqual([false, false]);
+  });
+
+  it("drops every verification of an issuer when its key set changes: a retired key stops vouching", async () => {
+    const v = await verifier({ ttlSeconds: 300 });
+    const old = await issuer.mint();
+    await v.verify(old);
+    const previousKid = issuer.keys.find((key) => key.alg === "ES256")?.kid ?? "";
+    // The issuer rotates and retires the old key; a token with the new kid makes the broker refetch.
+    const next = await issuer.rotate({ alg: "ES256", retireOld: true });
+    expect(next.kid).not.toBe(previousKid);
+    clock.advance(31 * SECOND);
+    await v.verify(await issuer.mint({}, { key: next }));
+    expect(issuer.requests.jwks).toBe(2);
+    // The old token was cached, but against the old key set: it is verified again, and refused.
+    const error = await brokerError(v.verify(old));
+    expect(error.description).toBe("subject_token signing key is not published by its issuer");
+  });
+
+  it("holds at most maxEntries, evicting the oldest", async () => {
+    const v = await verifier({ maxEntries: 2 });
+    const tokens = await Promise.all([1, 2, 3].map((n) => issuer.mint({ sub: `w${n}` })));
+    for (const token of tokens) await v.verify(token);
+    lookups = [];
+    await v.verify(tokens[2] ?? "");
+    await v.verify(tokens[1] ?? "");
+    await v.verify(tokens[0] ?? "");
+    expect(lookups).toEqual([true, true, false]);
+  });
+
+  it("is off with a TTL of 0: every token is verified", async () => {
+    const v = await verifier({ ttlSeconds: 0 });
+    const token = await issuer.mint();
+    await v.verify(token);
+    await v.verify(token);
+    expect(lookups).toEqual([]);
+  });
+});
+
+describe("VerifiedTokenCache", () => {
+  const subject = (expiresAt: number): VerifiedSubject => ({
+    identity: { issuer: "idp", iss: "https://idp", profile: "oidc", subject: "w", attributes: {} },
+    claims: { sub: "w" },
+    expiresAt,
+    issuedAt: undefined,
+    tokenId: undefined,
+    replayKey: undefined,
+  });
+  const keys = { keySetVersion: () => 0, ready: () => true };
+
+  it("lets expired entries go as new ones arrive, so an idle cache shrinks", () => {
+    const clock = manualClock();
+    const cache = new VerifiedTokenCache({ ttlSeconds: 10, maxEntries: 100 }, clock);
+    const now = Math.floor(T0 / 1000);
+    for (let i = 0; i < 50; i++) cache.set(`d${i}`, subject(now + 3600), keys, undefined);
+    expect(cache.size).toBe(50);
+    clock.advance(10 * SECOND);
+    cache.set("fresh", subject(now + 3600), keys, undefined);
+    expect(cache.size).toBe(1);
+  });
+
+  it("drops an entry whose issuer keys went stale", () => {
+    const clock = manualClock();
+    const cache = new VerifiedTokenCache({ ttlSeconds: 10, maxEntries: 100 }, clock);
+    let ready = true;
+    cache.set("d", subject(Math.floor(T0 / 1000) + 3600), { keySetVersion: () => 0, ready: () => ready }, undefined);
+    expect(cache.get("d")).toBeDefined();
+    ready = false;
+    expect(cache.get("d")).toBeUndefined();
+  });
+});
