@@ -2,7 +2,7 @@
  * Same-run floors for the benchmarks (DESIGN.md §6): what the broker is measured against.
  *   hello  — Hono hello world GET
  *   naive  — a naive exchange handler: parseBody + jose jwtVerify (local JWKS) + jose SignJWT ES256
- *   svid   — the X.509 floor: parse + verify the CSR and sign a certificate with @peculiar/x509 alone
+ *   svid   — the X.509 floor: parse + verify the CSR and sign the same certificate as the broker with @peculiar/x509 alone
  * Usage: node --import tsx bench/floor-server.ts <hello|naive|svid> <port> [<jwks-file>]
  */
 import { readFileSync } from "node:fs";
@@ -19,23 +19,47 @@ app.get("/healthz", (c) => c.text("ok"));
 if (mode === "hello") {
   app.get("/", (c) => c.text("hello"));
 } else if (mode === "svid") {
+  // The same certificate the broker issues for the bench's policy (subject, issuer, the six
+  // extensions of X509-SVID §4), built the way @peculiar/x509's documentation shows: the work a
+  // like-for-like handler cannot skip. Until 2026-11-22 the floor signed a certificate with a SAN
+  // only, which made it cheaper than any real SVID issuer (unfair against the broker).
   const caKeys = await subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
   const signingAlgorithm = { name: "ECDSA", hash: "SHA-256" };
+  const ca = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: "01",
+    name: [{ O: ["broker.local"] }, { CN: ["floor root CA"] }],
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 86_400_000),
+    signingAlgorithm,
+    keys: caKeys,
+    extensions: [await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey)],
+  });
+  const caKeyId = ca.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId ?? "";
   app.post("/svid/x509", async (c) => {
     const csrPem = new URLSearchParams(await c.req.text()).get("csr") ?? "";
     const csr = new x509.Pkcs10CertificateRequest(csrPem);
     if (!(await csr.verify())) return c.json({ error: "invalid_request" }, 400);
     const now = Date.now();
     const certificate = await x509.X509CertificateGenerator.create({
-      serialNumber: randomBytes(16).toString("hex"),
-      subject: "",
-      issuer: "CN=floor",
+      serialNumber: randomBytes(20).toString("hex").replace(/^./, "1"),
+      subject: [{ O: ["SPIFFE"] }, { CN: ["localhost"] }],
+      issuer: ca.subjectName,
       notBefore: new Date(now - 30_000),
-      notAfter: new Date(now + 3_600_000),
+      notAfter: new Date(now + 600_000),
       publicKey: csr.publicKey,
       signingKey: caKeys.privateKey,
       signingAlgorithm,
-      extensions: [new x509.SubjectAlternativeNameExtension([{ type: "url", value: "spiffe://broker.local/demo-workload" }])],
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+        new x509.ExtendedKeyUsageExtension(["1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"], false),
+        new x509.SubjectAlternativeNameExtension([
+          { type: "url", value: "spiffe://broker.local/demo-workload" },
+          { type: "dns", value: "localhost" },
+        ]),
+        await x509.SubjectKeyIdentifierExtension.create(csr.publicKey),
+        new x509.AuthorityKeyIdentifierExtension(caKeyId, false),
+      ],
     });
     return c.json({ x509_svid: certificate.toString("pem") });
   });

@@ -1,7 +1,9 @@
 import { denialOf, type AuditSink, type SvidAuditEvent } from "../audit/audit-event.js";
 import type { CertificateAuthority } from "../credentials/x509/ca-store.js";
 import { checkCsrAgainstGrant, readCsr } from "../credentials/x509/csr.js";
+import { pemOf } from "../credentials/x509/pem.js";
 import { signSvid } from "../credentials/x509/sign-svid.js";
+import { svidSigningProfile } from "../credentials/x509/svid-signing-profile.js";
 import { svidTemplate } from "../credentials/x509/svid-template.js";
 import { validateSvid } from "../credentials/x509/validate-svid.js";
 import { certificatesPem } from "../credentials/x509/x509.js";
@@ -48,6 +50,8 @@ export type IssueX509Svid = (request: X509SvidRequest) => Promise<IssuedX509Svid
 export function createIssueX509Svid(deps: IssueX509SvidDeps): IssueX509Svid {
   const bundlePem = certificatesPem(deps.ca.roots);
   const intermediatesPem = certificatesPem(deps.ca.intermediates);
+  // Issuer name, key identifier, algorithm and keys: from the CA once, not per request.
+  const profile = svidSigningProfile(deps.ca);
   return async function issueX509Svid(request) {
     const base = {
       event: "svid_issuance",
@@ -59,7 +63,7 @@ export function createIssueX509Svid(deps: IssueX509SvidDeps): IssueX509Svid {
     const known: AuthorizationTrace & { -readonly [K in "spiffeId" | "serial" | "exp"]?: SvidAuditEvent[K] } = {};
     try {
       // The CSR first: a malformed one must not use up a single-use subject token.
-      const csr = await readCsr(request.csrPem);
+      const csr = readCsr(request.csrPem);
       const now = epochSeconds(deps.clock);
       const context = {
         audiences: [],
@@ -84,8 +88,8 @@ export function createIssueX509Svid(deps: IssueX509SvidDeps): IssueX509Svid {
         lifetimeSeconds: Math.min(grant.maxLifetimeSeconds, deps.maxLifetimeSeconds),
         caNotAfter: deps.ca.notAfter,
       });
-      const certificate = await signSvid(deps.ca, template, csr.publicKey);
-      validateSvid(certificate.rawData, deps.ca, { spiffeId: grant.spiffeId, dnsNames: grant.dnsNames, spki: csr.spki, serial: template.serial, notAfter: template.notAfter });
+      const certificate = await signSvid(profile, template, csr.spki);
+      validateSvid(certificate, profile.issuer, { spiffeId: grant.spiffeId, dnsNames: grant.dnsNames, publicKey: csr.publicKey, serial: template.serial, notAfter: template.notAfter });
       const expiresAt = Math.floor(template.notAfter.getTime() / 1000);
       known.serial = template.serial;
       known.exp = expiresAt;
@@ -95,7 +99,7 @@ export function createIssueX509Svid(deps: IssueX509SvidDeps): IssueX509Svid {
       deps.audit.record({ ...base, ...known, decision: "allow" });
       return {
         spiffeId: grant.spiffeId,
-        chainPem: `${certificate.toString("pem")}\n${intermediatesPem}`,
+        chainPem: `${pemOf("CERTIFICATE", certificate)}\n${intermediatesPem}`,
         bundlePem,
         expiresAt,
         serial: template.serial,

@@ -17,7 +17,8 @@ const GRACE_MS = 5_000;
 let fx: BrokerFixture;
 
 beforeAll(async () => {
-  fx = await startBrokerFixture({ env: { BROKER_SHUTDOWN_GRACE: `${GRACE_MS / 1000}s` } });
+  // The load comes from one address for one workload: rate limits (tested in test/rate-limit/) off.
+  fx = await startBrokerFixture({ env: { BROKER_SHUTDOWN_GRACE: `${GRACE_MS / 1000}s`, BROKER_RATE_LIMIT_CLIENT: "off", BROKER_RATE_LIMIT_WORKLOAD: "off" } });
 }, 60_000);
 afterAll(async () => {
   await fx?.close();

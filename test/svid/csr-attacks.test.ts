@@ -4,6 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MAX_CSR_CHARS } from "../../src/credentials/x509/csr.js";
+import { bytesOf, childrenOf, readWhole } from "../../src/credentials/x509/der-reader.js";
+import { DER_NULL, oid, sequence } from "../../src/credentials/x509/der-writer.js";
 import { makeCsr, refusal, scratch, svidHarness, TRUST_DOMAIN, type SvidHarness } from "./helpers.js";
 
 const LEDGER_ID = `spiffe://${TRUST_DOMAIN}/ns/payments/sa/ledger`;
@@ -72,6 +74,26 @@ describe("what the CSR asks for, beyond the grant", () => {
   });
 });
 
+describe("signature schemes", () => {
+  it("accepts RSA-PSS (SHA-256, MGF1-SHA-256, salt 32) as well as PKCS#1 v1.5 and ECDSA", async () => {
+    const csr = await makeCsr(tmp.dir, { key: "rsa2048", sigopt: ["rsa_padding_mode:pss", "rsa_pss_saltlen:32"] });
+    expect((await h.request("ledger", csr.pem)).spiffeId).toBe(LEDGER_ID);
+  });
+
+  it("refuses a signature algorithm of another key type (an EC key, an RSA signature algorithm)", async () => {
+    const der = derOf((await makeCsr(tmp.dir)).pem);
+    const [info, , signature] = childrenOf(der, readWhole(der));
+    if (info === undefined || signature === undefined) throw new Error("CSR layout");
+    const rsaSha256 = sequence(oid("1.2.840.113549.1.1.11"), DER_NULL);
+    await refused(pemOf(sequence(bytesOf(der, info), rsaSha256, bytesOf(der, signature))), /signature algorithm does not match its key/);
+  });
+
+  it("refuses bytes after the request", async () => {
+    const der = derOf((await makeCsr(tmp.dir)).pem);
+    await refused(pemOf(Buffer.concat([der, Buffer.from([0x05, 0x00])])), /not a valid PKCS#10/);
+  });
+});
+
 describe("keys the broker does not certify", () => {
   it("RSA 1024 (weak)", async () => {
     await refused((await makeCsr(tmp.dir, { key: "rsa1024" })).pem, /RSA keys must have 2048/);
@@ -137,6 +159,7 @@ describe("proof of possession and malformed input", () => {
     const csr = await makeCsr(tmp.dir);
     expect((await h.request("ledger", csr.pem)).spiffeId).toBe(LEDGER_ID);
     const allowed = h.audit.filter((event) => event.event === "svid_issuance" && event.decision === "allow");
-    expect(allowed).toHaveLength(2);
+    // The accepted CSR at the top, the RSA-PSS one and this one.
+    expect(allowed).toHaveLength(3);
   });
 });

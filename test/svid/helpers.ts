@@ -62,13 +62,14 @@ export const KEYS = {
 /** A CSR made by openssl: PEM text and the private key's path. */
 export async function makeCsr(
   dir: string,
-  options: { key?: keyof typeof KEYS; subject?: string; addext?: readonly string[]; name?: string } = {},
+  options: { key?: keyof typeof KEYS; subject?: string; addext?: readonly string[]; name?: string; sigopt?: readonly string[] } = {},
 ): Promise<{ pem: string; keyPath: string }> {
   const name = options.name ?? `csr-${Math.random().toString(36).slice(2)}`;
   const keyPath = join(dir, `${name}.key`);
   const csrPath = join(dir, `${name}.csr`);
   const args = ["req", "-new", ...KEYS[options.key ?? "p256"], "-nodes", "-keyout", keyPath, "-subj", options.subject ?? "/", "-out", csrPath];
   for (const extension of options.addext ?? []) args.push("-addext", extension);
+  for (const option of options.sigopt ?? []) args.push("-sigopt", option);
   const result = await openssl(args);
   if (result.code !== 0) throw new Error(`openssl req failed: ${result.stderr}`);
   return { pem: await readFile(csrPath, "utf8"), keyPath };
