@@ -21,4 +21,6 @@ USER node
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:8080/readyz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-CMD ["node", "dist/main.js"]
+# A young generation of 2 x 8 MB instead of V8's 2 x 16 MB: ~15 MB less RSS under load for ~2 %
+# CPU (bench/README.md). Set here because V8 cannot change it once running.
+CMD ["node", "--max-semi-space-size=8", "dist/main.js"]

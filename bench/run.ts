@@ -27,6 +27,8 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const SOAK_SECONDS = Number(process.env.BENCH_SOAK_SECONDS ?? 0);
 const run = promisify(execFile);
 
+/** The broker as the image runs it (Dockerfile CMD, npm run start:prod). */
+const BROKER_ARGS = ["--max-semi-space-size=8", "dist/main.js"];
 const GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange";
 const JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt";
 const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
@@ -234,7 +236,7 @@ async function main(): Promise<void> {
   await stopProcess(hello);
 
   // In-memory store. The first start also generates the keys every later run shares.
-  const memory = await startProcess(["dist/main.js"], brokerEnv, join(work, "broker-memory.log"));
+  const memory = await startProcess(BROKER_ARGS, brokerEnv, join(work, "broker-memory.log"));
   const devKey = await toSigningKey(createPrivateKey(await readFile(devIssuerPaths(keysDir).privateKey, "utf8")));
   const subjectToken = mintSubject(devKey, DEV_ISSUER, issuerUrl);
   const body = exchangeBody(subjectToken);
@@ -274,7 +276,7 @@ async function main(): Promise<void> {
 
   // Redis store: block checks on every exchange, single-use claims for the replay-protected issuer.
   const redis = await startRedisServer();
-  const redisBroker = await startProcess(["dist/main.js"], { ...brokerEnv, REDIS_URL: redis.url }, join(work, "broker-redis.log"));
+  const redisBroker = await startProcess(BROKER_ARGS, { ...brokerEnv, REDIS_URL: redis.url }, join(work, "broker-redis.log"));
   record("redis", await load(work, "broker: token exchange (redis)", redisBroker, "/token", { bodies: [body], warmUp: true }));
   record("redis-c1", await load(work, "broker: token exchange (redis)", redisBroker, "/token", { bodies: [body], connections: 1, durationSeconds: 5 }));
   const onceKey = await toSigningKey(createPrivateKey(await readFile(onceKeyFile, "utf8")));
@@ -294,7 +296,7 @@ async function main(): Promise<void> {
   // Both limits on, set too high to refuse anything: two more Redis round trips per exchange.
   const unlimited = "100000000/1s";
   const limitedBroker = await startProcess(
-    ["dist/main.js"],
+    BROKER_ARGS,
     { ...brokerEnv, REDIS_URL: redis.url, BROKER_RATE_LIMIT_CLIENT: unlimited, BROKER_RATE_LIMIT_WORKLOAD: unlimited },
     join(work, "broker-redis-limits.log"),
   );

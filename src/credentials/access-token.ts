@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomTokenId } from "../lib/token-id.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import type { ClaimValue, MayAct } from "../policy/types.js";
 import { signJwt } from "./jwt-signer.js";
@@ -62,7 +62,7 @@ export function createAccessTokenMinter(options: { issuer: string; keys: KeyStor
       const key = options.keys.activeKey();
       const issuedAt = epochSeconds(options.clock);
       const expiresAt = Math.min(issuedAt + spec.lifetimeSeconds, spec.notAfter ?? Number.POSITIVE_INFINITY);
-      const jti = randomBytes(16).toString("base64url");
+      const jti = randomTokenId();
       // Registered claims last, so a grant's extra claims can never override them.
       const payload: Record<string, unknown> = {
         ...spec.extraClaims,

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomTokenId } from "../lib/token-id.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import type { ClaimValue } from "../policy/types.js";
 import type { IssuedToken } from "./access-token.js";
@@ -33,7 +33,7 @@ export function createJwtSvidMinter(options: { issuer: string; keys: KeyStore; c
       const key = options.keys.activeKey();
       const issuedAt = epochSeconds(options.clock);
       const expiresAt = issuedAt + spec.lifetimeSeconds;
-      const jti = randomBytes(16).toString("base64url");
+      const jti = randomTokenId();
       // Registered claims last, so a grant's extra claims can never override them.
       const payload: Record<string, unknown> = {
         ...spec.extraClaims,

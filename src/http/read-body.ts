@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import type { Context } from "hono";
 import { BrokerError } from "../errors.js";
 import type { AppEnv } from "./app-env.js";
@@ -20,21 +21,52 @@ export async function readBody(c: Context<AppEnv>, maxBytes: number): Promise<Bu
     if (body.length > maxBytes) throw tooLarge(maxBytes);
     return body;
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of incoming as AsyncIterable<Buffer>) {
+  return collect(incoming as Readable, maxBytes);
+}
+
+/**
+ * Collects a Node stream through its events. Equivalent to `for await` over it, at a fraction of
+ * the cost: the async iterator built per request was ~4 % of a whole exchange (profiled).
+ */
+function collect(incoming: Readable, maxBytes: number): Promise<Buffer> {
+  // Nothing will arrive any more: answer now rather than wait for events that already fired.
+  if (incoming.destroyed) return Promise.reject(cutShort(undefined));
+  if (incoming.readableEnded) return Promise.resolve(Buffer.alloc(0));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = (error: BrokerError | undefined) => {
+      incoming.off("data", onData);
+      incoming.off("end", onEnd);
+      incoming.off("error", onError);
+      incoming.off("close", onClose);
+      if (error !== undefined) reject(error);
+      else resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    };
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > maxBytes) throw tooLarge(maxBytes);
-      chunks.push(chunk);
-    }
-  } catch (error) {
-    if (error instanceof BrokerError) throw error;
-    // The client went away (or the request timeout cut it off) part-way through the body: the
-    // caller's fault, not the server's, and nobody is left to read the answer.
-    throw new BrokerError("invalid_request", "the request body was not received in full", { status: 400, cause: error });
-  }
-  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+      if (size <= maxBytes) {
+        chunks.push(chunk);
+        return;
+      }
+      settle(tooLarge(maxBytes));
+      // As `for await` would on leaving the loop: the rest of the body is not wanted.
+      incoming.destroy();
+    };
+    const onEnd = () => settle(undefined);
+    const onError = (error: unknown) => settle(cutShort(error));
+    // Closed before its end: the client went away, or the request timeout cut it off.
+    const onClose = () => settle(cutShort(undefined));
+    incoming.on("data", onData);
+    incoming.once("end", onEnd);
+    incoming.once("error", onError);
+    incoming.once("close", onClose);
+  });
+}
+
+/** The client went away part-way through the body: its fault, not the server's, and nobody is left to read the answer. */
+function cutShort(cause: unknown): BrokerError {
+  return new BrokerError("invalid_request", "the request body was not received in full", { status: 400, cause });
 }
 
 function tooLarge(maxBytes: number): BrokerError {

@@ -123,8 +123,11 @@ describe("Dockerfile", () => {
     expect(dockerfile).toMatch(/tsc -p tsconfig\.build\.json/);
     const build = JSON.parse(read("tsconfig.build.json")) as { compilerOptions: { rootDir: string; outDir: string } };
     const cmd = /^CMD\s+(\[.*\])\s*$/m.exec(finalStage)?.[1];
-    const [binary, entry] = JSON.parse(cmd ?? "[]") as string[];
+    const [binary, ...args] = JSON.parse(cmd ?? "[]") as string[];
     expect(binary).toBe("node");
+    // Node/V8 flags may come first; then the entry point and nothing after it.
+    const entry = args.find((arg) => !arg.startsWith("--"));
+    expect(args.at(-1)).toBe(entry);
     // dist/main.js is what tsc makes of src/main.ts under tsconfig.build.json's rootDir/outDir.
     expect(entry).toBe(`${build.compilerOptions.outDir}/main.js`);
     expect(existsSync(join(ROOT, build.compilerOptions.rootDir, "main.ts"))).toBe(true);
