@@ -18,14 +18,13 @@ import { createReExchange } from "../../src/exchange/re-exchange.js";
 import type { TokenExchangeRequest } from "../../src/exchange/token-request.js";
 import { TOKEN_TYPE } from "../../src/exchange/token-types.js";
 import { createDpopProofVerifier } from "../../src/dpop/verify-proof.js";
-import { BrokerError } from "../../src/errors.js";
-import type { SubjectTokenVerifier, VerifiedSubject } from "../../src/identity/types.js";
 import { ManualClock } from "../../src/lib/clock.js";
 import { loadPolicySet } from "../../src/policy/index.js";
 import { createIntrospectToken } from "../../src/revocation/introspect-token.js";
 import { MemoryRevocationStore } from "../../src/revocation/memory-revocation-store.js";
 import { NOW, subject, tempDir } from "../policy/helpers.js";
 import { makeProof, proofKey, type ProofKey } from "./helpers.js";
+import { FixedVerifier } from "../support/fixed-verifier.js";
 
 const ISSUER = "https://broker.test";
 const TOKEN_URL = `${ISSUER}/token`;
@@ -65,17 +64,6 @@ grant:
 `,
 };
 
-class FixedVerifier implements SubjectTokenVerifier {
-  constructor(private readonly tokens: Record<string, VerifiedSubject>) {}
-  async verify(token: string): Promise<VerifiedSubject> {
-    const found = this.tokens[token];
-    if (!found) throw new BrokerError("invalid_request", "subject_token is not acceptable");
-    return found;
-  }
-  ready(): boolean {
-    return true;
-  }
-}
 
 function request(subjectToken: string, overrides: Partial<TokenExchangeRequest> = {}): TokenExchangeRequest {
   return {

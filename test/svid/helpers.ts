@@ -11,7 +11,6 @@ import { promisify } from "node:util";
 import type { AuditEvent } from "../../src/audit/audit-event.js";
 import { ensureDevCa, loadDevCa, type CertificateAuthority } from "../../src/credentials/x509/ca-store.js";
 import { BrokerError } from "../../src/errors.js";
-import type { SubjectTokenVerifier, VerifiedSubject } from "../../src/identity/types.js";
 import { ManualClock } from "../../src/lib/clock.js";
 import { loadPolicySet } from "../../src/policy/index.js";
 import type { PolicySet } from "../../src/policy/types.js";
@@ -19,6 +18,7 @@ import { MemoryRevocationStore } from "../../src/revocation/memory-revocation-st
 import type { RevocationStore } from "../../src/revocation/revocation-store.js";
 import { createIssueX509Svid, type IssueX509Svid } from "../../src/svid/issue-x509-svid.js";
 import { subject } from "../policy/helpers.js";
+import { FixedVerifier } from "../support/fixed-verifier.js";
 
 const run = promisify(execFile);
 
@@ -75,18 +75,8 @@ export async function makeCsr(
   return { pem: await readFile(csrPath, "utf8"), keyPath };
 }
 
-/** A verifier that accepts exactly the subjects it was given, keyed by token text. */
-export class FixedVerifier implements SubjectTokenVerifier {
-  constructor(private readonly subjects: Record<string, VerifiedSubject>) {}
-  async verify(token: string): Promise<VerifiedSubject> {
-    const found = this.subjects[token];
-    if (!found) throw new BrokerError("invalid_request", "subject_token is not acceptable");
-    return found;
-  }
-  ready(): boolean {
-    return true;
-  }
-}
+
+export { FixedVerifier };
 
 /** Policies: `ledger` (x509_svid + jwt, DNS names), `billing` (x509_svid), `tokens-only` (access_token). */
 export const POLICIES: Record<string, string> = {

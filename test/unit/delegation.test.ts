@@ -12,18 +12,17 @@ import type { AuditEvent, AuditSink } from "../../src/audit/audit-event.js";
 import { createAccessTokenMinter, type AccessTokenMinter } from "../../src/credentials/access-token.js";
 import { createBrokerTokenVerifier } from "../../src/credentials/broker-token-verifier.js";
 import { FileKeyStore } from "../../src/credentials/file-key-store.js";
-import { BrokerError } from "../../src/errors.js";
 import { createVerifyActor } from "../../src/exchange/delegation.js";
 import { createExchangeToken, type ExchangeToken } from "../../src/exchange/exchange-token.js";
 import { createReExchange } from "../../src/exchange/re-exchange.js";
 import type { TokenExchangeRequest } from "../../src/exchange/token-request.js";
 import { TOKEN_TYPE, type SubjectTokenType } from "../../src/exchange/token-types.js";
-import type { SubjectTokenVerifier, TokenLabel, VerifiedSubject } from "../../src/identity/types.js";
 import { ManualClock } from "../../src/lib/clock.js";
 import { loadPolicySet } from "../../src/policy/index.js";
 import { createIntrospectToken } from "../../src/revocation/introspect-token.js";
 import { MemoryRevocationStore } from "../../src/revocation/memory-revocation-store.js";
 import { NOW, subject, tempDir } from "../policy/helpers.js";
+import { FixedVerifier } from "../support/fixed-verifier.js";
 
 const ISSUER = "https://broker.test";
 const DEV_ISS = "http://localhost/dev";
@@ -65,17 +64,6 @@ grant:
 };
 
 /** Accepts exactly the identities it was given, keyed by token text; names the parameter it checked. */
-class FixedVerifier implements SubjectTokenVerifier {
-  constructor(private readonly tokens: Record<string, VerifiedSubject>) {}
-  async verify(token: string, label: TokenLabel = "subject_token"): Promise<VerifiedSubject> {
-    const found = this.tokens[token];
-    if (!found) throw new BrokerError("invalid_request", `${label} is not acceptable`);
-    return found;
-  }
-  ready(): boolean {
-    return true;
-  }
-}
 
 const verifier = new FixedVerifier({
   demo: subject(),

@@ -16,12 +16,13 @@ import { createExchangeToken, type ExchangeToken } from "../../src/exchange/exch
 import { createReExchange } from "../../src/exchange/re-exchange.js";
 import type { TokenExchangeRequest } from "../../src/exchange/token-request.js";
 import { TOKEN_TYPE } from "../../src/exchange/token-types.js";
-import type { SubjectTokenVerifier, VerifiedSubject } from "../../src/identity/types.js";
+import type { VerifiedSubject } from "../../src/identity/types.js";
 import { ManualClock } from "../../src/lib/clock.js";
 import { loadPolicySet } from "../../src/policy/index.js";
 import { MemoryRevocationStore } from "../../src/revocation/memory-revocation-store.js";
 import { StoreUnavailableError, type RevocationStore } from "../../src/revocation/revocation-store.js";
 import { NOW, subject, tempDir } from "../policy/helpers.js";
+import { FixedVerifier } from "../support/fixed-verifier.js";
 
 const ISSUER = "https://broker.test";
 const POLICY = `id: demo
@@ -35,17 +36,6 @@ grant:
 `;
 
 /** A verifier that accepts exactly the subjects it was given, keyed by token text. */
-class FixedVerifier implements SubjectTokenVerifier {
-  constructor(private readonly subjects: Record<string, VerifiedSubject>) {}
-  async verify(token: string): Promise<VerifiedSubject> {
-    const found = this.subjects[token];
-    if (!found) throw new BrokerError("invalid_request", "subject_token is not acceptable");
-    return found;
-  }
-  ready(): boolean {
-    return true;
-  }
-}
 
 /** A store that is down: every call fails the way the Redis store fails when Redis is unreachable. */
 class DownStore extends MemoryRevocationStore {
