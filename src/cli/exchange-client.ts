@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { writeFileAtomic } from "../lib/atomic-file.js";
+import type { DpopClientKey } from "./dpop-key.js";
 
 /**
  * The client side of token exchange, for CI jobs (`broker exchange`): get the job's own identity
@@ -28,6 +29,8 @@ export interface ExchangeRequest {
   /** Write the access token here (mode 0600, atomically) instead of printing it. */
   readonly out?: string;
   readonly timeoutMs?: number;
+  /** Bind the token to this key (RFC 9449): a DPoP proof goes with the request. */
+  readonly dpopKey?: DpopClientKey;
 }
 
 export interface ExchangeDeps {
@@ -65,11 +68,20 @@ export async function runExchange(request: ExchangeRequest, deps: ExchangeDeps):
   for (const audience of request.audiences) form.append("audience", audience);
   if (request.scope !== undefined) form.set("scope", request.scope);
   if (request.lifetimeSeconds !== undefined) form.set("requested_lifetime", String(request.lifetimeSeconds));
-  const res = await call(
-    () => deps.fetch(`${broker}/token`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" }, body: form, signal: timeout() }),
-    `POST ${broker}/token`,
-  );
-  const body = await readJson(res);
+  const tokenUrl = `${broker}/token`;
+  const post = async (nonce?: string) => {
+    const headers: Record<string, string> = { "content-type": "application/x-www-form-urlencoded", accept: "application/json" };
+    if (request.dpopKey !== undefined) headers.dpop = await request.dpopKey.proof("POST", tokenUrl, nonce);
+    return call(() => deps.fetch(tokenUrl, { method: "POST", headers, body: form, signal: timeout() }), `POST ${tokenUrl}`);
+  };
+  let res = await post();
+  let body = await readJson(res);
+  // RFC 9449 §8: a broker that requires nonces answers use_dpop_nonce with one; try once more with it.
+  const nonce = res.headers.get("dpop-nonce");
+  if (request.dpopKey !== undefined && res.status === 400 && nonce !== null && errorResponse.safeParse(body).data?.error === "use_dpop_nonce") {
+    res = await post(nonce);
+    body = await readJson(res);
+  }
   if (!res.ok) {
     const problem = errorResponse.safeParse(body);
     throw new ExchangeFailure(

@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
+import { loadOrCreateDpopKey } from "./dpop-key.js";
 import { ExchangeFailure, JWT_TOKEN_TYPE, runExchange, type SubjectSource } from "./exchange-client.js";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -20,6 +21,7 @@ interface ExchangeCliOptions {
   subjectTokenType: string;
   oidcAudience?: string;
   out?: string;
+  dpopKey?: string;
 }
 
 /**
@@ -40,12 +42,21 @@ export function addExchangeCommand(program: Command): void {
     .option("--subject-token-type <uri>", "RFC 8693 subject_token_type", JWT_TOKEN_TYPE)
     .option("--oidc-audience <aud>", "GitHub Actions: audience of the OIDC token (default: the broker's issuer, from its metadata)")
     .option("--out <file>", "write the access token to this file (mode 0600) instead of stdout")
+    .option("--dpop-key <file>", "bind the token to this EC P-256 key (RFC 9449 DPoP; PKCS#8 PEM, created with mode 0600 when missing)")
     .action(async (options: ExchangeCliOptions) => {
       try {
         if (!options.broker) throw new ExchangeFailure("--broker <url> (or BROKER_URL) is required");
         if (options.tokenFile !== undefined && options.tokenEnv !== undefined) throw new ExchangeFailure("give --token-file or --token-env, not both");
         const source: SubjectSource =
           options.tokenFile !== undefined ? { file: resolve(options.tokenFile) } : options.tokenEnv !== undefined ? { env: options.tokenEnv } : { github: true };
+        let dpopKey;
+        if (options.dpopKey !== undefined) {
+          const loaded = await loadOrCreateDpopKey(resolve(options.dpopKey)).catch((error: unknown) => {
+            throw new ExchangeFailure(error instanceof Error ? error.message : String(error));
+          });
+          dpopKey = loaded.key;
+          process.stderr.write(`${loaded.created ? "generated DPoP key" : "DPoP key"} ${options.dpopKey} (jkt ${loaded.key.jkt})\n`);
+        }
         const { expiresIn } = await runExchange(
           {
             broker: options.broker,
@@ -56,6 +67,7 @@ export function addExchangeCommand(program: Command): void {
             subjectTokenType: options.subjectTokenType,
             oidcAudience: options.oidcAudience,
             out: options.out === undefined ? undefined : resolve(options.out),
+            ...(dpopKey === undefined ? {} : { dpopKey }),
           },
           { fetch, env: process.env, stdout: (text) => process.stdout.write(text) },
         );

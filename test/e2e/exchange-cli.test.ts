@@ -123,6 +123,56 @@ describe("broker exchange", () => {
     expect((await verify(fromFile.stdout.trim(), GRANTS.gitlab.audiences[0])).sub).toBe(GRANTS.gitlab.workloadId);
   });
 
+  it("binds the token to --dpop-key: creates the key (0600) once, then reuses it; the token's cnf.jkt is that key", async () => {
+    const keyFile = join(dir, "dpop-key.pem");
+    const subject = await fx.issuers.gitlab.mint(gitlabCiClaims());
+    const args = ["--token-env", "CI_BROKER_ID_TOKEN", "--audience", GRANTS.gitlab.audiences[0], "--dpop-key", keyFile];
+    const first = await cli(args, { CI_BROKER_ID_TOKEN: subject });
+    expect(first.code, first.stderr).toBe(0);
+    const jkt = /generated DPoP key .* \(jkt ([A-Za-z0-9_-]{43})\)/.exec(first.stderr)?.[1];
+    expect(jkt).toBeDefined();
+    expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
+    expect(await readFile(keyFile, "utf8")).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+    expect((await verify(first.stdout.trim(), GRANTS.gitlab.audiences[0])).cnf).toEqual({ jkt });
+
+    const second = await cli(args, { CI_BROKER_ID_TOKEN: subject });
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toContain(`DPoP key ${keyFile} (jkt ${jkt})`);
+    expect(second.stderr).not.toContain("generated");
+    expect((await verify(second.stdout.trim(), GRANTS.gitlab.audiences[0])).cnf).toEqual({ jkt });
+  });
+
+  it("answers a broker that requires DPoP nonces by retrying once with the nonce it was given", async () => {
+    const strict = await startBrokerFixture({ env: { BROKER_DPOP_NONCE: "required" } });
+    try {
+      const subject = await strict.issuers.gitlab.mint(gitlabCiClaims());
+      const result = await new Promise<CliResult>((resolve) => {
+        execFile(
+          process.execPath,
+          ["--import", "tsx", "src/cli/broker.ts", "exchange", "--broker", strict.url, "--token-env", "T", "--audience", GRANTS.gitlab.audiences[0], "--dpop-key", join(dir, "dpop-nonce.pem")],
+          { cwd: ROOT, env: { PATH: process.env.PATH ?? "", T: subject } },
+          (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+        );
+      });
+      expect(result.code, result.stderr).toBe(0);
+      const token = result.stdout.trim();
+      const jwks = (await (await fetch(`${strict.url}/.well-known/jwks.json`)).json()) as JSONWebKeySet;
+      const { payload } = await jwtVerify(token, createLocalJWKSet(jwks), { issuer: strict.url, audience: GRANTS.gitlab.audiences[0], typ: "at+jwt" });
+      expect(payload.cnf).toEqual({ jkt: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
+    } finally {
+      await strict.close();
+    }
+  }, 60_000);
+
+  it("refuses a --dpop-key that is not an EC P-256 private key, without printing the file", async () => {
+    const keyFile = join(dir, "not-a-key.pem");
+    await writeFile(keyFile, "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LW5vdC1hLWtleQ==\n-----END PRIVATE KEY-----\n");
+    const result = await cli(["--token-env", "T", "--audience", GRANTS.gitlab.audiences[0], "--dpop-key", keyFile], { T: "x" });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("is not a PEM private key");
+    expect(result.stderr).not.toContain("c2VjcmV0");
+  });
+
   it("reports the broker's error and exits 1 without printing any token", async () => {
     const subject = await fx.issuers.gitlab.mint(gitlabCiClaims());
     const result = await cli(["--token-env", "T", "--audience", "https://not-granted.example.com"], { T: subject });
