@@ -2,6 +2,7 @@ import { X509Certificate, type webcrypto } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
+import { pemOf } from "../credentials/x509/pem.js";
 import { subtle, x509 } from "../credentials/x509/x509.js";
 import { writeFileAtomic } from "../lib/atomic-file.js";
 
@@ -101,7 +102,7 @@ export async function generateKeyAndCsr(keyType: KeyType): Promise<KeyAndCsr> {
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({ keys, signingAlgorithm: spec.sign });
   const pkcs8 = Buffer.from(await subtle.exportKey("pkcs8", keys.privateKey));
   const spki = Buffer.from(await subtle.exportKey("spki", keys.publicKey));
-  return { keyPem: pem("PRIVATE KEY", pkcs8), spki, csrPem: csr.toString("pem") };
+  return { keyPem: `${pemOf("PRIVATE KEY", pkcs8)}\n`, spki, csrPem: csr.toString("pem") };
 }
 
 /** One issuance: read the token, make a key and CSR, POST /svid/x509, verify the answer. */
@@ -313,10 +314,6 @@ function normalSerial(serial: string): string {
   return serial.replace(/:/g, "").toLowerCase().replace(/^0+/, "");
 }
 
-function pem(label: string, der: Buffer): string {
-  const body = der.toString("base64").match(/.{1,64}/g)?.join("\n") ?? "";
-  return `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
-}
 
 function ensureNewline(text: string): string {
   return text.endsWith("\n") ? text : `${text}\n`;

@@ -2,6 +2,7 @@ import type { Context, Hono } from "hono";
 import type { KeyStore } from "../credentials/key-store.js";
 import { bundlePem, spiffeBundle, BUNDLE_REFRESH_HINT_SECONDS } from "../credentials/x509/bundle.js";
 import type { CertificateAuthority } from "../credentials/x509/ca-store.js";
+import { pemOf } from "../credentials/x509/pem.js";
 import { BrokerError } from "../errors.js";
 import type { IssueX509Svid } from "../svid/issue-x509-svid.js";
 import type { PublishCrl } from "../svid/publish-crl.js";
@@ -73,8 +74,7 @@ export function svidRoutes(app: Hono<AppEnv>, deps: { svid: SvidRouteDeps | unde
     const der = await publishCrl();
     const headers = { "Cache-Control": "no-cache" };
     if (format === "pem") {
-      const body = der.toString("base64").match(/.{1,64}/g)?.join("\n") ?? "";
-      return new Response(`-----BEGIN X509 CRL-----\n${body}\n-----END X509 CRL-----\n`, { headers: { ...headers, "Content-Type": PEM_TYPE } });
+      return new Response(`${pemOf("X509 CRL", der)}\n`, { headers: { ...headers, "Content-Type": PEM_TYPE } });
     }
     return new Response(new Uint8Array(der), { headers: { ...headers, "Content-Type": "application/pkix-crl" } });
   });

@@ -25,6 +25,7 @@ import { MemoryRevocationStore } from "../../src/revocation/memory-revocation-st
 import { NOW, subject, tempDir } from "../policy/helpers.js";
 import { makeProof, proofKey, type ProofKey } from "./helpers.js";
 import { FixedVerifier } from "../support/fixed-verifier.js";
+import { exchangeRequest } from "../support/exchange-request.js";
 
 const ISSUER = "https://broker.test";
 const TOKEN_URL = `${ISSUER}/token`;
@@ -65,18 +66,7 @@ grant:
 };
 
 
-function request(subjectToken: string, overrides: Partial<TokenExchangeRequest> = {}): TokenExchangeRequest {
-  return {
-    subjectToken,
-    subjectTokenType: TOKEN_TYPE.jwt,
-    requestedTokenType: "access_token",
-    audiences: [],
-    resources: [],
-    scopes: [],
-    requestedLifetimeSeconds: undefined,
-    ...overrides,
-  };
-}
+const request = exchangeRequest;
 
 describe("DPoP binding at the token endpoint", () => {
   const clock = new ManualClock(NOW * 1000);

@@ -23,6 +23,7 @@ import { createIntrospectToken } from "../../src/revocation/introspect-token.js"
 import { MemoryRevocationStore } from "../../src/revocation/memory-revocation-store.js";
 import { NOW, subject, tempDir } from "../policy/helpers.js";
 import { FixedVerifier } from "../support/fixed-verifier.js";
+import { exchangeRequest } from "../support/exchange-request.js";
 
 const ISSUER = "https://broker.test";
 const DEV_ISS = "http://localhost/dev";
@@ -74,18 +75,7 @@ const verifier = new FixedVerifier({
   rogue: subject({ subject: "rogue" }),
 });
 
-function request(subjectToken: string, overrides: Partial<TokenExchangeRequest> = {}): TokenExchangeRequest {
-  return {
-    subjectToken,
-    subjectTokenType: TOKEN_TYPE.jwt,
-    requestedTokenType: "access_token",
-    audiences: [],
-    resources: [],
-    scopes: [],
-    requestedLifetimeSeconds: undefined,
-    ...overrides,
-  };
-}
+const request = exchangeRequest;
 
 const actor = (token: string, type: SubjectTokenType = TOKEN_TYPE.jwt) => ({ actorToken: { token, type } });
 const broker = { subjectTokenType: TOKEN_TYPE.accessToken } as const;

@@ -23,6 +23,7 @@ import { MemoryRevocationStore } from "../../src/revocation/memory-revocation-st
 import { StoreUnavailableError, type RevocationStore } from "../../src/revocation/revocation-store.js";
 import { NOW, subject, tempDir } from "../policy/helpers.js";
 import { FixedVerifier } from "../support/fixed-verifier.js";
+import { exchangeRequest } from "../support/exchange-request.js";
 
 const ISSUER = "https://broker.test";
 const POLICY = `id: demo
@@ -49,18 +50,7 @@ class DownStore extends MemoryRevocationStore {
 
 const singleUse: VerifiedSubject = { ...subject(), replayKey: "local-dev:jti:abc" };
 
-function request(overrides: Partial<TokenExchangeRequest> = {}): TokenExchangeRequest {
-  return {
-    subjectToken: "plain",
-    subjectTokenType: TOKEN_TYPE.jwt,
-    requestedTokenType: "access_token",
-    audiences: [],
-    resources: [],
-    scopes: [],
-    requestedLifetimeSeconds: undefined,
-    ...overrides,
-  };
-}
+const request = (overrides: Partial<TokenExchangeRequest> = {}) => exchangeRequest("plain", overrides);
 
 describe("exchangeToken with the revocation store", () => {
   const clock = new ManualClock(NOW * 1000);

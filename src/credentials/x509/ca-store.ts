@@ -3,6 +3,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../file-key-store.js";
 import { importCaKey, type CaKey } from "./ca-key.js";
+import { pemOf } from "./pem.js";
 import { subtle, x509 } from "./x509.js";
 
 /** The CA that signs X.509-SVIDs, with the chain above it. Immutable once loaded. */
@@ -67,7 +68,7 @@ export async function createRootCa(
     ],
   });
   const pkcs8 = Buffer.from(await subtle.exportKey("pkcs8", keys.privateKey));
-  await writeFileAtomic(paths.key, pem("PRIVATE KEY", pkcs8), 0o600);
+  await writeFileAtomic(paths.key, `${pemOf("PRIVATE KEY", pkcs8)}\n`, 0o600);
   await writeFileAtomic(paths.certificate, `${certificate.toString("pem")}\n`, 0o644);
 }
 
@@ -170,10 +171,6 @@ function splitCertificates(text: string, label: string): x509.X509Certificate[] 
   return blocks.map((block) => new x509.X509Certificate(block));
 }
 
-function pem(label: string, der: Buffer): string {
-  const body = der.toString("base64").match(/.{1,64}/g)?.join("\n") ?? "";
-  return `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
-}
 
 async function exists(path: string): Promise<boolean> {
   try {
