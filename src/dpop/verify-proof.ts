@@ -2,6 +2,7 @@ import { calculateJwkThumbprint, EmbeddedJWK, errors as joseErrors, jwtVerify, t
 import { BrokerError } from "../errors.js";
 import type { Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
+import { decodeJsonObject } from "../identity/jws-precheck.js";
 import { DPOP_TYP, isDpopAlgorithm } from "./algorithms.js";
 import { accessTokenHash } from "./binding.js";
 import { MAX_HTU_LENGTH, normalizeHttpUri } from "./htu.js";
@@ -168,13 +169,4 @@ function joseFailure(error: unknown): BrokerError {
   // jose raises TypeError for unusable keys (a point off the curve, a short RSA modulus).
   if (error instanceof joseErrors.JOSEError || error instanceof TypeError) return invalidProof("DPoP proof could not be verified", reason);
   return new BrokerError("server_error", "internal error", { detail: `verifying a DPoP proof: ${reason}`, cause: error });
-}
-
-function decodeJsonObject(segment: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(Buffer.from(segment, "base64url")));
-    return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
 }
