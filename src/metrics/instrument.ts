@@ -63,6 +63,9 @@ export class TimedRevocationStore implements RevocationStore {
   tokenStatus(...args: Parameters<RevocationStore["tokenStatus"]>) {
     return this.time("tokenStatus", () => this.store.tokenStatus(...args));
   }
+  tokenRevocation(...args: Parameters<RevocationStore["tokenRevocation"]>) {
+    return this.time("tokenStatus", () => this.store.tokenRevocation(...args));
+  }
   activeBlock(...args: Parameters<RevocationStore["activeBlock"]>) {
     return this.time("activeBlock", () => this.store.activeBlock(...args));
   }

@@ -1,6 +1,9 @@
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import {
   svidRevocation,
+  tokenRevocationCause,
+  type TokenRef,
+  type TokenRevocationCause,
   type RevocationListing,
   type RevocationMeta,
   type RevocationStore,
@@ -27,11 +30,18 @@ export class MemoryRevocationStore implements RevocationStore {
 
   constructor(private readonly clock: Clock) {}
 
-  async tokenStatus(token: { jti: string; sub: string; iat: number }): Promise<"active" | "revoked"> {
+  async tokenStatus(token: TokenRef): Promise<"active" | "revoked"> {
+    return (await this.tokenRevocation(token)) === undefined ? "active" : "revoked";
+  }
+
+  async tokenRevocation(token: TokenRef): Promise<TokenRevocationCause | undefined> {
     const now = this.now();
-    const byId = live(this.tokens.get(token.jti), now);
-    const byWorkload = live(this.workloads.get(token.sub), now);
-    return byId || (byWorkload && token.iat <= byWorkload.revokedAt) ? "revoked" : "active";
+    return tokenRevocationCause(token, {
+      byId: live(this.tokens.get(token.jti), now),
+      byWorkload: live(this.workloads.get(token.sub), now),
+      byLineage: (token.lineage ?? []).map((jti) => live(this.tokens.get(jti), now)),
+      byActor: (token.actors ?? []).map((id) => live(this.workloads.get(id), now)),
+    });
   }
 
   async activeBlock(workloadId: string): Promise<WorkloadBlock | undefined> {

@@ -6,6 +6,9 @@ import { silentLog, type Log } from "../lib/log.js";
 import {
   StoreUnavailableError,
   svidRevocation,
+  tokenRevocationCause,
+  type TokenRef,
+  type TokenRevocationCause,
   type RevocationListing,
   type RevocationMeta,
   type RevocationStore,
@@ -132,18 +135,33 @@ export class RedisRevocationStore implements RevocationStore {
     this.log = options.log ?? silentLog;
   }
 
-  async tokenStatus(token: { jti: string; sub: string; iat: number }): Promise<"active" | "revoked"> {
+  async tokenStatus(token: TokenRef): Promise<"active" | "revoked"> {
+    return (await this.tokenRevocation(token)) === undefined ? "active" : "revoked";
+  }
+
+  async tokenRevocation(token: TokenRef): Promise<TokenRevocationCause | undefined> {
     return this.run("tokenStatus", async () => {
-      // Two GETs issued together: auto-pipelining sends them in one round trip (per node).
-      const [byId, byWorkload] = await Promise.all([
+      const lineage = token.lineage ?? [];
+      const actors = token.actors ?? [];
+      // Single-key GETs issued together: auto-pipelining sends them in one round trip (per node),
+      // so a family of a few tokens costs no extra round trip and works on Cluster.
+      const [byId, byWorkload, ...rest] = await Promise.all([
         this.client.get(redisKey("jti", token.jti)),
         this.client.get(redisKey("workload", token.sub)),
+        ...lineage.map((jti) => this.client.get(redisKey("jti", jti))),
+        ...actors.map((id) => this.client.get(redisKey("workload", id))),
       ]);
       const now = this.now();
-      const tokenEntry = byId === null ? undefined : required(parseTokenRevocation(byId), "jti");
-      if (tokenEntry && tokenEntry.expiresAt > now) return "revoked";
-      const workloadEntry = byWorkload === null ? undefined : required(parseWorkloadRevocation(byWorkload), "workload");
-      return workloadEntry && workloadEntry.expiresAt > now && token.iat <= workloadEntry.revokedAt ? "revoked" : "active";
+      const tokenEntry = (value: string | null | undefined) =>
+        value === null || value === undefined ? undefined : liveEntry(required(parseTokenRevocation(value), "jti"), now);
+      const workloadEntry = (value: string | null | undefined) =>
+        value === null || value === undefined ? undefined : liveEntry(required(parseWorkloadRevocation(value), "workload"), now);
+      return tokenRevocationCause(token, {
+        byId: tokenEntry(byId),
+        byWorkload: workloadEntry(byWorkload),
+        byLineage: rest.slice(0, lineage.length).map(tokenEntry),
+        byActor: rest.slice(lineage.length).map(workloadEntry),
+      });
     });
   }
 
@@ -352,6 +370,10 @@ export class RedisRevocationStore implements RevocationStore {
       clearTimeout(timer);
     }
   }
+}
+
+function liveEntry<T extends { expiresAt: number }>(entry: T, now: number): T | undefined {
+  return entry.expiresAt > now ? entry : undefined;
 }
 
 function inForce(block: WorkloadBlock, now: number): boolean {

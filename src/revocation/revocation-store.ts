@@ -13,10 +13,15 @@ export interface RevocationStore {
   readonly kind: "memory" | "redis";
 
   /**
-   * The status of a broker-issued token: revoked when its `jti` was revoked, or when its
-   * workload (`sub`) was revoked at or after the token's `iat`. One round trip.
+   * The status of a broker-issued token: revoked when its `jti` was revoked, when its workload
+   * (`sub`) was revoked at or after the token's `iat`, when a token it was minted from
+   * (`lineage`) was revoked by `jti`, or when a workload that acted in its chain (`actors`) was
+   * revoked at or after the token's `iat`. One round trip.
    */
-  tokenStatus(token: { jti: string; sub: string; iat: number }): Promise<"active" | "revoked">;
+  tokenStatus(token: TokenRef): Promise<"active" | "revoked">;
+
+  /** Why a broker-issued token is revoked (the rule of `tokenStatus`), or undefined when it is active. One round trip. */
+  tokenRevocation(token: TokenRef): Promise<TokenRevocationCause | undefined>;
 
   /** The block in force on a workload now, if any. */
   activeBlock(workloadId: string): Promise<WorkloadBlock | undefined>;
@@ -68,6 +73,44 @@ export interface RevocationStore {
   ping(): Promise<void>;
 
   close(): Promise<void>;
+}
+
+/** A broker-issued token as the store judges it. */
+export interface TokenRef {
+  readonly jti: string;
+  readonly sub: string;
+  readonly iat: number;
+  /**
+   * `jti`s of the broker tokens this one was minted from (its subject token and broker actor
+   * tokens, and theirs), oldest first: its family. Revoking any of them revokes this one.
+   */
+  readonly lineage?: readonly string[];
+  /** Workload ids of the broker tokens that acted in its chain: revoking one at or after `iat` revokes this one. */
+  readonly actors?: readonly string[];
+}
+
+/** What revoked a token: its own `jti`, its workload, a token of its family, or the workload of an actor in its chain. */
+export type TokenRevocationCause = "jti" | "workload" | "family" | "actor_workload";
+
+/**
+ * The rule both stores apply to the entries they read for `token` (each undefined when absent
+ * or expired at `now`).
+ */
+export function tokenRevocationCause(
+  token: TokenRef,
+  entries: {
+    readonly byId: TokenRevocation | undefined;
+    readonly byWorkload: WorkloadRevocation | undefined;
+    readonly byLineage: readonly (TokenRevocation | undefined)[];
+    readonly byActor: readonly (WorkloadRevocation | undefined)[];
+  },
+): TokenRevocationCause | undefined {
+  if (entries.byId !== undefined) return "jti";
+  if (entries.byWorkload !== undefined && token.iat <= entries.byWorkload.revokedAt) return "workload";
+  // RFC 7009 §2.1: revoking a token may revoke related ones; here, everything minted from it.
+  if (entries.byLineage.some((entry) => entry !== undefined)) return "family";
+  if (entries.byActor.some((entry) => entry !== undefined && token.iat <= entry.revokedAt)) return "actor_workload";
+  return undefined;
 }
 
 /** Who did it and why: kept with every entry and written to the audit log. */

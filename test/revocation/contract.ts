@@ -67,6 +67,30 @@ export function revocationStoreContract(name: string, harness: () => StoreHarnes
       expect(workloads.map((entry) => entry.revokedAt)).toEqual([now + 50]);
     });
 
+    it("revoking a token revokes every token minted from it (its lineage), on every replica, and says why", async () => {
+      const other = await harness().peer(clock, store);
+      opened.push(other);
+      const child = { jti: "child", sub: "wl-b", iat: now, lineage: ["root", "parent"] };
+      expect(await other.tokenRevocation(child)).toBeUndefined();
+      await store.revokeToken({ ...meta, at: now, jti: "parent", expiresAt: now + 600 });
+      expect(await other.tokenStatus(child)).toBe("revoked");
+      expect(await other.tokenRevocation(child)).toBe("family");
+      // The ancestor is untouched, and its own jti still ranks first.
+      expect(await other.tokenStatus({ jti: "root", sub: "wl-a", iat: now })).toBe("active");
+      expect(await other.tokenRevocation({ jti: "parent", sub: "wl-a", iat: now, lineage: ["root"] })).toBe("jti");
+      // The family mark ends with the revoked token's entry (every member dies before it).
+      clock.advance(601_000);
+      expect(await other.tokenStatus(child)).toBe("active");
+    });
+
+    it("revoking the workload of an actor in a token's chain revokes the token when issued at or before the instant", async () => {
+      await store.revokeWorkload({ ...meta, at: now, workloadId: "wl-actor", revokedAt: now, expiresAt: now + 3600 });
+      expect(await store.tokenRevocation({ jti: "d1", sub: "wl-a", iat: now, actors: ["wl-other", "wl-actor"] })).toBe("actor_workload");
+      expect(await store.tokenStatus({ jti: "d2", sub: "wl-a", iat: now + 1, actors: ["wl-actor"] })).toBe("active");
+      expect(await store.tokenRevocation({ jti: "d3", sub: "wl-actor", iat: now })).toBe("workload");
+      expect(await store.tokenRevocation({ jti: "d4", sub: "wl-a", iat: now, lineage: [], actors: [] })).toBeUndefined();
+    });
+
     it("block and unblock; unblocking twice reports that nothing was lifted", async () => {
       const block: WorkloadBlock = { ...meta, at: now, workloadId: "wl-a", until: undefined };
       await store.blockWorkload(block);

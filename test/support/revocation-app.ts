@@ -24,7 +24,9 @@ import {
   type RevocationStore,
   type RevokedSvid,
   type SvidRecord,
+  type TokenRef,
   type TokenRevocation,
+  type TokenRevocationCause,
   type WorkloadBlock,
   type WorkloadRevocation,
 } from "../../src/revocation/revocation-store.js";
@@ -49,9 +51,13 @@ export class SwitchableStore implements RevocationStore {
   private up(): void {
     if (this.down) throw new StoreUnavailableError("store is down (test)");
   }
-  async tokenStatus(token: { jti: string; sub: string; iat: number }): Promise<"active" | "revoked"> {
+  async tokenStatus(token: TokenRef): Promise<"active" | "revoked"> {
     this.up();
     return this.inner.tokenStatus(token);
+  }
+  async tokenRevocation(token: TokenRef): Promise<TokenRevocationCause | undefined> {
+    this.up();
+    return this.inner.tokenRevocation(token);
   }
   async activeBlock(workloadId: string): Promise<WorkloadBlock | undefined> {
     this.up();
