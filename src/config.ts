@@ -41,6 +41,11 @@ export interface Config {
   readonly adminScope: string;
   /** Scope a broker access token needs to call POST /introspect. */
   readonly introspectionScope: string;
+  /**
+   * Which broker access tokens must name the broker in `aud` to be used at the broker again
+   * (RFC 9068 §4): `actor_token` (as actor), `all` (as actor and for re-exchange), `any` (neither).
+   */
+  readonly ownTokenAudience: "actor_token" | "all" | "any";
   /** SPIFFE trust domain of every SVID the broker issues (SPIFFE-ID §2.1). */
   readonly trustDomain: string;
   /** Global cap on X.509-SVID validity, seconds (a policy's max_lifetime may lower it). */
@@ -176,6 +181,7 @@ const envSchema = z.object({
     .optional()
     .transform((text) => (text === "" ? undefined : text))
     .pipe(z.string().min(32, "must be at least 32 characters (e.g. openssl rand -base64 48)").max(512).optional()),
+  BROKER_OWN_TOKEN_AUDIENCE: z.enum(["actor_token", "all", "any"]).default("actor_token"),
   BROKER_RATE_LIMIT_CLIENT: rateLimit("200/1s,burst=2000"),
   BROKER_RATE_LIMIT_WORKLOAD: rateLimit("50/1s,burst=500"),
   // An exchange is ~0.3 ms of CPU, mostly synchronous: many may wait on Redis or a JWKS fetch at once.
@@ -240,6 +246,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminSecret: e.BROKER_ADMIN_SECRET,
     adminScope: e.BROKER_ADMIN_SCOPE,
     introspectionScope: e.BROKER_INTROSPECTION_SCOPE,
+    ownTokenAudience: e.BROKER_OWN_TOKEN_AUDIENCE,
     trustDomain: e.BROKER_TRUST_DOMAIN,
     svidMaxLifetimeSeconds: e.BROKER_SVID_MAX_LIFETIME,
     ca:

@@ -20,7 +20,7 @@ import type { SvidRouteDeps } from "./http/svid-routes.js";
 import { createIssueX509Svid } from "./svid/issue-x509-svid.js";
 import { createPublishCrl } from "./svid/publish-crl.js";
 import { createReExchange } from "./exchange/re-exchange.js";
-import { createVerifyActor } from "./exchange/delegation.js";
+import { createVerifyActor } from "./exchange/verify-actor.js";
 import { MemoryRevocationStore } from "./revocation/memory-revocation-store.js";
 import { checkRedisSettings, createRedisClient, whenRedisReady } from "./revocation/redis-connection.js";
 import { RedisRevocationStore } from "./revocation/redis-revocation-store.js";
@@ -138,8 +138,18 @@ async function run(config: Config, logger: Logger): Promise<void> {
       maxLifetimeSeconds: config.maxTokenLifetimeSeconds,
       policies: () => policies.current(),
       admitWorkload: rateLimits.admitWorkload,
+      ownTokenAudience: config.ownTokenAudience,
     }),
-    verifyActor: createVerifyActor({ verifier, brokerTokens, revocations }),
+    verifyActor: createVerifyActor({
+      verifier,
+      brokerTokens,
+      revocations,
+      policies: () => policies.current(),
+      issuer: config.issuerUrl,
+      ownTokenAudience: config.ownTokenAudience,
+      admitWorkload: rateLimits.admitWorkload,
+      describeIssuer: (iss) => verifier.describeIssuer(iss),
+    }),
     verifyDpopProof: dpop.verifyTokenRequestProof,
     policies: () => policies.current(),
     minter,

@@ -38,6 +38,8 @@ export interface ExchangeAuditEvent extends DecisionAuditFields {
   readonly actorTokenSha256?: string;
   /** The verified actor (the issued token's outermost `act`). */
   readonly actor?: { readonly sub: string; readonly iss?: string };
+  /** The workload the actor is: what blocks, revocations and rate limits were applied to. */
+  readonly actorWorkloadId?: string;
   /** Number of actors in the issued token's `act` chain. */
   readonly actChainDepth?: number;
   /** The whole `act` chain of the issued token (RFC 8693 §4.1, outermost = current actor). */

@@ -31,7 +31,12 @@ export interface AccessTokenSpec {
   readonly delegationPolicy?: string;
   /** RFC 9449 §6.1: the thumbprint of the DPoP key the token is bound to (`cnf.jkt`); undefined: a bearer token. */
   readonly dpopJkt?: string;
+  /** `jti`s of the broker tokens this one is minted from, oldest first (its family; `exchange/token-family.ts`). */
+  readonly lineage?: readonly string[];
 }
+
+/** The private claim naming a token's family (see `exchange/token-family.ts`). */
+export const LINEAGE_CLAIM = "lineage";
 
 /** An `act` claim value (RFC 8693 §4.1). */
 export interface ActValue {
@@ -81,6 +86,7 @@ export function createAccessTokenMinter(options: { issuer: string; keys: KeyStor
       if (spec.mayAct !== undefined) payload.may_act = spec.mayAct;
       if (spec.delegationPolicy !== undefined) payload.delegation_policy = spec.delegationPolicy;
       if (spec.dpopJkt !== undefined) payload.cnf = { jkt: spec.dpopJkt };
+      if (spec.lineage !== undefined && spec.lineage.length > 0) payload[LINEAGE_CLAIM] = [...spec.lineage];
       const token = signJwt(key, ACCESS_TOKEN_TYP, payload);
       return { token, jti, issuedAt, expiresAt };
     },

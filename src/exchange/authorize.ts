@@ -23,6 +23,8 @@ export interface AuthorizationTrace {
   policy?: string;
   /** The verified actor of a delegation request. */
   actor?: { readonly sub: string; readonly iss?: string };
+  /** The workload the actor is (its broker token's `sub`, or what policy maps its external token to). */
+  actorWorkloadId?: string;
   /** Length of the `act` chain of the token issued (or refused). */
   actChainDepth?: number;
   /** The whole `act` chain of the token issued. */
@@ -60,7 +62,7 @@ export async function authorize(
   subjectToken: string,
   context: RequestContext,
   trace: AuthorizationTrace,
-  resolveActor?: () => Promise<PrincipalContext>,
+  resolveActor?: () => Promise<{ readonly actor: PrincipalContext; readonly actorChain: readonly PrincipalContext[] }>,
   /** A check of the grant before the store (e.g. require_dpop), so a refusal spends no single-use token. */
   checkGrant?: (grant: Grant) => void,
 ): Promise<{ subject: VerifiedSubject; grant: Grant }> {
@@ -68,7 +70,7 @@ export async function authorize(
   trace.issuer = subject.identity.issuer;
   trace.subject = subject.identity.subject;
   // The actor is verified once the subject is known good, and before any policy sees it.
-  const decision = deps.policies().evaluate(subject, resolveActor ? { ...context, actor: await resolveActor() } : context);
+  const decision = deps.policies().evaluate(subject, resolveActor ? { ...context, ...(await resolveActor()) } : context);
   trace.evaluated = decision.evaluated;
   if (!decision.allow) {
     throw new BrokerError(DENIAL_CODES[decision.reason], DENIAL_DESCRIPTIONS[decision.reason], {

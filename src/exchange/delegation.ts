@@ -1,72 +1,14 @@
 import type { ActValue } from "../credentials/access-token.js";
-import type { BrokerTokenVerifier } from "../credentials/broker-token-verifier.js";
-import { boundJkt } from "../dpop/binding.js";
 import { BrokerError } from "../errors.js";
-import type { SubjectTokenVerifier } from "../identity/types.js";
 import { MAX_CHAIN_DEPTH } from "../policy/policy-schema.js";
-import type { MayAct, PrincipalContext } from "../policy/types.js";
-import type { RevocationStore } from "../revocation/revocation-store.js";
-import { guard } from "../revocation/store-guard.js";
-import { checkBrokerToken } from "./revocation-checks.js";
-import { TOKEN_TYPE, type SubjectTokenType } from "./token-types.js";
+import type { MayAct } from "../policy/types.js";
+import type { VerifiedActor } from "./verify-actor.js";
 
 /**
  * RFC 8693 §4.1 `act`: the current actor, and the actor before it nested inside (outermost =
  * current). `iss` is set for an actor proven by an external token; absent for a broker token.
  */
 export type ActClaim = ActValue;
-
-/** An actor_token that passed every check a subject token would. */
-export interface VerifiedActor {
-  /** What policies see as `actor`. */
-  readonly context: PrincipalContext;
-  /** Who the issued token names as its current actor. */
-  readonly act: { readonly sub: string; readonly iss?: string };
-  readonly tokenType: SubjectTokenType;
-  /** RFC 9449 `cnf.jkt` of an actor_token that is a DPoP-bound broker token: the request's proof must use that key. */
-  readonly boundJkt?: string;
-}
-
-export type VerifyActor = (token: string, type: SubjectTokenType) => Promise<VerifiedActor>;
-
-/** Identity issuer id of an actor proven by a broker access token (`actor.identity.issuer`). */
-export const BROKER_PRINCIPAL = "broker";
-
-/**
- * Verifies an actor_token by the rules of a subject token: an external JWT through the trusted
- * issuers (single-use ones claimed once), or an access token of this broker (intact, alive, not
- * revoked, its workload not blocked). Throws BrokerError.
- */
-export function createVerifyActor(deps: {
-  readonly verifier: SubjectTokenVerifier;
-  readonly brokerTokens: BrokerTokenVerifier;
-  readonly revocations: RevocationStore;
-}): VerifyActor {
-  return async (token, type) => {
-    if (type === TOKEN_TYPE.accessToken) {
-      const claims = await deps.brokerTokens.verify(token, "actor_token");
-      await checkBrokerToken(deps.revocations, claims, "actor_token");
-      return {
-        context: {
-          identity: { issuer: BROKER_PRINCIPAL, iss: claims.iss, profile: BROKER_PRINCIPAL, subject: claims.sub, attributes: {} },
-          claims,
-        },
-        act: { sub: claims.sub },
-        tokenType: type,
-        ...optionalJkt(boundJkt(claims, "actor_token")),
-      };
-    }
-    const actor = await deps.verifier.verify(token, "actor_token");
-    if (actor.replayKey !== undefined && !(await guard(deps.revocations.claimOnce(actor.replayKey, actor.expiresAt)))) {
-      throw new BrokerError("invalid_request", "actor_token was already used", { detail: `replay of ${actor.replayKey}` });
-    }
-    return {
-      context: { identity: actor.identity, claims: actor.claims },
-      act: { sub: actor.identity.subject, iss: actor.identity.iss },
-      tokenType: type,
-    };
-  };
-}
 
 /**
  * The `act` claim of a verified broker token, or undefined when it has none. Broker tokens are
@@ -96,9 +38,20 @@ export function chainDepth(act: ActClaim | undefined): number {
   return act === undefined ? 0 : 1 + chainDepth(act.act);
 }
 
-/** The new `act`: the current actor outermost, the previous chain inside it. */
+/**
+ * The new `act` (RFC 8693 §4.1): the current actor outermost and, nested inside it, either the
+ * actors behind it (the actor token's own chain, when it is a delegated broker token) or the
+ * subject token's earlier chain. When both carry a chain there is no single order of "prior
+ * actors" that is true of both histories, so the request is refused rather than guessed.
+ */
 export function nestAct(actor: VerifiedActor, previous: ActClaim | undefined): ActClaim {
-  return { ...actor.act, ...(previous ? { act: previous } : {}) };
+  if (actor.chain !== undefined && previous !== undefined) {
+    throw new BrokerError("invalid_request", "the subject_token and the actor_token both carry a delegation chain (act): use an actor_token without act", {
+      detail: `subject chain of ${chainDepth(previous)} and actor chain of ${chainDepth(actor.chain)} cannot be combined`,
+    });
+  }
+  const inner = actor.chain ?? previous;
+  return { ...actor.act, ...(inner ? { act: inner } : {}) };
 }
 
 /** Refuses a chain longer than the grant's limit (and the hard cap). */
@@ -123,7 +76,7 @@ export function mayActOf(value: unknown): MayAct | undefined {
 }
 
 /** Refuses an actor that the subject token's `may_act` does not name (`sub`, and `iss` when given). */
-export function checkMayAct(mayAct: MayAct | undefined, actor: VerifiedActor): void {
+export function checkMayAct(mayAct: MayAct | undefined, actor: Pick<VerifiedActor, "act" | "context">): void {
   if (mayAct === undefined) return;
   const iss = actor.context.identity.iss;
   if (mayAct.sub !== actor.act.sub || (mayAct.iss !== undefined && mayAct.iss !== iss)) {
@@ -131,8 +84,4 @@ export function checkMayAct(mayAct: MayAct | undefined, actor: VerifiedActor): v
       detail: `may_act names ${mayAct.sub}${mayAct.iss ? ` of ${mayAct.iss}` : ""}; actor is ${actor.act.sub} of ${iss}`,
     });
   }
-}
-
-function optionalJkt(jkt: string | undefined): { boundJkt?: string } {
-  return jkt === undefined ? {} : { boundJkt: jkt };
 }

@@ -11,12 +11,14 @@ import type { AdmitWorkload } from "../rate-limit/rate-limit-gate.js";
 import type { RevocationStore } from "../revocation/revocation-store.js";
 import { attenuate } from "./attenuate.js";
 import { authorize, DENIAL_DESCRIPTIONS, type AuthorizationTrace } from "./authorize.js";
-import { chainDepth, checkChainDepth, nestAct, type VerifiedActor, type VerifyActor } from "./delegation.js";
+import { chainDepth, checkChainDepth, nestAct } from "./delegation.js";
 import { checkRequireDpop, verifyRequestProof, type VerifyTokenRequestProof } from "./dpop-request.js";
 import type { ReExchange } from "./re-exchange.js";
+import { lineageFrom } from "./token-family.js";
 import { requestContext, type TokenExchangeRequest } from "./token-request.js";
 import { TOKEN_TYPE } from "./token-types.js";
 import { jwtSvidResponse, response, type TokenExchangeResponse } from "./token-response.js";
+import type { VerifiedActor, VerifyActor } from "./verify-actor.js";
 
 export interface ExchangeDeps {
   readonly verifier: SubjectTokenVerifier;
@@ -68,6 +70,7 @@ export function createExchangeToken(deps: ExchangeDeps) {
     try {
       const dpop = call.dpopProof === undefined ? undefined : await verifyRequestProof(deps.verifyDpopProof, call.dpopProof, request, known);
       const { actorToken } = request;
+      const context = requestContext(request, call.clientAddress, epochSeconds(deps.clock));
       let resolveActor: (() => Promise<VerifiedActor>) | undefined;
       let actor: VerifiedActor | undefined;
       if (actorToken !== undefined) {
@@ -78,9 +81,10 @@ export function createExchangeToken(deps: ExchangeDeps) {
           throw new BrokerError("invalid_request", "a JWT-SVID (requested_token_type jwt) cannot be delegated: omit actor_token");
         }
         resolveActor = async () => {
-          actor = await verifyActor(actorToken.token, actorToken.type);
+          actor = await verifyActor(actorToken.token, actorToken.type, context);
           checkBinding(actor.boundJkt, dpop?.jkt, "actor_token");
           known.actor = actor.act;
+          known.actorWorkloadId = actor.workloadId;
           return actor;
         };
       }
@@ -101,13 +105,16 @@ export function createExchangeToken(deps: ExchangeDeps) {
         throw new BrokerError("invalid_request", "this broker does not issue JWT-SVIDs");
       }
 
-      const context = requestContext(request, call.clientAddress, epochSeconds(deps.clock));
       const { grant } = await authorize(
         deps,
         request.subjectToken,
         context,
         known,
-        resolveActor && (async () => (await resolveActor()).context),
+        resolveActor &&
+          (async () => {
+            const verified = await resolveActor();
+            return { actor: verified.context, actorChain: verified.chainContexts };
+          }),
         (granted) => checkRequireDpop(granted, dpop),
       );
       const narrowed = attenuate(grant, context, deps.maxLifetimeSeconds);
@@ -128,12 +135,16 @@ export function createExchangeToken(deps: ExchangeDeps) {
           extraClaims: grant.extraClaims,
         });
       } else {
-        // The subject is external: its chain starts here (an external token's own `act` is not carried).
+        // The subject is external: its chain starts here (an external token's own `act` is not
+        // carried), with the actors behind a delegated broker actor token nested under it.
         const act = actor === undefined ? undefined : nestAct(actor, undefined);
         if (act !== undefined) {
           known.actChainDepth = chainDepth(act);
           checkChainDepth(known.actChainDepth, grant.delegation?.maxChainDepth ?? 0);
         }
+        // A broker actor token makes the new token a member of its family, and its end is the new token's limit.
+        const actorToken = actor?.brokerToken;
+        const lineage = actorToken === undefined ? undefined : lineageFrom([actorToken]);
         token = await deps.minter.mint({
           subject: grant.workloadId,
           audiences: narrowed.audiences,
@@ -141,6 +152,7 @@ export function createExchangeToken(deps: ExchangeDeps) {
           lifetimeSeconds: narrowed.lifetimeSeconds,
           extraClaims: grant.extraClaims,
           ...(act ? { act } : {}),
+          ...(lineage ? { lineage, notAfter: actorToken?.exp } : {}),
           ...(grant.delegation?.mayAct ? { mayAct: grant.delegation.mayAct } : {}),
           ...(grant.delegation ? { delegationPolicy: grant.policyId } : {}),
           ...(dpop ? { dpopJkt: dpop.jkt } : {}),

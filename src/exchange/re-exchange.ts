@@ -1,5 +1,5 @@
 import type { ExchangeAuditEvent } from "../audit/audit-event.js";
-import type { AccessTokenMinter } from "../credentials/access-token.js";
+import { LINEAGE_CLAIM, type AccessTokenMinter } from "../credentials/access-token.js";
 import type { BrokerTokenClaims, BrokerTokenVerifier } from "../credentials/broker-token-verifier.js";
 import { boundJkt, checkBinding } from "../dpop/binding.js";
 import { BrokerError } from "../errors.js";
@@ -9,19 +9,21 @@ import type { AdmitWorkload } from "../rate-limit/rate-limit-gate.js";
 import type { RevocationStore } from "../revocation/revocation-store.js";
 import { attenuate } from "./attenuate.js";
 import { DENIAL_CODES, DENIAL_DESCRIPTIONS, type AuthorizationTrace } from "./authorize.js";
-import { actOf, BROKER_PRINCIPAL, chainDepth, checkChainDepth, checkMayAct, mayActOf, nestAct, type VerifiedActor } from "./delegation.js";
+import { actOf, chainDepth, checkChainDepth, checkMayAct, mayActOf, nestAct } from "./delegation.js";
 import { checkBrokerToken } from "./revocation-checks.js";
+import { lineageFrom } from "./token-family.js";
 import { requestContext, type TokenExchangeRequest } from "./token-request.js";
 import { response, type TokenExchangeResponse } from "./token-response.js";
+import { BROKER_PRINCIPAL, checkBrokerAudience, type OwnTokenAudience, type VerifiedActor } from "./verify-actor.js";
 
 /** Claims the broker sets itself; everything else in a broker token came from a grant's extra claims. */
-const REGISTERED = new Set(["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "act", "may_act", "delegation_policy", "cnf"]);
+const REGISTERED = new Set(["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "act", "may_act", "delegation_policy", "cnf", LINEAGE_CLAIM]);
 
 export interface ReExchangeResult {
   readonly response: TokenExchangeResponse;
   readonly audit: Pick<
     ExchangeAuditEvent,
-    "issuer" | "subject" | "workloadId" | "jti" | "exp" | "audience" | "scope" | "policy" | "actor" | "actChainDepth" | "act"
+    "issuer" | "subject" | "workloadId" | "jti" | "exp" | "audience" | "scope" | "policy" | "actor" | "actorWorkloadId" | "actChainDepth" | "act"
   >;
 }
 
@@ -59,6 +61,8 @@ export function createReExchange(deps: {
   readonly policies?: () => PolicySet;
   /** The per-workload rate limit (throws 429); undefined: none. */
   readonly admitWorkload?: AdmitWorkload;
+  /** "all": the subject_token's `aud` must name the broker (RFC 9068 §4); otherwise any `aud` may be narrowed. */
+  readonly ownTokenAudience?: OwnTokenAudience;
 }): ReExchange {
   return async (request, clientAddress, options = {}) => {
     const trace: AuthorizationTrace = options.trace ?? {};
@@ -66,6 +70,7 @@ export function createReExchange(deps: {
     trace.issuer = deps.issuer;
     trace.subject = original.sub;
     trace.workloadId = original.sub;
+    if (deps.ownTokenAudience === "all") checkBrokerAudience(original, deps.issuer, "subject_token");
     // RFC 9449 §5: a bound token is exchanged only with a proof of its own key (else a stolen bound
     // token would become a bearer one), and the new token is bound to the proof's key.
     checkBinding(boundJkt(original, "subject_token"), options.dpopJkt, "subject_token");
@@ -76,8 +81,9 @@ export function createReExchange(deps: {
     const mayAct = mayActOf(original.may_act);
     const delegationPolicy = typeof original.delegation_policy === "string" ? original.delegation_policy : undefined;
     let act = actOf(original.act);
+    let actor: VerifiedActor | undefined;
     if (options.resolveActor !== undefined) {
-      const actor = await options.resolveActor();
+      actor = await options.resolveActor();
       // RFC 8693 §4.4: a subject token naming who may act for it admits no one else.
       checkMayAct(mayAct, actor);
       if (delegationPolicy === undefined || deps.policies === undefined) {
@@ -90,7 +96,11 @@ export function createReExchange(deps: {
         identity: { issuer: BROKER_PRINCIPAL, iss: original.iss, profile: BROKER_PRINCIPAL, subject: original.sub, attributes: {} },
         claims: original,
       };
-      const decision = deps.policies().delegate(delegationPolicy, principal, { ...requestContext(request, clientAddress, now), actor: actor.context });
+      const decision = deps.policies().delegate(delegationPolicy, principal, {
+        ...requestContext(request, clientAddress, now),
+        actor: actor.context,
+        actorChain: actor.chainContexts,
+      });
       if (!decision.allow) {
         throw new BrokerError(DENIAL_CODES[decision.reason], DENIAL_DESCRIPTIONS[decision.reason], {
           detail: `${decision.reason}: ${delegationPolicy}: ${decision.detail}`,
@@ -100,10 +110,15 @@ export function createReExchange(deps: {
       trace.actChainDepth = chainDepth(act);
       checkChainDepth(trace.actChainDepth, decision.delegation.maxChainDepth);
     }
+    // The family: the new token is minted from the subject token and, when it is one, the broker
+    // actor token; it never outlives either, so their revocation entries outlive it.
+    const sources = actor?.brokerToken === undefined ? [original] : [original, actor.brokerToken];
+    const lineage = lineageFrom(sources);
+    const notAfter = Math.min(...sources.map((source) => source.exp));
     const bounds = {
       audiences: typeof original.aud === "string" ? [original.aud] : original.aud,
       scopes: original.scope ? original.scope.split(" ") : [],
-      maxLifetimeSeconds: original.exp - now,
+      maxLifetimeSeconds: notAfter - now,
     };
     const narrowed = attenuate(bounds, requestContext(request, clientAddress, now), deps.maxLifetimeSeconds);
     if (!narrowed.ok) {
@@ -120,7 +135,8 @@ export function createReExchange(deps: {
       scopes: narrowed.scopes,
       lifetimeSeconds: narrowed.lifetimeSeconds,
       extraClaims: extraClaims(original),
-      notAfter: original.exp,
+      notAfter,
+      ...(lineage ? { lineage } : {}),
       ...(act ? { act } : {}),
       ...(mayAct ? { mayAct } : {}),
       ...(delegationPolicy !== undefined ? { delegationPolicy } : {}),
@@ -139,6 +155,7 @@ export function createReExchange(deps: {
         ...(scope ? { scope } : {}),
         ...(trace.policy !== undefined ? { policy: trace.policy } : {}),
         ...(trace.actor !== undefined ? { actor: trace.actor } : {}),
+        ...(trace.actorWorkloadId !== undefined ? { actorWorkloadId: trace.actorWorkloadId } : {}),
         ...(act ? { act, actChainDepth: chainDepth(act) } : {}),
       },
     };

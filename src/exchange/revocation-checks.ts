@@ -1,6 +1,8 @@
+import type { BrokerTokenClaims } from "../credentials/broker-token-verifier.js";
 import { BrokerError } from "../errors.js";
-import type { RevocationStore } from "../revocation/revocation-store.js";
+import type { RevocationStore, TokenRevocationCause } from "../revocation/revocation-store.js";
 import { guard } from "../revocation/store-guard.js";
+import { tokenRef } from "./token-family.js";
 
 /**
  * Checks before issuing to a workload, in one round trip: the workload is not blocked and, for
@@ -24,15 +26,23 @@ export async function checkIssuance(
   }
 }
 
-/** Checks a broker-issued token being exchanged again (or used as actor): not revoked, and its workload not blocked. */
-export async function checkBrokerToken(
-  store: RevocationStore,
-  token: { jti: string; sub: string; iat: number },
-  label: "subject_token" | "actor_token" = "subject_token",
-): Promise<void> {
-  const [status, block] = await guard(Promise.all([store.tokenStatus(token), store.activeBlock(token.sub)]));
-  if (status === "revoked") {
-    throw new BrokerError("invalid_request", `${label} has been revoked`, { detail: `token ${token.jti} of ${token.sub} is revoked` });
+/** Why a revoked broker token is refused, for the audit record (never for the caller). */
+const CAUSES: Record<TokenRevocationCause, string> = {
+  jti: "its jti is revoked",
+  workload: "its workload was revoked",
+  family: "family revoked: a token it was minted from is revoked",
+  actor_workload: "the workload of an actor in its chain was revoked",
+};
+
+/**
+ * Checks a broker-issued token being exchanged again (or used as actor), in one round trip: not
+ * revoked (by `jti`, workload, family or acting workload), and its workload not blocked.
+ */
+export async function checkBrokerToken(store: RevocationStore, token: BrokerTokenClaims, label: "subject_token" | "actor_token" = "subject_token"): Promise<void> {
+  const ref = tokenRef(token);
+  const [cause, block] = await guard(Promise.all([store.tokenRevocation(ref), store.activeBlock(token.sub)]));
+  if (cause !== undefined) {
+    throw new BrokerError("invalid_request", `${label} has been revoked`, { detail: `token ${token.jti} of ${token.sub} is revoked: ${CAUSES[cause]}` });
   }
   if (block) {
     const what = label === "actor_token" ? "the actor's workload is blocked" : "issuance to this workload is blocked";

@@ -41,6 +41,8 @@ export interface TokenVerifier extends SubjectTokenVerifier {
   warmUp(): Promise<void>;
   /** The configured issuer ids (issuers.yaml `id`), in file order, for policy validation. */
   issuerIds(): string[];
+  /** The configured issuer whose `issuer` is exactly `iss` (its id and profile), or undefined. */
+  describeIssuer(iss: string): { readonly id: string; readonly profile: string } | undefined;
 }
 
 /** Bound on keys tried when a kid-less header matches several (each try is a signature check). */
@@ -138,6 +140,10 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     verify,
     ready: () => [...routes.values()].every((route) => route.keys.ready()),
     issuerIds: () => options.issuers.map((config) => config.id),
+    describeIssuer: (iss) => {
+      const config = routes.get(iss)?.config;
+      return config === undefined ? undefined : { id: config.id, profile: config.profile };
+    },
     warmUp: async () => {
       await Promise.all([...routes.values()].map((route) => route.keys.warmUp()));
     },

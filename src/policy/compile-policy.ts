@@ -38,6 +38,11 @@ export interface CompiledPolicy extends GrantLimits {
    * token this policy granted. `bindings` may be passed when already built.
    */
   delegate(subject: PrincipalContext, request: RequestContext, bindings?: CelBindings): DelegationDecision;
+  /**
+   * The workload id this policy gives `subject` when its condition holds, whatever the request
+   * asks for: how an actor is mapped to its workload (for blocks, revocation and rate limits).
+   */
+  workloadOf(subject: VerifiedSubject, request: RequestContext, bindings?: CelBindings): string | undefined;
 }
 
 /** A compile problem, with the field path inside the policy file. */
@@ -72,20 +77,22 @@ export function celBindings(subject: PrincipalContext, request: RequestContext):
       time: request.now,
     }),
     // null when there is no actor: `actor == null` reads as "no delegation"; `actor.x` is an error, never true.
-    actor:
-      actor === undefined
-        ? null
-        : toCelInput({
-            identity: {
-              issuer: actor.identity.issuer,
-              iss: actor.identity.iss,
-              profile: actor.identity.profile,
-              subject: actor.identity.subject,
-              attributes: actor.identity.attributes,
-            },
-            claims: actor.claims,
-          }),
+    actor: actor === undefined ? null : actorBinding(actor),
   };
+}
+
+/** The CEL `actor` variable for one actor. */
+function actorBinding(actor: PrincipalContext): CelBindings["actor"] {
+  return toCelInput({
+    identity: {
+      issuer: actor.identity.issuer,
+      iss: actor.identity.iss,
+      profile: actor.identity.profile,
+      subject: actor.identity.subject,
+      attributes: actor.identity.attributes,
+    },
+    claims: actor.claims,
+  });
 }
 
 export interface CompileOptions {
@@ -138,22 +145,51 @@ export function compilePolicy(file: PolicyFile, options: CompileOptions = { trus
           maxChainDepth: delegationFile.max_chain_depth,
           mayAct: delegationFile.may_act === undefined ? undefined : Object.freeze({ ...delegationFile.may_act }),
         });
-  const delegate = (bindings: CelBindings): DelegationDecision => {
+  const delegate = (bindings: CelBindings, request: RequestContext): DelegationDecision => {
     if (delegation === undefined || actorCondition === undefined) {
       return { allow: false, reason: "delegation_not_granted", detail: "grant has no delegation" };
     }
-    const held = actorCondition(bindings);
-    if (held !== true) {
-      return {
-        allow: false,
-        reason: "actor_not_allowed",
-        detail: held === false ? "actor_condition is false" : `actor_condition did not hold (${describeResult(held)})`,
-      };
+    // Every actor in the chain the actor brings (a delegated broker token as actor_token) must be
+    // one this grant admits, not only the one presenting it: nobody hides behind another actor.
+    const actors = [bindings.actor, ...(request.actorChain ?? []).map(actorBinding)];
+    for (const [index, actor] of actors.entries()) {
+      const held = actorCondition({ ...bindings, actor });
+      if (held !== true) {
+        const which = index === 0 ? "" : ` for prior actor ${index} of the actor_token's chain`;
+        return {
+          allow: false,
+          reason: "actor_not_allowed",
+          detail: held === false ? `actor_condition is false${which}` : `actor_condition did not hold${which} (${describeResult(held)})`,
+        };
+      }
+    }
+    // RFC 8693 §4.4: a grant that names who may act admits no other current actor, so the broker
+    // never signs a token whose act contradicts its own may_act.
+    const { mayAct } = delegation;
+    const actor = request.actor;
+    if (mayAct !== undefined && actor !== undefined) {
+      const actorSub = actor.identity.subject;
+      if (mayAct.sub !== actorSub || (mayAct.iss !== undefined && mayAct.iss !== actor.identity.iss)) {
+        return {
+          allow: false,
+          reason: "actor_not_allowed",
+          detail: `may_act names ${mayAct.sub}${mayAct.iss ? ` of ${mayAct.iss}` : ""}; actor is ${actorSub} of ${actor.identity.iss}`,
+        };
+      }
     }
     return { allow: true, delegation };
   };
 
   const workloadId = file.grant.workload_id;
+  /** The grant's workload id for these bindings, or why there is none. */
+  const workloadIdOf = (bindings: CelBindings): string | { problem: string } => {
+    if (workloadIdExpr === undefined) return workloadId ?? { problem: "no workload id" };
+    const result = workloadIdExpr(bindings);
+    if (typeof result !== "string" || !WORKLOAD_ID_PATTERN.test(result)) {
+      return { problem: `workload_id_expr did not give a valid workload id (${describeResult(result)})` };
+    }
+    return result;
+  };
   const claims = claimPrograms.filter((entry): entry is [string, CelProgram] => entry[1] !== undefined);
   const policy: CompiledPolicy = {
     id: file.id,
@@ -183,19 +219,12 @@ export function compilePolicy(file: PolicyFile, options: CompileOptions = { trus
       }
       // Delegation: only a grant that says so lets an actor act for the subject (RFC 8693 §1.1).
       if (request.actor !== undefined) {
-        const delegated = delegate(bindings);
+        const delegated = delegate(bindings, request);
         if (!delegated.allow) return { outcome: delegated.reason, detail: delegated.detail };
       }
 
-      let subjectId = workloadId;
-      if (workloadIdExpr !== undefined) {
-        const result = workloadIdExpr(bindings);
-        if (typeof result !== "string" || !WORKLOAD_ID_PATTERN.test(result)) {
-          return { outcome: "grant_error", detail: `workload_id_expr did not give a valid workload id (${describeResult(result)})` };
-        }
-        subjectId = result;
-      }
-      if (subjectId === undefined) return { outcome: "grant_error", detail: "no workload id" };
+      const subjectId = workloadIdOf(bindings);
+      if (typeof subjectId !== "string") return { outcome: "grant_error", detail: subjectId.problem };
 
       let spiffeId = literalSpiffeId;
       if (spiffeIdExpr !== undefined) {
@@ -233,7 +262,12 @@ export function compilePolicy(file: PolicyFile, options: CompileOptions = { trus
       return { outcome: "granted", grant };
     },
     delegate(subject, request, bindings = celBindings(subject, request)) {
-      return delegate(bindings);
+      return delegate(bindings, request);
+    },
+    workloadOf(subject, request, bindings = celBindings(subject, request)) {
+      if (condition(bindings) !== true) return undefined;
+      const id = workloadIdOf(bindings);
+      return typeof id === "string" ? id : undefined;
     },
   };
   return { ok: true, policy: Object.freeze(policy) };

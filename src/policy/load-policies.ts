@@ -104,6 +104,14 @@ export function createPolicySet(policies: readonly CompiledPolicy[], version: st
       if (policy === undefined) return { allow: false, reason: "delegation_not_granted", detail: `policy ${policyId} is no longer loaded` };
       return policy.delegate(subject, request);
     },
+    identify: (subject, request) => {
+      for (const policy of frozen) {
+        if (policy.issuer !== subject.identity.issuer) continue;
+        const workloadId = policy.workloadOf(subject, request);
+        if (workloadId !== undefined) return { policyId: policy.id, workloadId };
+      }
+      return undefined;
+    },
   } satisfies PolicySet);
 }
 

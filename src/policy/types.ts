@@ -28,6 +28,12 @@ export interface RequestContext {
    * Undefined when no actor_token was sent (impersonation, the default).
    */
   readonly actor?: PrincipalContext;
+  /**
+   * The actors nested in the actor token's own `act` chain (a delegated broker token as
+   * actor_token), outermost first, known only by what `act` records. The grant's
+   * actor_condition must hold for each of them too. Not a CEL variable.
+   */
+  readonly actorChain?: readonly PrincipalContext[];
 }
 
 /**
@@ -118,6 +124,12 @@ export interface PolicySet {
    * `delegation` applies: removing it stops every chain it allowed.
    */
   delegate(policyId: string, subject: PrincipalContext, request: RequestContext): DelegationDecision;
+  /**
+   * The workload an actor is (RFC 8693 actor_token from a trusted issuer): the workload id of
+   * the first policy for its issuer whose condition holds, whatever the request asks for.
+   * Undefined when no policy names it.
+   */
+  identify(subject: VerifiedSubject, request: RequestContext): { readonly policyId: string; readonly workloadId: string } | undefined;
 }
 
 export type DelegationDecision =

@@ -3,7 +3,8 @@ import { boundJkt } from "../dpop/binding.js";
 import type { DpopProofVerifier } from "../dpop/verify-proof.js";
 import { BrokerError } from "../errors.js";
 import { guard } from "./store-guard.js";
-import type { RevocationStore } from "./revocation-store.js";
+import type { RevocationStore, TokenRef } from "./revocation-store.js";
+import { tokenRef } from "../exchange/token-family.js";
 
 /** Who a bearer-protected call (introspection, admin API) came from. */
 export interface AuthenticatedCaller {
@@ -53,7 +54,13 @@ export function createAuthenticateCaller(deps: {
     const audiences = typeof claims.aud === "string" ? [claims.aud] : claims.aud;
     if (!audiences.includes(deps.issuerUrl)) throw invalidToken(`token ${claims.jti} is not meant for this broker (aud)`);
     await checkSenderConstraint(claims, token, presentation);
-    if ((await guard(deps.revocations.tokenStatus(claims))) === "revoked") {
+    let ref: TokenRef;
+    try {
+      ref = tokenRef(claims);
+    } catch {
+      throw invalidToken(`token ${claims.jti} carries a malformed act or lineage claim`);
+    }
+    if ((await guard(deps.revocations.tokenStatus(ref))) === "revoked") {
       throw invalidToken(`token ${claims.jti} of ${claims.sub} is revoked`);
     }
     // RFC 6750 §3.1: a valid token without the needed scope is 403 insufficient_scope.

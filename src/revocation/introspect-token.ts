@@ -3,9 +3,10 @@ import type { BrokerTokenClaims, BrokerTokenVerifier } from "../credentials/brok
 import { boundJkt } from "../dpop/binding.js";
 import { BrokerError } from "../errors.js";
 import { actOf, mayActOf } from "../exchange/delegation.js";
+import { tokenRef } from "../exchange/token-family.js";
 import type { MayAct } from "../policy/types.js";
 import { guard } from "./store-guard.js";
-import type { RevocationStore } from "./revocation-store.js";
+import type { RevocationStore, TokenRef } from "./revocation-store.js";
 
 /** RFC 7662 §2.2: an inactive token says nothing more about itself. */
 export interface InactiveToken {
@@ -63,7 +64,16 @@ export function createIntrospectToken(deps: { readonly brokerTokens: BrokerToken
       if (error instanceof BrokerError) return INACTIVE;
       throw error;
     }
-    if ((await guard(deps.revocations.tokenStatus(claims))) === "revoked") return INACTIVE;
+    let ref: TokenRef;
+    try {
+      ref = tokenRef(claims);
+    } catch (error) {
+      // An act or lineage we never wrote: its family cannot be judged, so nobody vouches for it.
+      if (error instanceof BrokerError) return INACTIVE;
+      throw error;
+    }
+    // Revoked by jti, by workload, or as a member of a revoked family (RFC 7009 §2.1).
+    if ((await guard(deps.revocations.tokenStatus(ref))) === "revoked") return INACTIVE;
     return {
       active: true,
       ...(claims.scope ? { scope: claims.scope } : {}),

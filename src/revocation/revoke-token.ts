@@ -4,7 +4,8 @@ import { BrokerError } from "../errors.js";
 import { guard } from "./store-guard.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
-import type { RevocationStore } from "./revocation-store.js";
+import type { RevocationStore, TokenRef } from "./revocation-store.js";
+import { tokenRef } from "../exchange/token-family.js";
 
 export interface RevokeTokenCall {
   readonly token: string;
@@ -46,7 +47,14 @@ export function createRevokeToken(deps: {
       clientAddress: call.clientAddress,
     } as const;
     // Already inactive (by jti or by workload): keep the entry that is there, and its reason.
-    if ((await guard(deps.revocations.tokenStatus(claims))) === "revoked") {
+    // A token whose act or lineage we never wrote is revoked by its jti alone.
+    let ref: TokenRef = claims;
+    try {
+      ref = tokenRef(claims);
+    } catch (error) {
+      if (!(error instanceof BrokerError)) throw error;
+    }
+    if ((await guard(deps.revocations.tokenStatus(ref))) === "revoked") {
       deps.audit.record({ ...base, outcome: "already_revoked" });
       return;
     }

@@ -12,7 +12,7 @@ import type { AuditEvent } from "../../src/audit/audit-event.js";
 import { createAccessTokenMinter } from "../../src/credentials/access-token.js";
 import { createBrokerTokenVerifier } from "../../src/credentials/broker-token-verifier.js";
 import { FileKeyStore } from "../../src/credentials/file-key-store.js";
-import { createVerifyActor } from "../../src/exchange/delegation.js";
+import { createVerifyActor } from "../../src/exchange/verify-actor.js";
 import { createExchangeToken, type ExchangeToken } from "../../src/exchange/exchange-token.js";
 import { createReExchange } from "../../src/exchange/re-exchange.js";
 import type { TokenExchangeRequest } from "../../src/exchange/token-request.js";
@@ -94,7 +94,8 @@ describe("DPoP binding at the token endpoint", () => {
     exchange = createExchangeToken({
       verifier,
       reExchange: createReExchange({ brokerTokens, minter, revocations: store, clock, issuer: ISSUER, maxLifetimeSeconds: 900, policies }),
-      verifyActor: createVerifyActor({ verifier, brokerTokens, revocations: store }),
+      // This suite is about key binding: a broker actor token's audience is left to test/unit/delegation.test.ts.
+      verifyActor: createVerifyActor({ verifier, brokerTokens, revocations: store, policies, issuer: ISSUER, ownTokenAudience: "any" }),
       verifyDpopProof: (proof) => proofs.verify(proof, { method: "POST", url: TOKEN_URL }),
       policies,
       minter,

@@ -12,7 +12,7 @@ import type { AuditEvent, AuditSink } from "../../src/audit/audit-event.js";
 import { createAccessTokenMinter, type AccessTokenMinter } from "../../src/credentials/access-token.js";
 import { createBrokerTokenVerifier } from "../../src/credentials/broker-token-verifier.js";
 import { FileKeyStore } from "../../src/credentials/file-key-store.js";
-import { createVerifyActor } from "../../src/exchange/delegation.js";
+import { createVerifyActor } from "../../src/exchange/verify-actor.js";
 import { createExchangeToken, type ExchangeToken } from "../../src/exchange/exchange-token.js";
 import { createReExchange } from "../../src/exchange/re-exchange.js";
 import type { TokenExchangeRequest } from "../../src/exchange/token-request.js";
@@ -47,6 +47,14 @@ issuer: local-dev
 condition: identity.subject == "plain-workload"
 grant:
   workload_id: plain-workload
+  audiences: [${AUDIENCE}]
+  max_lifetime: 10m
+`,
+  "agents.policy.yaml": `id: agents
+issuer: local-dev
+condition: identity.subject in ["agent", "agent-2", "rogue"]
+grant:
+  workload_id_expr: '"agents/" + identity.subject'
   audiences: [${AUDIENCE}]
   max_lifetime: 10m
 `,
@@ -99,7 +107,7 @@ describe("delegation (actor_token)", () => {
     exchange = createExchangeToken({
       verifier,
       reExchange: createReExchange({ brokerTokens, minter, revocations: store, clock, issuer: ISSUER, maxLifetimeSeconds: 900, policies }),
-      verifyActor: createVerifyActor({ verifier, brokerTokens, revocations: store }),
+      verifyActor: createVerifyActor({ verifier, brokerTokens, revocations: store, policies, issuer: ISSUER, ownTokenAudience: "actor_token" }),
       policies,
       minter,
       audit: sink,
@@ -198,7 +206,7 @@ describe("delegation (actor_token)", () => {
   });
 
   it("accepts a broker access token as actor, and refuses it once revoked", async () => {
-    const agentToken = await minter.mint({ subject: "agent-workload", audiences: ["https://x"], scopes: [], lifetimeSeconds: 300, extraClaims: {} });
+    const agentToken = await minter.mint({ subject: "agent-workload", audiences: [ISSUER, "https://x"], scopes: [], lifetimeSeconds: 300, extraClaims: {} });
     const claims = decodeJwt(await issue(request("demo", actor(agentToken.token, TOKEN_TYPE.accessToken))));
     expect(claims.act).toEqual({ sub: "agent-workload" });
     await store.revokeToken({ jti: agentToken.jti, expiresAt: agentToken.expiresAt, actor: "ops", reason: "test", at: NOW });
