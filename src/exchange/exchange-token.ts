@@ -81,10 +81,9 @@ export function createExchangeToken(deps: ExchangeDeps) {
           throw new BrokerError("invalid_request", "a JWT-SVID (requested_token_type jwt) cannot be delegated: omit actor_token");
         }
         resolveActor = async () => {
-          actor = await verifyActor(actorToken.token, actorToken.type, context);
+          actor = await verifyActor(actorToken.token, actorToken.type, context, known);
           checkBinding(actor.boundJkt, dpop?.jkt, "actor_token");
           known.actor = actor.act;
-          known.actorWorkloadId = actor.workloadId;
           return actor;
         };
       }

@@ -33,8 +33,16 @@ export interface VerifiedActor {
   readonly boundJkt?: string;
 }
 
-/** Verifies an actor_token; `context` is the request as policies see it (for mapping an external actor to its workload). */
-export type VerifyActor = (token: string, type: SubjectTokenType, context: RequestContext) => Promise<VerifiedActor>;
+/**
+ * Verifies an actor_token; `context` is the request as policies see it (for mapping an external
+ * actor to its workload); `trace` learns the actor's workload as soon as it is known, for the
+ * audit record of a refusal.
+ */
+export type VerifyActor = (token: string, type: SubjectTokenType, context: RequestContext, trace?: ActorTrace) => Promise<VerifiedActor>;
+
+export interface ActorTrace {
+  actorWorkloadId?: string;
+}
 
 /** Identity issuer id of an actor proven by a broker access token (`actor.identity.issuer`). */
 export const BROKER_PRINCIPAL = "broker";
@@ -68,13 +76,14 @@ export function createVerifyActor(deps: {
   readonly admitWorkload?: AdmitWorkload;
   readonly describeIssuer?: DescribeIssuer;
 }): VerifyActor {
-  return async (token, type, context) => {
-    if (type === TOKEN_TYPE.accessToken) return verifyBrokerActor(token);
-    return verifyExternalActor(token, type, context);
+  return async (token, type, context, trace = {}) => {
+    if (type === TOKEN_TYPE.accessToken) return verifyBrokerActor(token, trace);
+    return verifyExternalActor(token, type, context, trace);
   };
 
-  async function verifyBrokerActor(token: string): Promise<VerifiedActor> {
+  async function verifyBrokerActor(token: string, trace: ActorTrace): Promise<VerifiedActor> {
     const claims = await deps.brokerTokens.verify(token, "actor_token");
+    trace.actorWorkloadId = claims.sub;
     if (deps.ownTokenAudience !== "any") checkBrokerAudience(claims, deps.issuer, "actor_token");
     await deps.admitWorkload?.(claims.sub);
     await checkBrokerToken(deps.revocations, claims, "actor_token");
@@ -94,7 +103,7 @@ export function createVerifyActor(deps: {
     };
   }
 
-  async function verifyExternalActor(token: string, type: SubjectTokenType, context: RequestContext): Promise<VerifiedActor> {
+  async function verifyExternalActor(token: string, type: SubjectTokenType, context: RequestContext, trace: ActorTrace): Promise<VerifiedActor> {
     const actor = await deps.verifier.verify(token, "actor_token");
     // An actor is a workload like any subject: blocks, revocations and budgets must reach it.
     const mapped = deps.policies().identify(actor, { ...context, actor: undefined });
@@ -103,6 +112,7 @@ export function createVerifyActor(deps: {
         detail: `actor_not_allowed: no policy condition holds for actor ${actor.identity.subject} of ${actor.identity.issuer}`,
       });
     }
+    trace.actorWorkloadId = mapped.workloadId;
     await deps.admitWorkload?.(mapped.workloadId);
     await checkExternalActor(actor, mapped.workloadId, token);
     return {
