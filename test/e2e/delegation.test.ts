@@ -49,6 +49,13 @@ beforeAll(async () => {
           delegation: { actor_condition: "true", max_chain_depth: 3, may_act: { sub: "agent-1" } },
         },
       },
+      // Actors are workloads too: an actor_token no policy maps to a workload is refused.
+      "agents.policy.yaml": {
+        id: "e2e-agents",
+        issuer: "oidc",
+        condition: 'identity.subject.startsWith("agent-") || identity.subject == "intruder"',
+        grant: { workload_id_expr: '"agents/" + identity.subject', audiences: [brokerUrl], max_lifetime: "10m" },
+      },
       "introspector.policy.yaml": {
         id: "e2e-introspector",
         issuer: "oidc",
@@ -136,8 +143,12 @@ describe("delegation through a real broker", () => {
     expect(payload).toMatchObject({ scope: "read", act: { sub: "agent-2", iss: oidcIss, act: { sub: "agent-1", iss: oidcIss } } });
     // max_chain_depth 2: a third actor is refused.
     refused(await reExchange(second, actorForm(await mint("agent-3"))), "invalid_request", "delegation chain is too long");
-    // A broker token as actor is verified as one (here: the delegated token itself, of workload wl/delegating).
-    refused(await reExchange(first, actorForm(second, TOKEN_TYPES.accessToken)), "unauthorized_client");
+    // A broker token as actor is verified as one: this one's aud does not name the broker (RFC 9068 §4).
+    refused(
+      await reExchange(first, actorForm(second, TOKEN_TYPES.accessToken)),
+      "invalid_request",
+      "actor_token is not meant for this broker (its aud does not name the broker)",
+    );
   });
 
   it("refuses an actor that the subject token's may_act does not name", async () => {
