@@ -46,9 +46,12 @@ export type ReExchange = (request: TokenExchangeRequest, clientAddress: string, 
  *
  * With an actor_token (RFC 8693 delegation), the actor joins the chain as its outermost `act`
  * when the token's `may_act` (if any) names it and the policy that granted the token
- * (`delegation_policy`) still allows delegation, its actor_condition holds (`identity` and
- * `claims` are then the broker token's, `identity.issuer` "broker") and the longer chain stays
- * within its max_chain_depth.
+ * (`delegation_policy`) still allows delegation, its actor_condition holds for the actor and
+ * every actor behind it (`identity` and `claims` are then the broker token's, `identity.issuer`
+ * "broker") and the longer chain stays within its max_chain_depth.
+ *
+ * The new token belongs to the family of every broker token it is minted from (`lineage`) and
+ * never outlives any of them, so revoking one of them revokes it.
  */
 export function createReExchange(deps: {
   readonly brokerTokens: BrokerTokenVerifier;
