@@ -81,6 +81,7 @@ const verifier = new FixedVerifier({
   agent: subject({ subject: "agent" }),
   "agent-2": subject({ subject: "agent-2" }),
   rogue: subject({ subject: "rogue" }),
+  stranger: subject({ subject: "stranger" }),
 });
 
 const request = exchangeRequest;
@@ -214,6 +215,48 @@ describe("delegation (actor_token)", () => {
       code: "invalid_request",
       description: "actor_token has been revoked",
     });
+  });
+
+  it("refuses an external actor that no policy maps to a workload, and a blocked actor workload", async () => {
+    await expect(call(request("demo", actor("stranger")))).rejects.toMatchObject({
+      code: "unauthorized_client",
+      description: "the actor is not a workload any policy names",
+    });
+    await store.blockWorkload({ workloadId: "agents/agent-2", until: NOW + 60, actor: "ops", reason: "test", at: NOW });
+    await expect(call(request("demo", actor("agent-2")))).rejects.toMatchObject({ description: "the actor's workload is blocked" });
+    expect(audit.at(-1)).toMatchObject({ decision: "deny", actorWorkloadId: "agents/agent-2" });
+    await store.unblockWorkload("agents/agent-2");
+  });
+
+  it("nests a delegated broker actor token's chain, bounds the new token by it and joins its family", async () => {
+    // A token of demo-workload acted for by agent, meant for the broker too.
+    const delegated = (
+      await minter.mint({ subject: "demo-workload", audiences: [AUDIENCE, ISSUER], scopes: [], lifetimeSeconds: 300, extraClaims: {}, act: { sub: "agent", iss: DEV_ISS } })
+    ).token;
+    const token = await issue(request("demo", actor(delegated, TOKEN_TYPE.accessToken)));
+    const claims = decodeJwt(token);
+    expect(claims.act).toEqual({ sub: "demo-workload", act: { sub: "agent", iss: DEV_ISS } });
+    expect(claims.lineage).toEqual([decodeJwt(delegated).jti]);
+    expect(claims.exp).toBeLessThanOrEqual(decodeJwt(delegated).exp as number);
+    expect(audit.at(-1)).toMatchObject({ actChainDepth: 2, actorWorkloadId: "demo-workload" });
+    await store.revokeToken({ jti: decodeJwt(delegated).jti as string, expiresAt: NOW + 600, actor: "ops", reason: "test", at: NOW });
+    await expect(introspect(token)).resolves.toEqual({ active: false });
+  });
+
+  it("refuses a broker actor token whose aud does not name the broker", async () => {
+    const apiOnly = await issue(request("demo"));
+    await expect(call(request("demo", actor(apiOnly, TOKEN_TYPE.accessToken)))).rejects.toMatchObject({
+      code: "invalid_request",
+      description: "actor_token is not meant for this broker (its aud does not name the broker)",
+    });
+  });
+
+  it("enforces the grant's own may_act on the first delegation (RFC 8693 §4.4)", async () => {
+    await expect(call(request("pinned", actor("agent-2")))).rejects.toMatchObject({
+      code: "unauthorized_client",
+      description: "the actor is not allowed to act for this identity",
+    });
+    expect(decodeJwt(await issue(request("pinned", actor("agent"))))).toMatchObject({ act: { sub: "agent" }, may_act: { sub: "agent" } });
   });
 
   it("shows the act chain in introspection", async () => {
