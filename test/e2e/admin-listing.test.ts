@@ -108,7 +108,8 @@ describe("GET /admin/revocations, paginated", () => {
 });
 
 describe("broker revocations list", () => {
-  it("follows every page and prints the whole listing once", async () => {
+  // One CLI process (tsx start-up included): seconds on a loaded machine.
+  it("follows every page and prints the whole listing once", { timeout: 60_000 }, async () => {
     const { stdout } = await run("npx", ["tsx", "src/cli/broker.ts", "revocations", "list", "--page-size", "40", "--url", fx.url], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", BROKER_ADMIN_TOKEN: SECRET },
