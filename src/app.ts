@@ -142,6 +142,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     return c.json({ error: "invalid_request", error_description: "use POST" }, 405);
   });
   app.notFound((c) => c.json({ error: "not_found", error_description: "no such endpoint" }, 404));
-  app.onError((error, c) => errorResponse(c, error, deps.log));
+  const challenges = { realm: deps.issuerUrl, dpop: deps.dpop !== undefined };
+  app.onError((error, c) => errorResponse(c, error, deps.log, challenges));
   return app;
 }

@@ -1,3 +1,5 @@
+import { z } from "zod";
+
 /** The admin API error the CLI reports: the server's own `error` and `error_description`. */
 export class AdminApiError extends Error {
   override readonly name = "AdminApiError";
@@ -53,10 +55,54 @@ export function createAdminClient(options: AdminClientOptions) {
     revokeToken: (body: { jti: string; reason: string; expires_at?: number }) => call("POST", "/admin/revocations/tokens", body),
     revokeWorkload: (body: { workload_id: string; reason: string; block?: boolean; block_until?: string | number }) =>
       call("POST", "/admin/revocations/workloads", body),
-    list: () => call("GET", "/admin/revocations"),
+    /** One page of GET /admin/revocations. */
+    listPage: (limit?: number, cursor?: string) => {
+      const query = new URLSearchParams({ ...(limit === undefined ? {} : { limit: String(limit) }), ...(cursor === undefined ? {} : { cursor }) }).toString();
+      return call("GET", `/admin/revocations${query ? `?${query}` : ""}`);
+    },
     unblock: (workloadId: string, reason?: string) =>
       call("DELETE", `/admin/blocks/${encodeURIComponent(workloadId)}${reason ? `?reason=${encodeURIComponent(reason)}` : ""}`),
   };
 }
 
 export type AdminClient = ReturnType<typeof createAdminClient>;
+
+const tokenEntry = z.looseObject({ jti: z.string() });
+const workloadEntry = z.looseObject({ workload_id: z.string() });
+const listingPage = z.looseObject({
+  tokens: z.array(tokenEntry),
+  workloads: z.array(workloadEntry),
+  blocks: z.array(workloadEntry),
+  next_cursor: z.string().min(1).nullable(),
+});
+
+/** The whole listing, page by page. */
+export interface FullListing {
+  readonly tokens: readonly Record<string, unknown>[];
+  readonly workloads: readonly Record<string, unknown>[];
+  readonly blocks: readonly Record<string, unknown>[];
+}
+
+/**
+ * Every revocation and block in force: follows `next_cursor` from page to page until there is
+ * none. An entry on two pages (the store may repeat one) is kept once, the later copy winning.
+ */
+export async function listAllRevocations(client: AdminClient, pageSize?: number): Promise<FullListing> {
+  const tokens = new Map<string, Record<string, unknown>>();
+  const workloads = new Map<string, Record<string, unknown>>();
+  const blocks = new Map<string, Record<string, unknown>>();
+  const cursors = new Set<string>();
+  let cursor: string | undefined;
+  do {
+    const page = listingPage.safeParse(await client.listPage(pageSize, cursor));
+    if (!page.success) throw new AdminApiError(200, "invalid_response", "the broker's revocation listing is not the expected JSON");
+    for (const item of page.data.tokens) tokens.set(item.jti, item);
+    for (const item of page.data.workloads) workloads.set(item.workload_id, item);
+    for (const item of page.data.blocks) blocks.set(item.workload_id, item);
+    cursor = page.data.next_cursor ?? undefined;
+    // A cursor seen before would loop for ever: stop rather than spin.
+    if (cursor !== undefined && cursors.has(cursor)) throw new AdminApiError(200, "invalid_response", "the broker returned a cursor it had returned before");
+    if (cursor !== undefined) cursors.add(cursor);
+  } while (cursor !== undefined);
+  return { tokens: [...tokens.values()], workloads: [...workloads.values()], blocks: [...blocks.values()] };
+}

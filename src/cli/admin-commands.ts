@@ -1,5 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { AdminApiError, createAdminClient, type AdminClient } from "./admin-client.js";
+import { AdminApiError, createAdminClient, listAllRevocations, type AdminClient } from "./admin-client.js";
 
 const DEFAULT_REASON = "revoked with the broker CLI";
 
@@ -11,6 +11,12 @@ const instant = (text: string): string | number => {
   if (/^\d{1,12}$/.test(text)) return Number(text);
   if (Number.isNaN(Date.parse(text))) throw new InvalidArgumentError("an RFC 3339 time (2026-01-31T12:00:00Z) or epoch seconds");
   return text;
+};
+
+const pageSize = (text: string): number => {
+  const value = Number(text);
+  if (!/^[1-9][0-9]{0,3}$/.test(text) || value > 1000) throw new InvalidArgumentError("whole number from 1 to 1000");
+  return value;
 };
 
 /** Runs one admin call: prints the JSON result, or the server's error on stderr with exit code 1. */
@@ -61,9 +67,10 @@ export function addAdminCommands(program: Command): void {
   const revocations = program.command("revocations").description("inspect revocation state");
   revocations
     .command("list")
-    .description("list revoked tokens, revoked workloads and blocks in force")
+    .description("list revoked tokens, revoked workloads and blocks in force (every page)")
+    .option("--page-size <n>", "entries per request to the broker (1-1000; default: the broker's, 100)", pageSize)
     .addOption(urlOption())
-    .action(async (options: { url: string }) => run(options.url, (client) => client.list()));
+    .action(async (options: { url: string; pageSize?: number }) => run(options.url, (client) => listAllRevocations(client, options.pageSize)));
 
   program
     .command("unblock")

@@ -2,6 +2,7 @@ import type { Hono, MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { BrokerError } from "../errors.js";
 import type { AdminCall } from "../revocation/admin-call.js";
+import { MAX_CURSOR_LENGTH } from "../revocation/list-cursor.js";
 import type { ListRevocations } from "../revocation/list-revocations.js";
 import type { TokenRevocation, WorkloadBlock, WorkloadRevocation } from "../revocation/revocation-store.js";
 import type { RevokeTokenId } from "../revocation/revoke-token-id.js";
@@ -35,6 +36,20 @@ const revokeWorkloadBody = z.strictObject({
   block: z.boolean().default(false),
   // RFC 3339 date-time (with Z or an offset) or epoch seconds.
   block_until: z.union([epoch, z.iso.datetime({ offset: true }).transform((at) => Math.floor(Date.parse(at) / 1000))]).optional(),
+});
+
+/** GET /admin/revocations: entries a page holds when the caller names no `limit`, and at most. */
+export const DEFAULT_PAGE_SIZE = 100;
+export const MAX_PAGE_SIZE = 1000;
+
+const listQuery = z.strictObject({
+  limit: z
+    .string()
+    .regex(/^[1-9][0-9]{0,3}$/)
+    .transform(Number)
+    .pipe(z.number().max(MAX_PAGE_SIZE))
+    .optional(),
+  cursor: z.string().min(1).max(MAX_CURSOR_LENGTH).optional(),
 });
 
 /**
@@ -79,9 +94,19 @@ export function adminRoutes(app: Hono<AppEnv>, deps: AdminRouteDeps): void {
     );
   });
 
+  // Paginated: at most `limit` entries a page, and `next_cursor` until the listing is complete.
   app.get("/admin/revocations", async (c) => {
-    const listing = await deps.listRevocations(adminCall(c));
-    return c.json({ tokens: listing.tokens.map(tokenJson), workloads: listing.workloads.map(workloadJson), blocks: listing.blocks.map(blockJson) });
+    const query = listQuery.safeParse({ limit: c.req.query("limit"), cursor: c.req.query("cursor") });
+    if (!query.success || (c.req.queries("limit")?.length ?? 0) > 1 || (c.req.queries("cursor")?.length ?? 0) > 1) {
+      throw new BrokerError("invalid_request", `limit must be whole numbers from 1 to ${MAX_PAGE_SIZE}, cursor the next_cursor of a previous page (each at most once)`);
+    }
+    const page = await deps.listRevocations({ limit: query.data.limit ?? DEFAULT_PAGE_SIZE, cursor: query.data.cursor }, adminCall(c));
+    return c.json({
+      tokens: page.tokens.map(tokenJson),
+      workloads: page.workloads.map(workloadJson),
+      blocks: page.blocks.map(blockJson),
+      next_cursor: page.nextCursor ?? null,
+    });
   });
 
   // The workload id is one path segment, URL-encoded (ids such as github/1/2 contain slashes).

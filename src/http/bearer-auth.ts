@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { AuthenticateCaller, DpopPresentation } from "../revocation/authenticate-caller.js";
 import { invalidToken } from "../revocation/authenticate-caller.js";
+import type { BrokerError } from "../errors.js";
 import type { AppEnv } from "./app-env.js";
 
 /** RFC 6750 §2.1: `Bearer` 1*SP b64token; RFC 9449 §7.1: `DPoP` 1*SP token68 (schemes are case-insensitive). */
@@ -31,6 +32,19 @@ export function authorizationCredential(header: string | undefined): { readonly 
 }
 
 /**
+ * The refusal of a request whose Authorization header holds no usable credential. RFC 6750 §3.1:
+ * a request without any authentication information (no header, or a scheme this endpoint does
+ * not take, e.g. Basic) gets a challenge without an error code (`authScheme` "none"); a malformed
+ * Bearer or DPoP credential is an invalid token, challenged with its own scheme.
+ */
+export function missingCredential(c: Context<AppEnv>, header: string | undefined): BrokerError {
+  const scheme = /^\s*(Bearer|DPoP)(?:\s|$)/i.exec(header ?? "")?.[1]?.toLowerCase();
+  if (scheme === undefined) c.set("authScheme", "none");
+  else if (scheme === "dpop") c.set("authScheme", "DPoP");
+  return invalidToken(header === undefined ? "no Authorization header" : "no bearer credential in the Authorization header");
+}
+
+/**
  * For a credential sent with the DPoP scheme: the proof and what it must be bound to, and the
  * scheme recorded so an error answers with a DPoP challenge. Undefined for Bearer.
  */
@@ -52,8 +66,9 @@ export function requireBrokerToken(options: { authenticate: AuthenticateCaller; 
   if (!options.scope || /\s/.test(options.scope)) throw new Error("requireBrokerToken: scope must be one scope value");
   const { authenticate, scope } = options;
   return async function requireBrokerTokenMiddleware(c, next) {
-    const credential = authorizationCredential(c.req.header("authorization"));
-    if (credential === undefined) throw invalidToken("no bearer credential in the Authorization header");
+    const header = c.req.header("authorization");
+    const credential = authorizationCredential(header);
+    if (credential === undefined) throw missingCredential(c, header);
     const caller = await authenticate(credential.token, scope, dpopPresentation(c, credential.scheme));
     c.set("caller", caller.subject);
     await next();

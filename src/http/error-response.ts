@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { DPOP_ALGS_PARAMETER } from "../dpop/algorithms.js";
 import { BrokerError, type BrokerErrorCode } from "../errors.js";
 import type { Log } from "../lib/log.js";
+import type { AppEnv } from "./app-env.js";
 
 const DEFAULT_STATUS: Record<BrokerErrorCode, number> = {
   invalid_request: 400,
@@ -20,11 +21,19 @@ const DEFAULT_STATUS: Record<BrokerErrorCode, number> = {
   server_error: 500,
 };
 
+/** What the broker's challenges say (RFC 9110 §11.6.1). */
+export interface ChallengeSettings {
+  /** The protection space (RFC 9110 §11.5): the broker's issuer URL. */
+  readonly realm: string;
+  /** True when the broker's bearer endpoints accept the DPoP scheme (RFC 9449 §7.1). */
+  readonly dpop: boolean;
+}
+
 /**
  * RFC 6749 §5.2 error JSON. A BrokerError keeps its safe description; anything else becomes a
  * bare `server_error` (logged in full, never sent to the caller).
  */
-export function errorResponse(c: Context, error: unknown, log: Log): Response {
+export function errorResponse(c: Context<AppEnv>, error: unknown, log: Log, challenges?: ChallengeSettings): Response {
   const known = error instanceof BrokerError ? error : undefined;
   if (!known) log.error({ err: error, requestId: c.get("requestId") }, "unexpected error");
   const code = known?.code ?? "server_error";
@@ -38,7 +47,7 @@ export function errorResponse(c: Context, error: unknown, log: Log): Response {
   // A body refused part-way is left unread: tell the client this connection will not carry
   // another request (RFC 9112 §9.6), or it reuses a socket the server is about to drop.
   if (status === 413) headers.Connection = "close";
-  const challenge = wwwAuthenticate(code, status, c.get("authScheme") === "DPoP");
+  const challenge = wwwAuthenticate(code, status, c, challenges);
   if (challenge !== undefined) headers["WWW-Authenticate"] = challenge;
   // RFC 9449 §8, §8.2: when nonces are required, every /token answer (errors too) carries the current one.
   const nonce: unknown = c.get("dpopNonce");
@@ -48,14 +57,26 @@ export function errorResponse(c: Context, error: unknown, log: Log): Response {
 }
 
 /**
- * RFC 6749 §5.2: invalid_client over 401 carries the scheme the client tried; RFC 6750 §3: a
- * bearer-protected endpoint names the bearer error (invalid_token 401, insufficient_scope 403).
- * RFC 9449 §7.1: a caller that used the DPoP scheme, or whose proof failed, gets a DPoP challenge
- * with the accepted algorithms.
+ * RFC 6749 §5.2: invalid_client over 401 carries the scheme the client tried. RFC 6750 §3: a
+ * bearer-protected endpoint names the bearer error (invalid_token 401, insufficient_scope 403),
+ * except when the request carried no credentials at all (§3.1: then no error code). RFC 9449
+ * §7.1: a caller that used the DPoP scheme, or whose proof failed, gets a DPoP challenge with the
+ * accepted algorithms; one that sent nothing is offered both schemes.
  */
-function wwwAuthenticate(code: BrokerErrorCode, status: number, dpopScheme: boolean): string | undefined {
+function wwwAuthenticate(code: BrokerErrorCode, status: number, c: Context<AppEnv>, settings: ChallengeSettings | undefined): string | undefined {
+  // RFC 9110 §11.5: the realm names the protection space; every challenge carries it.
+  const realm = `realm="${settings?.realm ?? "broker"}"`;
+  if (code === "invalid_client") {
+    const scheme = c.get("clientAuthScheme");
+    return status === 401 && scheme !== undefined ? `${scheme} ${realm}` : undefined;
+  }
   if (status !== 401 && code !== "insufficient_scope") return undefined;
+  const algs = `algs="${DPOP_ALGS_PARAMETER}"`;
+  const authScheme = c.get("authScheme");
+  if (authScheme === "none" && code === "invalid_token") {
+    return settings?.dpop ? `Bearer ${realm}, DPoP ${realm}, ${algs}` : `Bearer ${realm}`;
+  }
   const proofError = code === "invalid_dpop_proof" || code === "use_dpop_nonce";
-  const error = code === "insufficient_scope" || code === "invalid_token" || proofError ? code : "invalid_client";
-  return dpopScheme || proofError ? `DPoP error="${error}", algs="${DPOP_ALGS_PARAMETER}"` : `Bearer error="${error}"`;
+  const error = `error="${code === "insufficient_scope" || code === "invalid_token" || proofError ? code : "invalid_client"}"`;
+  return authScheme === "DPoP" || proofError ? `DPoP ${realm}, ${error}, ${algs}` : `Bearer ${realm}, ${error}`;
 }

@@ -18,9 +18,10 @@ export function metadataRoutes(app: Hono<AppEnv>, deps: { issuerUrl: string; key
     grant_types_supported: [TOKEN_EXCHANGE_GRANT],
     // Token exchange needs no authorization endpoint, so no response types are offered.
     response_types_supported: [],
-    // The subject token authenticates the workload (RFC 8693 §2.1: client auth is optional).
+    // The subject token authenticates the workload (RFC 8693 §2.1: client auth is optional); a
+    // request carrying client credentials is refused with invalid_client. No JWT client
+    // authentication, so no token_endpoint_auth_signing_alg_values_supported (RFC 8414 §2).
     token_endpoint_auth_methods_supported: ["none"],
-    token_endpoint_auth_signing_alg_values_supported: [SIGNING_ALGORITHM],
     access_token_signing_alg_values_supported: [SIGNING_ALGORITHM],
     // RFC 7009: the token itself proves possession; no client authentication.
     revocation_endpoint: `${deps.issuerUrl}/revoke`,

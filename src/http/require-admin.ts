@@ -3,9 +3,8 @@ import type { MiddlewareHandler } from "hono";
 import type { AuditSink } from "../audit/audit-event.js";
 import { BrokerError } from "../errors.js";
 import type { AuthenticateCaller } from "../revocation/authenticate-caller.js";
-import { invalidToken } from "../revocation/authenticate-caller.js";
 import type { AppEnv } from "./app-env.js";
-import { authorizationCredential, dpopPresentation } from "./bearer-auth.js";
+import { authorizationCredential, dpopPresentation, missingCredential } from "./bearer-auth.js";
 
 /** Authentication refusals, audited as `action: authenticate`. */
 const REFUSALS: ReadonlySet<string> = new Set(["invalid_token", "insufficient_scope", "invalid_dpop_proof", "use_dpop_nonce"]);
@@ -44,8 +43,9 @@ export function requireAdmin(options: RequireAdminOptions): MiddlewareHandler<Ap
     // Admin answers are about live security state: never cached anywhere.
     c.header("Cache-Control", "no-store");
     try {
-      const credential = authorizationCredential(c.req.header("authorization"));
-      if (credential === undefined) throw invalidToken("no bearer credential in the Authorization header");
+      const header = c.req.header("authorization");
+      const credential = authorizationCredential(header);
+      if (credential === undefined) throw missingCredential(c, header);
       // The bootstrap secret is a bearer credential only; a DPoP-bound admin token comes with its proof.
       if (credential.scheme === "Bearer" && secretDigest !== undefined && timingSafeEqual(sha256(credential.token), secretDigest)) {
         c.set("caller", BOOTSTRAP_ADMIN);

@@ -2,6 +2,7 @@ import type { Hono } from "hono";
 import { BrokerError } from "../errors.js";
 import type { RevokeToken } from "../revocation/revoke-token.js";
 import type { AppEnv } from "./app-env.js";
+import { refuseAuthorizationHeader, refuseBodyCredentials } from "./client-authentication.js";
 import { readForm } from "./form.js";
 import { methodNotAllowed } from "./method-not-allowed.js";
 
@@ -14,7 +15,10 @@ const NOTHING_REPEATS: ReadonlySet<string> = new Set();
  */
 export function revocationRoutes(app: Hono<AppEnv>, deps: { revokeToken: RevokeToken; maxBodyBytes: number }): void {
   app.post("/revoke", async (c) => {
+    // RFC 7009 §2.1 with public clients: credentials the broker would not check are refused.
+    refuseAuthorizationHeader(c);
     const form = await readForm(c, NOTHING_REPEATS, deps.maxBodyBytes);
+    refuseBodyCredentials(form);
     const token = form.single("token");
     if (token === undefined) throw new BrokerError("invalid_request", "token is required");
     // token_type_hint: `access_token` is all there is; unknown values are ignored, since the

@@ -8,6 +8,7 @@ import type { IssueX509Svid } from "../svid/issue-x509-svid.js";
 import type { PublishCrl } from "../svid/publish-crl.js";
 import { parseX509SvidForm } from "../svid/x509-svid-form.js";
 import type { AppEnv } from "./app-env.js";
+import { refuseAuthorizationHeader, refuseBodyCredentials } from "./client-authentication.js";
 import { readForm } from "./form.js";
 
 /** What the SVID routes need when the broker has a CA. */
@@ -35,7 +36,11 @@ export function svidRoutes(app: Hono<AppEnv>, deps: { svid: SvidRouteDeps | unde
 
   app.post("/svid/x509", async (c) => {
     const { issueX509Svid } = enabled();
-    const form = parseX509SvidForm(await readForm(c, NONE_REPEATABLE, deps.maxBodyBytes));
+    // As /token: the subject token authenticates the workload; client credentials are refused.
+    refuseAuthorizationHeader(c);
+    const fields = await readForm(c, NONE_REPEATABLE, deps.maxBodyBytes);
+    refuseBodyCredentials(fields);
+    const form = parseX509SvidForm(fields);
     const issued = await issueX509Svid({ ...form, requestId: c.get("requestId"), clientAddress: c.get("clientAddress") });
     c.header("Cache-Control", "no-store");
     c.header("Pragma", "no-cache");

@@ -3,6 +3,7 @@ import type { DpopNonces } from "../dpop/nonce.js";
 import { parseTokenExchangeRequest } from "../exchange/token-request.js";
 import type { ExchangeToken } from "../exchange/exchange-token.js";
 import type { AppEnv } from "./app-env.js";
+import { refuseAuthorizationHeader, refuseBodyCredentials } from "./client-authentication.js";
 import { readForm } from "./form.js";
 
 /** RFC 8693 §2.1: only audience and resource may repeat. */
@@ -11,7 +12,11 @@ const REPEATABLE = new Set(["audience", "resource"]);
 /** POST /token: RFC 8693 token exchange. */
 export function tokenRoutes(app: Hono<AppEnv>, deps: { exchangeToken: ExchangeToken; maxBodyBytes: number }): void {
   app.post("/token", async (c) => {
-    const request = parseTokenExchangeRequest(await readForm(c, REPEATABLE, deps.maxBodyBytes));
+    // RFC 6749 §5.2: public clients only; credentials the broker does not check are refused.
+    refuseAuthorizationHeader(c);
+    const form = await readForm(c, REPEATABLE, deps.maxBodyBytes);
+    refuseBodyCredentials(form);
+    const request = parseTokenExchangeRequest(form);
     // RFC 9449 §5: a DPoP header binds the issued token to its key (read only when present: no cost otherwise).
     const dpopProof = c.req.header("dpop");
     const result = await deps.exchangeToken({

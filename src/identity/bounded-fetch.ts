@@ -24,6 +24,11 @@ export async function fetchJsonBounded(fetch: HttpFetch, url: string, limits: Fe
     await response.body?.cancel().catch(() => undefined);
     throw new Error(`GET ${url} answered HTTP ${response.status}`);
   }
+  const mediaType = jsonMediaType(response.headers.get("content-type"));
+  if (mediaType.json === false) {
+    await response.body?.cancel().catch(() => undefined);
+    throw new Error(`GET ${url}: Content-Type ${mediaType.shown} is not a JSON media type (application/json or application/*+json)`);
+  }
   const declared = Number(response.headers.get("content-length"));
   if (Number.isFinite(declared) && declared > limits.maxBytes) {
     await response.body?.cancel().catch(() => undefined);
@@ -35,6 +40,27 @@ export async function fetchJsonBounded(fetch: HttpFetch, url: string, limits: Fe
   } catch (cause) {
     throw new Error(`GET ${url}: body is not valid JSON`, { cause });
   }
+}
+
+/** RFC 9110 §5.6.2 token characters, for the type and subtype of a media type. */
+const TOKEN = "[!#$%&'*+.^_`|~0-9a-z-]+";
+const MEDIA_TYPE = new RegExp(`^(${TOKEN})/(${TOKEN})$`);
+
+/**
+ * Whether a Content-Type names JSON: `application/json` (RFC 8259 §11), or an `application/*+json`
+ * structured-syntax type (RFC 6839 §3.1), e.g. `application/jwk-set+json` (RFC 7517 §8.5), in any
+ * case, parameters (`charset`) ignored: the body is read as strict UTF-8 either way. A missing or
+ * malformed header is not JSON. `shown` is a log-safe rendering of what was sent.
+ */
+export function jsonMediaType(header: string | null): { readonly json: boolean; readonly shown: string } {
+  if (header === null) return { json: false, shown: "(none)" };
+  // RFC 9110 §8.3.1: media-type = type "/" subtype parameters; parameters start at the first ";".
+  const essence = (header.split(";", 1)[0] ?? "").trim().toLowerCase();
+  const shown = JSON.stringify(header.slice(0, 80));
+  const match = MEDIA_TYPE.exec(essence);
+  if (match === null) return { json: false, shown };
+  const [, type, subtype = ""] = match;
+  return { json: type === "application" && (subtype === "json" || (subtype.endsWith("+json") && subtype.length > "+json".length)), shown };
 }
 
 /** Reads the body counting bytes, because Content-Length may be absent or lie. */

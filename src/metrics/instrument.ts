@@ -96,6 +96,9 @@ export class TimedRevocationStore implements RevocationStore {
   list() {
     return this.time("list", () => this.store.list());
   }
+  listPage(...args: Parameters<RevocationStore["listPage"]>) {
+    return this.time("listPage", () => this.store.listPage(...args));
+  }
   ping() {
     return this.time("ping", () => this.store.ping());
   }

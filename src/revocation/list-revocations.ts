@@ -1,12 +1,23 @@
 import type { AuditSink } from "../audit/audit-event.js";
+import { BrokerError } from "../errors.js";
 import { audited, type AdminCall } from "./admin-call.js";
-import type { RevocationListing, RevocationStore } from "./revocation-store.js";
+import { InvalidCursorError, type ListPageRequest, type RevocationPage, type RevocationStore } from "./revocation-store.js";
 
-export type ListRevocations = (call: AdminCall) => Promise<RevocationListing>;
+export type ListRevocations = (page: ListPageRequest, call: AdminCall) => Promise<RevocationPage>;
 
-/** Every revocation and block in force, for the operator (audited like every admin call). */
+/**
+ * One page of the revocations and blocks in force, for the operator (audited like every admin
+ * call). A cursor the store cannot follow is the caller's to fix: 400 invalid_request.
+ */
 export function createListRevocations(deps: { readonly revocations: RevocationStore; readonly audit: AuditSink }): ListRevocations {
-  return function listRevocations(call) {
-    return audited(deps.audit, call, { action: "list_revocations" }, () => deps.revocations.list());
+  return function listRevocations(page, call) {
+    return audited(deps.audit, call, { action: "list_revocations" }, async () => {
+      try {
+        return await deps.revocations.listPage(page);
+      } catch (error) {
+        if (!(error instanceof InvalidCursorError)) throw error;
+        throw new BrokerError("invalid_request", `invalid cursor: ${error.message}`, { detail: `listing cursor refused: ${error.message}` });
+      }
+    });
   };
 }

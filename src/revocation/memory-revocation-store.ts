@@ -1,10 +1,14 @@
+import { z } from "zod";
 import { epochSeconds, type Clock } from "../lib/clock.js";
+import { decodeCursor, encodeCursor } from "./list-cursor.js";
 import {
   svidRevocation,
   tokenRevocationCause,
   type TokenRef,
   type TokenRevocationCause,
+  type ListPageRequest,
   type RevocationListing,
+  type RevocationPage,
   type RevocationMeta,
   type RevocationStore,
   type RevokedSvid,
@@ -114,6 +118,31 @@ export class MemoryRevocationStore implements RevocationStore {
     };
   }
 
+  /**
+   * Entries in a fixed order (tokens, then workloads, then blocks; each by id), and the cursor is
+   * the last one returned: the next page starts after it, so an entry added or removed meanwhile
+   * never shifts another out of the listing.
+   */
+  async listPage(page: ListPageRequest): Promise<RevocationPage> {
+    const after = page.cursor === undefined ? undefined : decodeCursor(page.cursor, MEMORY_CURSOR);
+    const { tokens, workloads, blocks } = await this.list();
+    const ordered: { kind: 0 | 1 | 2; id: string; entry: TokenRevocation | WorkloadRevocation | WorkloadBlock }[] = [
+      ...tokens.map((entry) => ({ kind: 0 as const, id: entry.jti, entry })),
+      ...workloads.map((entry) => ({ kind: 1 as const, id: entry.workloadId, entry })),
+      ...blocks.map((entry) => ({ kind: 2 as const, id: entry.workloadId, entry })),
+    ].sort((a, b) => a.kind - b.kind || compare(a.id, b.id));
+    const start = after === undefined ? 0 : ordered.findIndex((item) => item.kind > after.kind || (item.kind === after.kind && compare(item.id, after.id) > 0));
+    const slice = start === -1 ? [] : ordered.slice(start, start + page.limit);
+    const last = slice.at(-1);
+    const more = start !== -1 && start + page.limit < ordered.length;
+    return {
+      tokens: slice.flatMap((item) => (item.kind === 0 ? [item.entry as TokenRevocation] : [])),
+      workloads: slice.flatMap((item) => (item.kind === 1 ? [item.entry as WorkloadRevocation] : [])),
+      blocks: slice.flatMap((item) => (item.kind === 2 ? [item.entry as WorkloadBlock] : [])),
+      nextCursor: more && last !== undefined ? encodeCursor({ v: 1, kind: last.kind, id: last.id }) : undefined,
+    };
+  }
+
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {}
@@ -139,4 +168,12 @@ export class MemoryRevocationStore implements RevocationStore {
 
 function live<T extends { expiresAt: number }>(entry: T | undefined, now: number): T | undefined {
   return entry && entry.expiresAt > now ? entry : undefined;
+}
+
+/** The memory store's cursor: the kind and id of the last entry returned. */
+const MEMORY_CURSOR = z.strictObject({ v: z.literal(1), kind: z.union([z.literal(0), z.literal(1), z.literal(2)]), id: z.string().max(4096) });
+
+/** Code-unit order: total and stable, whatever the ids hold. */
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

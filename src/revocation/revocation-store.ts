@@ -66,8 +66,16 @@ export interface RevocationStore {
    */
   revokedSvids(): Promise<readonly RevokedSvid[]>;
 
-  /** Every revocation and block in force (operator listing; not on the hot path). */
+  /** Every revocation and block in force (the in-force gauge; not on the hot path). */
   list(): Promise<RevocationListing>;
+
+  /**
+   * One page of the revocations and blocks in force, for the operator: at most `limit` entries
+   * in all, and `nextCursor` (opaque) until the listing is complete. Every entry in force for the
+   * whole listing appears on some page; one may appear twice (Redis SCAN's guarantee). Throws
+   * InvalidCursorError for a cursor this store did not make or can no longer follow.
+   */
+  listPage(page: ListPageRequest): Promise<RevocationPage>;
 
   /** Throws StoreUnavailableError when the store cannot answer now (readiness). */
   ping(): Promise<void>;
@@ -178,6 +186,23 @@ export interface RevocationListing {
   readonly tokens: readonly TokenRevocation[];
   readonly workloads: readonly WorkloadRevocation[];
   readonly blocks: readonly WorkloadBlock[];
+}
+
+export interface ListPageRequest {
+  /** At most this many entries (tokens, workloads and blocks together); 1 or more. */
+  readonly limit: number;
+  /** Where the previous page stopped; undefined: from the start. */
+  readonly cursor: string | undefined;
+}
+
+export interface RevocationPage extends RevocationListing {
+  /** Where to go on; undefined when the listing is complete. */
+  readonly nextCursor: string | undefined;
+}
+
+/** A listing cursor that is malformed, not this store's, or no longer valid (400 for the caller). */
+export class InvalidCursorError extends Error {
+  override readonly name = "InvalidCursorError";
 }
 
 /** The store could not answer in time: deny and tell the caller to retry (503). */

@@ -159,7 +159,7 @@ describe("the broker's bearer endpoints with a DPoP-bound token", () => {
     const res = await introspect(`Bearer ${caller}`, caller);
     expect(res.status).toBe(401);
     expect(res.json.error).toBe("invalid_token");
-    expect(res.headers.get("www-authenticate")).toBe('Bearer error="invalid_token"');
+    expect(res.headers.get("www-authenticate")).toBe(`Bearer realm="${fx.url}", error="invalid_token"`);
   });
 
   it("accepts it with the DPoP scheme and a proof of its key; introspection returns cnf and token_type DPoP", async () => {
@@ -184,7 +184,7 @@ describe("the broker's bearer endpoints with a DPoP-bound token", () => {
       const res = await introspect(`DPoP ${caller}`, caller, dpop);
       expect(res.status, res.text).toBe(401);
       expect(res.json.error).toBe(error);
-      expect(res.headers.get("www-authenticate")).toBe(`DPoP error="${error}", ${algs}`);
+      expect(res.headers.get("www-authenticate")).toBe(`DPoP realm="${fx.url}", error="${error}", ${algs}`);
     }
     const once = await introspectProof(alice, caller);
     expect((await introspect(`DPoP ${caller}`, caller, once)).status).toBe(200);

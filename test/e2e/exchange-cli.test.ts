@@ -4,7 +4,8 @@
  * GitHub test issuer, for the audience asked) only to the right request token.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { generateKeyPairSync } from "node:crypto";
+import { chmod, chown, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -166,11 +167,38 @@ describe("broker exchange", () => {
 
   it("refuses a --dpop-key that is not an EC P-256 private key, without printing the file", async () => {
     const keyFile = join(dir, "not-a-key.pem");
-    await writeFile(keyFile, "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LW5vdC1hLWtleQ==\n-----END PRIVATE KEY-----\n");
+    await writeFile(keyFile, "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LW5vdC1hLWtleQ==\n-----END PRIVATE KEY-----\n", { mode: 0o600 });
     const result = await cli(["--token-env", "T", "--audience", GRANTS.gitlab.audiences[0], "--dpop-key", keyFile], { T: "x" });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("is not a PEM private key");
     expect(result.stderr).not.toContain("c2VjcmV0");
+  });
+
+  it.each([0o644, 0o640, 0o602])("refuses a --dpop-key file with loose mode %#o (as ssh does), naming the mode and the fix", async (mode) => {
+    const keyFile = join(dir, `loose-${mode.toString(8)}.pem`);
+    await writeFile(keyFile, generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }), { mode: 0o600 });
+    await chmod(keyFile, mode);
+    const subject = await fx.issuers.gitlab.mint(gitlabCiClaims());
+    const result = await cli(["--token-env", "T", "--audience", GRANTS.gitlab.audiences[0], "--dpop-key", keyFile], { T: subject });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toContain(`mode 0${mode.toString(8)}`);
+    expect(result.stderr).toContain(`chmod 600 ${keyFile}`);
+    expect(result.stderr).not.toContain("BEGIN");
+  });
+
+  it("refuses a --dpop-key file that is not owned by the current user", async () => {
+    // As root, hand a 0600 key file to another user; otherwise a root-owned file is foreign already.
+    const uid = process.getuid?.() ?? 0;
+    let foreign = "/etc/hostname";
+    if (uid === 0) {
+      foreign = join(dir, "foreign-dpop-key.pem");
+      await writeFile(foreign, generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" }), { mode: 0o600 });
+      await chown(foreign, 65534, 65534);
+    }
+    const result = await cli(["--token-env", "T", "--audience", GRANTS.gitlab.audiences[0], "--dpop-key", foreign], { T: "x" });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`the DPoP key ${foreign} is not owned by the current user`);
   });
 
   it("reports the broker's error and exits 1 without printing any token", async () => {

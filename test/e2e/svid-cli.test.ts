@@ -7,7 +7,7 @@
 import { execFile, spawn } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { once } from "node:events";
-import { readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -168,6 +168,20 @@ describe("broker svid --once", () => {
     expect(badKey.code).not.toBe(0);
     expect(badKey.stderr).toContain("ec-p256, ec-p384, rsa-2048");
     await expect(readdir(out)).rejects.toMatchObject({ code: "ENOENT" });
+  });
+});
+
+describe("broker svid: a write that fails", () => {
+  it("leaves no temporary copy of the private key behind when the final rename fails", async () => {
+    const { path } = await tokenFile("ledger");
+    const out = join(tmp.dir, "rename-fails");
+    // svid.key is a folder: the key's temporary file is written, then its rename over svid.key fails.
+    await mkdir(join(out, "svid.key"), { recursive: true });
+    const result = await cli(["--token-file", path, "--out", out]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/EISDIR|illegal operation on a directory/);
+    expect(await readdir(out)).toEqual(["svid.key"]);
+    expect(await readdir(join(out, "svid.key"))).toEqual([]);
   });
 });
 

@@ -279,6 +279,8 @@ function tokenFormMustBeRefused(body: string): boolean {
   if (one("subject_token") !== subjectToken) return true;
   if (one("subject_token_type") !== TOKEN_TYPES.jwt) return true;
   if (values.has("actor_token") || values.has("actor_token_type")) return true;
+  // Client credentials in the body: refused with invalid_client (public clients only).
+  if (["client_secret", "client_assertion", "client_assertion_type"].some((name) => values.has(name))) return true;
   for (const name of ["scope", "requested_lifetime", "requested_token_type"]) if ((values.get(name)?.length ?? 0) > 1) return true;
   const requested = one("requested_token_type");
   if (requested !== undefined && !GOOD_TYPES.includes(requested)) return true;
@@ -342,7 +344,8 @@ describe("fuzz: every public endpoint", () => {
               body,
             };
             const form = type.split(";")[0]?.trim().toLowerCase() === "application/x-www-form-urlencoded";
-            const mustRefuse = method !== "POST" || suffix !== "" || !form || tokenFormMustBeRefused(body) || dpop !== null;
+            // Any Authorization header is client authentication the broker does not do (RFC 6749 §5.2).
+            const mustRefuse = method !== "POST" || suffix !== "" || !form || tokenFormMustBeRefused(body) || dpop !== null || auth !== undefined;
             checkResponse(req, await send(req), mustRefuse);
           },
         ),

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/lib/clock.js";
-import type { RevocationStore, WorkloadBlock } from "../../src/revocation/revocation-store.js";
+import { InvalidCursorError, type RevocationStore, type WorkloadBlock } from "../../src/revocation/revocation-store.js";
 
 /**
  * One implementation under test. `open` gives a store over the shared state; `peer` gives a second,
@@ -222,6 +222,79 @@ export function revocationStoreContract(name: string, harness: () => StoreHarnes
       await store.recordSvid({ serial: "0d01", workloadId: "wl-d", issuedAt: now, expiresAt: now + 300 });
       await other.revokeSvid("0d01", { ...meta, at: now });
       expect((await store.revokedSvids()).map((entry) => entry.serial)).toEqual(["0d01"]);
+    });
+
+    /** Follows the cursor from the first page to the last, alternating between `stores`; every page checked against `limit`. */
+    async function allPages(stores: readonly RevocationStore[], limit: number, between?: (pageIndex: number) => Promise<void>) {
+      const ids = { tokens: [] as string[], workloads: [] as string[], blocks: [] as string[] };
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await (stores[pages % stores.length] as RevocationStore).listPage({ limit, cursor });
+        expect(page.tokens.length + page.workloads.length + page.blocks.length).toBeLessThanOrEqual(limit);
+        ids.tokens.push(...page.tokens.map((entry) => entry.jti));
+        ids.workloads.push(...page.workloads.map((entry) => entry.workloadId));
+        ids.blocks.push(...page.blocks.map((entry) => entry.workloadId));
+        cursor = page.nextCursor;
+        pages += 1;
+        expect(pages, "the listing never ends").toBeLessThan(500);
+        if (cursor !== undefined) await between?.(pages);
+      } while (cursor !== undefined);
+      return { ids, pages };
+    }
+
+    const range = (prefix: string, count: number) => Array.from({ length: count }, (_unused, index) => `${prefix}-${String(index).padStart(3, "0")}`);
+
+    it("listPage: pages of at most `limit` entries cover everything in force, whichever instance follows the cursor", async () => {
+      const other = await harness().peer(clock, store);
+      opened.push(other);
+      for (const jti of range("jti", 23)) await store.revokeToken({ ...meta, at: now, jti, expiresAt: now + 600 });
+      await store.revokeToken({ ...meta, at: now, jti: "jti-expired", expiresAt: now + 1 });
+      for (const workloadId of range("wl", 11)) await store.revokeWorkload({ ...meta, at: now, workloadId, revokedAt: now, expiresAt: now + 600 });
+      for (const workloadId of range("blocked", 6)) await store.blockWorkload({ ...meta, at: now, workloadId, until: undefined });
+      clock.advance(1_000);
+
+      const { ids, pages } = await allPages([store, other], 7);
+      expect(new Set(ids.tokens)).toEqual(new Set(range("jti", 23)));
+      expect(new Set(ids.workloads)).toEqual(new Set(range("wl", 11)));
+      expect(new Set(ids.blocks)).toEqual(new Set(range("blocked", 6)));
+      expect(pages).toBeGreaterThanOrEqual(6);
+
+      const one = await allPages([store], 1);
+      expect(new Set(one.ids.tokens)).toEqual(new Set(range("jti", 23)));
+      expect(one.pages).toBeGreaterThanOrEqual(40);
+
+      const whole = await store.listPage({ limit: 1000, cursor: undefined });
+      expect(whole.tokens.length + whole.workloads.length + whole.blocks.length).toBe(40);
+      expect(whole.nextCursor).toBeUndefined();
+      const empty = await store.listPage({ limit: 5, cursor: undefined });
+      expect(empty.tokens.length + empty.workloads.length + empty.blocks.length).toBeLessThanOrEqual(5);
+    });
+
+    it("listPage: an entry in force for the whole listing is listed, while others come and go between pages", async () => {
+      for (const workloadId of range("stays", 20)) await store.blockWorkload({ ...meta, at: now, workloadId, until: undefined });
+      for (const workloadId of range("goes", 10)) await store.blockWorkload({ ...meta, at: now, workloadId, until: undefined });
+      const { ids } = await allPages([store], 4, async (pageIndex) => {
+        if (pageIndex === 1) for (const workloadId of range("goes", 10)) await store.unblockWorkload(workloadId);
+        if (pageIndex === 2) for (const workloadId of range("comes", 10)) await store.blockWorkload({ ...meta, at: now, workloadId, until: undefined });
+      });
+      expect(ids.blocks).toEqual(expect.arrayContaining(range("stays", 20)));
+      expect(new Set(ids.blocks).size).toBeLessThanOrEqual(40);
+    });
+
+    it("listPage: refuses a cursor it did not make", async () => {
+      for (const jti of range("jti", 5)) await store.revokeToken({ ...meta, at: now, jti, expiresAt: now + 600 });
+      const first = await store.listPage({ limit: 2, cursor: undefined });
+      expect(first.nextCursor).toBeDefined();
+      const forged = [
+        "not-a-cursor!",
+        "x",
+        Buffer.from("{}").toString("base64url"),
+        Buffer.from('{"v":2}').toString("base64url"),
+        Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(first.nextCursor ?? "", "base64url").toString()), v: 9 })).toString("base64url"),
+        "A".repeat(9000),
+      ];
+      for (const cursor of forged) await expect(store.listPage({ limit: 2, cursor })).rejects.toBeInstanceOf(InvalidCursorError);
     });
 
     it("ping answers while the store is up", async () => {

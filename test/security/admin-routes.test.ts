@@ -85,9 +85,13 @@ const UNAUTHENTICATED: readonly { name: string; authorization: () => string | un
   { name: "token in the query string instead of the header", authorization: () => undefined },
 ];
 
-async function expectRefusal(res: Response, status: 401 | 403, credential?: string): Promise<void> {
+/** RFC 6750 §3.1: a request with no credential of the Bearer scheme gets a challenge without an error code. */
+const NO_CREDENTIALS = new Set(["no Authorization header", "Basic credentials", "token in the query string instead of the header"]);
+
+async function expectRefusal(res: Response, status: 401 | 403, credential?: string, noCredentials = false): Promise<void> {
   expect(res.status).toBe(status);
-  expect(res.headers.get("www-authenticate")).toBe(status === 401 ? 'Bearer error="invalid_token"' : 'Bearer error="insufficient_scope"');
+  const challenge = noCredentials ? `Bearer realm="${ISSUER}"` : `Bearer realm="${ISSUER}", error="${status === 401 ? "invalid_token" : "insufficient_scope"}"`;
+  expect(res.headers.get("www-authenticate")).toBe(challenge);
   expect(res.headers.get("cache-control")).toBe("no-store");
   const text = await res.text();
   const body = JSON.parse(text) as Record<string, unknown>;
@@ -103,7 +107,7 @@ describe.each(ROUTES)("$method $path ($auth)", (route) => {
     const value = authorization();
     const [path, init] = request(route, value);
     const target = name.includes("query string") ? `${path}?access_token=${encodeURIComponent(credentials.admin as string)}` : path;
-    await expectRefusal(await fx.app.request(target, init), 401, value?.slice(7));
+    await expectRefusal(await fx.app.request(target, init), 401, value?.slice(7), NO_CREDENTIALS.has(name));
   });
 
   it("403 insufficient_scope for a valid broker token without the scope", async () => {
@@ -159,7 +163,7 @@ describe("the table covers the protected surface", () => {
 
   it("an unknown /admin/ path is 401 to an unauthenticated caller (no route discovery)", async () => {
     const res = await fx.app.request("/admin/does-not-exist");
-    await expectRefusal(res, 401);
+    await expectRefusal(res, 401, undefined, true);
   });
 
   it("refusals are audited without the credential", async () => {

@@ -19,7 +19,9 @@ import { silentLog } from "../../src/lib/log.js";
 import { MemoryRevocationStore } from "../../src/revocation/memory-revocation-store.js";
 import {
   StoreUnavailableError,
+  type ListPageRequest,
   type RevocationListing,
+  type RevocationPage,
   type RevocationMeta,
   type RevocationStore,
   type RevokedSvid,
@@ -98,6 +100,10 @@ export class SwitchableStore implements RevocationStore {
   async list(): Promise<RevocationListing> {
     this.up();
     return this.inner.list();
+  }
+  async listPage(page: ListPageRequest): Promise<RevocationPage> {
+    this.up();
+    return this.inner.listPage(page);
   }
   async ping(): Promise<void> {
     this.up();

@@ -38,9 +38,10 @@ export interface TestSigningKey {
  * - `"oversized"`: a 600 KiB body with a truthful Content-Length;
  * - `"oversized-chunked"`: a 600 KiB body without Content-Length (chunked);
  * - `"too-many-keys"`: a valid JWKS of 101 keys;
- * - `"invalid-json"`: a 200 whose body is not JSON.
+ * - `"invalid-json"`: a 200 whose body is not JSON;
+ * - a media type (`"text/html"`, …): the right document, served with that Content-Type (`""`: none).
  */
-export type FailureMode = "none" | "500" | "hang" | "oversized" | "oversized-chunked" | "too-many-keys" | "invalid-json";
+export type FailureMode = "none" | "500" | "hang" | "oversized" | "oversized-chunked" | "too-many-keys" | "invalid-json" | { readonly contentType: string };
 
 /** Options for {@link TestIssuer.mint}. */
 export interface MintOptions {
@@ -214,6 +215,11 @@ export async function startTestIssuer(options: TestIssuerOptions = {}): Promise<
 const OVERSIZED_BYTES = 600 * 1024;
 
 function respond(res: ServerResponse, mode: FailureMode, doc: unknown, hanging: Set<ServerResponse>, sampleJwk?: JWK): void {
+  if (typeof mode === "object") {
+    const body = JSON.stringify(doc);
+    res.writeHead(200, { ...(mode.contentType === "" ? {} : { "content-type": mode.contentType }), "content-length": Buffer.byteLength(body) }).end(body);
+    return;
+  }
   switch (mode) {
     case "none":
       return sendJson(res, JSON.stringify(doc));
