@@ -61,8 +61,12 @@ export async function authorize(
   context: RequestContext,
   trace: AuthorizationTrace,
   resolveActor?: () => Promise<PrincipalContext>,
-  /** A check of the grant before the store (e.g. require_dpop), so a refusal spends no single-use token. */
-  checkGrant?: (grant: Grant) => void,
+  /**
+   * A check of the grant before the store (e.g. require_dpop, a CSR's proof of possession): it
+   * runs once the subject token is verified and a policy matched, and a refusal spends no
+   * single-use token and no rate-limit budget.
+   */
+  checkGrant?: (grant: Grant) => void | Promise<void>,
 ): Promise<{ subject: VerifiedSubject; grant: Grant }> {
   const subject = await deps.verifier.verify(subjectToken);
   trace.issuer = subject.identity.issuer;
@@ -78,7 +82,7 @@ export async function authorize(
   const { grant } = decision;
   trace.workloadId = grant.workloadId;
   trace.policy = grant.policyId;
-  checkGrant?.(grant);
+  await checkGrant?.(grant);
   const issuance = { workloadId: grant.workloadId, replay: subject.replayKey ? { key: subject.replayKey, expiresAt: subject.expiresAt } : undefined };
   if (deps.admitWorkload === undefined) {
     await checkIssuance(deps.revocations, issuance);
