@@ -17,7 +17,7 @@ const HASHES = new Set(["SHA-256", "SHA-384", "SHA-512"]);
 /** What a verified CSR holds: the public key (all the broker uses) and what it asks for (checked against the grant). */
 export interface CheckedCsr {
   readonly publicKey: KeyObject;
-  /** SubjectPublicKeyInfo DER, as @peculiar/x509 re-encodes it. */
+  /** SubjectPublicKeyInfo DER, as received (and as @peculiar/x509 reads it: they must agree). */
   readonly spki: Buffer;
   readonly keyType: "ec" | "rsa";
   readonly asks: {
@@ -36,25 +36,23 @@ export interface CheckedCsr {
 const refuse = (description: string, detail?: string) => new BrokerError("invalid_request", `csr ${description}`, { detail: `csr ${detail ?? description}` });
 
 /**
- * A CSR whose shape, key and signature scheme were checked, but whose signature was not: cheap
- * to get (no signature work), so it can be read before the subject token is verified.
+ * A CSR whose PEM, outer DER structure and key were checked, but nothing costly: cheap to get (no
+ * ASN.1 library parse, no signature work), so it can be read before the subject token is verified.
  */
 export interface ParsedCsr {
+  readonly der: Buffer;
   readonly publicKey: KeyObject;
-  /** SubjectPublicKeyInfo DER, as @peculiar/x509 re-encodes it. */
+  /** SubjectPublicKeyInfo DER as received: what the signature covers and the certificate carries. */
   readonly spki: Buffer;
   readonly keyType: "ec" | "rsa";
   /** The certificationRequestInfo bytes as received: what the signature covers (RFC 2986 §4.2). */
   readonly signedPart: Buffer;
-  readonly signature: Buffer;
-  readonly algorithm: { readonly name: string; readonly hash: string; readonly saltLength?: number };
-  readonly request: x509.Pkcs10CertificateRequest;
 }
 
 /**
- * Reads a PEM PKCS#10 CSR (RFC 2986) without any signature work: size and PEM shape before
- * parsing, then the key read from its SubjectPublicKeyInfo (EC P-256/P-384, or RSA 2048–4096
- * bits with exponent 65537) and the signature scheme. Everything else is refused.
+ * Reads a PEM PKCS#10 CSR (RFC 2986) cheaply: size and PEM shape before parsing, the outer DER
+ * structure with the strict TLV walker, then the key read from its SubjectPublicKeyInfo (EC
+ * P-256/P-384, or RSA 2048–4096 bits with exponent 65537). Everything else is refused.
  */
 export function parseCsr(pem: string): ParsedCsr {
   if (pem.length > MAX_CSR_CHARS) throw refuse(`is larger than ${MAX_CSR_CHARS} characters`);
@@ -64,42 +62,54 @@ export function parseCsr(pem: string): ParsedCsr {
   const der = Buffer.from(base64, "base64");
   if (der.length === 0 || der.toString("base64") !== base64) throw refuse("is not valid base64 inside its PEM block");
 
-  let request: x509.Pkcs10CertificateRequest;
   let signedPart: Buffer;
+  let spki: Buffer;
   try {
-    request = new x509.Pkcs10CertificateRequest(der);
-    const [info] = childrenOf(der, readWhole(der));
-    if (info === undefined) throw new Error("no certificationRequestInfo");
+    // CertificationRequest ::= SEQUENCE { certificationRequestInfo, signatureAlgorithm, signature }
+    // CertificationRequestInfo ::= SEQUENCE { version, subject, subjectPKInfo, [0] attributes }
+    const outer = readWhole(der);
+    const [info, algorithm, signature, ...extra] = childrenOf(der, outer);
+    if (outer.tag !== 0x30 || info?.tag !== 0x30 || algorithm?.tag !== 0x30 || signature?.tag !== 0x03 || extra.length > 0) throw new Error("not a CertificationRequest");
+    const [version, subject, key] = childrenOf(der, info);
+    if (version?.tag !== 0x02 || subject?.tag !== 0x30 || key?.tag !== 0x30) throw new Error("not a CertificationRequestInfo");
     signedPart = bytesOf(der, info);
+    spki = bytesOf(der, key);
   } catch (error) {
     throw refuse("is not a valid PKCS#10 certificate request", `DER parse failed: ${error instanceof Error ? error.message : String(error)}`);
   }
-
-  const spki = Buffer.from(request.publicKey.rawData);
   const { key, keyType } = checkKey(spki);
-  const algorithm = signatureAlgorithmOf(request);
-  if (!HASHES.has(algorithm.hash)) throw refuse("must be signed with SHA-256, SHA-384 or SHA-512", `signature hash ${algorithm.hash}`);
-  if (FAMILY[algorithm.name] !== keyType) throw refuse("signature algorithm does not match its key", `${algorithm.name} with an ${keyType} key`);
-  return { publicKey: key, spki, keyType, signedPart, signature: Buffer.from(request.signature), algorithm, request };
+  return { der, publicKey: key, spki, keyType, signedPart };
 }
 
 /**
- * Verifies a parsed CSR's self-signature (proof of possession of the private key) and reads what
- * it asks for. The signature work is bounded by {@link parseCsr}'s key checks.
+ * Parses the rest of a CSR, checks its signature scheme and verifies its self-signature (proof of
+ * possession of the private key), and reads what it asks for. The signature work is bounded by
+ * {@link parseCsr}'s key checks; run it only for an authenticated caller.
  */
 export function verifyCsr(parsed: ParsedCsr): CheckedCsr {
-  const { publicKey: key, algorithm } = parsed;
+  const { publicKey: key, keyType } = parsed;
+  let request: x509.Pkcs10CertificateRequest;
+  try {
+    request = new x509.Pkcs10CertificateRequest(parsed.der);
+  } catch (error) {
+    throw refuse("is not a valid PKCS#10 certificate request", `DER parse failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  // Both readings must agree on the key: the one checked is the one certified.
+  if (!Buffer.from(request.publicKey.rawData).equals(parsed.spki)) throw refuse("is not a valid PKCS#10 certificate request", "SubjectPublicKeyInfo is not in DER");
+  const algorithm = signatureAlgorithmOf(request);
+  if (!HASHES.has(algorithm.hash)) throw refuse("must be signed with SHA-256, SHA-384 or SHA-512", `signature hash ${algorithm.hash}`);
+  if (FAMILY[algorithm.name] !== keyType) throw refuse("signature algorithm does not match its key", `${algorithm.name} with an ${keyType} key`);
   // node:crypto verifies the bytes as received (certificationRequestInfo) with the key already
   // imported by parseCsr: @peculiar's verify() would re-import the key through WebCrypto (~0.6 ms).
   let verified = false;
   try {
     const options = algorithm.name === "RSA-PSS" ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: algorithm.saltLength } : key;
-    verified = verify(algorithm.hash.replace("-", "").toLowerCase(), parsed.signedPart, options, parsed.signature);
+    verified = verify(algorithm.hash.replace("-", "").toLowerCase(), parsed.signedPart, options, Buffer.from(request.signature));
   } catch (error) {
     throw refuse("signature cannot be verified", `verify threw: ${error instanceof Error ? error.message : String(error)}`);
   }
   if (!verified) throw refuse("signature does not verify: it must be signed by the key it carries (proof of possession)");
-  return { publicKey: key, spki: parsed.spki, keyType: parsed.keyType, asks: asksOf(parsed.request) };
+  return { publicKey: key, spki: parsed.spki, keyType, asks: asksOf(request) };
 }
 
 /** {@link parseCsr} then {@link verifyCsr}: a CSR read and verified in one go. */
