@@ -6,6 +6,7 @@ import { z } from "zod";
 import { parseDurationSeconds } from "../lib/durations.js";
 import { ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS, type AsymmetricAlgorithm } from "./algorithms.js";
 import { toVerificationJwks } from "./jwks-document.js";
+import { dropUnusableKeys } from "./jwks-key-check.js";
 import { PROFILE_NAMES, type ProfileName } from "./types.js";
 import { checkTrustedUrl, sameIssuerUrl } from "./url-policy.js";
 
@@ -177,6 +178,10 @@ async function resolveKeys(
       spiffeBundle: entry.profile === "spiffe",
     });
     if (jwks.keys.length === 0) throw new Error("contains no usable verification keys");
+    // A key that cannot be imported would fail every token naming it inside WebCrypto: refuse the file.
+    const { refused } = await dropUnusableKeys(jwks);
+    const [bad] = refused;
+    if (bad !== undefined) throw new Error(`keys[${bad.index}]${bad.kid === undefined ? "" : ` (kid ${JSON.stringify(bad.kid)})`} ${bad.reason}`);
     return { kind: "jwks_file", path, jwks };
   } catch (error) {
     report(`${path}: ${error instanceof SyntaxError ? "not valid JSON" : (error as Error).message}`);

@@ -33,6 +33,8 @@ export interface TokenVerifierOptions {
   readonly verifiedTokenCache?: VerifiedTokenCacheLimits;
   /** Told of every cache lookup, for metrics. */
   readonly onCacheLookup?: (hit: boolean) => void;
+  /** Told of every fetched issuer key dropped because it cannot be imported, for metrics. */
+  readonly onIssuerKeyRefused?: (issuerId: string) => void;
 }
 
 /** A {@link SubjectTokenVerifier} that can also fetch remote keys ahead of the first request. */
@@ -70,7 +72,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   async function verify(token: string, label: TokenLabel = "subject_token"): Promise<VerifiedSubject> {
     if (!cache.enabled || token.length > (options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES)) return (await verifyFully(token, label)).subject;
     const digest = VerifiedTokenCache.digest(token);
-    const cached = cache.get(digest);
+    const cached = await cache.get(digest);
     options.onCacheLookup?.(cached !== undefined);
     if (cached !== undefined) return cached;
     const { subject, route } = await verifyFully(token, label);
@@ -164,7 +166,16 @@ function keySourceFor(config: IssuerConfig, options: TokenVerifierOptions, limit
           const locator = new DiscoveryJwksLocator({ issuer: config.issuer, fetch, clock, limits, maxAgeMs: limits.cacheMaxAgeMs });
           return () => locator.locate();
         })();
-  return new RemoteJwksSource({ issuerId: config.id, locate, fetch, clock, log, limits, spiffeBundle: config.profile === "spiffe" });
+  return new RemoteJwksSource({
+    issuerId: config.id,
+    locate,
+    fetch,
+    clock,
+    log,
+    limits,
+    spiffeBundle: config.profile === "spiffe",
+    ...(options.onIssuerKeyRefused ? { onKeyRefused: options.onIssuerKeyRefused } : {}),
+  });
 }
 
 async function verifySignatureAndClaims(token: string, route: Route, header: PrecheckedHeader, clock: Clock): Promise<JWTPayload> {

@@ -146,6 +146,22 @@ describe("loadIssuerConfigs", () => {
     expect(message).toMatch(/issuers\[1\] \(id "empty"\) keys\.jwks_file: .*no usable verification keys/);
   });
 
+  it("refuses a jwks_file holding a key that cannot be imported (an EC point off its curve), naming it by kid only", async () => {
+    const { exportJWK, generateKeyPair } = await import("jose");
+    const jwk = await exportJWK((await generateKeyPair("ES256", { extractable: true })).publicKey);
+    const y = Buffer.from(jwk.y ?? "", "base64url");
+    y[31] = (y[31] ?? 0) ^ 0x01;
+    const file = await writeIssuersFile(
+      `issuers:
+  - { id: offcurve, issuer: "https://a.example.com", profile: oidc, keys: { jwks_file: bad.json } }
+`,
+      { "bad.json": JSON.stringify({ keys: [{ ...jwk, y: y.toString("base64url"), kid: "bent" }] }) },
+    );
+    const message = await loadError(file);
+    expect(message).toMatch(/issuers\[0\] \(id "offcurve"\) keys\.jwks_file: .*keys\[0\] \(kid "bent"\) cannot be imported/);
+    expect(message).not.toContain(jwk.x);
+  });
+
   it("refuses insecure jwks_uri and issuer URLs with queries or fragments", async () => {
     const file = await writeIssuersFile(`issuers:
   - { id: a, issuer: "https://a.example.com?x=1", profile: oidc, keys: { jwks_uri: "http://a.example.com/jwks" } }
