@@ -82,6 +82,7 @@ async function run(config: Config, logger: Logger): Promise<void> {
     verifiedTokenCache: { ttlSeconds: config.verifiedTokenCacheSeconds, maxEntries: config.verifiedTokenCacheMaxEntries },
     onCacheLookup: (hit) => metrics.verifiedTokenCache.inc({ result: hit ? "hit" : "miss" }),
     onIssuerKeyRefused: (issuer) => metrics.issuerKeysRefused.inc({ issuer }),
+    allowLoopbackHttpJwksUri: !config.production,
   });
   const policies = await PolicyStore.open({
     dir: config.policyDir,

@@ -8,7 +8,7 @@ import { ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS, type AsymmetricAlgorithm } f
 import { toVerificationJwks } from "./jwks-document.js";
 import { dropUnusableKeys } from "./jwks-key-check.js";
 import { PROFILE_NAMES, type ProfileName } from "./types.js";
-import { checkTrustedUrl, sameIssuerUrl } from "./url-policy.js";
+import { checkTrustedOrigin, checkTrustedUrl, sameIssuerUrl } from "./url-policy.js";
 
 /** Where an issuer's verification keys come from. */
 export type IssuerKeys =
@@ -34,6 +34,8 @@ export interface IssuerConfig {
   readonly requireIat: boolean;
   /** Each token is accepted once (single-use CI tokens): a second exchange is a replay. */
   readonly replayProtection: boolean;
+  /** With discovery: origins besides the issuer's own that its `jwks_uri` may point to. */
+  readonly jwksUriOrigins: readonly string[];
 }
 
 /** Options for {@link parseIssuerConfigs}. */
@@ -97,6 +99,18 @@ const issuerSchema = z.strictObject({
   clock_skew: duration.refine((s) => s <= MAX_CLOCK_SKEW_SECONDS, "must not exceed 5m").optional(),
   require_iat: z.boolean().optional(),
   replay_protection: z.boolean().optional(),
+  jwks_uri_origins: z
+    .array(
+      z.string().superRefine((text, ctx) => {
+        const problem = checkTrustedOrigin(text);
+        if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+      }),
+    )
+    .min(1, "must not be empty")
+    .optional(),
+}).refine((entry) => entry.jwks_uri_origins === undefined || entry.keys.discovery === true, {
+  message: "only applies with keys.discovery (a configured jwks_uri or jwks_file is used as given)",
+  path: ["jwks_uri_origins"],
 });
 
 type IssuerEntry = z.output<typeof issuerSchema>;
@@ -203,6 +217,7 @@ function withDefaults(entry: IssuerEntry, keys: IssuerKeys, brokerIssuer: string
     // SPIFFE JWT-SVID §3: iat is optional in JWT-SVIDs.
     requireIat: entry.require_iat ?? entry.profile !== "spiffe",
     replayProtection: entry.replay_protection ?? false,
+    jwksUriOrigins: (entry.jwks_uri_origins ?? []).map((origin) => new URL(origin).origin),
   };
 }
 

@@ -33,6 +33,11 @@ export interface TokenVerifierOptions {
   readonly verifiedTokenCache?: VerifiedTokenCacheLimits;
   /** Told of every cache lookup, for metrics. */
   readonly onCacheLookup?: (hit: boolean) => void;
+  /**
+   * Accept a plain-http loopback `jwks_uri` from a discovery document (tests, local development).
+   * Default false: learned key URLs must be https. Never true in production.
+   */
+  readonly allowLoopbackHttpJwksUri?: boolean;
   /** Told of every fetched issuer key dropped because it cannot be imported, for metrics. */
   readonly onIssuerKeyRefused?: (issuerId: string) => void;
 }
@@ -163,7 +168,15 @@ function keySourceFor(config: IssuerConfig, options: TokenVerifierOptions, limit
     keys.kind === "jwks_uri"
       ? () => Promise.resolve(keys.url)
       : (() => {
-          const locator = new DiscoveryJwksLocator({ issuer: config.issuer, fetch, clock, limits, maxAgeMs: limits.cacheMaxAgeMs });
+          const locator = new DiscoveryJwksLocator({
+            issuer: config.issuer,
+            fetch,
+            clock,
+            limits,
+            maxAgeMs: limits.cacheMaxAgeMs,
+            extraJwksOrigins: config.jwksUriOrigins,
+            allowLoopbackHttp: options.allowLoopbackHttpJwksUri ?? false,
+          });
           return () => locator.locate();
         })();
   return new RemoteJwksSource({

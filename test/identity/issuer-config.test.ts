@@ -162,6 +162,18 @@ describe("loadIssuerConfigs", () => {
     expect(message).not.toContain(jwk.x);
   });
 
+  it("takes jwks_uri_origins only as https origins, and only with discovery", async () => {
+    const file = await writeIssuersFile(`issuers:
+  - { id: a, issuer: "https://a.example.com", profile: oidc, keys: { discovery: true }, jwks_uri_origins: ["https://keys.example.com/path"] }
+  - { id: b, issuer: "https://b.example.com", profile: oidc, keys: { discovery: true }, jwks_uri_origins: ["http://keys.example.com"] }
+  - { id: c, issuer: "https://c.example.com", profile: oidc, keys: { jwks_uri: "https://c.example.com/jwks" }, jwks_uri_origins: ["https://keys.example.com"] }
+`);
+    const message = await loadError(file);
+    expect(message).toContain(`issuers[0] (id "a") jwks_uri_origins[0]: must be an origin like https://keys.example.com (no path)`);
+    expect(message).toContain(`issuers[1] (id "b") jwks_uri_origins[0]: must use https`);
+    expect(message).toContain(`issuers[2] (id "c") jwks_uri_origins: only applies with keys.discovery`);
+  });
+
   it("refuses insecure jwks_uri and issuer URLs with queries or fragments", async () => {
     const file = await writeIssuersFile(`issuers:
   - { id: a, issuer: "https://a.example.com?x=1", profile: oidc, keys: { jwks_uri: "http://a.example.com/jwks" } }
