@@ -44,6 +44,7 @@ describe("loadIssuerConfigs", () => {
   - id: mesh
     issuer: http://127.0.0.1:8081
     profile: spiffe
+    trust_domain: example.org
     keys: { jwks_uri: "http://localhost:8081/keys" }
 `,
       { "k8s-jwks.json": JSON.stringify({ keys: [key.publicJwk] }) },
@@ -134,7 +135,7 @@ describe("loadIssuerConfigs", () => {
     const file = await writeIssuersFile(
       `issuers:
   - { id: garbage, issuer: "https://a.example.com", profile: oidc, keys: { jwks_file: garbage.json } }
-  - { id: empty, issuer: "https://b.example.com", profile: spiffe, keys: { jwks_file: x509-only.json } }
+  - { id: empty, issuer: "https://b.example.com", profile: spiffe, trust_domain: example.org, keys: { jwks_file: x509-only.json } }
 `,
       {
         "garbage.json": "{ nope",
