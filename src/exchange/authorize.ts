@@ -1,6 +1,6 @@
 import type { ActChain } from "../audit/audit-event.js";
 import { BrokerError, type BrokerErrorCode } from "../errors.js";
-import type { SubjectTokenVerifier, VerifiedSubject } from "../identity/types.js";
+import type { ExternalTokenType, SubjectTokenVerifier, VerifiedSubject } from "../identity/types.js";
 import type { DenialReason, Grant, PolicySet, PrincipalContext, RequestContext } from "../policy/types.js";
 import type { AdmitWorkload } from "../rate-limit/rate-limit-gate.js";
 import type { RevocationStore } from "../revocation/revocation-store.js";
@@ -57,7 +57,8 @@ export const DENIAL_DESCRIPTIONS: Record<DenialReason, string> = {
  */
 export async function authorize(
   deps: AuthorizeDeps,
-  subjectToken: string,
+  /** The token, with the type the caller declared (an id_token must be shaped as one); a bare string: jwt. */
+  subjectToken: string | { readonly token: string; readonly type: ExternalTokenType },
   context: RequestContext,
   trace: AuthorizationTrace,
   resolveActor?: () => Promise<PrincipalContext>,
@@ -68,7 +69,8 @@ export async function authorize(
    */
   checkGrant?: (grant: Grant) => void | Promise<void>,
 ): Promise<{ subject: VerifiedSubject; grant: Grant }> {
-  const subject = await deps.verifier.verify(subjectToken);
+  const subject =
+    typeof subjectToken === "string" ? await deps.verifier.verify(subjectToken) : await deps.verifier.verify(subjectToken.token, "subject_token", subjectToken.type);
   trace.issuer = subject.identity.issuer;
   trace.subject = subject.identity.subject;
   // The actor is verified once the subject is known good, and before any policy sees it.

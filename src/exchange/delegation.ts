@@ -56,7 +56,7 @@ export function createVerifyActor(deps: {
         ...optionalJkt(boundJkt(claims, "actor_token")),
       };
     }
-    const actor = await deps.verifier.verify(token, "actor_token");
+    const actor = await deps.verifier.verify(token, "actor_token", type);
     if (actor.replayKey !== undefined && !(await guard(deps.revocations.claimOnce(actor.replayKey, actor.expiresAt)))) {
       throw new BrokerError("invalid_request", "actor_token was already used", { detail: `replay of ${actor.replayKey}` });
     }

@@ -104,7 +104,7 @@ export function createExchangeToken(deps: ExchangeDeps) {
       const context = requestContext(request, call.clientAddress, epochSeconds(deps.clock));
       const { grant } = await authorize(
         deps,
-        request.subjectToken,
+        { token: request.subjectToken, type: request.subjectTokenType },
         context,
         known,
         resolveActor && (async () => (await resolveActor()).context),

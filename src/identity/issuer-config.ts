@@ -5,6 +5,7 @@ import { parseDocument } from "yaml";
 import { z } from "zod";
 import { parseDurationSeconds } from "../lib/durations.js";
 import { ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS, JWT_SVID_ALGORITHMS, type AsymmetricAlgorithm } from "./algorithms.js";
+import { declaredTypProblem, DEFAULT_TYP, normalizeTyp, SPIFFE_DEFAULT_TYP } from "./explicit-typing.js";
 import { toVerificationJwks } from "./jwks-document.js";
 import { dropUnusableKeys } from "./jwks-key-check.js";
 import { PROFILE_NAMES, type ProfileName } from "./types.js";
@@ -38,6 +39,8 @@ export interface IssuerConfig {
   readonly jwksUriOrigins: readonly string[];
   /** Profile spiffe: the trust domain whose bundle this is; its JWT-SVIDs must name IDs in it. */
   readonly trustDomain: string | undefined;
+  /** Header `typ` values accepted (normalized media types); an absent `typ` is always accepted. */
+  readonly acceptedTyp: ReadonlySet<string>;
 }
 
 /** Options for {@link parseIssuerConfigs}. */
@@ -101,6 +104,15 @@ const issuerSchema = z.strictObject({
   clock_skew: duration.refine((s) => s <= MAX_CLOCK_SKEW_SECONDS, "must not exceed 5m").optional(),
   require_iat: z.boolean().optional(),
   replay_protection: z.boolean().optional(),
+  typ: z
+    .array(
+      z.string().superRefine((text, ctx) => {
+        const problem = declaredTypProblem(text);
+        if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+      }),
+    )
+    .min(1, "must not be empty")
+    .optional(),
   trust_domain: z.string().regex(/^[a-z0-9._-]+$/, "must be a SPIFFE trust domain name (lowercase letters, digits, '.', '-', '_')").optional(),
   jwks_uri_origins: z
     .array(
@@ -234,6 +246,7 @@ function withDefaults(entry: IssuerEntry, keys: IssuerKeys, brokerIssuer: string
     replayProtection: entry.replay_protection ?? false,
     jwksUriOrigins: (entry.jwks_uri_origins ?? []).map((origin) => new URL(origin).origin),
     trustDomain: entry.trust_domain,
+    acceptedTyp: new Set((entry.typ ?? (entry.profile === "spiffe" ? SPIFFE_DEFAULT_TYP : DEFAULT_TYP)).map(normalizeTyp)),
   };
 }
 

@@ -5,6 +5,7 @@ import type { Clock } from "../lib/clock.js";
 import type { HttpFetch } from "../lib/http-fetch.js";
 import type { Log } from "../lib/log.js";
 import { DiscoveryJwksLocator } from "./discovery.js";
+import { idTokenProblem, normalizeTyp, typProblem } from "./explicit-typing.js";
 import { loadIssuerConfigs, type IssuerConfig } from "./issuer-config.js";
 import { toBrokerError } from "./jose-errors.js";
 import { DEFAULT_MAX_TOKEN_BYTES, precheckJws, type PrecheckedHeader } from "./jws-precheck.js";
@@ -13,7 +14,7 @@ import { PROFILES } from "./profiles/index.js";
 import type { ProfileResult } from "./profiles/profile.js";
 import { DEFAULT_REMOTE_JWKS_LIMITS, RemoteJwksSource, type RemoteJwksLimits } from "./remote-jwks.js";
 import { checkTimeClaims } from "./time-claims.js";
-import type { SubjectTokenVerifier, TokenLabel, VerifiedSubject } from "./types.js";
+import type { ExternalTokenType, SubjectTokenVerifier, TokenLabel, VerifiedSubject } from "./types.js";
 import { sameIssuerUrl } from "./url-policy.js";
 import { DEFAULT_VERIFIED_TOKEN_CACHE, VerifiedTokenCache, type VerifiedTokenCacheLimits } from "./verified-token-cache.js";
 
@@ -51,6 +52,9 @@ export interface TokenVerifier extends SubjectTokenVerifier {
   issuerIds(): string[];
 }
 
+const JWT_TYPE: ExternalTokenType = "urn:ietf:params:oauth:token-type:jwt";
+const ID_TOKEN_TYPE: ExternalTokenType = "urn:ietf:params:oauth:token-type:id_token";
+
 /** Bound on keys tried when a kid-less header matches several (each try is a signature check). */
 const MAX_KEY_CANDIDATES = 5;
 /** Largest accepted `sub`, in characters. */
@@ -75,7 +79,18 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
 
   const cache = new VerifiedTokenCache(options.verifiedTokenCache ?? DEFAULT_VERIFIED_TOKEN_CACHE, options.clock);
 
-  async function verify(token: string, label: TokenLabel = "subject_token"): Promise<VerifiedSubject> {
+  async function verify(token: string, label: TokenLabel = "subject_token", tokenType: ExternalTokenType = JWT_TYPE): Promise<VerifiedSubject> {
+    const subject = await verifyCached(token, label);
+    // RFC 8693 §3: id_token means an OpenID Connect ID token. Checked on every call, cached or not:
+    // the same token may come back declared as another type.
+    const problem = tokenType === ID_TOKEN_TYPE ? idTokenProblem(subject) : undefined;
+    if (problem !== undefined) {
+      throw new BrokerError("invalid_request", `${label} ${problem}`, { detail: `${label} from issuer ${subject.identity.issuer} declared id_token: ${problem}` });
+    }
+    return subject;
+  }
+
+  async function verifyCached(token: string, label: TokenLabel): Promise<VerifiedSubject> {
     if (!cache.enabled || token.length > (options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES)) return (await verifyFully(token, label)).subject;
     const digest = VerifiedTokenCache.digest(token);
     const cached = await cache.get(digest);
@@ -106,6 +121,12 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       throw new BrokerError("invalid_request", `${label} algorithm is not accepted`, {
         detail: `${label} from issuer ${config.id}: alg ${header.alg} not in [${config.algorithms.join(", ")}]`,
       });
+    }
+    // RFC 8725 §3.11: a token typed as something else (logout+jwt, secevent+jwt, dpop+jwt, …) is
+    // no identity token, whoever signed it. Cheap, so before any key lookup.
+    const typIssue = typProblem(header.typ, config.acceptedTyp);
+    if (typIssue !== undefined) {
+      throw new BrokerError("invalid_request", `${label} type is not accepted`, { detail: `${label} from issuer ${config.id}: ${typIssue}` });
     }
     let payload: JWTPayload;
     try {
@@ -138,6 +159,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       issuedAt: typeof payload.iat === "number" ? payload.iat : undefined,
       tokenId: typeof payload.jti === "string" ? payload.jti : undefined,
       replayKey: config.replayProtection ? replayKey(config.id, token, payload.jti) : undefined,
+      typ: typeof header.typ === "string" ? normalizeTyp(header.typ) : undefined,
     };
     return { subject, route };
   }

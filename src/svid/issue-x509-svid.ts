@@ -8,6 +8,7 @@ import { svidTemplate } from "../credentials/x509/svid-template.js";
 import { validateSvid } from "../credentials/x509/validate-svid.js";
 import { certificatesPem } from "../credentials/x509/x509.js";
 import { authorize, type AuthorizationTrace, type AuthorizeDeps } from "../exchange/authorize.js";
+import type { ExternalTokenType } from "../identity/types.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
 import { guard } from "../revocation/store-guard.js";
@@ -15,6 +16,8 @@ import { guard } from "../revocation/store-guard.js";
 /** A well-formed POST /svid/x509 request; nothing in it is verified yet. */
 export interface X509SvidRequest {
   readonly subjectToken: string;
+  /** As declared (default jwt): an id_token must be shaped as an OIDC ID token. */
+  readonly subjectTokenType?: ExternalTokenType;
   readonly csrPem: string;
   readonly requestId: string;
   readonly clientAddress: string;
@@ -79,7 +82,8 @@ export function createIssueX509Svid(deps: IssueX509SvidDeps): IssueX509Svid {
         clientAddress: request.clientAddress,
         now,
       } as const;
-      const { grant } = await authorize(deps, request.subjectToken, context, known, undefined, (granted) => {
+      const subjectToken = request.subjectTokenType === undefined ? request.subjectToken : { token: request.subjectToken, type: request.subjectTokenType };
+      const { grant } = await authorize(deps, subjectToken, context, known, undefined, (granted) => {
         // The grant schema requires a SPIFFE ID wherever x509_svid is granted.
         if (granted.spiffeId === undefined) throw new Error(`policy ${granted.policyId} granted x509_svid without a SPIFFE ID`);
         known.spiffeId = granted.spiffeId;
