@@ -16,6 +16,8 @@ export interface Config {
   readonly keysDir: string;
   /** Generate development keys on first start when none exist. */
   readonly devKeys: boolean;
+  /** NODE_ENV=production: no development allowances (loopback http key URLs from discovery). */
+  readonly production: boolean;
   /** Global cap on issued credential lifetime, seconds. */
   readonly maxTokenLifetimeSeconds: number;
   readonly maxBodyBytes: number;
@@ -230,6 +232,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keysDir: resolve(e.BROKER_KEYS_DIR),
     // Never mint keys silently in production: a missing key there is an outage to fix, not to paper over.
     devKeys: e.BROKER_DEV_KEYS === "on" || (e.BROKER_DEV_KEYS === "auto" && !production),
+    production,
     maxTokenLifetimeSeconds: e.BROKER_MAX_TOKEN_LIFETIME,
     maxBodyBytes: e.BROKER_MAX_BODY_BYTES,
     requestTimeoutMs: e.BROKER_REQUEST_TIMEOUT * 1000,

@@ -81,6 +81,8 @@ async function run(config: Config, logger: Logger): Promise<void> {
     remoteJwks: { cooldownMs: config.jwksRefetchCooldownMs, cacheMaxAgeMs: config.jwksCacheMaxAgeMs },
     verifiedTokenCache: { ttlSeconds: config.verifiedTokenCacheSeconds, maxEntries: config.verifiedTokenCacheMaxEntries },
     onCacheLookup: (hit) => metrics.verifiedTokenCache.inc({ result: hit ? "hit" : "miss" }),
+    onIssuerKeyRefused: (issuer) => metrics.issuerKeysRefused.inc({ issuer }),
+    allowLoopbackHttpJwksUri: !config.production,
   });
   const policies = await PolicyStore.open({
     dir: config.policyDir,

@@ -1,6 +1,6 @@
 import type { ActChain } from "../audit/audit-event.js";
 import { BrokerError, type BrokerErrorCode } from "../errors.js";
-import type { SubjectTokenVerifier, VerifiedSubject } from "../identity/types.js";
+import type { ExternalTokenType, SubjectTokenVerifier, VerifiedSubject } from "../identity/types.js";
 import type { DenialReason, Grant, PolicySet, PrincipalContext, RequestContext } from "../policy/types.js";
 import type { AdmitWorkload } from "../rate-limit/rate-limit-gate.js";
 import type { RevocationStore } from "../revocation/revocation-store.js";
@@ -59,14 +59,20 @@ export const DENIAL_DESCRIPTIONS: Record<DenialReason, string> = {
  */
 export async function authorize(
   deps: AuthorizeDeps,
-  subjectToken: string,
+  /** The token, with the type the caller declared (an id_token must be shaped as one); a bare string: jwt. */
+  subjectToken: string | { readonly token: string; readonly type: ExternalTokenType },
   context: RequestContext,
   trace: AuthorizationTrace,
   resolveActor?: () => Promise<{ readonly actor: PrincipalContext; readonly actorChain: readonly PrincipalContext[] }>,
-  /** A check of the grant before the store (e.g. require_dpop), so a refusal spends no single-use token. */
-  checkGrant?: (grant: Grant) => void,
+  /**
+   * A check of the grant before the store (e.g. require_dpop, a CSR's proof of possession): it
+   * runs once the subject token is verified and a policy matched, and a refusal spends no
+   * single-use token and no rate-limit budget.
+   */
+  checkGrant?: (grant: Grant) => void | Promise<void>,
 ): Promise<{ subject: VerifiedSubject; grant: Grant }> {
-  const subject = await deps.verifier.verify(subjectToken);
+  const subject =
+    typeof subjectToken === "string" ? await deps.verifier.verify(subjectToken) : await deps.verifier.verify(subjectToken.token, "subject_token", subjectToken.type);
   trace.issuer = subject.identity.issuer;
   trace.subject = subject.identity.subject;
   // The actor is verified once the subject is known good, and before any policy sees it.
@@ -80,7 +86,7 @@ export async function authorize(
   const { grant } = decision;
   trace.workloadId = grant.workloadId;
   trace.policy = grant.policyId;
-  checkGrant?.(grant);
+  await checkGrant?.(grant);
   const issuance = { workloadId: grant.workloadId, replay: subject.replayKey ? { key: subject.replayKey, expiresAt: subject.expiresAt } : undefined };
   if (deps.admitWorkload === undefined) {
     await checkIssuance(deps.revocations, issuance);

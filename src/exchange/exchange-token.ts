@@ -106,7 +106,7 @@ export function createExchangeToken(deps: ExchangeDeps) {
 
       const { grant } = await authorize(
         deps,
-        request.subjectToken,
+        { token: request.subjectToken, type: request.subjectTokenType },
         context,
         known,
         resolveActor &&

@@ -1,7 +1,7 @@
 import type { BrokerTokenClaims, BrokerTokenVerifier } from "../credentials/broker-token-verifier.js";
 import { boundJkt } from "../dpop/binding.js";
 import { BrokerError } from "../errors.js";
-import type { SubjectTokenVerifier, VerifiedSubject } from "../identity/types.js";
+import type { ExternalTokenType, SubjectTokenVerifier, VerifiedSubject } from "../identity/types.js";
 import { sha256Hex } from "../lib/hash.js";
 import type { PolicySet, PrincipalContext, RequestContext } from "../policy/types.js";
 import type { AdmitWorkload } from "../rate-limit/rate-limit-gate.js";
@@ -103,8 +103,8 @@ export function createVerifyActor(deps: {
     };
   }
 
-  async function verifyExternalActor(token: string, type: SubjectTokenType, context: RequestContext, trace: ActorTrace): Promise<VerifiedActor> {
-    const actor = await deps.verifier.verify(token, "actor_token");
+  async function verifyExternalActor(token: string, type: ExternalTokenType, context: RequestContext, trace: ActorTrace): Promise<VerifiedActor> {
+    const actor = await deps.verifier.verify(token, "actor_token", type);
     // An actor is a workload like any subject: blocks, revocations and budgets must reach it.
     const mapped = deps.policies().identify(actor, { ...context, actor: undefined });
     if (mapped === undefined) {

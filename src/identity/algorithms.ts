@@ -18,6 +18,9 @@ export const ASYMMETRIC_ALGORITHMS = [
 
 export type AsymmetricAlgorithm = (typeof ASYMMETRIC_ALGORITHMS)[number];
 
+/** JWT-SVID §2.1: the algorithms a JWT-SVID may be signed with (EdDSA is not among them). */
+export const JWT_SVID_ALGORITHMS: readonly AsymmetricAlgorithm[] = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512"];
+
 /** Default per-issuer allowlist when issuers.yaml does not say otherwise. */
 export const DEFAULT_ALGORITHMS: readonly AsymmetricAlgorithm[] = ["RS256", "ES256"];
 

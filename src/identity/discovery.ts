@@ -1,7 +1,7 @@
 import type { Clock } from "../lib/clock.js";
 import type { HttpFetch } from "../lib/http-fetch.js";
 import { fetchJsonBounded, type FetchLimits } from "./bounded-fetch.js";
-import { checkTrustedUrl, stripTrailingSlash } from "./url-policy.js";
+import { checkDiscoveredJwksUri, stripTrailingSlash } from "./url-policy.js";
 
 /** Options for {@link DiscoveryJwksLocator}. */
 export interface DiscoveryOptions {
@@ -12,6 +12,10 @@ export interface DiscoveryOptions {
   readonly limits: FetchLimits;
   /** How long a discovered jwks_uri is reused before the document is fetched again. */
   readonly maxAgeMs: number;
+  /** Origins besides the issuer's that may serve its keys (issuers.yaml `jwks_uri_origins`). */
+  readonly extraJwksOrigins: readonly string[];
+  /** Accept a loopback http jwks_uri (outside production only). */
+  readonly allowLoopbackHttp: boolean;
 }
 
 /** The discovery document URL for an issuer (OpenID Connect Discovery 1.0 §4). */
@@ -55,7 +59,8 @@ export class DiscoveryJwksLocator {
     // exactly, or a compromised or confused host could speak for another issuer.
     if (issuer !== this.options.issuer) throw new Error(`${url}: "issuer" does not match the configured issuer`);
     if (typeof jwksUri !== "string") throw new Error(`${url}: "jwks_uri" is missing`);
-    const problem = checkTrustedUrl(jwksUri, { allowQuery: true });
+    const { issuer: configured, extraJwksOrigins, allowLoopbackHttp } = this.options;
+    const problem = checkDiscoveredJwksUri(jwksUri, { issuer: configured, extraOrigins: extraJwksOrigins, allowLoopbackHttp });
     if (problem !== undefined) throw new Error(`${url}: "jwks_uri" ${problem}`);
     return jwksUri;
   }

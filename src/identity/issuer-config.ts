@@ -4,10 +4,12 @@ import type { JSONWebKeySet } from "jose";
 import { parseDocument } from "yaml";
 import { z } from "zod";
 import { parseDurationSeconds } from "../lib/durations.js";
-import { ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS, type AsymmetricAlgorithm } from "./algorithms.js";
+import { ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS, JWT_SVID_ALGORITHMS, type AsymmetricAlgorithm } from "./algorithms.js";
+import { declaredTypProblem, DEFAULT_TYP, normalizeTyp, SPIFFE_DEFAULT_TYP } from "./explicit-typing.js";
 import { toVerificationJwks } from "./jwks-document.js";
+import { dropUnusableKeys } from "./jwks-key-check.js";
 import { PROFILE_NAMES, type ProfileName } from "./types.js";
-import { checkTrustedUrl, sameIssuerUrl } from "./url-policy.js";
+import { checkTrustedOrigin, checkTrustedUrl, sameIssuerUrl } from "./url-policy.js";
 
 /** Where an issuer's verification keys come from. */
 export type IssuerKeys =
@@ -33,6 +35,12 @@ export interface IssuerConfig {
   readonly requireIat: boolean;
   /** Each token is accepted once (single-use CI tokens): a second exchange is a replay. */
   readonly replayProtection: boolean;
+  /** With discovery: origins besides the issuer's own that its `jwks_uri` may point to. */
+  readonly jwksUriOrigins: readonly string[];
+  /** Profile spiffe: the trust domain whose bundle this is; its JWT-SVIDs must name IDs in it. */
+  readonly trustDomain: string | undefined;
+  /** Header `typ` values accepted (normalized media types); an absent `typ` is always accepted. */
+  readonly acceptedTyp: ReadonlySet<string>;
 }
 
 /** Options for {@link parseIssuerConfigs}. */
@@ -96,7 +104,41 @@ const issuerSchema = z.strictObject({
   clock_skew: duration.refine((s) => s <= MAX_CLOCK_SKEW_SECONDS, "must not exceed 5m").optional(),
   require_iat: z.boolean().optional(),
   replay_protection: z.boolean().optional(),
-});
+  typ: z
+    .array(
+      z.string().superRefine((text, ctx) => {
+        const problem = declaredTypProblem(text);
+        if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+      }),
+    )
+    .min(1, "must not be empty")
+    .optional(),
+  trust_domain: z.string().regex(/^[a-z0-9._-]+$/, "must be a SPIFFE trust domain name (lowercase letters, digits, '.', '-', '_')").optional(),
+  jwks_uri_origins: z
+    .array(
+      z.string().superRefine((text, ctx) => {
+        const problem = checkTrustedOrigin(text);
+        if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+      }),
+    )
+    .min(1, "must not be empty")
+    .optional(),
+})
+  .refine((entry) => entry.jwks_uri_origins === undefined || entry.keys.discovery === true, {
+    message: "only applies with keys.discovery (a configured jwks_uri or jwks_file is used as given)",
+    path: ["jwks_uri_origins"],
+  })
+  // SPIFFE Trust Domain and Bundle §4: a bundle holds one trust domain's keys, and vouches for
+  // nothing else. The issuer must say which, so a JWT-SVID naming another domain is refused.
+  .refine((entry) => (entry.profile === "spiffe") === (entry.trust_domain !== undefined), {
+    message: "is required for profile spiffe (the trust domain whose keys these are), and only allowed there",
+    path: ["trust_domain"],
+  })
+  // JWT-SVID §2.1: RS256/384/512, ES256/384/512 and PS256/384/512 only.
+  .refine((entry) => entry.profile !== "spiffe" || (entry.algorithms ?? DEFAULT_ALGORITHMS).every((alg) => JWT_SVID_ALGORITHMS.includes(alg)), {
+    message: `JWT-SVIDs are signed with ${JWT_SVID_ALGORITHMS.join(", ")} only (JWT-SVID §2.1)`,
+    path: ["algorithms"],
+  });
 
 type IssuerEntry = z.output<typeof issuerSchema>;
 
@@ -177,6 +219,10 @@ async function resolveKeys(
       spiffeBundle: entry.profile === "spiffe",
     });
     if (jwks.keys.length === 0) throw new Error("contains no usable verification keys");
+    // A key that cannot be imported would fail every token naming it inside WebCrypto: refuse the file.
+    const { refused } = await dropUnusableKeys(jwks);
+    const [bad] = refused;
+    if (bad !== undefined) throw new Error(`keys[${bad.index}]${bad.kid === undefined ? "" : ` (kid ${JSON.stringify(bad.kid)})`} ${bad.reason}`);
     return { kind: "jwks_file", path, jwks };
   } catch (error) {
     report(`${path}: ${error instanceof SyntaxError ? "not valid JSON" : (error as Error).message}`);
@@ -198,6 +244,9 @@ function withDefaults(entry: IssuerEntry, keys: IssuerKeys, brokerIssuer: string
     // SPIFFE JWT-SVID §3: iat is optional in JWT-SVIDs.
     requireIat: entry.require_iat ?? entry.profile !== "spiffe",
     replayProtection: entry.replay_protection ?? false,
+    jwksUriOrigins: (entry.jwks_uri_origins ?? []).map((origin) => new URL(origin).origin),
+    trustDomain: entry.trust_domain,
+    acceptedTyp: new Set((entry.typ ?? (entry.profile === "spiffe" ? SPIFFE_DEFAULT_TYP : DEFAULT_TYP)).map(normalizeTyp)),
   };
 }
 

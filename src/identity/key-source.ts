@@ -23,6 +23,8 @@ export interface KeySource {
   warmUp(): Promise<void>;
   /** Changes whenever the key set is replaced, so verifications cached against it lapse. */
   keySetVersion(): number;
+  /** Refetches keys older than the cache max age (within the cooldown); undefined when none is due. */
+  refreshIfDue(): Promise<void> | undefined;
 }
 
 /** A fixed key set, read once at start-up (air-gapped clusters, SPIFFE bundles). */
@@ -45,5 +47,9 @@ export class StaticKeySource implements KeySource {
 
   keySetVersion(): number {
     return 0;
+  }
+
+  refreshIfDue(): undefined {
+    return undefined;
   }
 }

@@ -5,6 +5,7 @@ import type { HttpFetch } from "../lib/http-fetch.js";
 import type { Log } from "../lib/log.js";
 import { fetchJsonBounded } from "./bounded-fetch.js";
 import { toVerificationJwks } from "./jwks-document.js";
+import { dropUnusableKeys } from "./jwks-key-check.js";
 import type { KeyLookup, KeySource } from "./key-source.js";
 
 /** Bounds on remote key fetching; every one has a default in {@link DEFAULT_REMOTE_JWKS_LIMITS}. */
@@ -44,6 +45,8 @@ export interface RemoteJwksOptions {
   readonly limits: RemoteJwksLimits;
   /** Treat the fetched document as a possible SPIFFE bundle (profile spiffe). */
   readonly spiffeBundle: boolean;
+  /** Told of each published key dropped because it cannot be imported (for metrics). */
+  readonly onKeyRefused?: (issuerId: string) => void;
 }
 
 type Resolver = ReturnType<typeof createLocalJWKSet>;
@@ -65,9 +68,8 @@ export class RemoteJwksSource implements KeySource {
 
   async getKey(header: KeyLookup): Promise<CryptoKey> {
     const lookup = { alg: header.alg, ...(header.kid === undefined ? {} : { kid: header.kid }) };
-    if (this.resolver === undefined || this.now() - this.fetchedAt >= this.options.limits.cacheMaxAgeMs) {
-      await this.refreshIfAllowed();
-    }
+    const refresh = this.refreshIfDue();
+    if (refresh !== undefined) await refresh;
     try {
       return await this.usable()(lookup);
     } catch (error) {
@@ -81,6 +83,11 @@ export class RemoteJwksSource implements KeySource {
 
   keySetVersion(): number {
     return this.version;
+  }
+
+  refreshIfDue(): Promise<void> | undefined {
+    if (this.resolver !== undefined && this.now() - this.fetchedAt < this.options.limits.cacheMaxAgeMs) return undefined;
+    return this.refreshIfAllowed();
   }
 
   ready(): boolean {
@@ -114,7 +121,11 @@ export class RemoteJwksSource implements KeySource {
     try {
       const url = await this.options.locate();
       const doc = await fetchJsonBounded(this.options.fetch, url, limits);
-      const jwks = toVerificationJwks(doc, { maxKeys: limits.maxKeys, spiffeBundle: this.options.spiffeBundle });
+      const { jwks, refused } = await dropUnusableKeys(toVerificationJwks(doc, { maxKeys: limits.maxKeys, spiffeBundle: this.options.spiffeBundle }));
+      for (const key of refused) {
+        log.warn({ issuer: issuerId, kid: key.kid, kty: key.kty, keyIndex: key.index, reason: key.reason }, "issuer key refused: tokens naming it are refused");
+        this.options.onKeyRefused?.(issuerId);
+      }
       this.resolver = createLocalJWKSet(jwks);
       this.version++;
       this.fetchedAt = this.now();

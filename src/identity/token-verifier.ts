@@ -5,14 +5,16 @@ import type { Clock } from "../lib/clock.js";
 import type { HttpFetch } from "../lib/http-fetch.js";
 import type { Log } from "../lib/log.js";
 import { DiscoveryJwksLocator } from "./discovery.js";
+import { idTokenProblem, normalizeTyp, typProblem } from "./explicit-typing.js";
 import { loadIssuerConfigs, type IssuerConfig } from "./issuer-config.js";
 import { toBrokerError } from "./jose-errors.js";
 import { DEFAULT_MAX_TOKEN_BYTES, precheckJws, type PrecheckedHeader } from "./jws-precheck.js";
 import { StaticKeySource, type KeySource } from "./key-source.js";
 import { PROFILES } from "./profiles/index.js";
+import type { ProfileResult } from "./profiles/profile.js";
 import { DEFAULT_REMOTE_JWKS_LIMITS, RemoteJwksSource, type RemoteJwksLimits } from "./remote-jwks.js";
 import { checkTimeClaims } from "./time-claims.js";
-import type { SubjectTokenVerifier, TokenLabel, VerifiedSubject } from "./types.js";
+import type { ExternalTokenType, SubjectTokenVerifier, TokenLabel, VerifiedSubject } from "./types.js";
 import { sameIssuerUrl } from "./url-policy.js";
 import { DEFAULT_VERIFIED_TOKEN_CACHE, VerifiedTokenCache, type VerifiedTokenCacheLimits } from "./verified-token-cache.js";
 
@@ -33,6 +35,13 @@ export interface TokenVerifierOptions {
   readonly verifiedTokenCache?: VerifiedTokenCacheLimits;
   /** Told of every cache lookup, for metrics. */
   readonly onCacheLookup?: (hit: boolean) => void;
+  /**
+   * Accept a plain-http loopback `jwks_uri` from a discovery document (tests, local development).
+   * Default false: learned key URLs must be https. Never true in production.
+   */
+  readonly allowLoopbackHttpJwksUri?: boolean;
+  /** Told of every fetched issuer key dropped because it cannot be imported, for metrics. */
+  readonly onIssuerKeyRefused?: (issuerId: string) => void;
 }
 
 /** A {@link SubjectTokenVerifier} that can also fetch remote keys ahead of the first request. */
@@ -44,6 +53,9 @@ export interface TokenVerifier extends SubjectTokenVerifier {
   /** The configured issuer whose `issuer` is exactly `iss` (its id and profile), or undefined. */
   describeIssuer(iss: string): { readonly id: string; readonly profile: string } | undefined;
 }
+
+const JWT_TYPE: ExternalTokenType = "urn:ietf:params:oauth:token-type:jwt";
+const ID_TOKEN_TYPE: ExternalTokenType = "urn:ietf:params:oauth:token-type:id_token";
 
 /** Bound on keys tried when a kid-less header matches several (each try is a signature check). */
 const MAX_KEY_CANDIDATES = 5;
@@ -69,10 +81,21 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
 
   const cache = new VerifiedTokenCache(options.verifiedTokenCache ?? DEFAULT_VERIFIED_TOKEN_CACHE, options.clock);
 
-  async function verify(token: string, label: TokenLabel = "subject_token"): Promise<VerifiedSubject> {
+  async function verify(token: string, label: TokenLabel = "subject_token", tokenType: ExternalTokenType = JWT_TYPE): Promise<VerifiedSubject> {
+    const subject = await verifyCached(token, label);
+    // RFC 8693 §3: id_token means an OpenID Connect ID token. Checked on every call, cached or not:
+    // the same token may come back declared as another type.
+    const problem = tokenType === ID_TOKEN_TYPE ? idTokenProblem(subject) : undefined;
+    if (problem !== undefined) {
+      throw new BrokerError("invalid_request", `${label} ${problem}`, { detail: `${label} from issuer ${subject.identity.issuer} declared id_token: ${problem}` });
+    }
+    return subject;
+  }
+
+  async function verifyCached(token: string, label: TokenLabel): Promise<VerifiedSubject> {
     if (!cache.enabled || token.length > (options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES)) return (await verifyFully(token, label)).subject;
     const digest = VerifiedTokenCache.digest(token);
-    const cached = cache.get(digest);
+    const cached = await cache.get(digest);
     options.onCacheLookup?.(cached !== undefined);
     if (cached !== undefined) return cached;
     const { subject, route } = await verifyFully(token, label);
@@ -101,6 +124,12 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
         detail: `${label} from issuer ${config.id}: alg ${header.alg} not in [${config.algorithms.join(", ")}]`,
       });
     }
+    // RFC 8725 §3.11: a token typed as something else (logout+jwt, secevent+jwt, dpop+jwt, …) is
+    // no identity token, whoever signed it. Cheap, so before any key lookup.
+    const typIssue = typProblem(header.typ, config.acceptedTyp);
+    if (typIssue !== undefined) {
+      throw new BrokerError("invalid_request", `${label} type is not accepted`, { detail: `${label} from issuer ${config.id}: ${typIssue}` });
+    }
     let payload: JWTPayload;
     try {
       payload = await verifySignatureAndClaims(token, route, header, options.clock);
@@ -113,7 +142,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
         detail: `${label} from issuer ${config.id}: ${problem.detail}`,
       });
     }
-    const profiled = PROFILES[config.profile](payload, header);
+    const profiled = trustDomainCheck(PROFILES[config.profile](payload, header), config);
     if (!profiled.ok) {
       throw new BrokerError("invalid_request", `${label} claims do not fit the ${config.profile} profile`, {
         detail: `${label} from issuer ${config.id}: ${profiled.reason}`,
@@ -132,6 +161,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       issuedAt: typeof payload.iat === "number" ? payload.iat : undefined,
       tokenId: typeof payload.jti === "string" ? payload.jti : undefined,
       replayKey: config.replayProtection ? replayKey(config.id, token, payload.jti) : undefined,
+      typ: typeof header.typ === "string" ? normalizeTyp(header.typ) : undefined,
     };
     return { subject, route };
   }
@@ -167,10 +197,27 @@ function keySourceFor(config: IssuerConfig, options: TokenVerifierOptions, limit
     keys.kind === "jwks_uri"
       ? () => Promise.resolve(keys.url)
       : (() => {
-          const locator = new DiscoveryJwksLocator({ issuer: config.issuer, fetch, clock, limits, maxAgeMs: limits.cacheMaxAgeMs });
+          const locator = new DiscoveryJwksLocator({
+            issuer: config.issuer,
+            fetch,
+            clock,
+            limits,
+            maxAgeMs: limits.cacheMaxAgeMs,
+            extraJwksOrigins: config.jwksUriOrigins,
+            allowLoopbackHttp: options.allowLoopbackHttpJwksUri ?? false,
+          });
           return () => locator.locate();
         })();
-  return new RemoteJwksSource({ issuerId: config.id, locate, fetch, clock, log, limits, spiffeBundle: config.profile === "spiffe" });
+  return new RemoteJwksSource({
+    issuerId: config.id,
+    locate,
+    fetch,
+    clock,
+    log,
+    limits,
+    spiffeBundle: config.profile === "spiffe",
+    ...(options.onIssuerKeyRefused ? { onKeyRefused: options.onIssuerKeyRefused } : {}),
+  });
 }
 
 async function verifySignatureAndClaims(token: string, route: Route, header: PrecheckedHeader, clock: Clock): Promise<JWTPayload> {
@@ -215,6 +262,16 @@ async function verifySignatureAndClaims(token: string, route: Route, header: Pre
 function replayKey(issuerId: string, token: string, jti: unknown): string {
   if (typeof jti === "string" && jti !== "" && jti.length <= 256) return `${issuerId}:jti:${jti}`;
   return `${issuerId}:sha256:${sha256Hex(token.slice(0, token.lastIndexOf(".")))}`;
+}
+
+/**
+ * A spiffe issuer's keys are one trust domain's bundle: a JWT-SVID they verify must name a SPIFFE
+ * ID in that trust domain (SPIFFE Trust Domain and Bundle §4), or one domain's compromised
+ * workload could sign as another's.
+ */
+function trustDomainCheck(profiled: ProfileResult, config: IssuerConfig): ProfileResult {
+  if (!profiled.ok || config.trustDomain === undefined || profiled.attributes.trust_domain === config.trustDomain) return profiled;
+  return { ok: false, reason: `SPIFFE ID is in trust domain ${JSON.stringify(profiled.attributes.trust_domain ?? "")}, not ${config.trustDomain}` };
 }
 
 function checkSubject(sub: unknown): { description: string; detail: string } | undefined {

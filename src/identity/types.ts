@@ -36,6 +36,8 @@ export interface VerifiedSubject {
    * (issuer id + `jti`, or + a SHA-256 of header and payload when there is no `jti`).
    */
   readonly replayKey: string | undefined;
+  /** The header `typ`, normalized as a media type (`JWT` → `application/jwt`); undefined when absent. */
+  readonly typ?: string | undefined;
 }
 
 /** Token types accepted from outside as proof of identity (RFC 8693 §3). */
@@ -50,9 +52,10 @@ export interface SubjectTokenVerifier {
    * Verifies a token from a configured issuer.
    * Throws BrokerError `invalid_request` (RFC 8693 §2.2.2) when the token is not acceptable,
    * `temporarily_unavailable` when the issuer's keys cannot be had and none are cached.
-   * `label` (default "subject_token") names the token in error descriptions.
+   * `label` (default "subject_token") names the token in error descriptions. `tokenType` is the
+   * type the caller declared (default jwt): an `id_token` must be shaped as an OIDC ID token.
    */
-  verify(token: string, label?: TokenLabel): Promise<VerifiedSubject>;
+  verify(token: string, label?: TokenLabel, tokenType?: ExternalTokenType): Promise<VerifiedSubject>;
   /** True once every issuer has usable keys (for /readyz). */
   ready(): boolean;
 }

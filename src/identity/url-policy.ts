@@ -35,6 +35,43 @@ export function checkTrustedUrl(text: string, options: TrustedUrlOptions = {}): 
   return undefined;
 }
 
+/** Options for {@link checkDiscoveredJwksUri}. */
+export interface DiscoveredJwksUriOptions {
+  /** The configured issuer whose discovery document named the URL. */
+  readonly issuer: string;
+  /** Origins besides the issuer's that may serve its keys (issuers.yaml `jwks_uri_origins`). */
+  readonly extraOrigins: readonly string[];
+  /** Plain http on loopback, as for configured URLs: tests and local development, never production. */
+  readonly allowLoopbackHttp: boolean;
+}
+
+/**
+ * Returns a problem description when a `jwks_uri` learned from a discovery document may not be
+ * fetched: it must be https (loopback http only outside production) and on the issuer's own
+ * origin or one the operator listed. The document is the issuer's word, but a compromised or
+ * confused one must not send the broker for keys in cleartext or to a host (or a local service)
+ * nobody configured.
+ */
+export function checkDiscoveredJwksUri(text: string, options: DiscoveredJwksUriOptions): string | undefined {
+  const problem = checkTrustedUrl(text, { allowQuery: true });
+  if (problem !== undefined) return problem;
+  const url = new URL(text);
+  if (url.protocol !== "https:" && !options.allowLoopbackHttp) return "must use https";
+  const issuerOrigin = new URL(options.issuer).origin;
+  if (url.origin !== issuerOrigin && !options.extraOrigins.includes(url.origin)) {
+    return `must be on the issuer's origin (${issuerOrigin}) or one listed in jwks_uri_origins`;
+  }
+  return undefined;
+}
+
+/** Returns a problem description when `text` is not a bare origin (scheme, host, port) acceptable as a key host. */
+export function checkTrustedOrigin(text: string): string | undefined {
+  const problem = checkTrustedUrl(text);
+  if (problem !== undefined) return problem;
+  if (new URL(text).origin !== stripTrailingSlash(text)) return "must be an origin like https://keys.example.com (no path)";
+  return undefined;
+}
+
 /** True when `text` is an acceptable URL to fetch keys or metadata from. */
 export function isTrustedUrl(text: string, options: TrustedUrlOptions = {}): boolean {
   return checkTrustedUrl(text, options) === undefined;

@@ -29,6 +29,11 @@ export interface KeySetStamp {
   keySetVersion(): number;
   /** False when the keys may no longer be used (stale past their limit). */
   ready(): boolean;
+  /**
+   * The freshness check a verification makes before it uses the keys: refetches them (within the
+   * cooldown) when they are older than the cache max age. Undefined when they are fresh.
+   */
+  refreshIfDue(): Promise<void> | undefined;
 }
 
 /**
@@ -40,6 +45,9 @@ export interface KeySetStamp {
  *   comes first (every other check of a verification cannot change with time);
  * - it is dropped as soon as the issuer's key set changes (a refetch), so a key removed from the
  *   issuer's JWKS stops vouching at once;
+ * - it never outlives the key set it was checked against: a hit makes the same freshness check a
+ *   fresh verification would (refetching keys older than the JWKS cache max age), so once the
+ *   issuer has dropped a key and the keys are due, the hit is dropped and the token re-verified;
  * - replay protection, revocation, blocks and policy are not cached: they run on every request.
  * Only successes are cached, so a flood of bad tokens cannot fill it with anything.
  */
@@ -60,11 +68,14 @@ export class VerifiedTokenCache {
     return createHash("sha256").update(token).digest("base64url");
   }
 
-  get(digest: string): VerifiedSubject | undefined {
+  async get(digest: string): Promise<VerifiedSubject | undefined> {
     const entry = this.entries.get(digest);
     if (entry === undefined) return undefined;
+    // As strict as a miss: keys past their max age are refetched before the entry may answer.
+    const refresh = entry.keys.refreshIfDue();
+    if (refresh !== undefined) await refresh;
     if (epochSeconds(this.clock) >= entry.validUntil || !entry.keys.ready() || entry.keys.keySetVersion() !== entry.keysVersion) {
-      this.entries.delete(digest);
+      if (this.entries.get(digest) === entry) this.entries.delete(digest);
       return undefined;
     }
     return entry.subject;

@@ -44,6 +44,13 @@ export class BrokerMetrics {
     registers: [this.registry],
   });
 
+  readonly issuerKeysRefused = new Counter({
+    name: "broker_issuer_keys_refused_total",
+    help: "Keys published by an issuer that cannot be imported (an EC point off its curve, ...) and were dropped, by issuer id.",
+    labelNames: ["issuer"] as const,
+    registers: [this.registry],
+  });
+
   readonly verifiedTokenCache = new Counter({
     name: "broker_verified_token_cache_lookups_total",
     help: "Lookups of external tokens in the verified-token cache, by result (hit, miss).",

@@ -1,6 +1,6 @@
 import { denialOf, type AuditSink, type SvidAuditEvent } from "../audit/audit-event.js";
 import type { CertificateAuthority } from "../credentials/x509/ca-store.js";
-import { checkCsrAgainstGrant, readCsr } from "../credentials/x509/csr.js";
+import { checkCsrAgainstGrant, parseCsr, verifyCsr, type CheckedCsr } from "../credentials/x509/csr.js";
 import { pemOf } from "../credentials/x509/pem.js";
 import { signSvid } from "../credentials/x509/sign-svid.js";
 import { svidSigningProfile } from "../credentials/x509/svid-signing-profile.js";
@@ -8,6 +8,7 @@ import { svidTemplate } from "../credentials/x509/svid-template.js";
 import { validateSvid } from "../credentials/x509/validate-svid.js";
 import { certificatesPem } from "../credentials/x509/x509.js";
 import { authorize, type AuthorizationTrace, type AuthorizeDeps } from "../exchange/authorize.js";
+import type { ExternalTokenType } from "../identity/types.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
 import { guard } from "../revocation/store-guard.js";
@@ -15,6 +16,8 @@ import { guard } from "../revocation/store-guard.js";
 /** A well-formed POST /svid/x509 request; nothing in it is verified yet. */
 export interface X509SvidRequest {
   readonly subjectToken: string;
+  /** As declared (default jwt): an id_token must be shaped as an OIDC ID token. */
+  readonly subjectTokenType?: ExternalTokenType;
   readonly csrPem: string;
   readonly requestId: string;
   readonly clientAddress: string;
@@ -42,10 +45,12 @@ export interface IssueX509SvidDeps extends AuthorizeDeps {
 export type IssueX509Svid = (request: X509SvidRequest) => Promise<IssuedX509Svid>;
 
 /**
- * Issues an X.509-SVID: read the CSR (size, shape, proof of possession, key type), authorize the
- * subject token exactly as /token does, refuse a CSR asking for more than the grant, build the
- * certificate from the grant (only the public key comes from the CSR), sign, re-validate what was
- * signed, record the serial for revocation, and audit the decision.
+ * Issues an X.509-SVID: read the CSR without signature work (size, shape, key type, size and
+ * exponent), verify the subject token and decide by policy as /token does, then check the CSR's
+ * proof of possession and refuse a CSR asking for more than the grant, and only then claim the
+ * single-use token and charge the workload's budget; build the certificate from the grant (only
+ * the public key comes from the CSR), sign, re-validate what was signed, record the serial for
+ * revocation, and audit the decision.
  */
 export function createIssueX509Svid(deps: IssueX509SvidDeps): IssueX509Svid {
   const bundlePem = certificatesPem(deps.ca.roots);
@@ -62,8 +67,11 @@ export function createIssueX509Svid(deps: IssueX509SvidDeps): IssueX509Svid {
     } as const;
     const known: AuthorizationTrace & { -readonly [K in "spiffeId" | "serial" | "exp"]?: SvidAuditEvent[K] } = {};
     try {
-      // The CSR first: a malformed one must not use up a single-use subject token.
-      const csr = readCsr(request.csrPem);
+      // The CSR's cheap checks first; its signature only once the subject token is verified, so an
+      // unauthenticated caller cannot make the broker do signature work for it. The single-use
+      // claim comes after both: a bad CSR does not use up the token.
+      const parsed = parseCsr(request.csrPem);
+      let csr: CheckedCsr | undefined;
       const now = epochSeconds(deps.clock);
       const context = {
         audiences: [],
@@ -74,11 +82,15 @@ export function createIssueX509Svid(deps: IssueX509SvidDeps): IssueX509Svid {
         clientAddress: request.clientAddress,
         now,
       } as const;
-      const { grant } = await authorize(deps, request.subjectToken, context, known);
-      // The grant schema requires a SPIFFE ID wherever x509_svid is granted.
-      if (grant.spiffeId === undefined) throw new Error(`policy ${grant.policyId} granted x509_svid without a SPIFFE ID`);
-      known.spiffeId = grant.spiffeId;
-      checkCsrAgainstGrant(csr.asks, { spiffeId: grant.spiffeId, dnsNames: grant.dnsNames });
+      const subjectToken = request.subjectTokenType === undefined ? request.subjectToken : { token: request.subjectToken, type: request.subjectTokenType };
+      const { grant } = await authorize(deps, subjectToken, context, known, undefined, (granted) => {
+        // The grant schema requires a SPIFFE ID wherever x509_svid is granted.
+        if (granted.spiffeId === undefined) throw new Error(`policy ${granted.policyId} granted x509_svid without a SPIFFE ID`);
+        known.spiffeId = granted.spiffeId;
+        csr = verifyCsr(parsed);
+        checkCsrAgainstGrant(csr.asks, { spiffeId: granted.spiffeId, dnsNames: granted.dnsNames });
+      });
+      if (csr === undefined || grant.spiffeId === undefined) throw new Error("authorize returned without checking the CSR");
 
       const template = svidTemplate({
         spiffeId: grant.spiffeId,

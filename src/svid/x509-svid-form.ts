@@ -1,12 +1,13 @@
 import { BrokerError } from "../errors.js";
 import type { FormFields } from "../exchange/token-request.js";
 import { TOKEN_TYPE } from "../exchange/token-types.js";
+import type { ExternalTokenType } from "../identity/types.js";
 
 /** Subject tokens /svid/x509 accepts: the workload's own platform token (a broker token carries no SPIFFE ID). */
 const SVID_SUBJECT_TOKEN_TYPES: readonly string[] = [TOKEN_TYPE.jwt, TOKEN_TYPE.idToken];
 
 /** The fields of POST /svid/x509, checked for presence and type only. */
-export function parseX509SvidForm(fields: FormFields): { subjectToken: string; csrPem: string } {
+export function parseX509SvidForm(fields: FormFields): { subjectToken: string; subjectTokenType: ExternalTokenType; csrPem: string } {
   const subjectToken = fields.single("subject_token");
   const subjectTokenType = fields.single("subject_token_type");
   const csrPem = fields.single("csr");
@@ -16,5 +17,5 @@ export function parseX509SvidForm(fields: FormFields): { subjectToken: string; c
     throw new BrokerError("invalid_request", `unsupported subject_token_type; accepted: ${SVID_SUBJECT_TOKEN_TYPES.join(", ")}`);
   }
   if (csrPem === undefined) throw new BrokerError("invalid_request", "missing csr (a PEM PKCS#10 certificate request)");
-  return { subjectToken, csrPem };
+  return { subjectToken, subjectTokenType: subjectTokenType as ExternalTokenType, csrPem };
 }

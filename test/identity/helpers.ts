@@ -26,7 +26,8 @@ export async function issuerConfig(entry: Record<string, unknown>, baseDir = tmp
 
 /** A verifier over the given issuers with real fetch, a silent log and small test-friendly defaults. */
 export function verifierFor(issuers: IssuerConfig[], clock: ManualClock, extra: Partial<TokenVerifierOptions> = {}): TokenVerifier {
-  return createTokenVerifier({ issuers, brokerIssuer: BROKER, clock, fetch: globalHttpFetch, log: silentLog, ...extra });
+  // The test issuers serve http on loopback, which only development allows.
+  return createTokenVerifier({ issuers, brokerIssuer: BROKER, clock, fetch: globalHttpFetch, log: silentLog, allowLoopbackHttpJwksUri: true, ...extra });
 }
 
 /** Writes JSON to a fresh temporary directory; returns the directory and the file path. */

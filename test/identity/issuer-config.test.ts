@@ -44,6 +44,7 @@ describe("loadIssuerConfigs", () => {
   - id: mesh
     issuer: http://127.0.0.1:8081
     profile: spiffe
+    trust_domain: example.org
     keys: { jwks_uri: "http://localhost:8081/keys" }
 `,
       { "k8s-jwks.json": JSON.stringify({ keys: [key.publicJwk] }) },
@@ -134,7 +135,7 @@ describe("loadIssuerConfigs", () => {
     const file = await writeIssuersFile(
       `issuers:
   - { id: garbage, issuer: "https://a.example.com", profile: oidc, keys: { jwks_file: garbage.json } }
-  - { id: empty, issuer: "https://b.example.com", profile: spiffe, keys: { jwks_file: x509-only.json } }
+  - { id: empty, issuer: "https://b.example.com", profile: spiffe, trust_domain: example.org, keys: { jwks_file: x509-only.json } }
 `,
       {
         "garbage.json": "{ nope",
@@ -144,6 +145,34 @@ describe("loadIssuerConfigs", () => {
     const message = await loadError(file);
     expect(message).toMatch(/issuers\[0\] \(id "garbage"\) keys\.jwks_file: .*not valid JSON/);
     expect(message).toMatch(/issuers\[1\] \(id "empty"\) keys\.jwks_file: .*no usable verification keys/);
+  });
+
+  it("refuses a jwks_file holding a key that cannot be imported (an EC point off its curve), naming it by kid only", async () => {
+    const { exportJWK, generateKeyPair } = await import("jose");
+    const jwk = await exportJWK((await generateKeyPair("ES256", { extractable: true })).publicKey);
+    const y = Buffer.from(jwk.y ?? "", "base64url");
+    y[31] = (y[31] ?? 0) ^ 0x01;
+    const file = await writeIssuersFile(
+      `issuers:
+  - { id: offcurve, issuer: "https://a.example.com", profile: oidc, keys: { jwks_file: bad.json } }
+`,
+      { "bad.json": JSON.stringify({ keys: [{ ...jwk, y: y.toString("base64url"), kid: "bent" }] }) },
+    );
+    const message = await loadError(file);
+    expect(message).toMatch(/issuers\[0\] \(id "offcurve"\) keys\.jwks_file: .*keys\[0\] \(kid "bent"\) cannot be imported/);
+    expect(message).not.toContain(jwk.x);
+  });
+
+  it("takes jwks_uri_origins only as https origins, and only with discovery", async () => {
+    const file = await writeIssuersFile(`issuers:
+  - { id: a, issuer: "https://a.example.com", profile: oidc, keys: { discovery: true }, jwks_uri_origins: ["https://keys.example.com/path"] }
+  - { id: b, issuer: "https://b.example.com", profile: oidc, keys: { discovery: true }, jwks_uri_origins: ["http://keys.example.com"] }
+  - { id: c, issuer: "https://c.example.com", profile: oidc, keys: { jwks_uri: "https://c.example.com/jwks" }, jwks_uri_origins: ["https://keys.example.com"] }
+`);
+    const message = await loadError(file);
+    expect(message).toContain(`issuers[0] (id "a") jwks_uri_origins[0]: must be an origin like https://keys.example.com (no path)`);
+    expect(message).toContain(`issuers[1] (id "b") jwks_uri_origins[0]: must use https`);
+    expect(message).toContain(`issuers[2] (id "c") jwks_uri_origins: only applies with keys.discovery`);
   });
 
   it("refuses insecure jwks_uri and issuer URLs with queries or fragments", async () => {

@@ -44,7 +44,7 @@ describe("static JWKS files", () => {
 
     it("verifies a JWT-SVID signed by a jwt-svid key from a bundle file", async () => {
       const { dir } = await writeTempJson("bundle.json", bundle);
-      const verifier = verifierFor([await issuerConfig({ id: "mesh", issuer: issuer.url, profile: "spiffe", keys: { jwks_file: "bundle.json" } }, dir)], clock);
+      const verifier = verifierFor([await issuerConfig({ id: "mesh", issuer: issuer.url, profile: "spiffe", trust_domain: "example.org", keys: { jwks_file: "bundle.json" } }, dir)], clock);
       const verified = await verifier.verify(await svid(jwtKey));
       expect(verified.identity.attributes).toEqual({ spiffe_id: "spiffe://example.org/ns/prod/sa/api", trust_domain: "example.org", path: "/ns/prod/sa/api" });
       expect(verified.issuedAt).toBeUndefined();
@@ -52,7 +52,7 @@ describe("static JWKS files", () => {
 
     it("never verifies a JWT with an x509-svid key", async () => {
       const { dir } = await writeTempJson("bundle.json", bundle);
-      const verifier = verifierFor([await issuerConfig({ id: "mesh", issuer: issuer.url, profile: "spiffe", keys: { jwks_file: "bundle.json" } }, dir)], clock);
+      const verifier = verifierFor([await issuerConfig({ id: "mesh", issuer: issuer.url, profile: "spiffe", trust_domain: "example.org", keys: { jwks_file: "bundle.json" } }, dir)], clock);
       const error = await brokerError(verifier.verify(await svid(x509Key)));
       expect(error.description).toBe("subject_token signing key is not published by its issuer");
       const kidless = await issuer.mint(spiffeClaims(), { key: x509Key, kid: null });
@@ -62,7 +62,7 @@ describe("static JWKS files", () => {
     it("applies the same filtering to a bundle served as a remote JWKS", async () => {
       issuer.serveJwks(bundle);
       try {
-        const verifier = verifierFor([await issuerConfig({ id: "mesh", issuer: issuer.url, profile: "spiffe", keys: { jwks_uri: issuer.jwksUrl } })], clock);
+        const verifier = verifierFor([await issuerConfig({ id: "mesh", issuer: issuer.url, profile: "spiffe", trust_domain: "example.org", keys: { jwks_uri: issuer.jwksUrl } })], clock);
         await expect(verifier.verify(await svid(jwtKey))).resolves.toBeDefined();
         expect((await brokerError(verifier.verify(await svid(x509Key)))).code).toBe("invalid_request");
       } finally {
@@ -72,7 +72,7 @@ describe("static JWKS files", () => {
 
     it("still enforces exp and aud on JWT-SVIDs", async () => {
       const { dir } = await writeTempJson("bundle.json", bundle);
-      const verifier = verifierFor([await issuerConfig({ id: "mesh", issuer: issuer.url, profile: "spiffe", keys: { jwks_file: "bundle.json" } }, dir)], clock);
+      const verifier = verifierFor([await issuerConfig({ id: "mesh", issuer: issuer.url, profile: "spiffe", trust_domain: "example.org", keys: { jwks_file: "bundle.json" } }, dir)], clock);
       expect((await brokerError(verifier.verify(await svid(jwtKey, { exp: T0 / 1000 - 120 })))).description).toBe("subject_token has expired");
       expect((await brokerError(verifier.verify(await svid(jwtKey, { aud: undefined })))).description).toBe('subject_token is missing the "aud" claim');
     });

@@ -164,7 +164,7 @@ describe("VerifiedTokenCache", () => {
     tokenId: undefined,
     replayKey: undefined,
   });
-  const keys = { keySetVersion: () => 0, ready: () => true };
+  const keys = { keySetVersion: () => 0, ready: () => true, refreshIfDue: () => undefined };
 
   it("lets expired entries go as new ones arrive, so an idle cache shrinks", () => {
     const clock = manualClock();
@@ -177,13 +177,13 @@ describe("VerifiedTokenCache", () => {
     expect(cache.size).toBe(1);
   });
 
-  it("drops an entry whose issuer keys went stale", () => {
+  it("drops an entry whose issuer keys went stale", async () => {
     const clock = manualClock();
     const cache = new VerifiedTokenCache({ ttlSeconds: 10, maxEntries: 100 }, clock);
     let ready = true;
-    cache.set("d", subject(Math.floor(T0 / 1000) + 3600), { keySetVersion: () => 0, ready: () => ready }, undefined);
-    expect(cache.get("d")).toBeDefined();
+    cache.set("d", subject(Math.floor(T0 / 1000) + 3600), { keySetVersion: () => 0, ready: () => ready, refreshIfDue: () => undefined }, undefined);
+    expect(await cache.get("d")).toBeDefined();
     ready = false;
-    expect(cache.get("d")).toBeUndefined();
+    expect(await cache.get("d")).toBeUndefined();
   });
 });

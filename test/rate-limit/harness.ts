@@ -130,6 +130,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<RateLi
       clock,
       fetch: globalHttpFetch,
       log: silentLog,
+      allowLoopbackHttpJwksUri: true,
     });
     const keys = await FileKeyStore.generate(join(dir, "keys", "signing"));
     await ensureDevCa(join(dir, "keys"), TRUST_DOMAIN, new Date(clock.now()));

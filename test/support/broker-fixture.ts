@@ -213,7 +213,7 @@ export async function startBrokerFixture(options: BrokerFixtureOptions = {}): Pr
       { id: "github-actions", issuer: github.url, profile: "github-actions", keys: { discovery: true }, algorithms: ["RS256"], max_token_age: "10m" },
       { id: "gitlab-ci", issuer: gitlab.url, profile: "gitlab-ci", keys: { jwks_uri: gitlab.jwksUrl }, algorithms: ["RS256", "ES256"] },
       { id: "kubernetes", issuer: kubernetes.url, profile: "kubernetes", keys: { discovery: true }, algorithms: ["RS256", "ES256"] },
-      { id: "spiffe", issuer: spiffe.url, profile: "spiffe", keys: { jwks_file: "../spiffe-jwks.json" }, algorithms: ["ES256"] },
+      { id: "spiffe", issuer: spiffe.url, profile: "spiffe", trust_domain: "example.org", keys: { jwks_file: "../spiffe-jwks.json" }, algorithms: ["ES256"] },
       {
         id: "oidc",
         issuer: oidc.url,
