@@ -107,6 +107,30 @@ describe("POST /token with a DPoP proof", () => {
     }
   });
 
+  it("refuses an htu that is no RFC 3986 URI, though the WHATWG parser reads it as the token endpoint", async () => {
+    const port = fx.broker.port;
+    const lookalikes = [
+      `http:127.0.0.1:${port}/token`,
+      `http:\\\\127.0.0.1:${port}\\token`,
+      ` ${fx.url}/token`,
+      `${fx.url}/token `,
+      `http://2130706433:${port}/token`,
+      `http://0x7f.1:${port}/token`,
+      `http://0177.0.0.1:${port}/token`,
+      `http://127.1:${port}/token`,
+    ];
+    for (const htu of lookalikes) {
+      // Each would pass a WHATWG-based comparison: the point of the test is that ours is not one.
+      expect(new URL(htu.trim()).href).toBe(`${fx.url}/token`);
+      const res = await exchange(fx.url, await externalForm(OIDC_SUBJECT, { audience: AUDIENCE }), await tokenProof(alice, { htu }));
+      expect(res.status, htu).toBe(400);
+      expect(res.json, htu).toMatchObject({ error: "invalid_dpop_proof", error_description: "DPoP proof htu does not match the request URI" });
+    }
+    // Control: the same request with the URI as RFC 3986 spells it, in another case, is issued.
+    const res = await exchange(fx.url, await externalForm(OIDC_SUBJECT, { audience: AUDIENCE }), await tokenProof(alice, { htu: `HTTP://127.0.0.1:${port}/%74oken` }));
+    expect(res.status, res.text).toBe(200);
+  });
+
   it("refuses the same proof twice", async () => {
     const once = await tokenProof(alice);
     expect((await exchange(fx.url, await externalForm(OIDC_SUBJECT, { audience: AUDIENCE }), once)).status).toBe(200);
