@@ -7,10 +7,12 @@ import { writeFileAtomic } from "../lib/atomic-file.js";
  * keys/signing/keyset.json: which key signs (`active`), which other keys the JWKS publishes
  * (`published`: the next key before it signs, previous keys until their last token expires) and,
  * since rotation tooling, what happened to each key when (`keys`). Older files without `keys`
- * stay valid; unknown members of a key record are kept on rewrite.
+ * stay valid; unknown members of a key record are kept on rewrite. `revision` counts the writes:
+ * every change goes through {@link writeKeyset}, which raises it by one, so every replica reading
+ * the folder knows the same number for the same keys (the SPIFFE bundle's sequence is built on it).
  *
  * ```json
- * { "active": "key-20250101T000000Z-Kqf", "published": ["key-20241201T000000Z-a1B"],
+ * { "revision": 3, "active": "key-20250101T000000Z-Kqf", "published": ["key-20241201T000000Z-a1B"],
  *   "keys": { "key-20250101T000000Z-Kqf": { "kid": "Kqf…", "created_at": "…", "activated_at": "…" } } }
  * ```
  */
@@ -33,6 +35,8 @@ const keyRecordSchema = z.looseObject({
 });
 
 export const keysetSchema = z.strictObject({
+  /** Raised by one on every write (absent in files written before it existed: 0). */
+  revision: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
   active: z.string().regex(KEY_NAME, "bad key name"),
   published: z.array(z.string().regex(KEY_NAME, "bad key name")).default([]),
   keys: z.record(z.string().regex(KEY_NAME, "bad key name"), keyRecordSchema).optional(),
@@ -62,14 +66,39 @@ export async function readKeyset(dir: string): Promise<Keyset> {
   return parseKeyset(await readFile(path, "utf8"), path);
 }
 
-/** Replaces `<dir>/keyset.json` atomically (mode 0600), `published` without the active key. */
+/**
+ * Replaces `<dir>/keyset.json` atomically (mode 0600), `published` without the active key, and
+ * `revision` one above the file it replaces (read here, under the caller's {@link withKeysetLock},
+ * so no caller can forget or lower it).
+ */
 export async function writeKeyset(dir: string, keyset: Keyset): Promise<void> {
   const normalised: Keyset = {
+    revision: (await currentRevision(dir)) + 1,
     active: keyset.active,
     published: [...new Set(keyset.published)].filter((name) => name !== keyset.active),
     ...(keyset.keys === undefined ? {} : { keys: keyset.keys }),
   };
   await writeFileAtomic(join(dir, KEYSET_FILE), `${JSON.stringify(normalised, null, 2)}\n`, 0o600);
+}
+
+/**
+ * The revision of `<dir>/keyset.json`: 0 when there is none yet or it predates revisions. A file
+ * broken otherwise (being repaired by this write) still gives its revision when it has a readable one.
+ */
+async function currentRevision(dir: string): Promise<number> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, KEYSET_FILE), "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return 0;
+    throw error;
+  }
+  try {
+    const { revision } = JSON.parse(text) as { revision?: unknown };
+    return Number.isSafeInteger(revision) && (revision as number) >= 0 ? (revision as number) : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /**
