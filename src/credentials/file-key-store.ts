@@ -75,7 +75,7 @@ export class FileKeyStore implements KeyStore {
 
   /** Generates a fresh P-256 key as the only, active key of a new keyset in `dir` (development). */
   static async generate(dir: string, options: { log?: Log } = {}): Promise<FileKeyStore> {
-    await initSigningKeys(dir, { clock: systemClock, nameByKid: true });
+    await initSigningKeys(dir, { clock: systemClock, development: true });
     return FileKeyStore.load(dir, options);
   }
 

@@ -141,7 +141,7 @@ describe("keyset.json compatibility", () => {
   it("reads the pre-rotation format { active, published }", async () => {
     const dir = join(await mkdtemp(join(tmpdir(), "broker-rotation-")), "signing");
     const clock = new ManualClock(T0);
-    const key = await initSigningKeys(dir, { clock, nameByKid: true });
+    const key = await initSigningKeys(dir, { clock, development: true });
     expect(key.name).toBe(key.kid);
     await writeFile(join(dir, "keyset.json"), JSON.stringify({ active: key.name, published: [] }));
     const store = await FileKeyStore.load(dir);
