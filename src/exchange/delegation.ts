@@ -1,6 +1,6 @@
 import type { ActValue } from "../credentials/access-token.js";
 import type { BrokerTokenVerifier } from "../credentials/broker-token-verifier.js";
-import { boundJkt } from "../dpop/binding.js";
+import { boundJkt, externalBoundJkt } from "../dpop/binding.js";
 import { BrokerError } from "../errors.js";
 import type { SubjectTokenVerifier } from "../identity/types.js";
 import { MAX_CHAIN_DEPTH } from "../policy/policy-schema.js";
@@ -23,7 +23,7 @@ export interface VerifiedActor {
   /** Who the issued token names as its current actor. */
   readonly act: { readonly sub: string; readonly iss?: string };
   readonly tokenType: SubjectTokenType;
-  /** RFC 9449 `cnf.jkt` of an actor_token that is a DPoP-bound broker token: the request's proof must use that key. */
+  /** RFC 9449 `cnf.jkt` of a DPoP-bound actor_token (broker or external): the request's proof must use that key. */
   readonly boundJkt?: string;
 }
 
@@ -57,6 +57,9 @@ export function createVerifyActor(deps: {
       };
     }
     const actor = await deps.verifier.verify(token, "actor_token");
+    // A key-bound external actor token (RFC 7800 cnf): its binding is read before it is claimed,
+    // and the request's proof is checked against it by the caller, as for a bound broker token.
+    const actorJkt = externalBoundJkt(actor.claims, "actor_token");
     if (actor.replayKey !== undefined && !(await guard(deps.revocations.claimOnce(actor.replayKey, actor.expiresAt)))) {
       throw new BrokerError("invalid_request", "actor_token was already used", { detail: `replay of ${actor.replayKey}` });
     }
@@ -64,6 +67,7 @@ export function createVerifyActor(deps: {
       context: { identity: actor.identity, claims: actor.claims },
       act: { sub: actor.identity.subject, iss: actor.identity.iss },
       tokenType: type,
+      ...optionalJkt(actorJkt),
     };
   };
 }

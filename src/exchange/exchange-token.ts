@@ -13,6 +13,7 @@ import { attenuate } from "./attenuate.js";
 import { authorize, DENIAL_DESCRIPTIONS, type AuthorizationTrace } from "./authorize.js";
 import { chainDepth, checkChainDepth, nestAct, type VerifiedActor, type VerifyActor } from "./delegation.js";
 import { checkRequireDpop, verifyRequestProof, type VerifyTokenRequestProof } from "./dpop-request.js";
+import { requireKeyProof } from "./key-bound-subject.js";
 import type { ReExchange } from "./re-exchange.js";
 import { requestContext, type TokenExchangeRequest } from "./token-request.js";
 import { TOKEN_TYPE } from "./token-types.js";
@@ -103,7 +104,8 @@ export function createExchangeToken(deps: ExchangeDeps) {
 
       const context = requestContext(request, call.clientAddress, epochSeconds(deps.clock));
       const { grant } = await authorize(
-        deps,
+        // A subject token bound to a key (cnf) is usable only with a proof by that key.
+        { ...deps, verifier: requireKeyProof(deps.verifier, dpop?.jkt) },
         request.subjectToken,
         context,
         known,

@@ -8,6 +8,7 @@ import { svidTemplate } from "../credentials/x509/svid-template.js";
 import { validateSvid } from "../credentials/x509/validate-svid.js";
 import { certificatesPem } from "../credentials/x509/x509.js";
 import { authorize, type AuthorizationTrace, type AuthorizeDeps } from "../exchange/authorize.js";
+import { refuseKeyBound } from "../exchange/key-bound-subject.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
 import { guard } from "../revocation/store-guard.js";
@@ -74,7 +75,8 @@ export function createIssueX509Svid(deps: IssueX509SvidDeps): IssueX509Svid {
         clientAddress: request.clientAddress,
         now,
       } as const;
-      const { grant } = await authorize(deps, request.subjectToken, context, known);
+      // No DPoP here: a subject token bound to a key (cnf) cannot be proven, so it is refused.
+      const { grant } = await authorize({ ...deps, verifier: refuseKeyBound(deps.verifier) }, request.subjectToken, context, known);
       // The grant schema requires a SPIFFE ID wherever x509_svid is granted.
       if (grant.spiffeId === undefined) throw new Error(`policy ${grant.policyId} granted x509_svid without a SPIFFE ID`);
       known.spiffeId = grant.spiffeId;
