@@ -16,7 +16,7 @@ export interface Config {
   readonly keysDir: string;
   /** Generate development keys on first start when none exist. */
   readonly devKeys: boolean;
-  /** NODE_ENV=production: no development allowances (loopback http key URLs from discovery). */
+  /** NODE_ENV=production: no development allowances (loopback http key URLs from discovery) and development material (issuer, keys, CA) refused at start. */
   readonly production: boolean;
   /** Global cap on issued credential lifetime, seconds. */
   readonly maxTokenLifetimeSeconds: number;
@@ -219,6 +219,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if ((e.BROKER_CA_CERT === undefined) !== (e.BROKER_CA_KEY === undefined) || (e.BROKER_CA_CHAIN !== undefined && e.BROKER_CA_CERT === undefined)) {
     throw new ConfigError("invalid configuration:\n  BROKER_CA_CERT: set BROKER_CA_CERT and BROKER_CA_KEY together (BROKER_CA_CHAIN only with them)");
+  }
+  // Production refuses development material (src/credentials/development-material-check.ts): it may not make it either.
+  if (e.NODE_ENV === "production" && e.BROKER_DEV_KEYS === "on") {
+    throw new ConfigError("invalid configuration:\n  BROKER_DEV_KEYS: on is for development; NODE_ENV=production never generates or trusts development material");
   }
   const issuerUrl = (e.BROKER_ISSUER_URL ?? `http://127.0.0.1:${e.BROKER_PORT}`).replace(/\/+$/, "");
   const policyDir = resolve(e.BROKER_POLICY_DIR);

@@ -11,6 +11,7 @@ import { ConfigError, loadConfig, type Config } from "./config.js";
 import { createAccessTokenMinter } from "./credentials/access-token.js";
 import { createBrokerTokenVerifier } from "./credentials/broker-token-verifier.js";
 import { ensureDevIssuer } from "./credentials/dev-material.js";
+import { findDevelopmentMaterial } from "./credentials/development-material-check.js";
 import { createBrokerDpop } from "./dpop/broker-dpop.js";
 import { FileKeyStore } from "./credentials/file-key-store.js";
 import { createExchangeToken } from "./exchange/exchange-token.js";
@@ -71,6 +72,7 @@ async function main(): Promise<void> {
 class StartupError extends Error {}
 
 async function run(config: Config, logger: Logger): Promise<void> {
+  if (config.production) await refuseDevelopmentMaterial(config, logger);
   const keys = await openKeyStore(config, logger);
   const metrics = new BrokerMetrics();
   const verifier = await loadTokenVerifier(config.issuersFile, {
@@ -278,6 +280,16 @@ async function openRevocationStore(config: Config, logger: Logger): Promise<{ st
     (error: unknown) => redisLog.warn({ reason: error instanceof Error ? error.message : String(error) }, "Redis not reachable yet: exchanges answer 503 until it is"),
   );
   return { store: new RedisRevocationStore(client, systemClock, { log: redisLog }), redis: client };
+}
+
+/**
+ * NODE_ENV=production trusts nothing made for development, even on a folder that once ran in
+ * development: one fatal line per piece found, then the start is refused (exit 1).
+ */
+async function refuseDevelopmentMaterial(config: Config, logger: Logger): Promise<void> {
+  const problems = await findDevelopmentMaterial({ keysDir: config.keysDir, issuersFile: config.issuersFile, caCertFile: config.ca?.certFile });
+  for (const problem of problems) logger.fatal({ problem }, "development material refused in production");
+  if (problems.length > 0) throw new StartupError(`NODE_ENV=production: ${problems.length} piece(s) of development material found (listed above); refusing to start`);
 }
 
 /** Loads keys/signing; on a first start in development, generates keys and says so loudly. */

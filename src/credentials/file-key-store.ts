@@ -20,6 +20,8 @@ interface KeyState {
   readonly manifestText: string;
   /** When the active key started signing (keyset.json), seconds since the epoch. */
   readonly activeSince: number | undefined;
+  /** keyset.json `revision` (0 when absent). */
+  readonly revision: number;
 }
 
 /** What one reload did. On failure the previous keys stay in force. */
@@ -73,7 +75,7 @@ export class FileKeyStore implements KeyStore {
 
   /** Generates a fresh P-256 key as the only, active key of a new keyset in `dir` (development). */
   static async generate(dir: string, options: { log?: Log } = {}): Promise<FileKeyStore> {
-    await initSigningKeys(dir, { clock: systemClock, nameByKid: true });
+    await initSigningKeys(dir, { clock: systemClock, development: true });
     return FileKeyStore.load(dir, options);
   }
 
@@ -88,6 +90,10 @@ export class FileKeyStore implements KeyStore {
 
   publishedKeys(): readonly Readonly<JWK>[] {
     return this.state.published;
+  }
+
+  keysRevision(): number {
+    return this.state.revision;
   }
 
   /**
@@ -141,7 +147,9 @@ export class FileKeyStore implements KeyStore {
       this.lastFailure = undefined;
       const changed = next.active.kid !== before.active.kid || kids(next).join() !== kids(before).join();
       // Keep the old objects when nothing that matters changed: consumers cache per reference.
-      this.state = changed ? next : { ...before, manifestText: next.manifestText };
+      // A new revision alone is taken too (with new objects), so that this replica serves the
+      // same bundle sequence as one started after the change.
+      this.state = changed || next.revision !== before.revision ? next : { ...before, manifestText: next.manifestText };
       if (changed) {
         const wasPublished = kids(before).includes(next.active.kid);
         this.log.info({ activeKid: next.active.kid, publishedKids: kids(next) }, "signing keys reloaded");
@@ -195,5 +203,6 @@ async function readKeyState(dir: string, text?: string): Promise<KeyState> {
     published: Object.freeze([...keys.values()].map((key) => key.publicJwk)),
     manifestText,
     activeSince: since === undefined ? undefined : Math.floor(Date.parse(since) / 1000),
+    revision: keyset.revision ?? 0,
   };
 }

@@ -13,4 +13,9 @@ export interface KeyStore {
    * signs) and previous ones (kept until their last token expires).
    */
   publishedKeys(): readonly Readonly<JWK>[];
+  /**
+   * A number that goes up with every change of the keys (publish, activate, retire) and is the
+   * same on every replica that reads the same keys: the SPIFFE bundle's sequence is built on it.
+   */
+  keysRevision(): number;
 }

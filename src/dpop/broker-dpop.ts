@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Clock } from "../lib/clock.js";
 import type { RevocationStore } from "../revocation/revocation-store.js";
 import { guard } from "../revocation/store-guard.js";
+import { normalizeHttpUri } from "./htu.js";
 import { createDpopNonces, type DpopNonces } from "./nonce.js";
 import { createDpopProofVerifier, type DpopProofVerifier, type VerifiedDpopProof } from "./verify-proof.js";
 
@@ -36,6 +37,8 @@ export function createBrokerDpop(options: BrokerDpopOptions): BrokerDpop {
     options.nonce === "required" ? createDpopNonces({ secret: options.nonceSecret ?? randomBytes(32), clock: options.clock }) : undefined;
   const tokenProofs = createDpopProofVerifier({ ...base, ...(nonces ? { nonces } : {}) });
   const tokenEndpoint = `${options.issuerUrl}/token`;
+  // RFC 9449 §4.3 check 9 compares RFC 3986 URIs: an issuer URL that is not one would match no proof.
+  if (normalizeHttpUri(tokenEndpoint) === undefined) throw new Error("BROKER_ISSUER_URL must be an absolute RFC 3986 http(s) URI (DPoP htu)");
   return {
     verifyTokenRequestProof: (proof) => tokenProofs.verify(proof, { method: "POST", url: tokenEndpoint }),
     resourceProofs: createDpopProofVerifier(base),

@@ -4,6 +4,7 @@ import { SIGNING_ALGORITHM } from "../credentials/signing-key.js";
 import { BrokerError } from "../errors.js";
 import { systemClock, type Clock } from "../lib/clock.js";
 import { boundJkt } from "./binding.js";
+import { normalizeHttpUri } from "./htu.js";
 import { MemoryDpopReplayCache, ReplayCacheFullError, type DpopReplayCache } from "./replay-cache.js";
 import { createDpopProofVerifier } from "./verify-proof.js";
 
@@ -98,7 +99,7 @@ const MAX_AUTHORIZATION_CHARS = 8192 + 16;
  */
 export function createResourceAccessVerifier(options: ResourceServerOptions): (request: AccessRequest) => Promise<AccessDecision> {
   const publicUrl = options.publicUrl.replace(/\/+$/, "");
-  if (!URL.canParse(publicUrl) || !/^https?:/.test(publicUrl)) throw new Error("resource server: publicUrl must be an absolute http(s) URL");
+  if (normalizeHttpUri(publicUrl) === undefined) throw new Error("resource server: publicUrl must be an absolute http(s) URL (RFC 3986)");
   if (!URL.canParse(options.issuer)) throw new Error("resource server: issuer must be an absolute URL");
   if (options.audience === "") throw new Error("resource server: audience is required");
   const clock = options.clock ?? systemClock;

@@ -71,8 +71,9 @@ export function createDpopProofVerifier(options: DpopProofVerifierOptions): Dpop
   const { clock, windowSeconds, claimOnce, nonces } = options;
   return {
     async verify(proof, request) {
+      // The base URL is checked at start; a request path that is no RFC 3986 path (a resource
+      // server's `|`, say) can match no proof: refused like any other mismatch, not a 500.
       const expectedHtu = normalizeHttpUri(request.url);
-      if (expectedHtu === undefined) throw new Error(`DPoP: the expected request URI is not an absolute http(s) URI: ${request.url}`);
       if (proof.length > MAX_PROOF_CHARS) throw invalidProof("DPoP proof is too large", `${proof.length} characters`);
       // Check 1: header fields repeated are joined with ", " (RFC 9110 §5.3); a token68 has no comma.
       if (proof.includes(",")) throw invalidProof("there must be exactly one DPoP header", "several DPoP header values");
@@ -112,7 +113,7 @@ export function createDpopProofVerifier(options: DpopProofVerifierOptions): Dpop
       if (htm !== request.method) throw invalidProof("DPoP proof htm does not match the request method", `htm ${JSON.stringify(htm.slice(0, 16))}, method ${request.method}`);
       // Check 9, after normalisation (query and fragment are dropped by the comparison form).
       const claimedHtu = normalizeHttpUri(htu);
-      if (claimedHtu !== expectedHtu) {
+      if (claimedHtu === undefined || claimedHtu !== expectedHtu) {
         throw invalidProof("DPoP proof htu does not match the request URI", `htu ${JSON.stringify(htu.slice(0, MAX_HTU_LENGTH / 8))}, expected ${expectedHtu}`);
       }
       // Check 11: the creation time, either side of now (§11.1 allows a little future for clock skew).

@@ -13,6 +13,7 @@ import { attenuate } from "./attenuate.js";
 import { authorize, DENIAL_DESCRIPTIONS, type AuthorizationTrace } from "./authorize.js";
 import { chainDepth, checkChainDepth, nestAct } from "./delegation.js";
 import { checkRequireDpop, verifyRequestProof, type VerifyTokenRequestProof } from "./dpop-request.js";
+import { requireKeyProof } from "./key-bound-subject.js";
 import type { ReExchange } from "./re-exchange.js";
 import { lineageFrom } from "./token-family.js";
 import { requestContext, type TokenExchangeRequest } from "./token-request.js";
@@ -105,7 +106,8 @@ export function createExchangeToken(deps: ExchangeDeps) {
       }
 
       const { grant } = await authorize(
-        deps,
+        // A subject token bound to a key (cnf) is usable only with a proof by that key.
+        { ...deps, verifier: requireKeyProof(deps.verifier, dpop?.jkt) },
         { token: request.subjectToken, type: request.subjectTokenType },
         context,
         known,

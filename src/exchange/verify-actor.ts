@@ -1,5 +1,5 @@
 import type { BrokerTokenClaims, BrokerTokenVerifier } from "../credentials/broker-token-verifier.js";
-import { boundJkt } from "../dpop/binding.js";
+import { boundJkt, externalBoundJkt } from "../dpop/binding.js";
 import { BrokerError } from "../errors.js";
 import type { ExternalTokenType, SubjectTokenVerifier, VerifiedSubject } from "../identity/types.js";
 import { sha256Hex } from "../lib/hash.js";
@@ -105,6 +105,9 @@ export function createVerifyActor(deps: {
 
   async function verifyExternalActor(token: string, type: ExternalTokenType, context: RequestContext, trace: ActorTrace): Promise<VerifiedActor> {
     const actor = await deps.verifier.verify(token, "actor_token", type);
+    // A key-bound external actor token (RFC 7800 cnf): its binding is read before anything is
+    // claimed, and the request's proof is checked against it by the caller, as for a bound broker token.
+    const actorJkt = externalBoundJkt(actor.claims, "actor_token");
     // An actor is a workload like any subject: blocks, revocations and budgets must reach it.
     const mapped = deps.policies().identify(actor, { ...context, actor: undefined });
     if (mapped === undefined) {
@@ -121,6 +124,7 @@ export function createVerifyActor(deps: {
       chainContexts: [],
       workloadId: mapped.workloadId,
       tokenType: type,
+      ...optionalJkt(actorJkt),
     };
   }
 

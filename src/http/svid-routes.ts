@@ -58,15 +58,18 @@ export function svidRoutes(app: Hono<AppEnv>, deps: { svid: SvidRouteDeps | unde
     return new Response(bundlePem(ca), { headers: { "Content-Type": PEM_TYPE, "Cache-Control": `public, max-age=${BUNDLE_REFRESH_HINT_SECONDS}` } });
   });
 
-  // Rebuilt only when the published JWT keys change (rotation).
+  // Rebuilt only when the keys change (rotation): a new published set or a new revision.
   let publishedRef: unknown;
+  let revision = -1;
   let bundleJson = "";
   app.get("/.well-known/spiffe-bundle", () => {
     const { ca } = enabled();
     const published = deps.keys.publishedKeys();
-    if (published !== publishedRef) {
+    const keysRevision = deps.keys.keysRevision();
+    if (published !== publishedRef || keysRevision !== revision) {
       publishedRef = published;
-      bundleJson = JSON.stringify(spiffeBundle(ca, published));
+      revision = keysRevision;
+      bundleJson = JSON.stringify(spiffeBundle(ca, published, keysRevision));
     }
     return new Response(bundleJson, { headers: { "Content-Type": "application/json", "Cache-Control": `public, max-age=${BUNDLE_REFRESH_HINT_SECONDS}` } });
   });

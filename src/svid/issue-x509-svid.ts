@@ -9,6 +9,7 @@ import { validateSvid } from "../credentials/x509/validate-svid.js";
 import { certificatesPem } from "../credentials/x509/x509.js";
 import { authorize, type AuthorizationTrace, type AuthorizeDeps } from "../exchange/authorize.js";
 import type { ExternalTokenType } from "../identity/types.js";
+import { refuseKeyBound } from "../exchange/key-bound-subject.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
 import { guard } from "../revocation/store-guard.js";
@@ -83,7 +84,8 @@ export function createIssueX509Svid(deps: IssueX509SvidDeps): IssueX509Svid {
         now,
       } as const;
       const subjectToken = request.subjectTokenType === undefined ? request.subjectToken : { token: request.subjectToken, type: request.subjectTokenType };
-      const { grant } = await authorize(deps, subjectToken, context, known, undefined, (granted) => {
+      // No DPoP here: a subject token bound to a key (cnf) cannot be proven, so it is refused.
+      const { grant } = await authorize({ ...deps, verifier: refuseKeyBound(deps.verifier) }, subjectToken, context, known, undefined, (granted) => {
         // The grant schema requires a SPIFFE ID wherever x509_svid is granted.
         if (granted.spiffeId === undefined) throw new Error(`policy ${granted.policyId} granted x509_svid without a SPIFFE ID`);
         known.spiffeId = granted.spiffeId;

@@ -107,6 +107,47 @@ describe("POST /token with a DPoP proof", () => {
     }
   });
 
+  it("refuses an htu that is no RFC 3986 URI, though the WHATWG parser reads it as the token endpoint", async () => {
+    const port = fx.broker.port;
+    const lookalikes = [
+      `http:127.0.0.1:${port}/token`,
+      `http:\\\\127.0.0.1:${port}\\token`,
+      ` ${fx.url}/token`,
+      `${fx.url}/token `,
+      `http://2130706433:${port}/token`,
+      `http://0x7f.1:${port}/token`,
+      `http://0177.0.0.1:${port}/token`,
+      `http://127.1:${port}/token`,
+    ];
+    for (const htu of lookalikes) {
+      // Each would pass a WHATWG-based comparison: the point of the test is that ours is not one.
+      expect(new URL(htu.trim()).href).toBe(`${fx.url}/token`);
+      const res = await exchange(fx.url, await externalForm(OIDC_SUBJECT, { audience: AUDIENCE }), await tokenProof(alice, { htu }));
+      expect(res.status, htu).toBe(400);
+      expect(res.json, htu).toMatchObject({ error: "invalid_dpop_proof", error_description: "DPoP proof htu does not match the request URI" });
+    }
+    // Control: the same request with the URI as RFC 3986 spells it, in another case, is issued.
+    const res = await exchange(fx.url, await externalForm(OIDC_SUBJECT, { audience: AUDIENCE }), await tokenProof(alice, { htu: `HTTP://127.0.0.1:${port}/%74oken` }));
+    expect(res.status, res.text).toBe(200);
+  });
+
+  it("an external subject token bound to a key (cnf.jkt) needs a proof by that key and stays bound; x5t#S256 is refused", async () => {
+    const bound = async () => fx.form(await fx.issuers.oidc.mint({ sub: OIDC_SUBJECT, cnf: { jkt: alice.jkt } }));
+    const asBearer = await exchange(fx.url, { ...(await bound()), audience: AUDIENCE });
+    expect(asBearer.status, asBearer.text).toBe(400);
+    expect(asBearer.json).toMatchObject({ error: "invalid_request", error_description: "subject_token is DPoP-bound: send a DPoP proof made with its key" });
+    const otherKey = await exchange(fx.url, { ...(await bound()), audience: AUDIENCE }, await tokenProof(mallory));
+    expect(otherKey.json).toMatchObject({ error: "invalid_request", error_description: "subject_token is bound to a different DPoP key" });
+    const res = await exchange(fx.url, { ...(await bound()), audience: AUDIENCE }, await tokenProof(alice));
+    expect(res.status, res.text).toBe(200);
+    expect(res.json.token_type).toBe("DPoP");
+    expect(JSON.parse(Buffer.from((res.json.access_token as string).split(".")[1] ?? "", "base64url").toString())).toMatchObject({ cnf: { jkt: alice.jkt } });
+    const mtls = await exchange(fx.url, { ...fx.form(await fx.issuers.oidc.mint({ sub: OIDC_SUBJECT, cnf: { "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2" } })), audience: AUDIENCE }, await tokenProof(alice));
+    expect(mtls.status).toBe(400);
+    expect(mtls.json.error).toBe("invalid_request");
+    expect(mtls.json.error_description).toMatch(/TLS client certificate/);
+  });
+
   it("refuses the same proof twice", async () => {
     const once = await tokenProof(alice);
     expect((await exchange(fx.url, await externalForm(OIDC_SUBJECT, { audience: AUDIENCE }), once)).status).toBe(200);

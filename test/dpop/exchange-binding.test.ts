@@ -55,6 +55,16 @@ grant:
   delegation:
     actor_condition: actor.identity.issuer == "broker"
 `,
+  "ext-actor.policy.yaml": `id: ext-actor
+issuer: local-dev
+condition: identity.subject == "ext-demo"
+grant:
+  workload_id: ext-demo
+  audiences: [${AUDIENCE}]
+  max_lifetime: 10m
+  delegation:
+    actor_condition: actor.identity.subject == "agent"
+`,
   "agent.policy.yaml": `id: agent
 issuer: local-dev
 condition: identity.subject == "agent"
@@ -83,7 +93,20 @@ describe("DPoP binding at the token endpoint", () => {
     const policies = () => policySet;
     const minter = createAccessTokenMinter({ issuer: ISSUER, keys, clock });
     const brokerTokens = createBrokerTokenVerifier({ issuer: ISSUER, keys, clock });
+    [alice, mallory] = [await proofKey("ES256"), await proofKey("ES256")];
+    const jktBound = { cnf: { jkt: alice.jkt } };
     const verifier = new FixedVerifier({
+      "jkt-bound": subject({}, jktBound),
+      "jkt-bound-once": { ...subject({}, jktBound), replayKey: "local-dev:jti:jkt-once" },
+      "x5t-bound": subject({}, { cnf: { "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2" } }),
+      "x5t-and-jkt": subject({}, { cnf: { jkt: alice.jkt, "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2" } }),
+      "jwk-bound": subject({}, { cnf: { jwk: alice.publicJwk } }),
+      "odd-bound": subject({}, { cnf: { "made-up": 1 } }),
+      "cnf-string": subject({}, { cnf: alice.jkt }),
+      "cnf-empty": subject({}, { cnf: {} }),
+      "jkt-short": subject({}, { cnf: { jkt: "abc" } }),
+      "ext-demo": subject({ subject: "ext-demo" }),
+      "agent-bound": subject({ subject: "agent" }, jktBound),
       demo: subject(),
       bound: subject({ subject: "bound-workload" }),
       "bound-single-use": { ...subject({ subject: "bound-workload" }), replayKey: "local-dev:jti:single" },
@@ -105,7 +128,6 @@ describe("DPoP binding at the token endpoint", () => {
       clock,
       maxLifetimeSeconds: 900,
     });
-    [alice, mallory] = [await proofKey("ES256"), await proofKey("ES256")];
   });
 
   const proof = (key: ProofKey) => makeProof(key, { htm: "POST", htu: TOKEN_URL }, { nowSeconds: NOW });
@@ -178,6 +200,51 @@ describe("DPoP binding at the token endpoint", () => {
       const res = await call(broker(bearer), mallory);
       expect(res.token_type).toBe("DPoP");
       expect(decodeJwt(res.access_token).cnf).toEqual({ jkt: mallory.jkt });
+    });
+  });
+
+  describe("an external subject token bound to a key (RFC 7800 cnf)", () => {
+    it("cnf.jkt: needs a DPoP proof by that key, and the issued token stays bound to it", async () => {
+      await expect(call(request("jkt-bound"))).rejects.toMatchObject({ code: "invalid_request", description: "subject_token is DPoP-bound: send a DPoP proof made with its key" });
+      await expect(call(request("jkt-bound"), mallory)).rejects.toMatchObject({ code: "invalid_request", description: "subject_token is bound to a different DPoP key" });
+      expect(audit.at(-1)).toMatchObject({ decision: "deny", dpopJkt: mallory.jkt });
+      const res = await call(request("jkt-bound"), alice);
+      expect(res.token_type).toBe("DPoP");
+      expect(decodeJwt(res.access_token).cnf).toEqual({ jkt: alice.jkt });
+    });
+
+    it("cnf.jkt: refused before a single-use token is claimed, so the holder of the key can still use it", async () => {
+      await expect(call(request("jkt-bound-once"), mallory)).rejects.toMatchObject({ code: "invalid_request" });
+      await expect(call(request("jkt-bound-once"), alice)).resolves.toMatchObject({ token_type: "DPoP" });
+    });
+
+    it.each([
+      ["x5t-bound", /bound to a TLS client certificate \(cnf x5t#S256, RFC 8705\)/],
+      ["x5t-and-jkt", /bound to a TLS client certificate/],
+      ["jwk-bound", /confirmation method this broker cannot verify \(cnf jwk\)/],
+      ["odd-bound", /confirmation method this broker cannot verify \(an unknown cnf member\)/],
+      ["cnf-string", /malformed cnf claim/],
+      ["cnf-empty", /malformed cnf claim/],
+      ["jkt-short", /malformed cnf claim/],
+    ])("%s: refused with invalid_request, with or without a proof, never issued as bearer", async (token, description) => {
+      for (const key of [undefined, alice]) {
+        await expect(call(request(token), key)).rejects.toMatchObject({ code: "invalid_request", description: expect.stringMatching(description) as unknown });
+      }
+    });
+  });
+
+  describe("an external actor_token bound to a key", () => {
+    const asExternalActor = (token: string) => ({ actorToken: { token, type: TOKEN_TYPE.jwt } });
+
+    it("needs a proof by its key; the delegated token is bound to it", async () => {
+      await expect(call(request("ext-demo", asExternalActor("agent-bound")))).rejects.toMatchObject({ code: "invalid_request", description: "actor_token is DPoP-bound: send a DPoP proof made with its key" });
+      await expect(call(request("ext-demo", asExternalActor("agent-bound")), mallory)).rejects.toMatchObject({ code: "invalid_request", description: "actor_token is bound to a different DPoP key" });
+      const res = await call(request("ext-demo", asExternalActor("agent-bound")), alice);
+      expect(decodeJwt(res.access_token)).toMatchObject({ act: { sub: "agent" }, cnf: { jkt: alice.jkt } });
+    });
+
+    it("bound by x5t#S256: refused", async () => {
+      await expect(call(request("ext-demo", asExternalActor("x5t-bound")), alice)).rejects.toMatchObject({ code: "invalid_request", description: expect.stringMatching(/^actor_token is bound to a TLS client certificate/) as unknown });
     });
   });
 

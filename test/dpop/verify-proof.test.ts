@@ -207,8 +207,16 @@ describe("check 9: htu, compared after RFC 3986 normalisation", () => {
     ["user information", "https://user@broker.example.com/token"],
     ["a relative reference", "/token"],
     ["not a URI", "::::"],
+    ["no authority, which WHATWG repairs", "https:broker.example.com/token"],
+    ["backslashes, which WHATWG reads as slashes", "https:\\\\broker.example.com\\token"],
+    ["a leading space, which WHATWG trims", ` ${TOKEN_URL}`],
   ])("refuses %s", async (_what, htu) => {
     await expectInvalid(proof({ htu }), /htu does not match/);
+  });
+
+  it("refuses, as a mismatch and not an internal error, a proof for a request path that is no RFC 3986 path", async () => {
+    const odd: DpopRequest = { method: "POST", url: "https://broker.example.com/a|b" };
+    await expectInvalid(proof({ htu: "https://broker.example.com/a|b" }), /htu does not match/, odd);
   });
 
   it("compares with the configured URL, whatever the request's Host was (a path prefix included)", async () => {

@@ -9,6 +9,8 @@
  *    kid leaves both JWKS.
  *
  * Throughout 1–3, T1 verifies against each replica's JWKS, fetched and checked with jose alone.
+ * At every step the SPIFFE bundle's `spiffe_sequence` goes up (Trust Domain and Bundle §4.1.1: it
+ * MUST change with the bundle's contents) and both replicas serve the same one.
  */
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -61,6 +63,26 @@ async function jwks(baseUrl: string): Promise<JSONWebKeySet> {
   return (await res.json()) as JSONWebKeySet;
 }
 
+/** A replica's SPIFFE bundle: its sequence and the kids of its jwt-svid keys. */
+async function bundle(baseUrl: string): Promise<{ sequence: number; jwtKids: string[] }> {
+  const res = await requestBroker(baseUrl, "/.well-known/spiffe-bundle");
+  expect(res.status, res.text).toBe(200);
+  const keys = res.json.keys as { use: string; kid?: string }[];
+  return { sequence: res.json.spiffe_sequence as number, jwtKids: keys.filter((key) => key.use === "jwt-svid").map((key) => key.kid ?? "").sort() };
+}
+
+/** Waits until both replicas serve a bundle with `jwtKids`; checks they agree on a sequence above `previous`; returns it. */
+async function bundleStep(jwtKids: readonly string[], previous: number, step: string): Promise<number> {
+  for (const url of Object.values(urls)) {
+    await eventually(async () => (await bundle(url)).jwtKids.join() === [...jwtKids].sort().join(), DEADLINE_MS, `${url} bundle after ${step}`);
+  }
+  const [a, b] = [await bundle(urls.A), await bundle(urls.B)];
+  expect(a.sequence, `spiffe_sequence after ${step}`).toBeGreaterThan(previous);
+  expect(Number.isSafeInteger(a.sequence)).toBe(true);
+  expect(b.sequence, `replicas agree after ${step}`).toBe(a.sequence);
+  return a.sequence;
+}
+
 const kids = async (baseUrl: string): Promise<string[]> => (await jwks(baseUrl)).keys.map((key) => key.kid ?? "").sort();
 
 /** Verifies like a resource server that just fetched this replica's JWKS. */
@@ -79,6 +101,7 @@ describe("key rotation across two live replicas", () => {
       expect(await kids(url)).toEqual([oldKid]);
       await verifiesOn(url, t1.token);
     }
+    let sequence = await bundleStep([oldKid], 0, "start");
 
     // 2. Prepare: published everywhere, signing nowhere.
     const prepared = await keysCli("rotate", "--prepare");
@@ -90,6 +113,7 @@ describe("key rotation across two live replicas", () => {
       expect((await issue(url)).kid).toBe(oldKid);
       await verifiesOn(url, t1.token);
     }
+    sequence = await bundleStep([oldKid, newKid], sequence, "prepare");
 
     // 3. Activate (forced: the JWKS max-age wait is the operator's, covered by unit tests).
     const activated = await keysCli("rotate", "--activate", "--force");
@@ -122,6 +146,7 @@ describe("key rotation across two live replicas", () => {
       for (const token of fresh) await verifiesOn(url, token);
       await expect(verifiesOn(url, t1.token)).rejects.toThrow(/no applicable key/i);
     }
+    await bundleStep([newKid], sequence, "retire");
     // Each replica logged the reloads, and nothing went wrong while reloading.
     for (const broker of [fx.broker, replica]) {
       const reloads = () => broker.logRecords().filter((record) => record.msg === "signing keys reloaded").length;

@@ -87,3 +87,26 @@ export async function startBroker(env: Record<string, string>, timeoutMs = 20_00
     },
   };
 }
+
+/**
+ * Runs `src/main.ts` with the given environment and waits (bounded) for it to exit: for starts
+ * that must be refused. Fails when it is still running (e.g. listening) after `timeoutMs`.
+ */
+export async function runBrokerUntilExit(env: Record<string, string>, timeoutMs = 20_000): Promise<{ code: number | null; output: string[] }> {
+  const port = Number(env.BROKER_PORT ?? (await freePort()));
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? "", BROKER_HOST: "127.0.0.1", BROKER_PORT: String(port), LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let text = "";
+  child.stdout.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")));
+  child.stderr.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")));
+  const exited = once(child, "exit") as Promise<[number | null]>;
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const [code] = await exited;
+  clearTimeout(timer);
+  const output = text.split("\n").filter((line) => line !== "");
+  if (code === null) throw new Error(`broker still running after ${timeoutMs} ms (killed):\n${output.join("\n")}`);
+  return { code, output };
+}

@@ -73,7 +73,7 @@ describe("a JWT-SVID", () => {
 
   it("verifies with jose against the bundle's jwt-svid keys; sub is the SPIFFE ID, aud the asked audience", async () => {
     const res = await call(request("ledger", { audiences: ["https://audit.example.com"] }));
-    const bundle = spiffeBundle(h.ca, keys.publishedKeys());
+    const bundle = spiffeBundle(h.ca, keys.publishedKeys(), keys.keysRevision());
     const jwtKeys = bundle.keys.filter((key) => key.use === "jwt-svid");
     expect(jwtKeys).toHaveLength(1);
     expect(jwtKeys[0]?.kid).toBe(keys.activeKey().kid);

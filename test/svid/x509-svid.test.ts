@@ -10,7 +10,9 @@ import { CLOCK_SKEW_SECONDS } from "../../src/credentials/x509/svid-template.js"
 import { x509 } from "../../src/credentials/x509/x509.js";
 import type { SvidAuditEvent } from "../../src/audit/audit-event.js";
 import { sha256Hex } from "../../src/lib/hash.js";
-import { makeCsr, openssl, refusal, scratch, svidHarness, TRUST_DOMAIN, type SvidHarness } from "./helpers.js";
+import { createIssueX509Svid } from "../../src/svid/issue-x509-svid.js";
+import { subject } from "../policy/helpers.js";
+import { FixedVerifier, makeCsr, openssl, refusal, scratch, svidHarness, TRUST_DOMAIN, type SvidHarness } from "./helpers.js";
 
 const LEDGER_ID = `spiffe://${TRUST_DOMAIN}/ns/payments/sa/ledger`;
 const BILLING_ID = `spiffe://${TRUST_DOMAIN}/ns/payments/sa/billing`;
@@ -184,6 +186,22 @@ describe("authorization is /token's", () => {
     const error = await refusal(h.request("billing", (await makeCsr(tmp.dir)).pem));
     expect(error.code).toBe("unauthorized_client");
     await h.store.unblockWorkload("k8s/payments/billing");
+  });
+
+  it("a subject token bound to a key (RFC 7800 cnf) is refused: /svid/x509 takes no DPoP proof to prove it", async () => {
+    const boundLedger = subject({ subject: "ledger" }, { sub: "ledger", cnf: { jkt: "A".repeat(43) } });
+    const issue = createIssueX509Svid({
+      verifier: new FixedVerifier({ ledger: boundLedger }),
+      policies: () => h.policies,
+      revocations: h.store,
+      ca: h.ca,
+      audit: { record: (event) => h.audit.push(event) },
+      clock: h.clock,
+      maxLifetimeSeconds: 3600,
+    });
+    const error = await refusal(issue({ subjectToken: "ledger", csrPem: (await makeCsr(tmp.dir)).pem, requestId: "bound", clientAddress: "10.0.0.1" }));
+    expect(error.code).toBe("invalid_request");
+    expect(error.description).toBe("subject_token is bound to a DPoP key (cnf jkt), and this endpoint takes no DPoP proof");
   });
 
   it("every refusal is audited as a denial", () => {

@@ -21,9 +21,10 @@ describe("loadConfig", () => {
     expect(loadConfig({ LOG_PRETTY: "true" }).logPretty).toBe(true);
   });
 
-  it("never generates keys in production unless told to", () => {
-    expect(loadConfig({ NODE_ENV: "production" }).devKeys).toBe(false);
-    expect(loadConfig({ NODE_ENV: "production", BROKER_DEV_KEYS: "on" }).devKeys).toBe(true);
+  it("never generates keys in production, and refuses to be told to", () => {
+    expect(loadConfig({ NODE_ENV: "production" })).toMatchObject({ devKeys: false, production: true });
+    expect(() => loadConfig({ NODE_ENV: "production", BROKER_DEV_KEYS: "on" })).toThrow(/BROKER_DEV_KEYS: on is for development/);
+    expect(loadConfig({ BROKER_DEV_KEYS: "on" })).toMatchObject({ devKeys: true, production: false });
     expect(loadConfig({ BROKER_DEV_KEYS: "off" }).devKeys).toBe(false);
   });
 

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -141,11 +141,15 @@ describe("keyset.json compatibility", () => {
   it("reads the pre-rotation format { active, published }", async () => {
     const dir = join(await mkdtemp(join(tmpdir(), "broker-rotation-")), "signing");
     const clock = new ManualClock(T0);
-    const key = await initSigningKeys(dir, { clock, nameByKid: true });
+    const key = await initSigningKeys(dir, { clock, development: true });
     expect(key.name).toBe(key.kid);
+    await writeFile(join(dir, "keyset.json"), JSON.stringify({ active: key.name, published: [] }));
+    const store = await FileKeyStore.load(dir);
+    expect(store.activeKey().kid).toBe(key.kid);
+    // No revision yet: 0, so the SPIFFE bundle keeps the sequence it had before revisions.
+    expect(store.keysRevision()).toBe(0);
     await writeKeyset(dir, { active: key.name, published: [] });
-    expect(JSON.parse(await readFile(join(dir, "keyset.json"), "utf8"))).toEqual({ active: key.name, published: [] });
-    expect((await FileKeyStore.load(dir)).activeKey().kid).toBe(key.kid);
+    expect(JSON.parse(await readFile(join(dir, "keyset.json"), "utf8"))).toEqual({ revision: 1, active: key.name, published: [] });
     await rm(join(dir, ".."), { recursive: true, force: true });
   });
 });

@@ -16,10 +16,17 @@ export interface SpiffeBundle {
 /**
  * The trust domain's bundle: each X.509 root as a `use: x509-svid` key whose `x5c` holds exactly
  * that certificate (X509-SVID §6.1), and each published JWT signing key as a `use: jwt-svid` key
- * with its `kid` (JWT-SVID §6.1). `spiffe_sequence` is the newest root's notBefore in epoch
- * seconds: it grows when a new root is published.
+ * with its `kid` (JWT-SVID §6.1).
+ *
+ * `spiffe_sequence` MUST change whenever the contents change (Trust Domain and Bundle §4.1.1), and
+ * replicas must agree on it without talking to each other. It is therefore derived from what every
+ * replica reads alike: the newest root's notBefore (epoch seconds; a new CA is made later than the
+ * one it replaces) plus the keys' revision (raised by one on every publish, activation and
+ * retirement, `keysRevision`). Each term only grows, and each change of the contents raises one of
+ * them, so the sum grows with every change and is the same on every replica for the same files.
+ * Before revisions existed the sequence was the notBefore alone: the sum continues from it.
  */
-export function spiffeBundle(ca: CertificateAuthority, jwtKeys: readonly Readonly<JWK>[]): SpiffeBundle {
+export function spiffeBundle(ca: CertificateAuthority, jwtKeys: readonly Readonly<JWK>[], keysRevision: number): SpiffeBundle {
   const x509Keys = ca.roots.map((root) => {
     const der = Buffer.from(root.rawData);
     const { kty, crv, x, y, n, e } = new X509Certificate(der).publicKey.export({ format: "jwk" });
@@ -30,9 +37,10 @@ export function spiffeBundle(ca: CertificateAuthority, jwtKeys: readonly Readonl
     const { kty, crv, x, y, n, e, kid } = key;
     return Object.fromEntries(Object.entries({ kty, kid, crv, x, y, n, e, use: "jwt-svid" }).filter(([, value]) => value !== undefined)) as JWK;
   });
+  const newestRoot = Math.max(...ca.roots.map((root) => Math.floor(root.notBefore.getTime() / 1000)));
   return {
     keys: [...x509Keys, ...jwtSvidKeys],
-    spiffe_sequence: Math.max(...ca.roots.map((root) => Math.floor(root.notBefore.getTime() / 1000))),
+    spiffe_sequence: newestRoot + keysRevision,
     spiffe_refresh_hint: BUNDLE_REFRESH_HINT_SECONDS,
   };
 }

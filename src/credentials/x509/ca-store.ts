@@ -27,12 +27,14 @@ export function devCaPaths(keysDir: string) {
 }
 
 const DEV_ROOT_DAYS = 365;
+/** The development root's common name: how a production start recognises that certificate wherever it is put. */
+export const DEV_ROOT_CA_COMMON_NAME = "credential broker development root CA";
 
 /** Generates a development root CA for `trustDomain` into keys/ca/ unless one is there. True when it generated one. */
 export async function ensureDevCa(keysDir: string, trustDomain: string, now: Date): Promise<boolean> {
   const paths = devCaPaths(keysDir);
   if (await exists(paths.certificate)) return false;
-  await createRootCa(paths, trustDomain, now, { commonName: "credential broker development root CA", days: DEV_ROOT_DAYS });
+  await createRootCa(paths, trustDomain, now, { commonName: DEV_ROOT_CA_COMMON_NAME, days: DEV_ROOT_DAYS });
   return true;
 }
 
