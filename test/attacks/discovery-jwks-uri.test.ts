@@ -4,7 +4,10 @@
  * origin other than the issuer's unless the operator listed it in `jwks_uri_origins`. A refused
  * `jwks_uri` is never fetched; tokens of that issuer get 503 (no usable keys), never a guess.
  */
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { initSigningKeys } from "../../src/credentials/key-rotation.js";
+import { systemClock } from "../../src/lib/clock.js";
 import { startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
 import { expectRefused, startCountingServer, type CountingServer } from "../support/attack-helpers.js";
 import type { TestIssuer } from "../support/test-issuer.js";
@@ -74,7 +77,9 @@ describe("production (NODE_ENV=production): a learned jwks_uri must be https, ev
 
   beforeAll(async () => {
     fx = await startBrokerFixture({
-      env: { NODE_ENV: "production", BROKER_DEV_KEYS: "on" },
+      // Production keys written beforehand: a production start never generates or trusts development keys.
+      env: { NODE_ENV: "production" },
+      prepareKeys: (keysDir) => initSigningKeys(join(keysDir, "signing"), { clock: systemClock }),
       extraIssuers: 1,
       extraEntries: ([issuer]) => [{ id: "plain", issuer: issuer?.url ?? "", profile: "oidc", keys: { discovery: true }, algorithms: ["ES256"] }],
       policies: { "plain.policy.yaml": policyFor("plain") },

@@ -80,7 +80,8 @@ async function verify(token: string, audience: string) {
   return (await jwtVerify(token, createLocalJWKSet(jwks), { issuer: fx.url, audience, typ: "at+jwt" })).payload;
 }
 
-describe("broker exchange", () => {
+// Each CLI call starts a tsx process (seconds on a loaded machine): a test runs several in a row.
+describe("broker exchange", { timeout: 90_000 }, () => {
   it("in GitHub Actions: fetches the job's OIDC token for the broker's issuer, masks, then prints the access token", async () => {
     const audience = GRANTS.github.audiences[0];
     const result = await cli(["--audience", audience, "--scope", "deploy:read", "--lifetime", "300"], githubEnv());

@@ -102,7 +102,8 @@ async function leafOf(dir: string): Promise<X509Certificate | undefined> {
   }
 }
 
-describe("broker svid --once", () => {
+// Each CLI call starts a tsx process (seconds on a loaded machine): a test runs several in a row.
+describe("broker svid --once", { timeout: 90_000 }, () => {
   it("writes svid.pem, svid.key (0600) and bundle.pem that openssl verifies, with a key matching the certificate", async () => {
     const { path, token } = await tokenFile("ledger");
     const out = join(tmp.dir, "once");

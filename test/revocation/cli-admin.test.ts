@@ -35,7 +35,8 @@ async function broker(args: string[], token = SECRET): Promise<{ code: number; s
   }
 }
 
-describe("broker revoke / revocations list / unblock", () => {
+// Each CLI call starts a tsx process (seconds on a loaded machine): a test runs several in a row.
+describe("broker revoke / revocations list / unblock", { timeout: 90_000 }, () => {
   it("revokes and blocks a workload, lists it, lifts the block", async () => {
     const revoked = await broker(["revoke", "--workload", "github/7890/123456", "--reason", "cli test", "--block"]);
     expect(revoked.code).toBe(0);

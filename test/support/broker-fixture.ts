@@ -129,6 +129,11 @@ export type IssuerEntry = Record<string, unknown> & { readonly id: string; reado
 export interface BrokerFixtureOptions {
   /** Extra environment for the broker (defaults: watch off, 15m caps for tokens and SVIDs). */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Writes the broker's keys before it starts (e.g. `initSigningKeys` for a NODE_ENV=production
+   * start, which never generates or accepts development keys).
+   */
+  readonly prepareKeys?: (keysDir: string) => Promise<unknown>;
   /** Extra test issuers to start; `entries` builds their issuers.yaml entries. */
   readonly extraIssuers?: number;
   readonly extraEntries?: (extra: readonly TestIssuer[], brokerUrl: string) => Promise<IssuerEntry[]> | IssuerEntry[];
@@ -242,6 +247,7 @@ export async function startBrokerFixture(options: BrokerFixtureOptions = {}): Pr
       BROKER_SVID_MAX_LIFETIME: "15m",
       ...options.env,
     };
+    await options.prepareKeys?.(keysDir);
     broker = await startBroker({ BROKER_PORT: String(port), ...brokerEnv });
     const running = broker;
 
