@@ -6,7 +6,7 @@ import { eventually, openRedisStore } from "./helpers.js";
 
 /**
  * Fail closed, recover by itself: a crashed or stalled Redis makes every call reject with
- * StoreUnavailableError within a bound (the store's deadline is commandTimeout + 250 ms; we allow
+ * StoreUnavailableError within a bound (the store's deadline is the command timeout; we allow
  * twice that), and the same store instance works again once Redis is back, with every revocation
  * made before the crash still in force (AOF).
  */
