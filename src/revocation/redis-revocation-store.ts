@@ -147,8 +147,9 @@ export class RedisRevocationStore implements RevocationStore {
     return this.run("tokenStatus", async () => {
       const lineage = token.lineage ?? [];
       const actors = token.actors ?? [];
-      // Single-key GETs issued together: auto-pipelining sends them in one round trip (per node),
-      // so a family of a few tokens costs no extra round trip and works on Cluster.
+      // Single-key GETs issued together, so a family of a few tokens costs no extra round trip:
+      // auto-pipelined on standalone and Sentinel; on a Cluster each is written at once (not
+      // pipelined: see redis-connection.ts) and redirected by itself when its slot moved.
       const [byId, byWorkload, ...rest] = await Promise.all([
         this.client.get(redisKey("jti", token.jti)),
         this.client.get(redisKey("workload", token.sub)),
