@@ -126,11 +126,11 @@ function onVictim(key: string): boolean {
 }
 
 let jtiCounter = 0;
-/** A fresh jti whose revocation key lives on the victim. */
-function victimJti(): string {
+/** A fresh jti whose revocation key lives on the victim (or, with `onVictim` false, on another master). */
+function victimJti(victim = true): string {
   for (;;) {
     const jti = `cluster-e2e-${++jtiCounter}`;
-    if (onVictim(redisKey("jti", jti))) return jti;
+    if (onVictim(redisKey("jti", jti)) === victim) return jti;
   }
 }
 
@@ -191,15 +191,22 @@ describe("two broker replicas on a 3-master Redis Cluster", () => {
     const load = startLoad();
     try {
       for (let cycle = 1; cycle <= CYCLES; cycle++) {
-        // 1. Kill: each replica refuses the victim's keys (503 within the bound) and is not ready.
+        // 1. Kill: each replica refuses the victim's keys (503 within the bound) and is not ready,
+        //    while it still serves the other masters' keys.
         await victim.kill();
-        for (const replica of [a, b]) {
-          const start = performance.now();
-          const res = await revoke(replica, victimJti());
-          failClosedMs.push(elapsedMs(start));
-          expect(res.status, `cycle ${cycle}: ${replica.name} with the master down: ${res.text}`).toBe(503);
-          expect((await replica.get("/readyz", bounded())).status, `cycle ${cycle}: ${replica.name} /readyz with the master down`).toBe(503);
-        }
+        await Promise.all(
+          [a, b].map(async (replica) => {
+            const start = performance.now();
+            const res = await revoke(replica, victimJti());
+            failClosedMs.push(elapsedMs(start));
+            expect(res.status, `cycle ${cycle}: ${replica.name} with the master down: ${res.text}`).toBe(503);
+            expect((await replica.get("/readyz", bounded())).status, `cycle ${cycle}: ${replica.name} /readyz with the master down`).toBe(503);
+            const elsewhere = victimJti(false);
+            const other = await revoke(replica, elsewhere);
+            expect(other.status, `cycle ${cycle}: ${replica.name}, a key of another master: ${other.text}`).toBe(201);
+            acknowledged.push(elsewhere);
+          }),
+        );
 
         // 2. Restart on the same port and directory (AOF); wait for cluster_state:ok on every node.
         const restartedAt = performance.now();
