@@ -40,6 +40,7 @@ import { ClusterMasters } from "./redis-cluster-masters.js";
  *   broker:block:<workloadId>     WorkloadBlock         expires at until (+ grace), or never
  *   broker:once:<key>             the claim's expiresAt expires at expiresAt (+ grace)
  *   broker:svid:<serial>          SvidRecord            expires at expiresAt (+ grace)
+ *   broker:probe:{<n>}            never written: read by the Cluster readiness probe (ping)
  *
  * An id longer than MAX_ID_BYTES, or starting with "#", is replaced by "#" + its SHA-256, so a key
  * never exceeds ~220 bytes and the two forms cannot collide. Listing reads ids from the values.
