@@ -26,6 +26,7 @@ import { MemoryRevocationStore } from "./revocation/memory-revocation-store.js";
 import { checkRedisSettings, createRedisClient, whenRedisReady } from "./revocation/redis-connection.js";
 import { RedisRevocationStore } from "./revocation/redis-revocation-store.js";
 import type { RevocationStore } from "./revocation/revocation-store.js";
+import { StoreReadiness } from "./revocation/store-readiness.js";
 import { loadTokenVerifier } from "./identity/token-verifier.js";
 import { epochSeconds, systemClock } from "./lib/clock.js";
 import { globalHttpFetch } from "./lib/http-fetch.js";
@@ -38,7 +39,7 @@ import { PolicyLoadError, PolicyStore } from "./policy/index.js";
 import { Semaphore } from "./lib/semaphore.js";
 import { MemoryRateLimiter } from "./rate-limit/memory-rate-limiter.js";
 import { createRateLimitGate } from "./rate-limit/rate-limit-gate.js";
-import type { RateLimiter } from "./rate-limit/rate-limiter.js";
+import { reportingOutages, type RateLimiter } from "./rate-limit/rate-limiter.js";
 import { RedisRateLimiter } from "./rate-limit/redis-rate-limiter.js";
 import { shedWhenBusy, type ShedWork } from "./rate-limit/shed-load.js";
 
@@ -101,12 +102,16 @@ async function run(config: Config, logger: Logger): Promise<void> {
   });
 
   const opened = await openRevocationStore(config, logger);
-  const revocations = new TimedRevocationStore(opened.store, metrics);
+  // Readiness follows what the store does for requests, not only a probe (store-readiness.ts).
+  const storeReadiness = new StoreReadiness(opened.store.kind, () => revocations.ping());
+  const revocations = new TimedRevocationStore(opened.store, metrics, () => storeReadiness.recordFailure());
   const minter = createAccessTokenMinter({ issuer: config.issuerUrl, keys, clock: systemClock });
   const brokerTokens = createBrokerTokenVerifier({ issuer: config.issuerUrl, keys, clock: systemClock });
   const audit = countingAuditSink(createPinoAuditSink(logger), metrics);
   // Rate limits share the revocation store's Redis client (and its fail-closed settings).
-  const limiter: RateLimiter = opened.redis ? new RedisRateLimiter(opened.redis, systemClock) : new MemoryRateLimiter(systemClock);
+  const limiter: RateLimiter = opened.redis
+    ? reportingOutages(new RedisRateLimiter(opened.redis, systemClock), () => storeReadiness.recordFailure())
+    : new MemoryRateLimiter(systemClock);
   const rateLimits = createRateLimitGate({
     limiter,
     ...config.rateLimits,
@@ -203,14 +208,7 @@ async function run(config: Config, logger: Logger): Promise<void> {
       { name: "accepting", check: () => ({ ok: !closer.isDraining(), ...(closer.isDraining() ? { detail: "shutting down" } : {}) }) },
       { name: "signing_keys", check: () => ({ ok: keys.publishedKeys().length > 0 }) },
       { name: "policies", check: () => ({ ok: true, detail: `version ${policies.current().version}` }) },
-      {
-        name: "revocation_store",
-        check: () =>
-          revocations.ping().then(
-            () => ({ ok: true, detail: revocations.kind }),
-            () => ({ ok: false, detail: `${revocations.kind} unreachable` }),
-          ),
-      },
+      { name: "revocation_store", check: () => storeReadiness.check() },
     ],
   });
 

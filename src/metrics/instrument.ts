@@ -49,13 +49,17 @@ export function countingFetch(fetch: HttpFetch, metrics: BrokerMetrics): HttpFet
   };
 }
 
-/** A RevocationStore that times every call and counts outages; behaviour is unchanged. */
+/**
+ * A RevocationStore that times every call and counts outages, telling `onUnavailable` of each
+ * (readiness); behaviour is unchanged.
+ */
 export class TimedRevocationStore implements RevocationStore {
   readonly kind: RevocationStore["kind"];
 
   constructor(
     private readonly store: RevocationStore,
     private readonly metrics: BrokerMetrics,
+    private readonly onUnavailable: () => void = () => undefined,
   ) {
     this.kind = store.kind;
   }
@@ -113,7 +117,9 @@ export class TimedRevocationStore implements RevocationStore {
       this.metrics.storeOperations.inc({ operation, outcome: "ok" });
       return result;
     } catch (error) {
-      this.metrics.storeOperations.inc({ operation, outcome: error instanceof StoreUnavailableError ? "unavailable" : "error" });
+      const unavailable = error instanceof StoreUnavailableError;
+      this.metrics.storeOperations.inc({ operation, outcome: unavailable ? "unavailable" : "error" });
+      if (unavailable) this.onUnavailable();
       throw error;
     } finally {
       stop();

@@ -43,6 +43,21 @@ export class RateLimiterUnavailableError extends Error {
   }
 }
 
+/** The same limiter, telling `onUnavailable` each time it cannot answer (readiness). */
+export function reportingOutages(limiter: RateLimiter, onUnavailable: () => void): RateLimiter {
+  return {
+    kind: limiter.kind,
+    take: async (key, limit) => {
+      try {
+        return await limiter.take(key, limit);
+      } catch (error) {
+        if (error instanceof RateLimiterUnavailableError) onUnavailable();
+        throw error;
+      }
+    },
+  };
+}
+
 /** Milliseconds between two requests at the sustained rate. */
 export function intervalMs(limit: RateLimit): number {
   return (limit.periodSeconds * 1000) / limit.count;

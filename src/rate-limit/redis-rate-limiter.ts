@@ -49,8 +49,8 @@ export class RedisRateLimiter implements RateLimiter {
     options: { readonly timeoutMs?: number } = {},
   ) {
     const commandTimeout = client instanceof Cluster ? client.options.redisOptions?.commandTimeout : client.options.commandTimeout;
-    // As the revocation store: ioredis' own command timeout, plus a margin, bounds every call.
-    this.timeoutMs = options.timeoutMs ?? (commandTimeout ?? 750) + 250;
+    // As the revocation store: ioredis' command timeout bounds every call, counted from the call.
+    this.timeoutMs = options.timeoutMs ?? commandTimeout ?? 1000;
   }
 
   async take(key: RateLimitKey, limit: RateLimit): Promise<RateDecision> {

@@ -20,6 +20,9 @@ export function reconnectDelayMs(attempt: number): number {
 /** After a failover the old master answers READONLY: reconnect (to the new master) and resend. */
 export const reconnectOnReadonly: NonNullable<RedisOptions["reconnectOnError"]> = (error) => (error.message.startsWith("READONLY") ? 2 : false);
 
+/** A Cluster client re-reads the slot map (CLUSTER SLOTS) this often, whatever happens. */
+export const CLUSTER_SLOTS_REFRESH_INTERVAL_MS = 5_000;
+
 /** How often a continuing connection error is repeated in the log. */
 const ERROR_LOG_INTERVAL_MS = 10_000;
 
@@ -80,10 +83,17 @@ function buildClient(target: RedisTarget, options: RedisClientOptions): Redis | 
         target.nodes.map(({ host, port }) => ({ host, port })),
         {
           enableOfflineQueue: false,
-          enableAutoPipelining: true,
+          // Off on a Cluster: ioredis batches commands for several slots of one master into one
+          // pipeline, and when such a pipeline is redirected (MOVED, one slot number per command)
+          // it neither follows the redirection nor refreshes its slot map (ioredis issue #2075).
+          // After a master restarts, that left every key of it failing with "MOVED <slot> <that
+          // master>" until the broker restarted. Single commands are redirected one by one.
+          enableAutoPipelining: false,
           lazyConnect: false,
           clusterRetryStrategy: reconnectDelayMs,
           slotsRefreshTimeout: options.connectTimeoutMs,
+          // A slot map gone stale any other way is corrected within this bound.
+          slotsRefreshInterval: CLUSTER_SLOTS_REFRESH_INTERVAL_MS,
           redisOptions: connection,
         },
       );

@@ -34,6 +34,7 @@ import {
   serializeTokenRevocation,
   serializeWorkloadRevocation,
 } from "./redis-entries.js";
+import { ClusterMasters } from "./redis-cluster-masters.js";
 
 /**
  * Key layout. Every command touches exactly one key (Lua scripts included), so the same code runs
@@ -44,6 +45,7 @@ import {
  *   broker:block:<workloadId>     WorkloadBlock         expires at until (+ grace), or never
  *   broker:once:<key>             the claim's expiresAt expires at expiresAt (+ grace)
  *   broker:svid:<serial>          SvidRecord            expires at expiresAt (+ grace)
+ *   broker:probe:{<n>}            never written: read by the Cluster readiness probe (ping)
  *
  * An id longer than MAX_ID_BYTES, or starting with "#", is replaced by "#" + its SHA-256, so a key
  * never exceeds ~220 bytes and the two forms cannot collide. Listing reads ids from the values.
@@ -157,7 +159,7 @@ function topologyOf(client: Redis | Cluster, masters: readonly Redis[]): string 
 export interface RedisRevocationStoreOptions {
   /**
    * Upper bound on any one store call, even if ioredis never answers. Default: the client's
-   * commandTimeout + 250 ms (1000 ms when it has none). `list()` applies it per step.
+   * commandTimeout (1000 ms when it has none). `list()` applies it per step.
    */
   readonly timeoutMs?: number;
   /**
@@ -181,6 +183,8 @@ export class RedisRevocationStore implements RevocationStore {
   private readonly grace: number;
   private readonly log: Log;
   private readonly scriptSha = new Map<string, string>();
+  /** For a Cluster: its masters by the slot map (see ClusterMasters). */
+  private readonly clusterMasters: ClusterMasters | undefined;
 
   constructor(
     private readonly client: Redis | Cluster,
@@ -190,6 +194,7 @@ export class RedisRevocationStore implements RevocationStore {
     this.timeoutMs = options.timeoutMs ?? defaultTimeoutMs(client);
     this.grace = options.expiryGraceSeconds ?? 60;
     this.log = options.log ?? silentLog;
+    this.clusterMasters = client instanceof Cluster ? new ClusterMasters(client) : undefined;
   }
 
   async tokenStatus(token: TokenRef): Promise<"active" | "revoked"> {
@@ -200,8 +205,9 @@ export class RedisRevocationStore implements RevocationStore {
     return this.run("tokenStatus", async () => {
       const lineage = token.lineage ?? [];
       const actors = token.actors ?? [];
-      // Single-key GETs issued together: auto-pipelining sends them in one round trip (per node),
-      // so a family of a few tokens costs no extra round trip and works on Cluster.
+      // Single-key GETs issued together, so a family of a few tokens costs no extra round trip:
+      // auto-pipelined on standalone and Sentinel; on a Cluster each is written at once (not
+      // pipelined: see redis-connection.ts) and redirected by itself when its slot moved.
       const [byId, byWorkload, ...rest] = await Promise.all([
         this.client.get(redisKey("jti", token.jti)),
         this.client.get(redisKey("workload", token.sub)),
@@ -380,10 +386,13 @@ export class RedisRevocationStore implements RevocationStore {
     return { tokens, workloads, blocks };
   }
 
+  /**
+   * Standalone and Sentinel: PING on the client. Cluster: a keyed read on every master of the slot
+   * map, routed as real requests are, so a master the client cannot reach fails the probe (and a
+   * master it lost from its pool is reconnected by the redirection).
+   */
   async ping(): Promise<void> {
-    await this.run("ping", async () => {
-      await Promise.all(this.masters().map((node) => node.ping()));
-    });
+    await this.run("ping", () => this.probe());
   }
 
   async close(): Promise<void> {
@@ -404,17 +413,21 @@ export class RedisRevocationStore implements RevocationStore {
     return expiresAt + this.grace;
   }
 
-  /** Every master: one for standalone and Sentinel, each shard's master for a Cluster. */
-  private masters(): Redis[] {
+  private async probe(): Promise<void> {
+    if (this.clusterMasters === undefined) await this.client.ping();
+    else await Promise.all([...this.clusterMasters.probeKeys().values()].map((key) => this.client.exists(key)));
+  }
+
+  /** Every master: one for standalone and Sentinel; for a Cluster, each master of the slot map, probed first. */
+  private async masters(): Promise<Redis[]> {
     if (!(this.client instanceof Cluster)) return [this.client];
-    const masters = this.client.nodes("master");
-    if (masters.length === 0) throw new StoreUnavailableError(`redis cluster has no reachable master (status ${this.client.status})`);
-    return masters;
+    await this.probe();
+    return (this.clusterMasters ?? new ClusterMasters(this.client)).connections();
   }
 
   private async scanKeys(patterns: readonly string[]): Promise<string[]> {
     const keys = new Set<string>();
-    const masters = await this.run("list", async () => this.masters());
+    const masters = await this.run("list", () => this.masters());
     for (const node of masters) {
       for (const pattern of patterns) {
         let cursor = "0";
@@ -485,7 +498,9 @@ function required<T>(entry: T | undefined, kind: string): T {
 
 function defaultTimeoutMs(client: Redis | Cluster): number {
   const commandTimeout = client instanceof Cluster ? client.options.redisOptions?.commandTimeout : client.options.commandTimeout;
-  return (commandTimeout ?? 750) + 250;
+  // No margin on top: ioredis fails a command after commandTimeout, but a command queued behind a
+  // stalled pipeline starts its own timer late. This deadline holds from the call.
+  return commandTimeout ?? 1000;
 }
 
 function createSha1(text: string): string {

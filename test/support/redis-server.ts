@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { Redis } from "ioredis";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
@@ -238,6 +239,10 @@ export interface RedisClusterHandle {
   /** redis+cluster://127.0.0.1:<p1>,127.0.0.1:<p2>,127.0.0.1:<p3> */
   readonly url: string;
   readonly servers: readonly RedisServerHandle[];
+  /** True when every node answers CLUSTER INFO with cluster_state:ok (a dead node: false). */
+  stateOk(): Promise<boolean>;
+  /** The master serving `slot`, and every slot range it serves, by CLUSTER SLOTS of a live node. */
+  masterOf(slot: number): Promise<{ readonly server: RedisServerHandle; readonly ranges: readonly (readonly [number, number])[] }>;
   stop(): Promise<void>;
 }
 
@@ -272,9 +277,37 @@ export async function startRedisCluster(): Promise<RedisClusterHandle> {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }
-    return { url: `redis+cluster://${addresses.join(",")}`, servers, stop };
+    const stateOk = async (): Promise<boolean> => {
+      const states = await Promise.all(servers.map((server) => onNode(server, (node) => node.cluster("INFO")).then((info) => info.includes("cluster_state:ok"), () => false)));
+      return states.every(Boolean);
+    };
+    const masterOf = async (slot: number) => {
+      for (const server of servers) {
+        const slots = await onNode(server, (node) => node.cluster("SLOTS")).catch(() => undefined);
+        if (slots === undefined) continue;
+        const port = slots.find(([start, end]) => slot >= start && slot <= end)?.[2]?.[1];
+        const owner = servers.find((candidate) => candidate.port === port);
+        if (owner === undefined) throw new Error(`no master serves slot ${slot}`);
+        const ranges = slots.filter((range) => range[2]?.[1] === port).map(([start, end]) => [start, end] as const);
+        return { server: owner, ranges };
+      }
+      throw new Error("no cluster node answers CLUSTER SLOTS");
+    };
+    return { url: `redis+cluster://${addresses.join(",")}`, servers, stateOk, masterOf, stop };
   } catch (error) {
     await stop();
     throw error;
+  }
+}
+
+/** One short-lived connection to one node, without retries: a dead node fails at once. */
+async function onNode<T>(server: RedisServerHandle, work: (node: Redis) => Promise<T>): Promise<T> {
+  const node = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false, connectTimeout: 1_000 });
+  node.on("error", () => undefined);
+  try {
+    await node.connect();
+    return await work(node);
+  } finally {
+    node.disconnect();
   }
 }
