@@ -335,7 +335,7 @@ export class RedisRevocationStore implements RevocationStore {
    */
   async listPage(page: ListPageRequest): Promise<RevocationPage> {
     const from = page.cursor === undefined ? undefined : decodeCursor(page.cursor, REDIS_CURSOR);
-    const masters = await this.run("listPage", async () => sortedMasters(this.client, this.masters()));
+    const masters = await this.run("listPage", async () => sortedMasters(this.client, await this.masters()));
     const topology = topologyOf(this.client, masters);
     if (from !== undefined && from.topology !== topology) {
       throw new InvalidCursorError("the store's nodes changed since this listing began (failover or resharding): list again from the start");
