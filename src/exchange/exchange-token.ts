@@ -13,6 +13,7 @@ import { attenuate } from "./attenuate.js";
 import { authorize, DENIAL_DESCRIPTIONS, type AuthorizationTrace } from "./authorize.js";
 import { chainDepth, checkChainDepth, nestAct } from "./delegation.js";
 import { checkRequireDpop, verifyRequestProof, type VerifyTokenRequestProof } from "./dpop-request.js";
+import { mintFloor } from "./revocation-checks.js";
 import type { ReExchange } from "./re-exchange.js";
 import { lineageFrom } from "./token-family.js";
 import { requestContext, type TokenExchangeRequest } from "./token-request.js";
@@ -104,7 +105,7 @@ export function createExchangeToken(deps: ExchangeDeps) {
         throw new BrokerError("invalid_request", "this broker does not issue JWT-SVIDs");
       }
 
-      const { grant } = await authorize(
+      const { grant, floor } = await authorize(
         deps,
         request.subjectToken,
         context,
@@ -155,6 +156,7 @@ export function createExchangeToken(deps: ExchangeDeps) {
           ...(grant.delegation?.mayAct ? { mayAct: grant.delegation.mayAct } : {}),
           ...(grant.delegation ? { delegationPolicy: grant.policyId } : {}),
           ...(dpop ? { dpopJkt: dpop.jkt } : {}),
+          ...mintFloor(floor, actor),
         });
         if (act !== undefined) known.act = act;
         scope = narrowed.scopes.join(" ");

@@ -4,11 +4,12 @@ import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
 import { silentLog, type Log } from "../lib/log.js";
 import {
+  judgeToken,
   StoreUnavailableError,
+  revocationCutoffMs,
   svidRevocation,
-  tokenRevocationCause,
+  type TokenJudgement,
   type TokenRef,
-  type TokenRevocationCause,
   type RevocationListing,
   type RevocationMeta,
   type RevocationStore,
@@ -61,19 +62,28 @@ redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[3])
 return 1`;
 
 /**
- * KEYS[1] workload revocation; ARGV: entry JSON, revokedAt, now, redis expiry. A live entry with a
- * later revokedAt is kept: the instant moves forward, never back.
+ * KEYS[1] workload revocation; ARGV: entry JSON (with cutoffMs), now, expiry grace seconds.
+ * `mergeWorkloadRevocation` in Lua, so it is atomic: over a live entry, the later revokedAt is
+ * shown, the cutoff lands strictly after the one in force, and the longer expiry wins. An entry
+ * written before cutoffMs existed counts as the end of its revokedAt second.
  */
 const REVOKE_WORKLOAD = `
+local entry = cjson.decode(ARGV[1])
 local current = redis.call('GET', KEYS[1])
 if current then
   local ok, old = pcall(cjson.decode, current)
   if ok and type(old) == 'table' then
     local revokedAt, expiresAt = tonumber(old['revokedAt']), tonumber(old['expiresAt'])
-    if revokedAt and expiresAt and expiresAt > tonumber(ARGV[3]) and revokedAt > tonumber(ARGV[2]) then return 0 end
+    if revokedAt and expiresAt and expiresAt > tonumber(ARGV[2]) then
+      local cutoff = math.max(entry['cutoffMs'], (tonumber(old['cutoffMs']) or (revokedAt * 1000 + 999)) + 1)
+      local expiry = math.max(entry['expiresAt'], expiresAt)
+      if revokedAt > entry['revokedAt'] then entry = old end
+      entry['cutoffMs'] = cutoff
+      entry['expiresAt'] = expiry
+    end
   end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[4])
+redis.call('SET', KEYS[1], cjson.encode(entry), 'EXAT', entry['expiresAt'] + tonumber(ARGV[3]))
 return 1`;
 
 /**
@@ -136,10 +146,10 @@ export class RedisRevocationStore implements RevocationStore {
   }
 
   async tokenStatus(token: TokenRef): Promise<"active" | "revoked"> {
-    return (await this.tokenRevocation(token)) === undefined ? "active" : "revoked";
+    return (await this.tokenRevocation(token)).cause === undefined ? "active" : "revoked";
   }
 
-  async tokenRevocation(token: TokenRef): Promise<TokenRevocationCause | undefined> {
+  async tokenRevocation(token: TokenRef): Promise<TokenJudgement> {
     return this.run("tokenStatus", async () => {
       const lineage = token.lineage ?? [];
       const actors = token.actors ?? [];
@@ -156,7 +166,7 @@ export class RedisRevocationStore implements RevocationStore {
         value === null || value === undefined ? undefined : liveEntry(required(parseTokenRevocation(value), "jti"), now);
       const workloadEntry = (value: string | null | undefined) =>
         value === null || value === undefined ? undefined : liveEntry(required(parseWorkloadRevocation(value), "workload"), now);
-      return tokenRevocationCause(token, {
+      return judgeToken(token, {
         byId: tokenEntry(byId),
         byWorkload: workloadEntry(byWorkload),
         byLineage: rest.slice(0, lineage.length).map(tokenEntry),
@@ -174,6 +184,13 @@ export class RedisRevocationStore implements RevocationStore {
     });
   }
 
+  async workloadRevocation(workloadId: string): Promise<WorkloadRevocation | undefined> {
+    return this.run("workloadRevocation", async () => {
+      const value = await this.client.get(redisKey("workload", workloadId));
+      return value === null ? undefined : liveEntry(required(parseWorkloadRevocation(value), "workload"), this.now());
+    });
+  }
+
   async claimOnce(key: string, expiresAt: number): Promise<boolean> {
     return this.run("claimOnce", async () => {
       const claimed = await this.script(CLAIM_ONCE, redisKey("once", key), [expiresAt, this.now(), this.redisExpiry(expiresAt)]);
@@ -188,13 +205,10 @@ export class RedisRevocationStore implements RevocationStore {
   }
 
   async revokeWorkload(entry: WorkloadRevocation): Promise<void> {
+    // The cutoff is always written, so the script can compare it (an entry built without one means the end of its second).
+    const precise = { ...entry, cutoffMs: revocationCutoffMs(entry) };
     await this.run("revokeWorkload", () =>
-      this.script(REVOKE_WORKLOAD, redisKey("workload", entry.workloadId), [
-        serializeWorkloadRevocation(entry),
-        entry.revokedAt,
-        this.now(),
-        this.redisExpiry(entry.expiresAt),
-      ]),
+      this.script(REVOKE_WORKLOAD, redisKey("workload", entry.workloadId), [serializeWorkloadRevocation(precise), this.now(), this.grace]),
     );
   }
 
@@ -217,7 +231,7 @@ export class RedisRevocationStore implements RevocationStore {
   }
 
   async recordSvid(entry: SvidRecord): Promise<void> {
-    const record = { serial: entry.serial, workloadId: entry.workloadId, issuedAt: entry.issuedAt, expiresAt: entry.expiresAt };
+    const record = { serial: entry.serial, workloadId: entry.workloadId, issuedAt: entry.issuedAt, issuedAtMs: entry.issuedAtMs, expiresAt: entry.expiresAt };
     await this.run("recordSvid", () =>
       this.client.set(redisKey("svid", entry.serial), serializeSvidRecord(record), "EXAT", this.redisExpiry(entry.expiresAt)),
     );

@@ -10,6 +10,7 @@ import { certificatesPem } from "../credentials/x509/x509.js";
 import { authorize, type AuthorizationTrace, type AuthorizeDeps } from "../exchange/authorize.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
+import { nextIssuanceStampMs } from "../revocation/revocation-store.js";
 import { guard } from "../revocation/store-guard.js";
 
 /** A well-formed POST /svid/x509 request; nothing in it is verified yet. */
@@ -74,7 +75,7 @@ export function createIssueX509Svid(deps: IssueX509SvidDeps): IssueX509Svid {
         clientAddress: request.clientAddress,
         now,
       } as const;
-      const { grant } = await authorize(deps, request.subjectToken, context, known);
+      const { grant, floor } = await authorize(deps, request.subjectToken, context, known);
       // The grant schema requires a SPIFFE ID wherever x509_svid is granted.
       if (grant.spiffeId === undefined) throw new Error(`policy ${grant.policyId} granted x509_svid without a SPIFFE ID`);
       known.spiffeId = grant.spiffeId;
@@ -94,7 +95,9 @@ export function createIssueX509Svid(deps: IssueX509SvidDeps): IssueX509Svid {
       known.serial = template.serial;
       known.exp = expiresAt;
       // Recorded before it is handed out: an SVID the CRL could not cover is never returned.
-      await guard(deps.revocations.recordSvid({ serial: template.serial, workloadId: grant.workloadId, issuedAt: now, expiresAt }));
+      // Stamped after the workload revocation the issuance read, as access tokens are (revocation-store.ts).
+      const issuedAtMs = nextIssuanceStampMs(deps.clock.now(), floor.issueAfterMs);
+      await guard(deps.revocations.recordSvid({ serial: template.serial, workloadId: grant.workloadId, issuedAt: now, issuedAtMs, expiresAt }));
 
       deps.audit.record({ ...base, ...known, decision: "allow" });
       return {

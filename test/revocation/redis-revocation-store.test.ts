@@ -44,6 +44,8 @@ describe("RedisRevocationStore against redis-server", () => {
     expect(JSON.parse((await raw.get("broker:rev:wl:wl-a")) ?? "")).toEqual({
       workloadId: "wl-a",
       revokedAt: now,
+      // Given no precise cutoff, the end of the revokedAt second (the whole-second rule).
+      cutoffMs: now * 1000 + 999,
       expiresAt: now + 3600,
       actor: "operator@example",
       reason: "test",
