@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { Cluster, type Redis } from "ioredis";
+import { Cluster, type ChainableCommander, type Redis } from "ioredis";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
 import { silentLog, type Log } from "../lib/log.js";
@@ -30,6 +30,7 @@ import {
   serializeTokenRevocation,
   serializeWorkloadRevocation,
 } from "./redis-entries.js";
+import { defaultWaitTimeoutMs, requiredReplicas, type RevocationReplication } from "./revocation-replication.js";
 
 /**
  * Key layout. Every command touches exactly one key (Lua scripts included), so the same code runs
@@ -119,6 +120,11 @@ export interface RedisRevocationStoreOptions {
    * expiry on (by the injected clock). Default 60.
    */
   readonly expiryGraceSeconds?: number;
+  /**
+   * When a revocation write is acknowledged (`revocation-replication.ts`). Default: every replica
+   * the master reports connected (none: no wait), WAIT timeout from the command timeout.
+   */
+  readonly replication?: RevocationReplication;
   readonly log?: Log;
 }
 
@@ -134,6 +140,7 @@ export class RedisRevocationStore implements RevocationStore {
   private readonly grace: number;
   private readonly log: Log;
   private readonly scriptSha = new Map<string, string>();
+  private readonly replication: RevocationReplication;
 
   constructor(
     private readonly client: Redis | Cluster,
@@ -143,6 +150,7 @@ export class RedisRevocationStore implements RevocationStore {
     this.timeoutMs = options.timeoutMs ?? defaultTimeoutMs(client);
     this.grace = options.expiryGraceSeconds ?? 60;
     this.log = options.log ?? silentLog;
+    this.replication = options.replication ?? { replicas: "auto", minimum: 0, waitTimeoutMs: defaultWaitTimeoutMs(commandTimeoutOf(client) ?? 750) };
   }
 
   async tokenStatus(token: TokenRef): Promise<"active" | "revoked"> {
@@ -199,49 +207,44 @@ export class RedisRevocationStore implements RevocationStore {
   }
 
   async revokeToken(entry: TokenRevocation): Promise<void> {
-    await this.run("revokeToken", () =>
-      this.client.set(redisKey("jti", entry.jti), serializeTokenRevocation(entry), "EXAT", this.redisExpiry(entry.expiresAt)),
-    );
+    const key = redisKey("jti", entry.jti);
+    await this.replicated("revokeToken", key, (batch) => batch.set(key, serializeTokenRevocation(entry), "EXAT", this.redisExpiry(entry.expiresAt)));
   }
 
   async revokeWorkload(entry: WorkloadRevocation): Promise<void> {
     // The cutoff is always written, so the script can compare it (an entry built without one means the end of its second).
     const precise = { ...entry, cutoffMs: revocationCutoffMs(entry) };
-    await this.run("revokeWorkload", () =>
-      this.script(REVOKE_WORKLOAD, redisKey("workload", entry.workloadId), [serializeWorkloadRevocation(precise), this.now(), this.grace]),
-    );
+    const key = redisKey("workload", entry.workloadId);
+    await this.replicated("revokeWorkload", key, (batch) => batch.eval(REVOKE_WORKLOAD, 1, key, serializeWorkloadRevocation(precise), this.now(), this.grace));
   }
 
   async blockWorkload(block: WorkloadBlock): Promise<void> {
     const key = redisKey("block", block.workloadId);
     const value = serializeBlock(block);
-    await this.run("blockWorkload", () =>
-      block.until === undefined ? this.client.set(key, value) : this.client.set(key, value, "EXAT", this.redisExpiry(block.until)),
+    await this.replicated("blockWorkload", key, (batch) =>
+      block.until === undefined ? batch.set(key, value) : batch.set(key, value, "EXAT", this.redisExpiry(block.until)),
     );
   }
 
   async unblockWorkload(workloadId: string): Promise<boolean> {
-    return this.run("unblockWorkload", async () => {
-      const value = await this.client.getdel(redisKey("block", workloadId));
-      if (value === null) return false;
-      const block = parseBlock(value);
-      // An unreadable entry was a block of some kind: say it was lifted.
-      return block === undefined || inForce(block, this.now());
-    });
+    const key = redisKey("block", workloadId);
+    const value = await this.replicated("unblockWorkload", key, (batch) => batch.getdel(key));
+    if (typeof value !== "string") return false;
+    const block = parseBlock(value);
+    // An unreadable entry was a block of some kind: say it was lifted.
+    return block === undefined || inForce(block, this.now());
   }
 
   async recordSvid(entry: SvidRecord): Promise<void> {
     const record = { serial: entry.serial, workloadId: entry.workloadId, issuedAt: entry.issuedAt, issuedAtMs: entry.issuedAtMs, expiresAt: entry.expiresAt };
-    await this.run("recordSvid", () =>
-      this.client.set(redisKey("svid", entry.serial), serializeSvidRecord(record), "EXAT", this.redisExpiry(entry.expiresAt)),
-    );
+    const key = redisKey("svid", entry.serial);
+    await this.replicated("recordSvid", key, (batch) => batch.set(key, serializeSvidRecord(record), "EXAT", this.redisExpiry(entry.expiresAt)));
   }
 
   async revokeSvid(serial: string, meta: RevocationMeta): Promise<SvidRecord | undefined> {
-    return this.run("revokeSvid", async () => {
-      const result = await this.script(REVOKE_SVID, redisKey("svid", serial), [serializeMeta(meta), this.now()]);
-      return typeof result === "string" ? required(parseSvidRecord(result), "svid") : undefined;
-    });
+    const key = redisKey("svid", serial);
+    const result = await this.replicated("revokeSvid", key, (batch) => batch.eval(REVOKE_SVID, 1, key, serializeMeta(meta), this.now()));
+    return typeof result === "string" ? required(parseSvidRecord(result), "svid") : undefined;
   }
 
   async revokedSvids(): Promise<readonly RevokedSvid[]> {
@@ -304,6 +307,7 @@ export class RedisRevocationStore implements RevocationStore {
   }
 
   async close(): Promise<void> {
+    this.replication.confirmMaster?.close();
     try {
       await this.run("close", () => this.client.quit());
     } catch {
@@ -345,6 +349,46 @@ export class RedisRevocationStore implements RevocationStore {
     return [...keys];
   }
 
+  /**
+   * A revocation write, acknowledged only once replicated (`revocation-replication.ts`): one
+   * pipeline on the key's master (routed by `key`, so on a Cluster it reaches the node owning
+   * the slot) sends CLIENT INFO, ROLE (is it a master; how many replicas are connected) and the
+   * write; a second sends CLIENT INFO and WAIT on that same connection. The write counts only when
+   * both pipelines ran on the same connection (a reconnect in between would make WAIT count
+   * nothing of ours), WAIT reports enough replicas, and under Sentinel the Sentinels still name
+   * this master. Anything else is StoreUnavailableError (503): the write may or may not survive,
+   * so it is not acknowledged, and a retry is safe (every revocation write is idempotent).
+   */
+  private async replicated(operation: string, key: string, write: (batch: ChainableCommander) => ChainableCommander): Promise<unknown> {
+    const { waitTimeoutMs, confirmMaster } = this.replication;
+    const bound = this.timeoutMs * (confirmMaster ? 3 : 2) + waitTimeoutMs;
+    return this.run(
+      operation,
+      async () => {
+        const first = replies(await write(this.client.pipeline().call("CLIENT", "INFO").role().info("server")).exec());
+        const [connection, role, info, result] = first;
+        const replicas = connectedReplicas(role);
+        const required = requiredReplicas(this.replication, replicas);
+        if (required > 0) {
+          const [, again, acknowledged] = replies(await this.client.pipeline().exists(key).call("CLIENT", "INFO").wait(required, waitTimeoutMs).exec());
+          if (clientIdentity(again) !== clientIdentity(connection)) throw new StoreUnavailableError(`redis ${operation}: the connection changed before replication was confirmed`);
+          if (typeof acknowledged !== "number" || acknowledged < required) {
+            throw new StoreUnavailableError(`redis ${operation}: written but replicated to ${String(acknowledged)} of ${required} replicas within ${waitTimeoutMs} ms: not acknowledged`);
+          }
+        }
+        if (confirmMaster) {
+          try {
+            await confirmMaster.confirm(runIdOf(info));
+          } catch (error) {
+            throw new StoreUnavailableError(`redis ${operation}: master not confirmed: ${error instanceof Error ? error.message : String(error)}`);
+          }
+        }
+        return result;
+      },
+      bound,
+    );
+  }
+
   /** EVALSHA, loading the script once with EVAL when the server does not know it (NOSCRIPT). */
   private async script(lua: string, key: string, args: readonly (string | number)[]): Promise<unknown> {
     let sha = this.scriptSha.get(lua);
@@ -366,12 +410,12 @@ export class RedisRevocationStore implements RevocationStore {
   }
 
   /** Bounds `work` by timeoutMs and turns every failure into StoreUnavailableError. */
-  private async run<T>(operation: string, work: () => Promise<T>): Promise<T> {
+  private async run<T>(operation: string, work: () => Promise<T>, timeoutMs = this.timeoutMs): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(
-        () => reject(new StoreUnavailableError(`redis ${operation}: no answer within ${this.timeoutMs} ms`)),
-        this.timeoutMs,
+        () => reject(new StoreUnavailableError(`redis ${operation}: no answer within ${timeoutMs} ms`)),
+        timeoutMs,
       );
     });
     try {
@@ -384,6 +428,37 @@ export class RedisRevocationStore implements RevocationStore {
       clearTimeout(timer);
     }
   }
+}
+
+/** A pipeline's replies, in order; the first error (READONLY, MOVED, …) is thrown. */
+function replies(results: [Error | null, unknown][] | null): unknown[] {
+  if (results === null) throw new StoreUnavailableError("redis pipeline discarded");
+  return results.map(([error, value]) => {
+    if (error) throw error;
+    return value;
+  });
+}
+
+/** ROLE on a master: ["master", offset, [[ip, port, offset], …]]; anything else is not a master to write to. */
+function connectedReplicas(role: unknown): number {
+  if (!Array.isArray(role) || role[0] !== "master") throw new StoreUnavailableError(`redis answered as ${Array.isArray(role) ? String(role[0]) : "?"}, not master`);
+  return Array.isArray(role[2]) ? role[2].length : 0;
+}
+
+/** The connection's id and the server address it reached, from CLIENT INFO. */
+function clientIdentity(info: unknown): string {
+  const text = typeof info === "string" ? info : "";
+  const id = /(?:^|\s)id=(\d+)/.exec(text)?.[1];
+  const laddr = /(?:^|\s)laddr=(\S+)/.exec(text)?.[1];
+  if (id === undefined || laddr === undefined) throw new StoreUnavailableError("redis CLIENT INFO gave no connection id");
+  return `${id}@${laddr}`;
+}
+
+/** The server's run_id, from INFO server. */
+function runIdOf(info: unknown): string {
+  const runId = /(?:^|\n)run_id:([0-9a-f]+)/.exec(typeof info === "string" ? info : "")?.[1];
+  if (runId === undefined) throw new StoreUnavailableError("redis INFO gave no run_id");
+  return runId;
 }
 
 function liveEntry<T extends { expiresAt: number }>(entry: T, now: number): T | undefined {
@@ -401,8 +476,11 @@ function required<T>(entry: T | undefined, kind: string): T {
 }
 
 function defaultTimeoutMs(client: Redis | Cluster): number {
-  const commandTimeout = client instanceof Cluster ? client.options.redisOptions?.commandTimeout : client.options.commandTimeout;
-  return (commandTimeout ?? 750) + 250;
+  return (commandTimeoutOf(client) ?? 750) + 250;
+}
+
+function commandTimeoutOf(client: Redis | Cluster): number | undefined {
+  return client instanceof Cluster ? client.options.redisOptions?.commandTimeout : client.options.commandTimeout;
 }
 
 function createSha1(text: string): string {
