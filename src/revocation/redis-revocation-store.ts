@@ -352,8 +352,8 @@ export class RedisRevocationStore implements RevocationStore {
   /**
    * A revocation write, acknowledged only once replicated (`revocation-replication.ts`): one
    * pipeline on the key's master (routed by `key`, so on a Cluster it reaches the node owning
-   * the slot) sends CLIENT INFO, ROLE (is it a master; how many replicas are connected) and the
-   * write; a second sends CLIENT INFO and WAIT on that same connection. The write counts only when
+   * the slot) sends CLIENT INFO, ROLE (is it a master; how many replicas are connected), under
+   * Sentinel INFO server (the master's run_id), and the write; a second sends CLIENT INFO and WAIT on that same connection. The write counts only when
    * both pipelines ran on the same connection (a reconnect in between would make WAIT count
    * nothing of ours), WAIT reports enough replicas, and under Sentinel the Sentinels still name
    * this master. Anything else is StoreUnavailableError (503): the write may or may not survive,
@@ -365,8 +365,11 @@ export class RedisRevocationStore implements RevocationStore {
     return this.run(
       operation,
       async () => {
-        const first = replies(await write(this.client.pipeline().call("CLIENT", "INFO").role().info("server")).exec());
-        const [connection, role, info, result] = first;
+        // INFO server (for its run_id) only when the Sentinels are asked: it is the heaviest of these.
+        const head = this.client.pipeline().call("CLIENT", "INFO").role();
+        const first = replies(await write(confirmMaster ? head.info("server") : head).exec());
+        const [connection, role] = first;
+        const [info, result] = confirmMaster ? [first[2], first[3]] : [undefined, first[2]];
         const replicas = connectedReplicas(role);
         const required = requiredReplicas(this.replication, replicas);
         if (required > 0) {

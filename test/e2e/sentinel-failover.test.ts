@@ -39,9 +39,11 @@ beforeAll(async () => {
   replica = await startRedisServer({ args: ["--replicaof", "127.0.0.1", String(master.port)] });
   sentinel = await startRedisServer({ sentinelFor: { masterName: MASTER_NAME, masterPort: master.port } });
   sentinelCli = new Redis(sentinel.url);
-  const replicaCli = new Redis(replica.url);
-  await eventually(async () => (await replicaCli.info("replication")).includes("master_link_status:up"), 10_000, "replica linked");
-  replicaCli.disconnect();
+  // The master counts the replica in WAIT from the replica's first acknowledgement after its sync.
+  const masterCli = new Redis(master.url);
+  await eventually(async () => (await masterCli.set("linked-probe", "1"), (await masterCli.wait(1, 100)) === 1), 15_000, "replica linked");
+  await masterCli.del("linked-probe");
+  masterCli.disconnect();
   // The Sentinel must know the replica before it can fail over to it.
   await eventually(async () => ((await sentinelCli.call("SENTINEL", "REPLICAS", MASTER_NAME)) as unknown[]).length === 1, 20_000, "sentinel sees the replica");
   fx = await startBrokerFixture({

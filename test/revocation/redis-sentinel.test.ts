@@ -20,15 +20,22 @@ beforeAll(async () => {
   masterReplica = await startRedisServer({ args: ["--replicaof", "127.0.0.1", String(master.port)] });
   sentinel = await startRedisServer({ sentinelFor: { masterName: "brokermaster", masterPort: master.port } });
   raw = rawClient(master.url);
-  await linked(masterReplica);
+  await linked(master);
   url = `redis+sentinel://127.0.0.1:${sentinel.port}/brokermaster`;
 });
 
-/** Waits until `replica` has finished its first sync with its master (WAIT counts it from then on). */
-async function linked(replica: RedisServerHandle): Promise<void> {
-  const cli = new Redis(replica.url);
+/**
+ * Waits until `primary` counts its replica in WAIT: after the first sync, a master streams to a
+ * replica (and WAIT counts it) from the replica's first acknowledgement, up to a second later.
+ */
+async function linked(primary: RedisServerHandle): Promise<void> {
+  const cli = new Redis(primary.url);
   try {
-    await eventually(async () => expect(await cli.info("replication")).toContain("master_link_status:up"), 10_000, 50);
+    await eventually(async () => {
+      await cli.set("linked-probe", "1");
+      expect(await cli.wait(1, 100)).toBe(1);
+    }, 15_000, 50);
+    await cli.del("linked-probe");
   } finally {
     cli.disconnect();
   }
@@ -59,7 +66,7 @@ describe("RedisRevocationStore through a Sentinel failover", () => {
     const now = clock.now() / 1000;
     const store = await openRedisStore(`redis+sentinel://127.0.0.1:${watcher.port}/failmaster`, clock);
     try {
-      await linked(replica);
+      await linked(primary);
       await store.revokeWorkload({ actor: "a", reason: "r", at: now, workloadId: "wl-a", revokedAt: now, expiresAt: now + 600 });
       // The replica has the entry and the Sentinel knows the replica: then force a failover.
       const replicaCli = new Redis(replica.url);
