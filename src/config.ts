@@ -4,6 +4,7 @@ import { z } from "zod";
 import { parseDurationSeconds } from "./lib/durations.js";
 import { parseRateLimit } from "./rate-limit/rate-limit-setting.js";
 import type { RateLimit } from "./rate-limit/rate-limiter.js";
+import { defaultWaitTimeoutMs } from "./revocation/revocation-replication.js";
 
 /** Every setting the broker reads, with its default. docs/configuration.md documents each one. */
 export interface Config {
@@ -37,6 +38,10 @@ export interface Config {
   /** Bound on one Redis command: past it the request fails closed (503). */
   readonly redisCommandTimeoutMs: number;
   readonly redisConnectTimeoutMs: number;
+  /** Replicas a revocation write must reach before it is acknowledged ("auto": see revocation-replication.ts). */
+  readonly redisRevocationReplicas: number | "auto";
+  /** WAIT's timeout for a revocation write, below the command timeout. */
+  readonly redisRevocationWaitMs: number;
   /** Bootstrap admin secret (Authorization: Bearer <secret> on /admin/); undefined: only admin tokens. */
   readonly adminSecret: string | undefined;
   /** Scope a broker access token needs for the admin API. */
@@ -152,6 +157,16 @@ const envSchema = z.object({
     .optional(),
   BROKER_REDIS_COMMAND_TIMEOUT_MS: integer(10, 60_000, "500"),
   BROKER_REDIS_CONNECT_TIMEOUT_MS: integer(10, 60_000, "2000"),
+  BROKER_REDIS_REVOCATION_REPLICAS: z
+    .string()
+    .default("auto")
+    .refine((text) => text === "auto" || /^(?:[0-9]|1[0-6])$/.test(text), "must be auto or an integer 0–16")
+    .transform((text) => (text === "auto" ? ("auto" as const) : Number(text))),
+  BROKER_REDIS_REVOCATION_WAIT_MS: z
+    .string()
+    .optional()
+    .refine((text) => text === undefined || (/^\d{1,5}$/.test(text) && Number(text) >= 1 && Number(text) <= 60_000), "must be an integer 1–60000")
+    .transform((text) => (text === undefined ? undefined : Number(text))),
   BROKER_ADMIN_SECRET: z
     .string()
     .optional()
@@ -224,6 +239,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.NODE_ENV === "production" && e.BROKER_DEV_KEYS === "on") {
     throw new ConfigError("invalid configuration:\n  BROKER_DEV_KEYS: on is for development; NODE_ENV=production never generates or trusts development material");
   }
+  // WAIT is itself a command: it must answer before the command timeout cuts it off.
+  const redisRevocationWaitMs = e.BROKER_REDIS_REVOCATION_WAIT_MS ?? defaultWaitTimeoutMs(e.BROKER_REDIS_COMMAND_TIMEOUT_MS);
+  if (redisRevocationWaitMs >= e.BROKER_REDIS_COMMAND_TIMEOUT_MS) {
+    throw new ConfigError("invalid configuration:\n  BROKER_REDIS_REVOCATION_WAIT_MS: must be below BROKER_REDIS_COMMAND_TIMEOUT_MS");
+  }
   const issuerUrl = (e.BROKER_ISSUER_URL ?? `http://127.0.0.1:${e.BROKER_PORT}`).replace(/\/+$/, "");
   const policyDir = resolve(e.BROKER_POLICY_DIR);
   const production = e.NODE_ENV === "production";
@@ -250,6 +270,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: e.REDIS_URL,
     redisCommandTimeoutMs: e.BROKER_REDIS_COMMAND_TIMEOUT_MS,
     redisConnectTimeoutMs: e.BROKER_REDIS_CONNECT_TIMEOUT_MS,
+    redisRevocationReplicas: e.BROKER_REDIS_REVOCATION_REPLICAS,
+    redisRevocationWaitMs,
     adminSecret: e.BROKER_ADMIN_SECRET,
     adminScope: e.BROKER_ADMIN_SCOPE,
     introspectionScope: e.BROKER_INTROSPECTION_SCOPE,

@@ -23,7 +23,8 @@ import { createPublishCrl } from "./svid/publish-crl.js";
 import { createReExchange } from "./exchange/re-exchange.js";
 import { createVerifyActor } from "./exchange/verify-actor.js";
 import { MemoryRevocationStore } from "./revocation/memory-revocation-store.js";
-import { checkRedisSettings, createRedisClient, whenRedisReady } from "./revocation/redis-connection.js";
+import { checkRedisSettings, createRedisClient, parseRedisUrl, whenRedisReady } from "./revocation/redis-connection.js";
+import { replicationFor } from "./revocation/redis-replication.js";
 import { RedisRevocationStore } from "./revocation/redis-revocation-store.js";
 import type { RevocationStore } from "./revocation/revocation-store.js";
 import { StoreReadiness } from "./revocation/store-readiness.js";
@@ -277,7 +278,13 @@ async function openRevocationStore(config: Config, logger: Logger): Promise<{ st
     () => checkRedisSettings(client, redisLog),
     (error: unknown) => redisLog.warn({ reason: error instanceof Error ? error.message : String(error) }, "Redis not reachable yet: exchanges answer 503 until it is"),
   );
-  return { store: new RedisRevocationStore(client, systemClock, { log: redisLog }), redis: client };
+  // Revocations are acknowledged once replicated (and, under Sentinel, on the master the Sentinels name).
+  const replication = replicationFor(parseRedisUrl(config.redisUrl), {
+    replicas: config.redisRevocationReplicas,
+    waitTimeoutMs: config.redisRevocationWaitMs,
+    commandTimeoutMs: config.redisCommandTimeoutMs,
+  });
+  return { store: new RedisRevocationStore(client, systemClock, { log: redisLog, replication }), redis: client };
 }
 
 /**

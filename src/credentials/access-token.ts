@@ -33,10 +33,24 @@ export interface AccessTokenSpec {
   readonly dpopJkt?: string;
   /** `jti`s of the broker tokens this one is minted from, oldest first (its family; `exchange/token-family.ts`). */
   readonly lineage?: readonly string[];
+  /**
+   * The latest workload revocation cutoff the issuance checks read (milliseconds): the token's
+   * precise stamp (`iat_ms`) lands strictly after it. Undefined: none was in force.
+   */
+  readonly issueAfterMs?: number;
 }
 
 /** The private claim naming a token's family (see `exchange/token-family.ts`). */
 export const LINEAGE_CLAIM = "lineage";
+
+/**
+ * The private claim holding the token's precise issuance stamp, milliseconds since the epoch:
+ * what the revocation store compares with a workload revocation's cutoff (`revocation-store.ts`).
+ * `iat` stays an integer NumericDate (RFC 7519 §2), as relying parties expect; they may ignore
+ * this claim. It is the clock's millisecond, moved forward past every revocation cutoff the
+ * issuance read, so it can run up to a second ahead of `iat`.
+ */
+export const ISSUED_AT_MS_CLAIM = "iat_ms";
 
 /** An `act` claim value (RFC 8693 §4.1). */
 export interface ActValue {
@@ -49,6 +63,8 @@ export interface IssuedToken {
   readonly token: string;
   readonly jti: string;
   readonly issuedAt: number;
+  /** The precise issuance stamp (access tokens only: `iat_ms`). */
+  readonly issuedAtMs?: number;
   readonly expiresAt: number;
 }
 
@@ -58,7 +74,7 @@ export interface AccessTokenMinter {
 
 /**
  * Mints RFC 9068 JWT access tokens: `typ: at+jwt`, `kid` in the header, `iss`, `sub`, `aud`,
- * `exp`, `iat`, `nbf`, a random 128-bit `jti`, `client_id` and `scope`; for delegation, `act`,
+ * `exp`, `iat`, `nbf`, a random 128-bit `jti`, `client_id` and `scope`, and the private `iat_ms`; for delegation, `act`,
  * `may_act` and `delegation_policy`; for a DPoP-bound token, `cnf.jkt` (RFC 9449 §6.1).
  */
 export function createAccessTokenMinter(options: { issuer: string; keys: KeyStore; clock: Clock }): AccessTokenMinter {
@@ -66,6 +82,8 @@ export function createAccessTokenMinter(options: { issuer: string; keys: KeyStor
     async mint(spec) {
       const key = options.keys.activeKey();
       const issuedAt = epochSeconds(options.clock);
+      // Strictly after every revocation cutoff the issuance read (the store's order, not the clocks').
+      const issuedAtMs = Math.max(options.clock.now(), spec.issueAfterMs === undefined ? 0 : spec.issueAfterMs + 1);
       const expiresAt = Math.min(issuedAt + spec.lifetimeSeconds, spec.notAfter ?? Number.POSITIVE_INFINITY);
       const jti = randomTokenId();
       // Registered claims last, so a grant's extra claims can never override them.
@@ -77,6 +95,7 @@ export function createAccessTokenMinter(options: { issuer: string; keys: KeyStor
         exp: expiresAt,
         nbf: issuedAt,
         iat: issuedAt,
+        [ISSUED_AT_MS_CLAIM]: issuedAtMs,
         jti,
         client_id: spec.subject,
       };
@@ -88,7 +107,7 @@ export function createAccessTokenMinter(options: { issuer: string; keys: KeyStor
       if (spec.dpopJkt !== undefined) payload.cnf = { jkt: spec.dpopJkt };
       if (spec.lineage !== undefined && spec.lineage.length > 0) payload[LINEAGE_CLAIM] = [...spec.lineage];
       const token = signJwt(key, ACCESS_TOKEN_TYP, payload);
-      return { token, jti, issuedAt, expiresAt };
+      return { token, jti, issuedAt, issuedAtMs, expiresAt };
     },
   };
 }

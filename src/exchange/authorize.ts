@@ -4,7 +4,7 @@ import type { ExternalTokenType, SubjectTokenVerifier, VerifiedSubject } from ".
 import type { DenialReason, Grant, PolicySet, PrincipalContext, RequestContext } from "../policy/types.js";
 import type { AdmitWorkload } from "../rate-limit/rate-limit-gate.js";
 import type { RevocationStore } from "../revocation/revocation-store.js";
-import { checkIssuance } from "./revocation-checks.js";
+import { checkIssuance, type IssuanceFloor } from "./revocation-checks.js";
 
 export interface AuthorizeDeps {
   readonly verifier: SubjectTokenVerifier;
@@ -55,7 +55,8 @@ export const DENIAL_DESCRIPTIONS: Record<DenialReason, string> = {
  * The checks every issuance shares (/token and /svid/x509): verify the subject token, decide by
  * policy (deny by default; an actor, when `resolveActor` is given, is verified after the subject
  * and seen by the policy as `actor`), then ask the store whether the workload is blocked and, for a
- * single-use token, whether this is its first use. Throws BrokerError; fills `trace` as it goes.
+ * single-use token, whether this is its first use. Answers the issuance floor the credential must
+ * be stamped after. Throws BrokerError; fills `trace` as it goes.
  */
 export async function authorize(
   deps: AuthorizeDeps,
@@ -70,7 +71,7 @@ export async function authorize(
    * single-use token and no rate-limit budget.
    */
   checkGrant?: (grant: Grant) => void | Promise<void>,
-): Promise<{ subject: VerifiedSubject; grant: Grant }> {
+): Promise<{ subject: VerifiedSubject; grant: Grant; floor: IssuanceFloor }> {
   const subject =
     typeof subjectToken === "string" ? await deps.verifier.verify(subjectToken) : await deps.verifier.verify(subjectToken.token, "subject_token", subjectToken.type);
   trace.issuer = subject.identity.issuer;
@@ -88,17 +89,19 @@ export async function authorize(
   trace.policy = grant.policyId;
   await checkGrant?.(grant);
   const issuance = { workloadId: grant.workloadId, replay: subject.replayKey ? { key: subject.replayKey, expiresAt: subject.expiresAt } : undefined };
+  let floor: IssuanceFloor;
   if (deps.admitWorkload === undefined) {
-    await checkIssuance(deps.revocations, issuance);
+    floor = await checkIssuance(deps.revocations, issuance);
   } else if (issuance.replay !== undefined) {
     // The limit first: a refused request must not use up a single-use subject token.
     await deps.admitWorkload(grant.workloadId);
-    await checkIssuance(deps.revocations, issuance);
+    floor = await checkIssuance(deps.revocations, issuance);
   } else {
     // Nothing single-use at stake: both in one round trip. A block or a store outage outranks the limit.
     const [limit, store] = await Promise.allSettled([deps.admitWorkload(grant.workloadId), checkIssuance(deps.revocations, issuance)]);
     if (store.status === "rejected") throw store.reason;
     if (limit.status === "rejected") throw limit.reason;
+    floor = store.value;
   }
-  return { subject, grant };
+  return { subject, grant, floor };
 }

@@ -14,6 +14,7 @@ import { authorize, DENIAL_DESCRIPTIONS, type AuthorizationTrace } from "./autho
 import { chainDepth, checkChainDepth, nestAct } from "./delegation.js";
 import { checkRequireDpop, verifyRequestProof, type VerifyTokenRequestProof } from "./dpop-request.js";
 import { requireKeyProof } from "./key-bound-subject.js";
+import { mintFloor } from "./revocation-checks.js";
 import type { ReExchange } from "./re-exchange.js";
 import { lineageFrom } from "./token-family.js";
 import { requestContext, type TokenExchangeRequest } from "./token-request.js";
@@ -105,7 +106,7 @@ export function createExchangeToken(deps: ExchangeDeps) {
         throw new BrokerError("invalid_request", "this broker does not issue JWT-SVIDs");
       }
 
-      const { grant } = await authorize(
+      const { grant, floor } = await authorize(
         // A subject token bound to a key (cnf) is usable only with a proof by that key.
         { ...deps, verifier: requireKeyProof(deps.verifier, dpop?.jkt) },
         { token: request.subjectToken, type: request.subjectTokenType },
@@ -157,6 +158,7 @@ export function createExchangeToken(deps: ExchangeDeps) {
           ...(grant.delegation?.mayAct ? { mayAct: grant.delegation.mayAct } : {}),
           ...(grant.delegation ? { delegationPolicy: grant.policyId } : {}),
           ...(dpop ? { dpopJkt: dpop.jkt } : {}),
+          ...mintFloor(floor, actor),
         });
         if (act !== undefined) known.act = act;
         scope = narrowed.scopes.join(" ");

@@ -1,5 +1,5 @@
 import type { ExchangeAuditEvent } from "../audit/audit-event.js";
-import { LINEAGE_CLAIM, type AccessTokenMinter } from "../credentials/access-token.js";
+import { ISSUED_AT_MS_CLAIM, LINEAGE_CLAIM, type AccessTokenMinter } from "../credentials/access-token.js";
 import type { BrokerTokenClaims, BrokerTokenVerifier } from "../credentials/broker-token-verifier.js";
 import { boundJkt, checkBinding } from "../dpop/binding.js";
 import { BrokerError } from "../errors.js";
@@ -10,14 +10,14 @@ import type { RevocationStore } from "../revocation/revocation-store.js";
 import { attenuate } from "./attenuate.js";
 import { DENIAL_CODES, DENIAL_DESCRIPTIONS, type AuthorizationTrace } from "./authorize.js";
 import { actOf, chainDepth, checkChainDepth, checkMayAct, mayActOf, nestAct } from "./delegation.js";
-import { checkBrokerToken } from "./revocation-checks.js";
+import { checkBrokerToken, mintFloor } from "./revocation-checks.js";
 import { lineageFrom } from "./token-family.js";
 import { requestContext, type TokenExchangeRequest } from "./token-request.js";
 import { response, type TokenExchangeResponse } from "./token-response.js";
 import { BROKER_PRINCIPAL, checkBrokerAudience, type OwnTokenAudience, type VerifiedActor } from "./verify-actor.js";
 
 /** Claims the broker sets itself; everything else in a broker token came from a grant's extra claims. */
-const REGISTERED = new Set(["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "act", "may_act", "delegation_policy", "cnf", LINEAGE_CLAIM]);
+const REGISTERED = new Set(["iss", "sub", "aud", "exp", "nbf", "iat", ISSUED_AT_MS_CLAIM, "jti", "client_id", "scope", "act", "may_act", "delegation_policy", "cnf", LINEAGE_CLAIM]);
 
 export interface ReExchangeResult {
   readonly response: TokenExchangeResponse;
@@ -130,7 +130,7 @@ export function createReExchange(deps: {
     }
     if (narrowed.lifetimeSeconds <= 0) throw new BrokerError("invalid_request", "subject_token has expired");
     // Narrowing is still issuance: a revoked token or a blocked workload gets nothing new.
-    await checkBrokerToken(deps.revocations, original);
+    const floor = await checkBrokerToken(deps.revocations, original);
 
     const token = await deps.minter.mint({
       subject: original.sub,
@@ -144,6 +144,7 @@ export function createReExchange(deps: {
       ...(mayAct ? { mayAct } : {}),
       ...(delegationPolicy !== undefined ? { delegationPolicy } : {}),
       ...(options.dpopJkt !== undefined ? { dpopJkt: options.dpopJkt } : {}),
+      ...mintFloor(floor, actor),
     });
     const scope = narrowed.scopes.join(" ");
     return {

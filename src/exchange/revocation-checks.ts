@@ -1,20 +1,43 @@
 import type { BrokerTokenClaims } from "../credentials/broker-token-verifier.js";
 import { BrokerError } from "../errors.js";
-import type { RevocationStore, TokenRevocationCause } from "../revocation/revocation-store.js";
+import { latestCutoff, revocationCutoffMs, type RevocationStore, type TokenRevocationCause } from "../revocation/revocation-store.js";
 import { guard } from "../revocation/store-guard.js";
 import { tokenRef } from "./token-family.js";
 
 /**
+ * What an issuance check read that the credential it allows must be stamped after: the latest
+ * workload revocation cutoff (milliseconds; undefined: none in force). See `revocation-store.ts`.
+ */
+export interface IssuanceFloor {
+  readonly issueAfterMs: number | undefined;
+}
+
+/**
+ * The `issueAfterMs` of a mint from the floors of its checks (the subject's, and the actor's when
+ * there is one): the latest cutoff any of them read; nothing when none read one.
+ */
+export function mintFloor(subject: IssuanceFloor, actor: { readonly issueAfterMs?: number } | undefined): { issueAfterMs?: number } {
+  const issueAfterMs = latestCutoff(subject.issueAfterMs, actor?.issueAfterMs);
+  return issueAfterMs === undefined ? {} : { issueAfterMs };
+}
+
+/**
  * Checks before issuing to a workload, in one round trip: the workload is not blocked and, for
- * a single-use subject token, this is its first use (RFC 8693 §2.2.2: invalid_request).
+ * a single-use subject token, this is its first use (RFC 8693 §2.2.2: invalid_request). The
+ * workload's revocation is read in the same round trip: the credential is stamped after it, so a
+ * revocation acknowledged before this read never covers it (and one written after it does).
  * Fails closed: when the store cannot answer, nothing is issued.
  */
 export async function checkIssuance(
   store: RevocationStore,
   check: { workloadId: string; replay: { key: string; expiresAt: number } | undefined },
-): Promise<void> {
-  const [block, firstUse] = await guard(
-    Promise.all([store.activeBlock(check.workloadId), check.replay ? store.claimOnce(check.replay.key, check.replay.expiresAt) : true]),
+): Promise<IssuanceFloor> {
+  const [block, revocation, firstUse] = await guard(
+    Promise.all([
+      store.activeBlock(check.workloadId),
+      store.workloadRevocation(check.workloadId),
+      check.replay ? store.claimOnce(check.replay.key, check.replay.expiresAt) : true,
+    ]),
   );
   if (block) {
     throw new BrokerError("unauthorized_client", "issuance to this workload is blocked", {
@@ -24,6 +47,7 @@ export async function checkIssuance(
   if (!firstUse) {
     throw new BrokerError("invalid_request", "subject_token was already used", { detail: `replay of ${check.replay?.key}` });
   }
+  return { issueAfterMs: revocation === undefined ? undefined : revocationCutoffMs(revocation) };
 }
 
 /** Why a revoked broker token is refused, for the audit record (never for the caller). */
@@ -36,11 +60,16 @@ const CAUSES: Record<TokenRevocationCause, string> = {
 
 /**
  * Checks a broker-issued token being exchanged again (or used as actor), in one round trip: not
- * revoked (by `jti`, workload, family or acting workload), and its workload not blocked.
+ * revoked (by `jti`, workload, family or acting workload), and its workload not blocked. Answers
+ * the latest cutoff read, for the stamp of what is minted from it.
  */
-export async function checkBrokerToken(store: RevocationStore, token: BrokerTokenClaims, label: "subject_token" | "actor_token" = "subject_token"): Promise<void> {
+export async function checkBrokerToken(
+  store: RevocationStore,
+  token: BrokerTokenClaims,
+  label: "subject_token" | "actor_token" = "subject_token",
+): Promise<IssuanceFloor> {
   const ref = tokenRef(token);
-  const [cause, block] = await guard(Promise.all([store.tokenRevocation(ref), store.activeBlock(token.sub)]));
+  const [{ cause, latestCutoffMs }, block] = await guard(Promise.all([store.tokenRevocation(ref), store.activeBlock(token.sub)]));
   if (cause !== undefined) {
     throw new BrokerError("invalid_request", `${label} has been revoked`, { detail: `token ${token.jti} of ${token.sub} is revoked: ${CAUSES[cause]}` });
   }
@@ -50,4 +79,5 @@ export async function checkBrokerToken(store: RevocationStore, token: BrokerToke
       detail: `workload ${token.sub} blocked by ${block.actor}: ${block.reason}`,
     });
   }
+  return { issueAfterMs: latestCutoffMs };
 }

@@ -1,4 +1,4 @@
-import { LINEAGE_CLAIM } from "../credentials/access-token.js";
+import { ISSUED_AT_MS_CLAIM, LINEAGE_CLAIM } from "../credentials/access-token.js";
 import type { BrokerTokenClaims } from "../credentials/broker-token-verifier.js";
 import { BrokerError } from "../errors.js";
 import type { TokenRef } from "../revocation/revocation-store.js";
@@ -47,13 +47,19 @@ export function lineageFrom(sources: readonly BrokerTokenClaims[]): string[] | u
 }
 
 /**
- * A verified broker token as the revocation store judges it: its `jti`, workload and `iat`, the
- * tokens it was minted from, and the workloads that acted in its chain (broker actors are the
- * `act` entries without `iss`). Throws BrokerError for a malformed `act` or `lineage`.
+ * A verified broker token as the revocation store judges it: its `jti`, workload, `iat` and
+ * precise issuance stamp (`iat_ms`; absent on tokens minted before it existed), the tokens it was
+ * minted from, and the workloads that acted in its chain (broker actors are the `act` entries
+ * without `iss`). Throws BrokerError for a malformed `act`, `lineage` or `iat_ms`.
  */
 export function tokenRef(claims: BrokerTokenClaims): TokenRef {
   const actors = brokerActors(actOf(claims.act));
-  return { jti: claims.jti, sub: claims.sub, iat: claims.iat, lineage: lineageOf(claims), actors };
+  const issuedAtMs = claims[ISSUED_AT_MS_CLAIM];
+  if (issuedAtMs !== undefined && (typeof issuedAtMs !== "number" || !Number.isSafeInteger(issuedAtMs) || issuedAtMs < 0)) {
+    // Signed by us: a malformed stamp means a bug or a key compromise, refused, never ignored.
+    throw new BrokerError("invalid_request", "token carries a malformed iat_ms claim", { detail: `token ${claims.jti}: malformed iat_ms` });
+  }
+  return { jti: claims.jti, sub: claims.sub, iat: claims.iat, ...(issuedAtMs === undefined ? {} : { issuedAtMs }), lineage: lineageOf(claims), actors };
 }
 
 function brokerActors(act: ActClaim | undefined): string[] {

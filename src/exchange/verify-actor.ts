@@ -31,6 +31,8 @@ export interface VerifiedActor {
   readonly tokenType: SubjectTokenType;
   /** RFC 9449 `cnf.jkt` of an actor_token that is a DPoP-bound broker token: the request's proof must use that key. */
   readonly boundJkt?: string;
+  /** The latest workload revocation cutoff its checks read: the issued token is stamped after it. */
+  readonly issueAfterMs?: number;
 }
 
 /**
@@ -86,7 +88,7 @@ export function createVerifyActor(deps: {
     trace.actorWorkloadId = claims.sub;
     if (deps.ownTokenAudience !== "any") checkBrokerAudience(claims, deps.issuer, "actor_token");
     await deps.admitWorkload?.(claims.sub);
-    await checkBrokerToken(deps.revocations, claims, "actor_token");
+    const { issueAfterMs } = await checkBrokerToken(deps.revocations, claims, "actor_token");
     const chain = actOf(claims.act);
     return {
       context: {
@@ -100,6 +102,7 @@ export function createVerifyActor(deps: {
       brokerToken: claims,
       tokenType: TOKEN_TYPE.accessToken,
       ...optionalJkt(boundJkt(claims, "actor_token")),
+      ...(issueAfterMs === undefined ? {} : { issueAfterMs }),
     };
   }
 
@@ -117,7 +120,7 @@ export function createVerifyActor(deps: {
     }
     trace.actorWorkloadId = mapped.workloadId;
     await deps.admitWorkload?.(mapped.workloadId);
-    await checkExternalActor(actor, mapped.workloadId, token);
+    const issueAfterMs = await checkExternalActor(actor, mapped.workloadId, token);
     return {
       context: { identity: actor.identity, claims: actor.claims },
       act: { sub: actor.identity.subject, iss: actor.identity.iss },
@@ -125,14 +128,19 @@ export function createVerifyActor(deps: {
       workloadId: mapped.workloadId,
       tokenType: type,
       ...optionalJkt(actorJkt),
+      ...(issueAfterMs === undefined ? {} : { issueAfterMs }),
     };
   }
 
-  /** One round trip: the workload is not blocked nor revoked since this token, and a single-use token is used once. */
-  async function checkExternalActor(actor: VerifiedSubject, workloadId: string, token: string): Promise<void> {
-    // An external token has no broker jti: its digest stands in, so no revoked broker jti can match it.
+  /**
+   * One round trip: the workload is not blocked nor revoked since this token, and a single-use
+   * token is used once. Answers the cutoff read (the issued token is stamped after it).
+   */
+  async function checkExternalActor(actor: VerifiedSubject, workloadId: string, token: string): Promise<number | undefined> {
+    // An external token has no broker jti: its digest stands in, so no revoked broker jti can match
+    // it. Its `iat` is the identity provider's whole second: compared inclusively (no precise stamp).
     const ref = { jti: `actor:${sha256Hex(token)}`, sub: workloadId, iat: actor.issuedAt ?? 0 };
-    const [block, revoked, firstUse] = await guard(
+    const [block, { cause: revoked, latestCutoffMs }, firstUse] = await guard(
       Promise.all([
         deps.revocations.activeBlock(workloadId),
         deps.revocations.tokenRevocation(ref),
@@ -150,6 +158,7 @@ export function createVerifyActor(deps: {
       });
     }
     if (!firstUse) throw new BrokerError("invalid_request", "actor_token was already used", { detail: `replay of ${actor.replayKey}` });
+    return latestCutoffMs;
   }
 }
 

@@ -73,6 +73,9 @@ export class TimedRevocationStore implements RevocationStore {
   activeBlock(...args: Parameters<RevocationStore["activeBlock"]>) {
     return this.time("activeBlock", () => this.store.activeBlock(...args));
   }
+  workloadRevocation(...args: Parameters<RevocationStore["workloadRevocation"]>) {
+    return this.time("workloadRevocation", () => this.store.workloadRevocation(...args));
+  }
   claimOnce(...args: Parameters<RevocationStore["claimOnce"]>) {
     return this.time("claimOnce", () => this.store.claimOnce(...args));
   }

@@ -14,7 +14,7 @@ export const MAX_POLICY_LIFETIME_SECONDS = 3600;
  */
 export const RESERVED_CLAIM_NAMES: ReadonlySet<string> = new Set([
   "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "scope", "client_id", "act", "may_act", "cnf",
-  "delegation_policy", "lineage",
+  "delegation_policy", "lineage", "iat_ms",
   "typ", "azp", "auth_time", "acr", "amr", "nonce", "token_type",
 ]);
 

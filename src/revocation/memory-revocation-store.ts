@@ -2,10 +2,12 @@ import { z } from "zod";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { decodeCursor, encodeCursor } from "./list-cursor.js";
 import {
+  judgeToken,
+  mergeWorkloadRevocation,
+  revocationCutoffMs,
   svidRevocation,
-  tokenRevocationCause,
+  type TokenJudgement,
   type TokenRef,
-  type TokenRevocationCause,
   type ListPageRequest,
   type RevocationListing,
   type RevocationPage,
@@ -35,12 +37,12 @@ export class MemoryRevocationStore implements RevocationStore {
   constructor(private readonly clock: Clock) {}
 
   async tokenStatus(token: TokenRef): Promise<"active" | "revoked"> {
-    return (await this.tokenRevocation(token)) === undefined ? "active" : "revoked";
+    return (await this.tokenRevocation(token)).cause === undefined ? "active" : "revoked";
   }
 
-  async tokenRevocation(token: TokenRef): Promise<TokenRevocationCause | undefined> {
+  async tokenRevocation(token: TokenRef): Promise<TokenJudgement> {
     const now = this.now();
-    return tokenRevocationCause(token, {
+    return judgeToken(token, {
       byId: live(this.tokens.get(token.jti), now),
       byWorkload: live(this.workloads.get(token.sub), now),
       byLineage: (token.lineage ?? []).map((jti) => live(this.tokens.get(jti), now)),
@@ -51,6 +53,10 @@ export class MemoryRevocationStore implements RevocationStore {
   async activeBlock(workloadId: string): Promise<WorkloadBlock | undefined> {
     const block = this.blocks.get(workloadId);
     return block && (block.until === undefined || block.until > this.now()) ? block : undefined;
+  }
+
+  async workloadRevocation(workloadId: string): Promise<WorkloadRevocation | undefined> {
+    return live(this.workloads.get(workloadId), this.now());
   }
 
   async claimOnce(key: string, expiresAt: number): Promise<boolean> {
@@ -67,10 +73,9 @@ export class MemoryRevocationStore implements RevocationStore {
   }
 
   async revokeWorkload(entry: WorkloadRevocation): Promise<void> {
-    const previous = live(this.workloads.get(entry.workloadId), this.now());
-    // Move the instant forward, never back: an older revocation must not un-revoke anything.
-    if (previous && previous.revokedAt > entry.revokedAt) return;
-    this.workloads.set(entry.workloadId, entry);
+    // The cutoff moves forward, never back: an older revocation must not un-revoke anything.
+    const precise = { ...entry, cutoffMs: revocationCutoffMs(entry) };
+    this.workloads.set(entry.workloadId, mergeWorkloadRevocation(live(this.workloads.get(entry.workloadId), this.now()), precise));
     this.afterWrite();
   }
 
@@ -85,7 +90,8 @@ export class MemoryRevocationStore implements RevocationStore {
   }
 
   async recordSvid(entry: SvidRecord): Promise<void> {
-    this.svids.set(entry.serial, { serial: entry.serial, workloadId: entry.workloadId, issuedAt: entry.issuedAt, expiresAt: entry.expiresAt });
+    const { serial, workloadId, issuedAt, issuedAtMs, expiresAt } = entry;
+    this.svids.set(serial, { serial, workloadId, issuedAt, ...(issuedAtMs === undefined ? {} : { issuedAtMs }), expiresAt });
     this.afterWrite();
   }
 

@@ -11,7 +11,13 @@ export function serializeTokenRevocation(entry: TokenRevocation): string {
 }
 
 export function serializeWorkloadRevocation(entry: WorkloadRevocation): string {
-  return JSON.stringify({ workloadId: entry.workloadId, revokedAt: entry.revokedAt, expiresAt: entry.expiresAt, ...meta(entry) });
+  return JSON.stringify({
+    workloadId: entry.workloadId,
+    revokedAt: entry.revokedAt,
+    ...(entry.cutoffMs === undefined ? {} : { cutoffMs: entry.cutoffMs }),
+    expiresAt: entry.expiresAt,
+    ...meta(entry),
+  });
 }
 
 export function serializeBlock(block: WorkloadBlock): string {
@@ -27,8 +33,15 @@ export function parseTokenRevocation(text: string): TokenRevocation | undefined 
 export function parseWorkloadRevocation(text: string): WorkloadRevocation | undefined {
   const value = parseObject(text);
   if (!value || !isMeta(value) || typeof value.workloadId !== "string") return undefined;
-  if (!isInstant(value.revokedAt) || !isInstant(value.expiresAt)) return undefined;
-  return { workloadId: value.workloadId, revokedAt: value.revokedAt, expiresAt: value.expiresAt, ...meta(value) };
+  if (!isInstant(value.revokedAt) || !isInstant(value.expiresAt) || !isOptionalInstant(value.cutoffMs)) return undefined;
+  return {
+    workloadId: value.workloadId,
+    revokedAt: value.revokedAt,
+    // Entries written before the precise cutoff existed have none: the whole-second rule applies.
+    ...(value.cutoffMs === undefined ? {} : { cutoffMs: value.cutoffMs }),
+    expiresAt: value.expiresAt,
+    ...meta(value),
+  };
 }
 
 export function parseBlock(text: string): WorkloadBlock | undefined {
@@ -43,6 +56,7 @@ export function serializeSvidRecord(entry: SvidRecord): string {
     serial: entry.serial,
     workloadId: entry.workloadId,
     issuedAt: entry.issuedAt,
+    ...(entry.issuedAtMs === undefined ? {} : { issuedAtMs: entry.issuedAtMs }),
     expiresAt: entry.expiresAt,
     ...(entry.revoked ? { revoked: meta(entry.revoked) } : {}),
   });
@@ -55,8 +69,14 @@ export function serializeMeta(entry: RevocationMeta): string {
 export function parseSvidRecord(text: string): SvidRecord | undefined {
   const value = parseObject(text);
   if (!value || typeof value.serial !== "string" || typeof value.workloadId !== "string") return undefined;
-  if (!isInstant(value.issuedAt) || !isInstant(value.expiresAt)) return undefined;
-  const record = { serial: value.serial, workloadId: value.workloadId, issuedAt: value.issuedAt, expiresAt: value.expiresAt };
+  if (!isInstant(value.issuedAt) || !isInstant(value.expiresAt) || !isOptionalInstant(value.issuedAtMs)) return undefined;
+  const record = {
+    serial: value.serial,
+    workloadId: value.workloadId,
+    issuedAt: value.issuedAt,
+    ...(value.issuedAtMs === undefined ? {} : { issuedAtMs: value.issuedAtMs }),
+    expiresAt: value.expiresAt,
+  };
   if (value.revoked === undefined) return record;
   const revoked = typeof value.revoked === "object" && value.revoked !== null ? (value.revoked as Record<string, unknown>) : undefined;
   if (!revoked || !isMeta(revoked)) return undefined;
@@ -73,6 +93,10 @@ function isMeta(value: Record<string, unknown>): value is Record<string, unknown
 
 function isInstant(value: unknown): value is number {
   return typeof value === "number" && Number.isFinite(value);
+}
+
+function isOptionalInstant(value: unknown): value is number | undefined {
+  return value === undefined || isInstant(value);
 }
 
 function parseObject(text: string): Record<string, unknown> | undefined {

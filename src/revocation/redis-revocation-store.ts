@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { Cluster, type Redis } from "ioredis";
+import { Cluster, type ChainableCommander, type Redis } from "ioredis";
 import { z } from "zod";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
@@ -7,11 +7,12 @@ import { silentLog, type Log } from "../lib/log.js";
 import { decodeCursor, encodeCursor } from "./list-cursor.js";
 import {
   InvalidCursorError,
+  judgeToken,
   StoreUnavailableError,
+  revocationCutoffMs,
   svidRevocation,
-  tokenRevocationCause,
+  type TokenJudgement,
   type TokenRef,
-  type TokenRevocationCause,
   type ListPageRequest,
   type RevocationListing,
   type RevocationPage,
@@ -35,6 +36,7 @@ import {
   serializeWorkloadRevocation,
 } from "./redis-entries.js";
 import { ClusterMasters } from "./redis-cluster-masters.js";
+import { defaultWaitTimeoutMs, requiredReplicas, type RevocationReplication } from "./revocation-replication.js";
 
 /**
  * Key layout. Every command touches exactly one key (Lua scripts included), so the same code runs
@@ -68,19 +70,28 @@ redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[3])
 return 1`;
 
 /**
- * KEYS[1] workload revocation; ARGV: entry JSON, revokedAt, now, redis expiry. A live entry with a
- * later revokedAt is kept: the instant moves forward, never back.
+ * KEYS[1] workload revocation; ARGV: entry JSON (with cutoffMs), now, expiry grace seconds.
+ * `mergeWorkloadRevocation` in Lua, so it is atomic: over a live entry, the later revokedAt is
+ * shown, the cutoff lands strictly after the one in force, and the longer expiry wins. An entry
+ * written before cutoffMs existed counts as the end of its revokedAt second.
  */
 const REVOKE_WORKLOAD = `
+local entry = cjson.decode(ARGV[1])
 local current = redis.call('GET', KEYS[1])
 if current then
   local ok, old = pcall(cjson.decode, current)
   if ok and type(old) == 'table' then
     local revokedAt, expiresAt = tonumber(old['revokedAt']), tonumber(old['expiresAt'])
-    if revokedAt and expiresAt and expiresAt > tonumber(ARGV[3]) and revokedAt > tonumber(ARGV[2]) then return 0 end
+    if revokedAt and expiresAt and expiresAt > tonumber(ARGV[2]) then
+      local cutoff = math.max(entry['cutoffMs'], (tonumber(old['cutoffMs']) or (revokedAt * 1000 + 999)) + 1)
+      local expiry = math.max(entry['expiresAt'], expiresAt)
+      if revokedAt > entry['revokedAt'] then entry = old end
+      entry['cutoffMs'] = cutoff
+      entry['expiresAt'] = expiry
+    end
   end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[4])
+redis.call('SET', KEYS[1], cjson.encode(entry), 'EXAT', entry['expiresAt'] + tonumber(ARGV[3]))
 return 1`;
 
 /**
@@ -168,6 +179,11 @@ export interface RedisRevocationStoreOptions {
    * expiry on (by the injected clock). Default 60.
    */
   readonly expiryGraceSeconds?: number;
+  /**
+   * When a revocation write is acknowledged (`revocation-replication.ts`). Default: every replica
+   * the master reports connected (none: no wait), WAIT timeout from the command timeout.
+   */
+  readonly replication?: RevocationReplication;
   readonly log?: Log;
 }
 
@@ -185,6 +201,7 @@ export class RedisRevocationStore implements RevocationStore {
   private readonly scriptSha = new Map<string, string>();
   /** For a Cluster: its masters by the slot map (see ClusterMasters). */
   private readonly clusterMasters: ClusterMasters | undefined;
+  private readonly replication: RevocationReplication;
 
   constructor(
     private readonly client: Redis | Cluster,
@@ -195,13 +212,14 @@ export class RedisRevocationStore implements RevocationStore {
     this.grace = options.expiryGraceSeconds ?? 60;
     this.log = options.log ?? silentLog;
     this.clusterMasters = client instanceof Cluster ? new ClusterMasters(client) : undefined;
+    this.replication = options.replication ?? { replicas: "auto", minimum: 0, waitTimeoutMs: defaultWaitTimeoutMs(commandTimeoutOf(client) ?? 750) };
   }
 
   async tokenStatus(token: TokenRef): Promise<"active" | "revoked"> {
-    return (await this.tokenRevocation(token)) === undefined ? "active" : "revoked";
+    return (await this.tokenRevocation(token)).cause === undefined ? "active" : "revoked";
   }
 
-  async tokenRevocation(token: TokenRef): Promise<TokenRevocationCause | undefined> {
+  async tokenRevocation(token: TokenRef): Promise<TokenJudgement> {
     return this.run("tokenStatus", async () => {
       const lineage = token.lineage ?? [];
       const actors = token.actors ?? [];
@@ -219,7 +237,7 @@ export class RedisRevocationStore implements RevocationStore {
         value === null || value === undefined ? undefined : liveEntry(required(parseTokenRevocation(value), "jti"), now);
       const workloadEntry = (value: string | null | undefined) =>
         value === null || value === undefined ? undefined : liveEntry(required(parseWorkloadRevocation(value), "workload"), now);
-      return tokenRevocationCause(token, {
+      return judgeToken(token, {
         byId: tokenEntry(byId),
         byWorkload: workloadEntry(byWorkload),
         byLineage: rest.slice(0, lineage.length).map(tokenEntry),
@@ -237,6 +255,13 @@ export class RedisRevocationStore implements RevocationStore {
     });
   }
 
+  async workloadRevocation(workloadId: string): Promise<WorkloadRevocation | undefined> {
+    return this.run("workloadRevocation", async () => {
+      const value = await this.client.get(redisKey("workload", workloadId));
+      return value === null ? undefined : liveEntry(required(parseWorkloadRevocation(value), "workload"), this.now());
+    });
+  }
+
   async claimOnce(key: string, expiresAt: number): Promise<boolean> {
     return this.run("claimOnce", async () => {
       const claimed = await this.script(CLAIM_ONCE, redisKey("once", key), [expiresAt, this.now(), this.redisExpiry(expiresAt)]);
@@ -245,52 +270,44 @@ export class RedisRevocationStore implements RevocationStore {
   }
 
   async revokeToken(entry: TokenRevocation): Promise<void> {
-    await this.run("revokeToken", () =>
-      this.client.set(redisKey("jti", entry.jti), serializeTokenRevocation(entry), "EXAT", this.redisExpiry(entry.expiresAt)),
-    );
+    const key = redisKey("jti", entry.jti);
+    await this.replicated("revokeToken", key, (batch) => batch.set(key, serializeTokenRevocation(entry), "EXAT", this.redisExpiry(entry.expiresAt)));
   }
 
   async revokeWorkload(entry: WorkloadRevocation): Promise<void> {
-    await this.run("revokeWorkload", () =>
-      this.script(REVOKE_WORKLOAD, redisKey("workload", entry.workloadId), [
-        serializeWorkloadRevocation(entry),
-        entry.revokedAt,
-        this.now(),
-        this.redisExpiry(entry.expiresAt),
-      ]),
-    );
+    // The cutoff is always written, so the script can compare it (an entry built without one means the end of its second).
+    const precise = { ...entry, cutoffMs: revocationCutoffMs(entry) };
+    const key = redisKey("workload", entry.workloadId);
+    await this.replicated("revokeWorkload", key, (batch) => batch.eval(REVOKE_WORKLOAD, 1, key, serializeWorkloadRevocation(precise), this.now(), this.grace));
   }
 
   async blockWorkload(block: WorkloadBlock): Promise<void> {
     const key = redisKey("block", block.workloadId);
     const value = serializeBlock(block);
-    await this.run("blockWorkload", () =>
-      block.until === undefined ? this.client.set(key, value) : this.client.set(key, value, "EXAT", this.redisExpiry(block.until)),
+    await this.replicated("blockWorkload", key, (batch) =>
+      block.until === undefined ? batch.set(key, value) : batch.set(key, value, "EXAT", this.redisExpiry(block.until)),
     );
   }
 
   async unblockWorkload(workloadId: string): Promise<boolean> {
-    return this.run("unblockWorkload", async () => {
-      const value = await this.client.getdel(redisKey("block", workloadId));
-      if (value === null) return false;
-      const block = parseBlock(value);
-      // An unreadable entry was a block of some kind: say it was lifted.
-      return block === undefined || inForce(block, this.now());
-    });
+    const key = redisKey("block", workloadId);
+    const value = await this.replicated("unblockWorkload", key, (batch) => batch.getdel(key));
+    if (typeof value !== "string") return false;
+    const block = parseBlock(value);
+    // An unreadable entry was a block of some kind: say it was lifted.
+    return block === undefined || inForce(block, this.now());
   }
 
   async recordSvid(entry: SvidRecord): Promise<void> {
-    const record = { serial: entry.serial, workloadId: entry.workloadId, issuedAt: entry.issuedAt, expiresAt: entry.expiresAt };
-    await this.run("recordSvid", () =>
-      this.client.set(redisKey("svid", entry.serial), serializeSvidRecord(record), "EXAT", this.redisExpiry(entry.expiresAt)),
-    );
+    const record = { serial: entry.serial, workloadId: entry.workloadId, issuedAt: entry.issuedAt, issuedAtMs: entry.issuedAtMs, expiresAt: entry.expiresAt };
+    const key = redisKey("svid", entry.serial);
+    await this.replicated("recordSvid", key, (batch) => batch.set(key, serializeSvidRecord(record), "EXAT", this.redisExpiry(entry.expiresAt)));
   }
 
   async revokeSvid(serial: string, meta: RevocationMeta): Promise<SvidRecord | undefined> {
-    return this.run("revokeSvid", async () => {
-      const result = await this.script(REVOKE_SVID, redisKey("svid", serial), [serializeMeta(meta), this.now()]);
-      return typeof result === "string" ? required(parseSvidRecord(result), "svid") : undefined;
-    });
+    const key = redisKey("svid", serial);
+    const result = await this.replicated("revokeSvid", key, (batch) => batch.eval(REVOKE_SVID, 1, key, serializeMeta(meta), this.now()));
+    return typeof result === "string" ? required(parseSvidRecord(result), "svid") : undefined;
   }
 
   async revokedSvids(): Promise<readonly RevokedSvid[]> {
@@ -396,6 +413,7 @@ export class RedisRevocationStore implements RevocationStore {
   }
 
   async close(): Promise<void> {
+    this.replication.confirmMaster?.close();
     try {
       await this.run("close", () => this.client.quit());
     } catch {
@@ -441,6 +459,49 @@ export class RedisRevocationStore implements RevocationStore {
     return [...keys];
   }
 
+  /**
+   * A revocation write, acknowledged only once replicated (`revocation-replication.ts`): one
+   * pipeline on the key's master (routed by `key`, so on a Cluster it reaches the node owning
+   * the slot) sends CLIENT INFO, ROLE (is it a master; how many replicas are connected), under
+   * Sentinel INFO server (the master's run_id), and the write; a second sends CLIENT INFO and WAIT on that same connection. The write counts only when
+   * both pipelines ran on the same connection (a reconnect in between would make WAIT count
+   * nothing of ours), WAIT reports enough replicas, and under Sentinel the Sentinels still name
+   * this master. Anything else is StoreUnavailableError (503): the write may or may not survive,
+   * so it is not acknowledged, and a retry is safe (every revocation write is idempotent).
+   */
+  private async replicated(operation: string, key: string, write: (batch: ChainableCommander) => ChainableCommander): Promise<unknown> {
+    const { waitTimeoutMs, confirmMaster } = this.replication;
+    const bound = this.timeoutMs * (confirmMaster ? 3 : 2) + waitTimeoutMs;
+    return this.run(
+      operation,
+      async () => {
+        // INFO server (for its run_id) only when the Sentinels are asked: it is the heaviest of these.
+        const head = this.client.pipeline().call("CLIENT", "INFO").role();
+        const first = replies(await write(confirmMaster ? head.info("server") : head).exec());
+        const [connection, role] = first;
+        const [info, result] = confirmMaster ? [first[2], first[3]] : [undefined, first[2]];
+        const replicas = connectedReplicas(role);
+        const required = requiredReplicas(this.replication, replicas);
+        if (required > 0) {
+          const [, again, acknowledged] = replies(await this.client.pipeline().exists(key).call("CLIENT", "INFO").wait(required, waitTimeoutMs).exec());
+          if (clientIdentity(again) !== clientIdentity(connection)) throw new StoreUnavailableError(`redis ${operation}: the connection changed before replication was confirmed`);
+          if (typeof acknowledged !== "number" || acknowledged < required) {
+            throw new StoreUnavailableError(`redis ${operation}: written but replicated to ${String(acknowledged)} of ${required} replicas within ${waitTimeoutMs} ms: not acknowledged`);
+          }
+        }
+        if (confirmMaster) {
+          try {
+            await confirmMaster.confirm(runIdOf(info));
+          } catch (error) {
+            throw new StoreUnavailableError(`redis ${operation}: master not confirmed: ${error instanceof Error ? error.message : String(error)}`);
+          }
+        }
+        return result;
+      },
+      bound,
+    );
+  }
+
   /** EVALSHA, loading the script once with EVAL when the server does not know it (NOSCRIPT). */
   private async script(lua: string, key: string, args: readonly (string | number)[]): Promise<unknown> {
     let sha = this.scriptSha.get(lua);
@@ -462,12 +523,12 @@ export class RedisRevocationStore implements RevocationStore {
   }
 
   /** Bounds `work` by timeoutMs and turns every failure into StoreUnavailableError. */
-  private async run<T>(operation: string, work: () => Promise<T>): Promise<T> {
+  private async run<T>(operation: string, work: () => Promise<T>, timeoutMs = this.timeoutMs): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(
-        () => reject(new StoreUnavailableError(`redis ${operation}: no answer within ${this.timeoutMs} ms`)),
-        this.timeoutMs,
+        () => reject(new StoreUnavailableError(`redis ${operation}: no answer within ${timeoutMs} ms`)),
+        timeoutMs,
       );
     });
     try {
@@ -480,6 +541,37 @@ export class RedisRevocationStore implements RevocationStore {
       clearTimeout(timer);
     }
   }
+}
+
+/** A pipeline's replies, in order; the first error (READONLY, MOVED, …) is thrown. */
+function replies(results: [Error | null, unknown][] | null): unknown[] {
+  if (results === null) throw new StoreUnavailableError("redis pipeline discarded");
+  return results.map(([error, value]) => {
+    if (error) throw error;
+    return value;
+  });
+}
+
+/** ROLE on a master: ["master", offset, [[ip, port, offset], …]]; anything else is not a master to write to. */
+function connectedReplicas(role: unknown): number {
+  if (!Array.isArray(role) || role[0] !== "master") throw new StoreUnavailableError(`redis answered as ${Array.isArray(role) ? String(role[0]) : "?"}, not master`);
+  return Array.isArray(role[2]) ? role[2].length : 0;
+}
+
+/** The connection's id and the server address it reached, from CLIENT INFO. */
+function clientIdentity(info: unknown): string {
+  const text = typeof info === "string" ? info : "";
+  const id = /(?:^|\s)id=(\d+)/.exec(text)?.[1];
+  const laddr = /(?:^|\s)laddr=(\S+)/.exec(text)?.[1];
+  if (id === undefined || laddr === undefined) throw new StoreUnavailableError("redis CLIENT INFO gave no connection id");
+  return `${id}@${laddr}`;
+}
+
+/** The server's run_id, from INFO server. */
+function runIdOf(info: unknown): string {
+  const runId = /(?:^|\n)run_id:([0-9a-f]+)/.exec(typeof info === "string" ? info : "")?.[1];
+  if (runId === undefined) throw new StoreUnavailableError("redis INFO gave no run_id");
+  return runId;
 }
 
 function liveEntry<T extends { expiresAt: number }>(entry: T, now: number): T | undefined {
@@ -497,10 +589,13 @@ function required<T>(entry: T | undefined, kind: string): T {
 }
 
 function defaultTimeoutMs(client: Redis | Cluster): number {
-  const commandTimeout = client instanceof Cluster ? client.options.redisOptions?.commandTimeout : client.options.commandTimeout;
   // No margin on top: ioredis fails a command after commandTimeout, but a command queued behind a
   // stalled pipeline starts its own timer late. This deadline holds from the call.
-  return commandTimeout ?? 1000;
+  return commandTimeoutOf(client) ?? 1000;
+}
+
+function commandTimeoutOf(client: Redis | Cluster): number | undefined {
+  return client instanceof Cluster ? client.options.redisOptions?.commandTimeout : client.options.commandTimeout;
 }
 
 function createSha1(text: string): string {

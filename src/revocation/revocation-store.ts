@@ -6,7 +6,18 @@
  * (any number of replicas). Every method either answers from the authoritative store or throws
  * StoreUnavailableError: callers fail closed, they never guess.
  *
- * All instants are whole seconds since the Unix epoch.
+ * Instants are whole seconds since the Unix epoch, except the fields named `…Ms` (milliseconds).
+ *
+ * Ordering of issuance and workload revocation (issue 12): whole seconds cannot tell a token
+ * minted 12 ms after a revocation from one minted before it. So a workload revocation carries a
+ * precise cutoff (`cutoffMs`) and every broker credential a precise issuance stamp (`issuedAtMs`,
+ * the access token's private `iat_ms` claim); a credential is revoked when its stamp is at or
+ * before the cutoff. The stamp is ordered by the store, not by clocks: every issuance reads the
+ * workload revocations that could apply to it in its own store round trip (`latestCutoffMs`),
+ * and the credential is stamped strictly after every cutoff it read. A revocation written after
+ * that read gets a cutoff of the revoker's clock + CUTOFF_MARGIN_MS, and always strictly after
+ * the cutoff it replaces. Entries and tokens from before this rule fall back to whole seconds,
+ * compared inclusively as before (a cutoff of `revokedAt` * 1000 + 999, a stamp of `iat` * 1000).
  */
 export interface RevocationStore {
   /** Which implementation this is, for logs and /readyz. */
@@ -14,17 +25,23 @@ export interface RevocationStore {
 
   /**
    * The status of a broker-issued token: revoked when its `jti` was revoked, when its workload
-   * (`sub`) was revoked at or after the token's `iat`, when a token it was minted from
-   * (`lineage`) was revoked by `jti`, or when a workload that acted in its chain (`actors`) was
-   * revoked at or after the token's `iat`. One round trip.
+   * (`sub`) was revoked with a cutoff at or after the token's issuance stamp, when a token it was
+   * minted from (`lineage`) was revoked by `jti`, or when a workload that acted in its chain
+   * (`actors`) was revoked with such a cutoff. One round trip.
    */
   tokenStatus(token: TokenRef): Promise<"active" | "revoked">;
 
-  /** Why a broker-issued token is revoked (the rule of `tokenStatus`), or undefined when it is active. One round trip. */
-  tokenRevocation(token: TokenRef): Promise<TokenRevocationCause | undefined>;
+  /**
+   * Why a broker-issued token is revoked (the rule of `tokenStatus`; `cause` undefined when it is
+   * active), and the latest cutoff among the workload revocations read. One round trip.
+   */
+  tokenRevocation(token: TokenRef): Promise<TokenJudgement>;
 
   /** The block in force on a workload now, if any. */
   activeBlock(workloadId: string): Promise<WorkloadBlock | undefined>;
+
+  /** The revocation in force on a workload now, if any (read at issuance, for the issuance stamp). */
+  workloadRevocation(workloadId: string): Promise<WorkloadRevocation | undefined>;
 
   /**
    * Atomically claims a single-use key until `expiresAt`: true for the first claim, false for
@@ -36,9 +53,9 @@ export interface RevocationStore {
   revokeToken(entry: TokenRevocation): Promise<void>;
 
   /**
-   * Revokes every credential of a workload issued at or before `entry.revokedAt`. The entry
-   * lives until `entry.expiresAt` (revokedAt + the global lifetime cap). A later revocation of
-   * the same workload moves the instant forward, never back.
+   * Revokes every credential of a workload stamped at or before `entry.cutoffMs`. The entry
+   * lives until `entry.expiresAt` (revokedAt + the global lifetime cap). Merged atomically with
+   * the revocation in force (`mergeWorkloadRevocation`): the cutoff moves forward, never back.
    */
   revokeWorkload(entry: WorkloadRevocation): Promise<void>;
 
@@ -89,6 +106,11 @@ export interface TokenRef {
   readonly sub: string;
   readonly iat: number;
   /**
+   * Its precise issuance stamp, milliseconds (the `iat_ms` claim). Undefined for tokens minted
+   * before the claim existed (and external actor tokens): then `iat` * 1000, its whole second.
+   */
+  readonly issuedAtMs?: number;
+  /**
    * `jti`s of the broker tokens this one was minted from (its subject token and broker actor
    * tokens, and theirs), oldest first: its family. Revoking any of them revokes this one.
    */
@@ -100,11 +122,51 @@ export interface TokenRef {
 /** What revoked a token: its own `jti`, its workload, a token of its family, or the workload of an actor in its chain. */
 export type TokenRevocationCause = "jti" | "workload" | "family" | "actor_workload";
 
+/** What the store found for a token. */
+export interface TokenJudgement {
+  /** Why it is revoked; undefined: active. */
+  readonly cause: TokenRevocationCause | undefined;
+  /**
+   * The latest cutoff among the live workload revocations read (its workload's and its actors'),
+   * undefined when there was none: a credential minted from this answer is stamped after it.
+   */
+  readonly latestCutoffMs: number | undefined;
+}
+
+/**
+ * How far past the revoker's clock a new workload revocation's cutoff lies. A credential whose
+ * issuance read the store before the revocation was written, but whose replica's clock runs up to
+ * this much ahead of the revoker's, is still covered; a credential whose issuance read the
+ * revocation is stamped after the cutoff whatever the clocks say, so the margin never revokes it.
+ */
+export const CUTOFF_MARGIN_MS = 1000;
+
+/** The precise issuance stamp of a token: `issuedAtMs`, else (older tokens) the start of its `iat` second. */
+export function issuanceStampMs(token: { readonly iat: number; readonly issuedAtMs?: number }): number {
+  return token.issuedAtMs ?? token.iat * 1000;
+}
+
+/** The precise cutoff of a workload revocation: `cutoffMs`, else (older entries) the end of its `revokedAt` second. */
+export function revocationCutoffMs(entry: WorkloadRevocation): number {
+  return entry.cutoffMs ?? entry.revokedAt * 1000 + 999;
+}
+
+/** The stamp of a credential minted after reading cutoffs up to `latestCutoffMs`: now, and strictly after every cutoff read. */
+export function nextIssuanceStampMs(nowMs: number, latestCutoffMs: number | undefined): number {
+  return latestCutoffMs === undefined ? nowMs : Math.max(nowMs, latestCutoffMs + 1);
+}
+
+/** The latest of several optional cutoffs (undefined when there is none). */
+export function latestCutoff(...cutoffs: readonly (number | undefined)[]): number | undefined {
+  const known = cutoffs.filter((cutoff): cutoff is number => cutoff !== undefined);
+  return known.length === 0 ? undefined : Math.max(...known);
+}
+
 /**
  * The rule both stores apply to the entries they read for `token` (each undefined when absent
  * or expired at `now`).
  */
-export function tokenRevocationCause(
+export function judgeToken(
   token: TokenRef,
   entries: {
     readonly byId: TokenRevocation | undefined;
@@ -112,13 +174,37 @@ export function tokenRevocationCause(
     readonly byLineage: readonly (TokenRevocation | undefined)[];
     readonly byActor: readonly (WorkloadRevocation | undefined)[];
   },
-): TokenRevocationCause | undefined {
+): TokenJudgement {
+  const workloads = [entries.byWorkload, ...entries.byActor].filter((entry): entry is WorkloadRevocation => entry !== undefined);
+  const latestCutoffMs = latestCutoff(...workloads.map(revocationCutoffMs));
+  return { cause: tokenRevocationCause(token, entries), latestCutoffMs };
+}
+
+function tokenRevocationCause(token: TokenRef, entries: Parameters<typeof judgeToken>[1]): TokenRevocationCause | undefined {
+  const stamp = issuanceStampMs(token);
+  const covers = (entry: WorkloadRevocation | undefined): boolean => entry !== undefined && stamp <= revocationCutoffMs(entry);
   if (entries.byId !== undefined) return "jti";
-  if (entries.byWorkload !== undefined && token.iat <= entries.byWorkload.revokedAt) return "workload";
+  if (covers(entries.byWorkload)) return "workload";
   // RFC 7009 §2.1: revoking a token may revoke related ones; here, everything minted from it.
   if (entries.byLineage.some((entry) => entry !== undefined)) return "family";
-  if (entries.byActor.some((entry) => entry !== undefined && token.iat <= entry.revokedAt)) return "actor_workload";
+  if (entries.byActor.some(covers)) return "actor_workload";
   return undefined;
+}
+
+/**
+ * A new revocation of a workload over the one in force (if any), as both stores apply it
+ * atomically: the entry with the later `revokedAt` is the one shown (the new one on a tie), its
+ * cutoff is strictly after the cutoff in force (so every credential stamped after reading that
+ * entry is covered too), and it lives as long as the longer of the two.
+ */
+export function mergeWorkloadRevocation(current: WorkloadRevocation | undefined, requested: WorkloadRevocation): WorkloadRevocation {
+  if (current === undefined) return requested;
+  const shown = current.revokedAt > requested.revokedAt ? current : requested;
+  return {
+    ...shown,
+    cutoffMs: Math.max(revocationCutoffMs(requested), revocationCutoffMs(current) + 1),
+    expiresAt: Math.max(current.expiresAt, requested.expiresAt),
+  };
 }
 
 /** Who did it and why: kept with every entry and written to the audit log. */
@@ -137,8 +223,13 @@ export interface TokenRevocation extends RevocationMeta {
 
 export interface WorkloadRevocation extends RevocationMeta {
   readonly workloadId: string;
-  /** Credentials of this workload issued at or before this instant are inactive. */
+  /** When it was revoked (the revoker's clock, whole seconds): what operators and the CRL see. */
   readonly revokedAt: number;
+  /**
+   * Credentials of this workload stamped at or before this instant (milliseconds) are inactive.
+   * Undefined on entries written before it existed: the end of the `revokedAt` second.
+   */
+  readonly cutoffMs?: number;
   readonly expiresAt: number;
 }
 
@@ -155,6 +246,8 @@ export interface SvidRecord {
   /** The workload id of the grant it was issued under (what an operator revokes). */
   readonly workloadId: string;
   readonly issuedAt: number;
+  /** Its precise issuance stamp (see `issuanceStampMs`); undefined on older records: `issuedAt` * 1000. */
+  readonly issuedAtMs?: number;
   /** The certificate's notAfter. */
   readonly expiresAt: number;
   /** Set when the serial itself was revoked. */
@@ -176,7 +269,7 @@ export interface RevokedSvid {
 export function svidRevocation(record: SvidRecord, workload: WorkloadRevocation | undefined, now: number): RevokedSvid | undefined {
   if (record.expiresAt <= now) return undefined;
   if (record.revoked !== undefined) return { serial: record.serial, expiresAt: record.expiresAt, revokedAt: record.revoked.at };
-  if (workload !== undefined && workload.expiresAt > now && record.issuedAt <= workload.revokedAt) {
+  if (workload !== undefined && workload.expiresAt > now && issuanceStampMs({ iat: record.issuedAt, issuedAtMs: record.issuedAtMs }) <= revocationCutoffMs(workload)) {
     return { serial: record.serial, expiresAt: record.expiresAt, revokedAt: workload.revokedAt };
   }
   return undefined;

@@ -2,7 +2,7 @@ import type { AuditSink } from "../audit/audit-event.js";
 import { BrokerError } from "../errors.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { audited, type AdminCall } from "./admin-call.js";
-import type { RevocationStore, WorkloadBlock, WorkloadRevocation } from "./revocation-store.js";
+import { CUTOFF_MARGIN_MS, type RevocationStore, type WorkloadBlock, type WorkloadRevocation } from "./revocation-store.js";
 
 export interface RevokeWorkloadCommand {
   readonly workloadId: string;
@@ -22,7 +22,10 @@ export type RevokeWorkload = (command: RevokeWorkloadCommand, call: AdminCall) =
 
 /**
  * "Revoke everything workload X holds, now, everywhere": every credential whose `sub` is the
- * workload and that was issued at or before now becomes inactive. The entry lives for the global
+ * workload and that was issued before this revocation becomes inactive; one issued after it (its
+ * issuance read this revocation) stays active, even within the same second. The cutoff is the
+ * clock + CUTOFF_MARGIN_MS, so a replica whose clock runs a little ahead cannot slip a credential
+ * issued just before the revocation past it (see `revocation-store.ts`). The entry lives for the global
  * lifetime cap, by when every credential it covers has expired anyway. Optionally blocks new
  * issuance until lifted or until a time. Acknowledged only once the store has accepted it.
  */
@@ -38,6 +41,7 @@ export function createRevokeWorkload(deps: {
     const revocation: WorkloadRevocation = {
       workloadId: command.workloadId,
       revokedAt: now,
+      cutoffMs: deps.clock.now() + CUTOFF_MARGIN_MS,
       expiresAt: now + deps.maxLifetimeSeconds,
       actor: call.actor,
       reason: command.reason,

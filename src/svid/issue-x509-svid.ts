@@ -12,6 +12,7 @@ import type { ExternalTokenType } from "../identity/types.js";
 import { refuseKeyBound } from "../exchange/key-bound-subject.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
+import { nextIssuanceStampMs } from "../revocation/revocation-store.js";
 import { guard } from "../revocation/store-guard.js";
 
 /** A well-formed POST /svid/x509 request; nothing in it is verified yet. */
@@ -85,7 +86,7 @@ export function createIssueX509Svid(deps: IssueX509SvidDeps): IssueX509Svid {
       } as const;
       const subjectToken = request.subjectTokenType === undefined ? request.subjectToken : { token: request.subjectToken, type: request.subjectTokenType };
       // No DPoP here: a subject token bound to a key (cnf) cannot be proven, so it is refused.
-      const { grant } = await authorize({ ...deps, verifier: refuseKeyBound(deps.verifier) }, subjectToken, context, known, undefined, (granted) => {
+      const { grant, floor } = await authorize({ ...deps, verifier: refuseKeyBound(deps.verifier) }, subjectToken, context, known, undefined, (granted) => {
         // The grant schema requires a SPIFFE ID wherever x509_svid is granted.
         if (granted.spiffeId === undefined) throw new Error(`policy ${granted.policyId} granted x509_svid without a SPIFFE ID`);
         known.spiffeId = granted.spiffeId;
@@ -108,7 +109,9 @@ export function createIssueX509Svid(deps: IssueX509SvidDeps): IssueX509Svid {
       known.serial = template.serial;
       known.exp = expiresAt;
       // Recorded before it is handed out: an SVID the CRL could not cover is never returned.
-      await guard(deps.revocations.recordSvid({ serial: template.serial, workloadId: grant.workloadId, issuedAt: now, expiresAt }));
+      // Stamped after the workload revocation the issuance read, as access tokens are (revocation-store.ts).
+      const issuedAtMs = nextIssuanceStampMs(deps.clock.now(), floor.issueAfterMs);
+      await guard(deps.revocations.recordSvid({ serial: template.serial, workloadId: grant.workloadId, issuedAt: now, issuedAtMs, expiresAt }));
 
       deps.audit.record({ ...base, ...known, decision: "allow" });
       return {

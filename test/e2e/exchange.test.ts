@@ -149,7 +149,7 @@ describe("happy paths, one per profile, verified independently", () => {
       else expect(payload.scope).toBe(grantedScope);
       for (const [name, value] of Object.entries(c.extra)) expect(payload[name]).toBe(value);
       // Nothing beyond the registered claims and the policy's extra claims.
-      const allowed = new Set(["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", ...Object.keys(c.extra)]);
+      const allowed = new Set(["iss", "sub", "aud", "exp", "nbf", "iat", "iat_ms", "jti", "client_id", "scope", ...Object.keys(c.extra)]);
       expect(Object.keys(payload).filter((name) => !allowed.has(name))).toEqual([]);
     });
   }

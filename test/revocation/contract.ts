@@ -54,6 +54,31 @@ export function revocationStoreContract(name: string, harness: () => StoreHarnes
       expect(await store.tokenStatus({ jti: "t4", sub: "wl-b", iat: now - 100 })).toBe("active");
     });
 
+    it("precise order: a token stamped after the cutoff is active in the same second; the judgement names the latest cutoff read", async () => {
+      const cutoffMs = now * 1000 + 400;
+      await store.revokeWorkload({ ...meta, at: now, workloadId: "wl-a", revokedAt: now, cutoffMs, expiresAt: now + 3600 });
+      expect(await store.tokenStatus({ jti: "t1", sub: "wl-a", iat: now, issuedAtMs: cutoffMs })).toBe("revoked");
+      expect(await store.tokenStatus({ jti: "t2", sub: "wl-a", iat: now, issuedAtMs: cutoffMs + 1 })).toBe("active");
+      // A token without the precise stamp (minted before it existed) keeps the whole-second rule.
+      expect(await store.tokenStatus({ jti: "t3", sub: "wl-a", iat: now })).toBe("revoked");
+      expect(await store.tokenRevocation({ jti: "t2", sub: "wl-b", iat: now, issuedAtMs: cutoffMs + 1, actors: ["wl-a"] })).toEqual({ cause: undefined, latestCutoffMs: cutoffMs });
+      expect(await store.tokenRevocation({ jti: "t4", sub: "wl-b", iat: now })).toEqual({ cause: undefined, latestCutoffMs: undefined });
+      expect((await store.workloadRevocation("wl-a"))?.cutoffMs).toBe(cutoffMs);
+      expect(await store.workloadRevocation("wl-b")).toBeUndefined();
+    });
+
+    it("a new revocation's cutoff lands strictly after the cutoff in force, whatever the revoker's clock says", async () => {
+      const other = await harness().peer(clock, store);
+      opened.push(other);
+      await store.revokeWorkload({ ...meta, at: now, workloadId: "wl-a", revokedAt: now, cutoffMs: now * 1000 + 900, expiresAt: now + 3600 });
+      // A token stamped after reading that entry (cutoff + 1), then a second revocation from a replica whose clock is behind.
+      const stampedAfter = { jti: "t", sub: "wl-a", iat: now, issuedAtMs: now * 1000 + 901 };
+      expect(await other.tokenStatus(stampedAfter)).toBe("active");
+      await other.revokeWorkload({ ...meta, at: now, workloadId: "wl-a", revokedAt: now, cutoffMs: now * 1000 + 100, expiresAt: now + 3600 });
+      expect(await store.tokenStatus(stampedAfter)).toBe("revoked");
+      expect((await store.workloadRevocation("wl-a"))?.cutoffMs).toBe(now * 1000 + 901);
+    });
+
     it("a later revocation moves the instant forward; an older one never moves it back", async () => {
       await store.revokeWorkload({ ...meta, at: now, workloadId: "wl-a", revokedAt: now, expiresAt: now + 3600 });
       await store.revokeWorkload({ ...meta, at: now, workloadId: "wl-a", revokedAt: now - 500, expiresAt: now + 3100 });
@@ -71,13 +96,13 @@ export function revocationStoreContract(name: string, harness: () => StoreHarnes
       const other = await harness().peer(clock, store);
       opened.push(other);
       const child = { jti: "child", sub: "wl-b", iat: now, lineage: ["root", "parent"] };
-      expect(await other.tokenRevocation(child)).toBeUndefined();
+      expect((await other.tokenRevocation(child)).cause).toBeUndefined();
       await store.revokeToken({ ...meta, at: now, jti: "parent", expiresAt: now + 600 });
       expect(await other.tokenStatus(child)).toBe("revoked");
-      expect(await other.tokenRevocation(child)).toBe("family");
+      expect((await other.tokenRevocation(child)).cause).toBe("family");
       // The ancestor is untouched, and its own jti still ranks first.
       expect(await other.tokenStatus({ jti: "root", sub: "wl-a", iat: now })).toBe("active");
-      expect(await other.tokenRevocation({ jti: "parent", sub: "wl-a", iat: now, lineage: ["root"] })).toBe("jti");
+      expect((await other.tokenRevocation({ jti: "parent", sub: "wl-a", iat: now, lineage: ["root"] })).cause).toBe("jti");
       // The family mark ends with the revoked token's entry (every member dies before it).
       clock.advance(601_000);
       expect(await other.tokenStatus(child)).toBe("active");
@@ -85,10 +110,13 @@ export function revocationStoreContract(name: string, harness: () => StoreHarnes
 
     it("revoking the workload of an actor in a token's chain revokes the token when issued at or before the instant", async () => {
       await store.revokeWorkload({ ...meta, at: now, workloadId: "wl-actor", revokedAt: now, expiresAt: now + 3600 });
-      expect(await store.tokenRevocation({ jti: "d1", sub: "wl-a", iat: now, actors: ["wl-other", "wl-actor"] })).toBe("actor_workload");
+      expect((await store.tokenRevocation({ jti: "d1", sub: "wl-a", iat: now, actors: ["wl-other", "wl-actor"] })).cause).toBe("actor_workload");
       expect(await store.tokenStatus({ jti: "d2", sub: "wl-a", iat: now + 1, actors: ["wl-actor"] })).toBe("active");
-      expect(await store.tokenRevocation({ jti: "d3", sub: "wl-actor", iat: now })).toBe("workload");
-      expect(await store.tokenRevocation({ jti: "d4", sub: "wl-a", iat: now, lineage: [], actors: [] })).toBeUndefined();
+      expect((await store.tokenRevocation({ jti: "d3", sub: "wl-actor", iat: now })).cause).toBe("workload");
+      expect((await store.tokenRevocation({ jti: "d4", sub: "wl-a", iat: now, lineage: [], actors: [] })).cause).toBeUndefined();
+      // A precise stamp counts for actors too: after the cutoff, the same second is no longer revoked.
+      expect(await store.tokenStatus({ jti: "d5", sub: "wl-a", iat: now, issuedAtMs: now * 1000 + 999, actors: ["wl-actor"] })).toBe("revoked");
+      expect(await store.tokenStatus({ jti: "d6", sub: "wl-a", iat: now, issuedAtMs: now * 1000 + 1000, actors: ["wl-actor"] })).toBe("active");
     });
 
     it("block and unblock; unblocking twice reports that nothing was lifted", async () => {
@@ -168,7 +196,7 @@ export function revocationStoreContract(name: string, harness: () => StoreHarnes
       const listing = await store.list();
       expect(listing.tokens).toEqual([{ actor: "alice", reason: "leaked in a log", at: now, jti: "jti-long", expiresAt: now + 900 }]);
       expect(listing.workloads).toEqual([
-        { actor: "bob", reason: "retired", at: now, workloadId: "wl-a", revokedAt: now, expiresAt: now + 3600 },
+        { actor: "bob", reason: "retired", at: now, workloadId: "wl-a", revokedAt: now, cutoffMs: now * 1000 + 999, expiresAt: now + 3600 },
       ]);
       expect(listing.blocks).toEqual([{ actor: "bob", reason: "retired", at: now, workloadId: "wl-a", until: undefined }]);
     });
@@ -193,10 +221,17 @@ export function revocationStoreContract(name: string, harness: () => StoreHarnes
     it("SVIDs: revoking a workload revokes its SVIDs issued at or before the instant, until they expire", async () => {
       await store.recordSvid({ serial: "0a01", workloadId: "wl-a", issuedAt: now - 10, expiresAt: now + 600 });
       await store.recordSvid({ serial: "0a02", workloadId: "wl-a", issuedAt: now + 5, expiresAt: now + 600 });
+      // Same second as the revocation: the precise stamp decides (before the cutoff: revoked; after: not).
+      await store.recordSvid({ serial: "0a03", workloadId: "wl-a", issuedAt: now, issuedAtMs: now * 1000 + 998, expiresAt: now + 600 });
+      await store.recordSvid({ serial: "0a04", workloadId: "wl-a", issuedAt: now, issuedAtMs: now * 1000 + 1000, expiresAt: now + 600 });
       await store.recordSvid({ serial: "0b01", workloadId: "wl-b", issuedAt: now - 10, expiresAt: now + 600 });
       expect(await store.revokedSvids()).toEqual([]);
       await store.revokeWorkload({ ...meta, at: now, workloadId: "wl-a", revokedAt: now, expiresAt: now + 3600 });
-      expect(await store.revokedSvids()).toEqual([{ serial: "0a01", expiresAt: now + 600, revokedAt: now }]);
+      const revoked = [...(await store.revokedSvids())].sort((x, y) => x.serial.localeCompare(y.serial));
+      expect(revoked).toEqual([
+        { serial: "0a01", expiresAt: now + 600, revokedAt: now },
+        { serial: "0a03", expiresAt: now + 600, revokedAt: now },
+      ]);
       // Revocations leave the SVID listing when the SVIDs expire, though the workload entry lives on.
       clock.advance(600_000);
       expect(await store.revokedSvids()).toEqual([]);

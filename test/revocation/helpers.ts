@@ -1,13 +1,18 @@
 import { Redis } from "ioredis";
 import type { Log } from "../../src/lib/log.js";
 import { silentLog } from "../../src/lib/log.js";
-import { createRedisClient, whenRedisReady } from "../../src/revocation/redis-connection.js";
+import { createRedisClient, parseRedisUrl, whenRedisReady } from "../../src/revocation/redis-connection.js";
+import { replicationFor } from "../../src/revocation/redis-replication.js";
+import { defaultWaitTimeoutMs } from "../../src/revocation/revocation-replication.js";
 import { RedisRevocationStore, type RedisRevocationStoreOptions } from "../../src/revocation/redis-revocation-store.js";
 import type { Clock } from "../../src/lib/clock.js";
 
 export const COMMAND_TIMEOUT_MS = 400;
 
-/** A store over a fail-closed client from createRedisClient, once the client is ready. */
+/**
+ * A store over a fail-closed client from createRedisClient, once the client is ready, with the
+ * replication rule the broker uses for that URL ("auto") unless `options.replication` says otherwise.
+ */
 export async function openRedisStore(
   url: string,
   clock: Clock,
@@ -15,7 +20,10 @@ export async function openRedisStore(
 ): Promise<RedisRevocationStore> {
   const client = createRedisClient(url, { commandTimeoutMs: COMMAND_TIMEOUT_MS, connectTimeoutMs: COMMAND_TIMEOUT_MS, log: options.log ?? silentLog });
   await whenRedisReady(client, 10_000);
-  return new RedisRevocationStore(client, clock, options);
+  const replication =
+    options.replication ??
+    replicationFor(parseRedisUrl(url), { replicas: "auto", waitTimeoutMs: defaultWaitTimeoutMs(COMMAND_TIMEOUT_MS), commandTimeoutMs: COMMAND_TIMEOUT_MS });
+  return new RedisRevocationStore(client, clock, { ...options, replication });
 }
 
 /** A plain client for looking behind the store (TTLs, raw values). */

@@ -35,6 +35,25 @@ describe("RedisRevocationStore against redis-server", () => {
     await store.close();
   });
 
+  it("a revocation write that no replica acknowledges is refused, not acknowledged; claims and reads keep their path", async () => {
+    const strict = await openRedisStore(server.url, clock, { replication: { replicas: 1, minimum: 0, waitTimeoutMs: 50 } });
+    try {
+      await expect(strict.revokeToken({ ...meta, at: now, jti: "jti-1", expiresAt: now + 600 })).rejects.toThrow(/replicated to 0 of 1/);
+      await expect(strict.revokeWorkload({ ...meta, at: now, workloadId: "wl-a", revokedAt: now, expiresAt: now + 600 })).rejects.toBeInstanceOf(
+        StoreUnavailableError,
+      );
+      await expect(strict.blockWorkload({ ...meta, at: now, workloadId: "wl-a", until: undefined })).rejects.toBeInstanceOf(StoreUnavailableError);
+      await expect(strict.recordSvid({ serial: "0a", workloadId: "wl-a", issuedAt: now, expiresAt: now + 600 })).rejects.toBeInstanceOf(StoreUnavailableError);
+      expect(await strict.claimOnce("iss|jti-9", now + 30)).toBe(true);
+      expect(await strict.tokenStatus({ jti: "t", sub: "wl-b", iat: now })).toBe("active");
+    } finally {
+      await strict.close();
+    }
+    // "auto" on a Redis without replicas has nothing to wait for: acknowledged at once.
+    await store.revokeToken({ ...meta, at: now, jti: "jti-2", expiresAt: now + 600 });
+    expect(await store.tokenStatus({ jti: "jti-2", sub: "wl-b", iat: now })).toBe("revoked");
+  });
+
   it("uses the documented key layout, with JSON values holding the meta", async () => {
     await store.revokeToken({ ...meta, at: now, jti: "jti-1", expiresAt: now + 600 });
     await store.revokeWorkload({ ...meta, at: now, workloadId: "wl-a", revokedAt: now, expiresAt: now + 3600 });
@@ -44,6 +63,8 @@ describe("RedisRevocationStore against redis-server", () => {
     expect(JSON.parse((await raw.get("broker:rev:wl:wl-a")) ?? "")).toEqual({
       workloadId: "wl-a",
       revokedAt: now,
+      // Given no precise cutoff, the end of the revokedAt second (the whole-second rule).
+      cutoffMs: now * 1000 + 999,
       expiresAt: now + 3600,
       actor: "operator@example",
       reason: "test",
@@ -139,7 +160,8 @@ describe("RedisRevocationStore against redis-server", () => {
 
   it("list() scans and reads in batches: 1,500 entries come back, claims and foreign keys do not", async () => {
     const entries = Array.from({ length: 1500 }, (_unused, index) => `jti-${index}`);
-    // Written 100 at a time: each call is bounded by the command timeout, on a loaded machine too.
+    // Seeded 100 at a time: each revocation is its own pipeline (write, then replication check), and
+    // 1,500 at once would outlast the command timeout on a loaded machine. The listing is under test.
     for (let start = 0; start < entries.length; start += 100) {
       await Promise.all(entries.slice(start, start + 100).map((jti) => store.revokeToken({ ...meta, at: now, jti, expiresAt: now + 600 })));
     }

@@ -28,7 +28,7 @@ import {
   type SvidRecord,
   type TokenRef,
   type TokenRevocation,
-  type TokenRevocationCause,
+  type TokenJudgement,
   type WorkloadBlock,
   type WorkloadRevocation,
 } from "../../src/revocation/revocation-store.js";
@@ -57,9 +57,13 @@ export class SwitchableStore implements RevocationStore {
     this.up();
     return this.inner.tokenStatus(token);
   }
-  async tokenRevocation(token: TokenRef): Promise<TokenRevocationCause | undefined> {
+  async tokenRevocation(token: TokenRef): Promise<TokenJudgement> {
     this.up();
     return this.inner.tokenRevocation(token);
+  }
+  async workloadRevocation(workloadId: string): Promise<WorkloadRevocation | undefined> {
+    this.up();
+    return this.inner.workloadRevocation(workloadId);
   }
   async activeBlock(workloadId: string): Promise<WorkloadBlock | undefined> {
     this.up();

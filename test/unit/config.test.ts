@@ -62,6 +62,17 @@ describe("loadConfig: revocation and admin settings", () => {
     expect(loadConfig({})).toMatchObject({ redisUrl: undefined, redisCommandTimeoutMs: 500, redisConnectTimeoutMs: 2000, adminSecret: undefined });
   });
 
+  it("revocation writes wait for replicas: auto by default, a count, and a WAIT below the command timeout", () => {
+    expect(loadConfig({})).toMatchObject({ redisRevocationReplicas: "auto", redisRevocationWaitMs: 250 });
+    expect(loadConfig({ BROKER_REDIS_REVOCATION_REPLICAS: "2", BROKER_REDIS_COMMAND_TIMEOUT_MS: "300" })).toMatchObject({
+      redisRevocationReplicas: 2,
+      redisRevocationWaitMs: 150,
+    });
+    expect(() => loadConfig({ BROKER_REDIS_REVOCATION_REPLICAS: "many" })).toThrow(/BROKER_REDIS_REVOCATION_REPLICAS/);
+    expect(() => loadConfig({ BROKER_REDIS_REVOCATION_REPLICAS: "17" })).toThrow(ConfigError);
+    expect(() => loadConfig({ BROKER_REDIS_REVOCATION_WAIT_MS: "500" })).toThrow(/below BROKER_REDIS_COMMAND_TIMEOUT_MS/);
+  });
+
   it("accepts the four Redis URL forms and refuses others", () => {
     for (const url of ["redis://127.0.0.1:6379", "rediss://r.example:6380/2", "redis+sentinel://s1:26379,s2:26379/mymaster", "redis+cluster://n1:7000,n2:7001"]) {
       expect(loadConfig({ REDIS_URL: url }).redisUrl).toBe(url);

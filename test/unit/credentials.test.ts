@@ -60,11 +60,22 @@ describe("access tokens", () => {
       scope: "read write",
       repository: "acme/app",
       iat,
+      iat_ms: NOW_MS,
       nbf: iat,
       exp: iat + 300,
       jti: issued.jti,
     });
     expect(Buffer.from(issued.jti, "base64url")).toHaveLength(16);
+  });
+
+  it("stamps iat_ms strictly after the revocation cutoff the issuance read, and keeps iat the clock's whole second", async () => {
+    const minter = createAccessTokenMinter({ issuer: ISSUER, keys, clock });
+    const spec = { subject: "w", audiences: ["https://a.example"], scopes: [], lifetimeSeconds: 60, extraClaims: {} };
+    const read = (token: string) => JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as Record<string, number>;
+    expect(read((await minter.mint({ ...spec, issueAfterMs: NOW_MS - 5 })).token).iat_ms).toBe(NOW_MS);
+    const ahead = read((await minter.mint({ ...spec, issueAfterMs: NOW_MS + 700 })).token);
+    expect(ahead.iat_ms).toBe(NOW_MS + 701);
+    expect(ahead.iat).toBe(NOW_MS / 1000);
   });
 
   it("signs with node:crypto what jose verifies, for any claims (property)", async () => {
