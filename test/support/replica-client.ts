@@ -20,6 +20,11 @@ export interface ReplicaClient {
   /** An admin API call with `Authorization: Bearer <credential>`. */
   admin(method: "GET" | "POST" | "DELETE", path: string, credential: string, body?: unknown, signal?: AbortSignal): Promise<BrokerResponse>;
   get(path: string, signal?: AbortSignal): Promise<BrokerResponse>;
+  /**
+   * The whole GET /admin/revocations listing: every page (limit 1000), following `next_cursor`
+   * to the end, merged. Throws with the answer when a page is not 200.
+   */
+  listRevocations(credential: string): Promise<Record<string, unknown[]>>;
 }
 
 export function replicaClient(name: string, url: string): ReplicaClient {
@@ -46,6 +51,18 @@ export function replicaClient(name: string, url: string): ReplicaClient {
         signal,
       }),
     get: (path, signal) => requestBroker(url, path, { signal }),
+    listRevocations: async (credential) => {
+      const merged: Record<string, unknown[]> = { tokens: [], workloads: [], blocks: [] };
+      let cursor: string | null = null;
+      do {
+        const query: string = `?limit=1000${cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`}`;
+        const res = await requestBroker(url, `/admin/revocations${query}`, { headers: { authorization: `Bearer ${credential}` } });
+        if (res.status !== 200) throw new Error(`${name}: GET /admin/revocations answered ${res.status}: ${res.text}`);
+        for (const kind of ["tokens", "workloads", "blocks"]) merged[kind]?.push(...((res.json[kind] as unknown[] | undefined) ?? []));
+        cursor = typeof res.json.next_cursor === "string" ? res.json.next_cursor : null;
+      } while (cursor !== null);
+      return merged;
+    },
   };
 }
 
