@@ -2,7 +2,7 @@ import { ISSUED_AT_MS_CLAIM, LINEAGE_CLAIM } from "../credentials/access-token.j
 import type { BrokerTokenClaims } from "../credentials/broker-token-verifier.js";
 import { BrokerError } from "../errors.js";
 import type { TokenRef } from "../revocation/revocation-store.js";
-import { actOf, type ActClaim } from "./delegation.js";
+import { actOf, type ActClaim } from "./act-claim.js";
 
 /**
  * Token families (RFC 7009 §2.1: revoking a token may revoke related ones). Every broker token

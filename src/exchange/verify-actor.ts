@@ -7,7 +7,7 @@ import type { PolicySet, PrincipalContext, RequestContext } from "../policy/type
 import type { AdmitWorkload } from "../rate-limit/rate-limit-gate.js";
 import type { RevocationStore } from "../revocation/revocation-store.js";
 import { guard } from "../revocation/store-guard.js";
-import { actOf, type ActClaim } from "./delegation.js";
+import { actOf, type ActClaim } from "./act-claim.js";
 import { checkBrokerToken } from "./revocation-checks.js";
 import { TOKEN_TYPE, type SubjectTokenType } from "./token-types.js";
 

@@ -2,7 +2,7 @@ import type { ActValue } from "../credentials/access-token.js";
 import type { BrokerTokenClaims, BrokerTokenVerifier } from "../credentials/broker-token-verifier.js";
 import { boundJkt } from "../dpop/binding.js";
 import { BrokerError } from "../errors.js";
-import { actOf, mayActOf } from "../exchange/delegation.js";
+import { actOf, mayActOf } from "../exchange/act-claim.js";
 import { tokenRef } from "../exchange/token-family.js";
 import type { MayAct } from "../policy/types.js";
 import { guard } from "./store-guard.js";
