@@ -1,4 +1,4 @@
-import { createApp } from "./app.js";
+import { createApp, type AdminUseCases } from "./app.js";
 import type { AuditSink } from "./audit/audit-event.js";
 import type { Config } from "./config.js";
 import { createAccessTokenMinter, type AccessTokenMinter } from "./credentials/access-token.js";
@@ -24,7 +24,15 @@ import { createRateLimitGate, type AdmitWorkload } from "./rate-limit/rate-limit
 import { reportingOutages, type RateLimiter } from "./rate-limit/rate-limiter.js";
 import { shedWhenBusy, type ShedWork } from "./rate-limit/shed-load.js";
 import type { RevocationStore } from "./revocation/revocation-store.js";
+import { createAuthenticateCaller, type AuthenticateCaller } from "./revocation/authenticate-caller.js";
+import { createIntrospectToken } from "./revocation/introspect-token.js";
+import { createListRevocations } from "./revocation/list-revocations.js";
+import { createRevokeTokenId } from "./revocation/revoke-token-id.js";
+import { createRevokeToken } from "./revocation/revoke-token.js";
+import { createRevokeWorkload } from "./revocation/revoke-workload.js";
 import { StoreReadiness } from "./revocation/store-readiness.js";
+import { createUnblockWorkload } from "./revocation/unblock-workload.js";
+import { createRevokeSvid } from "./svid/revoke-svid.js";
 import { createIssueX509Svid } from "./svid/issue-x509-svid.js";
 import { createPublishCrl } from "./svid/publish-crl.js";
 
@@ -121,22 +129,44 @@ export function buildBroker(settings: BrokerSettings, ports: BrokerPorts): Broke
     keys,
     // Bounded: beyond the in-flight and queue limits an exchange is shed (503) before any work.
     exchangeToken: shedWhenBusy(exchangeTokenUseCase(parts), workBounds.token, { work: "token", onShed }),
+    introspectToken: createIntrospectToken({ brokerTokens, revocations }),
+    revokeToken: createRevokeToken({ brokerTokens, revocations, audit, clock }),
+    admin: adminUseCases(parts, svid),
+    authenticate: authenticateCaller(parts),
     log,
-    revocations,
-    brokerTokens,
     audit,
-    clock,
-    maxTokenLifetimeSeconds: settings.maxTokenLifetimeSeconds,
     adminSecret: settings.adminSecret,
     adminScope: settings.adminScope,
     introspectionScope: settings.introspectionScope,
     svid,
     ...(ports.metrics ? { metrics: ports.metrics } : {}),
     admitClient: rateLimits.admitClient,
-    ...(dpop ? { dpop: { resourceProofs: dpop.resourceProofs, ...(dpop.nonces ? { nonces: dpop.nonces } : {}) } } : {}),
+    ...(dpop ? { dpop: dpop.nonces ? { nonces: dpop.nonces } : {} } : {}),
     readiness: readinessChecks(ports, storeReadiness),
   });
   return { app, close: () => revocations.close() };
+}
+
+/** Who calls /introspect and /admin/ with a broker token (RFC 6750, or RFC 9449 §7.1 DPoP). */
+function authenticateCaller(parts: UseCaseParts): AuthenticateCaller {
+  const { brokerTokens, revocations, settings, dpop } = parts;
+  return createAuthenticateCaller({ brokerTokens, revocations, issuerUrl: settings.issuerUrl, ...(dpop ? { dpop: dpop.resourceProofs } : {}) });
+}
+
+/** The /admin/ use cases: revoke by jti, workload or serial; list; unblock. */
+function adminUseCases(parts: UseCaseParts, svid: SvidRouteDeps | undefined): AdminUseCases {
+  const { revocations, audit, ports, settings } = parts;
+  const { clock } = ports;
+  const maxLifetimeSeconds = settings.maxTokenLifetimeSeconds;
+  // A workload revocation must outlive every credential it covers, X.509-SVIDs included.
+  const workloadRevocationSeconds = Math.max(maxLifetimeSeconds, svid?.maxLifetimeSeconds ?? 0);
+  return {
+    revokeTokenId: createRevokeTokenId({ revocations, audit, clock, maxLifetimeSeconds }),
+    revokeWorkload: createRevokeWorkload({ revocations, audit, clock, maxLifetimeSeconds: workloadRevocationSeconds }),
+    revokeSvid: createRevokeSvid({ revocations, audit, clock }),
+    listRevocations: createListRevocations({ revocations, audit }),
+    unblockWorkload: createUnblockWorkload({ revocations, audit }),
+  };
 }
 
 /** What /readyz checks, in order. */
