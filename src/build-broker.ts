@@ -97,16 +97,10 @@ export function buildBroker(settings: BrokerSettings, ports: BrokerPorts): Broke
   const storeReadiness = new StoreReadiness(ports.revocations.kind, () => revocations.ping());
   const revocations = new TimedRevocationStore(ports.revocations, metrics, () => storeReadiness.recordFailure());
   const audit = countingAuditSink(ports.audit, metrics);
-  // Rate limits share the revocation store's Redis client (and its fail-closed settings).
+  // The limiter shares the store's Redis (main.ts): its outages make the store not ready too.
   const limiter = reportingOutages(ports.limiter, () => storeReadiness.recordFailure());
   const rateLimits = createRateLimitGate({ limiter, ...settings.rateLimits, audit, onLimited: (limit) => metrics.rateLimited.inc({ limit }) });
-  metrics.addScrapeGauges({
-    inForce: inForceCounts(revocations, clock),
-    signingKeyAgeSeconds: () => {
-      const since = keys.activeSince();
-      return since === undefined ? undefined : Math.max(0, epochSeconds(clock) - since);
-    },
-  });
+  metrics.addScrapeGauges({ inForce: inForceCounts(revocations, clock), signingKeyAgeSeconds: () => signingKeyAgeSeconds(keys, clock) });
   const dpop = settings.dpop === undefined ? undefined : createBrokerDpop({ issuerUrl: settings.issuerUrl, revocations, clock, ...settings.dpop });
   if (dpop?.ephemeralNonceSecret) {
     log.warn({}, "BROKER_DPOP_NONCE=required without BROKER_DPOP_NONCE_SECRET: DPoP nonces hold on this replica only; give every replica the same secret");
@@ -145,6 +139,12 @@ export function buildBroker(settings: BrokerSettings, ports: BrokerPorts): Broke
     readiness: readinessChecks(ports, storeReadiness),
   });
   return { app, close: () => revocations.close() };
+}
+
+/** Seconds since the active signing key began to sign; undefined when the key store cannot say. */
+function signingKeyAgeSeconds(keys: BrokerPorts["keys"], clock: Clock): number | undefined {
+  const since = keys.activeSince();
+  return since === undefined ? undefined : Math.max(0, epochSeconds(clock) - since);
 }
 
 /** Who calls /introspect and /admin/ with a broker token (RFC 6750, or RFC 9449 §7.1 DPoP). */
