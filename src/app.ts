@@ -1,13 +1,11 @@
 import { Hono } from "hono";
 import type { AuditSink } from "./audit/audit-event.js";
-import type { BrokerTokenVerifier } from "./credentials/broker-token-verifier.js";
 import type { KeyStore } from "./credentials/key-store.js";
 import type { DpopNonces } from "./dpop/nonce.js";
-import type { DpopProofVerifier } from "./dpop/verify-proof.js";
 import type { ExchangeToken } from "./exchange/exchange-token.js";
 import type { AppEnv } from "./http/app-env.js";
 import { errorResponse } from "./http/error-response.js";
-import { adminRoutes } from "./http/admin-routes.js";
+import { adminRoutes, type AdminRouteDeps } from "./http/admin-routes.js";
 import { clientRateLimit } from "./http/client-rate-limit.js";
 import { healthRoutes, type ReadinessCheck } from "./http/health-routes.js";
 import { introspectionRoutes } from "./http/introspection-routes.js";
@@ -18,19 +16,12 @@ import { requireAdmin } from "./http/require-admin.js";
 import { revocationRoutes } from "./http/revocation-routes.js";
 import { svidRoutes, type SvidRouteDeps } from "./http/svid-routes.js";
 import { dpopNonceHeader, tokenRoutes } from "./http/token-routes.js";
-import type { Clock } from "./lib/clock.js";
 import type { Log } from "./lib/log.js";
 import type { BrokerMetrics } from "./metrics/broker-metrics.js";
 import type { AdmitClient } from "./rate-limit/rate-limit-gate.js";
-import { createAuthenticateCaller } from "./revocation/authenticate-caller.js";
-import { createIntrospectToken } from "./revocation/introspect-token.js";
-import { createListRevocations } from "./revocation/list-revocations.js";
-import type { RevocationStore } from "./revocation/revocation-store.js";
-import { createRevokeTokenId } from "./revocation/revoke-token-id.js";
-import { createRevokeToken } from "./revocation/revoke-token.js";
-import { createRevokeWorkload } from "./revocation/revoke-workload.js";
-import { createUnblockWorkload } from "./revocation/unblock-workload.js";
-import { createRevokeSvid } from "./svid/revoke-svid.js";
+import type { AuthenticateCaller } from "./revocation/authenticate-caller.js";
+import type { IntrospectToken } from "./revocation/introspect-token.js";
+import type { RevokeToken } from "./revocation/revoke-token.js";
 
 /**
  * How a route authenticates its caller. Every route is listed here, in one place.
@@ -63,21 +54,24 @@ export const ROUTE_TABLE: readonly { method: "GET" | "POST" | "DELETE"; path: st
   { method: "GET", path: "/metrics", auth: "public" },
 ];
 
+/** The admin use cases behind /admin/ (built in build-broker.ts). */
+export type AdminUseCases = Omit<AdminRouteDeps, "requireAdmin" | "maxBodyBytes">;
+
+/** What the routes need: use cases already built (build-broker.ts), plus HTTP settings. */
 export interface AppDeps {
   readonly issuerUrl: string;
   readonly maxBodyBytes: number;
   readonly keys: KeyStore;
   readonly exchangeToken: ExchangeToken;
+  readonly introspectToken: IntrospectToken;
+  readonly revokeToken: RevokeToken;
+  readonly admin: AdminUseCases;
+  /** Authenticates broker-token callers of /introspect and /admin/. */
+  readonly authenticate: AuthenticateCaller;
   readonly readiness: readonly ReadinessCheck[];
   readonly log: Log;
-  /** Revocation state, shared by every replica when it is Redis. */
-  readonly revocations: RevocationStore;
-  /** Verifies broker-issued access tokens (introspection, revocation, admin tokens). */
-  readonly brokerTokens: BrokerTokenVerifier;
+  /** Where /admin/ refusals are recorded. */
   readonly audit: AuditSink;
-  readonly clock: Clock;
-  /** Global cap on issued lifetime, seconds: how long a workload revocation must last. */
-  readonly maxTokenLifetimeSeconds: number;
   /** Bootstrap admin secret; undefined: only admin-scoped broker tokens open /admin/. */
   readonly adminSecret: string | undefined;
   readonly adminScope: string;
@@ -87,10 +81,11 @@ export interface AppDeps {
   /** Prometheus metrics; undefined: no /metrics and no request timing (in-process tests). */
   readonly metrics?: BrokerMetrics;
   /**
-   * RFC 9449 DPoP at the broker's own bearer endpoints (`Authorization: DPoP` + proof), and the
-   * nonces every /token answer carries when they are required. Undefined: the DPoP scheme is refused.
+   * RFC 9449 DPoP: defined when the broker's own bearer endpoints take `Authorization: DPoP`
+   * (`authenticate` checks the proofs; challenges offer the scheme), with the nonces every /token
+   * answer carries when they are required. Undefined: the DPoP scheme is refused.
    */
-  readonly dpop?: { readonly resourceProofs: DpopProofVerifier; readonly nonces?: DpopNonces };
+  readonly dpop?: { readonly nonces?: DpopNonces };
   /** The client-address rate limit of /token and /svid/x509; undefined: none (in-process tests). */
   readonly admitClient?: AdmitClient;
 }
@@ -115,25 +110,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   svidRoutes(app, { svid: deps.svid, keys: deps.keys, maxBodyBytes: deps.maxBodyBytes });
   healthRoutes(app, { readiness: deps.readiness });
 
-  const { revocations, brokerTokens, audit, clock, maxBodyBytes } = deps;
-  const authenticate = createAuthenticateCaller({ brokerTokens, revocations, issuerUrl: deps.issuerUrl, ...(deps.dpop ? { dpop: deps.dpop.resourceProofs } : {}) });
-  introspectionRoutes(app, {
-    introspectToken: createIntrospectToken({ brokerTokens, revocations }),
-    authenticate,
-    scope: deps.introspectionScope,
-    maxBodyBytes,
-  });
-  revocationRoutes(app, { revokeToken: createRevokeToken({ brokerTokens, revocations, audit, clock }), maxBodyBytes });
-  const maxLifetimeSeconds = deps.maxTokenLifetimeSeconds;
-  // A workload revocation must outlive every credential it covers, X.509-SVIDs included.
-  const workloadRevocationSeconds = Math.max(maxLifetimeSeconds, deps.svid?.maxLifetimeSeconds ?? 0);
+  const { authenticate, maxBodyBytes } = deps;
+  introspectionRoutes(app, { introspectToken: deps.introspectToken, authenticate, scope: deps.introspectionScope, maxBodyBytes });
+  revocationRoutes(app, { revokeToken: deps.revokeToken, maxBodyBytes });
   adminRoutes(app, {
-    requireAdmin: requireAdmin({ secret: deps.adminSecret, scope: deps.adminScope, authenticate, audit }),
-    revokeTokenId: createRevokeTokenId({ revocations, audit, clock, maxLifetimeSeconds }),
-    revokeWorkload: createRevokeWorkload({ revocations, audit, clock, maxLifetimeSeconds: workloadRevocationSeconds }),
-    revokeSvid: createRevokeSvid({ revocations, audit, clock }),
-    listRevocations: createListRevocations({ revocations, audit }),
-    unblockWorkload: createUnblockWorkload({ revocations, audit }),
+    requireAdmin: requireAdmin({ secret: deps.adminSecret, scope: deps.adminScope, authenticate, audit: deps.audit }),
+    ...deps.admin,
     maxBodyBytes,
   });
 

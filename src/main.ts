@@ -5,48 +5,32 @@ import { serve } from "@hono/node-server";
 import type { Server } from "node:http";
 import type { Cluster, Redis } from "ioredis";
 import type { Logger } from "pino";
-import { createApp } from "./app.js";
 import { createPinoAuditSink } from "./audit/pino-audit-sink.js";
+import { buildBroker } from "./build-broker.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
-import { createAccessTokenMinter } from "./credentials/access-token.js";
-import { createBrokerTokenVerifier } from "./credentials/broker-token-verifier.js";
 import { ensureDevIssuer } from "./credentials/dev-material.js";
 import { findDevelopmentMaterial } from "./credentials/development-material-check.js";
-import { createBrokerDpop } from "./dpop/broker-dpop.js";
 import { FileKeyStore } from "./credentials/file-key-store.js";
-import { createExchangeToken } from "./exchange/exchange-token.js";
-import { createJwtSvidMinter } from "./credentials/jwt-svid.js";
 import { devCaExists, ensureDevCa, loadCertificateAuthority, loadDevCa, type CertificateAuthority } from "./credentials/x509/ca-store.js";
-import type { SvidRouteDeps } from "./http/svid-routes.js";
-import { createIssueX509Svid } from "./svid/issue-x509-svid.js";
-import { createPublishCrl } from "./svid/publish-crl.js";
-import { createReExchange } from "./exchange/re-exchange.js";
-import { createVerifyActor } from "./exchange/verify-actor.js";
 import { MemoryRevocationStore } from "./revocation/memory-revocation-store.js";
 import { checkRedisSettings, createRedisClient, parseRedisUrl, whenRedisReady } from "./revocation/redis-connection.js";
 import { replicationFor } from "./revocation/redis-replication.js";
 import { RedisRevocationStore } from "./revocation/redis-revocation-store.js";
 import type { RevocationStore } from "./revocation/revocation-store.js";
-import { StoreReadiness } from "./revocation/store-readiness.js";
 import { loadTokenVerifier } from "./identity/token-verifier.js";
-import { epochSeconds, systemClock } from "./lib/clock.js";
+import { systemClock } from "./lib/clock.js";
 import { globalHttpFetch } from "./lib/http-fetch.js";
 import { gracefulClose } from "./lib/graceful-close.js";
 import { createLogger } from "./lib/logger.js";
 import { BrokerMetrics } from "./metrics/broker-metrics.js";
-import { inForceCounts } from "./metrics/in-force.js";
-import { countingAuditSink, countingFetch, TimedRevocationStore } from "./metrics/instrument.js";
+import { countingFetch } from "./metrics/instrument.js";
 import { PolicyLoadError, PolicyStore } from "./policy/index.js";
-import { Semaphore } from "./lib/semaphore.js";
 import { MemoryRateLimiter } from "./rate-limit/memory-rate-limiter.js";
-import { createRateLimitGate } from "./rate-limit/rate-limit-gate.js";
-import { reportingOutages, type RateLimiter } from "./rate-limit/rate-limiter.js";
 import { RedisRateLimiter } from "./rate-limit/redis-rate-limiter.js";
-import { shedWhenBusy, type ShedWork } from "./rate-limit/shed-load.js";
 
 /**
- * Composition root: config → logger → keys → issuers → policies → use cases → app → listen.
- * Nothing imports this file.
+ * The process: config → logger → open the adapters (keys, issuers, policies, Redis, CA) →
+ * buildBroker → listen; SIGHUP reloads, SIGTERM/SIGINT drain and close. Nothing imports this file.
  */
 async function main(): Promise<void> {
   // Let the old generation grow to 1.5× the live heap between full collections instead of V8's
@@ -103,118 +87,29 @@ async function run(config: Config, logger: Logger): Promise<void> {
   });
 
   const opened = await openRevocationStore(config, logger);
-  // Readiness follows what the store does for requests, not only a probe (store-readiness.ts).
-  const storeReadiness = new StoreReadiness(opened.store.kind, () => revocations.ping());
-  const revocations = new TimedRevocationStore(opened.store, metrics, () => storeReadiness.recordFailure());
-  const minter = createAccessTokenMinter({ issuer: config.issuerUrl, keys, clock: systemClock });
-  const brokerTokens = createBrokerTokenVerifier({ issuer: config.issuerUrl, keys, clock: systemClock });
-  const audit = countingAuditSink(createPinoAuditSink(logger), metrics);
   // Rate limits share the revocation store's Redis client (and its fail-closed settings).
-  const limiter: RateLimiter = opened.redis
-    ? reportingOutages(new RedisRateLimiter(opened.redis, systemClock), () => storeReadiness.recordFailure())
-    : new MemoryRateLimiter(systemClock);
-  const rateLimits = createRateLimitGate({
-    limiter,
-    ...config.rateLimits,
-    audit,
-    onLimited: (limit) => metrics.rateLimited.inc({ limit }),
-  });
-  const onShed = (work: ShedWork) => metrics.shed.inc({ work });
+  const limiter = opened.redis ? new RedisRateLimiter(opened.redis, systemClock) : new MemoryRateLimiter(systemClock);
   const { client: clientLimit, workload: workloadLimit } = config.rateLimits;
   logger.info(
     { limiter: limiter.kind, client: clientLimit?.text ?? "off", workload: workloadLimit?.text ?? "off", concurrency: config.concurrency },
     "rate limits and work bounds",
   );
-  metrics.addScrapeGauges({
-    inForce: inForceCounts(revocations, systemClock),
-    signingKeyAgeSeconds: () => {
-      const since = keys.activeSince();
-      return since === undefined ? undefined : Math.max(0, epochSeconds(systemClock) - since);
-    },
-  });
-  const dpop = createBrokerDpop({ issuerUrl: config.issuerUrl, revocations, clock: systemClock, ...config.dpop });
-  if (dpop.ephemeralNonceSecret) {
-    logger.warn({}, "BROKER_DPOP_NONCE=required without BROKER_DPOP_NONCE_SECRET: DPoP nonces hold on this replica only; give every replica the same secret");
-  }
-  const exchangeToken = createExchangeToken({
-    verifier,
-    revocations,
-    reExchange: createReExchange({
-      brokerTokens,
-      minter,
-      revocations,
-      clock: systemClock,
-      issuer: config.issuerUrl,
-      maxLifetimeSeconds: config.maxTokenLifetimeSeconds,
-      policies: () => policies.current(),
-      admitWorkload: rateLimits.admitWorkload,
-      ownTokenAudience: config.ownTokenAudience,
-    }),
-    verifyActor: createVerifyActor({
-      verifier,
-      brokerTokens,
-      revocations,
-      policies: () => policies.current(),
-      issuer: config.issuerUrl,
-      ownTokenAudience: config.ownTokenAudience,
-      admitWorkload: rateLimits.admitWorkload,
-      describeIssuer: (iss) => verifier.describeIssuer(iss),
-    }),
-    verifyDpopProof: dpop.verifyTokenRequestProof,
-    policies: () => policies.current(),
-    minter,
-    jwtSvids: createJwtSvidMinter({ issuer: config.issuerUrl, keys, clock: systemClock }),
-    audit,
-    clock: systemClock,
-    maxLifetimeSeconds: config.maxTokenLifetimeSeconds,
-    admitWorkload: rateLimits.admitWorkload,
-  });
-  const ca = await openCertificateAuthority(config, logger);
-  const svid: SvidRouteDeps | undefined =
-    ca === undefined
-      ? undefined
-      : {
-          ca,
-          maxLifetimeSeconds: config.svidMaxLifetimeSeconds,
-          issueX509Svid: shedWhenBusy(
-            createIssueX509Svid({ verifier, policies: () => policies.current(), revocations, ca, audit, clock: systemClock, maxLifetimeSeconds: config.svidMaxLifetimeSeconds, admitWorkload: rateLimits.admitWorkload }),
-            new Semaphore(config.concurrency.svid.inFlight, config.concurrency.svid.queued),
-            { work: "x509_svid", onShed },
-          ),
-          publishCrl: createPublishCrl({ ca, revocations, clock: systemClock, nextUpdateSeconds: config.crlNextUpdateSeconds }),
-        };
-  // Say whether the bootstrap secret opens /admin/, never what it is.
-  logger.info({ bootstrapSecret: config.adminSecret !== undefined, adminScope: config.adminScope }, "admin API: admin-scoped broker tokens accepted");
-  const app = createApp({
-    issuerUrl: config.issuerUrl,
-    maxBodyBytes: config.maxBodyBytes,
+  const broker = buildBroker(config, {
     keys,
-    // Bounded: beyond the in-flight and queue limits an exchange is shed (503) before any work.
-    exchangeToken: shedWhenBusy(exchangeToken, new Semaphore(config.concurrency.token.inFlight, config.concurrency.token.queued), { work: "token", onShed }),
-    log: logger,
-    revocations,
-    brokerTokens,
-    audit,
+    verifier,
+    policies,
+    revocations: opened.store,
+    limiter,
+    ca: await openCertificateAuthority(config, logger),
     clock: systemClock,
-    maxTokenLifetimeSeconds: config.maxTokenLifetimeSeconds,
-    adminSecret: config.adminSecret,
-    adminScope: config.adminScope,
-    introspectionScope: config.introspectionScope,
-    svid,
+    log: logger,
+    audit: createPinoAuditSink(logger),
     metrics,
-    admitClient: rateLimits.admitClient,
-    dpop: { resourceProofs: dpop.resourceProofs, ...(dpop.nonces ? { nonces: dpop.nonces } : {}) },
-    readiness: [
-      // A draining replica answers what reaches it, but a load balancer should send nothing new.
-      { name: "accepting", check: () => ({ ok: !closer.isDraining(), ...(closer.isDraining() ? { detail: "shutting down" } : {}) }) },
-      { name: "signing_keys", check: () => ({ ok: keys.publishedKeys().length > 0 }) },
-      { name: "policies", check: () => ({ ok: true, detail: `version ${policies.current().version}` }) },
-      { name: "revocation_store", check: () => storeReadiness.check() },
-    ],
+    isDraining: () => closer.isDraining(),
   });
 
   const server = serve({
-    fetch: app.fetch,
+    fetch: broker.app.fetch,
     hostname: config.host,
     port: config.port,
     serverOptions: {
@@ -242,7 +137,7 @@ async function run(config: Config, logger: Logger): Promise<void> {
     keys.close();
     void closer.drain(config.shutdownGraceMs).then(async (outcome) => {
       if (outcome === "forced") logger.warn({ graceMs: config.shutdownGraceMs }, "shutdown grace period over: closing remaining connections");
-      await revocations.close().catch(() => undefined);
+      await broker.close().catch(() => undefined);
       logger.info({ outcome }, "stopped");
       logger.flush();
       process.exit(0);

@@ -1,5 +1,5 @@
 /**
- * The broker's HTTP app in-process with real parts, wired as main.ts wires it: a real token
+ * The broker's HTTP app in-process, built by buildBroker as main.ts builds it: a real token
  * verifier over two loopback test issuers (one single-use), real policies, keys, minter, dev CA
  * and X.509-SVID issuance, a real MemoryRevocationStore, the rate-limit gate over a real limiter
  * (memory by default), and an audit sink that collects records. One ManualClock drives it all.
@@ -9,29 +9,28 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import { vi } from "vitest";
 import type { Hono } from "hono";
-import { createApp } from "../../src/app.js";
 import type { AuditEvent } from "../../src/audit/audit-event.js";
+import { buildBroker, type BrokerPorts } from "../../src/build-broker.js";
 import { generateKeyAndCsr } from "../../src/cli/svid-client.js";
-import { createAccessTokenMinter } from "../../src/credentials/access-token.js";
-import { createBrokerTokenVerifier } from "../../src/credentials/broker-token-verifier.js";
 import { FileKeyStore } from "../../src/credentials/file-key-store.js";
 import { ensureDevCa, loadDevCa } from "../../src/credentials/x509/ca-store.js";
-import { createExchangeToken, type ExchangeToken } from "../../src/exchange/exchange-token.js";
-import { createReExchange } from "../../src/exchange/re-exchange.js";
 import type { AppEnv } from "../../src/http/app-env.js";
 import { createTokenVerifier } from "../../src/identity/token-verifier.js";
 import { ManualClock } from "../../src/lib/clock.js";
 import { globalHttpFetch } from "../../src/lib/http-fetch.js";
 import { silentLog } from "../../src/lib/log.js";
+import type { Semaphore } from "../../src/lib/semaphore.js";
+import { BrokerMetrics } from "../../src/metrics/broker-metrics.js";
 import { loadPolicySet } from "../../src/policy/index.js";
 import { MemoryRateLimiter } from "../../src/rate-limit/memory-rate-limiter.js";
-import { createRateLimitGate } from "../../src/rate-limit/rate-limit-gate.js";
 import { parseRateLimit } from "../../src/rate-limit/rate-limit-setting.js";
 import type { LimitKind, RateLimit, RateLimiter } from "../../src/rate-limit/rate-limiter.js";
+import type { ShedWork } from "../../src/rate-limit/shed-load.js";
 import { MemoryRevocationStore } from "../../src/revocation/memory-revocation-store.js";
-import { createIssueX509Svid, type IssueX509Svid } from "../../src/svid/issue-x509-svid.js";
 import { issuerConfig } from "../identity/helpers.js";
+import { testBrokerSettings } from "../support/test-broker.js";
 import { startTestIssuer, type TestIssuer } from "../support/test-issuer.js";
 
 export const BROKER = "https://broker.test";
@@ -73,6 +72,13 @@ grant:
 `,
 };
 
+/** A label value of a recorded counter call (`inc({ name: value })`). */
+function labelOf(labels: unknown, name: string): string {
+  const value: unknown = typeof labels === "object" && labels !== null ? (labels as Record<string, unknown>)[name] : undefined;
+  if (typeof value !== "string") throw new Error(`counter call without a ${name} label`);
+  return value;
+}
+
 export function rateLimit(text: string): RateLimit | undefined {
   const parsed = parseRateLimit(text);
   if (parsed !== undefined && "error" in parsed) throw new Error(`bad limit ${text}: ${parsed.error}`);
@@ -85,9 +91,8 @@ export interface HarnessOptions {
   readonly workload?: string;
   /** The limiter; default a MemoryRateLimiter on the harness clock. */
   readonly limiter?: (clock: ManualClock) => RateLimiter;
-  /** Wraps the use cases as main.ts does (e.g. shedWhenBusy). */
-  readonly wrapExchange?: (exchange: ExchangeToken) => ExchangeToken;
-  readonly wrapSvid?: (issue: IssueX509Svid) => IssueX509Svid;
+  /** The in-flight bounds of /token and /svid/x509 (the test may hold their permits). */
+  readonly workBounds?: { readonly token: Semaphore; readonly svid: Semaphore };
 }
 
 export interface RateLimitHarness {
@@ -98,8 +103,10 @@ export interface RateLimitHarness {
   /** An issuer with replay_protection: each token is single-use. */
   readonly onceIssuer: TestIssuer;
   readonly audit: AuditEvent[];
-  /** One entry per refusal the gate counted (the metric's input). */
-  readonly limited: LimitKind[];
+  /** One entry per refusal the gate counted (the rate-limit metric's input). */
+  readonly limited: readonly LimitKind[];
+  /** One entry per request shed for want of a permit (the shed metric's input). */
+  readonly shed: readonly ShedWork[];
   /** A subject token of the main issuer for `sub`. */
   token(sub: string): Promise<string>;
   /** POST /token from `address` with a token exchange for `subjectToken` (fields override). */
@@ -135,49 +142,33 @@ export async function startHarness(options: HarnessOptions = {}): Promise<RateLi
     const keys = await FileKeyStore.generate(join(dir, "keys", "signing"));
     await ensureDevCa(join(dir, "keys"), TRUST_DOMAIN, new Date(clock.now()));
     const ca = await loadDevCa(join(dir, "keys"), TRUST_DOMAIN, new Date(clock.now()));
-    const revocations = new MemoryRevocationStore(clock);
-    const minter = createAccessTokenMinter({ issuer: BROKER, keys, clock });
-    const brokerTokens = createBrokerTokenVerifier({ issuer: BROKER, keys, clock });
     const audit: AuditEvent[] = [];
-    const sink = { record: (event: AuditEvent) => void audit.push(event) };
-    const limited: LimitKind[] = [];
-    const gate = createRateLimitGate({
-      limiter: options.limiter?.(clock) ?? new MemoryRateLimiter(clock),
-      client: rateLimit(options.client ?? "off"),
-      workload: rateLimit(options.workload ?? "off"),
-      audit: sink,
-      onLimited: (kind) => void limited.push(kind),
-    });
-    const exchangeToken = createExchangeToken({
+    // The metrics the broker counts into, read back here in order of the calls.
+    const metrics = new BrokerMetrics();
+    const limitedCalls = vi.spyOn(metrics.rateLimited, "inc");
+    const shedCalls = vi.spyOn(metrics.shed, "inc");
+    const ports: BrokerPorts = {
+      keys,
       verifier,
-      revocations,
-      reExchange: createReExchange({ brokerTokens, minter, revocations, clock, issuer: BROKER, maxLifetimeSeconds: 900, admitWorkload: gate.admitWorkload }),
-      policies: () => policies,
-      minter,
-      audit: sink,
+      policies: { current: () => policies },
+      revocations: new MemoryRevocationStore(clock),
+      limiter: options.limiter?.(clock) ?? new MemoryRateLimiter(clock),
+      ca,
       clock,
-      maxLifetimeSeconds: 900,
-      admitWorkload: gate.admitWorkload,
-    });
-    const issueX509Svid = createIssueX509Svid({ verifier, policies: () => policies, revocations, ca, audit: sink, clock, maxLifetimeSeconds: 3600, admitWorkload: gate.admitWorkload });
-    const app = createApp({
+      log: silentLog,
+      audit: { record: (event: AuditEvent) => void audit.push(event) },
+      metrics,
+      ...(options.workBounds ? { workBounds: options.workBounds } : {}),
+    };
+    const settings = testBrokerSettings({
       issuerUrl: BROKER,
       maxBodyBytes: 65_536,
-      keys,
-      exchangeToken: options.wrapExchange ? options.wrapExchange(exchangeToken) : exchangeToken,
-      readiness: [],
-      log: silentLog,
-      revocations,
-      brokerTokens,
-      audit: sink,
-      clock,
       maxTokenLifetimeSeconds: 900,
+      svidMaxLifetimeSeconds: 3600,
       adminSecret: undefined,
-      adminScope: "broker:admin",
-      introspectionScope: "broker:introspect",
-      svid: { ca, maxLifetimeSeconds: 3600, issueX509Svid: options.wrapSvid ? options.wrapSvid(issueX509Svid) : issueX509Svid, publishCrl: async () => Buffer.alloc(0) },
-      admitClient: gate.admitClient,
+      rateLimits: { client: rateLimit(options.client ?? "off"), workload: rateLimit(options.workload ?? "off") },
     });
+    const { app } = buildBroker(settings, ports);
     const request = async (address: string, path: string, init: RequestInit): Promise<Response> => {
       // What @hono/node-server passes: the Node request (a stream of the body) whose socket has the peer address.
       const incoming = Object.assign(Readable.from([Buffer.from(typeof init.body === "string" ? init.body : "")]), { socket: { remoteAddress: address } });
@@ -194,7 +185,12 @@ export async function startHarness(options: HarnessOptions = {}): Promise<RateLi
       issuer,
       onceIssuer,
       audit,
-      limited,
+      get limited() {
+        return limitedCalls.mock.calls.map(([labels]) => labelOf(labels, "limit") as LimitKind);
+      },
+      get shed() {
+        return shedCalls.mock.calls.map(([labels]) => labelOf(labels, "work") as ShedWork);
+      },
       token: (sub) => issuer.mint({ sub }),
       exchange: (address, subjectToken, fields = {}) =>
         request(address, "/token", form({ grant_type: GRANT_TYPE, subject_token: subjectToken, subject_token_type: JWT_TYPE, audience: AUDIENCE, ...fields })),

@@ -108,11 +108,7 @@ describe("shedWhenBusy", () => {
   it("answers a shed /token and /svid/x509 over HTTP as RFC 6749 §5.2 JSON, 503 with Retry-After, before any verification", async () => {
     const tokenWork = new Semaphore(1, 0);
     const svidWork = new Semaphore(1, 0);
-    const shed: ShedWork[] = [];
-    const h = await startHarness({
-      wrapExchange: (exchange) => shedWhenBusy(exchange, tokenWork, { work: "token", onShed: (kind) => shed.push(kind) }),
-      wrapSvid: (issue) => shedWhenBusy(issue, svidWork, { work: "x509_svid", onShed: (kind) => shed.push(kind) }),
-    });
+    const h = await startHarness({ workBounds: { token: tokenWork, svid: svidWork } });
     try {
       // The test holds every permit, as requests still in flight would.
       const [tokenPermit, svidPermit] = [await tokenWork.acquire(), await svidWork.acquire()];
@@ -123,7 +119,7 @@ describe("shedWhenBusy", () => {
         expect(res.headers.get("cache-control")).toBe("no-store");
         expect(await res.json()).toEqual({ error: "temporarily_unavailable", error_description: "the broker is busy; retry shortly" });
       }
-      expect(shed).toEqual(["token", "x509_svid"]);
+      expect(h.shed).toEqual(["token", "x509_svid"]);
       expect(h.issuer.requests.total).toBe(0);
       expect(h.audit).toEqual([]);
 

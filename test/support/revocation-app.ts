@@ -1,21 +1,23 @@
 /**
- * The broker's HTTP app in-process (createApp + app.request()) with real parts: a real
+ * The broker's HTTP app in-process (buildBroker + app.request()) with real parts: a real
  * MemoryRevocationStore, real keys in a temp dir, the real minter and broker-token verifier,
- * a ManualClock, and an audit sink that collects records.
+ * a ManualClock, and an audit sink that collects records. No issuers and no policies: these
+ * tests cover introspection, revocation and the admin API, not exchanges.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Hono } from "hono";
-import { createApp } from "../../src/app.js";
 import type { AuditEvent } from "../../src/audit/audit-event.js";
+import { buildBroker } from "../../src/build-broker.js";
 import { createAccessTokenMinter, type AccessTokenMinter, type IssuedToken } from "../../src/credentials/access-token.js";
-import { createBrokerTokenVerifier } from "../../src/credentials/broker-token-verifier.js";
 import { FileKeyStore } from "../../src/credentials/file-key-store.js";
-import { BrokerError } from "../../src/errors.js";
 import type { AppEnv } from "../../src/http/app-env.js";
+import { createTokenVerifier } from "../../src/identity/token-verifier.js";
 import { ManualClock } from "../../src/lib/clock.js";
 import { silentLog } from "../../src/lib/log.js";
+import { createPolicySet } from "../../src/policy/index.js";
+import { MemoryRateLimiter } from "../../src/rate-limit/memory-rate-limiter.js";
 import { MemoryRevocationStore } from "../../src/revocation/memory-revocation-store.js";
 import {
   StoreUnavailableError,
@@ -32,6 +34,7 @@ import {
   type WorkloadBlock,
   type WorkloadRevocation,
 } from "../../src/revocation/revocation-store.js";
+import { noNetwork, testBrokerSettings } from "./test-broker.js";
 
 export const ISSUER = "https://broker.test.example";
 export const ADMIN_SECRET = "test-admin-secret-0123456789-abcdefghijklmnop";
@@ -130,6 +133,8 @@ export interface RevocationApp {
   close(): Promise<void>;
 }
 
+const NO_POLICIES = createPolicySet([], "none");
+
 export async function createRevocationApp(options: { adminSecret?: string | null } = {}): Promise<RevocationApp> {
   const dir = await mkdtemp(join(tmpdir(), "broker-revocation-"));
   const clock = new ManualClock(START_MS);
@@ -138,24 +143,26 @@ export async function createRevocationApp(options: { adminSecret?: string | null
   const store = new SwitchableStore(new MemoryRevocationStore(clock));
   const audit: AuditEvent[] = [];
   const minter = createAccessTokenMinter({ issuer: ISSUER, keys, clock });
-  const app = createApp({
-    issuerUrl: ISSUER,
-    maxBodyBytes: 65_536,
-    keys,
-    exchangeToken: async () => {
-      throw new BrokerError("invalid_request", "token exchange is not part of these tests");
+  const { app } = buildBroker(
+    testBrokerSettings({
+      issuerUrl: ISSUER,
+      maxBodyBytes: 65_536,
+      maxTokenLifetimeSeconds: MAX_LIFETIME,
+      adminSecret: options.adminSecret === null ? undefined : (options.adminSecret ?? ADMIN_SECRET),
+      adminScope: ADMIN_SCOPE,
+      introspectionScope: INTROSPECTION_SCOPE,
+    }),
+    {
+      keys,
+      verifier: createTokenVerifier({ issuers: [], brokerIssuer: ISSUER, clock, fetch: noNetwork, log: silentLog }),
+      policies: { current: () => NO_POLICIES },
+      revocations: store,
+      limiter: new MemoryRateLimiter(clock),
+      clock,
+      log: silentLog,
+      audit: { record: (event) => audit.push(event) },
     },
-    readiness: [],
-    log: silentLog,
-    revocations: store,
-    brokerTokens: createBrokerTokenVerifier({ issuer: ISSUER, keys, clock }),
-    audit: { record: (event) => audit.push(event) },
-    clock,
-    maxTokenLifetimeSeconds: MAX_LIFETIME,
-    adminSecret: options.adminSecret === null ? undefined : (options.adminSecret ?? ADMIN_SECRET),
-    adminScope: ADMIN_SCOPE,
-    introspectionScope: INTROSPECTION_SCOPE,
-  });
+  );
   return {
     app,
     clock,
