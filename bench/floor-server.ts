@@ -3,7 +3,7 @@
  *   hello  — Hono hello world GET
  *   naive  — a naive exchange handler: parseBody + jose jwtVerify (local JWKS) + jose SignJWT ES256
  *   svid   — the X.509 floor: parse + verify the CSR and sign the same certificate as the broker with @peculiar/x509 alone
- * Usage: node --import tsx bench/floor-server.ts <hello|naive|svid> <port> [<jwks-file>]
+ * Usage: node --import tsx bench/floor-server.ts <hello|naive|svid> <port> [<jwks-file> <subject-token issuer>]
  */
 import { readFileSync } from "node:fs";
 import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
@@ -12,7 +12,7 @@ import { Hono } from "hono";
 import { createLocalJWKSet, jwtVerify, SignJWT, type JSONWebKeySet } from "jose";
 import { subtle, x509 } from "../src/credentials/x509/x509.js";
 
-const [mode = "hello", portText = "0", jwksFile = ""] = process.argv.slice(2);
+const [mode = "hello", portText = "0", jwksFile = "", subjectIssuer = ""] = process.argv.slice(2);
 const app = new Hono();
 app.get("/healthz", (c) => c.text("ok"));
 
@@ -70,7 +70,7 @@ if (mode === "hello") {
     const form = await c.req.parseBody();
     const subjectToken = typeof form.subject_token === "string" ? form.subject_token : "";
     try {
-      const { payload } = await jwtVerify(subjectToken, jwks, { issuer: "https://dev-issuer.invalid" });
+      const { payload } = await jwtVerify(subjectToken, jwks, { issuer: subjectIssuer });
       const now = Math.floor(Date.now() / 1000);
       const token = await new SignJWT({ scope: "demo:read" })
         .setProtectedHeader({ alg: "ES256", typ: "at+jwt" })

@@ -9,15 +9,17 @@
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createPrivateKey, generateKeyPairSync, randomBytes } from "node:crypto";
-import { cp, mkdir, mkdtemp, open, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, open, readFile, writeFile } from "node:fs/promises";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { generateKeyAndCsr } from "../src/cli/svid-client.js";
-import { devIssuerPaths } from "../src/credentials/dev-material.js";
+import { initSigningKeys } from "../src/credentials/key-rotation.js";
+import { createRootCa } from "../src/credentials/x509/ca-store.js";
 import { signJwt } from "../src/credentials/jwt-signer.js";
 import { toSigningKey, type SigningKey } from "../src/credentials/signing-key.js";
+import { systemClock } from "../src/lib/clock.js";
 import { freePort } from "../test/support/broker-process.js";
 import { startRedisServer } from "../test/support/redis-server.js";
 
@@ -32,7 +34,10 @@ const BROKER_ARGS = ["--max-semi-space-size=8", "dist/main.js"];
 const GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange";
 const JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt";
 const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
-const DEV_ISSUER = "https://dev-issuer.invalid";
+// The bench's own issuers, with keys it makes: the broker runs as in production, which refuses
+// the development issuer, development signing keys and the development CA.
+const BENCH_ISSUER = "https://bench-issuer.invalid";
+const TRUST_DOMAIN = "broker.local";
 const ONCE_ISSUER = "https://bench-once.invalid";
 
 interface Result {
@@ -178,29 +183,41 @@ condition: identity.subject == "${id === "bench-introspector" ? "introspector" :
 grant:
 ${grant}`;
 
-async function writeConfig(work: string, keysDir: string, issuerUrl: string): Promise<{ policyDir: string; onceKeyFile: string }> {
+async function writeConfig(work: string, issuerUrl: string): Promise<{ policyDir: string; benchKeyFile: string; benchJwks: string; onceKeyFile: string }> {
   const policyDir = join(work, "policies");
   await mkdir(policyDir);
-  await cp(join(ROOT, "policies/local-dev.policy.yaml"), join(policyDir, "local-dev.policy.yaml"));
   const demoGrant = `  workload_id: demo-workload\n  audiences: [https://demo.example.com]\n  scopes: [demo:read, demo:write]\n  max_lifetime: 10m\n`;
+  // The quick-start demo grant (policies/local-dev.policy.yaml), for the bench's own issuer.
+  await writeFile(
+    join(policyDir, "bench-demo.policy.yaml"),
+    policyFor("bench-demo", "bench", `${demoGrant}  token_types: [access_token, jwt, x509_svid]\n  spiffe_id: spiffe://${TRUST_DOMAIN}/demo-workload\n  dns_names: [localhost]\n`),
+  );
   await writeFile(join(policyDir, "bench-once.policy.yaml"), policyFor("bench-once", "bench-once", demoGrant));
   await writeFile(
     join(policyDir, "bench-introspector.policy.yaml"),
-    policyFor("bench-introspector", "local-dev", `  workload_id: resource-server\n  audiences: ["${issuerUrl}"]\n  scopes: [broker:introspect]\n  max_lifetime: 1h\n`),
+    policyFor("bench-introspector", "bench", `  workload_id: resource-server\n  audiences: ["${issuerUrl}"]\n  scopes: [broker:introspect]\n  max_lifetime: 1h\n`),
   );
-  // A second development-style issuer with replay protection: each of its tokens is single-use.
-  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const onceKeyFile = join(work, "once-issuer.pem");
-  await writeFile(onceKeyFile, privateKey.export({ format: "pem", type: "pkcs8" }).toString());
-  const onceKid = (await toSigningKey(privateKey)).kid;
-  await writeFile(join(work, "once-jwks.json"), JSON.stringify({ keys: [{ ...publicKey.export({ format: "jwk" }), kid: onceKid, alg: "ES256", use: "sig" }] }));
+  // The bench issuer, and a second one with replay protection: each of its tokens is single-use.
+  const bench = await writeIssuerKey(work, "bench");
+  const once = await writeIssuerKey(work, "once");
   const issuer = (id: string, iss: string, jwks: string, replay: boolean) =>
     `  - id: ${id}\n    issuer: ${iss}\n    profile: oidc\n    keys: { jwks_file: ${jwks} }\n    algorithms: [ES256]\n    max_token_age: 1h\n    replay_protection: ${replay}\n`;
   await writeFile(
     join(policyDir, "issuers.yaml"),
-    `issuers:\n${issuer("local-dev", DEV_ISSUER, devIssuerPaths(keysDir).jwks, false)}${issuer("bench-once", ONCE_ISSUER, join(work, "once-jwks.json"), true)}`,
+    `issuers:\n${issuer("bench", BENCH_ISSUER, bench.jwks, false)}${issuer("bench-once", ONCE_ISSUER, once.jwks, true)}`,
   );
-  return { policyDir, onceKeyFile };
+  return { policyDir, benchKeyFile: bench.keyFile, benchJwks: bench.jwks, onceKeyFile: once.keyFile };
+}
+
+/** An ES256 issuer key: the private key (PEM) and its public JWKS, in `work`. */
+async function writeIssuerKey(work: string, name: string): Promise<{ keyFile: string; jwks: string }> {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const keyFile = join(work, `${name}-issuer.pem`);
+  await writeFile(keyFile, privateKey.export({ format: "pem", type: "pkcs8" }).toString(), { mode: 0o600 });
+  const kid = (await toSigningKey(privateKey)).kid;
+  const jwks = join(work, `${name}-jwks.json`);
+  await writeFile(jwks, JSON.stringify({ keys: [{ ...publicKey.export({ format: "jwk" }), kid, alg: "ES256", use: "sig" }] }));
+  return { keyFile, jwks };
 }
 
 async function main(): Promise<void> {
@@ -209,14 +226,21 @@ async function main(): Promise<void> {
   const keysDir = join(work, "keys");
   const port = await freePort();
   const issuerUrl = `http://127.0.0.1:${port}`;
-  const { policyDir, onceKeyFile } = await writeConfig(work, keysDir, issuerUrl);
+  const { policyDir, benchKeyFile, benchJwks, onceKeyFile } = await writeConfig(work, issuerUrl);
+  // Production material, made as an operator would (`broker keys init --ca`).
+  await initSigningKeys(join(keysDir, "signing"), { clock: systemClock });
+  const caDir = join(work, "ca-root");
+  const ca = { dir: caDir, certificate: join(caDir, "ca.pem"), key: join(caDir, "ca.key") };
+  await createRootCa(ca, TRUST_DOMAIN, new Date(), { commonName: "bench root CA", days: 30 });
   const brokerEnv = {
     BROKER_PORT: String(port),
     BROKER_KEYS_DIR: keysDir,
     BROKER_POLICY_DIR: policyDir,
     LOG_LEVEL: "info",
     NODE_ENV: "production",
-    BROKER_DEV_KEYS: "on",
+    BROKER_CA_CERT: ca.certificate,
+    BROKER_CA_KEY: ca.key,
+    BROKER_TRUST_DOMAIN: TRUST_DOMAIN,
     BROKER_WATCH_POLICIES: "false",
     // Every request comes from 127.0.0.1 for one workload: the default limits would refuse most of
     // them. Off here; "redis, rate limits on" measures what they cost.
@@ -235,10 +259,10 @@ async function main(): Promise<void> {
   record("hello", await load(work, "floor: hono hello world", hello, "/", { warmUp: true }));
   await stopProcess(hello);
 
-  // In-memory store. The first start also generates the keys every later run shares.
+  // In-memory store.
   const memory = await startProcess(BROKER_ARGS, brokerEnv, join(work, "broker-memory.log"));
-  const devKey = await toSigningKey(createPrivateKey(await readFile(devIssuerPaths(keysDir).privateKey, "utf8")));
-  const subjectToken = mintSubject(devKey, DEV_ISSUER, issuerUrl);
+  const benchKey = await toSigningKey(createPrivateKey(await readFile(benchKeyFile, "utf8")));
+  const subjectToken = mintSubject(benchKey, BENCH_ISSUER, issuerUrl);
   const body = exchangeBody(subjectToken);
   record("memory", await load(work, "broker: token exchange (memory)", memory, "/token", { bodies: [body], warmUp: true }));
   record("memory-c1", await load(work, "broker: token exchange (memory)", memory, "/token", { bodies: [body], connections: 1, durationSeconds: 5 }));
@@ -255,7 +279,7 @@ async function main(): Promise<void> {
   }
   // The same exchange with a different subject token each time: every request misses the
   // verified-token cache and pays the full jose verification (a deploy storm of new workloads).
-  const freshBodies = Array.from({ length: Math.max(20_000, 5_000 * DURATION) }, () => exchangeBody(mintSubject(devKey, DEV_ISSUER, issuerUrl)));
+  const freshBodies = Array.from({ length: Math.max(20_000, 5_000 * DURATION) }, () => exchangeBody(mintSubject(benchKey, BENCH_ISSUER, issuerUrl)));
   record("memory-fresh", await load(work, "broker: token exchange, a new subject token each time (memory)", memory, "/token", { bodies: freshBodies }));
   const brokerToken = await exchangeFor(memory, exchangeBody(subjectToken, { scope: "demo:read demo:write" }));
   const reExchange = new URLSearchParams({ grant_type: GRANT_TYPE, subject_token_type: ACCESS_TOKEN_TYPE, subject_token: brokerToken, scope: "demo:read" }).toString();
@@ -283,7 +307,7 @@ async function main(): Promise<void> {
   // More distinct tokens than the run can use: a reused one would show up as non-2xx.
   const onceBodies = Array.from({ length: Math.max(20_000, 5_000 * DURATION) }, () => exchangeBody(mintSubject(onceKey, ONCE_ISSUER, issuerUrl)));
   record("redis-replay", await load(work, "broker: token exchange (redis, single-use tokens)", redisBroker, "/token", { bodies: onceBodies }));
-  const bearer = await exchangeFor(redisBroker, new URLSearchParams({ grant_type: GRANT_TYPE, subject_token_type: JWT_TYPE, subject_token: signJwt(devKey, "JWT", { iss: DEV_ISSUER, sub: "introspector", aud: issuerUrl, iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 3000 }), audience: issuerUrl, scope: "broker:introspect" }).toString());
+  const bearer = await exchangeFor(redisBroker, new URLSearchParams({ grant_type: GRANT_TYPE, subject_token_type: JWT_TYPE, subject_token: signJwt(benchKey, "JWT", { iss: BENCH_ISSUER, sub: "introspector", aud: issuerUrl, iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 3000 }), audience: issuerUrl, scope: "broker:introspect" }).toString());
   const issued = await exchangeFor(redisBroker, body);
   record(
     "introspect",
@@ -305,7 +329,7 @@ async function main(): Promise<void> {
   await stopProcess(limitedBroker);
   await redis.stop();
 
-  const naive = await startProcess(["--import", "tsx", "bench/floor-server.ts", "naive", "$PORT", devIssuerPaths(keysDir).jwks], {}, join(work, "naive.log"));
+  const naive = await startProcess(["--import", "tsx", "bench/floor-server.ts", "naive", "$PORT", benchJwks, BENCH_ISSUER], {}, join(work, "naive.log"));
   record("naive", await load(work, "floor: naive exchange handler", naive, "/token", { bodies: [body], warmUp: true }));
   await stopProcess(naive);
   const svidFloor = await startProcess(["--import", "tsx", "bench/floor-server.ts", "svid", "$PORT"], {}, join(work, "svid-floor.log"));
@@ -347,6 +371,13 @@ async function main(): Promise<void> {
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const machine = { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30) };
   await writeFile(join(resultsDir, `${stamp}.json`), `${JSON.stringify({ machine, durationSeconds: DURATION, connections: CONNECTIONS, results, summary }, null, 2)}\n`);
+  // A scenario whose answers were errors measured something else (a floor refusing every token
+  // looks fast): its ratios are void, and the run says so by failing.
+  const failed = results.filter((r) => r.errors > 0 || r.non2xx > 0);
+  if (failed.length > 0) {
+    console.error(`INVALID RUN: errors or non-2xx answers in ${failed.map((r) => r.scenario).join("; ")}: see the server logs`);
+    process.exitCode = 1;
+  }
 }
 
 await main();
