@@ -118,7 +118,15 @@ export function createExchangeToken(deps: ExchangeDeps) {
             const verified = await resolveActor();
             return { actor: verified.context, actorChain: verified.chainContexts };
           }),
-        (granted) => checkRequireDpop(granted, dpop),
+        (granted) => {
+          checkRequireDpop(granted, dpop);
+          // The chain's depth is known once the actor is verified and the grant matched: checked
+          // here, before the store, so a too-long chain spends no single-use token.
+          if (actor !== undefined) {
+            known.actChainDepth = chainDepth(nestAct(actor, undefined));
+            checkChainDepth(known.actChainDepth, granted.delegation?.maxChainDepth ?? 0);
+          }
+        },
       );
       const narrowed = attenuate(grant, context, deps.maxLifetimeSeconds);
       if (!narrowed.ok) {
@@ -140,11 +148,8 @@ export function createExchangeToken(deps: ExchangeDeps) {
       } else {
         // The subject is external: its chain starts here (an external token's own `act` is not
         // carried), with the actors behind a delegated broker actor token nested under it.
+        // (Its depth was checked against the grant before the store, in authorize's grant check.)
         const act = actor === undefined ? undefined : nestAct(actor, undefined);
-        if (act !== undefined) {
-          known.actChainDepth = chainDepth(act);
-          checkChainDepth(known.actChainDepth, grant.delegation?.maxChainDepth ?? 0);
-        }
         // A broker actor token makes the new token a member of its family, and its end is the new token's limit.
         const actorToken = actor?.brokerToken;
         const lineage = actorToken === undefined ? undefined : lineageFrom([actorToken]);
