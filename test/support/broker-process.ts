@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
@@ -18,8 +19,45 @@ export interface BrokerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Finds a free loopback port (the broker needs its port before it starts, for its issuer URL). */
+/**
+ * Finds a free loopback port (the broker needs its port before it starts, for its issuer URL).
+ *
+ * The port is taken below the kernel's ephemeral range: between this check and the server's own
+ * bind (a second or more for a broker starting through tsx), a port from that range can be handed
+ * to any outgoing connection of the test run (EADDRINUSE, seen in CI), while a port below it is
+ * only ever taken by an explicit bind like this one. Falls back to a kernel-chosen port.
+ */
 export async function freePort(): Promise<number> {
+  const [low] = ephemeralRange();
+  const floor = 10_000;
+  for (let attempt = 0; attempt < 50 && low > floor + 1; attempt += 1) {
+    const port = floor + Math.floor(Math.random() * (low - floor));
+    if (await canBind(port)) return port;
+  }
+  return kernelChosenPort();
+}
+
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+    if (low !== undefined && high !== undefined && Number.isInteger(low) && Number.isInteger(high)) return [low, high];
+  } catch {
+    // Not Linux: the usual IANA dynamic range.
+  }
+  return [49_152, 65_535];
+}
+
+async function canBind(port: number): Promise<boolean> {
+  const server = createServer();
+  const listening = once(server, "listening").then(() => true);
+  const failed = once(server, "error").then(() => false);
+  server.listen(port, "127.0.0.1");
+  const ok = await Promise.race([listening, failed]);
+  if (ok) await new Promise<void>((resolve) => server.close(() => resolve()));
+  return ok;
+}
+
+async function kernelChosenPort(): Promise<number> {
   const server = createServer();
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
