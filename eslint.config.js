@@ -1,5 +1,35 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+import boundaries from "eslint-plugin-boundaries";
+
+// The floors of src/, top to bottom. Each use case and each domain folder is its own element, so
+// "side by side" is checked too: one use case never imports another's files.
+const USE_CASES = ["exchange", "svid", "introspection", "admin"];
+const DOMAINS = ["identity", "policy", "credentials", "dpop", "rate-limit", "revocation", "audit"];
+const FLOORS = [
+  { type: "entry", pattern: "src/cli" },
+  { type: "http", pattern: "src/http" },
+  { type: "use-case", pattern: `src/(${USE_CASES.join("|")})`, capture: ["name"] },
+  { type: "kernel", pattern: "src/authorization" },
+  { type: "adapter", pattern: "src/(redis|metrics)", capture: ["name"] },
+  { type: "domain", pattern: `src/(${DOMAINS.join("|")})`, capture: ["name"] },
+  { type: "ground", pattern: "src/(lib|protocol|errors|types)", capture: ["name"] },
+];
+const below = (...types) => ({ to: { element: { types: { anyOf: types } } } });
+const FOLDER_POLICIES = [
+  { from: { element: { type: "entry" } }, allow: below("entry", "http", "use-case", "kernel", "adapter", "domain", "ground") },
+  { from: { element: { type: "http" } }, allow: below("http", "use-case", "kernel", "adapter", "domain", "ground") },
+  { from: { element: { type: "use-case" } }, allow: below("kernel", "domain", "ground") },
+  { from: { element: { type: "use-case" } }, allow: { to: { element: { type: "use-case", captured: { name: "{{ from.captured.name }}" } } } } },
+  { from: { element: { type: "kernel" } }, allow: below("kernel", "domain", "ground") },
+  { from: { element: { type: "adapter" } }, allow: below("domain", "ground") },
+  { from: { element: { type: "adapter" } }, allow: { to: { element: { type: "adapter", captured: { name: "{{ from.captured.name }}" } } } } },
+  { from: { element: { type: "domain" } }, allow: below("ground") },
+  { from: { element: { type: "domain" } }, allow: { to: { element: { type: "domain", captured: { name: "{{ from.captured.name }}" } } } } },
+  // A policy decides on a verified identity: it reads identity's types and SPIFFE ID parser.
+  { from: { element: { type: "domain", captured: { name: "policy" } } }, allow: { to: { element: { type: "domain", captured: { name: "identity" } } } } },
+  { from: { element: { type: "ground" } }, allow: below("ground") },
+];
 
 const layering = (patterns) => ["error", { patterns }];
 
@@ -20,13 +50,33 @@ export default tseslint.config(
   // pino only in logging/audit, cli and main. The domain knows nothing of the transport.
   {
     files: ["src/**/*.ts"],
-    ignores: ["src/app.ts", "src/http/**", "src/main.ts", "src/cli/**", "src/lib/logger.ts", "src/audit/**", "src/revocation/redis-*.ts", "src/rate-limit/redis-*.ts"],
+    ignores: ["src/app.ts", "src/http/**", "src/main.ts", "src/cli/**", "src/lib/logger.ts", "src/audit/**", "src/redis/**"],
     rules: {
       "no-restricted-imports": layering([
         { group: ["hono", "hono/*", "@hono/*"], message: "hono belongs in src/app.ts and src/http/ only." },
-        { group: ["ioredis"], message: "ioredis belongs in the Redis adapters (src/revocation/redis-*.ts, src/rate-limit/redis-*.ts) and main.ts only." },
+        { group: ["ioredis"], message: "ioredis belongs in the Redis adapters (src/redis/) and main.ts only." },
         { group: ["pino", "pino-*"], message: "pino belongs in lib/logger.ts, audit/, cli/ and main.ts only." },
       ]),
     },
+  },
+  // Folder direction (docs/architecture.md, "Folder map"): every import runs down the floors.
+  // Entry → composition → http → use cases (side by side, never each other) → the authorization
+  // kernel → adapters → domain (side by side; policy may read identity's types) → ground.
+  {
+    files: ["src/**/*.ts"],
+    plugins: { boundaries },
+    settings: {
+      "import/resolver": { typescript: { project: "tsconfig.json" } },
+      "boundaries/elements": FLOORS,
+    },
+    rules: {
+      "boundaries/dependencies": ["error", { default: "disallow", policies: FOLDER_POLICIES }],
+    },
+  },
+  // The files at the top of src/ (main.ts, build-broker.ts, app.ts, config.ts) are the top floor:
+  // they may import any folder, and no folder may import them (an unclassified file).
+  {
+    files: ["src/*/**/*.ts"],
+    rules: { "boundaries/no-unknown-dependencies": "error" },
   },
 );

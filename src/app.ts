@@ -18,10 +18,10 @@ import { svidRoutes, type SvidRouteDeps } from "./http/svid-routes.js";
 import { dpopNonceHeader, tokenRoutes } from "./http/token-routes.js";
 import type { Log } from "./lib/log.js";
 import type { BrokerMetrics } from "./metrics/broker-metrics.js";
-import type { AdmitClient } from "./rate-limit/rate-limit-gate.js";
-import type { AuthenticateCaller } from "./revocation/authenticate-caller.js";
-import type { IntrospectToken } from "./revocation/introspect-token.js";
-import type { RevokeToken } from "./revocation/revoke-token.js";
+import type { AdmitClient } from "./authorization/rate-limit-gate.js";
+import type { AuthenticateCaller } from "./authorization/authenticate-caller.js";
+import type { IntrospectToken } from "./introspection/introspect-token.js";
+import type { RevokeToken } from "./introspection/revoke-token.js";
 
 /**
  * How a route authenticates its caller. Every route is listed here, in one place.

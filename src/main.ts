@@ -13,9 +13,9 @@ import { findDevelopmentMaterial } from "./credentials/development-material-chec
 import { FileKeyStore } from "./credentials/file-key-store.js";
 import { devCaExists, ensureDevCa, loadCertificateAuthority, loadDevCa, type CertificateAuthority } from "./credentials/x509/ca-store.js";
 import { MemoryRevocationStore } from "./revocation/memory-revocation-store.js";
-import { checkRedisSettings, createRedisClient, parseRedisUrl, whenRedisReady } from "./revocation/redis-connection.js";
-import { replicationFor } from "./revocation/redis-replication.js";
-import { RedisRevocationStore } from "./revocation/redis-revocation-store.js";
+import { checkRedisSettings, createRedisClient, parseRedisUrl, whenRedisReady } from "./redis/redis-connection.js";
+import { replicationFor } from "./redis/redis-replication.js";
+import { RedisRevocationStore } from "./redis/redis-revocation-store.js";
 import type { RevocationStore } from "./revocation/revocation-store.js";
 import { loadTokenVerifier } from "./identity/token-verifier.js";
 import { systemClock } from "./lib/clock.js";
@@ -26,7 +26,7 @@ import { BrokerMetrics } from "./metrics/broker-metrics.js";
 import { countingFetch } from "./metrics/instrument.js";
 import { PolicyLoadError, PolicyStore } from "./policy/index.js";
 import { MemoryRateLimiter } from "./rate-limit/memory-rate-limiter.js";
-import { RedisRateLimiter } from "./rate-limit/redis-rate-limiter.js";
+import { RedisRateLimiter } from "./redis/redis-rate-limiter.js";
 
 /**
  * The process: config → logger → open the adapters (keys, issuers, policies, Redis, CA) →

@@ -1,4 +1,4 @@
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 
 /**
  * What every decision record (token exchange, X.509-SVID) carries. Credentials appear only as

@@ -1,11 +1,9 @@
 import { randomTokenId } from "../lib/token-id.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
-import type { ClaimValue, MayAct } from "../policy/types.js";
+import type { ClaimValue, MayAct } from "../protocol/claims.js";
+import { ACCESS_TOKEN_TYP } from "../protocol/broker-tokens.js";
 import { signJwt } from "./jwt-signer.js";
 import type { KeyStore } from "./key-store.js";
-
-/** RFC 9068 §2.1: the media type of a JWT access token. */
-export const ACCESS_TOKEN_TYP = "at+jwt";
 
 /** What one issued access token says. */
 export interface AccessTokenSpec {

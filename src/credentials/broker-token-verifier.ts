@@ -1,9 +1,8 @@
 import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from "jose";
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 import type { Clock } from "../lib/clock.js";
-import { ACCESS_TOKEN_TYP } from "./access-token.js";
+import { ACCESS_TOKEN_TYP, SIGNING_ALGORITHM } from "../protocol/broker-tokens.js";
 import type { KeyStore } from "./key-store.js";
-import { SIGNING_ALGORITHM } from "./signing-key.js";
 
 /** Claims of a broker-issued access token that passed verification. */
 export interface BrokerTokenClaims extends JWTPayload {

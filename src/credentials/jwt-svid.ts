@@ -1,6 +1,6 @@
 import { randomTokenId } from "../lib/token-id.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
-import type { ClaimValue } from "../policy/types.js";
+import type { ClaimValue } from "../protocol/claims.js";
 import type { IssuedToken } from "./access-token.js";
 import { signJwt } from "./jwt-signer.js";
 import type { KeyStore } from "./key-store.js";

@@ -1,8 +1,6 @@
 import type { KeyObject } from "node:crypto";
+import { SIGNING_ALGORITHM } from "../protocol/broker-tokens.js";
 import { calculateJwkThumbprint, exportJWK, type JWK } from "jose";
-
-/** The only algorithm the broker signs with: ES256 is ~8-10x cheaper to sign than RSA. */
-export const SIGNING_ALGORITHM = "ES256";
 
 /** A broker signing key: the private half signs, the public half is published in the JWKS. */
 export interface SigningKey {

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 
 /** An RFC 7638 SHA-256 thumbprint, base64url: 43 characters. */
 const JKT = /^[A-Za-z0-9_-]{43}$/;

@@ -1,7 +1,6 @@
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
-import { ACCESS_TOKEN_TYP } from "../credentials/access-token.js";
-import { SIGNING_ALGORITHM } from "../credentials/signing-key.js";
-import { BrokerError } from "../errors.js";
+import { ACCESS_TOKEN_TYP, SIGNING_ALGORITHM } from "../protocol/broker-tokens.js";
+import { BrokerError } from "../errors/broker-error.js";
 import { systemClock, type Clock } from "../lib/clock.js";
 import { boundJkt } from "./binding.js";
 import { normalizeHttpUri } from "./htu.js";

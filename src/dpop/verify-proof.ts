@@ -1,8 +1,8 @@
 import { calculateJwkThumbprint, EmbeddedJWK, errors as joseErrors, jwtVerify, type JWK, type JWTPayload } from "jose";
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 import type { Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
-import { decodeJsonObject } from "../identity/jws-precheck.js";
+import { decodeJsonObject } from "../lib/json-segment.js";
 import { DPOP_TYP, isDpopAlgorithm } from "./algorithms.js";
 import { accessTokenHash } from "./binding.js";
 import { MAX_HTU_LENGTH, normalizeHttpUri } from "./htu.js";

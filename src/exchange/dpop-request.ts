@@ -1,7 +1,7 @@
 import type { VerifiedDpopProof } from "../dpop/verify-proof.js";
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 import type { Grant } from "../policy/types.js";
-import type { AuthorizationTrace } from "./authorize.js";
+import type { AuthorizationTrace } from "../authorization/authorize.js";
 import type { TokenExchangeRequest } from "./token-request.js";
 
 /** Verifies the `DPoP` header of a /token request: method POST, htu the token endpoint (RFC 9449 §5). */

@@ -1,12 +1,7 @@
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 import type { GrantedTokenType, RequestContext } from "../policy/types.js";
-import { REQUESTED_TOKEN_TYPES, SUBJECT_TOKEN_TYPES, TOKEN_EXCHANGE_GRANT, TOKEN_TYPE, type SubjectTokenType } from "./token-types.js";
-
-/** A token request's form fields: single-valued ones already checked for repeats by the HTTP layer. */
-export interface FormFields {
-  single(name: string): string | undefined;
-  all(name: string): readonly string[];
-}
+import type { FormFields } from "../protocol/form-fields.js";
+import { REQUESTED_TOKEN_TYPES, SUBJECT_TOKEN_TYPES, TOKEN_EXCHANGE_GRANT, TOKEN_TYPE, type SubjectTokenType } from "../protocol/token-types.js";
 
 /** An RFC 8693 §2.1 request that is well-formed. Nothing in it has been verified yet. */
 export interface TokenExchangeRequest {

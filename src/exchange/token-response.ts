@@ -1,4 +1,4 @@
-import { TOKEN_TYPE } from "./token-types.js";
+import { TOKEN_TYPE } from "../protocol/token-types.js";
 
 /** RFC 8693 §2.2.1 successful response. */
 export interface TokenExchangeResponse {

@@ -1,14 +1,14 @@
 import type { Hono, MiddlewareHandler } from "hono";
 import { z } from "zod";
-import { BrokerError } from "../errors.js";
-import type { AdminCall } from "../revocation/admin-call.js";
+import { BrokerError } from "../errors/broker-error.js";
+import type { AdminCall } from "../admin/admin-call.js";
 import { MAX_CURSOR_LENGTH } from "../revocation/list-cursor.js";
-import type { ListRevocations } from "../revocation/list-revocations.js";
+import type { ListRevocations } from "../admin/list-revocations.js";
 import type { TokenRevocation, WorkloadBlock, WorkloadRevocation } from "../revocation/revocation-store.js";
-import type { RevokeTokenId } from "../revocation/revoke-token-id.js";
-import type { RevokeWorkload } from "../revocation/revoke-workload.js";
-import type { UnblockWorkload } from "../revocation/unblock-workload.js";
-import type { RevokeSvid } from "../svid/revoke-svid.js";
+import type { RevokeTokenId } from "../admin/revoke-token-id.js";
+import type { RevokeWorkload } from "../admin/revoke-workload.js";
+import type { UnblockWorkload } from "../admin/unblock-workload.js";
+import type { RevokeSvid } from "../admin/revoke-svid.js";
 import type { AppEnv } from "./app-env.js";
 import { readJson } from "./json-body.js";
 

@@ -1,7 +1,7 @@
 import type { Context, MiddlewareHandler } from "hono";
-import type { AuthenticateCaller, DpopPresentation } from "../revocation/authenticate-caller.js";
-import { invalidToken } from "../revocation/authenticate-caller.js";
-import type { BrokerError } from "../errors.js";
+import type { AuthenticateCaller, DpopPresentation } from "../authorization/authenticate-caller.js";
+import { invalidToken } from "../authorization/authenticate-caller.js";
+import type { BrokerError } from "../errors/broker-error.js";
 import type { AppEnv } from "./app-env.js";
 
 /** RFC 6750 §2.1: `Bearer` 1*SP b64token; RFC 9449 §7.1: `DPoP` 1*SP token68 (schemes are case-insensitive). */

@@ -1,6 +1,6 @@
 import type { Context } from "hono";
-import { BrokerError } from "../errors.js";
-import type { FormFields } from "../exchange/token-request.js";
+import { BrokerError } from "../errors/broker-error.js";
+import type { FormFields } from "../protocol/form-fields.js";
 import type { AppEnv } from "./app-env.js";
 
 /**

@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from "hono";
-import type { AdmitClient, LimitedEndpoint } from "../rate-limit/rate-limit-gate.js";
+import type { AdmitClient, LimitedEndpoint } from "../authorization/rate-limit-gate.js";
 import type { AppEnv } from "./app-env.js";
 
 /**

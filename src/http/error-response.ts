@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import { DPOP_ALGS_PARAMETER } from "../dpop/algorithms.js";
-import { BrokerError, type BrokerErrorCode } from "../errors.js";
+import { BrokerError, type BrokerErrorCode } from "../errors/broker-error.js";
 import type { Log } from "../lib/log.js";
 import type { AppEnv } from "./app-env.js";
 

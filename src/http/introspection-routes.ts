@@ -1,7 +1,7 @@
 import type { Hono } from "hono";
-import { BrokerError } from "../errors.js";
-import type { AuthenticateCaller } from "../revocation/authenticate-caller.js";
-import type { IntrospectToken } from "../revocation/introspect-token.js";
+import { BrokerError } from "../errors/broker-error.js";
+import type { AuthenticateCaller } from "../authorization/authenticate-caller.js";
+import type { IntrospectToken } from "../introspection/introspect-token.js";
 import type { AppEnv } from "./app-env.js";
 import { requireBrokerToken } from "./bearer-auth.js";
 import { readForm } from "./form.js";

@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import type { z } from "zod";
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 import type { AppEnv } from "./app-env.js";
 import { readBody } from "./read-body.js";
 

@@ -1,9 +1,9 @@
 import type { Hono } from "hono";
 import { JWKS_MAX_AGE_SECONDS } from "../credentials/key-rotation.js";
 import type { KeyStore } from "../credentials/key-store.js";
-import { SIGNING_ALGORITHM } from "../credentials/signing-key.js";
+import { SIGNING_ALGORITHM } from "../protocol/broker-tokens.js";
 import { DPOP_ALGORITHMS } from "../dpop/algorithms.js";
-import { TOKEN_EXCHANGE_GRANT } from "../exchange/token-types.js";
+import { TOKEN_EXCHANGE_GRANT } from "../protocol/token-types.js";
 import type { AppEnv } from "./app-env.js";
 
 /**

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { Context } from "hono";
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 import type { AppEnv } from "./app-env.js";
 import { lingerAfterAnswer } from "./lingering-close.js";
 

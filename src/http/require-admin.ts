@@ -1,8 +1,8 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
 import type { AuditSink } from "../audit/audit-event.js";
-import { BrokerError } from "../errors.js";
-import type { AuthenticateCaller } from "../revocation/authenticate-caller.js";
+import { BrokerError } from "../errors/broker-error.js";
+import type { AuthenticateCaller } from "../authorization/authenticate-caller.js";
 import type { AppEnv } from "./app-env.js";
 import { authorizationCredential, dpopPresentation, missingCredential } from "./bearer-auth.js";
 

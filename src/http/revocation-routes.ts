@@ -1,6 +1,6 @@
 import type { Hono } from "hono";
-import { BrokerError } from "../errors.js";
-import type { RevokeToken } from "../revocation/revoke-token.js";
+import { BrokerError } from "../errors/broker-error.js";
+import type { RevokeToken } from "../introspection/revoke-token.js";
 import type { AppEnv } from "./app-env.js";
 import { refuseAuthorizationHeader, refuseBodyCredentials } from "./client-authentication.js";
 import { readForm } from "./form.js";

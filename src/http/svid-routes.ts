@@ -3,7 +3,7 @@ import type { KeyStore } from "../credentials/key-store.js";
 import { bundlePem, spiffeBundle, BUNDLE_REFRESH_HINT_SECONDS } from "../credentials/x509/bundle.js";
 import type { CertificateAuthority } from "../credentials/x509/ca-store.js";
 import { pemOf } from "../credentials/x509/pem.js";
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 import type { IssueX509Svid } from "../svid/issue-x509-svid.js";
 import type { PublishCrl } from "../svid/publish-crl.js";
 import { parseX509SvidForm } from "../svid/x509-svid-form.js";

@@ -1,5 +1,5 @@
 import { errors } from "jose";
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 import type { TokenLabel } from "./types.js";
 
 /**

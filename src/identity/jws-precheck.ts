@@ -1,6 +1,7 @@
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 import { isAsymmetricAlgorithm, type AsymmetricAlgorithm } from "./algorithms.js";
 import type { TokenLabel } from "./types.js";
+import { decodeJsonObject } from "../lib/json-segment.js";
 
 /** Default cap on a whole token, in characters (all of which must be ASCII to pass). */
 export const DEFAULT_MAX_TOKEN_BYTES = 16 * 1024;
@@ -77,19 +78,5 @@ function checkHeader(header: Record<string, unknown>, reject: (description: stri
   }
   if (kid !== undefined && (typeof kid !== "string" || kid.length === 0 || kid.length > MAX_KID_CHARS)) {
     reject('header "kid" is invalid', "kid is not a short non-empty string");
-  }
-}
-
-/** Reused: a non-streaming decoder keeps no state between calls. */
-const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
-
-/** Decodes one base64url segment to a JSON object; undefined on any failure. */
-export function decodeJsonObject(segment: string): Record<string, unknown> | undefined {
-  try {
-    const text = STRICT_UTF8.decode(Buffer.from(segment, "base64url"));
-    const value: unknown = JSON.parse(text);
-    return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
   }
 }

@@ -1,5 +1,5 @@
 import { createLocalJWKSet, type CryptoKey } from "jose";
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 import type { Clock } from "../lib/clock.js";
 import type { HttpFetch } from "../lib/http-fetch.js";
 import type { Log } from "../lib/log.js";

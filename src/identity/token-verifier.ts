@@ -1,5 +1,5 @@
 import { errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyOptions, type JWSHeaderParameters } from "jose";
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 import { sha256Hex } from "../lib/hash.js";
 import type { Clock } from "../lib/clock.js";
 import type { HttpFetch } from "../lib/http-fetch.js";

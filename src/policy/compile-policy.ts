@@ -1,4 +1,5 @@
-import { attenuate } from "../exchange/attenuate.js";
+// eslint-disable-next-line boundaries/dependencies -- issue 13: policy must not run the kernel's attenuation (moving out)
+import { attenuate } from "../authorization/attenuate.js";
 import type { VerifiedSubject } from "../identity/types.js";
 import { compileCel, describeResult, isEvaluationError, toCelInput, toClaimValue } from "./cel.js";
 import type { CelBindings, CelProgram } from "./cel.js";

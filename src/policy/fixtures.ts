@@ -2,7 +2,8 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import type { JWTPayload } from "jose";
-import { attenuate } from "../exchange/attenuate.js";
+// eslint-disable-next-line boundaries/dependencies -- issue 13: policy must not run the kernel's attenuation (moving out)
+import { attenuate } from "../authorization/attenuate.js";
 import type { VerifiedSubject } from "../identity/types.js";
 import { fixtureFileSchema } from "./policy-schema.js";
 import type { FixtureCase } from "./policy-schema.js";

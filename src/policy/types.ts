@@ -1,13 +1,13 @@
 import type { VerifiedSubject } from "../identity/types.js";
+import type { ClaimValue, MayAct } from "../protocol/claims.js";
+
+export type { ClaimValue, MayAct };
 
 /**
  * Credential types a grant can allow. `access_token`: RFC 9068 JWT; `jwt`: JWT-SVID;
  * `x509_svid`: X.509-SVID (POST /svid/x509).
  */
 export type GrantedTokenType = "access_token" | "jwt" | "x509_svid";
-
-/** A JSON value a grant may add to the issued token as an extra claim. */
-export type ClaimValue = string | number | boolean | readonly string[];
 
 /** The request as policies see it (`request` in CEL). */
 export interface RequestContext {
@@ -52,12 +52,6 @@ export interface PrincipalContext {
     readonly attributes: Readonly<Record<string, string>>;
   };
   readonly claims: Readonly<Record<string, unknown>>;
-}
-
-/** RFC 8693 §4.4 `may_act`: who may act for the subject of a token. */
-export interface MayAct {
-  readonly sub: string;
-  readonly iss?: string;
 }
 
 /** What a grant's `delegation` allows, once compiled. */

@@ -1,4 +1,4 @@
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 import type { Semaphore } from "../lib/semaphore.js";
 
 /** What the shed counter is labelled with: a closed set. */

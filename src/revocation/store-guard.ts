@@ -1,4 +1,4 @@
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 import { StoreUnavailableError } from "./revocation-store.js";
 
 /** Seconds a caller should wait before retrying when the revocation store is down. */

@@ -7,9 +7,9 @@ import { svidSigningProfile } from "../credentials/x509/svid-signing-profile.js"
 import { svidTemplate } from "../credentials/x509/svid-template.js";
 import { validateSvid } from "../credentials/x509/validate-svid.js";
 import { certificatesPem } from "../credentials/x509/x509.js";
-import { authorize, type AuthorizationTrace, type AuthorizeDeps } from "../exchange/authorize.js";
+import { authorize, type AuthorizationTrace, type AuthorizeDeps } from "../authorization/authorize.js";
 import type { ExternalTokenType } from "../identity/types.js";
-import { refuseKeyBound } from "../exchange/key-bound-subject.js";
+import { refuseKeyBound } from "../authorization/key-bound-subject.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
 import { nextIssuanceStampMs } from "../revocation/revocation-store.js";

@@ -1,6 +1,6 @@
-import { BrokerError } from "../errors.js";
-import type { FormFields } from "../exchange/token-request.js";
-import { TOKEN_TYPE } from "../exchange/token-types.js";
+import { BrokerError } from "../errors/broker-error.js";
+import type { FormFields } from "../protocol/form-fields.js";
+import { TOKEN_TYPE } from "../protocol/token-types.js";
 import type { ExternalTokenType } from "../identity/types.js";
 
 /** Subject tokens /svid/x509 accepts: the workload's own platform token (a broker token carries no SPIFFE ID). */

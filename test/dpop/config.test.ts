@@ -1,7 +1,7 @@
 /** The DPoP settings: defaults, bounds, and the start-up choice of nonce secret. */
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig, SETTING_NAMES } from "../../src/config.js";
-import { createBrokerDpop } from "../../src/dpop/broker-dpop.js";
+import { createBrokerDpop } from "../../src/authorization/broker-dpop.js";
 import { ManualClock } from "../../src/lib/clock.js";
 import { MemoryRevocationStore } from "../../src/revocation/memory-revocation-store.js";
 

@@ -9,7 +9,7 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { replayKey } from "../../src/dpop/verify-proof.js";
-import { redisKey } from "../../src/revocation/redis-revocation-store.js";
+import { redisKey } from "../../src/redis/redis-revocation-store.js";
 import { encodeForm, eventually, OIDC_SUBJECT, requestBroker, startBrokerFixture, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
 import type { BrokerProcess } from "../support/broker-process.js";
 import { startRedisServer, type RedisServerHandle } from "../support/redis-server.js";

@@ -9,7 +9,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { DPOP_ALGORITHMS } from "../../src/dpop/algorithms.js";
 import { createDpopNonces, NONCE_WINDOW_SECONDS } from "../../src/dpop/nonce.js";
 import { createDpopProofVerifier, replayKey, type DpopProofVerifier, type DpopRequest } from "../../src/dpop/verify-proof.js";
-import { BrokerError } from "../../src/errors.js";
+import { BrokerError } from "../../src/errors/broker-error.js";
 import { ManualClock } from "../../src/lib/clock.js";
 import { MemoryRevocationStore } from "../../src/revocation/memory-revocation-store.js";
 import { guard } from "../../src/revocation/store-guard.js";

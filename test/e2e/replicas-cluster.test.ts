@@ -17,7 +17,7 @@
  */
 import calculateSlot from "cluster-key-slot";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { redisKey } from "../../src/revocation/redis-revocation-store.js";
+import { redisKey } from "../../src/redis/redis-revocation-store.js";
 import { decodeSegment, eventually, GRANTS, startBrokerFixture, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
 import { startRedisCluster, type RedisClusterHandle, type RedisServerHandle } from "../support/redis-server.js";
 import { elapsedMs, replicaClient, type ReplicaClient } from "../support/replica-client.js";

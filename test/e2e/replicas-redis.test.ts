@@ -18,7 +18,7 @@
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { redisKey } from "../../src/revocation/redis-revocation-store.js";
+import { redisKey } from "../../src/redis/redis-revocation-store.js";
 import { decodeSegment, eventually, GRANTS, OIDC_SUBJECT, startBrokerFixture, type BrokerFixture, type BrokerResponse, type IssuerEntry } from "../support/broker-fixture.js";
 import type { BrokerProcess } from "../support/broker-process.js";
 import { startRedisServer, type RedisServerHandle } from "../support/redis-server.js";

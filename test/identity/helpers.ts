@@ -6,7 +6,7 @@ import { globalHttpFetch } from "../../src/lib/http-fetch.js";
 import { silentLog, type Log } from "../../src/lib/log.js";
 import { parseIssuerConfigs, type IssuerConfig } from "../../src/identity/issuer-config.js";
 import { createTokenVerifier, type TokenVerifier, type TokenVerifierOptions } from "../../src/identity/token-verifier.js";
-import { BrokerError } from "../../src/errors.js";
+import { BrokerError } from "../../src/errors/broker-error.js";
 
 /** The broker's own issuer URL in identity tests; also the default audience. */
 export const BROKER = "https://broker.test";

@@ -1,7 +1,7 @@
 import { createHmac, createPublicKey, type JsonWebKey } from "node:crypto";
 import { exportSPKI } from "jose";
 import { describe, expect, it } from "vitest";
-import { BrokerError } from "../../src/errors.js";
+import { BrokerError } from "../../src/errors/broker-error.js";
 import { precheckJws } from "../../src/identity/jws-precheck.js";
 import { generateSigningKey, signCompact } from "../support/test-issuer.js";
 

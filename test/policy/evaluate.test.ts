@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import { attenuate } from "../../src/exchange/attenuate.js";
+import { attenuate } from "../../src/authorization/attenuate.js";
 import { loadPolicySet } from "../../src/policy/load-policies.js";
 import type { PolicySet } from "../../src/policy/types.js";
 import { KNOWN_ISSUERS, NOW, policyYaml, request, subject, tempDir } from "./helpers.js";

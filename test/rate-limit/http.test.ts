@@ -7,8 +7,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { AuditEvent } from "../../src/audit/audit-event.js";
 import { silentLog } from "../../src/lib/log.js";
-import { RedisRateLimiter } from "../../src/rate-limit/redis-rate-limiter.js";
-import { createRedisClient, whenRedisReady } from "../../src/revocation/redis-connection.js";
+import { RedisRateLimiter } from "../../src/redis/redis-rate-limiter.js";
+import { createRedisClient, whenRedisReady } from "../../src/redis/redis-connection.js";
 import { startRedisServer } from "../support/redis-server.js";
 import { ACCESS_TOKEN_TYPE, startHarness, type RateLimitHarness } from "./harness.js";
 

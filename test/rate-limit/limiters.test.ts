@@ -10,8 +10,8 @@ import { silentLog } from "../../src/lib/log.js";
 import { MemoryRateLimiter } from "../../src/rate-limit/memory-rate-limiter.js";
 import { parseRateLimit } from "../../src/rate-limit/rate-limit-setting.js";
 import type { RateLimit, RateLimiter, RateLimitKey } from "../../src/rate-limit/rate-limiter.js";
-import { rateLimitKey, RedisRateLimiter } from "../../src/rate-limit/redis-rate-limiter.js";
-import { createRedisClient, whenRedisReady } from "../../src/revocation/redis-connection.js";
+import { rateLimitKey, RedisRateLimiter } from "../../src/redis/redis-rate-limiter.js";
+import { createRedisClient, whenRedisReady } from "../../src/redis/redis-connection.js";
 import { startRedisServer, type RedisServerHandle } from "../support/redis-server.js";
 
 const START_MS = 1_800_000_000_000;

@@ -14,7 +14,7 @@
 import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { rateLimitKey } from "../../src/rate-limit/redis-rate-limiter.js";
+import { rateLimitKey } from "../../src/redis/redis-rate-limiter.js";
 import { eventually, GRANTS, OIDC_SUBJECT, startBrokerFixture, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
 import type { BrokerProcess } from "../support/broker-process.js";
 import { startRedisServer, type RedisServerHandle } from "../support/redis-server.js";

@@ -3,7 +3,7 @@
  * promises the test resolves itself; nothing depends on timing), and the shed answer over HTTP.
  */
 import { describe, expect, it } from "vitest";
-import { BrokerError } from "../../src/errors.js";
+import { BrokerError } from "../../src/errors/broker-error.js";
 import { Semaphore } from "../../src/lib/semaphore.js";
 import { shedWhenBusy, type ShedWork } from "../../src/rate-limit/shed-load.js";
 import { startHarness } from "./harness.js";

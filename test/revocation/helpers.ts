@@ -1,10 +1,10 @@
 import { Redis } from "ioredis";
 import type { Log } from "../../src/lib/log.js";
 import { silentLog } from "../../src/lib/log.js";
-import { createRedisClient, parseRedisUrl, whenRedisReady } from "../../src/revocation/redis-connection.js";
-import { replicationFor } from "../../src/revocation/redis-replication.js";
+import { createRedisClient, parseRedisUrl, whenRedisReady } from "../../src/redis/redis-connection.js";
+import { replicationFor } from "../../src/redis/redis-replication.js";
 import { defaultWaitTimeoutMs } from "../../src/revocation/revocation-replication.js";
-import { RedisRevocationStore, type RedisRevocationStoreOptions } from "../../src/revocation/redis-revocation-store.js";
+import { RedisRevocationStore, type RedisRevocationStoreOptions } from "../../src/redis/redis-revocation-store.js";
 import type { Clock } from "../../src/lib/clock.js";
 
 export const COMMAND_TIMEOUT_MS = 400;

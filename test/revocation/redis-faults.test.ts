@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StoreUnavailableError } from "../../src/revocation/revocation-store.js";
-import type { RedisRevocationStore } from "../../src/revocation/redis-revocation-store.js";
+import type { RedisRevocationStore } from "../../src/redis/redis-revocation-store.js";
 import { startRedisServer, type RedisServerHandle } from "../support/redis-server.js";
 import { clock, expectAllUnavailable, expectSeedInForce, seed } from "./fault-checks.js";
 import { COMMAND_TIMEOUT_MS, eventually, openRedisStore } from "./helpers.js";

@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { StoreUnavailableError } from "../../src/revocation/revocation-store.js";
-import { redisKey, type RedisRevocationStore } from "../../src/revocation/redis-revocation-store.js";
+import { redisKey, type RedisRevocationStore } from "../../src/redis/redis-revocation-store.js";
 import { startRedisServer, type RedisServerHandle } from "../support/redis-server.js";
 import { clockNearNow } from "./contract.js";
 import { openRedisStore, rawClient, recordingLog } from "./helpers.js";

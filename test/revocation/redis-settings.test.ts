@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { silentLog } from "../../src/lib/log.js";
-import { checkRedisSettings, createRedisClient, whenRedisReady } from "../../src/revocation/redis-connection.js";
+import { checkRedisSettings, createRedisClient, whenRedisReady } from "../../src/redis/redis-connection.js";
 import { startRedisServer, type RedisServerHandle, type RedisServerOptions } from "../support/redis-server.js";
 import { recordingLog } from "./helpers.js";
 

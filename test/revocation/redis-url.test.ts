@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { silentLog } from "../../src/lib/log.js";
-import { createRedisClient, parseRedisUrl, reconnectDelayMs, redactRedisUrl } from "../../src/revocation/redis-connection.js";
+import { createRedisClient, parseRedisUrl, reconnectDelayMs, redactRedisUrl } from "../../src/redis/redis-connection.js";
 
 describe("parseRedisUrl", () => {
   it("standalone: host, port, db, credentials, TLS", () => {

@@ -1,4 +1,4 @@
-import { BrokerError } from "../../src/errors.js";
+import { BrokerError } from "../../src/errors/broker-error.js";
 import type { SubjectTokenVerifier, TokenLabel, VerifiedSubject } from "../../src/identity/types.js";
 
 /**

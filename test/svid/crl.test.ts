@@ -4,9 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AdminAuditEvent } from "../../src/audit/audit-event.js";
-import { BrokerError } from "../../src/errors.js";
+import { BrokerError } from "../../src/errors/broker-error.js";
 import { createPublishCrl, CRL_REUSE_MS, type PublishCrl } from "../../src/svid/publish-crl.js";
-import { createRevokeSvid, normalizeSerial } from "../../src/svid/revoke-svid.js";
+import { createRevokeSvid, normalizeSerial } from "../../src/admin/revoke-svid.js";
 import { makeCsr, openssl, scratch, svidHarness, type SvidHarness } from "./helpers.js";
 
 let h: SvidHarness;

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import type { AuditEvent } from "../../src/audit/audit-event.js";
 import { ensureDevCa, loadDevCa, type CertificateAuthority } from "../../src/credentials/x509/ca-store.js";
-import { BrokerError } from "../../src/errors.js";
+import { BrokerError } from "../../src/errors/broker-error.js";
 import { ManualClock } from "../../src/lib/clock.js";
 import { loadPolicySet } from "../../src/policy/index.js";
 import type { PolicySet } from "../../src/policy/types.js";

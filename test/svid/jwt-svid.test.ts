@@ -15,7 +15,7 @@ import { spiffeBundle } from "../../src/credentials/x509/bundle.js";
 import { createExchangeToken, type ExchangeToken } from "../../src/exchange/exchange-token.js";
 import { createReExchange } from "../../src/exchange/re-exchange.js";
 import type { TokenExchangeRequest } from "../../src/exchange/token-request.js";
-import { TOKEN_TYPE } from "../../src/exchange/token-types.js";
+import { TOKEN_TYPE } from "../../src/protocol/token-types.js";
 import { refusal, svidHarness, TRUST_DOMAIN, type SvidHarness } from "./helpers.js";
 
 const ISSUER = "https://broker.svid.test";

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { attenuate } from "../../src/exchange/attenuate.js";
+import { attenuate } from "../../src/authorization/attenuate.js";
 import type { RequestContext } from "../../src/policy/types.js";
 
 const request = (overrides: Partial<RequestContext> = {}): RequestContext => ({

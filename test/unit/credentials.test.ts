@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { createAccessTokenMinter } from "../../src/credentials/access-token.js";
 import { createBrokerTokenVerifier } from "../../src/credentials/broker-token-verifier.js";
 import { FileKeyStore } from "../../src/credentials/file-key-store.js";
-import { BrokerError } from "../../src/errors.js";
+import { BrokerError } from "../../src/errors/broker-error.js";
 import { ManualClock } from "../../src/lib/clock.js";
 
 const ISSUER = "https://broker.test";

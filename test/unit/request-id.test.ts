@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
-import { BrokerError } from "../../src/errors.js";
+import { BrokerError } from "../../src/errors/broker-error.js";
 import type { AppEnv } from "../../src/http/app-env.js";
 import { errorResponse } from "../../src/http/error-response.js";
 import { requestContext } from "../../src/http/request-context.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BrokerError } from "../../src/errors.js";
+import { BrokerError } from "../../src/errors/broker-error.js";
 import { parseTokenExchangeRequest } from "../../src/exchange/token-request.js";
 import { parseForm } from "../../src/http/form.js";
 

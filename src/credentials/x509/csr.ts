@@ -1,5 +1,5 @@
 import { constants, createPublicKey, verify, type KeyObject } from "node:crypto";
-import { BrokerError } from "../../errors.js";
+import { BrokerError } from "../../errors/broker-error.js";
 import { bytesOf, childrenOf, readWhole } from "./der-reader.js";
 import { x509 } from "./x509.js";
 

@@ -1,6 +1,6 @@
 import { ISSUED_AT_MS_CLAIM, LINEAGE_CLAIM } from "../credentials/access-token.js";
 import type { BrokerTokenClaims } from "../credentials/broker-token-verifier.js";
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 import type { TokenRef } from "../revocation/revocation-store.js";
 import { actOf, type ActClaim } from "./act-claim.js";
 

@@ -1,6 +1,6 @@
 import calculateSlot from "cluster-key-slot";
 import type { Cluster, Redis } from "ioredis";
-import { StoreUnavailableError } from "./revocation-store.js";
+import { StoreUnavailableError } from "../revocation/revocation-store.js";
 
 const SLOTS = 16_384;
 /** Probe keys are `broker:probe:{<n>}`, n searched from 0 until every master has one. */

@@ -1,4 +1,4 @@
-import type { RevocationMeta, SvidRecord, TokenRevocation, WorkloadBlock, WorkloadRevocation } from "./revocation-store.js";
+import type { RevocationMeta, SvidRecord, TokenRevocation, WorkloadBlock, WorkloadRevocation } from "../revocation/revocation-store.js";
 
 /**
  * The JSON stored in each Redis value. Only the entry's own fields are written (never whatever

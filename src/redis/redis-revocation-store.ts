@@ -4,7 +4,7 @@ import { z } from "zod";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
 import { silentLog, type Log } from "../lib/log.js";
-import { decodeCursor, encodeCursor } from "./list-cursor.js";
+import { decodeCursor, encodeCursor } from "../revocation/list-cursor.js";
 import {
   InvalidCursorError,
   judgeToken,
@@ -23,7 +23,7 @@ import {
   type TokenRevocation,
   type WorkloadBlock,
   type WorkloadRevocation,
-} from "./revocation-store.js";
+} from "../revocation/revocation-store.js";
 import {
   parseBlock,
   parseSvidRecord,
@@ -36,7 +36,7 @@ import {
   serializeWorkloadRevocation,
 } from "./redis-entries.js";
 import { ClusterMasters } from "./redis-cluster-masters.js";
-import { defaultWaitTimeoutMs, requiredReplicas, type RevocationReplication } from "./revocation-replication.js";
+import { defaultWaitTimeoutMs, requiredReplicas, type RevocationReplication } from "../revocation/revocation-replication.js";
 
 /**
  * Key layout. Every command touches exactly one key (Lua scripts included), so the same code runs

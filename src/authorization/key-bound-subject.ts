@@ -1,5 +1,5 @@
 import { checkBinding, externalBoundJkt } from "../dpop/binding.js";
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 import type { SubjectTokenVerifier } from "../identity/types.js";
 
 /**

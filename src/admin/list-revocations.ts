@@ -1,7 +1,7 @@
 import type { AuditSink } from "../audit/audit-event.js";
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 import { audited, type AdminCall } from "./admin-call.js";
-import { InvalidCursorError, type ListPageRequest, type RevocationPage, type RevocationStore } from "./revocation-store.js";
+import { InvalidCursorError, type ListPageRequest, type RevocationPage, type RevocationStore } from "../revocation/revocation-store.js";
 
 export type ListRevocations = (page: ListPageRequest, call: AdminCall) => Promise<RevocationPage>;
 

@@ -1,6 +1,6 @@
 import type { AdminAction, AuditSink } from "../audit/audit-event.js";
-import { BrokerError } from "../errors.js";
-import { guard } from "./store-guard.js";
+import { BrokerError } from "../errors/broker-error.js";
+import { guard } from "../revocation/store-guard.js";
 
 /** Who makes an admin call, from where: set by the admin authentication, kept in the audit record. */
 export interface AdminCall {

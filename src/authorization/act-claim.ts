@@ -1,5 +1,5 @@
 import type { ActValue } from "../credentials/access-token.js";
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 import { MAX_CHAIN_DEPTH } from "../policy/policy-schema.js";
 import type { MayAct } from "../policy/types.js";
 

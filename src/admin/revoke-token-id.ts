@@ -1,8 +1,8 @@
 import type { AuditSink } from "../audit/audit-event.js";
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { audited, type AdminCall } from "./admin-call.js";
-import type { RevocationStore, TokenRevocation } from "./revocation-store.js";
+import type { RevocationStore, TokenRevocation } from "../revocation/revocation-store.js";
 
 /** The furthest ahead an operator may keep a `jti` revoked: every broker credential dies long before. */
 export const MAX_TOKEN_REVOCATION_SECONDS = 86_400;

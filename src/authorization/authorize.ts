@@ -1,8 +1,8 @@
 import type { ActChain } from "../audit/audit-event.js";
-import { BrokerError, type BrokerErrorCode } from "../errors.js";
+import { BrokerError, type BrokerErrorCode } from "../errors/broker-error.js";
 import type { ExternalTokenType, SubjectTokenVerifier, VerifiedSubject } from "../identity/types.js";
 import type { DenialReason, Grant, PolicySet, PrincipalContext, RequestContext } from "../policy/types.js";
-import type { AdmitWorkload } from "../rate-limit/rate-limit-gate.js";
+import type { AdmitWorkload } from "./rate-limit-gate.js";
 import type { RevocationStore } from "../revocation/revocation-store.js";
 import { checkIssuance, type IssuanceFloor } from "./revocation-checks.js";
 

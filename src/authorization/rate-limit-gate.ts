@@ -1,7 +1,7 @@
 import type { AuditSink } from "../audit/audit-event.js";
-import { BrokerError } from "../errors.js";
-import { clientBucket } from "./client-key.js";
-import { RateLimiterUnavailableError, type LimitKind, type RateLimit, type RateLimiter } from "./rate-limiter.js";
+import { BrokerError } from "../errors/broker-error.js";
+import { clientBucket } from "../rate-limit/client-key.js";
+import { RateLimiterUnavailableError, type LimitKind, type RateLimit, type RateLimiter } from "../rate-limit/rate-limiter.js";
 
 /** The endpoints that issue credentials, and so are rate limited. */
 export type LimitedEndpoint = "/token" | "/svid/x509";

@@ -2,9 +2,9 @@ import { randomBytes } from "node:crypto";
 import type { Clock } from "../lib/clock.js";
 import type { RevocationStore } from "../revocation/revocation-store.js";
 import { guard } from "../revocation/store-guard.js";
-import { normalizeHttpUri } from "./htu.js";
-import { createDpopNonces, type DpopNonces } from "./nonce.js";
-import { createDpopProofVerifier, type DpopProofVerifier, type VerifiedDpopProof } from "./verify-proof.js";
+import { normalizeHttpUri } from "../dpop/htu.js";
+import { createDpopNonces, type DpopNonces } from "../dpop/nonce.js";
+import { createDpopProofVerifier, type DpopProofVerifier, type VerifiedDpopProof } from "../dpop/verify-proof.js";
 
 /** The broker's DPoP parts (RFC 9449), built once at start from its settings. */
 export interface BrokerDpop {

@@ -1,12 +1,12 @@
 import type { ActValue } from "../credentials/access-token.js";
 import type { BrokerTokenClaims, BrokerTokenVerifier } from "../credentials/broker-token-verifier.js";
 import { boundJkt } from "../dpop/binding.js";
-import { BrokerError } from "../errors.js";
-import { actOf, mayActOf } from "../exchange/act-claim.js";
-import { tokenRef } from "../exchange/token-family.js";
+import { BrokerError } from "../errors/broker-error.js";
+import { actOf, mayActOf } from "../authorization/act-claim.js";
+import { tokenRef } from "../authorization/token-family.js";
 import type { MayAct } from "../policy/types.js";
-import { guard } from "./store-guard.js";
-import type { RevocationStore, TokenRef } from "./revocation-store.js";
+import { guard } from "../revocation/store-guard.js";
+import type { RevocationStore, TokenRef } from "../revocation/revocation-store.js";
 
 /** RFC 7662 §2.2: an inactive token says nothing more about itself. */
 export interface InactiveToken {

@@ -1,15 +1,15 @@
 import type { BrokerTokenClaims, BrokerTokenVerifier } from "../credentials/broker-token-verifier.js";
 import { boundJkt, externalBoundJkt } from "../dpop/binding.js";
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 import type { ExternalTokenType, SubjectTokenVerifier, VerifiedSubject } from "../identity/types.js";
 import { sha256Hex } from "../lib/hash.js";
 import type { PolicySet, PrincipalContext, RequestContext } from "../policy/types.js";
-import type { AdmitWorkload } from "../rate-limit/rate-limit-gate.js";
+import type { AdmitWorkload } from "./rate-limit-gate.js";
 import type { RevocationStore } from "../revocation/revocation-store.js";
 import { guard } from "../revocation/store-guard.js";
 import { actOf, type ActClaim } from "./act-claim.js";
 import { checkBrokerToken } from "./revocation-checks.js";
-import { TOKEN_TYPE, type SubjectTokenType } from "./token-types.js";
+import { TOKEN_TYPE, type SubjectTokenType } from "../protocol/token-types.js";
 
 /** An actor_token that passed every check a subject token would. */
 export interface VerifiedActor {

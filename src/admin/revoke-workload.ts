@@ -1,8 +1,8 @@
 import type { AuditSink } from "../audit/audit-event.js";
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { audited, type AdminCall } from "./admin-call.js";
-import { CUTOFF_MARGIN_MS, type RevocationStore, type WorkloadBlock, type WorkloadRevocation } from "./revocation-store.js";
+import { CUTOFF_MARGIN_MS, type RevocationStore, type WorkloadBlock, type WorkloadRevocation } from "../revocation/revocation-store.js";
 
 export interface RevokeWorkloadCommand {
   readonly workloadId: string;

@@ -1,7 +1,7 @@
 import type { AuditSink } from "../audit/audit-event.js";
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
-import { audited, type AdminCall } from "../revocation/admin-call.js";
+import { audited, type AdminCall } from "./admin-call.js";
 import type { RevocationStore, SvidRecord } from "../revocation/revocation-store.js";
 
 export type RevokeSvid = (command: { serial: string; reason: string }, call: AdminCall) => Promise<SvidRecord>;

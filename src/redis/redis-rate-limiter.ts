@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { Cluster, type Redis } from "ioredis";
 import type { Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
-import { intervalMs, RateLimiterUnavailableError, type RateDecision, type RateLimit, type RateLimiter, type RateLimitKey } from "./rate-limiter.js";
+import { intervalMs, RateLimiterUnavailableError, type RateDecision, type RateLimit, type RateLimiter, type RateLimitKey } from "../rate-limit/rate-limiter.js";
 
 /**
  * Key layout: `broker:rl:<kind>:<SHA-256 of the id>`. Hashing keeps every key the same short

@@ -1,10 +1,10 @@
 import type { BrokerTokenClaims, BrokerTokenVerifier } from "../credentials/broker-token-verifier.js";
 import { boundJkt } from "../dpop/binding.js";
 import type { DpopProofVerifier } from "../dpop/verify-proof.js";
-import { BrokerError } from "../errors.js";
-import { guard } from "./store-guard.js";
-import type { RevocationStore, TokenRef } from "./revocation-store.js";
-import { tokenRef } from "../exchange/token-family.js";
+import { BrokerError } from "../errors/broker-error.js";
+import { guard } from "../revocation/store-guard.js";
+import type { RevocationStore, TokenRef } from "../revocation/revocation-store.js";
+import { tokenRef } from "./token-family.js";
 
 /** Who a bearer-protected call (introspection, admin API) came from. */
 export interface AuthenticatedCaller {

@@ -1,11 +1,11 @@
 import type { AuditSink } from "../audit/audit-event.js";
 import type { BrokerTokenClaims, BrokerTokenVerifier } from "../credentials/broker-token-verifier.js";
-import { BrokerError } from "../errors.js";
-import { guard } from "./store-guard.js";
+import { BrokerError } from "../errors/broker-error.js";
+import { guard } from "../revocation/store-guard.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
-import type { RevocationStore, TokenRef } from "./revocation-store.js";
-import { tokenRef } from "../exchange/token-family.js";
+import type { RevocationStore, TokenRef } from "../revocation/revocation-store.js";
+import { tokenRef } from "../authorization/token-family.js";
 
 export interface RevokeTokenCall {
   readonly token: string;

@@ -1,7 +1,7 @@
 import type { AuditSink } from "../audit/audit-event.js";
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 import { audited, type AdminCall } from "./admin-call.js";
-import type { RevocationStore } from "./revocation-store.js";
+import type { RevocationStore } from "../revocation/revocation-store.js";
 
 export interface UnblockWorkloadCommand {
   readonly workloadId: string;

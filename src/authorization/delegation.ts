@@ -1,4 +1,4 @@
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 import { MAX_CHAIN_DEPTH } from "../policy/policy-schema.js";
 import type { MayAct } from "../policy/types.js";
 import { chainDepth, type ActClaim } from "./act-claim.js";

@@ -1,5 +1,5 @@
 import type { BrokerTokenClaims } from "../credentials/broker-token-verifier.js";
-import { BrokerError } from "../errors.js";
+import { BrokerError } from "../errors/broker-error.js";
 import { latestCutoff, revocationCutoffMs, type RevocationStore, type TokenRevocationCause } from "../revocation/revocation-store.js";
 import { guard } from "../revocation/store-guard.js";
 import { tokenRef } from "./token-family.js";
