@@ -54,7 +54,7 @@ export function createRateLimitGate(deps: RateLimitGateDeps): { admitClient: Adm
   };
   const refusal = (kind: LimitKind, limit: RateLimit, retryAfterSeconds: number): BrokerError =>
     new BrokerError("temporarily_unavailable", `${DESCRIPTIONS[kind]}; retry after ${retryAfterSeconds} s`, {
-      status: 429,
+      reason: "rate_limited",
       retryAfterSeconds,
       detail: `rate_limited: ${kind} limit ${limit.text}`,
     });

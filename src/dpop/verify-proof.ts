@@ -169,5 +169,5 @@ function joseFailure(error: unknown): BrokerError {
   if (error instanceof joseErrors.JWTExpired || error instanceof joseErrors.JWTClaimValidationFailed) return invalidProof("DPoP proof claims are not acceptable", reason);
   // jose raises TypeError for unusable keys (a point off the curve, a short RSA modulus).
   if (error instanceof joseErrors.JOSEError || error instanceof TypeError) return invalidProof("DPoP proof could not be verified", reason);
-  return new BrokerError("server_error", "internal error", { detail: `verifying a DPoP proof: ${reason}`, cause: error });
+  return new BrokerError("server_error", { detail: `verifying a DPoP proof: ${reason}`, cause: error });
 }
