@@ -14,8 +14,6 @@ import { writeFileAtomic } from "../lib/atomic-file.js";
  * Never prints or logs the token or the private key.
  */
 
-export const JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt";
-
 export const KEY_TYPES = ["ec-p256", "ec-p384", "rsa-2048"] as const;
 export type KeyType = (typeof KEY_TYPES)[number];
 
