@@ -2,6 +2,7 @@ import type { BrokerTokenClaims, BrokerTokenVerifier } from "../credentials/brok
 import { boundJkt } from "../dpop/binding.js";
 import type { DpopProofVerifier } from "../dpop/verify-proof.js";
 import { BrokerError } from "../errors/broker-error.js";
+import { scopesOf } from "../protocol/scope.js";
 import { guard } from "../revocation/store-guard.js";
 import type { RevocationStore, TokenRef } from "../revocation/revocation-store.js";
 import { tokenRef } from "./token-family.js";
@@ -61,7 +62,7 @@ export function createAuthenticateCaller(deps: {
       throw invalidToken(`token ${claims.jti} of ${claims.sub} is revoked`);
     }
     // RFC 6750 §3.1: a valid token without the needed scope is 403 insufficient_scope.
-    if (!(claims.scope ?? "").split(" ").includes(requiredScope)) {
+    if (!scopesOf(claims.scope).includes(requiredScope)) {
       throw new BrokerError("insufficient_scope", { detail: `token ${claims.jti} of ${claims.sub} lacks scope ${requiredScope}` });
     }
     return { subject: claims.sub, claims };

@@ -1,15 +1,13 @@
 import { createLocalJWKSet, errors as joseErrors, jwtVerify } from "jose";
 import { BrokerError } from "../errors/broker-error.js";
 import type { Clock } from "../lib/clock.js";
-import { ACCESS_TOKEN_CLAIMS, ACCESS_TOKEN_TYP, SIGNING_ALGORITHM, type AccessTokenClaims } from "../protocol/broker-tokens.js";
+import { ACCESS_TOKEN_CLAIMS, ACCESS_TOKEN_TYP, MAX_BROKER_TOKEN_CHARS, SIGNING_ALGORITHM, type AccessTokenClaims } from "../protocol/broker-tokens.js";
 import type { KeyStore } from "./key-store.js";
 
 /** Claims of a broker-issued access token that passed verification: the broker's own always name the client. */
 export interface BrokerTokenClaims extends AccessTokenClaims {
   readonly client_id: string;
 }
-
-const MAX_TOKEN_BYTES = 8192;
 
 /**
  * Verifies access tokens this broker issued (for re-exchange and introspection): only
@@ -30,7 +28,7 @@ export function createBrokerTokenVerifier(options: { issuer: string; keys: KeySt
 
   return {
     async verify(token: string, label = "subject_token"): Promise<BrokerTokenClaims> {
-      if (token.length > MAX_TOKEN_BYTES) throw invalid(label, "is too large", "oversized broker token");
+      if (token.length > MAX_BROKER_TOKEN_CHARS) throw invalid(label, "is too large", "oversized broker token");
       try {
         const { payload } = await jwtVerify(token, keySet(), {
           issuer: options.issuer,

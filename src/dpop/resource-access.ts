@@ -1,11 +1,13 @@
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from "jose";
 import { ACCESS_TOKEN_CLAIMS, ACCESS_TOKEN_TYP, SIGNING_ALGORITHM, type AccessTokenClaims } from "../protocol/broker-tokens.js";
 import { BrokerError } from "../errors/broker-error.js";
+import { authorizationCredential } from "../protocol/authorization-header.js";
+import { scopesOf } from "../protocol/scope.js";
 import { systemClock, type Clock } from "../lib/clock.js";
 import { boundJkt } from "./binding.js";
 import { normalizeHttpUri } from "./htu.js";
 import { MemoryDpopReplayCache, ReplayCacheFullError, type DpopReplayCache } from "./replay-cache.js";
-import { createDpopProofVerifier, type DpopProofVerifier } from "./verify-proof.js";
+import { createDpopProofVerifier, DEFAULT_PROOF_WINDOW_SECONDS, type DpopProofVerifier } from "./verify-proof.js";
 
 /** How a resource server accepts the broker's access tokens. Validated once, when the verifier is built. */
 export interface ResourceServerOptions {
@@ -79,11 +81,6 @@ export interface AccessRequest {
 type Scheme = "Bearer" | "DPoP";
 type Refusal = { readonly ok: false; readonly refusal: RefusedAccess };
 
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
-const DPOP = /^DPoP +([A-Za-z0-9\-._~+/]+=*)$/i;
-const MAX_AUTHORIZATION_CHARS = 8192 + 16;
-/** RFC 9449 §11.1: how far a proof's `iat` may lie from now by default, either side. */
-const DEFAULT_PROOF_WINDOW_SECONDS = 60;
 const DEFAULT_INTROSPECTION_TIMEOUT_MS = 2_000;
 
 const refuse = (error: RefusedAccess["error"], description: string, detail: string, scheme: Scheme | undefined): Refusal => ({
@@ -149,7 +146,7 @@ export function createResourceAccessVerifier(options: ResourceServerOptions): (r
     const { claims, jkt } = verified;
     const unconstrained = await checkSenderConstraint(settings, request, { token, scheme, claims, jkt });
     if (unconstrained !== undefined) return unconstrained;
-    const scopes = typeof claims.scope === "string" && claims.scope !== "" ? claims.scope.split(" ") : [];
+    const scopes = scopesOf(claims.scope);
     const missing = settings.requiredScopes.filter((scope) => !scopes.includes(scope));
     if (missing.length > 0) return refuse("insufficient_scope", "the access token lacks a required scope", `missing ${missing.join(" ")}`, scheme);
     const inactive = await checkActive(settings, token, claims, scheme);
@@ -161,12 +158,9 @@ export function createResourceAccessVerifier(options: ResourceServerOptions): (r
 /** RFC 6750 §2.1, RFC 9449 §7.1: the token of an `Authorization: Bearer|DPoP` header, with its scheme. */
 function readCredential(header: string | undefined, allowBearer: boolean): { ok: true; token: string; scheme: Scheme } | Refusal {
   if (header === undefined) return refuse("invalid_token", "an access token is required", "no Authorization header", undefined);
-  const trimmed = header.length > MAX_AUTHORIZATION_CHARS ? "" : header.trim();
-  const bearer = BEARER.exec(trimmed)?.[1];
-  const dpop = bearer === undefined ? DPOP.exec(trimmed)?.[1] : undefined;
-  const token = bearer ?? dpop;
-  if (token === undefined) return refuse("invalid_request", "the Authorization header is malformed", "neither Bearer nor DPoP credentials", undefined);
-  const scheme = bearer !== undefined ? "Bearer" : "DPoP";
+  const credential = authorizationCredential(header);
+  if (credential === undefined) return refuse("invalid_request", "the Authorization header is malformed", "neither Bearer nor DPoP credentials", undefined);
+  const { token, scheme } = credential;
   if (scheme === "Bearer" && !allowBearer) return refuse("invalid_token", "this resource accepts DPoP-bound tokens only", "Bearer scheme refused", "Bearer");
   return { ok: true, token, scheme };
 }

@@ -45,6 +45,9 @@ export interface VerifiedDpopProof {
  */
 export type ClaimOnce = (key: string, expiresAt: number) => Promise<boolean>;
 
+/** RFC 9449 §11.1: how far a proof's `iat` may lie from now by default, either side, seconds (BROKER_DPOP_PROOF_WINDOW, resource servers). */
+export const DEFAULT_PROOF_WINDOW_SECONDS = 60;
+
 export interface DpopProofVerifierOptions {
   readonly clock: Clock;
   /** How far `iat` may lie from the server's clock, either side, in seconds; also how long a `jti` is held. */

@@ -4,7 +4,8 @@ import type { AuditSink } from "../audit/audit-event.js";
 import { BrokerError } from "../errors/broker-error.js";
 import type { AuthenticateCaller } from "../authorization/authenticate-caller.js";
 import type { AppEnv } from "./app-env.js";
-import { authorizationCredential, dpopPresentation, missingCredential } from "./bearer-auth.js";
+import { authorizationCredential } from "../protocol/authorization-header.js";
+import { dpopPresentation, missingCredential } from "./bearer-auth.js";
 
 /** Authentication refusals, audited as `action: authenticate`. */
 const REFUSALS: ReadonlySet<string> = new Set(["invalid_token", "insufficient_scope", "invalid_dpop_proof", "use_dpop_nonce"]);

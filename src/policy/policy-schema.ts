@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { PROFILE_NAMES } from "../identity/types.js";
 import { parseDurationSeconds } from "../lib/durations.js";
+import { SCOPE_TOKEN } from "../protocol/scope.js";
 
 /** Policy ids: short, lowercase, usable in file names, logs and metrics labels. */
 export const POLICY_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -20,9 +21,6 @@ export const RESERVED_CLAIM_NAMES: ReadonlySet<string> = new Set([
 
 /** A workload id: becomes `sub`, so no whitespace or control characters, at most 255 characters. */
 export const WORKLOAD_ID_PATTERN = /^[^\s\p{Cc}]{1,255}$/u;
-
-/** RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`. */
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 
 /**
  * A CEL expression. YAML reads `condition: true` or `retries: 3` as a bool or number; those are

@@ -6,6 +6,9 @@ import type { JWTPayload } from "jose";
 /** The only algorithm the broker signs with: ES256 is ~8-10x cheaper to sign than RSA. */
 export const SIGNING_ALGORITHM = "ES256";
 
+/** Longest broker token accepted anywhere (verifier, Authorization header): far above any the broker mints. */
+export const MAX_BROKER_TOKEN_CHARS = 8192;
+
 /** RFC 9068 §2.1: the media type of a JWT access token. */
 export const ACCESS_TOKEN_TYP = "at+jwt";
 
