@@ -43,7 +43,7 @@ export class ExchangeFailure extends Error {
 }
 
 /** GitHub Actions exposes the OIDC token endpoint only to jobs with `permissions: id-token: write`. */
-export function inGithubActions(env: Readonly<Record<string, string | undefined>>): boolean {
+function inGithubActions(env: Readonly<Record<string, string | undefined>>): boolean {
   return Boolean(env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN);
 }
 

@@ -104,7 +104,7 @@ function report(what: string, result: RotationResult): void {
 }
 
 /** A fixed-width table; ages in whole units ("3d", "5h", "12m", "40s"). */
-export function formatListing(listing: readonly KeyListing[], nowMs: number): string {
+function formatListing(listing: readonly KeyListing[], nowMs: number): string {
   const age = (at: string | undefined) => (at === undefined ? "-" : humanAge((nowMs - Date.parse(at)) / 1000));
   const rows = [
     ["NAME", "KID", "STATE", "CREATED", "ACTIVATED", "DEACTIVATED"],

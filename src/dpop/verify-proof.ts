@@ -10,7 +10,7 @@ import type { DpopNonces } from "./nonce.js";
 import { publicJwkProblem } from "./proof-jwk.js";
 
 /** Longest DPoP header read (an RSA-4096 proof with `ath` and `nonce` is about 2.5 KiB). */
-export const MAX_PROOF_CHARS = 8192;
+const MAX_PROOF_CHARS = 8192;
 const MAX_HEADER_CHARS = 4096;
 /** RFC 9449 §11.1: refuse "unnecessarily large jti values" (a UUID is 36 characters). */
 const MAX_JTI_CHARS = 256;

@@ -25,7 +25,7 @@ export type BrokerErrorCode =
  * safe sentence per code (it reveals no policy internals, no key material, no reason of a denial
  * that must stay opaque, e.g. why a bearer token failed).
  */
-export const DEFAULT_DESCRIPTIONS: Readonly<Record<BrokerErrorCode, string>> = {
+const DEFAULT_DESCRIPTIONS: Readonly<Record<BrokerErrorCode, string>> = {
   invalid_request: "the request is invalid",
   // The broker authenticates no client: the subject_token authenticates the workload.
   invalid_client:

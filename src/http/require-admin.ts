@@ -11,10 +11,10 @@ import { dpopPresentation, missingCredential } from "./bearer-auth.js";
 const REFUSALS: ReadonlySet<string> = new Set(["invalid_token", "insufficient_scope", "invalid_dpop_proof", "use_dpop_nonce"]);
 
 /** The actor recorded for calls made with the bootstrap secret. */
-export const BOOTSTRAP_ADMIN = "bootstrap-admin";
+const BOOTSTRAP_ADMIN = "bootstrap-admin";
 
 /** Shortest bootstrap secret accepted (config enforces the same bound). */
-export const MIN_ADMIN_SECRET_LENGTH = 32;
+const MIN_ADMIN_SECRET_LENGTH = 32;
 
 export interface RequireAdminOptions {
   /** The bootstrap admin secret; undefined: only admin tokens are accepted. */

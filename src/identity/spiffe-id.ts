@@ -40,8 +40,3 @@ export function parseSpiffeId(text: string): SpiffeId | undefined {
   }
   return { trustDomain, path };
 }
-
-/** True when `text` is a valid SPIFFE ID. */
-export function isSpiffeId(text: string): boolean {
-  return parseSpiffeId(text) !== undefined;
-}

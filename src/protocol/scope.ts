@@ -5,7 +5,7 @@
 export const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 
 /** Longest scope token the broker takes from a request or a setting. */
-export const MAX_SCOPE_TOKEN_CHARS = 128;
+const MAX_SCOPE_TOKEN_CHARS = 128;
 
 /** One scope value a request or a setting may name: the §3.3 grammar, at most {@link MAX_SCOPE_TOKEN_CHARS}. */
 export function isScopeToken(value: string): boolean {
