@@ -17,7 +17,7 @@ export interface WorkloadIdentity {
   readonly profile: ProfileName;
   /** The token's `sub`. */
   readonly subject: string;
-  /** Profile-specific, string-valued attributes (see docs/identity.md). */
+  /** Profile-specific, string-valued attributes (docs/policies.md, "The workload identity policies see"). */
   readonly attributes: Readonly<Record<string, string>>;
 }
 
