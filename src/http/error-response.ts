@@ -4,7 +4,7 @@ import { BrokerError, type BrokerErrorCode, type BrokerErrorReason } from "../er
 import type { Log } from "../lib/log.js";
 import type { AppEnv } from "./app-env.js";
 
-/** The status of each code (RFC 6749 §5.2, RFC 6750 §3.1, RFC 9449 §5, §7.1), unless statusOf says otherwise. */
+/** The status of each code (RFC 6749 §5.2, RFC 6750 §3.1, RFC 9449 §5), unless statusOf says otherwise. */
 const STATUS_BY_CODE: Record<BrokerErrorCode, number> = {
   invalid_request: 400,
   invalid_client: 401,
@@ -43,10 +43,18 @@ function statusOf(error: BrokerError | undefined, c: Context<AppEnv>): number {
   // RFC 6749 §5.2: 401 only for a client that tried an Authorization scheme, which the challenge
   // then names; client credentials in the body get 400, as there is no scheme to offer (RFC 9110 §15.5.2).
   if (error.code === "invalid_client") return c.get("clientAuthScheme") === undefined ? 400 : 401;
-  // RFC 9449 §7.1: a proof refused at a protected resource (a token sent with the DPoP scheme to
-  // introspection or the admin API) is 401 with a DPoP challenge; at the token endpoint (§5) 400.
-  if ((error.code === "invalid_dpop_proof" || error.code === "use_dpop_nonce") && c.get("authScheme") === "DPoP") return 401;
-  return STATUS_BY_CODE[error.code];
+  // A token sent with the DPoP scheme (introspection, the admin API) makes this a protected resource.
+  return statusOfCode(error.code, c.get("authScheme") === "DPoP");
+}
+
+/**
+ * The status of a refusal code. RFC 9449 §7.1: at a protected resource (`atProtectedResource`: the
+ * broker's bearer endpoints, or a resource server's middleware) a refused proof is 401 with a DPoP
+ * challenge; at the token endpoint (§5) it is 400.
+ */
+export function statusOfCode(code: BrokerErrorCode, atProtectedResource = false): number {
+  if (atProtectedResource && (code === "invalid_dpop_proof" || code === "use_dpop_nonce")) return 401;
+  return STATUS_BY_CODE[code];
 }
 
 /** What the broker's challenges say (RFC 9110 §11.6.1). */
