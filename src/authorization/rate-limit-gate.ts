@@ -33,9 +33,10 @@ export interface RateLimitGateDeps {
 
 /**
  * The two rate-limit checks of issuance. A refusal is `temporarily_unavailable` with reason
- * `rate_limited` (answered 429 by src/http/error-response.ts) and Retry-After (whole seconds, at least 1, from the budget's state). RFC 6749 has no code for "too
- * many requests"; `slow_down` (RFC 8628 §3.5) is a 400 that only device-flow polling understands,
- * while `temporarily_unavailable` says "retry later" to any OAuth client.
+ * `rate_limited` (answered 429 by src/http/error-response.ts) and Retry-After (whole seconds, at
+ * least 1, from the budget's state). RFC 6749 has no code for "too many requests"; `slow_down`
+ * (RFC 8628 §3.5) is a 400 that only device-flow polling understands, while
+ * `temporarily_unavailable` says "retry later" to any OAuth client.
  *
  * When the limiter cannot answer, issuance fails closed: the workload check refuses with
  * `temporarily_unavailable` and no reason (503), as for a revocation store outage, and nothing is issued. The client
