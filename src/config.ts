@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { z } from "zod";
 import { DEFAULT_PROOF_WINDOW_SECONDS } from "./dpop/verify-proof.js";
 import { DEFAULT_REMOTE_JWKS_LIMITS } from "./identity/remote-jwks.js";
+import { TRUST_DOMAIN_NAME } from "./identity/spiffe-id.js";
 import { DEFAULT_VERIFIED_TOKEN_CACHE } from "./identity/verified-token-cache.js";
 import { parseDurationSeconds } from "./lib/durations.js";
 import { DEFAULT_TRUST_DOMAIN } from "./policy/compile-policy.js";
@@ -194,7 +195,7 @@ const envSchema = z.object({
   BROKER_TRUST_DOMAIN: z
     .string()
     .default(DEFAULT_TRUST_DOMAIN)
-    .pipe(z.string().regex(/^[a-z0-9._-]{1,255}$/, "must be a SPIFFE trust domain name: lowercase letters, digits, '.', '-', '_'")),
+    .pipe(z.string().refine((name) => name.length <= 255 && TRUST_DOMAIN_NAME.test(name), "must be a SPIFFE trust domain name: lowercase letters, digits, '.', '-', '_'")),
   BROKER_SVID_MAX_LIFETIME: duration("BROKER_SVID_MAX_LIFETIME", "1h", 86_400),
   BROKER_CA_CERT: z.string().min(1).optional(),
   BROKER_CA_KEY: z.string().min(1).optional(),
