@@ -1,7 +1,15 @@
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { z } from "zod";
+import { DEFAULT_PROOF_WINDOW_SECONDS } from "./dpop/verify-proof.js";
+import { DEFAULT_REMOTE_JWKS_LIMITS } from "./identity/remote-jwks.js";
+import { TRUST_DOMAIN_NAME } from "./identity/spiffe-id.js";
+import { DEFAULT_VERIFIED_TOKEN_CACHE } from "./identity/verified-token-cache.js";
 import { parseDurationSeconds } from "./lib/durations.js";
+import { DEFAULT_TRUST_DOMAIN } from "./policy/compile-policy.js";
+import { B64TOKEN } from "./protocol/authorization-header.js";
+import { DEFAULT_HOST, DEFAULT_KEYS_DIR, DEFAULT_POLICY_DIR, DEFAULT_PORT, defaultBrokerUrl, TOKEN_LIFETIME_CEILING_SECONDS } from "./protocol/broker-defaults.js";
+import { isScopeToken } from "./protocol/scope.js";
 import { parseRateLimit } from "./rate-limit/rate-limit-setting.js";
 import type { RateLimit } from "./rate-limit/rate-limiter.js";
 import { defaultWaitTimeoutMs } from "./revocation/revocation-replication.js";
@@ -118,28 +126,30 @@ const rateLimit = (fallback: string) =>
 const CPUS = availableParallelism();
 
 /** RFC 6749 §3.3 scope-token: one scope value, no spaces. */
-const scopeToken = (fallback: string) =>
-  z.string().default(fallback).pipe(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/, "must be one scope value (no spaces or quotes)"));
+const scopeToken = (fallback: string) => z.string().default(fallback).pipe(z.string().refine(isScopeToken, "must be one scope value (no spaces or quotes)"));
+
+/** A default held as a number elsewhere, written as the duration text a setting takes. */
+const secondsText = (seconds: number) => `${seconds}s`;
 
 const envSchema = z.object({
-  BROKER_HOST: z.string().min(1).default("127.0.0.1"),
-  BROKER_PORT: integer(0, 65_535, "8080"),
+  BROKER_HOST: z.string().min(1).default(DEFAULT_HOST),
+  BROKER_PORT: integer(0, 65_535, String(DEFAULT_PORT)),
   BROKER_ISSUER_URL: z.url({ protocol: /^https?$/ }).optional(),
-  BROKER_POLICY_DIR: z.string().min(1).default("policies"),
+  BROKER_POLICY_DIR: z.string().min(1).default(DEFAULT_POLICY_DIR),
   BROKER_ISSUERS_FILE: z.string().min(1).optional(),
-  BROKER_KEYS_DIR: z.string().min(1).default("keys"),
+  BROKER_KEYS_DIR: z.string().min(1).default(DEFAULT_KEYS_DIR),
   BROKER_DEV_KEYS: z.enum(["auto", "on", "off"]).default("auto"),
-  BROKER_MAX_TOKEN_LIFETIME: duration("BROKER_MAX_TOKEN_LIFETIME", "15m", 3600),
+  BROKER_MAX_TOKEN_LIFETIME: duration("BROKER_MAX_TOKEN_LIFETIME", "15m", TOKEN_LIFETIME_CEILING_SECONDS),
   BROKER_MAX_BODY_BYTES: integer(1024, 1_048_576, "65536"),
   BROKER_REQUEST_TIMEOUT: duration("BROKER_REQUEST_TIMEOUT", "10s", 300),
   BROKER_HEADERS_TIMEOUT: duration("BROKER_HEADERS_TIMEOUT", "5s", 300),
   BROKER_SHUTDOWN_GRACE: duration("BROKER_SHUTDOWN_GRACE", "10s", 300),
   BROKER_WATCH_POLICIES: flag("true"),
-  BROKER_JWKS_REFETCH_COOLDOWN: duration("BROKER_JWKS_REFETCH_COOLDOWN", "30s", 3600),
-  BROKER_JWKS_CACHE_MAX_AGE: duration("BROKER_JWKS_CACHE_MAX_AGE", "10m", 86_400),
+  BROKER_JWKS_REFETCH_COOLDOWN: duration("BROKER_JWKS_REFETCH_COOLDOWN", secondsText(DEFAULT_REMOTE_JWKS_LIMITS.cooldownMs / 1000), 3600),
+  BROKER_JWKS_CACHE_MAX_AGE: duration("BROKER_JWKS_CACHE_MAX_AGE", secondsText(DEFAULT_REMOTE_JWKS_LIMITS.cacheMaxAgeMs / 1000), 86_400),
   BROKER_TOKEN_CACHE_TTL: z
     .string()
-    .default("60s")
+    .default(secondsText(DEFAULT_VERIFIED_TOKEN_CACHE.ttlSeconds))
     .transform((text, ctx) => {
       if (text === "off" || text === "0") return 0;
       const seconds = parseDurationSeconds(text);
@@ -150,7 +160,7 @@ const envSchema = z.object({
       }
       return seconds;
     }),
-  BROKER_TOKEN_CACHE_MAX_ENTRIES: integer(1, 1_000_000, "10000"),
+  BROKER_TOKEN_CACHE_MAX_ENTRIES: integer(1, 1_000_000, String(DEFAULT_VERIFIED_TOKEN_CACHE.maxEntries)),
   REDIS_URL: z
     .string()
     .regex(/^(rediss?|redis\+sentinel|redis\+cluster):\/\//, "must start with redis://, rediss://, redis+sentinel:// or redis+cluster://")
@@ -177,21 +187,21 @@ const envSchema = z.object({
         .min(32, "must be at least 32 characters (e.g. openssl rand -base64 48)")
         .max(512)
         // RFC 6750 §2.1 b64token: it travels as `Authorization: Bearer <secret>`.
-        .regex(/^[A-Za-z0-9\-._~+/]+=*$/, "must use only the characters A-Z a-z 0-9 - . _ ~ + / (and trailing =)")
+        .regex(B64TOKEN, "must use only the characters A-Z a-z 0-9 - . _ ~ + / (and trailing =)")
         .optional(),
     ),
   BROKER_ADMIN_SCOPE: scopeToken("broker:admin"),
   BROKER_INTROSPECTION_SCOPE: scopeToken("broker:introspect"),
   BROKER_TRUST_DOMAIN: z
     .string()
-    .default("broker.local")
-    .pipe(z.string().regex(/^[a-z0-9._-]{1,255}$/, "must be a SPIFFE trust domain name: lowercase letters, digits, '.', '-', '_'")),
+    .default(DEFAULT_TRUST_DOMAIN)
+    .pipe(z.string().refine((name) => name.length <= 255 && TRUST_DOMAIN_NAME.test(name), "must be a SPIFFE trust domain name: lowercase letters, digits, '.', '-', '_'")),
   BROKER_SVID_MAX_LIFETIME: duration("BROKER_SVID_MAX_LIFETIME", "1h", 86_400),
   BROKER_CA_CERT: z.string().min(1).optional(),
   BROKER_CA_KEY: z.string().min(1).optional(),
   BROKER_CA_CHAIN: z.string().min(1).optional(),
   BROKER_CRL_NEXT_UPDATE: duration("BROKER_CRL_NEXT_UPDATE", "5m", 86_400),
-  BROKER_DPOP_PROOF_WINDOW: duration("BROKER_DPOP_PROOF_WINDOW", "60s", 600),
+  BROKER_DPOP_PROOF_WINDOW: duration("BROKER_DPOP_PROOF_WINDOW", secondsText(DEFAULT_PROOF_WINDOW_SECONDS), 600),
   BROKER_DPOP_NONCE: z.enum(["off", "required"]).default("off"),
   BROKER_DPOP_NONCE_SECRET: z
     .string()
@@ -220,14 +230,8 @@ export class ConfigError extends Error {
   override readonly name = "ConfigError";
 }
 
-/** Reads the environment into one typed Config; lists every bad setting at once. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `  ${issue.path.join(".") || "(env)"}: ${issue.message}`);
-    throw new ConfigError(`invalid configuration:\n${problems.join("\n")}`);
-  }
-  const e = parsed.data;
+/** The checks that read several settings at once; throws ConfigError at the first that fails. */
+function checkTogether(e: z.infer<typeof envSchema>): { redisRevocationWaitMs: number } {
   // Node refuses to start a server whose headers timeout exceeds its request timeout.
   if (e.BROKER_HEADERS_TIMEOUT > e.BROKER_REQUEST_TIMEOUT) {
     throw new ConfigError("invalid configuration:\n  BROKER_HEADERS_TIMEOUT: must not exceed BROKER_REQUEST_TIMEOUT");
@@ -244,7 +248,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (redisRevocationWaitMs >= e.BROKER_REDIS_COMMAND_TIMEOUT_MS) {
     throw new ConfigError("invalid configuration:\n  BROKER_REDIS_REVOCATION_WAIT_MS: must be below BROKER_REDIS_COMMAND_TIMEOUT_MS");
   }
-  const issuerUrl = (e.BROKER_ISSUER_URL ?? `http://127.0.0.1:${e.BROKER_PORT}`).replace(/\/+$/, "");
+  return { redisRevocationWaitMs };
+}
+
+/** Reads the environment into one typed Config; lists every bad setting at once. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `  ${issue.path.join(".") || "(env)"}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration:\n${problems.join("\n")}`);
+  }
+  const e = parsed.data;
+  const { redisRevocationWaitMs } = checkTogether(e);
+  const issuerUrl = (e.BROKER_ISSUER_URL ?? defaultBrokerUrl(e.BROKER_PORT)).replace(/\/+$/, "");
   const policyDir = resolve(e.BROKER_POLICY_DIR);
   const production = e.NODE_ENV === "production";
   return {

@@ -6,7 +6,7 @@ import type { Server } from "node:http";
 import type { Cluster, Redis } from "ioredis";
 import type { Logger } from "pino";
 import { createPinoAuditSink } from "./audit/pino-audit-sink.js";
-import { buildBroker } from "./build-broker.js";
+import { buildBroker, type Broker, type BrokerPorts } from "./build-broker.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { ensureDevIssuer } from "./credentials/dev-material.js";
 import { findDevelopmentMaterial } from "./credentials/development-material-check.js";
@@ -17,7 +17,7 @@ import { checkRedisSettings, createRedisClient, parseRedisUrl, whenRedisReady } 
 import { replicationFor } from "./redis/redis-replication.js";
 import { RedisRevocationStore } from "./redis/redis-revocation-store.js";
 import type { RevocationStore } from "./revocation/revocation-store.js";
-import { loadTokenVerifier } from "./identity/token-verifier.js";
+import { loadTokenVerifier, type TokenVerifier } from "./identity/token-verifier.js";
 import { systemClock } from "./lib/clock.js";
 import { globalHttpFetch } from "./lib/http-fetch.js";
 import { gracefulClose } from "./lib/graceful-close.js";
@@ -59,8 +59,30 @@ class StartupError extends Error {}
 
 async function run(config: Config, logger: Logger): Promise<void> {
   if (config.production) await refuseDevelopmentMaterial(config, logger);
-  const keys = await openKeyStore(config, logger);
   const metrics = new BrokerMetrics();
+  const { keys, verifier, policies } = await openTrustMaterial(config, logger, metrics);
+  reloadOnHangup(policies, keys);
+  const stores = await openStores(config, logger);
+  const broker = buildBroker(config, {
+    keys,
+    verifier,
+    policies,
+    ...stores,
+    clock: systemClock,
+    log: logger,
+    audit: createPinoAuditSink(logger),
+    metrics,
+    isDraining: () => closer.isDraining(),
+  });
+  const server = listen(config, broker.app, logger, () => policies.current().policyIds.length);
+  void verifier.warmUp();
+  const closer = gracefulClose(server);
+  stopOnTerminate({ config, logger, closer, close: () => broker.close(), stopWatching: [policies, keys] });
+}
+
+/** The signing keys, the trusted issuers' verifier and the policies, each following its files. */
+async function openTrustMaterial(config: Config, logger: Logger, metrics: BrokerMetrics): Promise<{ keys: FileKeyStore; verifier: TokenVerifier; policies: PolicyStore }> {
+  const keys = await openKeyStore(config, logger);
   const verifier = await loadTokenVerifier(config.issuersFile, {
     brokerIssuer: config.issuerUrl,
     clock: systemClock,
@@ -81,11 +103,19 @@ async function run(config: Config, logger: Logger): Promise<void> {
   if (config.watchPolicies) policies.watch();
   // Every replica follows a key rotation by itself: file events plus a periodic check (keys/README.md).
   keys.watch();
+  return { keys, verifier, policies };
+}
+
+/** SIGHUP: reload the policies and the signing keys now, without waiting for a file event. */
+function reloadOnHangup(policies: PolicyStore, keys: FileKeyStore): void {
   process.on("SIGHUP", () => {
     void policies.reload();
     void keys.reload();
   });
+}
 
+/** Revocation state, the rate limiter and the X.509-SVID CA. */
+async function openStores(config: Config, logger: Logger): Promise<Pick<BrokerPorts, "revocations" | "limiter" | "ca">> {
   const opened = await openRevocationStore(config, logger);
   // Rate limits share the revocation store's Redis client (and its fail-closed settings).
   const limiter = opened.redis ? new RedisRateLimiter(opened.redis, systemClock) : new MemoryRateLimiter(systemClock);
@@ -94,22 +124,13 @@ async function run(config: Config, logger: Logger): Promise<void> {
     { limiter: limiter.kind, client: clientLimit?.text ?? "off", workload: workloadLimit?.text ?? "off", concurrency: config.concurrency },
     "rate limits and work bounds",
   );
-  const broker = buildBroker(config, {
-    keys,
-    verifier,
-    policies,
-    revocations: opened.store,
-    limiter,
-    ca: await openCertificateAuthority(config, logger),
-    clock: systemClock,
-    log: logger,
-    audit: createPinoAuditSink(logger),
-    metrics,
-    isDraining: () => closer.isDraining(),
-  });
+  return { revocations: opened.store, limiter, ca: await openCertificateAuthority(config, logger) };
+}
 
+/** Serves the app on BROKER_HOST:BROKER_PORT with the request bounds of the config. */
+function listen(config: Config, app: Broker["app"], logger: Logger, policyCount: () => number): Server {
   const server = serve({
-    fetch: broker.app.fetch,
+    fetch: app.fetch,
     hostname: config.host,
     port: config.port,
     serverOptions: {
@@ -123,21 +144,32 @@ async function run(config: Config, logger: Logger): Promise<void> {
   }) as Server;
   server.keepAliveTimeout = 5_000;
   server.on("listening", () => {
-    logger.info({ host: config.host, port: config.port, issuer: config.issuerUrl, policies: policies.current().policyIds.length }, "listening");
+    logger.info({ host: config.host, port: config.port, issuer: config.issuerUrl, policies: policyCount() }, "listening");
   });
-  void verifier.warmUp();
+  return server;
+}
 
-  const closer = gracefulClose(server);
+/**
+ * SIGTERM, SIGINT: stop watching files, take no new connections, let in-flight requests finish
+ * within the grace period, then close the broker (its stores) and exit.
+ */
+function stopOnTerminate(stop: {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly closer: ReturnType<typeof gracefulClose>;
+  readonly close: () => Promise<void>;
+  readonly stopWatching: readonly { close(): void }[];
+}): void {
+  const { config, logger, closer } = stop;
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal, graceMs: config.shutdownGraceMs }, "shutting down: no new connections, finishing in-flight requests");
-    policies.close();
-    keys.close();
+    for (const watcher of stop.stopWatching) watcher.close();
     void closer.drain(config.shutdownGraceMs).then(async (outcome) => {
       if (outcome === "forced") logger.warn({ graceMs: config.shutdownGraceMs }, "shutdown grace period over: closing remaining connections");
-      await broker.close().catch(() => undefined);
+      await stop.close().catch(() => undefined);
       logger.info({ outcome }, "stopped");
       logger.flush();
       process.exit(0);

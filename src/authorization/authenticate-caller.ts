@@ -2,6 +2,7 @@ import type { BrokerTokenClaims, BrokerTokenVerifier } from "../credentials/brok
 import { boundJkt } from "../dpop/binding.js";
 import type { DpopProofVerifier } from "../dpop/verify-proof.js";
 import { BrokerError } from "../errors/broker-error.js";
+import { scopesOf } from "../protocol/scope.js";
 import { guard } from "../revocation/store-guard.js";
 import type { RevocationStore, TokenRef } from "../revocation/revocation-store.js";
 import { tokenRef } from "./token-family.js";
@@ -26,15 +27,12 @@ export interface DpopPresentation {
 /** `presentation` undefined: the token came as `Authorization: Bearer`. */
 export type AuthenticateCaller = (token: string, requiredScope: string, presentation?: DpopPresentation) => Promise<AuthenticatedCaller>;
 
-/** What a 401 says: one description for every reason, so a caller learns nothing about why. */
-const INVALID = "a valid bearer token issued by this broker is required";
-
 /**
  * Authenticates the caller of a broker endpoint by a broker-issued access token (RFC 6750):
  * our signature and issuer, alive, `aud` naming the broker itself (a token minted for some
  * other service must not open the broker's own endpoints), sent with the scheme its binding calls
  * for (RFC 9449 §7.2: never a DPoP-bound token as Bearer), not revoked, and carrying
- * `requiredScope`. Fails closed: a store outage is 503, never a pass.
+ * `requiredScope`. Fails closed: a store outage is `temporarily_unavailable`, never a pass.
  */
 export function createAuthenticateCaller(deps: {
   readonly brokerTokens: BrokerTokenVerifier;
@@ -64,10 +62,8 @@ export function createAuthenticateCaller(deps: {
       throw invalidToken(`token ${claims.jti} of ${claims.sub} is revoked`);
     }
     // RFC 6750 §3.1: a valid token without the needed scope is 403 insufficient_scope.
-    if (!(claims.scope ?? "").split(" ").includes(requiredScope)) {
-      throw new BrokerError("insufficient_scope", "the bearer token lacks the scope this endpoint requires", {
-        detail: `token ${claims.jti} of ${claims.sub} lacks scope ${requiredScope}`,
-      });
+    if (!scopesOf(claims.scope).includes(requiredScope)) {
+      throw new BrokerError("insufficient_scope", { detail: `token ${claims.jti} of ${claims.sub} lacks scope ${requiredScope}` });
     }
     return { subject: claims.sub, claims };
   };
@@ -89,26 +85,14 @@ export function createAuthenticateCaller(deps: {
     }
     if (jkt === undefined) throw invalidToken(`token ${claims.jti} is not DPoP-bound but was presented with the DPoP scheme`);
     if (deps.dpop === undefined) throw invalidToken("the DPoP scheme is not supported here");
-    if (presentation.proof === undefined) throw resourceError(new BrokerError("invalid_dpop_proof", "a DPoP proof is required with the DPoP scheme", { detail: "DPoP: no DPoP header" }));
-    let proofJkt: string;
-    try {
-      ({ jkt: proofJkt } = await deps.dpop.verify(presentation.proof, { method: presentation.method, url: `${deps.issuerUrl}${presentation.path}`, accessToken: token }));
-    } catch (error) {
-      throw resourceError(error);
-    }
+    // RFC 9449 §7.1: a proof refused here is answered 401 with a DPoP challenge (src/http/error-response.ts).
+    if (presentation.proof === undefined) throw new BrokerError("invalid_dpop_proof", "a DPoP proof is required with the DPoP scheme", { detail: "DPoP: no DPoP header" });
+    const { jkt: proofJkt } = await deps.dpop.verify(presentation.proof, { method: presentation.method, url: `${deps.issuerUrl}${presentation.path}`, accessToken: token });
     if (proofJkt !== jkt) throw invalidToken(`token ${claims.jti} is bound to ${jkt}, the DPoP proof key is ${proofJkt}`);
   }
 }
 
-/** A proof refused at a protected resource is a 401 with a DPoP challenge (RFC 9449 §7.1), not a 400. */
-function resourceError(error: unknown): unknown {
-  if (error instanceof BrokerError && (error.code === "invalid_dpop_proof" || error.code === "use_dpop_nonce")) {
-    return new BrokerError(error.code, error.description, { detail: error.detail, status: 401, cause: error });
-  }
-  return error;
-}
-
-/** RFC 6750 §3.1 invalid_token (401); `detail` goes to the log and audit only. */
+/** RFC 6750 §3.1 invalid_token, with the code's one description; `detail` goes to the log and audit only. */
 export function invalidToken(detail: string): BrokerError {
-  return new BrokerError("invalid_token", INVALID, { detail });
+  return new BrokerError("invalid_token", { detail });
 }

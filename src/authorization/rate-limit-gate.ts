@@ -32,13 +32,14 @@ export interface RateLimitGateDeps {
 }
 
 /**
- * The two rate-limit checks of issuance. A refusal is 429 `temporarily_unavailable` with
- * Retry-After (whole seconds, at least 1, from the budget's state). RFC 6749 has no code for "too
- * many requests"; `slow_down` (RFC 8628 §3.5) is a 400 that only device-flow polling understands,
- * while `temporarily_unavailable` says "retry later" to any OAuth client.
+ * The two rate-limit checks of issuance. A refusal is `temporarily_unavailable` with reason
+ * `rate_limited` (answered 429 by src/http/error-response.ts) and Retry-After (whole seconds, at
+ * least 1, from the budget's state). RFC 6749 has no code for "too many requests"; `slow_down`
+ * (RFC 8628 §3.5) is a 400 that only device-flow polling understands, while
+ * `temporarily_unavailable` says "retry later" to any OAuth client.
  *
- * When the limiter cannot answer, issuance fails closed: the workload check answers 503
- * `temporarily_unavailable`, as for a revocation store outage, and nothing is issued. The client
+ * When the limiter cannot answer, issuance fails closed: the workload check refuses with
+ * `temporarily_unavailable` and no reason (503), as for a revocation store outage, and nothing is issued. The client
  * check is only the cheap early refusal: when it cannot answer, the request goes on to the checks
  * that need the same Redis anyway (the workload limit, block and replay checks), which fail closed
  * with the request's own audit record. An outage thus never lets a credential through unchecked,
@@ -54,7 +55,7 @@ export function createRateLimitGate(deps: RateLimitGateDeps): { admitClient: Adm
   };
   const refusal = (kind: LimitKind, limit: RateLimit, retryAfterSeconds: number): BrokerError =>
     new BrokerError("temporarily_unavailable", `${DESCRIPTIONS[kind]}; retry after ${retryAfterSeconds} s`, {
-      status: 429,
+      reason: "rate_limited",
       retryAfterSeconds,
       detail: `rate_limited: ${kind} limit ${limit.text}`,
     });

@@ -1,10 +1,11 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
+import { DEFAULT_PAGE_SIZE, defaultBrokerUrl, MAX_PAGE_SIZE } from "../protocol/broker-defaults.js";
 import { AdminApiError, createAdminClient, listAllRevocations, type AdminClient } from "./admin-client.js";
 
 const DEFAULT_REASON = "revoked with the broker CLI";
 
 /** --url: the broker to talk to. The credential comes only from BROKER_ADMIN_TOKEN, never a flag (flags show in `ps`). */
-const urlOption = () => new Option("--url <url>", "broker base URL").default(process.env.BROKER_URL ?? "http://127.0.0.1:8080");
+const urlOption = () => new Option("--url <url>", "broker base URL").default(process.env.BROKER_URL ?? defaultBrokerUrl());
 
 /** RFC 3339 date-time or whole epoch seconds, as the admin API accepts. */
 const instant = (text: string): string | number => {
@@ -15,7 +16,7 @@ const instant = (text: string): string | number => {
 
 const pageSize = (text: string): number => {
   const value = Number(text);
-  if (!/^[1-9][0-9]{0,3}$/.test(text) || value > 1000) throw new InvalidArgumentError("whole number from 1 to 1000");
+  if (!/^[1-9][0-9]{0,3}$/.test(text) || value > MAX_PAGE_SIZE) throw new InvalidArgumentError(`whole number from 1 to ${MAX_PAGE_SIZE}`);
   return value;
 };
 
@@ -68,7 +69,7 @@ export function addAdminCommands(program: Command): void {
   revocations
     .command("list")
     .description("list revoked tokens, revoked workloads and blocks in force (every page)")
-    .option("--page-size <n>", "entries per request to the broker (1-1000; default: the broker's, 100)", pageSize)
+    .option("--page-size <n>", `entries per request to the broker (1-${MAX_PAGE_SIZE}; default: the broker's, ${DEFAULT_PAGE_SIZE})`, pageSize)
     .addOption(urlOption())
     .action(async (options: { url: string; pageSize?: number }) => run(options.url, (client) => listAllRevocations(client, options.pageSize)));
 

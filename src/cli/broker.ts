@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { resolve } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
+import { DEFAULT_KEYS_DIR, defaultBrokerUrl } from "../protocol/broker-defaults.js";
 import { addAdminCommands } from "./admin-commands.js";
 import { mintDevToken } from "./dev-token.js";
 import { addExchangeCommand } from "./exchange-command.js";
@@ -23,9 +24,9 @@ program
   .command("dev-token")
   .description("mint a subject token from the local development issuer (keys/dev-issuer), for trying the broker out")
   .option("--subject <sub>", "sub claim", "demo-workload")
-  .option("--audience <aud>", "aud claim: the broker's issuer URL", process.env.BROKER_ISSUER_URL ?? `http://127.0.0.1:${process.env.BROKER_PORT ?? "8080"}`)
+  .option("--audience <aud>", "aud claim: the broker's issuer URL", process.env.BROKER_ISSUER_URL ?? defaultBrokerUrl(process.env.BROKER_PORT))
   .option("--lifetime <seconds>", "token lifetime", seconds, 300)
-  .option("--keys <dir>", "keys folder", process.env.BROKER_KEYS_DIR ?? "keys")
+  .option("--keys <dir>", "keys folder", process.env.BROKER_KEYS_DIR ?? DEFAULT_KEYS_DIR)
   .action(async (options: { subject: string; audience: string; lifetime: number; keys: string }) => {
     const token = await mintDevToken({
       keysDir: resolve(options.keys),

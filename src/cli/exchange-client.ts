@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { writeFileAtomic } from "../lib/atomic-file.js";
+import { TOKEN_EXCHANGE_GRANT } from "../protocol/token-types.js";
 import type { DpopClientKey } from "./dpop-key.js";
 
 /**
@@ -8,9 +9,6 @@ import type { DpopClientKey } from "./dpop-key.js";
  * token, exchange it at the broker, hand the credential over. Never prints or logs a token except
  * the one credential it was asked to print (after masking it in GitHub Actions).
  */
-
-export const GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange";
-export const JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt";
 
 /** Where the subject token comes from; GitHub Actions when neither file nor env var is named. */
 export type SubjectSource = { readonly file: string } | { readonly env: string } | { readonly github: true };
@@ -45,7 +43,7 @@ export class ExchangeFailure extends Error {
 }
 
 /** GitHub Actions exposes the OIDC token endpoint only to jobs with `permissions: id-token: write`. */
-export function inGithubActions(env: Readonly<Record<string, string | undefined>>): boolean {
+function inGithubActions(env: Readonly<Record<string, string | undefined>>): boolean {
   return Boolean(env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN);
 }
 
@@ -64,7 +62,7 @@ export async function runExchange(request: ExchangeRequest, deps: ExchangeDeps):
   const subjectToken = await readSubjectToken(request, deps, broker, timeout);
   mask(subjectToken);
 
-  const form = new URLSearchParams({ grant_type: GRANT_TYPE, subject_token: subjectToken, subject_token_type: request.subjectTokenType });
+  const form = new URLSearchParams({ grant_type: TOKEN_EXCHANGE_GRANT, subject_token: subjectToken, subject_token_type: request.subjectTokenType });
   for (const audience of request.audiences) form.append("audience", audience);
   if (request.scope !== undefined) form.set("scope", request.scope);
   if (request.lifetimeSeconds !== undefined) form.set("requested_lifetime", String(request.lifetimeSeconds));

@@ -1,7 +1,8 @@
 import { resolve } from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
 import { loadOrCreateDpopKey } from "./dpop-key.js";
-import { ExchangeFailure, JWT_TOKEN_TYPE, runExchange, type SubjectSource } from "./exchange-client.js";
+import { TOKEN_TYPE } from "../protocol/token-types.js";
+import { ExchangeFailure, runExchange, type SubjectSource } from "./exchange-client.js";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -39,7 +40,7 @@ export function addExchangeCommand(program: Command): void {
     .option("--lifetime <seconds>", "requested lifetime (the policy may grant less)", wholeSeconds)
     .option("--token-file <file>", "read the subject token from this file (e.g. a Kubernetes projected token)")
     .option("--token-env <name>", "read the subject token from this environment variable (e.g. a GitLab id_token)")
-    .option("--subject-token-type <uri>", "RFC 8693 subject_token_type", JWT_TOKEN_TYPE)
+    .option("--subject-token-type <uri>", "RFC 8693 subject_token_type", TOKEN_TYPE.jwt)
     .option("--oidc-audience <aud>", "GitHub Actions: audience of the OIDC token (default: the broker's issuer, from its metadata)")
     .option("--out <file>", "write the access token to this file (mode 0600) instead of stdout")
     .option("--dpop-key <file>", "bind the token to this EC P-256 key (RFC 9449 DPoP; PKCS#8 PEM, created with mode 0600 when missing)")

@@ -12,13 +12,11 @@ import {
 } from "../credentials/key-rotation.js";
 import { systemClock } from "../lib/clock.js";
 import { parseDurationSeconds } from "../lib/durations.js";
-
-/** The ceiling of BROKER_MAX_TOKEN_LIFETIME (config.ts): the safe assumption when it is not given. */
-const LIFETIME_CEILING_SECONDS = 3600;
+import { DEFAULT_KEYS_DIR, TOKEN_LIFETIME_CEILING_SECONDS } from "../protocol/broker-defaults.js";
 
 const lifetime = (text: string): number => {
   const seconds = parseDurationSeconds(text);
-  if (seconds === undefined || seconds <= 0 || seconds > LIFETIME_CEILING_SECONDS) throw new InvalidArgumentError("a duration like 90s, 15m or 1h, at most 1h");
+  if (seconds === undefined || seconds <= 0 || seconds > TOKEN_LIFETIME_CEILING_SECONDS) throw new InvalidArgumentError("a duration like 90s, 15m or 1h, at most 1h");
   return seconds;
 };
 
@@ -29,7 +27,7 @@ const lifetime = (text: string): number => {
  */
 export function addKeysCommands(program: Command): void {
   const keys = program.command("keys").description("manage the broker's signing keys (keys/signing)");
-  const dirOption = ["--dir <dir>", "keys folder (its signing/ subfolder holds the keyset)", process.env.BROKER_KEYS_DIR ?? "keys"] as const;
+  const dirOption = ["--dir <dir>", "keys folder (its signing/ subfolder holds the keyset)", process.env.BROKER_KEYS_DIR ?? DEFAULT_KEYS_DIR] as const;
   const signingDir = (dir: string) => join(resolve(dir), "signing");
 
   keys
@@ -73,7 +71,7 @@ export function addKeysCommands(program: Command): void {
         const common = { clock: systemClock, force: options.force === true };
         if (options.prepare) return report("prepared (published, not signing yet)", await prepareNextKey(dir, common));
         if (options.activate) return report("activated (signing; the previous key stays published)", await activateNextKey(dir, common));
-        const maxTokenLifetimeSeconds = options.maxTokenLifetime ?? lifetime(process.env.BROKER_MAX_TOKEN_LIFETIME ?? `${LIFETIME_CEILING_SECONDS}s`);
+        const maxTokenLifetimeSeconds = options.maxTokenLifetime ?? lifetime(process.env.BROKER_MAX_TOKEN_LIFETIME ?? `${TOKEN_LIFETIME_CEILING_SECONDS}s`);
         return report("retired (no longer published)", await retireKey(dir, options.retire ?? "", { ...common, maxTokenLifetimeSeconds }));
       }),
     );
@@ -106,7 +104,7 @@ function report(what: string, result: RotationResult): void {
 }
 
 /** A fixed-width table; ages in whole units ("3d", "5h", "12m", "40s"). */
-export function formatListing(listing: readonly KeyListing[], nowMs: number): string {
+function formatListing(listing: readonly KeyListing[], nowMs: number): string {
   const age = (at: string | undefined) => (at === undefined ? "-" : humanAge((nowMs - Date.parse(at)) / 1000));
   const rows = [
     ["NAME", "KID", "STATE", "CREATED", "ACTIVATED", "DEACTIVATED"],

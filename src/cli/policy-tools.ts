@@ -1,6 +1,7 @@
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { writeFileAtomic } from "../lib/atomic-file.js";
+import { DEFAULT_POLICY_DIR } from "../protocol/broker-defaults.js";
 import { generatePolicySchemas } from "./policy-json-schema.js";
 import { lintPolicies } from "./policy-lint.js";
 import { testPolicies } from "./policy-test.js";
@@ -14,7 +15,7 @@ interface PolicyFolderOptions {
 /** The options every command that loads a policy folder takes. */
 function withPolicyFolder(command: Command): Command {
   return command
-    .option("--dir <dir>", "policy folder", process.env.BROKER_POLICY_DIR ?? "policies")
+    .option("--dir <dir>", "policy folder", process.env.BROKER_POLICY_DIR ?? DEFAULT_POLICY_DIR)
     .option("--issuers <file>", "trusted issuers file (default: <dir>/issuers.yaml)")
     .option("--trust-domain <name>", "SPIFFE trust domain of granted SPIFFE IDs", process.env.BROKER_TRUST_DOMAIN);
 }
@@ -56,7 +57,7 @@ export function addPolicyTools(policy: Command): void {
   policy
     .command("schema")
     .description("write policy.schema.json and policy-test.schema.json (JSON Schemas for editors) into the policy folder")
-    .option("--dir <dir>", "policy folder", process.env.BROKER_POLICY_DIR ?? "policies")
+    .option("--dir <dir>", "policy folder", process.env.BROKER_POLICY_DIR ?? DEFAULT_POLICY_DIR)
     .action(async (options: { dir: string }) => {
       for (const [name, content] of Object.entries(generatePolicySchemas())) {
         await writeFileAtomic(join(resolve(options.dir), name), content, 0o644);

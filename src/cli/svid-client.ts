@@ -14,13 +14,11 @@ import { writeFileAtomic } from "../lib/atomic-file.js";
  * Never prints or logs the token or the private key.
  */
 
-export const JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt";
-
 export const KEY_TYPES = ["ec-p256", "ec-p384", "rsa-2048"] as const;
 export type KeyType = (typeof KEY_TYPES)[number];
 
 /** File names in the output folder (those of spiffe-helper's usual configuration). */
-export const SVID_FILES = { certificate: "svid.pem", key: "svid.key", bundle: "bundle.pem" } as const;
+const SVID_FILES = { certificate: "svid.pem", key: "svid.key", bundle: "bundle.pem" } as const;
 
 export interface SvidRequest {
   /** Broker base URL, e.g. https://broker.example.com. */
@@ -147,7 +145,7 @@ export async function requestSvid(request: SvidRequest, deps: SvidDeps): Promise
  * SAN and it is `spiffeId`, it is valid now and not a CA, its serial is the one announced, and
  * the chain links certificate by certificate (signature and issuer name) to a root of the bundle.
  */
-export function verifySvidResponse(
+function verifySvidResponse(
   answer: { readonly spiffeId: string; readonly chainPem: string; readonly bundlePem: string; readonly serial: string },
   spki: Buffer,
   nowMs: number,
@@ -202,10 +200,10 @@ export async function writeSvidFiles(dir: string, svid: IssuedSvid): Promise<voi
 }
 
 /** Jitter around the half-life: ±10%, so replicas started together do not renew together. */
-export const RENEWAL_JITTER = 0.1;
+const RENEWAL_JITTER = 0.1;
 /** Retry delays after a failed renewal: 1 s doubling up to 30 s. */
-export const BACKOFF_BASE_MS = 1_000;
-export const BACKOFF_CAP_MS = 30_000;
+const BACKOFF_BASE_MS = 1_000;
+const BACKOFF_CAP_MS = 30_000;
 
 /**
  * Milliseconds from `receivedAt` until the renewal: half of the remaining lifetime (from when we

@@ -1,7 +1,9 @@
 import { randomInt } from "node:crypto";
 import { resolve } from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
-import { JWT_TOKEN_TYPE, KEY_TYPES, renewLoop, requestSvid, SvidFailure, writeSvidFiles, type KeyType, type SvidRequest } from "./svid-client.js";
+import { defaultBrokerUrl } from "../protocol/broker-defaults.js";
+import { TOKEN_TYPE } from "../protocol/token-types.js";
+import { KEY_TYPES, renewLoop, requestSvid, SvidFailure, writeSvidFiles, type KeyType, type SvidRequest } from "./svid-client.js";
 
 interface SvidCliOptions {
   broker: string;
@@ -28,9 +30,9 @@ export function addSvidCommand(program: Command): void {
   program
     .command("svid")
     .description("get an X.509-SVID for a locally generated key and write svid.pem, svid.key and bundle.pem (--renew: keep them fresh)")
-    .option("--broker <url>", "broker base URL", process.env.BROKER_URL ?? "http://127.0.0.1:8080")
+    .option("--broker <url>", "broker base URL", process.env.BROKER_URL ?? defaultBrokerUrl())
     .option("--token-file <file>", "the platform token (e.g. a Kubernetes projected service-account token), re-read for every request")
-    .option("--token-type <uri>", "subject_token_type of the platform token", JWT_TOKEN_TYPE)
+    .option("--token-type <uri>", "subject_token_type of the platform token", TOKEN_TYPE.jwt)
     .option("--out <dir>", "folder for svid.pem, svid.key and bundle.pem", ".")
     .option("--key-type <type>", `key to generate: ${KEY_TYPES.join(", ")}`, keyType, "ec-p256")
     .option("--renew", "keep running: renew at half of each SVID's lifetime (with jitter) until SIGTERM/SIGINT")

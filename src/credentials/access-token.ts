@@ -29,7 +29,7 @@ export interface AccessTokenSpec {
   readonly delegationPolicy?: string;
   /** RFC 9449 §6.1: the thumbprint of the DPoP key the token is bound to (`cnf.jkt`); undefined: a bearer token. */
   readonly dpopJkt?: string;
-  /** `jti`s of the broker tokens this one is minted from, oldest first (its family; `exchange/token-family.ts`). */
+  /** `jti`s of the broker tokens this one is minted from, oldest first (its family; `authorization/token-family.ts`). */
   readonly lineage?: readonly string[];
   /**
    * The latest workload revocation cutoff the issuance checks read (milliseconds): the token's
@@ -38,7 +38,7 @@ export interface AccessTokenSpec {
   readonly issueAfterMs?: number;
 }
 
-/** The private claim naming a token's family (see `exchange/token-family.ts`). */
+/** The private claim naming a token's family (see `authorization/token-family.ts`). */
 export const LINEAGE_CLAIM = "lineage";
 
 /**

@@ -1,24 +1,13 @@
-import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from "jose";
+import { createLocalJWKSet, errors as joseErrors, jwtVerify } from "jose";
 import { BrokerError } from "../errors/broker-error.js";
 import type { Clock } from "../lib/clock.js";
-import { ACCESS_TOKEN_TYP, SIGNING_ALGORITHM } from "../protocol/broker-tokens.js";
+import { ACCESS_TOKEN_CLAIMS, ACCESS_TOKEN_TYP, MAX_BROKER_TOKEN_CHARS, SIGNING_ALGORITHM, type AccessTokenClaims } from "../protocol/broker-tokens.js";
 import type { KeyStore } from "./key-store.js";
 
-/** Claims of a broker-issued access token that passed verification. */
-export interface BrokerTokenClaims extends JWTPayload {
-  readonly iss: string;
-  readonly sub: string;
-  readonly aud: string | string[];
-  readonly exp: number;
-  readonly iat: number;
-  readonly jti: string;
+/** Claims of a broker-issued access token that passed verification: the broker's own always name the client. */
+export interface BrokerTokenClaims extends AccessTokenClaims {
   readonly client_id: string;
-  readonly scope?: string;
-  /** RFC 9449 §6.1 `{ jkt }` of a DPoP-bound token; read it through `boundJkt` (src/dpop/binding.ts). */
-  readonly cnf?: unknown;
 }
-
-const MAX_TOKEN_BYTES = 8192;
 
 /**
  * Verifies access tokens this broker issued (for re-exchange and introspection): only
@@ -39,14 +28,14 @@ export function createBrokerTokenVerifier(options: { issuer: string; keys: KeySt
 
   return {
     async verify(token: string, label = "subject_token"): Promise<BrokerTokenClaims> {
-      if (token.length > MAX_TOKEN_BYTES) throw invalid(label, "is too large", "oversized broker token");
+      if (token.length > MAX_BROKER_TOKEN_CHARS) throw invalid(label, "is too large", "oversized broker token");
       try {
         const { payload } = await jwtVerify(token, keySet(), {
           issuer: options.issuer,
           algorithms: [SIGNING_ALGORITHM],
           typ: ACCESS_TOKEN_TYP,
           currentDate: new Date(options.clock.now()),
-          requiredClaims: ["iss", "sub", "aud", "exp", "iat", "jti", "client_id"],
+          requiredClaims: [...ACCESS_TOKEN_CLAIMS, "client_id"],
         });
         if (!Number.isFinite(payload.exp) || typeof payload.jti !== "string" || typeof payload.client_id !== "string") {
           throw invalid(label, "is not a valid access token of this broker", "malformed broker token claims");

@@ -5,7 +5,7 @@ import { epochSeconds, type Clock } from "../lib/clock.js";
 export const NONCE_WINDOW_SECONDS = 60;
 
 /** Shortest shared secret accepted (config enforces the same bound). */
-export const MIN_NONCE_SECRET_LENGTH = 32;
+const MIN_NONCE_SECRET_LENGTH = 32;
 
 /** 128 bits of HMAC-SHA-256, base64url. */
 const MAC_CHARS = 22;

@@ -10,7 +10,7 @@ import type { DpopNonces } from "./nonce.js";
 import { publicJwkProblem } from "./proof-jwk.js";
 
 /** Longest DPoP header read (an RSA-4096 proof with `ath` and `nonce` is about 2.5 KiB). */
-export const MAX_PROOF_CHARS = 8192;
+const MAX_PROOF_CHARS = 8192;
 const MAX_HEADER_CHARS = 4096;
 /** RFC 9449 §11.1: refuse "unnecessarily large jti values" (a UUID is 36 characters). */
 const MAX_JTI_CHARS = 256;
@@ -44,6 +44,9 @@ export interface VerifiedDpopProof {
  * a replay cache of its own.
  */
 export type ClaimOnce = (key: string, expiresAt: number) => Promise<boolean>;
+
+/** RFC 9449 §11.1: how far a proof's `iat` may lie from now by default, either side, seconds (BROKER_DPOP_PROOF_WINDOW, resource servers). */
+export const DEFAULT_PROOF_WINDOW_SECONDS = 60;
 
 export interface DpopProofVerifierOptions {
   readonly clock: Clock;
@@ -169,5 +172,5 @@ function joseFailure(error: unknown): BrokerError {
   if (error instanceof joseErrors.JWTExpired || error instanceof joseErrors.JWTClaimValidationFailed) return invalidProof("DPoP proof claims are not acceptable", reason);
   // jose raises TypeError for unusable keys (a point off the curve, a short RSA modulus).
   if (error instanceof joseErrors.JOSEError || error instanceof TypeError) return invalidProof("DPoP proof could not be verified", reason);
-  return new BrokerError("server_error", "internal error", { detail: `verifying a DPoP proof: ${reason}`, cause: error });
+  return new BrokerError("server_error", { detail: `verifying a DPoP proof: ${reason}`, cause: error });
 }

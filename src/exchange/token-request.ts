@@ -1,6 +1,7 @@
 import { BrokerError } from "../errors/broker-error.js";
 import type { GrantedTokenType, RequestContext } from "../policy/types.js";
 import type { FormFields } from "../protocol/form-fields.js";
+import { isScopeToken } from "../protocol/scope.js";
 import { REQUESTED_TOKEN_TYPES, SUBJECT_TOKEN_TYPES, TOKEN_EXCHANGE_GRANT, TOKEN_TYPE, type SubjectTokenType } from "../protocol/token-types.js";
 
 /** An RFC 8693 §2.1 request that is well-formed. Nothing in it has been verified yet. */
@@ -19,8 +20,6 @@ export interface TokenExchangeRequest {
 const MAX_TARGETS = 10;
 const MAX_TARGET_LENGTH = 512;
 const MAX_SCOPES = 50;
-// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/;
 const MAX_REQUESTED_LIFETIME_SECONDS = 86_400;
 
 /**
@@ -102,7 +101,7 @@ function isAbsoluteUriWithoutFragment(value: string): boolean {
 function scopes(value: string | undefined): string[] {
   if (value === undefined) return [];
   const tokens = value.split(" ");
-  if (tokens.length > MAX_SCOPES || !tokens.every((token) => SCOPE_TOKEN.test(token))) {
+  if (tokens.length > MAX_SCOPES || !tokens.every(isScopeToken)) {
     throw new BrokerError("invalid_scope", "scope must be space-separated scope tokens (RFC 6749 §3.3)");
   }
   return [...new Set(tokens)];

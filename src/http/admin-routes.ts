@@ -11,6 +11,7 @@ import type { UnblockWorkload } from "../admin/unblock-workload.js";
 import type { RevokeSvid } from "../admin/revoke-svid.js";
 import type { AppEnv } from "./app-env.js";
 import { readJson } from "./json-body.js";
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "../protocol/broker-defaults.js";
 
 export interface AdminRouteDeps {
   readonly requireAdmin: MiddlewareHandler<AppEnv>;
@@ -37,10 +38,6 @@ const revokeWorkloadBody = z.strictObject({
   // RFC 3339 date-time (with Z or an offset) or epoch seconds.
   block_until: z.union([epoch, z.iso.datetime({ offset: true }).transform((at) => Math.floor(Date.parse(at) / 1000))]).optional(),
 });
-
-/** GET /admin/revocations: entries a page holds when the caller names no `limit`, and at most. */
-export const DEFAULT_PAGE_SIZE = 100;
-export const MAX_PAGE_SIZE = 1000;
 
 const listQuery = z.strictObject({
   limit: z

@@ -2,34 +2,9 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { AuthenticateCaller, DpopPresentation } from "../authorization/authenticate-caller.js";
 import { invalidToken } from "../authorization/authenticate-caller.js";
 import type { BrokerError } from "../errors/broker-error.js";
+import { authorizationCredential } from "../protocol/authorization-header.js";
+import { isScopeToken } from "../protocol/scope.js";
 import type { AppEnv } from "./app-env.js";
-
-/** RFC 6750 §2.1: `Bearer` 1*SP b64token; RFC 9449 §7.1: `DPoP` 1*SP token68 (schemes are case-insensitive). */
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
-const DPOP = /^DPoP +([A-Za-z0-9\-._~+/]+=*)$/i;
-
-/** Longest credential read from the header (a broker token is far shorter). */
-const MAX_CREDENTIAL_LENGTH = 8192;
-
-/**
- * The credential of an `Authorization: Bearer …` header (RFC 6750 §2.1), or undefined when
- * the header is missing, uses another scheme, or is malformed. Bearer tokens are accepted only
- * in the header: never from a form field or the query string (§2.2, §2.3).
- */
-export function bearerCredential(header: string | undefined): string | undefined {
-  if (header === undefined || header.length > MAX_CREDENTIAL_LENGTH + 16) return undefined;
-  return BEARER.exec(header.trim())?.[1];
-}
-
-/** The credential of an `Authorization: Bearer …` or `Authorization: DPoP …` header, with its scheme. */
-export function authorizationCredential(header: string | undefined): { readonly scheme: "Bearer" | "DPoP"; readonly token: string } | undefined {
-  if (header === undefined || header.length > MAX_CREDENTIAL_LENGTH + 16) return undefined;
-  const trimmed = header.trim();
-  const bearer = BEARER.exec(trimmed)?.[1];
-  if (bearer !== undefined) return { scheme: "Bearer", token: bearer };
-  const dpop = DPOP.exec(trimmed)?.[1];
-  return dpop === undefined ? undefined : { scheme: "DPoP", token: dpop };
-}
 
 /**
  * The refusal of a request whose Authorization header holds no usable credential. RFC 6750 §3.1:
@@ -63,7 +38,7 @@ export function dpopPresentation(c: Context<AppEnv>, scheme: "Bearer" | "DPoP"):
  * Sets `caller` to the token's `sub`.
  */
 export function requireBrokerToken(options: { authenticate: AuthenticateCaller; scope: string }): MiddlewareHandler<AppEnv> {
-  if (!options.scope || /\s/.test(options.scope)) throw new Error("requireBrokerToken: scope must be one scope value");
+  if (!isScopeToken(options.scope)) throw new Error("requireBrokerToken: scope must be one scope value");
   const { authenticate, scope } = options;
   return async function requireBrokerTokenMiddleware(c, next) {
     const header = c.req.header("authorization");

@@ -21,9 +21,6 @@ const CANONICAL_SCHEMES: ReadonlyMap<string, string> = new Map([
   ["digest", "Digest"],
 ]);
 
-const NOT_SUPPORTED =
-  "client authentication is not supported: the subject_token authenticates the workload (public client); send no Authorization header and no client credentials";
-
 /**
  * The broker's clients are public (RFC 8693 §2.1 leaves client authentication optional; the
  * metadata says `token_endpoint_auth_methods_supported: ["none"]`). A request that tries to
@@ -40,16 +37,16 @@ export function refuseAuthorizationHeader(c: Context<AppEnv>): void {
   const scheme = AUTH_SCHEME.exec(header.trim())?.[1];
   if (scheme === undefined) throw new BrokerError("invalid_request", "the Authorization header is malformed");
   c.set("clientAuthScheme", CANONICAL_SCHEMES.get(scheme.toLowerCase()) ?? scheme);
-  throw new BrokerError("invalid_client", NOT_SUPPORTED, { detail: `client authentication attempted with the ${scheme.slice(0, 16)} scheme` });
+  throw new BrokerError("invalid_client", { detail: `client authentication attempted with the ${scheme.slice(0, 16)} scheme` });
 }
 
 /**
- * Then the body: client credentials in form fields are refused with `invalid_client` too. The
- * status is 400, RFC 6749 §5.2's default: a 401 "indicates which HTTP authentication schemes are
+ * Then the body: client credentials in form fields are refused with `invalid_client` too. With
+ * no Authorization scheme tried, errorResponse answers 400, RFC 6749 §5.2's default: a 401 "indicates which HTTP authentication schemes are
  * supported" and must carry a challenge (RFC 9110 §15.5.2), and there is no scheme to offer.
  */
 export function refuseBodyCredentials(form: FormFields): void {
   const sent = BODY_CREDENTIALS.filter((name) => form.single(name) !== undefined);
   if (sent.length === 0) return;
-  throw new BrokerError("invalid_client", NOT_SUPPORTED, { status: 400, detail: `client credentials in the body: ${sent.join(", ")}` });
+  throw new BrokerError("invalid_client", { detail: `client credentials in the body: ${sent.join(", ")}` });
 }

@@ -1,10 +1,11 @@
 import type { Context } from "hono";
 import { DPOP_ALGS_PARAMETER } from "../dpop/algorithms.js";
-import { BrokerError, type BrokerErrorCode } from "../errors/broker-error.js";
+import { BrokerError, type BrokerErrorCode, type BrokerErrorReason } from "../errors/broker-error.js";
 import type { Log } from "../lib/log.js";
 import type { AppEnv } from "./app-env.js";
 
-const DEFAULT_STATUS: Record<BrokerErrorCode, number> = {
+/** The status of each code (RFC 6749 §5.2, RFC 6750 §3.1, RFC 9449 §5), unless statusOf says otherwise. */
+const STATUS_BY_CODE: Record<BrokerErrorCode, number> = {
   invalid_request: 400,
   invalid_client: 401,
   unsupported_grant_type: 400,
@@ -13,13 +14,48 @@ const DEFAULT_STATUS: Record<BrokerErrorCode, number> = {
   invalid_scope: 400,
   invalid_token: 401,
   insufficient_scope: 403,
-  // RFC 9449 §5, §8 at the token endpoint; a bearer-protected endpoint raises them with 401 (§7.1).
+  // RFC 9449 §5, §8 at the token endpoint; at a bearer-protected endpoint 401 (§7.1, see statusOf).
   invalid_dpop_proof: 400,
   use_dpop_nonce: 400,
   not_found: 404,
   temporarily_unavailable: 503,
   server_error: 500,
 };
+
+/**
+ * Refusals whose code is shared by answers of different statuses (src/errors/broker-error.ts).
+ * RFC 6585 §4: a spent rate budget is 429, while `temporarily_unavailable` alone (a store or
+ * limiter outage) stays 503; RFC 9110 §15.5.14, §15.5.16 for the body as a whole.
+ */
+const STATUS_BY_REASON: Record<BrokerErrorReason, number> = {
+  rate_limited: 429,
+  body_too_large: 413,
+  unsupported_media_type: 415,
+};
+
+/**
+ * The HTTP status of a refusal: its reason when it has one, else what the request itself says
+ * about where it was refused, else its code's.
+ */
+function statusOf(error: BrokerError | undefined, c: Context<AppEnv>): number {
+  if (error === undefined) return STATUS_BY_CODE.server_error;
+  if (error.reason !== undefined) return STATUS_BY_REASON[error.reason];
+  // RFC 6749 §5.2: 401 only for a client that tried an Authorization scheme, which the challenge
+  // then names; client credentials in the body get 400, as there is no scheme to offer (RFC 9110 §15.5.2).
+  if (error.code === "invalid_client") return c.get("clientAuthScheme") === undefined ? 400 : 401;
+  // A token sent with the DPoP scheme (introspection, the admin API) makes this a protected resource.
+  return statusOfCode(error.code, c.get("authScheme") === "DPoP");
+}
+
+/**
+ * The status of a refusal code. RFC 9449 §7.1: at a protected resource (`atProtectedResource`: the
+ * broker's bearer endpoints, or a resource server's middleware) a refused proof is 401 with a DPoP
+ * challenge; at the token endpoint (§5) it is 400.
+ */
+export function statusOfCode(code: BrokerErrorCode, atProtectedResource = false): number {
+  if (atProtectedResource && (code === "invalid_dpop_proof" || code === "use_dpop_nonce")) return 401;
+  return STATUS_BY_CODE[code];
+}
 
 /** What the broker's challenges say (RFC 9110 §11.6.1). */
 export interface ChallengeSettings {
@@ -37,7 +73,7 @@ export function errorResponse(c: Context<AppEnv>, error: unknown, log: Log, chal
   const known = error instanceof BrokerError ? error : undefined;
   if (!known) log.error({ err: error, requestId: c.get("requestId") }, "unexpected error");
   const code = known?.code ?? "server_error";
-  const status = known?.status ?? DEFAULT_STATUS[code];
+  const status = statusOf(known, c);
   const headers: Record<string, string> = {
     "Content-Type": "application/json",
     "Cache-Control": "no-store",

@@ -13,7 +13,7 @@ const FORM_MEDIA_TYPE = "application/x-www-form-urlencoded";
 export async function readForm(c: Context<AppEnv>, repeatable: ReadonlySet<string>, maxBytes: number): Promise<FormFields> {
   const contentType = c.req.header("content-type");
   if (!contentType || contentType.split(";")[0]?.trim().toLowerCase() !== FORM_MEDIA_TYPE) {
-    throw new BrokerError("invalid_request", `the request body must be ${FORM_MEDIA_TYPE}`, { status: 415 });
+    throw new BrokerError("invalid_request", `the request body must be ${FORM_MEDIA_TYPE}`, { reason: "unsupported_media_type" });
   }
   return parseForm(decodeUtf8(await readBody(c, maxBytes)), repeatable);
 }

@@ -13,7 +13,7 @@ const JSON_MEDIA_TYPE = "application/json";
 export async function readJson<T>(c: Context<AppEnv>, schema: z.ZodType<T>, maxBytes: number): Promise<T> {
   const contentType = c.req.header("content-type");
   if (!contentType || contentType.split(";")[0]?.trim().toLowerCase() !== JSON_MEDIA_TYPE) {
-    throw new BrokerError("invalid_request", `the request body must be ${JSON_MEDIA_TYPE}`, { status: 415 });
+    throw new BrokerError("invalid_request", `the request body must be ${JSON_MEDIA_TYPE}`, { reason: "unsupported_media_type" });
   }
   let value: unknown;
   try {

@@ -72,9 +72,9 @@ function collect(incoming: IncomingMessage, maxBytes: number): Promise<Buffer> {
 
 /** The client went away part-way through the body: its fault, not the server's, and nobody is left to read the answer. */
 function cutShort(cause: unknown): BrokerError {
-  return new BrokerError("invalid_request", "the request body was not received in full", { status: 400, cause });
+  return new BrokerError("invalid_request", "the request body was not received in full", { cause });
 }
 
 function tooLarge(maxBytes: number): BrokerError {
-  return new BrokerError("invalid_request", `request body exceeds ${maxBytes} bytes`, { status: 413 });
+  return new BrokerError("invalid_request", `request body exceeds ${maxBytes} bytes`, { reason: "body_too_large" });
 }

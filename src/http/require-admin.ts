@@ -4,16 +4,17 @@ import type { AuditSink } from "../audit/audit-event.js";
 import { BrokerError } from "../errors/broker-error.js";
 import type { AuthenticateCaller } from "../authorization/authenticate-caller.js";
 import type { AppEnv } from "./app-env.js";
-import { authorizationCredential, dpopPresentation, missingCredential } from "./bearer-auth.js";
+import { authorizationCredential } from "../protocol/authorization-header.js";
+import { dpopPresentation, missingCredential } from "./bearer-auth.js";
 
 /** Authentication refusals, audited as `action: authenticate`. */
 const REFUSALS: ReadonlySet<string> = new Set(["invalid_token", "insufficient_scope", "invalid_dpop_proof", "use_dpop_nonce"]);
 
 /** The actor recorded for calls made with the bootstrap secret. */
-export const BOOTSTRAP_ADMIN = "bootstrap-admin";
+const BOOTSTRAP_ADMIN = "bootstrap-admin";
 
 /** Shortest bootstrap secret accepted (config enforces the same bound). */
-export const MIN_ADMIN_SECRET_LENGTH = 32;
+const MIN_ADMIN_SECRET_LENGTH = 32;
 
 export interface RequireAdminOptions {
   /** The bootstrap admin secret; undefined: only admin tokens are accepted. */

@@ -19,11 +19,17 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { DPOP_ALGS_PARAMETER } from "../dpop/algorithms.js";
-import { createResourceAccessVerifier, type AccessRefusal, type ResourceServerOptions, type VerifiedAccess } from "../dpop/resource-access.js";
+import { createResourceAccessVerifier, type RefusedAccess, type ResourceServerOptions, type VerifiedAccess } from "../dpop/resource-access.js";
+import { statusOfCode } from "./error-response.js";
 
 export { DPOP_ALGORITHMS } from "../dpop/algorithms.js";
 export { MemoryDpopReplayCache, ReplayCacheFullError, type DpopReplayCache } from "../dpop/replay-cache.js";
-export type { AccessRefusal, BrokerAccessClaims, ResourceServerOptions, VerifiedAccess } from "../dpop/resource-access.js";
+export type { BrokerAccessClaims, ResourceServerOptions, VerifiedAccess } from "../dpop/resource-access.js";
+
+/** Why a request is refused, as RFC 6750 §3 / RFC 9449 §7.1 say it, with the status it is answered with; `detail` is for the server's log only. */
+export interface AccessRefusal extends RefusedAccess {
+  readonly status: 400 | 401 | 403 | 503;
+}
 
 /** What the middleware sets on the context: `c.get("brokerAccess")`. */
 export interface ResourceServerEnv {
@@ -53,8 +59,12 @@ export function requireBrokerAccessToken(options: RequireBrokerAccessTokenOption
       path: new URL(c.req.url).pathname,
     });
     if (!decision.ok) {
-      options.onRefusal?.(decision.refusal);
-      return refusalResponse(decision.refusal, allowBearer);
+      // The broker's own table (error-response.ts), at a protected resource: invalid_request 400,
+      // invalid_token and invalid_dpop_proof 401, insufficient_scope 403, temporarily_unavailable 503.
+      const status = statusOfCode(decision.refusal.error, true) as AccessRefusal["status"];
+      const refusal: AccessRefusal = { ...decision.refusal, status };
+      options.onRefusal?.(refusal);
+      return refusalResponse(refusal, allowBearer);
     }
     c.set("brokerAccess", decision.access);
     await next();

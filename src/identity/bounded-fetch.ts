@@ -52,7 +52,7 @@ const MEDIA_TYPE = new RegExp(`^(${TOKEN})/(${TOKEN})$`);
  * case, parameters (`charset`) ignored: the body is read as strict UTF-8 either way. A missing or
  * malformed header is not JSON. `shown` is a log-safe rendering of what was sent.
  */
-export function jsonMediaType(header: string | null): { readonly json: boolean; readonly shown: string } {
+function jsonMediaType(header: string | null): { readonly json: boolean; readonly shown: string } {
   if (header === null) return { json: false, shown: "(none)" };
   // RFC 9110 §8.3.1: media-type = type "/" subtype parameters; parameters start at the first ";".
   const essence = (header.split(";", 1)[0] ?? "").trim().toLowerCase();

@@ -19,7 +19,7 @@ export interface DiscoveryOptions {
 }
 
 /** The discovery document URL for an issuer (OpenID Connect Discovery 1.0 §4). */
-export function discoveryUrl(issuer: string): string {
+function discoveryUrl(issuer: string): string {
   // §4.1: remove a terminating "/" before appending the well-known path.
   return `${stripTrailingSlash(issuer)}/.well-known/openid-configuration`;
 }

@@ -8,6 +8,7 @@ import { ASYMMETRIC_ALGORITHMS, DEFAULT_ALGORITHMS, JWT_SVID_ALGORITHMS, type As
 import { declaredTypProblem, DEFAULT_TYP, normalizeTyp, SPIFFE_DEFAULT_TYP } from "./explicit-typing.js";
 import { toVerificationJwks } from "./jwks-document.js";
 import { dropUnusableKeys } from "./jwks-key-check.js";
+import { TRUST_DOMAIN_NAME } from "./spiffe-id.js";
 import { PROFILE_NAMES, type ProfileName } from "./types.js";
 import { checkTrustedOrigin, checkTrustedUrl, sameIssuerUrl } from "./url-policy.js";
 
@@ -113,7 +114,7 @@ const issuerSchema = z.strictObject({
     )
     .min(1, "must not be empty")
     .optional(),
-  trust_domain: z.string().regex(/^[a-z0-9._-]+$/, "must be a SPIFFE trust domain name (lowercase letters, digits, '.', '-', '_')").optional(),
+  trust_domain: z.string().regex(TRUST_DOMAIN_NAME, "must be a SPIFFE trust domain name (lowercase letters, digits, '.', '-', '_')").optional(),
   jwks_uri_origins: z
     .array(
       z.string().superRefine((text, ctx) => {

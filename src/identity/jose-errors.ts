@@ -44,5 +44,5 @@ export function toBrokerError(error: unknown, label: TokenLabel, issuerId: strin
   // jose raises TypeError for unusable keys (e.g. an RSA modulus under 2048 bits, RFC 7518 §3.3).
   if (error instanceof errors.JOSEError || error instanceof TypeError) return fail("could not be verified");
   // Anything else is our bug, not the caller's token: let it become a generic server_error.
-  return new BrokerError("server_error", "internal error", { detail: `verifying ${label} from issuer ${issuerId}: ${reason}`, cause: error });
+  return new BrokerError("server_error", { detail: `verifying ${label} from issuer ${issuerId}: ${reason}`, cause: error });
 }

@@ -16,7 +16,7 @@ const SCHEME = "spiffe://";
 /** SPIFFE-ID §2.3: a SPIFFE ID must not exceed 2048 bytes. */
 const MAX_ID_BYTES = 2048;
 /** SPIFFE-ID §2.1: trust domain names use lowercase letters, digits, dots, dashes, underscores. */
-const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
+export const TRUST_DOMAIN_NAME = /^[a-z0-9._-]+$/;
 /** SPIFFE-ID §2.2: path segments use letters, digits, dots, dashes, underscores. */
 const SEGMENT = /^[A-Za-z0-9._-]+$/;
 
@@ -30,7 +30,7 @@ export function parseSpiffeId(text: string): SpiffeId | undefined {
   const trustDomain = slash === -1 ? rest : rest.slice(0, slash);
   const path = slash === -1 ? "" : rest.slice(slash);
   // The character set also excludes ":" (port), "@" (userinfo), "?" (query) and "#" (fragment).
-  if (!TRUST_DOMAIN.test(trustDomain)) return undefined;
+  if (!TRUST_DOMAIN_NAME.test(trustDomain)) return undefined;
   if (path !== "") {
     const segments = path.slice(1).split("/");
     // Empty segments (including a trailing "/") and dot segments are not allowed (SPIFFE-ID §2.2).
@@ -39,9 +39,4 @@ export function parseSpiffeId(text: string): SpiffeId | undefined {
     }
   }
   return { trustDomain, path };
-}
-
-/** True when `text` is a valid SPIFFE ID. */
-export function isSpiffeId(text: string): boolean {
-  return parseSpiffeId(text) !== undefined;
 }

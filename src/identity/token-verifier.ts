@@ -1,5 +1,6 @@
 import { errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyOptions, type JWSHeaderParameters } from "jose";
 import { BrokerError } from "../errors/broker-error.js";
+import { TOKEN_TYPE } from "../protocol/token-types.js";
 import { sha256Hex } from "../lib/hash.js";
 import type { Clock } from "../lib/clock.js";
 import type { HttpFetch } from "../lib/http-fetch.js";
@@ -54,9 +55,6 @@ export interface TokenVerifier extends SubjectTokenVerifier {
   describeIssuer(iss: string): { readonly id: string; readonly profile: string } | undefined;
 }
 
-const JWT_TYPE: ExternalTokenType = "urn:ietf:params:oauth:token-type:jwt";
-const ID_TOKEN_TYPE: ExternalTokenType = "urn:ietf:params:oauth:token-type:id_token";
-
 /** Bound on keys tried when a kid-less header matches several (each try is a signature check). */
 const MAX_KEY_CANDIDATES = 5;
 /** Largest accepted `sub`, in characters. */
@@ -80,12 +78,14 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   }
 
   const cache = new VerifiedTokenCache(options.verifiedTokenCache ?? DEFAULT_VERIFIED_TOKEN_CACHE, options.clock);
+  const maxTokenBytes = options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES;
+  const verifyFully = (token: string, label: TokenLabel) => verifyRouted(token, label, { routes, maxTokenBytes, brokerIssuer: options.brokerIssuer, clock: options.clock });
 
-  async function verify(token: string, label: TokenLabel = "subject_token", tokenType: ExternalTokenType = JWT_TYPE): Promise<VerifiedSubject> {
+  async function verify(token: string, label: TokenLabel = "subject_token", tokenType: ExternalTokenType = TOKEN_TYPE.jwt): Promise<VerifiedSubject> {
     const subject = await verifyCached(token, label);
     // RFC 8693 §3: id_token means an OpenID Connect ID token. Checked on every call, cached or not:
     // the same token may come back declared as another type.
-    const problem = tokenType === ID_TOKEN_TYPE ? idTokenProblem(subject) : undefined;
+    const problem = tokenType === TOKEN_TYPE.idToken ? idTokenProblem(subject) : undefined;
     if (problem !== undefined) {
       throw new BrokerError("invalid_request", `${label} ${problem}`, { detail: `${label} from issuer ${subject.identity.issuer} declared id_token: ${problem}` });
     }
@@ -93,7 +93,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   }
 
   async function verifyCached(token: string, label: TokenLabel): Promise<VerifiedSubject> {
-    if (!cache.enabled || token.length > (options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES)) return (await verifyFully(token, label)).subject;
+    if (!cache.enabled || token.length > maxTokenBytes) return (await verifyFully(token, label)).subject;
     const digest = VerifiedTokenCache.digest(token);
     const cached = await cache.get(digest);
     options.onCacheLookup?.(cached !== undefined);
@@ -101,69 +101,6 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     const { subject, route } = await verifyFully(token, label);
     cache.set(digest, subject, route.keys, route.config.requireIat ? route.config.maxTokenAgeSeconds : undefined);
     return subject;
-  }
-
-  async function verifyFully(token: string, label: TokenLabel): Promise<{ subject: VerifiedSubject; route: Route }> {
-    const { header, unverifiedIss } = precheckJws(token, { label, ...(options.maxTokenBytes ? { maxBytes: options.maxTokenBytes } : {}) });
-    if (sameIssuerUrl(unverifiedIss, options.brokerIssuer)) {
-      throw new BrokerError("invalid_request", `tokens issued by this broker are exchanged with ${label}_type access_token`, {
-        detail: `${label} carries the broker's own iss`,
-      });
-    }
-    // Route by the unverified iss to exactly one issuer; unknown issuers cost no fetch.
-    const route = routes.get(unverifiedIss);
-    if (route === undefined) {
-      throw new BrokerError("invalid_request", `${label} issuer is not trusted`, {
-        detail: `${label} iss ${JSON.stringify(unverifiedIss.slice(0, 256))} is not configured`,
-      });
-    }
-    const { config } = route;
-    // RFC 8725 §3.1: each issuer is held to its own algorithm list, before any key lookup.
-    if (!(config.algorithms as readonly string[]).includes(header.alg)) {
-      throw new BrokerError("invalid_request", `${label} algorithm is not accepted`, {
-        detail: `${label} from issuer ${config.id}: alg ${header.alg} not in [${config.algorithms.join(", ")}]`,
-      });
-    }
-    // RFC 8725 §3.11: a token typed as something else (logout+jwt, secevent+jwt, dpop+jwt, …) is
-    // no identity token, whoever signed it. Cheap, so before any key lookup.
-    const typIssue = typProblem(header.typ, config.acceptedTyp);
-    if (typIssue !== undefined) {
-      throw new BrokerError("invalid_request", `${label} type is not accepted`, { detail: `${label} from issuer ${config.id}: ${typIssue}` });
-    }
-    let payload: JWTPayload;
-    try {
-      payload = await verifySignatureAndClaims(token, route, header, options.clock);
-    } catch (error) {
-      throw toBrokerError(error, label, config.id);
-    }
-    const problem = checkTimeClaims(payload, config, options.clock) ?? checkSubject(payload.sub);
-    if (problem !== undefined) {
-      throw new BrokerError("invalid_request", `${label} ${problem.description}`, {
-        detail: `${label} from issuer ${config.id}: ${problem.detail}`,
-      });
-    }
-    const profiled = trustDomainCheck(PROFILES[config.profile](payload, header), config);
-    if (!profiled.ok) {
-      throw new BrokerError("invalid_request", `${label} claims do not fit the ${config.profile} profile`, {
-        detail: `${label} from issuer ${config.id}: ${profiled.reason}`,
-      });
-    }
-    const subject: VerifiedSubject = {
-      identity: {
-        issuer: config.id,
-        iss: config.issuer,
-        profile: config.profile,
-        subject: payload.sub as string,
-        attributes: profiled.attributes,
-      },
-      claims: payload,
-      expiresAt: payload.exp as number,
-      issuedAt: typeof payload.iat === "number" ? payload.iat : undefined,
-      tokenId: typeof payload.jti === "string" ? payload.jti : undefined,
-      replayKey: config.replayProtection ? replayKey(config.id, token, payload.jti) : undefined,
-      typ: typeof header.typ === "string" ? normalizeTyp(header.typ) : undefined,
-    };
-    return { subject, route };
   }
 
   return {
@@ -218,6 +155,89 @@ function keySourceFor(config: IssuerConfig, options: TokenVerifierOptions, limit
     spiffeBundle: config.profile === "spiffe",
     ...(options.onIssuerKeyRefused ? { onKeyRefused: options.onIssuerKeyRefused } : {}),
   });
+}
+
+/** What a full verification reads, made once by {@link createTokenVerifier}. */
+interface VerifyContext {
+  /** Each configured issuer by its exact `iss`. */
+  readonly routes: ReadonlyMap<string, Route>;
+  readonly maxTokenBytes: number;
+  readonly brokerIssuer: string;
+  readonly clock: Clock;
+}
+
+/**
+ * The checks that cost nothing, before any key lookup: the JWS shape, not the broker's own
+ * token, an issuer that is configured, and that issuer's algorithms and `typ`.
+ */
+function routeOf(token: string, label: TokenLabel, context: VerifyContext): { header: PrecheckedHeader; route: Route } {
+  const { header, unverifiedIss } = precheckJws(token, { label, maxBytes: context.maxTokenBytes });
+  if (sameIssuerUrl(unverifiedIss, context.brokerIssuer)) {
+    throw new BrokerError("invalid_request", `tokens issued by this broker are exchanged with ${label}_type access_token`, {
+      detail: `${label} carries the broker's own iss`,
+    });
+  }
+  // Route by the unverified iss to exactly one issuer; unknown issuers cost no fetch.
+  const route = context.routes.get(unverifiedIss);
+  if (route === undefined) {
+    throw new BrokerError("invalid_request", `${label} issuer is not trusted`, {
+      detail: `${label} iss ${JSON.stringify(unverifiedIss.slice(0, 256))} is not configured`,
+    });
+  }
+  const { config } = route;
+  // RFC 8725 §3.1: each issuer is held to its own algorithm list, before any key lookup.
+  if (!(config.algorithms as readonly string[]).includes(header.alg)) {
+    throw new BrokerError("invalid_request", `${label} algorithm is not accepted`, {
+      detail: `${label} from issuer ${config.id}: alg ${header.alg} not in [${config.algorithms.join(", ")}]`,
+    });
+  }
+  // RFC 8725 §3.11: a token typed as something else (logout+jwt, secevent+jwt, dpop+jwt, …) is
+  // no identity token, whoever signed it. Cheap, so before any key lookup.
+  const typIssue = typProblem(header.typ, config.acceptedTyp);
+  if (typIssue !== undefined) {
+    throw new BrokerError("invalid_request", `${label} type is not accepted`, { detail: `${label} from issuer ${config.id}: ${typIssue}` });
+  }
+  return { header, route };
+}
+
+/** A full verification: route, signature and claims by the issuer's keys and rules, then its profile. */
+async function verifyRouted(token: string, label: TokenLabel, context: VerifyContext): Promise<{ subject: VerifiedSubject; route: Route }> {
+  const { header, route } = routeOf(token, label, context);
+  const { config } = route;
+  let payload: JWTPayload;
+  try {
+    payload = await verifySignatureAndClaims(token, route, header, context.clock);
+  } catch (error) {
+    throw toBrokerError(error, label, config.id);
+  }
+  const problem = checkTimeClaims(payload, config, context.clock) ?? checkSubject(payload.sub);
+  if (problem !== undefined) {
+    throw new BrokerError("invalid_request", `${label} ${problem.description}`, {
+      detail: `${label} from issuer ${config.id}: ${problem.detail}`,
+    });
+  }
+  const profiled = trustDomainCheck(PROFILES[config.profile](payload, header), config);
+  if (!profiled.ok) {
+    throw new BrokerError("invalid_request", `${label} claims do not fit the ${config.profile} profile`, {
+      detail: `${label} from issuer ${config.id}: ${profiled.reason}`,
+    });
+  }
+  const subject: VerifiedSubject = {
+    identity: {
+      issuer: config.id,
+      iss: config.issuer,
+      profile: config.profile,
+      subject: payload.sub as string,
+      attributes: profiled.attributes,
+    },
+    claims: payload,
+    expiresAt: payload.exp as number,
+    issuedAt: typeof payload.iat === "number" ? payload.iat : undefined,
+    tokenId: typeof payload.jti === "string" ? payload.jti : undefined,
+    replayKey: config.replayProtection ? replayKey(config.id, token, payload.jti) : undefined,
+    typ: typeof header.typ === "string" ? normalizeTyp(header.typ) : undefined,
+  };
+  return { subject, route };
 }
 
 async function verifySignatureAndClaims(token: string, route: Route, header: PrecheckedHeader, clock: Clock): Promise<JWTPayload> {

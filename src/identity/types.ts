@@ -1,4 +1,5 @@
 import type { JWTPayload } from "jose";
+import type { TOKEN_TYPE } from "../protocol/token-types.js";
 
 /** The platform profiles the broker understands; each normalises claims differently. */
 export const PROFILE_NAMES = ["github-actions", "gitlab-ci", "kubernetes", "spiffe", "oidc"] as const;
@@ -16,7 +17,7 @@ export interface WorkloadIdentity {
   readonly profile: ProfileName;
   /** The token's `sub`. */
   readonly subject: string;
-  /** Profile-specific, string-valued attributes (see docs/identity.md). */
+  /** Profile-specific, string-valued attributes (docs/policies.md, "The workload identity policies see"). */
   readonly attributes: Readonly<Record<string, string>>;
 }
 
@@ -41,7 +42,7 @@ export interface VerifiedSubject {
 }
 
 /** Token types accepted from outside as proof of identity (RFC 8693 §3). */
-export type ExternalTokenType = "urn:ietf:params:oauth:token-type:jwt" | "urn:ietf:params:oauth:token-type:id_token";
+export type ExternalTokenType = typeof TOKEN_TYPE.jwt | typeof TOKEN_TYPE.idToken;
 
 /** Which request parameter a token came from; used in error descriptions. */
 export type TokenLabel = "subject_token" | "actor_token";

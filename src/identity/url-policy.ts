@@ -72,11 +72,6 @@ export function checkTrustedOrigin(text: string): string | undefined {
   return undefined;
 }
 
-/** True when `text` is an acceptable URL to fetch keys or metadata from. */
-export function isTrustedUrl(text: string, options: TrustedUrlOptions = {}): boolean {
-  return checkTrustedUrl(text, options) === undefined;
-}
-
 /** Compares issuer URLs ignoring one trailing slash, to catch near-duplicates in config. */
 export function sameIssuerUrl(a: string, b: string): boolean {
   return stripTrailingSlash(a) === stripTrailingSlash(b);

@@ -15,7 +15,7 @@ export interface RevokeTokenCall {
 
 export type RevokeToken = (call: RevokeTokenCall) => Promise<void>;
 
-export const HOLDER_REVOCATION_REASON = "revoked by holder (RFC 7009)";
+const HOLDER_REVOCATION_REASON = "revoked by holder (RFC 7009)";
 
 /**
  * Token revocation (RFC 7009) by the holder: possession of a valid broker access token is the

@@ -8,84 +8,27 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 export class BrokerMetrics {
   readonly registry = new Registry();
 
-  readonly exchanges = new Counter({
-    name: "broker_token_exchanges_total",
-    help: "Token exchange decisions, by outcome, RFC 6749 error code (reason) and matched policy.",
-    labelNames: ["outcome", "reason", "policy", "token_type"] as const,
-    registers: [this.registry],
-  });
+  readonly exchanges = this.counter("broker_token_exchanges_total", "Token exchange decisions, by outcome, RFC 6749 error code (reason) and matched policy.", ["outcome", "reason", "policy", "token_type"] as const);
 
-  readonly svids = new Counter({
-    name: "broker_x509_svids_total",
-    help: "X.509-SVID requests, by outcome and error code (reason).",
-    labelNames: ["outcome", "reason"] as const,
-    registers: [this.registry],
-  });
+  readonly svids = this.counter("broker_x509_svids_total", "X.509-SVID requests, by outcome and error code (reason).", ["outcome", "reason"] as const);
 
-  readonly adminActions = new Counter({
-    name: "broker_admin_actions_total",
-    help: "Admin API and holder-revocation calls, by action and outcome.",
-    labelNames: ["action", "outcome"] as const,
-    registers: [this.registry],
-  });
+  readonly adminActions = this.counter("broker_admin_actions_total", "Admin API and holder-revocation calls, by action and outcome.", ["action", "outcome"] as const);
 
-  readonly httpDuration = new Histogram({
-    name: "broker_http_request_duration_seconds",
-    help: "Request latency by route pattern, method and status class.",
-    labelNames: ["route", "method", "status"] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [this.registry],
-  });
+  readonly httpDuration = this.histogram("broker_http_request_duration_seconds", "Request latency by route pattern, method and status class.", ["route", "method", "status"] as const, [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]);
 
-  readonly jwksFetches = new Counter({
-    name: "broker_issuer_key_fetches_total",
-    help: "Fetches of issuer discovery documents and JWKS, by host and outcome.",
-    labelNames: ["host", "outcome"] as const,
-    registers: [this.registry],
-  });
+  readonly jwksFetches = this.counter("broker_issuer_key_fetches_total", "Fetches of issuer discovery documents and JWKS, by host and outcome.", ["host", "outcome"] as const);
 
-  readonly issuerKeysRefused = new Counter({
-    name: "broker_issuer_keys_refused_total",
-    help: "Keys published by an issuer that cannot be imported (an EC point off its curve, ...) and were dropped, by issuer id.",
-    labelNames: ["issuer"] as const,
-    registers: [this.registry],
-  });
+  readonly issuerKeysRefused = this.counter("broker_issuer_keys_refused_total", "Keys published by an issuer that cannot be imported (an EC point off its curve, ...) and were dropped, by issuer id.", ["issuer"] as const);
 
-  readonly verifiedTokenCache = new Counter({
-    name: "broker_verified_token_cache_lookups_total",
-    help: "Lookups of external tokens in the verified-token cache, by result (hit, miss).",
-    labelNames: ["result"] as const,
-    registers: [this.registry],
-  });
+  readonly verifiedTokenCache = this.counter("broker_verified_token_cache_lookups_total", "Lookups of external tokens in the verified-token cache, by result (hit, miss).", ["result"] as const);
 
-  readonly storeOperations = new Counter({
-    name: "broker_revocation_store_operations_total",
-    help: "Revocation store calls, by operation and outcome (ok, unavailable).",
-    labelNames: ["operation", "outcome"] as const,
-    registers: [this.registry],
-  });
+  readonly storeOperations = this.counter("broker_revocation_store_operations_total", "Revocation store calls, by operation and outcome (ok, unavailable).", ["operation", "outcome"] as const);
 
-  readonly rateLimited = new Counter({
-    name: "broker_rate_limited_total",
-    help: "Requests refused with 429 by a rate limit, by limit (client address or workload).",
-    labelNames: ["limit"] as const,
-    registers: [this.registry],
-  });
+  readonly rateLimited = this.counter("broker_rate_limited_total", "Requests refused with 429 by a rate limit, by limit (client address or workload).", ["limit"] as const);
 
-  readonly shed = new Counter({
-    name: "broker_load_shed_total",
-    help: "Requests refused with 503 because the bounded work queue was full, by work (token, x509_svid).",
-    labelNames: ["work"] as const,
-    registers: [this.registry],
-  });
+  readonly shed = this.counter("broker_load_shed_total", "Requests refused with 503 because the bounded work queue was full, by work (token, x509_svid).", ["work"] as const);
 
-  readonly storeDuration = new Histogram({
-    name: "broker_revocation_store_duration_seconds",
-    help: "Revocation store call latency by operation.",
-    labelNames: ["operation"] as const,
-    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
-    registers: [this.registry],
-  });
+  readonly storeDuration = this.histogram("broker_revocation_store_duration_seconds", "Revocation store call latency by operation.", ["operation"] as const, [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1]);
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "broker_" });
@@ -121,6 +64,15 @@ export class BrokerMetrics {
         else this.set(age);
       },
     });
+  }
+
+  /** A counter in this registry; its labels come from closed sets only (see above). */
+  private counter<Label extends string>(name: string, help: string, labelNames: readonly Label[]): Counter<Label> {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  private histogram<Label extends string>(name: string, help: string, labelNames: readonly Label[], buckets: number[]): Histogram<Label> {
+    return new Histogram({ name, help, labelNames, buckets, registers: [this.registry] });
   }
 
   /** The Prometheus text exposition and its content type. */

@@ -56,7 +56,7 @@ export async function runPolicyFixtures(dir: string, policySet: PolicySet): Prom
 }
 
 /** Builds the verified subject and request a fixture describes, filling sensible defaults. */
-export function fixtureInputs(testCase: FixtureCase): { subject: VerifiedSubject; request: RequestContext } {
+function fixtureInputs(testCase: FixtureCase): { subject: VerifiedSubject; request: RequestContext } {
   const now = testCase.now;
   const claims: JWTPayload = {
     iss: testCase.identity.iss,

@@ -1,18 +1,19 @@
 import { z } from "zod";
 import { PROFILE_NAMES } from "../identity/types.js";
 import { parseDurationSeconds } from "../lib/durations.js";
+import { SCOPE_TOKEN } from "../protocol/scope.js";
 
 /** Policy ids: short, lowercase, usable in file names, logs and metrics labels. */
-export const POLICY_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const POLICY_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 /** Longest lifetime a policy may grant; the broker's global cap may lower it further at issue time. */
-export const MAX_POLICY_LIFETIME_SECONDS = 3600;
+const MAX_POLICY_LIFETIME_SECONDS = 3600;
 
 /**
  * Claims the broker sets itself (RFC 7519 §4.1, RFC 9068 §2.2, RFC 8693 §4, RFC 7800, OIDC Core).
  * A policy adding one of these could forge the token's meaning, so they are refused in `grant.claims`.
  */
-export const RESERVED_CLAIM_NAMES: ReadonlySet<string> = new Set([
+const RESERVED_CLAIM_NAMES: ReadonlySet<string> = new Set([
   "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "scope", "client_id", "act", "may_act", "cnf",
   "delegation_policy", "lineage", "iat_ms",
   "typ", "azp", "auth_time", "acr", "amr", "nonce", "token_type",
@@ -20,9 +21,6 @@ export const RESERVED_CLAIM_NAMES: ReadonlySet<string> = new Set([
 
 /** A workload id: becomes `sub`, so no whitespace or control characters, at most 255 characters. */
 export const WORKLOAD_ID_PATTERN = /^[^\s\p{Cc}]{1,255}$/u;
-
-/** RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`. */
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 
 /**
  * A CEL expression. YAML reads `condition: true` or `retries: 3` as a bool or number; those are
@@ -57,7 +55,7 @@ const claimName = z
 const DNS_NAME = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /** Credential types a grant may name; `jwt` is a JWT-SVID, `x509_svid` an X.509-SVID. */
-export const GRANTED_TOKEN_TYPES = ["access_token", "jwt", "x509_svid"] as const;
+const GRANTED_TOKEN_TYPES = ["access_token", "jwt", "x509_svid"] as const;
 
 /** Hard cap on the `act` chain a token may carry, whatever a policy says. */
 export const MAX_CHAIN_DEPTH = 5;

@@ -25,7 +25,7 @@ export type ReloadResult =
 const DEFAULT_DEBOUNCE_MS = 200;
 
 /** How often a watching store re-reads the folder when no file event arrives: bounds reload lag. */
-export const POLICY_RELOAD_INTERVAL_MS = 10_000;
+const POLICY_RELOAD_INTERVAL_MS = 10_000;
 
 /**
  * Holds the policy set in force. A reload builds a complete new set and swaps it in one

@@ -2,7 +2,7 @@ import { parseDocument } from "yaml";
 import type { z } from "zod";
 
 /** Largest policy or fixture file read; these are hand-written, so anything bigger is a mistake. */
-export const MAX_SOURCE_BYTES = 256 * 1024;
+const MAX_SOURCE_BYTES = 256 * 1024;
 
 /** A problem at one field of a source file; `path` is dotted (`grant.max_lifetime`) or empty. */
 export interface SourceIssue {

@@ -6,7 +6,7 @@ import { intervalMs, type RateDecision, type RateLimit } from "./rate-limiter.js
  * is allowed when, after charging it, the TAT lies at most `burst` intervals ahead of now. One
  * number per key is what makes the Redis form a single atomic read-and-set on one key.
  *
- * redis-rate-limiter.ts holds the same arithmetic in Lua; gcra.test.ts checks that both agree.
+ * redis-rate-limiter.ts holds the same arithmetic in Lua; test/rate-limit/limiters.test.ts checks that both agree.
  */
 export function gcra(storedTat: number | undefined, nowMs: number, limit: RateLimit): { decision: RateDecision; tat: number | undefined } {
   const interval = intervalMs(limit);

@@ -3,7 +3,7 @@ import { gcra } from "./gcra.js";
 import type { RateDecision, RateLimit, RateLimiter, RateLimitKey } from "./rate-limiter.js";
 
 /** Default cap on budgets held: ~100 bytes each, so about 10 MB at most. */
-export const MEMORY_LIMITER_MAX_ENTRIES = 100_000;
+const MEMORY_LIMITER_MAX_ENTRIES = 100_000;
 /** Stale entries dropped per take, so idle budgets are reclaimed without a timer. */
 const SWEEP_PER_TAKE = 2;
 

@@ -4,7 +4,7 @@ import { StoreUnavailableError } from "./revocation-store.js";
 /** Seconds a caller should wait before retrying when the revocation store is down. */
 const STORE_RETRY_AFTER_SECONDS = 2;
 
-/** Turns a store outage into 503 temporarily_unavailable; anything else stays unexpected. */
+/** Turns a store outage into `temporarily_unavailable` (503 over HTTP); anything else stays unexpected. */
 export async function guard<T>(work: Promise<T>): Promise<T> {
   try {
     return await work;

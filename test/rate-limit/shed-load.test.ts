@@ -77,7 +77,7 @@ describe("shedWhenBusy", () => {
     );
     expect(refused).toBeInstanceOf(BrokerError);
     expect(refused).toMatchObject({ code: "temporarily_unavailable", retryAfterSeconds: 1, description: "the broker is busy; retry shortly" });
-    expect((refused as BrokerError).status).toBeUndefined(); // the default for the code: 503
+    expect((refused as BrokerError).reason).toBeUndefined(); // not rate_limited: the code's status, 503
     expect(shed).toEqual(["x509_svid"]);
     await Promise.resolve();
     expect(started).toBe(2); // the third waits for a permit

@@ -24,7 +24,7 @@ afterAll(async () => {
 async function refused(csrPem: string, reason: RegExp): Promise<void> {
   const error = await refusal(h.request("ledger", csrPem));
   expect(error.code).toBe("invalid_request");
-  expect(error.status).toBeUndefined();
+  expect(error.reason).toBeUndefined(); // answered with the code's status: 400
   expect(error.description).toMatch(/^csr /);
   expect(error.description).toMatch(reason);
 }

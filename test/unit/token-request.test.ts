@@ -15,11 +15,11 @@ function parse(fields: Record<string, string | string[]>) {
   return parseTokenExchangeRequest(parseForm(form.toString(), REPEATABLE));
 }
 
-function errorOf(action: () => unknown): { code: string; description: string; status: number | undefined } {
+function errorOf(action: () => unknown): { code: string; description: string; reason: string | undefined } {
   try {
     action();
   } catch (error) {
-    if (error instanceof BrokerError) return { code: error.code, description: error.description, status: error.status };
+    if (error instanceof BrokerError) return { code: error.code, description: error.description, reason: error.reason };
     throw error;
   }
   throw new Error("expected a BrokerError");

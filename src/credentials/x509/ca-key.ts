@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
+import { createPrivateKey, type KeyObject } from "node:crypto";
 import { subtle, type CryptoKey, type SignatureAlgorithm } from "./x509.js";
 
 /** A CA private key as WebCrypto needs it, with the signature algorithm it signs with. */
@@ -31,9 +31,4 @@ export async function importCaKey(pem: string): Promise<CaKey> {
     return { privateKey, keyObject, signingAlgorithm: algorithm };
   }
   throw new Error(`CA key: ${keyObject.asymmetricKeyType ?? "unknown"} keys are not supported (EC P-256/P-384 or RSA)`);
-}
-
-/** SubjectPublicKeyInfo DER of a key's public half, for "does this key match that certificate". */
-export function spkiOf(key: KeyObject): Buffer {
-  return createPublicKey(key).export({ format: "der", type: "spki" });
 }

@@ -112,11 +112,6 @@ export function verifyCsr(parsed: ParsedCsr): CheckedCsr {
   return { publicKey: key, spki: parsed.spki, keyType, asks: asksOf(request) };
 }
 
-/** {@link parseCsr} then {@link verifyCsr}: a CSR read and verified in one go. */
-export function readCsr(pem: string): CheckedCsr {
-  return verifyCsr(parseCsr(pem));
-}
-
 function checkKey(spki: Buffer): { key: KeyObject; keyType: "ec" | "rsa" } {
   let key;
   try {

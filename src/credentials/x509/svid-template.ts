@@ -43,7 +43,7 @@ export function svidTemplate(input: {
 }
 
 /** 20 random bytes, top bit clear (positive) and first byte non-zero (minimal DER, fixed length). */
-export function randomSerial(): string {
+function randomSerial(): string {
   const bytes = randomBytes(20);
   bytes[0] = ((bytes[0] ?? 0) & 0x7f) | 0x01;
   return bytes.toString("hex");

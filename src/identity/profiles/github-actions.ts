@@ -41,7 +41,7 @@ const CLASSIC = /^repo:([A-Za-z0-9-]+)\/([A-Za-z0-9._-]+):(.+)$/s;
 const IMMUTABLE = /^repo:([A-Za-z0-9-]+)@([0-9]+)\/([A-Za-z0-9._-]+)@([0-9]+):(.+)$/s;
 
 /** Parses a default-template GitHub `sub` in either format; undefined for anything else. */
-export function parseGithubSubject(sub: string): GithubSubject | undefined {
+function parseGithubSubject(sub: string): GithubSubject | undefined {
   const immutable = IMMUTABLE.exec(sub);
   if (immutable) {
     const [, owner = "", ownerId = "", repo = "", repoId = "", context = ""] = immutable;

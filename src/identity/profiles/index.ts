@@ -6,8 +6,6 @@ import { oidcProfile } from "./oidc.js";
 import type { Profile } from "./profile.js";
 import { spiffeProfile } from "./spiffe.js";
 
-export type { Profile, ProfileResult } from "./profile.js";
-export { parseGithubSubject, type GithubSubject } from "./github-actions.js";
 
 /** Every profile, by the name issuers.yaml uses. */
 export const PROFILES: Readonly<Record<ProfileName, Profile>> = {

@@ -18,7 +18,7 @@ export const reject = (reason: string): ProfileResult => ({ ok: false, reason })
  * A claim as an attribute string: strings as they are, booleans and finite numbers in their
  * canonical text. Objects, arrays, empty strings and anything else yield undefined.
  */
-export function attributeValue(value: unknown): string | undefined {
+function attributeValue(value: unknown): string | undefined {
   if (typeof value === "string") return value === "" ? undefined : value;
   if (typeof value === "boolean") return String(value);
   if (typeof value === "number" && Number.isFinite(value)) return String(value);
