@@ -3,7 +3,7 @@ import { boundJkt } from "../dpop/binding.js";
 import type { DpopProofVerifier } from "../dpop/verify-proof.js";
 import { BrokerError } from "../errors/broker-error.js";
 import { guard } from "../revocation/store-guard.js";
-import type { RevocationStore, TokenRef } from "../revocation/revocation-store.js";
+import type { RevocationStatus, TokenRef } from "../revocation/revocation-store.js";
 import { tokenRef } from "./token-family.js";
 
 /** Who a bearer-protected call (introspection, admin API) came from. */
@@ -38,7 +38,7 @@ const INVALID = "a valid bearer token issued by this broker is required";
  */
 export function createAuthenticateCaller(deps: {
   readonly brokerTokens: BrokerTokenVerifier;
-  readonly revocations: RevocationStore;
+  readonly revocations: RevocationStatus;
   readonly issuerUrl: string;
   /** Verifies DPoP proofs (no nonce at these endpoints); undefined: the DPoP scheme is refused. */
   readonly dpop?: DpopProofVerifier;
