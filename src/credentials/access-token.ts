@@ -3,7 +3,7 @@ import { epochSeconds, type Clock } from "../lib/clock.js";
 import type { ClaimValue, MayAct } from "../protocol/claims.js";
 import { ACCESS_TOKEN_TYP } from "../protocol/broker-tokens.js";
 import { signJwt } from "./jwt-signer.js";
-import type { KeyStore } from "./key-store.js";
+import type { SignerSource } from "./signer.js";
 
 /** What one issued access token says. */
 export interface AccessTokenSpec {
@@ -75,10 +75,10 @@ export interface AccessTokenMinter {
  * `exp`, `iat`, `nbf`, a random 128-bit `jti`, `client_id` and `scope`, and the private `iat_ms`; for delegation, `act`,
  * `may_act` and `delegation_policy`; for a DPoP-bound token, `cnf.jkt` (RFC 9449 §6.1).
  */
-export function createAccessTokenMinter(options: { issuer: string; keys: KeyStore; clock: Clock }): AccessTokenMinter {
+export function createAccessTokenMinter(options: { issuer: string; keys: SignerSource; clock: Clock }): AccessTokenMinter {
   return {
     async mint(spec) {
-      const key = options.keys.activeKey();
+      const signer = options.keys.activeKey();
       const issuedAt = epochSeconds(options.clock);
       // Strictly after every revocation cutoff the issuance read (the store's order, not the clocks').
       const issuedAtMs = Math.max(options.clock.now(), spec.issueAfterMs === undefined ? 0 : spec.issueAfterMs + 1);
@@ -104,7 +104,7 @@ export function createAccessTokenMinter(options: { issuer: string; keys: KeyStor
       if (spec.delegationPolicy !== undefined) payload.delegation_policy = spec.delegationPolicy;
       if (spec.dpopJkt !== undefined) payload.cnf = { jkt: spec.dpopJkt };
       if (spec.lineage !== undefined && spec.lineage.length > 0) payload[LINEAGE_CLAIM] = [...spec.lineage];
-      const token = signJwt(key, ACCESS_TOKEN_TYP, payload);
+      const token = await signJwt(signer, ACCESS_TOKEN_TYP, payload);
       return { token, jti, issuedAt, issuedAtMs, expiresAt };
     },
   };

@@ -351,10 +351,6 @@ export function revocationStoreContract(name: string, harness: () => StoreHarnes
       for (const cursor of forged) await expect(store.listPage({ limit: 2, cursor })).rejects.toBeInstanceOf(InvalidCursorError);
     });
 
-    it("ping answers while the store is up", async () => {
-      await expect(store.ping()).resolves.toBeUndefined();
-    });
-
     it("each role works on its own, through an object that holds only that role's calls", async () => {
       const claims: SingleUseClaims = roleOf<SingleUseClaims>(store, { claimOnce: null });
       const status: RevocationStatus = roleOf<RevocationStatus>(store, { tokenStatus: null });
@@ -391,6 +387,11 @@ export function revocationStoreContract(name: string, harness: () => StoreHarnes
       expect([page.tokens.length, page.workloads.length, page.blocks.length, page.nextCursor]).toEqual([1, 1, 1, undefined]);
       expect(await admin.unblockWorkload("role-blocked")).toBe(true);
       await expect(lifecycle.ping()).resolves.toBeUndefined();
+    });
+
+    // Last, and it writes nothing: the suites that follow on the same server start from an empty one.
+    it("ping answers while the store is up", async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
     });
   });
 }
