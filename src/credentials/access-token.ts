@@ -2,7 +2,7 @@ import { randomTokenId } from "../lib/token-id.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import type { ClaimValue, MayAct } from "../protocol/claims.js";
 import { ACCESS_TOKEN_TYP } from "../protocol/broker-tokens.js";
-import { signJwt } from "./jwt-signer.js";
+import { registeredClaims, signJwt } from "./jwt-signer.js";
 import type { SignerSource } from "./signer.js";
 
 /** What one issued access token says. */
@@ -84,13 +84,8 @@ export function createAccessTokenMinter(options: { issuer: string; keys: SignerS
       const issuedAtMs = Math.max(options.clock.now(), spec.issueAfterMs === undefined ? 0 : spec.issueAfterMs + 1);
       const expiresAt = Math.min(issuedAt + spec.lifetimeSeconds, spec.notAfter ?? Number.POSITIVE_INFINITY);
       const jti = randomTokenId();
-      // Registered claims last, so a grant's extra claims can never override them.
       const payload: Record<string, unknown> = {
-        ...spec.extraClaims,
-        iss: options.issuer,
-        sub: spec.subject,
-        aud: spec.audiences.length === 1 ? spec.audiences[0] : [...spec.audiences],
-        exp: expiresAt,
+        ...registeredClaims(spec.extraClaims, { iss: options.issuer, sub: spec.subject, audiences: spec.audiences, exp: expiresAt }),
         nbf: issuedAt,
         iat: issuedAt,
         [ISSUED_AT_MS_CLAIM]: issuedAtMs,

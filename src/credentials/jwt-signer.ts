@@ -12,6 +12,19 @@ export async function signJwt(signer: Signer, typ: string, payload: Readonly<Rec
   return `${signingInput}.${Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength).toString("base64url")}`;
 }
 
+/**
+ * The claims every broker JWT opens with: a grant's extra claims first, then the registered ones,
+ * so that no extra claim can override `iss`, `sub`, `aud` or `exp` (nor what the minter writes
+ * after these). `aud` is a string for one audience, an array for several.
+ */
+export function registeredClaims(
+  extraClaims: Readonly<Record<string, unknown>>,
+  claims: { readonly iss: string; readonly sub: string; readonly audiences: readonly string[]; readonly exp: number },
+): Record<string, unknown> {
+  const { iss, sub, audiences, exp } = claims;
+  return { ...extraClaims, iss, sub, aud: audiences.length === 1 ? audiences[0] : [...audiences], exp };
+}
+
 // One encoded header per signer and typ: the header never changes between tokens.
 const headers = new WeakMap<Signer, Map<string, string>>();
 

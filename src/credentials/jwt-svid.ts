@@ -2,7 +2,7 @@ import { randomTokenId } from "../lib/token-id.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import type { ClaimValue } from "../protocol/claims.js";
 import type { IssuedToken } from "./access-token.js";
-import { signJwt } from "./jwt-signer.js";
+import { registeredClaims, signJwt } from "./jwt-signer.js";
 import type { SignerSource } from "./signer.js";
 
 /** JWT-SVID §2: the header's `typ`, when present, is JWT or JOSE. */
@@ -34,13 +34,8 @@ export function createJwtSvidMinter(options: { issuer: string; keys: SignerSourc
       const issuedAt = epochSeconds(options.clock);
       const expiresAt = issuedAt + spec.lifetimeSeconds;
       const jti = randomTokenId();
-      // Registered claims last, so a grant's extra claims can never override them.
       const payload: Record<string, unknown> = {
-        ...spec.extraClaims,
-        iss: options.issuer,
-        sub: spec.spiffeId,
-        aud: spec.audiences.length === 1 ? spec.audiences[0] : [...spec.audiences],
-        exp: expiresAt,
+        ...registeredClaims(spec.extraClaims, { iss: options.issuer, sub: spec.spiffeId, audiences: spec.audiences, exp: expiresAt }),
         iat: issuedAt,
         jti,
       };
