@@ -129,7 +129,7 @@ async function main(): Promise<void> {
   try {
     const devKey = await toSigningKey(createPrivateKey(await readFile(devIssuerPaths(keysDir).privateKey, "utf8")));
     const now = Math.floor(Date.now() / 1000);
-    const token = signJwt(devKey, "JWT", { iss: DEV_ISSUER, sub: "demo-workload", aud: broker.url, iat: now, exp: now + 3000 });
+    const token = await signJwt(devKey, "JWT", { iss: DEV_ISSUER, sub: "demo-workload", aud: broker.url, iat: now, exp: now + 3000 });
     // What an unauthenticated caller has at best: a well-formed token of a trusted issuer, signature forged.
     const forged = `${token.slice(0, token.lastIndexOf(".") + 1)}${randomBytes(64).toString("base64url")}`;
     const p256 = (await generateKeyAndCsr("ec-p256")).csrPem;

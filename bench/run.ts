@@ -160,7 +160,7 @@ function exchangeBody(subjectToken: string, extra: Record<string, string> = {}):
 }
 
 /** A subject token of a bench issuer, signed through node:crypto (fast enough to mint thousands). */
-function mintSubject(key: SigningKey, issuer: string, audience: string): string {
+function mintSubject(key: SigningKey, issuer: string, audience: string): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   return signJwt(key, "JWT", { iss: issuer, sub: "demo-workload", aud: audience, iat: now, exp: now + 3000, jti: randomBytes(16).toString("base64url") });
 }
@@ -262,7 +262,7 @@ async function main(): Promise<void> {
   // In-memory store.
   const memory = await startProcess(BROKER_ARGS, brokerEnv, join(work, "broker-memory.log"));
   const benchKey = await toSigningKey(createPrivateKey(await readFile(benchKeyFile, "utf8")));
-  const subjectToken = mintSubject(benchKey, BENCH_ISSUER, issuerUrl);
+  const subjectToken = await mintSubject(benchKey, BENCH_ISSUER, issuerUrl);
   const body = exchangeBody(subjectToken);
   record("memory", await load(work, "broker: token exchange (memory)", memory, "/token", { bodies: [body], warmUp: true }));
   record("memory-c1", await load(work, "broker: token exchange (memory)", memory, "/token", { bodies: [body], connections: 1, durationSeconds: 5 }));
@@ -279,7 +279,7 @@ async function main(): Promise<void> {
   }
   // The same exchange with a different subject token each time: every request misses the
   // verified-token cache and pays the full jose verification (a deploy storm of new workloads).
-  const freshBodies = Array.from({ length: Math.max(20_000, 5_000 * DURATION) }, () => exchangeBody(mintSubject(benchKey, BENCH_ISSUER, issuerUrl)));
+  const freshBodies = await Promise.all(Array.from({ length: Math.max(20_000, 5_000 * DURATION) }, async () => exchangeBody(await mintSubject(benchKey, BENCH_ISSUER, issuerUrl))));
   record("memory-fresh", await load(work, "broker: token exchange, a new subject token each time (memory)", memory, "/token", { bodies: freshBodies }));
   const brokerToken = await exchangeFor(memory, exchangeBody(subjectToken, { scope: "demo:read demo:write" }));
   const reExchange = new URLSearchParams({ grant_type: GRANT_TYPE, subject_token_type: ACCESS_TOKEN_TYPE, subject_token: brokerToken, scope: "demo:read" }).toString();
@@ -305,9 +305,9 @@ async function main(): Promise<void> {
   record("redis-c1", await load(work, "broker: token exchange (redis)", redisBroker, "/token", { bodies: [body], connections: 1, durationSeconds: 5 }));
   const onceKey = await toSigningKey(createPrivateKey(await readFile(onceKeyFile, "utf8")));
   // More distinct tokens than the run can use: a reused one would show up as non-2xx.
-  const onceBodies = Array.from({ length: Math.max(20_000, 5_000 * DURATION) }, () => exchangeBody(mintSubject(onceKey, ONCE_ISSUER, issuerUrl)));
+  const onceBodies = await Promise.all(Array.from({ length: Math.max(20_000, 5_000 * DURATION) }, async () => exchangeBody(await mintSubject(onceKey, ONCE_ISSUER, issuerUrl))));
   record("redis-replay", await load(work, "broker: token exchange (redis, single-use tokens)", redisBroker, "/token", { bodies: onceBodies }));
-  const bearer = await exchangeFor(redisBroker, new URLSearchParams({ grant_type: GRANT_TYPE, subject_token_type: JWT_TYPE, subject_token: signJwt(benchKey, "JWT", { iss: BENCH_ISSUER, sub: "introspector", aud: issuerUrl, iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 3000 }), audience: issuerUrl, scope: "broker:introspect" }).toString());
+  const bearer = await exchangeFor(redisBroker, new URLSearchParams({ grant_type: GRANT_TYPE, subject_token_type: JWT_TYPE, subject_token: await signJwt(benchKey, "JWT", { iss: BENCH_ISSUER, sub: "introspector", aud: issuerUrl, iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 3000 }), audience: issuerUrl, scope: "broker:introspect" }).toString());
   const issued = await exchangeFor(redisBroker, body);
   record(
     "introspect",

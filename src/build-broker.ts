@@ -18,7 +18,7 @@ import type { Log } from "./lib/log.js";
 import { Semaphore } from "./lib/semaphore.js";
 import { BrokerMetrics } from "./metrics/broker-metrics.js";
 import { inForceCounts } from "./metrics/in-force.js";
-import { countingAuditSink, TimedRevocationStore } from "./metrics/instrument.js";
+import { countingAuditSink, timedRevocationStore } from "./metrics/instrument.js";
 import type { PolicySet } from "./policy/index.js";
 import { createRateLimitGate, type AdmitWorkload } from "./authorization/rate-limit-gate.js";
 import { reportingOutages, type RateLimiter } from "./rate-limit/rate-limiter.js";
@@ -95,7 +95,7 @@ export function buildBroker(settings: BrokerSettings, ports: BrokerPorts): Broke
   const metrics = ports.metrics ?? new BrokerMetrics();
   // Readiness follows what the store does for requests, not only a probe (store-readiness.ts).
   const storeReadiness = new StoreReadiness(ports.revocations.kind, () => revocations.ping());
-  const revocations = new TimedRevocationStore(ports.revocations, metrics, () => storeReadiness.recordFailure());
+  const revocations = timedRevocationStore(ports.revocations, metrics, () => storeReadiness.recordFailure());
   const audit = countingAuditSink(ports.audit, metrics);
   // The limiter shares the store's Redis (main.ts): its outages make the store not ready too.
   const limiter = reportingOutages(ports.limiter, () => storeReadiness.recordFailure());

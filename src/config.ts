@@ -12,7 +12,7 @@ import { DEFAULT_HOST, DEFAULT_KEYS_DIR, DEFAULT_POLICY_DIR, DEFAULT_PORT, defau
 import { isScopeToken } from "./protocol/scope.js";
 import { parseRateLimit } from "./rate-limit/rate-limit-setting.js";
 import type { RateLimit } from "./rate-limit/rate-limiter.js";
-import { defaultWaitTimeoutMs } from "./revocation/revocation-replication.js";
+import { defaultWaitTimeoutMs } from "./redis/revocation-replication.js";
 
 /** Every setting the broker reads, with its default. docs/configuration.md documents each one. */
 export interface Config {
@@ -46,7 +46,7 @@ export interface Config {
   /** Bound on one Redis command: past it the request fails closed (503). */
   readonly redisCommandTimeoutMs: number;
   readonly redisConnectTimeoutMs: number;
-  /** Replicas a revocation write must reach before it is acknowledged ("auto": see revocation-replication.ts). */
+  /** Replicas a revocation write must reach before it is acknowledged ("auto": see redis/revocation-replication.ts). */
   readonly redisRevocationReplicas: number | "auto";
   /** WAIT's timeout for a revocation write, below the command timeout. */
   readonly redisRevocationWaitMs: number;

@@ -13,9 +13,7 @@ import { findDevelopmentMaterial } from "./credentials/development-material-chec
 import { FileKeyStore } from "./credentials/file-key-store.js";
 import { devCaExists, ensureDevCa, loadCertificateAuthority, loadDevCa, type CertificateAuthority } from "./credentials/x509/ca-store.js";
 import { MemoryRevocationStore } from "./revocation/memory-revocation-store.js";
-import { checkRedisSettings, createRedisClient, parseRedisUrl, whenRedisReady } from "./redis/redis-connection.js";
-import { replicationFor } from "./redis/redis-replication.js";
-import { RedisRevocationStore } from "./redis/redis-revocation-store.js";
+import { openRedisRevocationStore } from "./redis/open-redis-store.js";
 import type { RevocationStore } from "./revocation/revocation-store.js";
 import { loadTokenVerifier, type TokenVerifier } from "./identity/token-verifier.js";
 import { systemClock } from "./lib/clock.js";
@@ -189,29 +187,19 @@ async function openRevocationStore(config: Config, logger: Logger): Promise<{ st
     logger.warn({}, "REDIS_URL is not set: revocations and rate limits live in this process only; run several replicas only with Redis");
     return { store: new MemoryRevocationStore(systemClock), redis: undefined };
   }
-  const redisLog = logger.child({ component: "redis" });
-  let client: ReturnType<typeof createRedisClient>;
+  const settings = {
+    url: config.redisUrl,
+    commandTimeoutMs: config.redisCommandTimeoutMs,
+    connectTimeoutMs: config.redisConnectTimeoutMs,
+    revocationReplicas: config.redisRevocationReplicas,
+    revocationWaitMs: config.redisRevocationWaitMs,
+  };
   try {
-    client = createRedisClient(config.redisUrl, {
-      commandTimeoutMs: config.redisCommandTimeoutMs,
-      connectTimeoutMs: config.redisConnectTimeoutMs,
-      log: redisLog,
-    });
+    const { store, client } = openRedisRevocationStore(settings, systemClock, logger.child({ component: "redis" }));
+    return { store, redis: client };
   } catch (error) {
     throw new StartupError(`REDIS_URL: ${error instanceof Error ? error.message : String(error)}`);
   }
-  // Start even when Redis is down: requests fail closed (503) and /readyz says why until it is back.
-  whenRedisReady(client, config.redisConnectTimeoutMs).then(
-    () => checkRedisSettings(client, redisLog),
-    (error: unknown) => redisLog.warn({ reason: error instanceof Error ? error.message : String(error) }, "Redis not reachable yet: exchanges answer 503 until it is"),
-  );
-  // Revocations are acknowledged once replicated (and, under Sentinel, on the master the Sentinels name).
-  const replication = replicationFor(parseRedisUrl(config.redisUrl), {
-    replicas: config.redisRevocationReplicas,
-    waitTimeoutMs: config.redisRevocationWaitMs,
-    commandTimeoutMs: config.redisCommandTimeoutMs,
-  });
-  return { store: new RedisRevocationStore(client, systemClock, { log: redisLog, replication }), redis: client };
 }
 
 /**

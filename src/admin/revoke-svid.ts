@@ -2,7 +2,7 @@ import type { AuditSink } from "../audit/audit-event.js";
 import { BrokerError } from "../errors/broker-error.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { audited, type AdminCall } from "./admin-call.js";
-import type { RevocationStore, SvidRecord } from "../revocation/revocation-store.js";
+import type { SvidRecord, SvidRegistry } from "../revocation/revocation-store.js";
 
 export type RevokeSvid = (command: { serial: string; reason: string }, call: AdminCall) => Promise<SvidRecord>;
 
@@ -18,7 +18,7 @@ export function normalizeSerial(text: string): string | undefined {
  * An operator revokes one X.509-SVID by serial: it goes on the CRL until it expires. Only SVIDs
  * this broker issued and that have not expired can be revoked (404 otherwise).
  */
-export function createRevokeSvid(deps: { readonly revocations: RevocationStore; readonly audit: AuditSink; readonly clock: Clock }): RevokeSvid {
+export function createRevokeSvid(deps: { readonly revocations: SvidRegistry; readonly audit: AuditSink; readonly clock: Clock }): RevokeSvid {
   return async function revokeSvid(command, call) {
     return audited(deps.audit, call, { action: "revoke_svid", target: command.serial, reason: command.reason }, async () => {
       const serial = normalizeSerial(command.serial);

@@ -2,7 +2,7 @@ import type { AuditSink } from "../audit/audit-event.js";
 import { BrokerError } from "../errors/broker-error.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { audited, type AdminCall } from "./admin-call.js";
-import type { RevocationStore, TokenRevocation } from "../revocation/revocation-store.js";
+import type { RevocationAdmin, TokenRevocation } from "../revocation/revocation-store.js";
 
 /** The furthest ahead an operator may keep a `jti` revoked: every broker credential dies long before. */
 export const MAX_TOKEN_REVOCATION_SECONDS = 86_400;
@@ -21,7 +21,7 @@ export type RevokeTokenId = (command: RevokeTokenIdCommand, call: AdminCall) => 
  * the global lifetime cap: any broker credential with that `jti` issued before now expires by then.
  */
 export function createRevokeTokenId(deps: {
-  readonly revocations: RevocationStore;
+  readonly revocations: RevocationAdmin;
   readonly audit: AuditSink;
   readonly clock: Clock;
   readonly maxLifetimeSeconds: number;

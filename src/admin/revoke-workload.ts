@@ -2,7 +2,7 @@ import type { AuditSink } from "../audit/audit-event.js";
 import { BrokerError } from "../errors/broker-error.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { audited, type AdminCall } from "./admin-call.js";
-import { CUTOFF_MARGIN_MS, type RevocationStore, type WorkloadBlock, type WorkloadRevocation } from "../revocation/revocation-store.js";
+import { CUTOFF_MARGIN_MS, type RevocationAdmin, type WorkloadBlock, type WorkloadRevocation } from "../revocation/revocation-store.js";
 
 export interface RevokeWorkloadCommand {
   readonly workloadId: string;
@@ -30,7 +30,7 @@ export type RevokeWorkload = (command: RevokeWorkloadCommand, call: AdminCall) =
  * issuance until lifted or until a time. Acknowledged only once the store has accepted it.
  */
 export function createRevokeWorkload(deps: {
-  readonly revocations: RevocationStore;
+  readonly revocations: RevocationAdmin;
   readonly audit: AuditSink;
   readonly clock: Clock;
   readonly maxLifetimeSeconds: number;

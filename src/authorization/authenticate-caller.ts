@@ -4,7 +4,7 @@ import type { DpopProofVerifier } from "../dpop/verify-proof.js";
 import { BrokerError } from "../errors/broker-error.js";
 import { scopesOf } from "../protocol/scope.js";
 import { guard } from "../revocation/store-guard.js";
-import type { RevocationStore, TokenRef } from "../revocation/revocation-store.js";
+import type { RevocationStatus, TokenRef } from "../revocation/revocation-store.js";
 import { tokenRef } from "./token-family.js";
 
 /** Who a bearer-protected call (introspection, admin API) came from. */
@@ -36,7 +36,7 @@ export type AuthenticateCaller = (token: string, requiredScope: string, presenta
  */
 export function createAuthenticateCaller(deps: {
   readonly brokerTokens: BrokerTokenVerifier;
-  readonly revocations: RevocationStore;
+  readonly revocations: RevocationStatus;
   readonly issuerUrl: string;
   /** Verifies DPoP proofs (no nonce at these endpoints); undefined: the DPoP scheme is refused. */
   readonly dpop?: DpopProofVerifier;

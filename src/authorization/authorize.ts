@@ -3,13 +3,13 @@ import { BrokerError, type BrokerErrorCode } from "../errors/broker-error.js";
 import type { ExternalTokenType, SubjectTokenVerifier, VerifiedSubject } from "../identity/types.js";
 import type { DenialReason, Grant, PolicySet, PrincipalContext, RequestContext } from "../policy/types.js";
 import type { AdmitWorkload } from "./rate-limit-gate.js";
-import type { RevocationStore } from "../revocation/revocation-store.js";
+import type { IssuanceChecks } from "../revocation/revocation-store.js";
 import { checkIssuance, type IssuanceFloor } from "./revocation-checks.js";
 
 export interface AuthorizeDeps {
   readonly verifier: SubjectTokenVerifier;
   readonly policies: () => PolicySet;
-  readonly revocations: RevocationStore;
+  readonly revocations: IssuanceChecks;
   /** The per-workload rate limit (throws 429); undefined: none. */
   readonly admitWorkload?: AdmitWorkload;
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Clock } from "../lib/clock.js";
-import type { RevocationStore } from "../revocation/revocation-store.js";
+import type { SingleUseClaims } from "../revocation/revocation-store.js";
 import { guard } from "../revocation/store-guard.js";
 import { normalizeHttpUri } from "../dpop/htu.js";
 import { createDpopNonces, type DpopNonces } from "../dpop/nonce.js";
@@ -22,7 +22,7 @@ export interface BrokerDpopOptions {
   /** BROKER_ISSUER_URL: the public base URL, so `htu` holds behind a proxy (never the Host header). */
   readonly issuerUrl: string;
   /** Proof `jti`s are claimed here: with Redis, a proof used on one replica is refused by every other. */
-  readonly revocations: RevocationStore;
+  readonly revocations: SingleUseClaims;
   readonly clock: Clock;
   readonly proofWindowSeconds: number;
   readonly nonce: "off" | "required";

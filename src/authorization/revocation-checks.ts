@@ -1,6 +1,6 @@
 import type { BrokerTokenClaims } from "../credentials/broker-token-verifier.js";
 import { BrokerError } from "../errors/broker-error.js";
-import { latestCutoff, revocationCutoffMs, type RevocationStore, type TokenRevocationCause } from "../revocation/revocation-store.js";
+import { latestCutoff, revocationCutoffMs, type IssuanceChecks, type TokenRevocationCause } from "../revocation/revocation-store.js";
 import { guard } from "../revocation/store-guard.js";
 import { tokenRef } from "./token-family.js";
 
@@ -29,7 +29,7 @@ export function mintFloor(subject: IssuanceFloor, actor: { readonly issueAfterMs
  * Fails closed: when the store cannot answer, nothing is issued.
  */
 export async function checkIssuance(
-  store: RevocationStore,
+  store: IssuanceChecks,
   check: { workloadId: string; replay: { key: string; expiresAt: number } | undefined },
 ): Promise<IssuanceFloor> {
   const [block, revocation, firstUse] = await guard(
@@ -64,7 +64,7 @@ const CAUSES: Record<TokenRevocationCause, string> = {
  * the latest cutoff read, for the stamp of what is minted from it.
  */
 export async function checkBrokerToken(
-  store: RevocationStore,
+  store: IssuanceChecks,
   token: BrokerTokenClaims,
   label: "subject_token" | "actor_token" = "subject_token",
 ): Promise<IssuanceFloor> {

@@ -5,7 +5,7 @@ import type { ExternalTokenType, SubjectTokenVerifier, VerifiedSubject } from ".
 import { sha256Hex } from "../lib/hash.js";
 import type { PolicySet, PrincipalContext, RequestContext } from "../policy/types.js";
 import type { AdmitWorkload } from "./rate-limit-gate.js";
-import type { RevocationStore } from "../revocation/revocation-store.js";
+import type { IssuanceChecks } from "../revocation/revocation-store.js";
 import { guard } from "../revocation/store-guard.js";
 import { actOf, type ActClaim } from "./act-claim.js";
 import { checkBrokerToken } from "./revocation-checks.js";
@@ -70,7 +70,7 @@ export type DescribeIssuer = (iss: string) => { readonly id: string; readonly pr
 export function createVerifyActor(deps: {
   readonly verifier: SubjectTokenVerifier;
   readonly brokerTokens: BrokerTokenVerifier;
-  readonly revocations: RevocationStore;
+  readonly revocations: IssuanceChecks;
   readonly policies: () => PolicySet;
   /** The broker's issuer URL: the `aud` a broker token needs to act (RFC 9068 §4). */
   readonly issuer: string;

@@ -2,8 +2,8 @@ import { randomTokenId } from "../lib/token-id.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import type { ClaimValue, MayAct } from "../protocol/claims.js";
 import { ACCESS_TOKEN_TYP } from "../protocol/broker-tokens.js";
-import { signJwt } from "./jwt-signer.js";
-import type { KeyStore } from "./key-store.js";
+import { registeredClaims, signJwt } from "./jwt-signer.js";
+import type { SignerSource } from "./signer.js";
 
 /** What one issued access token says. */
 export interface AccessTokenSpec {
@@ -75,22 +75,17 @@ export interface AccessTokenMinter {
  * `exp`, `iat`, `nbf`, a random 128-bit `jti`, `client_id` and `scope`, and the private `iat_ms`; for delegation, `act`,
  * `may_act` and `delegation_policy`; for a DPoP-bound token, `cnf.jkt` (RFC 9449 §6.1).
  */
-export function createAccessTokenMinter(options: { issuer: string; keys: KeyStore; clock: Clock }): AccessTokenMinter {
+export function createAccessTokenMinter(options: { issuer: string; keys: SignerSource; clock: Clock }): AccessTokenMinter {
   return {
     async mint(spec) {
-      const key = options.keys.activeKey();
+      const signer = options.keys.activeKey();
       const issuedAt = epochSeconds(options.clock);
       // Strictly after every revocation cutoff the issuance read (the store's order, not the clocks').
       const issuedAtMs = Math.max(options.clock.now(), spec.issueAfterMs === undefined ? 0 : spec.issueAfterMs + 1);
       const expiresAt = Math.min(issuedAt + spec.lifetimeSeconds, spec.notAfter ?? Number.POSITIVE_INFINITY);
       const jti = randomTokenId();
-      // Registered claims last, so a grant's extra claims can never override them.
       const payload: Record<string, unknown> = {
-        ...spec.extraClaims,
-        iss: options.issuer,
-        sub: spec.subject,
-        aud: spec.audiences.length === 1 ? spec.audiences[0] : [...spec.audiences],
-        exp: expiresAt,
+        ...registeredClaims(spec.extraClaims, { iss: options.issuer, sub: spec.subject, audiences: spec.audiences, exp: expiresAt }),
         nbf: issuedAt,
         iat: issuedAt,
         [ISSUED_AT_MS_CLAIM]: issuedAtMs,
@@ -104,7 +99,7 @@ export function createAccessTokenMinter(options: { issuer: string; keys: KeyStor
       if (spec.delegationPolicy !== undefined) payload.delegation_policy = spec.delegationPolicy;
       if (spec.dpopJkt !== undefined) payload.cnf = { jkt: spec.dpopJkt };
       if (spec.lineage !== undefined && spec.lineage.length > 0) payload[LINEAGE_CLAIM] = [...spec.lineage];
-      const token = signJwt(key, ACCESS_TOKEN_TYP, payload);
+      const token = await signJwt(signer, ACCESS_TOKEN_TYP, payload);
       return { token, jti, issuedAt, issuedAtMs, expiresAt };
     },
   };

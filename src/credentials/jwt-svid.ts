@@ -2,8 +2,8 @@ import { randomTokenId } from "../lib/token-id.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import type { ClaimValue } from "../protocol/claims.js";
 import type { IssuedToken } from "./access-token.js";
-import { signJwt } from "./jwt-signer.js";
-import type { KeyStore } from "./key-store.js";
+import { registeredClaims, signJwt } from "./jwt-signer.js";
+import type { SignerSource } from "./signer.js";
 
 /** JWT-SVID §2: the header's `typ`, when present, is JWT or JOSE. */
 export const JWT_SVID_TYP = "JWT";
@@ -26,25 +26,20 @@ export interface JwtSvidMinter {
  * (§2); claims `sub` = the SPIFFE ID, `aud`, `exp` (§3), plus `iat`, `iss` and a random `jti`.
  * The `typ` differs from access tokens' `at+jwt`, so a JWT-SVID never opens a broker endpoint.
  */
-export function createJwtSvidMinter(options: { issuer: string; keys: KeyStore; clock: Clock }): JwtSvidMinter {
+export function createJwtSvidMinter(options: { issuer: string; keys: SignerSource; clock: Clock }): JwtSvidMinter {
   return {
     async mint(spec) {
       if (spec.audiences.length === 0) throw new Error("a JWT-SVID needs an audience");
-      const key = options.keys.activeKey();
+      const signer = options.keys.activeKey();
       const issuedAt = epochSeconds(options.clock);
       const expiresAt = issuedAt + spec.lifetimeSeconds;
       const jti = randomTokenId();
-      // Registered claims last, so a grant's extra claims can never override them.
       const payload: Record<string, unknown> = {
-        ...spec.extraClaims,
-        iss: options.issuer,
-        sub: spec.spiffeId,
-        aud: spec.audiences.length === 1 ? spec.audiences[0] : [...spec.audiences],
-        exp: expiresAt,
+        ...registeredClaims(spec.extraClaims, { iss: options.issuer, sub: spec.spiffeId, audiences: spec.audiences, exp: expiresAt }),
         iat: issuedAt,
         jti,
       };
-      return { token: signJwt(key, JWT_SVID_TYP, payload), jti, issuedAt, expiresAt };
+      return { token: await signJwt(signer, JWT_SVID_TYP, payload), jti, issuedAt, expiresAt };
     },
   };
 }

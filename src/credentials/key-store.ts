@@ -1,13 +1,12 @@
 import type { JWK } from "jose";
-import type { SigningKey } from "./signing-key.js";
+import type { SignerSource } from "./signer.js";
 
 /**
- * Where the broker's signing keys come from. Files today; a KMS can implement the same
- * interface later without touching the handlers.
+ * Where the broker's signing keys come from: the signer of new credentials (the minters see
+ * only that, `SignerSource`) and the public keys verifiers may meet. Files today; a KMS can
+ * implement the same interface later without touching the minters or the handlers.
  */
-export interface KeyStore {
-  /** The key that signs new credentials. */
-  activeKey(): SigningKey;
+export interface KeyStore extends SignerSource {
   /**
    * Every public key a verifier may meet: the active one, the next one (published before it
    * signs) and previous ones (kept until their last token expires).

@@ -1,13 +1,13 @@
-import type { KeyObject } from "node:crypto";
-import { SIGNING_ALGORITHM } from "../protocol/broker-tokens.js";
+import { sign, type KeyObject } from "node:crypto";
 import { calculateJwkThumbprint, exportJWK, type JWK } from "jose";
+import { SIGNING_ALGORITHM } from "../protocol/broker-tokens.js";
+import type { Signer } from "./signer.js";
 
-/** A broker signing key: the private half signs, the public half is published in the JWKS. */
-export interface SigningKey {
-  /** RFC 7638 JWK thumbprint of the public key. */
-  readonly kid: string;
-  readonly alg: typeof SIGNING_ALGORITHM;
-  readonly privateKey: KeyObject;
+/**
+ * A broker signing key held in this process (the key files): it signs through the Signer port,
+ * its private half stays inside, and its public half is published in the JWKS.
+ */
+export interface SigningKey extends Signer {
   /** Public JWK as published: kty, crv, x, y, kid, alg, use. */
   readonly publicJwk: Readonly<JWK>;
 }
@@ -20,5 +20,11 @@ export async function toSigningKey(privateKey: KeyObject): Promise<SigningKey> {
   const { kty, crv, x, y } = await exportJWK(privateKey);
   const bare: JWK = { kty, crv, x, y };
   const kid = await calculateJwkThumbprint(bare, "sha256");
-  return { kid, alg: SIGNING_ALGORITHM, privateKey, publicJwk: Object.freeze({ ...bare, kid, alg: SIGNING_ALGORITHM, use: "sig" }) };
+  return {
+    kid,
+    alg: SIGNING_ALGORITHM,
+    // Straight through node:crypto, on this thread: RFC 7518 §3.4 ES256 with the raw r||s signature.
+    sign: (signingInput) => sign("sha256", signingInput, { key: privateKey, dsaEncoding: "ieee-p1363" }),
+    publicJwk: Object.freeze({ ...bare, kid, alg: SIGNING_ALGORITHM, use: "sig" }),
+  };
 }

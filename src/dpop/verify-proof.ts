@@ -40,8 +40,8 @@ export interface VerifiedDpopProof {
 
 /**
  * Claims a single-use key until `expiresAt` (seconds): true the first time, false for a replay.
- * The broker passes its RevocationStore's `claimOnce` (shared by every replica); a resource server
- * a replay cache of its own.
+ * The broker passes its store's claim-once role (`SingleUseClaims`, shared by every replica); a
+ * resource server a replay cache of its own.
  */
 export type ClaimOnce = (key: string, expiresAt: number) => Promise<boolean>;
 

@@ -8,7 +8,7 @@ import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
 import type { PolicySet } from "../policy/types.js";
 import type { AdmitWorkload } from "../authorization/rate-limit-gate.js";
-import type { RevocationStore } from "../revocation/revocation-store.js";
+import type { IssuanceChecks } from "../revocation/revocation-store.js";
 import { attenuate } from "../authorization/attenuate.js";
 import { authorize, DENIAL_DESCRIPTIONS, type AuthorizationTrace } from "../authorization/authorize.js";
 import { chainDepth } from "../authorization/act-claim.js";
@@ -31,7 +31,7 @@ export interface ExchangeDeps {
   /** Mints JWT-SVIDs (requested_token_type jwt); undefined: JWT-SVIDs are not issued. */
   readonly jwtSvids?: JwtSvidMinter;
   readonly audit: AuditSink;
-  readonly revocations: RevocationStore;
+  readonly revocations: IssuanceChecks;
   readonly clock: Clock;
   readonly maxLifetimeSeconds: number;
   /** Verifies actor_tokens (RFC 8693 delegation); undefined: an actor_token is refused. */

@@ -6,7 +6,7 @@ import { BrokerError } from "../errors/broker-error.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import type { ClaimValue, PolicySet } from "../policy/types.js";
 import type { AdmitWorkload } from "../authorization/rate-limit-gate.js";
-import type { RevocationStore } from "../revocation/revocation-store.js";
+import type { IssuanceChecks } from "../revocation/revocation-store.js";
 import { attenuate } from "../authorization/attenuate.js";
 import { DENIAL_CODES, DENIAL_DESCRIPTIONS, type AuthorizationTrace } from "../authorization/authorize.js";
 import { actOf, chainDepth, mayActOf } from "../authorization/act-claim.js";
@@ -57,7 +57,7 @@ export type ReExchange = (request: TokenExchangeRequest, clientAddress: string, 
 export function createReExchange(deps: {
   readonly brokerTokens: BrokerTokenVerifier;
   readonly minter: AccessTokenMinter;
-  readonly revocations: RevocationStore;
+  readonly revocations: IssuanceChecks;
   readonly clock: Clock;
   readonly issuer: string;
   readonly maxLifetimeSeconds: number;

@@ -6,7 +6,7 @@ import { actOf, mayActOf } from "../authorization/act-claim.js";
 import { tokenRef } from "../authorization/token-family.js";
 import type { MayAct } from "../policy/types.js";
 import { guard } from "../revocation/store-guard.js";
-import type { RevocationStore, TokenRef } from "../revocation/revocation-store.js";
+import type { RevocationStatus, TokenRef } from "../revocation/revocation-store.js";
 
 /** RFC 7662 §2.2: an inactive token says nothing more about itself. */
 export interface InactiveToken {
@@ -47,7 +47,7 @@ const INACTIVE: InactiveToken = Object.freeze({ active: false });
  * malformed and expired tokens are simply inactive (§2.2). Fails closed: when the store cannot
  * answer, the caller gets 503, never an `active: true` nobody could vouch for.
  */
-export function createIntrospectToken(deps: { readonly brokerTokens: BrokerTokenVerifier; readonly revocations: RevocationStore }): IntrospectToken {
+export function createIntrospectToken(deps: { readonly brokerTokens: BrokerTokenVerifier; readonly revocations: RevocationStatus }): IntrospectToken {
   return async function introspectToken(token) {
     let claims: BrokerTokenClaims;
     try {

@@ -4,7 +4,7 @@ import { BrokerError } from "../errors/broker-error.js";
 import { guard } from "../revocation/store-guard.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
-import type { RevocationStore, TokenRef } from "../revocation/revocation-store.js";
+import type { RevocationAdmin, RevocationStatus, TokenRef } from "../revocation/revocation-store.js";
 import { tokenRef } from "../authorization/token-family.js";
 
 export interface RevokeTokenCall {
@@ -25,7 +25,7 @@ const HOLDER_REVOCATION_REASON = "revoked by holder (RFC 7009)";
  */
 export function createRevokeToken(deps: {
   readonly brokerTokens: BrokerTokenVerifier;
-  readonly revocations: RevocationStore;
+  readonly revocations: RevocationStatus & Pick<RevocationAdmin, "revokeToken">;
   readonly audit: AuditSink;
   readonly clock: Clock;
 }): RevokeToken {

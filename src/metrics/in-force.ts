@@ -1,5 +1,5 @@
 import type { Clock } from "../lib/clock.js";
-import type { RevocationStore } from "../revocation/revocation-store.js";
+import type { RevocationAdmin, SvidRegistry } from "../revocation/revocation-store.js";
 
 export interface InForceCounts {
   tokens: number;
@@ -12,7 +12,7 @@ export interface InForceCounts {
  * Counts revocations and blocks in force for the scrape-time gauge. Listing scans the store, so
  * the answer is reused for `minIntervalMs` (15 s): scrapes cannot turn into a load on Redis.
  */
-export function inForceCounts(store: RevocationStore, clock: Clock, minIntervalMs = 15_000): () => Promise<InForceCounts> {
+export function inForceCounts(store: Pick<RevocationAdmin, "list"> & Pick<SvidRegistry, "revokedSvids">, clock: Clock, minIntervalMs = 15_000): () => Promise<InForceCounts> {
   let cached: InForceCounts | undefined;
   let readAt = Number.NEGATIVE_INFINITY;
   return async () => {

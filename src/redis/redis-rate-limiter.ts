@@ -1,8 +1,8 @@
-import { createHash } from "node:crypto";
-import { Cluster, type Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import type { Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
 import { intervalMs, RateLimiterUnavailableError, type RateDecision, type RateLimit, type RateLimiter, type RateLimitKey } from "../rate-limit/rate-limiter.js";
+import { boundedCall, defaultCallTimeoutMs, evalScript, luaScript } from "./redis-calls.js";
 
 /**
  * Key layout: `broker:rl:<kind>:<SHA-256 of the id>`. Hashing keeps every key the same short
@@ -20,7 +20,7 @@ export function rateLimitKey(key: RateLimitKey): string {
  * Answers {1, 0} when allowed (the new TAT is stored, expiring when the budget is full again), or
  * {0, ms to wait} when refused (nothing is written). One key per call: runs on Redis Cluster too.
  */
-const TAKE = `
+const TAKE = luaScript(`
 local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
@@ -29,8 +29,7 @@ local nextTat = tat + interval
 local allowAt = nextTat - tonumber(ARGV[3]) * interval
 if now < allowAt then return {0, math.ceil(allowAt - now)} end
 redis.call('SET', KEYS[1], nextTat, 'PX', math.max(1, math.ceil(nextTat - now)))
-return {1, 0}`;
-const TAKE_SHA = createHash("sha1").update(TAKE).digest("hex");
+return {1, 0}`);
 
 /**
  * Rate limits in Redis, shared by every replica: the budget of a client or workload is one count
@@ -48,42 +47,16 @@ export class RedisRateLimiter implements RateLimiter {
     private readonly clock: Clock,
     options: { readonly timeoutMs?: number } = {},
   ) {
-    const commandTimeout = client instanceof Cluster ? client.options.redisOptions?.commandTimeout : client.options.commandTimeout;
     // As the revocation store: ioredis' command timeout bounds every call, counted from the call.
-    this.timeoutMs = options.timeoutMs ?? commandTimeout ?? 1000;
+    this.timeoutMs = options.timeoutMs ?? defaultCallTimeoutMs(client);
   }
 
   async take(key: RateLimitKey, limit: RateLimit): Promise<RateDecision> {
-    const reply = await this.run(() => this.evaluate(rateLimitKey(key), [this.clock.now(), intervalMs(limit), limit.burst]));
+    const args = [this.clock.now(), intervalMs(limit), limit.burst];
+    const reply = await boundedCall("rate limit", () => evalScript(this.client, TAKE, rateLimitKey(key), args), this.timeoutMs, RateLimiterUnavailableError);
     if (!Array.isArray(reply) || typeof reply[0] !== "number" || typeof reply[1] !== "number") {
       throw new RateLimiterUnavailableError("redis rate limit: unexpected reply");
     }
     return reply[0] === 1 ? { allowed: true } : { allowed: false, retryAfterMs: reply[1] };
-  }
-
-  /** EVALSHA, falling back to EVAL when the server does not know the script yet (NOSCRIPT). */
-  private async evaluate(key: string, args: readonly number[]): Promise<unknown> {
-    try {
-      return await this.client.evalsha(TAKE_SHA, 1, key, ...args);
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
-      return this.client.eval(TAKE, 1, key, ...args);
-    }
-  }
-
-  /** Bounds `work` by timeoutMs and turns every failure into RateLimiterUnavailableError. */
-  private async run<T>(work: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new RateLimiterUnavailableError(`redis rate limit: no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
-    });
-    try {
-      return await Promise.race([work(), deadline]);
-    } catch (error) {
-      if (error instanceof RateLimiterUnavailableError) throw error;
-      throw new RateLimiterUnavailableError(`redis rate limit failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-    } finally {
-      clearTimeout(timer);
-    }
   }
 }

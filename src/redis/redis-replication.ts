@@ -1,6 +1,6 @@
 import { Redis } from "ioredis";
 import type { RedisTarget } from "./redis-url.js";
-import type { MasterCheck, RevocationReplication } from "../revocation/revocation-replication.js";
+import type { MasterCheck, RevocationReplication } from "./revocation-replication.js";
 
 /**
  * The replication rule for a REDIS_URL target. Sentinel: at least one replica in "auto" (a Sentinel

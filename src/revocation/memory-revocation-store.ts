@@ -1,24 +1,9 @@
 import { z } from "zod";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { decodeCursor, encodeCursor } from "./list-cursor.js";
-import {
-  judgeToken,
-  mergeWorkloadRevocation,
-  revocationCutoffMs,
-  svidRevocation,
-  type TokenJudgement,
-  type TokenRef,
-  type ListPageRequest,
-  type RevocationListing,
-  type RevocationPage,
-  type RevocationMeta,
-  type RevocationStore,
-  type RevokedSvid,
-  type SvidRecord,
-  type TokenRevocation,
-  type WorkloadBlock,
-  type WorkloadRevocation,
-} from "./revocation-store.js";
+import type { ListPageRequest, RevocationListing, RevocationPage, RevocationMeta, RevocationStore, RevokedSvid, SvidRecord, TokenJudgement, TokenRef, TokenRevocation, WorkloadBlock, WorkloadRevocation } from "./revocation-store.js";
+import { revocationCutoffMs } from "./revocation-store.js";
+import { blockInForce, judgeToken, liveEntry as live, mergeWorkloadRevocation, statusOf, svidRevocation } from "./store-rules.js";
 
 /**
  * Revocation state in this process only: the embedded default when REDIS_URL is unset.
@@ -37,7 +22,7 @@ export class MemoryRevocationStore implements RevocationStore {
   constructor(private readonly clock: Clock) {}
 
   async tokenStatus(token: TokenRef): Promise<"active" | "revoked"> {
-    return (await this.tokenRevocation(token)).cause === undefined ? "active" : "revoked";
+    return statusOf(await this.tokenRevocation(token));
   }
 
   async tokenRevocation(token: TokenRef): Promise<TokenJudgement> {
@@ -52,7 +37,7 @@ export class MemoryRevocationStore implements RevocationStore {
 
   async activeBlock(workloadId: string): Promise<WorkloadBlock | undefined> {
     const block = this.blocks.get(workloadId);
-    return block && (block.until === undefined || block.until > this.now()) ? block : undefined;
+    return block && blockInForce(block, this.now()) ? block : undefined;
   }
 
   async workloadRevocation(workloadId: string): Promise<WorkloadRevocation | undefined> {
@@ -120,7 +105,7 @@ export class MemoryRevocationStore implements RevocationStore {
     return {
       tokens: [...this.tokens.values()],
       workloads: [...this.workloads.values()],
-      blocks: [...this.blocks.values()].filter((block) => block.until === undefined || block.until > now),
+      blocks: [...this.blocks.values()].filter((block) => blockInForce(block, now)),
     };
   }
 
@@ -170,10 +155,6 @@ export class MemoryRevocationStore implements RevocationStore {
     for (const [key, entry] of this.svids) if (entry.expiresAt <= now) this.svids.delete(key);
     for (const [key, block] of this.blocks) if (block.until !== undefined && block.until <= now) this.blocks.delete(key);
   }
-}
-
-function live<T extends { expiresAt: number }>(entry: T | undefined, now: number): T | undefined {
-  return entry && entry.expiresAt > now ? entry : undefined;
 }
 
 /** The memory store's cursor: the kind and id of the last entry returned. */

@@ -1,3 +1,5 @@
+import type { CallLabels } from "../lib/around-calls.js";
+
 /**
  * Revocation state shared by every replica: revoked token ids, revoked workloads, blocked
  * workloads, and single-use claims on subject tokens (replay protection).
@@ -19,10 +21,50 @@
  * the cutoff it replaces. Entries and tokens from before this rule fall back to whole seconds,
  * compared inclusively as before (a cutoff of `revokedAt` * 1000 + 999, a stamp of `iat` * 1000).
  */
-export interface RevocationStore {
-  /** Which implementation this is, for logs and /readyz. */
-  readonly kind: "memory" | "redis";
+export type RevocationStore = RevocationStatus & IssuanceChecks & RevocationAdmin & SvidRegistry & StoreLifecycle;
 
+/**
+ * Every call of the store, each labelled with its own name: decorators (metrics, tests) start from
+ * this and change what they must (lib/around-calls.ts), so none forwards each method by hand.
+ */
+export const STORE_CALLS: CallLabels<RevocationStore> = {
+  tokenStatus: "tokenStatus",
+  tokenRevocation: "tokenRevocation",
+  activeBlock: "activeBlock",
+  workloadRevocation: "workloadRevocation",
+  claimOnce: "claimOnce",
+  revokeToken: "revokeToken",
+  revokeWorkload: "revokeWorkload",
+  blockWorkload: "blockWorkload",
+  unblockWorkload: "unblockWorkload",
+  recordSvid: "recordSvid",
+  revokeSvid: "revokeSvid",
+  revokedSvids: "revokedSvids",
+  list: "list",
+  listPage: "listPage",
+  ping: "ping",
+  close: "close",
+};
+
+/*
+ * The store's roles: each consumer takes the one it uses (octo-sts: small interfaces). The
+ * composition root passes the one store object to all of them; both stores implement every role.
+ */
+
+/**
+ * Claim-once: the replay protection of single-use subject tokens and of DPoP proof `jti`s
+ * (RFC 9449 §11.1), shared by every replica.
+ */
+export interface SingleUseClaims {
+  /**
+   * Atomically claims a single-use key until `expiresAt`: true for the first claim, false for
+   * every later one (a replay), across all replicas.
+   */
+  claimOnce(key: string, expiresAt: number): Promise<boolean>;
+}
+
+/** Whether a broker token is still good: introspection, RFC 7009 revocation, admin callers. */
+export interface RevocationStatus {
   /**
    * The status of a broker-issued token: revoked when its `jti` was revoked, when its workload
    * (`sub`) was revoked with a cutoff at or after the token's issuance stamp, when a token it was
@@ -30,7 +72,14 @@ export interface RevocationStore {
    * (`actors`) was revoked with such a cutoff. One round trip.
    */
   tokenStatus(token: TokenRef): Promise<"active" | "revoked">;
+}
 
+/**
+ * The authorization kernel's checks before issuing (`authorization/revocation-checks.ts`), each
+ * read in the request's one store round trip: blocked, revoked (token, family, actors), the
+ * issuance stamp's floor, and the first use of a single-use token.
+ */
+export interface IssuanceChecks extends SingleUseClaims {
   /**
    * Why a broker-issued token is revoked (the rule of `tokenStatus`; `cause` undefined when it is
    * active), and the latest cutoff among the workload revocations read. One round trip.
@@ -42,20 +91,17 @@ export interface RevocationStore {
 
   /** The revocation in force on a workload now, if any (read at issuance, for the issuance stamp). */
   workloadRevocation(workloadId: string): Promise<WorkloadRevocation | undefined>;
+}
 
-  /**
-   * Atomically claims a single-use key until `expiresAt`: true for the first claim, false for
-   * every later one (a replay), across all replicas.
-   */
-  claimOnce(key: string, expiresAt: number): Promise<boolean>;
-
+/** The operator's writes and listings (admin API, RFC 7009 revocation, the in-force gauge). */
+export interface RevocationAdmin {
   /** Revokes one token id until `expiresAt` (the token's own `exp`). Resolves once stored. */
   revokeToken(entry: TokenRevocation): Promise<void>;
 
   /**
    * Revokes every credential of a workload stamped at or before `entry.cutoffMs`. The entry
    * lives until `entry.expiresAt` (revokedAt + the global lifetime cap). Merged atomically with
-   * the revocation in force (`mergeWorkloadRevocation`): the cutoff moves forward, never back.
+   * the revocation in force (`mergeWorkloadRevocation`, store-rules.ts): the cutoff moves forward, never back.
    */
   revokeWorkload(entry: WorkloadRevocation): Promise<void>;
 
@@ -65,6 +111,20 @@ export interface RevocationStore {
   /** Lifts a block; true when there was one. Revoked credentials stay revoked. */
   unblockWorkload(workloadId: string): Promise<boolean>;
 
+  /** Every revocation and block in force (the in-force gauge; not on the hot path). */
+  list(): Promise<RevocationListing>;
+
+  /**
+   * One page of the revocations and blocks in force, for the operator: at most `limit` entries
+   * in all, and `nextCursor` (opaque) until the listing is complete. Every entry in force for the
+   * whole listing appears on some page; one may appear twice (Redis SCAN's guarantee). Throws
+   * InvalidCursorError for a cursor this store did not make or can no longer follow.
+   */
+  listPage(page: ListPageRequest): Promise<RevocationPage>;
+}
+
+/** The issued X.509-SVIDs: recorded at issuance, revoked by serial, listed for the CRL. */
+export interface SvidRegistry {
   /**
    * Records an issued X.509-SVID until it expires, so that revoking its workload (or its serial)
    * puts it on the CRL.
@@ -82,17 +142,12 @@ export interface RevocationStore {
    * workload was revoked at or after its issuance. For the CRL; not on the hot path.
    */
   revokedSvids(): Promise<readonly RevokedSvid[]>;
+}
 
-  /** Every revocation and block in force (the in-force gauge; not on the hot path). */
-  list(): Promise<RevocationListing>;
-
-  /**
-   * One page of the revocations and blocks in force, for the operator: at most `limit` entries
-   * in all, and `nextCursor` (opaque) until the listing is complete. Every entry in force for the
-   * whole listing appears on some page; one may appear twice (Redis SCAN's guarantee). Throws
-   * InvalidCursorError for a cursor this store did not make or can no longer follow.
-   */
-  listPage(page: ListPageRequest): Promise<RevocationPage>;
+/** What the composition root needs: which store, its readiness, and closing it. */
+export interface StoreLifecycle {
+  /** Which implementation this is, for logs and /readyz. */
+  readonly kind: "memory" | "redis";
 
   /** Throws StoreUnavailableError when the store cannot answer now (readiness). */
   ping(): Promise<void>;
@@ -162,51 +217,6 @@ export function latestCutoff(...cutoffs: readonly (number | undefined)[]): numbe
   return known.length === 0 ? undefined : Math.max(...known);
 }
 
-/**
- * The rule both stores apply to the entries they read for `token` (each undefined when absent
- * or expired at `now`).
- */
-export function judgeToken(
-  token: TokenRef,
-  entries: {
-    readonly byId: TokenRevocation | undefined;
-    readonly byWorkload: WorkloadRevocation | undefined;
-    readonly byLineage: readonly (TokenRevocation | undefined)[];
-    readonly byActor: readonly (WorkloadRevocation | undefined)[];
-  },
-): TokenJudgement {
-  const workloads = [entries.byWorkload, ...entries.byActor].filter((entry): entry is WorkloadRevocation => entry !== undefined);
-  const latestCutoffMs = latestCutoff(...workloads.map(revocationCutoffMs));
-  return { cause: tokenRevocationCause(token, entries), latestCutoffMs };
-}
-
-function tokenRevocationCause(token: TokenRef, entries: Parameters<typeof judgeToken>[1]): TokenRevocationCause | undefined {
-  const stamp = issuanceStampMs(token);
-  const covers = (entry: WorkloadRevocation | undefined): boolean => entry !== undefined && stamp <= revocationCutoffMs(entry);
-  if (entries.byId !== undefined) return "jti";
-  if (covers(entries.byWorkload)) return "workload";
-  // RFC 7009 §2.1: revoking a token may revoke related ones; here, everything minted from it.
-  if (entries.byLineage.some((entry) => entry !== undefined)) return "family";
-  if (entries.byActor.some(covers)) return "actor_workload";
-  return undefined;
-}
-
-/**
- * A new revocation of a workload over the one in force (if any), as both stores apply it
- * atomically: the entry with the later `revokedAt` is the one shown (the new one on a tie), its
- * cutoff is strictly after the cutoff in force (so every credential stamped after reading that
- * entry is covered too), and it lives as long as the longer of the two.
- */
-export function mergeWorkloadRevocation(current: WorkloadRevocation | undefined, requested: WorkloadRevocation): WorkloadRevocation {
-  if (current === undefined) return requested;
-  const shown = current.revokedAt > requested.revokedAt ? current : requested;
-  return {
-    ...shown,
-    cutoffMs: Math.max(revocationCutoffMs(requested), revocationCutoffMs(current) + 1),
-    expiresAt: Math.max(current.expiresAt, requested.expiresAt),
-  };
-}
-
 /** Who did it and why: kept with every entry and written to the audit log. */
 export interface RevocationMeta {
   /** The operator's identity (admin token `sub`, or "bootstrap-admin"). */
@@ -260,19 +270,6 @@ export interface RevokedSvid {
   readonly expiresAt: number;
   /** When it became revoked: the serial's or the workload's revocation instant. */
   readonly revokedAt: number;
-}
-
-/**
- * Whether `record` is revoked now, given the revocation of its workload (if any is in force):
- * the rule both stores apply.
- */
-export function svidRevocation(record: SvidRecord, workload: WorkloadRevocation | undefined, now: number): RevokedSvid | undefined {
-  if (record.expiresAt <= now) return undefined;
-  if (record.revoked !== undefined) return { serial: record.serial, expiresAt: record.expiresAt, revokedAt: record.revoked.at };
-  if (workload !== undefined && workload.expiresAt > now && issuanceStampMs({ iat: record.issuedAt, issuedAtMs: record.issuedAtMs }) <= revocationCutoffMs(workload)) {
-    return { serial: record.serial, expiresAt: record.expiresAt, revokedAt: workload.revokedAt };
-  }
-  return undefined;
 }
 
 export interface RevocationListing {

@@ -12,7 +12,7 @@ import type { ExternalTokenType } from "../identity/types.js";
 import { refuseKeyBound } from "../authorization/key-bound-subject.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
-import { nextIssuanceStampMs } from "../revocation/revocation-store.js";
+import { nextIssuanceStampMs, type IssuanceChecks, type SvidRegistry } from "../revocation/revocation-store.js";
 import { guard } from "../revocation/store-guard.js";
 
 /** A well-formed POST /svid/x509 request; nothing in it is verified yet. */
@@ -37,6 +37,7 @@ export interface IssuedX509Svid {
 }
 
 export interface IssueX509SvidDeps extends AuthorizeDeps {
+  readonly revocations: IssuanceChecks & SvidRegistry;
   readonly ca: CertificateAuthority;
   readonly audit: AuditSink;
   readonly clock: Clock;

@@ -1,7 +1,7 @@
 import type { CertificateAuthority } from "../credentials/x509/ca-store.js";
 import { signCrl } from "../credentials/x509/crl.js";
 import type { Clock } from "../lib/clock.js";
-import type { RevocationStore } from "../revocation/revocation-store.js";
+import type { SvidRegistry } from "../revocation/revocation-store.js";
 import { guard } from "../revocation/store-guard.js";
 
 /** A signed CRL is reused for this long: a revocation reaches the CRL within it (plus a store round trip). */
@@ -16,7 +16,7 @@ export type PublishCrl = () => Promise<Buffer>;
  */
 export function createPublishCrl(deps: {
   readonly ca: CertificateAuthority;
-  readonly revocations: RevocationStore;
+  readonly revocations: SvidRegistry;
   readonly clock: Clock;
   readonly nextUpdateSeconds: number;
 }): PublishCrl {

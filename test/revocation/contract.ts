@@ -1,6 +1,17 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/lib/clock.js";
-import { InvalidCursorError, type RevocationStore, type WorkloadBlock } from "../../src/revocation/revocation-store.js";
+import { aroundCalls, type CallLabels } from "../../src/lib/around-calls.js";
+import {
+  InvalidCursorError,
+  type IssuanceChecks,
+  type RevocationAdmin,
+  type RevocationStatus,
+  type RevocationStore,
+  type SingleUseClaims,
+  type StoreLifecycle,
+  type SvidRegistry,
+  type WorkloadBlock,
+} from "../../src/revocation/revocation-store.js";
 
 /**
  * One implementation under test. `open` gives a store over the shared state; `peer` gives a second,
@@ -19,6 +30,14 @@ export function clockNearNow(): ManualClock {
 }
 
 const meta = { actor: "operator@example", reason: "compromised", at: 0 } as const;
+
+/**
+ * The store seen through one role only: an object holding that role's calls and nothing else, as
+ * a consumer that declares the role gets it. `labels` must name every call of the role.
+ */
+function roleOf<Role extends object>(store: Role, labels: CallLabels<Role>) {
+  return aroundCalls(store, labels, (_label, call) => call());
+}
 
 /** The behaviour every RevocationStore must show, whatever it is built on. */
 export function revocationStoreContract(name: string, harness: () => StoreHarness): void {
@@ -332,6 +351,45 @@ export function revocationStoreContract(name: string, harness: () => StoreHarnes
       for (const cursor of forged) await expect(store.listPage({ limit: 2, cursor })).rejects.toBeInstanceOf(InvalidCursorError);
     });
 
+    it("each role works on its own, through an object that holds only that role's calls", async () => {
+      const claims: SingleUseClaims = roleOf<SingleUseClaims>(store, { claimOnce: null });
+      const status: RevocationStatus = roleOf<RevocationStatus>(store, { tokenStatus: null });
+      const checks: IssuanceChecks = roleOf<IssuanceChecks>(store, { claimOnce: null, tokenRevocation: null, activeBlock: null, workloadRevocation: null });
+      const admin: RevocationAdmin = roleOf<RevocationAdmin>(store, {
+        revokeToken: null,
+        revokeWorkload: null,
+        blockWorkload: null,
+        unblockWorkload: null,
+        list: null,
+        listPage: null,
+      });
+      const svids: SvidRegistry = roleOf<SvidRegistry>(store, { recordSvid: null, revokeSvid: null, revokedSvids: null });
+      const lifecycle: Omit<StoreLifecycle, "kind"> = roleOf<StoreLifecycle>(store, { ping: null, close: null });
+
+      await admin.revokeToken({ ...meta, at: now, jti: "role-jti", expiresAt: now + 600 });
+      await admin.revokeWorkload({ ...meta, at: now, workloadId: "role-wl", revokedAt: now, expiresAt: now + 600 });
+      await admin.blockWorkload({ ...meta, at: now, workloadId: "role-blocked", until: undefined });
+      expect(await status.tokenStatus({ jti: "role-jti", sub: "other", iat: now })).toBe("revoked");
+      expect((await checks.tokenRevocation({ jti: "t", sub: "role-wl", iat: now - 1 })).cause).toBe("workload");
+      expect(await checks.workloadRevocation("role-wl")).toMatchObject({ workloadId: "role-wl" });
+      expect(await checks.activeBlock("role-blocked")).toMatchObject({ workloadId: "role-blocked" });
+      expect(await checks.claimOnce("role|subject", now + 60)).toBe(true);
+      expect(await claims.claimOnce("role|subject", now + 60)).toBe(false);
+      expect(await claims.claimOnce("role|proof", now + 60)).toBe(true);
+
+      await svids.recordSvid({ serial: "0e01", workloadId: "role-svid", issuedAt: now, expiresAt: now + 300 });
+      expect(await svids.revokeSvid("0e01", { ...meta, at: now + 1 })).toMatchObject({ serial: "0e01" });
+      expect((await svids.revokedSvids()).map((entry) => entry.serial)).toEqual(["0e01"]);
+
+      const listed = await admin.list();
+      expect([listed.tokens.length, listed.workloads.length, listed.blocks.length]).toEqual([1, 1, 1]);
+      const page = await admin.listPage({ limit: 10, cursor: undefined });
+      expect([page.tokens.length, page.workloads.length, page.blocks.length, page.nextCursor]).toEqual([1, 1, 1, undefined]);
+      expect(await admin.unblockWorkload("role-blocked")).toBe(true);
+      await expect(lifecycle.ping()).resolves.toBeUndefined();
+    });
+
+    // Last, and it writes nothing: the suites that follow on the same server start from an empty one.
     it("ping answers while the store is up", async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });

@@ -3,8 +3,8 @@ import type { Log } from "../../src/lib/log.js";
 import { silentLog } from "../../src/lib/log.js";
 import { createRedisClient, parseRedisUrl, whenRedisReady } from "../../src/redis/redis-connection.js";
 import { replicationFor } from "../../src/redis/redis-replication.js";
-import { defaultWaitTimeoutMs } from "../../src/revocation/revocation-replication.js";
-import { RedisRevocationStore, type RedisRevocationStoreOptions } from "../../src/redis/redis-revocation-store.js";
+import { defaultWaitTimeoutMs } from "../../src/redis/revocation-replication.js";
+import { createRedisRevocationStore, type RedisRevocationStore, type RedisRevocationStoreOptions } from "../../src/redis/redis-revocation-store.js";
 import type { Clock } from "../../src/lib/clock.js";
 
 export const COMMAND_TIMEOUT_MS = 400;
@@ -23,7 +23,7 @@ export async function openRedisStore(
   const replication =
     options.replication ??
     replicationFor(parseRedisUrl(url), { replicas: "auto", waitTimeoutMs: defaultWaitTimeoutMs(COMMAND_TIMEOUT_MS), commandTimeoutMs: COMMAND_TIMEOUT_MS });
-  return new RedisRevocationStore(client, clock, { ...options, replication });
+  return createRedisRevocationStore(client, clock, { ...options, replication });
 }
 
 /** A plain client for looking behind the store (TTLs, raw values). */

@@ -19,21 +19,8 @@ import { silentLog } from "../../src/lib/log.js";
 import { createPolicySet } from "../../src/policy/index.js";
 import { MemoryRateLimiter } from "../../src/rate-limit/memory-rate-limiter.js";
 import { MemoryRevocationStore } from "../../src/revocation/memory-revocation-store.js";
-import {
-  StoreUnavailableError,
-  type ListPageRequest,
-  type RevocationListing,
-  type RevocationPage,
-  type RevocationMeta,
-  type RevocationStore,
-  type RevokedSvid,
-  type SvidRecord,
-  type TokenRef,
-  type TokenRevocation,
-  type TokenJudgement,
-  type WorkloadBlock,
-  type WorkloadRevocation,
-} from "../../src/revocation/revocation-store.js";
+import { STORE_CALLS, StoreUnavailableError, type RevocationStore } from "../../src/revocation/revocation-store.js";
+import { aroundCalls } from "../../src/lib/around-calls.js";
 import { noNetwork, testBrokerSettings } from "./test-broker.js";
 
 export const ISSUER = "https://broker.test.example";
@@ -45,77 +32,19 @@ export const MAX_LIFETIME = 900;
 export const START_MS = 1_800_000_000_000;
 
 /**
- * A revocation store that can be taken down: while `down`, every method throws
+ * A revocation store that can be taken down: while `down`, every call but `close` throws
  * StoreUnavailableError, as the Redis store does when Redis is unreachable; otherwise it
  * answers from a real MemoryRevocationStore.
  */
-export class SwitchableStore implements RevocationStore {
-  readonly kind = "memory";
-  down = false;
-  constructor(private readonly inner: RevocationStore) {}
-  private up(): void {
-    if (this.down) throw new StoreUnavailableError("store is down (test)");
-  }
-  async tokenStatus(token: TokenRef): Promise<"active" | "revoked"> {
-    this.up();
-    return this.inner.tokenStatus(token);
-  }
-  async tokenRevocation(token: TokenRef): Promise<TokenJudgement> {
-    this.up();
-    return this.inner.tokenRevocation(token);
-  }
-  async workloadRevocation(workloadId: string): Promise<WorkloadRevocation | undefined> {
-    this.up();
-    return this.inner.workloadRevocation(workloadId);
-  }
-  async activeBlock(workloadId: string): Promise<WorkloadBlock | undefined> {
-    this.up();
-    return this.inner.activeBlock(workloadId);
-  }
-  async claimOnce(key: string, expiresAt: number): Promise<boolean> {
-    this.up();
-    return this.inner.claimOnce(key, expiresAt);
-  }
-  async revokeToken(entry: TokenRevocation): Promise<void> {
-    this.up();
-    return this.inner.revokeToken(entry);
-  }
-  async revokeWorkload(entry: WorkloadRevocation): Promise<void> {
-    this.up();
-    return this.inner.revokeWorkload(entry);
-  }
-  async blockWorkload(block: WorkloadBlock): Promise<void> {
-    this.up();
-    return this.inner.blockWorkload(block);
-  }
-  async unblockWorkload(workloadId: string): Promise<boolean> {
-    this.up();
-    return this.inner.unblockWorkload(workloadId);
-  }
-  async recordSvid(entry: SvidRecord): Promise<void> {
-    this.up();
-    return this.inner.recordSvid(entry);
-  }
-  async revokeSvid(serial: string, meta: RevocationMeta): Promise<SvidRecord | undefined> {
-    this.up();
-    return this.inner.revokeSvid(serial, meta);
-  }
-  async revokedSvids(): Promise<readonly RevokedSvid[]> {
-    this.up();
-    return this.inner.revokedSvids();
-  }
-  async list(): Promise<RevocationListing> {
-    this.up();
-    return this.inner.list();
-  }
-  async listPage(page: ListPageRequest): Promise<RevocationPage> {
-    this.up();
-    return this.inner.listPage(page);
-  }
-  async ping(): Promise<void> {
-    this.up();
-  }
-  async close(): Promise<void> {}
+export type SwitchableStore = RevocationStore & { down: boolean };
+
+export function switchableStore(inner: RevocationStore): SwitchableStore {
+  const store: SwitchableStore = {
+    kind: inner.kind,
+    down: false,
+    ...aroundCalls(inner, { ...STORE_CALLS, close: null }, (_call, call) => (store.down ? Promise.reject(new StoreUnavailableError("store is down (test)")) : call())),
+  };
+  return store;
 }
 
 export interface RevocationApp {
@@ -140,7 +69,7 @@ export async function createRevocationApp(options: { adminSecret?: string | null
   const clock = new ManualClock(START_MS);
   const keys = await FileKeyStore.generate(join(dir, "signing"));
   const otherKeys = await FileKeyStore.generate(join(dir, "other"));
-  const store = new SwitchableStore(new MemoryRevocationStore(clock));
+  const store = switchableStore(new MemoryRevocationStore(clock));
   const audit: AuditEvent[] = [];
   const minter = createAccessTokenMinter({ issuer: ISSUER, keys, clock });
   const { app } = buildBroker(

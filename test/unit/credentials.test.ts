@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from "node:crypto";
+import { createPrivateKey, generateKeyPairSync } from "node:crypto";
 import { mkdtemp, readFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -141,7 +141,8 @@ describe("access tokens", () => {
       const now = NOW_MS / 1000;
       const foreign = await new SignJWT(claims).setProtectedHeader({ alg: "ES256", typ: "at+jwt", kid }).setIssuer(ISSUER).setSubject("w").setAudience("a").setIssuedAt(now).setExpirationTime(now + 60).sign(privateKey);
       await expect(verifier().verify(foreign)).rejects.toMatchObject({ code: "invalid_request" });
-      const own = keys.activeKey().privateKey;
+      // The broker's own key, read from its file: the key store hands out only a signer.
+      const own = createPrivateKey(await readFile(join(dir, `${kid}.pem`), "utf8"));
       const plainJwt = await new SignJWT(claims).setProtectedHeader({ alg: "ES256", typ: "JWT", kid }).setIssuer(ISSUER).setSubject("w").setAudience("a").setIssuedAt(now).setExpirationTime(now + 60).sign(own);
       await expect(verifier().verify(plainJwt)).rejects.toMatchObject({ code: "invalid_request" });
       const otherIssuer = await new SignJWT(claims).setProtectedHeader({ alg: "ES256", typ: "at+jwt", kid }).setIssuer("https://other.test").setSubject("w").setAudience("a").setIssuedAt(now).setExpirationTime(now + 60).sign(own);

@@ -6,8 +6,9 @@
  * replay claims and reads keep their cheap path: losing one of those in a failover costs little
  * (a budget refills, a claim only narrows a replay window that the token's expiry bounds).
  *
- * Which writes wait: workload and token revocations (admin and RFC 7009), blocks and unblocks,
- * SVID records (an SVID the CRL cannot cover is never handed out) and SVID revocations.
+ * Which writes wait (redis-replicated-write.ts): workload and token revocations (admin and RFC
+ * 7009), blocks and unblocks, SVID records (an SVID the CRL cannot cover is never handed out) and
+ * SVID revocations.
  */
 export interface RevocationReplication {
   /** Replicas that must acknowledge: a number, or "auto" (every replica the master reports connected). */
