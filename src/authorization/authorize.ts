@@ -43,11 +43,18 @@ export interface AuthorizeOptions<C> {
   /**
    * A check of the grant before the store (e.g. require_dpop, a CSR's proof of possession): it
    * runs once the subject token is verified and a policy matched, and a refusal spends no
-   * single-use token and no rate-limit budget. What it answers comes back as `checked`.
+   * single-use token and no rate-limit budget. What it answers comes back as `checked`, and the
+   * facts it established are kept for the refusals that follow.
    */
-  readonly checkGrant?: (grant: Grant) => C | Promise<C>;
+  readonly checkGrant?: (grant: Grant) => GrantCheck<C> | void | Promise<GrantCheck<C> | void>;
   /** The global lifetime cap the request is narrowed within (BROKER_MAX_TOKEN_LIFETIME); default none. */
   readonly maxLifetimeSeconds?: number;
+}
+
+/** What a grant check answers, and the facts it established for the audit record. */
+export interface GrantCheck<C> {
+  readonly checked: C;
+  readonly facts: DecisionFacts;
 }
 
 /** An authorized request: who, under which grant, narrowed to what, and stamped after which revocation. */
@@ -67,11 +74,12 @@ export interface Authorization<C> {
 /**
  * The checks every issuance shares (/token and /svid/x509): verify the subject token, decide by
  * policy (deny by default; an actor, when `resolveActor` is given, is verified after the subject
- * and seen by the policy as `actor`; its chain, the actor and those behind it, must fit the grant's
- * max_chain_depth), narrowing the request to the grant that covers it (the
- * one attenuation of the request), then ask the store whether the workload is blocked and, for a
- * single-use token, whether this is its first use. Answers the issuance floor the credential must
- * be stamped after. Throws BrokerError.
+ * and seen by the policy as `actor`), narrowing the request to the grant that covers it (the one
+ * attenuation of the request: policy evaluation runs it for each candidate grant and hands the
+ * winner's back), run the use case's grant check, check the actor's chain against the grant's
+ * max_chain_depth, then ask the store whether the workload is blocked and, for a single-use
+ * token, whether this is its first use. Answers the issuance floor the credential must be stamped
+ * after. Throws BrokerError; a refusal carries the facts known when it happened.
  */
 export async function authorize<C>(
   deps: AuthorizeDeps,
@@ -97,15 +105,16 @@ export async function authorize<C>(
   }
   const { grant, narrowed } = decision;
   const facts = { ...evaluated, workloadId: grant.workloadId, policy: grant.policyId };
-  const checked = await knowing(facts, () => options.checkGrant?.(grant));
-  const granted = actor ? { ...facts, actChainDepth: chainDepth(nestAct(actor, undefined)) } : facts;
+  const check = await knowing(facts, () => options.checkGrant?.(grant));
+  const checkedFacts = { ...facts, ...check?.facts };
+  const granted = actor ? { ...checkedFacts, actChainDepth: chainDepth(nestAct(actor, undefined)) } : checkedFacts;
   const floor = await knowing(granted, async () => {
     // The chain's depth is known once the actor is verified and the grant matched: checked
     // here, before the store, so a too-long chain spends no single-use token.
     if (granted.actChainDepth !== undefined) checkChainDepth(granted.actChainDepth, grant.delegation?.maxChainDepth ?? 0);
     return admitIssuance(deps, grant, subject);
   });
-  return { subject, grant, narrowed, actor, floor, checked, facts: granted };
+  return { subject, grant, narrowed, actor, floor, checked: check?.checked, facts: granted };
 }
 
 /** The workload's budget, its block and a single-use token's first use: the store's say, last. */

@@ -129,7 +129,7 @@ async function extendChain(
     const detail = `${decision.reason}: ${delegationPolicy}: ${decision.detail}`;
     throw withFacts(new BrokerError(DENIAL_CODES[decision.reason], DENIAL_DESCRIPTIONS[decision.reason], { detail }), underPolicy);
   }
-  const extended = nestAct(actor, act);
+  const extended = await knowing(underPolicy, () => nestAct(actor, act));
   const facts = { ...underPolicy, actChainDepth: chainDepth(extended) };
   await knowing(facts, () => checkChainDepth(facts.actChainDepth, decision.delegation.maxChainDepth));
   return { act: extended, actor, facts };

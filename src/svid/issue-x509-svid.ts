@@ -9,7 +9,7 @@ import { svidSigningProfile } from "../credentials/x509/svid-signing-profile.js"
 import { svidTemplate } from "../credentials/x509/svid-template.js";
 import { validateSvid } from "../credentials/x509/validate-svid.js";
 import { certificatesPem } from "../credentials/x509/x509.js";
-import { authorize, type AuthorizeDeps } from "../authorization/authorize.js";
+import { authorize, type AuthorizeDeps, type GrantCheck } from "../authorization/authorize.js";
 import type { IssuanceFloor } from "../authorization/revocation-checks.js";
 import type { ExternalTokenType } from "../identity/types.js";
 import type { Grant } from "../policy/types.js";
@@ -118,22 +118,22 @@ async function issue(issuer: Issuer, request: X509SvidRequest): Promise<Issued> 
   const authorization = await authorize({ ...deps, verifier: refuseKeyBound(deps.verifier) }, subjectToken, context, {
     checkGrant: (granted) => checkCsr(parsed, granted),
   });
-  const { grant, checked: csr } = authorization;
+  const { grant, checked: csr, facts } = authorization;
   const { spiffeId } = grant;
   if (csr === undefined || spiffeId === undefined) throw new Error("authorize returned without checking the CSR");
-  const facts = { ...authorization.facts, spiffeId };
   return knowing(facts, () => signAndRecord(issuer, { grant, spiffeId, csr, floor: authorization.floor, now }, facts));
 }
 
 /** The CSR's proof of possession, and no more asked than the grant gives (its SPIFFE ID and DNS names). */
-function checkCsr(parsed: ReturnType<typeof parseCsr>, granted: Grant): Promise<CheckedCsr> {
+function checkCsr(parsed: ReturnType<typeof parseCsr>, granted: Grant): Promise<GrantCheck<CheckedCsr>> {
   // The grant schema requires a SPIFFE ID wherever x509_svid is granted.
   if (granted.spiffeId === undefined) throw new Error(`policy ${granted.policyId} granted x509_svid without a SPIFFE ID`);
   const spiffeId = granted.spiffeId;
-  return knowing({ spiffeId }, () => {
+  const facts = { spiffeId };
+  return knowing(facts, () => {
     const csr = verifyCsr(parsed);
     checkCsrAgainstGrant(csr.asks, { spiffeId, dnsNames: granted.dnsNames });
-    return csr;
+    return { checked: csr, facts };
   });
 }
 
