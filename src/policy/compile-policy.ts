@@ -1,5 +1,6 @@
 import type { VerifiedSubject } from "../identity/types.js";
-import { compileCel, describeResult, isEvaluationError, toCelInput, toClaimValue } from "./cel.js";
+import { actorBinding, celBindings } from "./cel-bindings.js";
+import { compileCel, describeResult, isEvaluationError, toClaimValue } from "./cel.js";
 import type { CelBindings, CelProgram } from "./cel.js";
 import { parseSpiffeId } from "../identity/spiffe-id.js";
 import { WORKLOAD_ID_PATTERN } from "./policy-schema.js";
@@ -62,48 +63,6 @@ export interface CompileIssue {
 }
 
 export type Compilation = { readonly ok: true; readonly policy: CompiledPolicy } | { readonly ok: false; readonly issues: readonly CompileIssue[] };
-
-/** Builds the CEL variables `identity`, `claims`, `request` and `actor` for one decision. */
-export function celBindings(subject: PrincipalContext, request: RequestContext): CelBindings {
-  const { identity } = subject;
-  const { actor } = request;
-  return {
-    identity: toCelInput({
-      issuer: identity.issuer,
-      iss: identity.iss,
-      profile: identity.profile,
-      subject: identity.subject,
-      attributes: identity.attributes,
-    }),
-    claims: toCelInput(subject.claims),
-    request: toCelInput({
-      audiences: request.audiences,
-      resources: request.resources,
-      scopes: request.scopes,
-      requested_token_type: request.requestedTokenType,
-      // CEL has no "undefined"; 0 reads naturally as "not asked" in a condition.
-      requested_lifetime: request.requestedLifetimeSeconds ?? 0,
-      client_address: request.clientAddress,
-      time: request.now,
-    }),
-    // null when there is no actor: `actor == null` reads as "no delegation"; `actor.x` is an error, never true.
-    actor: actor === undefined ? null : actorBinding(actor),
-  };
-}
-
-/** The CEL `actor` variable for one actor. */
-function actorBinding(actor: PrincipalContext): CelBindings["actor"] {
-  return toCelInput({
-    identity: {
-      issuer: actor.identity.issuer,
-      iss: actor.identity.iss,
-      profile: actor.identity.profile,
-      subject: actor.identity.subject,
-      attributes: actor.identity.attributes,
-    },
-    claims: actor.claims,
-  });
-}
 
 export interface CompileOptions {
   /** The broker's SPIFFE trust domain: every SPIFFE ID a grant assigns must lie in it. */

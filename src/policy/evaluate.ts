@@ -1,5 +1,5 @@
 import type { VerifiedSubject } from "../identity/types.js";
-import { celBindings } from "./compile-policy.js";
+import { celBindings } from "./cel-bindings.js";
 import type { CompiledPolicy, PolicyOutcome } from "./compile-policy.js";
 import type { Decision, DenialReason, Narrow, RequestContext } from "./types.js";
 
