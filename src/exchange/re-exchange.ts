@@ -144,22 +144,7 @@ async function narrowAndMint(
   dpopJkt: string | undefined,
   facts: DecisionFacts,
 ): Promise<ReExchangeResult> {
-  // The family: the new token is minted from the subject token and, when it is one, the broker
-  // actor token; it never outlives either, so their revocation entries outlive it.
-  const sources = chain.actor?.brokerToken === undefined ? [original] : [original, chain.actor.brokerToken];
-  const lineage = lineageFrom(sources);
-  const notAfter = Math.min(...sources.map((source) => source.exp));
-  const bounds = {
-    audiences: typeof original.aud === "string" ? [original.aud] : original.aud,
-    scopes: original.scope ? original.scope.split(" ") : [],
-    maxLifetimeSeconds: notAfter - context.now,
-  };
-  const narrowed = attenuate(bounds, context, deps.maxLifetimeSeconds);
-  if (!narrowed.ok) {
-    const description = narrowed.code === "invalid_scope" ? "scope exceeds the subject_token's scope" : "audience or resource exceeds the subject_token's audience";
-    throw new BrokerError(narrowed.code, description, { detail: `re-exchange of ${original.jti}: ${narrowed.detail}` });
-  }
-  if (narrowed.lifetimeSeconds <= 0) throw new BrokerError("invalid_request", "subject_token has expired");
+  const { narrowed, lineage, notAfter } = narrowToSources(deps, original, context, chain);
   // Narrowing is still issuance: a revoked token or a blocked workload gets nothing new.
   const floor = await checkBrokerToken(deps.revocations, original);
   const { act } = chain;
@@ -191,6 +176,30 @@ async function narrowAndMint(
       ...(act ? { act, actChainDepth: chainDepth(act) } : {}),
     },
   };
+}
+
+/**
+ * The request narrowed within the subject token's audiences, scopes and remaining life (and the
+ * broker actor token's life): the family the new token joins and the instant it may not outlive.
+ */
+function narrowToSources(deps: ReExchangeDeps, original: BrokerTokenClaims, context: RequestContext, chain: Chain) {
+  // The family: the new token is minted from the subject token and, when it is one, the broker
+  // actor token; it never outlives either, so their revocation entries outlive it.
+  const sources = chain.actor?.brokerToken === undefined ? [original] : [original, chain.actor.brokerToken];
+  const lineage = lineageFrom(sources);
+  const notAfter = Math.min(...sources.map((source) => source.exp));
+  const bounds = {
+    audiences: typeof original.aud === "string" ? [original.aud] : original.aud,
+    scopes: original.scope ? original.scope.split(" ") : [],
+    maxLifetimeSeconds: notAfter - context.now,
+  };
+  const narrowed = attenuate(bounds, context, deps.maxLifetimeSeconds);
+  if (!narrowed.ok) {
+    const description = narrowed.code === "invalid_scope" ? "scope exceeds the subject_token's scope" : "audience or resource exceeds the subject_token's audience";
+    throw new BrokerError(narrowed.code, description, { detail: `re-exchange of ${original.jti}: ${narrowed.detail}` });
+  }
+  if (narrowed.lifetimeSeconds <= 0) throw new BrokerError("invalid_request", "subject_token has expired");
+  return { narrowed, lineage, notAfter };
 }
 
 function extraClaims(claims: BrokerTokenClaims): Record<string, ClaimValue> {

@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import { attenuate } from "../../src/authorization/attenuate.js";
+import { attenuate, narrowWithin } from "../../src/authorization/attenuate.js";
 import { loadPolicySet } from "../../src/policy/load-policies.js";
-import type { PolicySet } from "../../src/policy/types.js";
+import type { Narrow, PolicySet } from "../../src/policy/types.js";
 import { KNOWN_ISSUERS, NOW, policyYaml, request, subject, tempDir, narrow } from "./helpers.js";
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -115,6 +115,22 @@ describe("grants", () => {
       requireDpop: false,
     });
     expect(attenuate(decision.grant, asked, 600)).toEqual({ ok: true, audiences: ["https://b.example.com"], scopes: ["read"], lifetimeSeconds: 600 });
+  });
+
+  it("narrows with the attenuation it is given, once per grant whose condition holds, and hands the winner's narrowing back", async () => {
+    const set = await setOf({
+      "1.policy.yaml": policyYaml({ id: "wrong-target", audiences: ["https://x.example.com"] }),
+      "2.policy.yaml": policyYaml({ id: "a", audiences: ["https://a.example.com", "https://b.example.com"], scopes: ["read", "write"], maxLifetime: "15m" }),
+    });
+    const asked = request({ audiences: ["https://b.example.com"], scopes: ["read"], requestedLifetimeSeconds: 3000 });
+    const narrowed: string[][] = [];
+    const counting: Narrow = (limits, req) => {
+      narrowed.push([...limits.audiences]);
+      return narrowWithin(600)(limits, req);
+    };
+    const decision = set.evaluate(subject(), asked, counting);
+    expect(narrowed).toEqual([["https://x.example.com"], ["https://a.example.com", "https://b.example.com"]]);
+    expect(decision).toMatchObject({ allow: true, narrowed: { audiences: ["https://b.example.com"], scopes: ["read"], lifetimeSeconds: 600 } });
   });
 
   it("computes the workload id and extra claims from CEL", async () => {
