@@ -52,6 +52,7 @@ export type OwnTokenAudience = "actor_token" | "all" | "any";
 /** A configured issuer, as a nested actor's `iss` names it. */
 export type DescribeIssuer = (iss: string) => { readonly id: string; readonly profile: string } | undefined;
 
+/** What verifying an actor needs: both token verifiers, the store, the policies (to map an external actor) and the budget. */
 export interface VerifyActorDeps {
   readonly verifier: SubjectTokenVerifier;
   readonly brokerTokens: BrokerTokenVerifier;

@@ -1,7 +1,6 @@
-import type { AuditSink } from "../audit/audit-event.js";
+import type { AuditSink, ExchangeAuditEvent } from "../audit/audit-event.js";
 import { knowing, type DecisionFacts } from "../audit/decision-facts.js";
 import { issuanceLog, recordDecision, type IssuanceRequestFields } from "../audit/record-decision.js";
-import type { ExchangeAuditEvent } from "../audit/audit-event.js";
 import type { AccessTokenMinter } from "../credentials/access-token.js";
 import type { JwtSvidMinter } from "../credentials/jwt-svid.js";
 import { checkBinding } from "../dpop/binding.js";

@@ -35,6 +35,7 @@ export interface ReExchangeOptions {
 
 export type ReExchange = (request: TokenExchangeRequest, clientAddress: string, options?: ReExchangeOptions) => Promise<ReExchangeResult>;
 
+/** What a re-exchange needs: the broker's own token verifier and minter, the store, and the delegation policies. */
 export interface ReExchangeDeps {
   readonly brokerTokens: BrokerTokenVerifier;
   readonly minter: AccessTokenMinter;
