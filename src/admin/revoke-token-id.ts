@@ -1,8 +1,7 @@
-import type { AuditSink } from "../audit/audit-event.js";
 import { BrokerError } from "../errors/broker-error.js";
-import { epochSeconds, type Clock } from "../lib/clock.js";
-import { audited, type AdminCall } from "./admin-call.js";
-import type { RevocationAdmin, TokenRevocation } from "../revocation/revocation-store.js";
+import { epochSeconds } from "../lib/clock.js";
+import { audited, type AdminCall, type AdminRevocationDeps } from "./admin-call.js";
+import type { TokenRevocation } from "../revocation/revocation-store.js";
 
 /** The furthest ahead an operator may keep a `jti` revoked: every broker credential dies long before. */
 export const MAX_TOKEN_REVOCATION_SECONDS = 86_400;
@@ -20,12 +19,7 @@ export type RevokeTokenId = (command: RevokeTokenIdCommand, call: AdminCall) => 
  * An operator revokes one credential by its `jti`. Without an explicit end, the entry lives for
  * the global lifetime cap: any broker credential with that `jti` issued before now expires by then.
  */
-export function createRevokeTokenId(deps: {
-  readonly revocations: RevocationAdmin;
-  readonly audit: AuditSink;
-  readonly clock: Clock;
-  readonly maxLifetimeSeconds: number;
-}): RevokeTokenId {
+export function createRevokeTokenId(deps: AdminRevocationDeps): RevokeTokenId {
   return async function revokeTokenId(command, call) {
     const now = epochSeconds(deps.clock);
     const entry: TokenRevocation = {

@@ -1,8 +1,7 @@
-import type { AuditSink } from "../audit/audit-event.js";
 import { BrokerError } from "../errors/broker-error.js";
-import { epochSeconds, type Clock } from "../lib/clock.js";
-import { audited, type AdminCall } from "./admin-call.js";
-import { CUTOFF_MARGIN_MS, type RevocationAdmin, type WorkloadBlock, type WorkloadRevocation } from "../revocation/revocation-store.js";
+import { epochSeconds } from "../lib/clock.js";
+import { audited, type AdminCall, type AdminRevocationDeps } from "./admin-call.js";
+import { CUTOFF_MARGIN_MS, type WorkloadBlock, type WorkloadRevocation } from "../revocation/revocation-store.js";
 
 export interface RevokeWorkloadCommand {
   readonly workloadId: string;
@@ -29,12 +28,7 @@ export type RevokeWorkload = (command: RevokeWorkloadCommand, call: AdminCall) =
  * lifetime cap, by when every credential it covers has expired anyway. Optionally blocks new
  * issuance until lifted or until a time. Acknowledged only once the store has accepted it.
  */
-export function createRevokeWorkload(deps: {
-  readonly revocations: RevocationAdmin;
-  readonly audit: AuditSink;
-  readonly clock: Clock;
-  readonly maxLifetimeSeconds: number;
-}): RevokeWorkload {
+export function createRevokeWorkload(deps: AdminRevocationDeps): RevokeWorkload {
   return async function revokeWorkload(command, call) {
     const now = epochSeconds(deps.clock);
     const operation = { target: command.workloadId, reason: command.reason };

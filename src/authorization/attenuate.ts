@@ -1,4 +1,4 @@
-import type { RequestContext } from "../policy/types.js";
+import type { Narrow, Narrowing, RequestContext } from "../policy/types.js";
 
 /** The bounds a request is narrowed within: a policy grant, or a broker token being re-exchanged. */
 export interface Bounds {
@@ -7,9 +7,7 @@ export interface Bounds {
   readonly maxLifetimeSeconds: number;
 }
 
-export type Attenuation =
-  | { readonly ok: true; readonly audiences: readonly string[]; readonly scopes: readonly string[]; readonly lifetimeSeconds: number }
-  | { readonly ok: false; readonly code: "invalid_target" | "invalid_scope"; readonly detail: string };
+export type Attenuation = Narrowing;
 
 /**
  * Narrows a request to its bounds. Attenuation only narrows: every requested audience,
@@ -47,6 +45,14 @@ export function attenuate(bounds: Bounds, request: RequestContext, globalMaxLife
     globalMaxLifetimeSeconds,
   );
   return { ok: true, audiences, scopes, lifetimeSeconds };
+}
+
+/**
+ * Attenuation within a global lifetime cap, as policy evaluation takes it: each grant whose
+ * condition holds is tried with it, and the winner's narrowing is what gets issued.
+ */
+export function narrowWithin(globalMaxLifetimeSeconds: number): Narrow {
+  return (bounds, request) => attenuate(bounds, request, globalMaxLifetimeSeconds);
 }
 
 function dedupe(values: readonly string[]): string[] {

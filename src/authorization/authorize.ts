@@ -1,10 +1,14 @@
-import type { ActChain } from "../audit/audit-event.js";
+import { knowing, withFacts, type DecisionFacts } from "../audit/decision-facts.js";
 import { BrokerError, type BrokerErrorCode } from "../errors/broker-error.js";
 import type { ExternalTokenType, SubjectTokenVerifier, VerifiedSubject } from "../identity/types.js";
-import type { DenialReason, Grant, PolicySet, PrincipalContext, RequestContext } from "../policy/types.js";
+import type { DenialReason, Grant, NarrowedRequest, PolicySet, RequestContext } from "../policy/types.js";
 import type { AdmitWorkload } from "./rate-limit-gate.js";
 import type { IssuanceChecks } from "../revocation/revocation-store.js";
+import { chainDepth } from "./act-claim.js";
+import { narrowWithin } from "./attenuate.js";
+import { checkChainDepth, nestAct } from "./delegation.js";
 import { checkIssuance, type IssuanceFloor } from "./revocation-checks.js";
+import { actorFacts, type VerifiedActor } from "./verify-actor.js";
 
 export interface AuthorizeDeps {
   readonly verifier: SubjectTokenVerifier;
@@ -12,25 +16,6 @@ export interface AuthorizeDeps {
   readonly revocations: IssuanceChecks;
   /** The per-workload rate limit (throws 429); undefined: none. */
   readonly admitWorkload?: AdmitWorkload;
-}
-
-/** What is known about the caller so far, for the audit record of a denial. Filled in as the checks pass. */
-export interface AuthorizationTrace {
-  issuer?: string;
-  subject?: string;
-  evaluated?: readonly string[];
-  workloadId?: string;
-  policy?: string;
-  /** The verified actor of a delegation request. */
-  actor?: { readonly sub: string; readonly iss?: string };
-  /** The workload the actor is (its broker token's `sub`, or what policy maps its external token to). */
-  actorWorkloadId?: string;
-  /** Length of the `act` chain of the token issued (or refused). */
-  actChainDepth?: number;
-  /** The whole `act` chain of the token issued. */
-  act?: ActChain;
-  /** RFC 7638 thumbprint of the request's verified DPoP proof key (the issued token's `cnf.jkt`). */
-  dpopJkt?: string;
 }
 
 export const DENIAL_CODES: Record<DenialReason, BrokerErrorCode> = {
@@ -51,57 +36,99 @@ export const DENIAL_DESCRIPTIONS: Record<DenialReason, string> = {
   actor_not_allowed: "the actor is not allowed to act for this identity",
 };
 
+/** How one request is authorized, besides its subject token and context. */
+export interface AuthorizeOptions<C> {
+  /** Verifies the actor_token of a delegation request, once the subject is known good; undefined: no actor. */
+  readonly resolveActor?: () => Promise<VerifiedActor>;
+  /**
+   * A check of the grant before the store (e.g. require_dpop, a CSR's proof of possession): it
+   * runs once the subject token is verified and a policy matched, and a refusal spends no
+   * single-use token and no rate-limit budget. What it answers comes back as `checked`, and the
+   * facts it established are kept for the refusals that follow.
+   */
+  readonly checkGrant?: (grant: Grant) => GrantCheck<C> | void | Promise<GrantCheck<C> | void>;
+  /** The global lifetime cap the request is narrowed within (BROKER_MAX_TOKEN_LIFETIME); default none. */
+  readonly maxLifetimeSeconds?: number;
+}
+
+/** What a grant check answers, and the facts it established for the audit record. */
+export interface GrantCheck<C> {
+  readonly checked: C;
+  readonly facts: DecisionFacts;
+}
+
+/** An authorized request: who, under which grant, narrowed to what, and stamped after which revocation. */
+export interface Authorization<C> {
+  readonly subject: VerifiedSubject;
+  readonly grant: Grant;
+  /** The request narrowed to the grant (RFC 8693 §2.1, RFC 6749 §3.3); undefined for an X.509-SVID, which names neither. */
+  readonly narrowed: NarrowedRequest | undefined;
+  /** The verified actor of a delegation request; undefined: none. */
+  readonly actor: VerifiedActor | undefined;
+  readonly floor: IssuanceFloor;
+  readonly checked: C | undefined;
+  /** What the checks established, for the audit record (a refusal carries what was known then). */
+  readonly facts: DecisionFacts;
+}
+
 /**
  * The checks every issuance shares (/token and /svid/x509): verify the subject token, decide by
  * policy (deny by default; an actor, when `resolveActor` is given, is verified after the subject
- * and seen by the policy as `actor`), then ask the store whether the workload is blocked and, for a
- * single-use token, whether this is its first use. Answers the issuance floor the credential must
- * be stamped after. Throws BrokerError; fills `trace` as it goes.
+ * and seen by the policy as `actor`), narrowing the request to the grant that covers it (the one
+ * attenuation of the request: policy evaluation runs it for each candidate grant and hands the
+ * winner's back), run the use case's grant check, check the actor's chain against the grant's
+ * max_chain_depth, then ask the store whether the workload is blocked and, for a single-use
+ * token, whether this is its first use. Answers the issuance floor the credential must be stamped
+ * after. Throws BrokerError; a refusal carries the facts known when it happened.
  */
-export async function authorize(
+export async function authorize<C>(
   deps: AuthorizeDeps,
   /** The token, with the type the caller declared (an id_token must be shaped as one); a bare string: jwt. */
   subjectToken: string | { readonly token: string; readonly type: ExternalTokenType },
   context: RequestContext,
-  trace: AuthorizationTrace,
-  resolveActor?: () => Promise<{ readonly actor: PrincipalContext; readonly actorChain: readonly PrincipalContext[] }>,
-  /**
-   * A check of the grant before the store (e.g. require_dpop, a CSR's proof of possession): it
-   * runs once the subject token is verified and a policy matched, and a refusal spends no
-   * single-use token and no rate-limit budget.
-   */
-  checkGrant?: (grant: Grant) => void | Promise<void>,
-): Promise<{ subject: VerifiedSubject; grant: Grant; floor: IssuanceFloor }> {
+  options: AuthorizeOptions<C> = {},
+): Promise<Authorization<C>> {
   const subject =
     typeof subjectToken === "string" ? await deps.verifier.verify(subjectToken) : await deps.verifier.verify(subjectToken.token, "subject_token", subjectToken.type);
-  trace.issuer = subject.identity.issuer;
-  trace.subject = subject.identity.subject;
+  const verified: DecisionFacts = { issuer: subject.identity.issuer, subject: subject.identity.subject };
   // The actor is verified once the subject is known good, and before any policy sees it.
-  const decision = deps.policies().evaluate(subject, resolveActor ? { ...context, ...(await resolveActor()) } : context);
-  trace.evaluated = decision.evaluated;
+  const actor = options.resolveActor && (await knowing(verified, options.resolveActor));
+  const decided = { ...verified, ...(actor ? actorFacts(actor) : {}) };
+  const request = actor ? { ...context, actor: actor.context, actorChain: actor.chainContexts } : context;
+  const decision = deps.policies().evaluate(subject, request, narrowWithin(options.maxLifetimeSeconds ?? Number.POSITIVE_INFINITY));
+  const evaluated = { ...decided, evaluated: decision.evaluated };
   if (!decision.allow) {
-    throw new BrokerError(DENIAL_CODES[decision.reason], DENIAL_DESCRIPTIONS[decision.reason], {
-      detail: `${decision.reason}: ${decision.details.join("; ")}`,
-    });
+    throw withFacts(
+      new BrokerError(DENIAL_CODES[decision.reason], DENIAL_DESCRIPTIONS[decision.reason], { detail: `${decision.reason}: ${decision.details.join("; ")}` }),
+      evaluated,
+    );
   }
-  const { grant } = decision;
-  trace.workloadId = grant.workloadId;
-  trace.policy = grant.policyId;
-  await checkGrant?.(grant);
+  const { grant, narrowed } = decision;
+  const facts = { ...evaluated, workloadId: grant.workloadId, policy: grant.policyId };
+  const check = await knowing(facts, () => options.checkGrant?.(grant));
+  const checkedFacts = { ...facts, ...check?.facts };
+  const granted = actor ? { ...checkedFacts, actChainDepth: chainDepth(nestAct(actor, undefined)) } : checkedFacts;
+  const floor = await knowing(granted, async () => {
+    // The chain's depth is known once the actor is verified and the grant matched: checked
+    // here, before the store, so a too-long chain spends no single-use token.
+    if (granted.actChainDepth !== undefined) checkChainDepth(granted.actChainDepth, grant.delegation?.maxChainDepth ?? 0);
+    return admitIssuance(deps, grant, subject);
+  });
+  return { subject, grant, narrowed, actor, floor, checked: check?.checked, facts: granted };
+}
+
+/** The workload's budget, its block and a single-use token's first use: the store's say, last. */
+async function admitIssuance(deps: AuthorizeDeps, grant: Grant, subject: VerifiedSubject): Promise<IssuanceFloor> {
   const issuance = { workloadId: grant.workloadId, replay: subject.replayKey ? { key: subject.replayKey, expiresAt: subject.expiresAt } : undefined };
-  let floor: IssuanceFloor;
-  if (deps.admitWorkload === undefined) {
-    floor = await checkIssuance(deps.revocations, issuance);
-  } else if (issuance.replay !== undefined) {
+  if (deps.admitWorkload === undefined) return checkIssuance(deps.revocations, issuance);
+  if (issuance.replay !== undefined) {
     // The limit first: a refused request must not use up a single-use subject token.
     await deps.admitWorkload(grant.workloadId);
-    floor = await checkIssuance(deps.revocations, issuance);
-  } else {
-    // Nothing single-use at stake: both in one round trip. A block or a store outage outranks the limit.
-    const [limit, store] = await Promise.allSettled([deps.admitWorkload(grant.workloadId), checkIssuance(deps.revocations, issuance)]);
-    if (store.status === "rejected") throw store.reason;
-    if (limit.status === "rejected") throw limit.reason;
-    floor = store.value;
+    return checkIssuance(deps.revocations, issuance);
   }
-  return { subject, grant, floor };
+  // Nothing single-use at stake: both in one round trip. A block or a store outage outranks the limit.
+  const [limit, store] = await Promise.allSettled([deps.admitWorkload(grant.workloadId), checkIssuance(deps.revocations, issuance)]);
+  if (store.status === "rejected") throw store.reason;
+  if (limit.status === "rejected") throw limit.reason;
+  return store.value;
 }

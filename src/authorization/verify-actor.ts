@@ -1,3 +1,4 @@
+import { knowing, type DecisionFacts } from "../audit/decision-facts.js";
 import type { BrokerTokenClaims, BrokerTokenVerifier } from "../credentials/broker-token-verifier.js";
 import { boundJkt, externalBoundJkt } from "../dpop/binding.js";
 import { BrokerError } from "../errors/broker-error.js";
@@ -37,14 +38,10 @@ export interface VerifiedActor {
 
 /**
  * Verifies an actor_token; `context` is the request as policies see it (for mapping an external
- * actor to its workload); `trace` learns the actor's workload as soon as it is known, for the
- * audit record of a refusal.
+ * actor to its workload). A refusal once the actor's workload is known carries it
+ * (`actorWorkloadId`), for the audit record.
  */
-export type VerifyActor = (token: string, type: SubjectTokenType, context: RequestContext, trace?: ActorTrace) => Promise<VerifiedActor>;
-
-export interface ActorTrace {
-  actorWorkloadId?: string;
-}
+export type VerifyActor = (token: string, type: SubjectTokenType, context: RequestContext) => Promise<VerifiedActor>;
 
 /** Identity issuer id of an actor proven by a broker access token (`actor.identity.issuer`). */
 export const BROKER_PRINCIPAL = "broker";
@@ -54,6 +51,19 @@ export type OwnTokenAudience = "actor_token" | "all" | "any";
 
 /** A configured issuer, as a nested actor's `iss` names it. */
 export type DescribeIssuer = (iss: string) => { readonly id: string; readonly profile: string } | undefined;
+
+/** What verifying an actor needs: both token verifiers, the store, the policies (to map an external actor) and the budget. */
+export interface VerifyActorDeps {
+  readonly verifier: SubjectTokenVerifier;
+  readonly brokerTokens: BrokerTokenVerifier;
+  readonly revocations: IssuanceChecks;
+  readonly policies: () => PolicySet;
+  /** The broker's issuer URL: the `aud` a broker token needs to act (RFC 9068 §4). */
+  readonly issuer: string;
+  readonly ownTokenAudience: OwnTokenAudience;
+  readonly admitWorkload?: AdmitWorkload;
+  readonly describeIssuer?: DescribeIssuer;
+}
 
 /**
  * Verifies an actor_token by the rules of a subject token, and maps it to a workload that must
@@ -67,99 +77,96 @@ export type DescribeIssuer = (iss: string) => { readonly id: string; readonly pr
  *   its budget charged. Its own `act` chain comes along, nested under it.
  * Throws BrokerError.
  */
-export function createVerifyActor(deps: {
-  readonly verifier: SubjectTokenVerifier;
-  readonly brokerTokens: BrokerTokenVerifier;
-  readonly revocations: IssuanceChecks;
-  readonly policies: () => PolicySet;
-  /** The broker's issuer URL: the `aud` a broker token needs to act (RFC 9068 §4). */
-  readonly issuer: string;
-  readonly ownTokenAudience: OwnTokenAudience;
-  readonly admitWorkload?: AdmitWorkload;
-  readonly describeIssuer?: DescribeIssuer;
-}): VerifyActor {
-  return async (token, type, context, trace = {}) => {
-    if (type === TOKEN_TYPE.accessToken) return verifyBrokerActor(token, trace);
-    return verifyExternalActor(token, type, context, trace);
+export function createVerifyActor(deps: VerifyActorDeps): VerifyActor {
+  return async (token, type, context) => {
+    if (type === TOKEN_TYPE.accessToken) return verifyBrokerActor(deps, token);
+    return verifyExternalActor(deps, token, type, context);
   };
+}
 
-  async function verifyBrokerActor(token: string, trace: ActorTrace): Promise<VerifiedActor> {
-    const claims = await deps.brokerTokens.verify(token, "actor_token");
-    trace.actorWorkloadId = claims.sub;
+/** What the audit record learns from a verified actor: who it is and which workload. */
+export function actorFacts(actor: VerifiedActor): DecisionFacts {
+  return { actorWorkloadId: actor.workloadId, actor: actor.act };
+}
+
+async function verifyBrokerActor(deps: VerifyActorDeps, token: string): Promise<VerifiedActor> {
+  const claims = await deps.brokerTokens.verify(token, "actor_token");
+  const { issueAfterMs } = await knowing({ actorWorkloadId: claims.sub }, async () => {
     if (deps.ownTokenAudience !== "any") checkBrokerAudience(claims, deps.issuer, "actor_token");
     await deps.admitWorkload?.(claims.sub);
-    const { issueAfterMs } = await checkBrokerToken(deps.revocations, claims, "actor_token");
-    const chain = actOf(claims.act);
-    return {
-      context: {
-        identity: { issuer: BROKER_PRINCIPAL, iss: claims.iss, profile: BROKER_PRINCIPAL, subject: claims.sub, attributes: {} },
-        claims,
-      },
-      act: { sub: claims.sub },
-      ...(chain ? { chain } : {}),
-      chainContexts: chainContexts(chain, deps.issuer, deps.describeIssuer),
-      workloadId: claims.sub,
-      brokerToken: claims,
-      tokenType: TOKEN_TYPE.accessToken,
-      ...optionalJkt(boundJkt(claims, "actor_token")),
-      ...(issueAfterMs === undefined ? {} : { issueAfterMs }),
-    };
-  }
+    return checkBrokerToken(deps.revocations, claims, "actor_token");
+  });
+  const chain = actOf(claims.act);
+  return {
+    context: {
+      identity: { issuer: BROKER_PRINCIPAL, iss: claims.iss, profile: BROKER_PRINCIPAL, subject: claims.sub, attributes: {} },
+      claims,
+    },
+    act: { sub: claims.sub },
+    ...(chain ? { chain } : {}),
+    chainContexts: chainContexts(chain, deps.issuer, deps.describeIssuer),
+    workloadId: claims.sub,
+    brokerToken: claims,
+    tokenType: TOKEN_TYPE.accessToken,
+    ...optionalJkt(boundJkt(claims, "actor_token")),
+    ...(issueAfterMs === undefined ? {} : { issueAfterMs }),
+  };
+}
 
-  async function verifyExternalActor(token: string, type: ExternalTokenType, context: RequestContext, trace: ActorTrace): Promise<VerifiedActor> {
-    const actor = await deps.verifier.verify(token, "actor_token", type);
-    // A key-bound external actor token (RFC 7800 cnf): its binding is read before anything is
-    // claimed, and the request's proof is checked against it by the caller, as for a bound broker token.
-    const actorJkt = externalBoundJkt(actor.claims, "actor_token");
-    // An actor is a workload like any subject: blocks, revocations and budgets must reach it.
-    const mapped = deps.policies().identify(actor, { ...context, actor: undefined });
-    if (mapped === undefined) {
-      throw new BrokerError("unauthorized_client", "the actor is not a workload any policy names", {
-        detail: `actor_not_allowed: no policy condition holds for actor ${actor.identity.subject} of ${actor.identity.issuer}`,
-      });
-    }
-    trace.actorWorkloadId = mapped.workloadId;
+async function verifyExternalActor(deps: VerifyActorDeps, token: string, type: ExternalTokenType, context: RequestContext): Promise<VerifiedActor> {
+  const actor = await deps.verifier.verify(token, "actor_token", type);
+  // A key-bound external actor token (RFC 7800 cnf): its binding is read before anything is
+  // claimed, and the request's proof is checked against it by the caller, as for a bound broker token.
+  const actorJkt = externalBoundJkt(actor.claims, "actor_token");
+  // An actor is a workload like any subject: blocks, revocations and budgets must reach it.
+  const mapped = deps.policies().identify(actor, { ...context, actor: undefined });
+  if (mapped === undefined) {
+    throw new BrokerError("unauthorized_client", "the actor is not a workload any policy names", {
+      detail: `actor_not_allowed: no policy condition holds for actor ${actor.identity.subject} of ${actor.identity.issuer}`,
+    });
+  }
+  const issueAfterMs = await knowing({ actorWorkloadId: mapped.workloadId }, async () => {
     await deps.admitWorkload?.(mapped.workloadId);
-    const issueAfterMs = await checkExternalActor(actor, mapped.workloadId, token);
-    return {
-      context: { identity: actor.identity, claims: actor.claims },
-      act: { sub: actor.identity.subject, iss: actor.identity.iss },
-      chainContexts: [],
-      workloadId: mapped.workloadId,
-      tokenType: type,
-      ...optionalJkt(actorJkt),
-      ...(issueAfterMs === undefined ? {} : { issueAfterMs }),
-    };
-  }
+    return checkExternalActor(deps.revocations, actor, mapped.workloadId, token);
+  });
+  return {
+    context: { identity: actor.identity, claims: actor.claims },
+    act: { sub: actor.identity.subject, iss: actor.identity.iss },
+    chainContexts: [],
+    workloadId: mapped.workloadId,
+    tokenType: type,
+    ...optionalJkt(actorJkt),
+    ...(issueAfterMs === undefined ? {} : { issueAfterMs }),
+  };
+}
 
-  /**
-   * One round trip: the workload is not blocked nor revoked since this token, and a single-use
-   * token is used once. Answers the cutoff read (the issued token is stamped after it).
-   */
-  async function checkExternalActor(actor: VerifiedSubject, workloadId: string, token: string): Promise<number | undefined> {
-    // An external token has no broker jti: its digest stands in, so no revoked broker jti can match
-    // it. Its `iat` is the identity provider's whole second: compared inclusively (no precise stamp).
-    const ref = { jti: `actor:${sha256Hex(token)}`, sub: workloadId, iat: actor.issuedAt ?? 0 };
-    const [block, { cause: revoked, latestCutoffMs }, firstUse] = await guard(
-      Promise.all([
-        deps.revocations.activeBlock(workloadId),
-        deps.revocations.tokenRevocation(ref),
-        actor.replayKey === undefined ? true : deps.revocations.claimOnce(actor.replayKey, actor.expiresAt),
-      ]),
-    );
-    if (block) {
-      throw new BrokerError("unauthorized_client", "the actor's workload is blocked", {
-        detail: `actor workload ${workloadId} blocked by ${block.actor}: ${block.reason}`,
-      });
-    }
-    if (revoked !== undefined) {
-      throw new BrokerError("invalid_request", "actor_token has been revoked", {
-        detail: `actor workload ${workloadId} was revoked at or after the actor_token's iat`,
-      });
-    }
-    if (!firstUse) throw new BrokerError("invalid_request", "actor_token was already used", { detail: `replay of ${actor.replayKey}` });
-    return latestCutoffMs;
+/**
+ * One round trip: the workload is not blocked nor revoked since this token, and a single-use
+ * token is used once. Answers the cutoff read (the issued token is stamped after it).
+ */
+async function checkExternalActor(revocations: IssuanceChecks, actor: VerifiedSubject, workloadId: string, token: string): Promise<number | undefined> {
+  // An external token has no broker jti: its digest stands in, so no revoked broker jti can match
+  // it. Its `iat` is the identity provider's whole second: compared inclusively (no precise stamp).
+  const ref = { jti: `actor:${sha256Hex(token)}`, sub: workloadId, iat: actor.issuedAt ?? 0 };
+  const [block, { cause: revoked, latestCutoffMs }, firstUse] = await guard(
+    Promise.all([
+      revocations.activeBlock(workloadId),
+      revocations.tokenRevocation(ref),
+      actor.replayKey === undefined ? true : revocations.claimOnce(actor.replayKey, actor.expiresAt),
+    ]),
+  );
+  if (block) {
+    throw new BrokerError("unauthorized_client", "the actor's workload is blocked", {
+      detail: `actor workload ${workloadId} blocked by ${block.actor}: ${block.reason}`,
+    });
   }
+  if (revoked !== undefined) {
+    throw new BrokerError("invalid_request", "actor_token has been revoked", {
+      detail: `actor workload ${workloadId} was revoked at or after the actor_token's iat`,
+    });
+  }
+  if (!firstUse) throw new BrokerError("invalid_request", "actor_token was already used", { detail: `replay of ${actor.replayKey}` });
+  return latestCutoffMs;
 }
 
 /** RFC 9068 §4: a broker token is accepted by the broker itself only when its `aud` names the broker. */

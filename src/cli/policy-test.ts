@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { parse } from "yaml";
 import { z } from "zod";
+import { narrowWithin } from "../authorization/attenuate.js";
 import { loadPolicySet, runPolicyFixtures, type FixtureResult } from "../policy/index.js";
 
 /**
@@ -12,8 +13,11 @@ export async function issuerIds(issuersFile: string): Promise<string[]> {
   return doc.issuers.map((issuer) => issuer.id);
 }
 
-/** Loads the policies in `dir` and runs every fixture beside them. */
+/**
+ * Loads the policies in `dir` and runs every fixture beside them, narrowing requests with the
+ * broker's own attenuation (no global lifetime cap: fixtures check audiences and scopes).
+ */
 export async function testPolicies(dir: string, issuersFile: string, trustDomain?: string): Promise<FixtureResult[]> {
   const set = await loadPolicySet(dir, { knownIssuers: await issuerIds(issuersFile), trustDomain });
-  return runPolicyFixtures(dir, set);
+  return runPolicyFixtures(dir, set, narrowWithin(Number.POSITIVE_INFINITY));
 }

@@ -1,7 +1,6 @@
 import type { VerifiedDpopProof } from "../dpop/verify-proof.js";
 import { BrokerError } from "../errors/broker-error.js";
 import type { Grant } from "../policy/types.js";
-import type { AuthorizationTrace } from "../authorization/authorize.js";
 import type { TokenExchangeRequest } from "./token-request.js";
 
 /** Verifies the `DPoP` header of a /token request: method POST, htu the token endpoint (RFC 9449 §5). */
@@ -13,19 +12,12 @@ export type VerifyTokenRequestProof = (proof: string) => Promise<VerifiedDpopPro
  * asking for one with a proof is refused rather than answered with an unbound credential the
  * client meant to have bound.
  */
-export async function verifyRequestProof(
-  verify: VerifyTokenRequestProof | undefined,
-  proof: string,
-  request: TokenExchangeRequest,
-  trace: AuthorizationTrace,
-): Promise<VerifiedDpopProof> {
+export async function verifyRequestProof(verify: VerifyTokenRequestProof | undefined, proof: string, request: TokenExchangeRequest): Promise<VerifiedDpopProof> {
   if (request.requestedTokenType === "jwt") {
     throw new BrokerError("invalid_request", "a JWT-SVID cannot be DPoP-bound: omit the DPoP header, or ask for an access token");
   }
   if (verify === undefined) throw new BrokerError("invalid_dpop_proof", "this broker does not accept DPoP proofs");
-  const verified = await verify(proof);
-  trace.dpopJkt = verified.jkt;
-  return verified;
+  return verify(proof);
 }
 
 /** A grant with `require_dpop` issues bound tokens only: a request without a proof is refused. */

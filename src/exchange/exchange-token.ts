@@ -1,18 +1,19 @@
-import { denialOf, type AuditSink } from "../audit/audit-event.js";
-import type { AccessTokenMinter, IssuedToken } from "../credentials/access-token.js";
+import type { AuditSink, ExchangeAuditEvent } from "../audit/audit-event.js";
+import { knowing, type DecisionFacts } from "../audit/decision-facts.js";
+import { issuanceLog, recordDecision, type IssuanceRequestFields } from "../audit/record-decision.js";
+import type { AccessTokenMinter } from "../credentials/access-token.js";
 import type { JwtSvidMinter } from "../credentials/jwt-svid.js";
 import { checkBinding } from "../dpop/binding.js";
+import type { VerifiedDpopProof } from "../dpop/verify-proof.js";
 import { BrokerError } from "../errors/broker-error.js";
-import type { SubjectTokenVerifier } from "../identity/types.js";
+import type { ExternalTokenType, SubjectTokenVerifier } from "../identity/types.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
-import type { PolicySet } from "../policy/types.js";
+import type { NarrowedRequest, PolicySet, RequestContext } from "../policy/types.js";
 import type { AdmitWorkload } from "../authorization/rate-limit-gate.js";
 import type { IssuanceChecks } from "../revocation/revocation-store.js";
-import { attenuate } from "../authorization/attenuate.js";
-import { authorize, DENIAL_DESCRIPTIONS, type AuthorizationTrace } from "../authorization/authorize.js";
-import { chainDepth } from "../authorization/act-claim.js";
-import { checkChainDepth, nestAct } from "../authorization/delegation.js";
+import { authorize, type Authorization } from "../authorization/authorize.js";
+import { nestAct } from "../authorization/delegation.js";
 import { checkRequireDpop, verifyRequestProof, type VerifyTokenRequestProof } from "./dpop-request.js";
 import { requireKeyProof } from "../authorization/key-bound-subject.js";
 import { mintFloor } from "../authorization/revocation-checks.js";
@@ -50,147 +51,171 @@ export interface ExchangeCall {
   readonly dpopProof?: string;
 }
 
+/** One exchange's answer, with what it established for the audit record. */
+interface Exchanged {
+  readonly response: TokenExchangeResponse;
+  readonly facts: DecisionFacts;
+}
+
+/** What the first steps established, for the steps that follow. */
+interface Prepared {
+  readonly call: ExchangeCall;
+  /** The request as policies see it. */
+  readonly context: RequestContext;
+  /** Verifies the actor_token once the subject token is known good; undefined: no actor_token. */
+  readonly resolveActor: (() => Promise<VerifiedActor>) | undefined;
+  readonly dpop: VerifiedDpopProof | undefined;
+  /** What is known so far, for the audit record. */
+  readonly known: DecisionFacts;
+}
+
 /**
  * The token exchange (RFC 8693): verify who is asking, decide by policy (deny by default),
  * narrow the grant to the request, mint a minutes-long credential, and record the decision.
  */
 export function createExchangeToken(deps: ExchangeDeps) {
   return async function exchangeToken(call: ExchangeCall): Promise<TokenExchangeResponse> {
-    const { request } = call;
-    const base = {
-      event: "token_exchange",
-      requestId: call.requestId,
-      subjectTokenType: request.subjectTokenType,
-      subjectTokenSha256: sha256Hex(request.subjectToken),
-      requestedTokenType: request.requestedTokenType,
-      clientAddress: call.clientAddress,
-      ...(request.actorToken
-        ? { actorTokenType: request.actorToken.type, actorTokenSha256: sha256Hex(request.actorToken.token) }
-        : {}),
-    } as const;
-    // What is known about the caller so far, for the audit record of a denial.
-    const known: AuthorizationTrace = {};
-    try {
-      const dpop = call.dpopProof === undefined ? undefined : await verifyRequestProof(deps.verifyDpopProof, call.dpopProof, request, known);
-      const { actorToken } = request;
-      const context = requestContext(request, call.clientAddress, epochSeconds(deps.clock));
-      let resolveActor: (() => Promise<VerifiedActor>) | undefined;
-      let actor: VerifiedActor | undefined;
-      if (actorToken !== undefined) {
-        const { verifyActor } = deps;
-        if (verifyActor === undefined) throw new BrokerError("invalid_request", "delegation (actor_token) is not supported by this broker");
-        // A JWT-SVID has no place for `act`: a delegated credential is always an access token.
-        if (request.requestedTokenType === "jwt") {
-          throw new BrokerError("invalid_request", "a JWT-SVID (requested_token_type jwt) cannot be delegated: omit actor_token");
-        }
-        resolveActor = async () => {
-          actor = await verifyActor(actorToken.token, actorToken.type, context, known);
-          checkBinding(actor.boundJkt, dpop?.jkt, "actor_token");
-          known.actor = actor.act;
-          return actor;
-        };
-      }
-      if (request.subjectTokenType === TOKEN_TYPE.accessToken) {
-        // A broker token carries no SPIFFE ID: a JWT-SVID comes from the workload's own token only.
-        if (request.requestedTokenType === "jwt") {
-          throw new BrokerError("invalid_request", "a JWT-SVID (requested_token_type jwt) is issued for an external subject_token only");
-        }
-        const issued = await deps.reExchange(request, call.clientAddress, { resolveActor, trace: known, ...(dpop ? { dpopJkt: dpop.jkt } : {}) });
-        deps.audit.record({ ...base, decision: "allow", reason: "re-exchange of a broker token", ...issued.audit, ...(dpop ? { dpopJkt: dpop.jkt } : {}) });
-        return issued.response;
-      }
-      // JWT-SVIDs carry no scope (JWT-SVID §3): asking for one is a mistake worth naming.
-      if (request.requestedTokenType === "jwt" && request.scopes.length > 0) {
-        throw new BrokerError("invalid_scope", "a JWT-SVID carries no scope: omit scope with requested_token_type jwt");
-      }
-      if (request.requestedTokenType === "jwt" && deps.jwtSvids === undefined) {
-        throw new BrokerError("invalid_request", "this broker does not issue JWT-SVIDs");
-      }
-
-      const { grant, floor } = await authorize(
-        // A subject token bound to a key (cnf) is usable only with a proof by that key.
-        { ...deps, verifier: requireKeyProof(deps.verifier, dpop?.jkt) },
-        { token: request.subjectToken, type: request.subjectTokenType },
-        context,
-        known,
-        resolveActor &&
-          (async () => {
-            const verified = await resolveActor();
-            return { actor: verified.context, actorChain: verified.chainContexts };
-          }),
-        (granted) => {
-          checkRequireDpop(granted, dpop);
-          // The chain's depth is known once the actor is verified and the grant matched: checked
-          // here, before the store, so a too-long chain spends no single-use token.
-          if (actor !== undefined) {
-            known.actChainDepth = chainDepth(nestAct(actor, undefined));
-            checkChainDepth(known.actChainDepth, granted.delegation?.maxChainDepth ?? 0);
-          }
-        },
-      );
-      const narrowed = attenuate(grant, context, deps.maxLifetimeSeconds);
-      if (!narrowed.ok) {
-        const reason = narrowed.code === "invalid_scope" ? "scope_not_granted" : "target_not_granted";
-        throw new BrokerError(narrowed.code, DENIAL_DESCRIPTIONS[reason], { detail: narrowed.detail });
-      }
-
-      let token: IssuedToken;
-      let scope = "";
-      if (request.requestedTokenType === "jwt") {
-        // The grant schema requires a SPIFFE ID wherever jwt is granted; policy evaluation computed it.
-        if (grant.spiffeId === undefined || deps.jwtSvids === undefined) throw new Error(`policy ${grant.policyId} granted jwt without a SPIFFE ID`);
-        token = await deps.jwtSvids.mint({
-          spiffeId: grant.spiffeId,
-          audiences: narrowed.audiences,
-          lifetimeSeconds: narrowed.lifetimeSeconds,
-          extraClaims: grant.extraClaims,
-        });
-      } else {
-        // The subject is external: its chain starts here (an external token's own `act` is not
-        // carried), with the actors behind a delegated broker actor token nested under it.
-        // (Its depth was checked against the grant before the store, in authorize's grant check.)
-        const act = actor === undefined ? undefined : nestAct(actor, undefined);
-        // A broker actor token makes the new token a member of its family, and its end is the new token's limit.
-        const actorToken = actor?.brokerToken;
-        const lineage = actorToken === undefined ? undefined : lineageFrom([actorToken]);
-        token = await deps.minter.mint({
-          subject: grant.workloadId,
-          audiences: narrowed.audiences,
-          scopes: narrowed.scopes,
-          lifetimeSeconds: narrowed.lifetimeSeconds,
-          extraClaims: grant.extraClaims,
-          ...(act ? { act } : {}),
-          ...(lineage ? { lineage, notAfter: actorToken?.exp } : {}),
-          ...(grant.delegation?.mayAct ? { mayAct: grant.delegation.mayAct } : {}),
-          ...(grant.delegation ? { delegationPolicy: grant.policyId } : {}),
-          ...(dpop ? { dpopJkt: dpop.jkt } : {}),
-          ...mintFloor(floor, actor),
-        });
-        if (act !== undefined) known.act = act;
-        scope = narrowed.scopes.join(" ");
-      }
-      deps.audit.record({
-        ...base,
-        ...known,
-        decision: "allow",
-        jti: token.jti,
-        exp: token.expiresAt,
-        audience: narrowed.audiences,
-        ...(request.requestedTokenType === "jwt" ? { spiffeId: grant.spiffeId } : {}),
-        ...(scope ? { scope } : {}),
-      });
-      const expiresIn = token.expiresAt - token.issuedAt;
-      return request.requestedTokenType === "jwt" ? jwtSvidResponse(token.token, expiresIn) : response(token.token, expiresIn, scope, dpop !== undefined);
-    } catch (error) {
-      deps.audit.record({
-        ...base,
-        ...known,
-        decision: "deny",
-        ...denialOf(error),
-      });
-      throw error;
-    }
+    const exchanged = await recordDecision(deps.audit, issuanceLog<Exchanged>(requestFields(call)), () => exchange(deps, call));
+    return exchanged.response;
   };
+}
+
+/**
+ * The steps of one exchange: check the proof of possession, read the request, resolve the actor,
+ * then re-exchange a broker token, or exchange an external one for an access token or a JWT-SVID.
+ */
+async function exchange(deps: ExchangeDeps, call: ExchangeCall): Promise<Exchanged> {
+  const { request } = call;
+  const dpop = call.dpopProof === undefined ? undefined : await verifyRequestProof(deps.verifyDpopProof, call.dpopProof, request);
+  const known: DecisionFacts = dpop ? { dpopJkt: dpop.jkt } : {};
+  return knowing(known, () => {
+    const context = requestContext(request, call.clientAddress, epochSeconds(deps.clock));
+    const prepared = { call, context, resolveActor: actorResolver(deps, request, context, dpop), dpop, known };
+    const { subjectTokenType } = request;
+    if (subjectTokenType === TOKEN_TYPE.accessToken) return reExchangeBrokerToken(deps, prepared);
+    return exchangeExternal(deps, prepared, { token: request.subjectToken, type: subjectTokenType });
+  });
+}
+
+/** What the audit record takes from the request itself: digests of the tokens, never the tokens. */
+function requestFields(call: ExchangeCall): IssuanceRequestFields<ExchangeAuditEvent> {
+  const { request } = call;
+  return {
+    event: "token_exchange",
+    requestId: call.requestId,
+    subjectTokenType: request.subjectTokenType,
+    subjectTokenSha256: sha256Hex(request.subjectToken),
+    requestedTokenType: request.requestedTokenType,
+    clientAddress: call.clientAddress,
+    ...(request.actorToken ? { actorTokenType: request.actorToken.type, actorTokenSha256: sha256Hex(request.actorToken.token) } : {}),
+  };
+}
+
+/**
+ * The actor_token of a delegation request (RFC 8693 §2.1), verified later, once the subject is:
+ * an actor token bound to a key is usable only with a proof by that key.
+ */
+function actorResolver(deps: ExchangeDeps, request: TokenExchangeRequest, context: RequestContext, dpop: VerifiedDpopProof | undefined): Prepared["resolveActor"] {
+  const { actorToken } = request;
+  if (actorToken === undefined) return undefined;
+  const { verifyActor } = deps;
+  if (verifyActor === undefined) throw new BrokerError("invalid_request", "delegation (actor_token) is not supported by this broker");
+  // A JWT-SVID has no place for `act`: a delegated credential is always an access token.
+  if (request.requestedTokenType === "jwt") {
+    throw new BrokerError("invalid_request", "a JWT-SVID (requested_token_type jwt) cannot be delegated: omit actor_token");
+  }
+  return async () => {
+    const actor = await verifyActor(actorToken.token, actorToken.type, context);
+    await knowing({ actorWorkloadId: actor.workloadId }, () => checkBinding(actor.boundJkt, dpop?.jkt, "actor_token"));
+    return actor;
+  };
+}
+
+/** A broker access token narrowed further (RFC 8693 §1.1), or extended by an actor. */
+async function reExchangeBrokerToken(deps: ExchangeDeps, { call, resolveActor, dpop, known }: Prepared): Promise<Exchanged> {
+  // A broker token carries no SPIFFE ID: a JWT-SVID comes from the workload's own token only.
+  if (call.request.requestedTokenType === "jwt") {
+    throw new BrokerError("invalid_request", "a JWT-SVID (requested_token_type jwt) is issued for an external subject_token only");
+  }
+  const issued = await deps.reExchange(call.request, call.clientAddress, { resolveActor, ...(dpop ? { dpopJkt: dpop.jkt } : {}) });
+  return { response: issued.response, facts: { ...known, reason: "re-exchange of a broker token", ...issued.facts } };
+}
+
+/** An external subject token, decided by policy, for an access token or a JWT-SVID. */
+async function exchangeExternal(deps: ExchangeDeps, prepared: Prepared, subjectToken: { readonly token: string; readonly type: ExternalTokenType }): Promise<Exchanged> {
+  const { call, dpop, known } = prepared;
+  const { request } = call;
+  // JWT-SVIDs carry no scope (JWT-SVID §3): asking for one is a mistake worth naming.
+  if (request.requestedTokenType === "jwt" && request.scopes.length > 0) {
+    throw new BrokerError("invalid_scope", "a JWT-SVID carries no scope: omit scope with requested_token_type jwt");
+  }
+  if (request.requestedTokenType === "jwt" && deps.jwtSvids === undefined) {
+    throw new BrokerError("invalid_request", "this broker does not issue JWT-SVIDs");
+  }
+  const authorization = await authorize(
+    // A subject token bound to a key (cnf) is usable only with a proof by that key.
+    { ...deps, verifier: requireKeyProof(deps.verifier, dpop?.jkt) },
+    subjectToken,
+    prepared.context,
+    { resolveActor: prepared.resolveActor, checkGrant: (grant) => checkRequireDpop(grant, dpop), maxLifetimeSeconds: deps.maxLifetimeSeconds },
+  );
+  const facts = { ...known, ...authorization.facts };
+  return knowing(facts, () => (request.requestedTokenType === "jwt" ? mintJwtSvid(deps, authorization, facts) : mintAccessToken(deps, authorization, dpop, facts)));
+}
+
+/** A JWT-SVID for the grant's SPIFFE ID: no scope, no `act`, no `cnf` (JWT-SVID §3). */
+async function mintJwtSvid(deps: ExchangeDeps, authorization: Authorization<unknown>, facts: DecisionFacts): Promise<Exchanged> {
+  const { grant } = authorization;
+  const narrowed = narrowedOf(authorization);
+  // The grant schema requires a SPIFFE ID wherever jwt is granted; policy evaluation computed it.
+  if (grant.spiffeId === undefined || deps.jwtSvids === undefined) throw new Error(`policy ${grant.policyId} granted jwt without a SPIFFE ID`);
+  const token = await deps.jwtSvids.mint({
+    spiffeId: grant.spiffeId,
+    audiences: narrowed.audiences,
+    lifetimeSeconds: narrowed.lifetimeSeconds,
+    extraClaims: grant.extraClaims,
+  });
+  return {
+    response: jwtSvidResponse(token.token, token.expiresAt - token.issuedAt),
+    facts: { ...facts, jti: token.jti, exp: token.expiresAt, audience: narrowed.audiences, spiffeId: grant.spiffeId },
+  };
+}
+
+/** An access token (RFC 9068) for the grant's workload, with the actor's chain and the request's key binding. */
+async function mintAccessToken(deps: ExchangeDeps, authorization: Authorization<unknown>, dpop: VerifiedDpopProof | undefined, facts: DecisionFacts): Promise<Exchanged> {
+  const { grant, actor, floor } = authorization;
+  const narrowed = narrowedOf(authorization);
+  // The subject is external: its chain starts here (an external token's own `act` is not
+  // carried), with the actors behind a delegated broker actor token nested under it.
+  // (Its depth was checked against the grant before the store, in authorize.)
+  const act = actor === undefined ? undefined : nestAct(actor, undefined);
+  // A broker actor token makes the new token a member of its family, and its end is the new token's limit.
+  const actorToken = actor?.brokerToken;
+  const lineage = actorToken === undefined ? undefined : lineageFrom([actorToken]);
+  const token = await deps.minter.mint({
+    subject: grant.workloadId,
+    audiences: narrowed.audiences,
+    scopes: narrowed.scopes,
+    lifetimeSeconds: narrowed.lifetimeSeconds,
+    extraClaims: grant.extraClaims,
+    ...(act ? { act } : {}),
+    ...(lineage ? { lineage, notAfter: actorToken?.exp } : {}),
+    ...(grant.delegation?.mayAct ? { mayAct: grant.delegation.mayAct } : {}),
+    ...(grant.delegation ? { delegationPolicy: grant.policyId } : {}),
+    ...(dpop ? { dpopJkt: dpop.jkt } : {}),
+    ...mintFloor(floor, actor),
+  });
+  const scope = narrowed.scopes.join(" ");
+  return {
+    response: response(token.token, token.expiresAt - token.issuedAt, scope, dpop !== undefined),
+    facts: { ...facts, ...(act ? { act } : {}), jti: token.jti, exp: token.expiresAt, audience: narrowed.audiences, ...(scope ? { scope } : {}) },
+  };
+}
+
+/** The request narrowed to the grant: policy evaluation computed it for every token type but an X.509-SVID. */
+function narrowedOf(authorization: Authorization<unknown>): NarrowedRequest {
+  if (authorization.narrowed === undefined) throw new Error(`policy ${authorization.grant.policyId} granted without narrowing the request`);
+  return authorization.narrowed;
 }
 
 export type ExchangeToken = ReturnType<typeof createExchangeToken>;

@@ -1,16 +1,25 @@
-// eslint-disable-next-line boundaries/dependencies -- issue 13: policy must not run the kernel's attenuation (moving out)
-import { attenuate } from "../authorization/attenuate.js";
 import type { VerifiedSubject } from "../identity/types.js";
-import { compileCel, describeResult, isEvaluationError, toCelInput, toClaimValue } from "./cel.js";
+import { actorBinding, celBindings } from "./cel-bindings.js";
+import { compileCel, describeResult, isEvaluationError, toClaimValue } from "./cel.js";
 import type { CelBindings, CelProgram } from "./cel.js";
 import { parseSpiffeId } from "../identity/spiffe-id.js";
 import { WORKLOAD_ID_PATTERN } from "./policy-schema.js";
 import type { PolicyFile } from "./policy-schema.js";
-import type { ClaimValue, Delegation, DelegationDecision, Grant, GrantLimits, PrincipalContext, RequestContext } from "./types.js";
+import type {
+  ClaimValue,
+  Delegation,
+  DelegationDecision,
+  Grant,
+  GrantLimits,
+  Narrow,
+  NarrowedRequest,
+  PrincipalContext,
+  RequestContext,
+} from "./types.js";
 
 /** What one policy says about one request. A value, never an exception. */
 export type PolicyOutcome =
-  | { readonly outcome: "granted"; readonly grant: Grant }
+  | { readonly outcome: "granted"; readonly grant: Grant; readonly narrowed: NarrowedRequest | undefined }
   | {
       readonly outcome:
         | "condition_false"
@@ -29,10 +38,11 @@ export interface CompiledPolicy extends GrantLimits {
   readonly id: string;
   readonly issuer: string;
   /**
-   * Evaluates the condition, checks that the grant covers the request, then computes the
-   * workload id and extra claims. `bindings` may be passed to share them across policies.
+   * Evaluates the condition, checks that the grant covers the request (`narrow`: the kernel's
+   * attenuation, whose result comes back with the grant), then computes the workload id and extra
+   * claims. `bindings` may be passed to share them across policies.
    */
-  match(subject: VerifiedSubject, request: RequestContext, bindings?: CelBindings): PolicyOutcome;
+  match(subject: VerifiedSubject, request: RequestContext, narrow: Narrow, bindings?: CelBindings): PolicyOutcome;
   /**
    * Whether `request.actor` may act for `subject` under this policy's `delegation` (its
    * actor_condition), without the policy's own condition: used to extend the chain of a broker
@@ -54,48 +64,6 @@ export interface CompileIssue {
 
 export type Compilation = { readonly ok: true; readonly policy: CompiledPolicy } | { readonly ok: false; readonly issues: readonly CompileIssue[] };
 
-/** Builds the CEL variables `identity`, `claims`, `request` and `actor` for one decision. */
-export function celBindings(subject: PrincipalContext, request: RequestContext): CelBindings {
-  const { identity } = subject;
-  const { actor } = request;
-  return {
-    identity: toCelInput({
-      issuer: identity.issuer,
-      iss: identity.iss,
-      profile: identity.profile,
-      subject: identity.subject,
-      attributes: identity.attributes,
-    }),
-    claims: toCelInput(subject.claims),
-    request: toCelInput({
-      audiences: request.audiences,
-      resources: request.resources,
-      scopes: request.scopes,
-      requested_token_type: request.requestedTokenType,
-      // CEL has no "undefined"; 0 reads naturally as "not asked" in a condition.
-      requested_lifetime: request.requestedLifetimeSeconds ?? 0,
-      client_address: request.clientAddress,
-      time: request.now,
-    }),
-    // null when there is no actor: `actor == null` reads as "no delegation"; `actor.x` is an error, never true.
-    actor: actor === undefined ? null : actorBinding(actor),
-  };
-}
-
-/** The CEL `actor` variable for one actor. */
-function actorBinding(actor: PrincipalContext): CelBindings["actor"] {
-  return toCelInput({
-    identity: {
-      issuer: actor.identity.issuer,
-      iss: actor.identity.iss,
-      profile: actor.identity.profile,
-      subject: actor.identity.subject,
-      attributes: actor.identity.attributes,
-    },
-    claims: actor.claims,
-  });
-}
-
 export interface CompileOptions {
   /** The broker's SPIFFE trust domain: every SPIFFE ID a grant assigns must lie in it. */
   readonly trustDomain: string;
@@ -114,31 +82,28 @@ export function spiffeIdProblem(text: string, trustDomain: string): string | und
   return undefined;
 }
 
+/** The expressions of one policy, compiled once at load. */
+interface Programs {
+  readonly condition: CelProgram;
+  readonly workloadIdExpr: CelProgram | undefined;
+  readonly spiffeIdExpr: CelProgram | undefined;
+  readonly claims: readonly (readonly [string, CelProgram])[];
+  readonly actorCondition: CelProgram | undefined;
+}
+
+/** What evaluating one compiled policy reads besides the request: its file, programs and options. */
+interface PolicyParts {
+  readonly file: PolicyFile;
+  readonly programs: Programs;
+  readonly delegation: Delegation | undefined;
+  readonly trustDomain: string;
+}
+
 /** Compiles a schema-valid policy file; reports every bad expression, not just the first. */
 export function compilePolicy(file: PolicyFile, options: CompileOptions = { trustDomain: DEFAULT_TRUST_DOMAIN }): Compilation {
-  const issues: CompileIssue[] = [];
-  const compile = (path: string, source: string): CelProgram | undefined => {
-    const result = compileCel(source);
-    if (result.ok) return result.program;
-    issues.push({ path, message: result.message });
-    return undefined;
-  };
-
-  const condition = compile("condition", file.condition);
-  const workloadIdExpr = file.grant.workload_id_expr === undefined ? undefined : compile("grant.workload_id_expr", file.grant.workload_id_expr);
-  const spiffeIdExpr = file.grant.spiffe_id_expr === undefined ? undefined : compile("grant.spiffe_id_expr", file.grant.spiffe_id_expr);
-  const literalSpiffeId = file.grant.spiffe_id;
-  if (literalSpiffeId !== undefined) {
-    const problem = spiffeIdProblem(literalSpiffeId, options.trustDomain);
-    if (problem !== undefined) issues.push({ path: "grant.spiffe_id", message: problem });
-  }
-  const claimPrograms: [string, CelProgram | undefined][] = Object.entries(file.grant.claims).map(([name, source]) => [
-    name,
-    compile(`grant.claims.${name}`, source),
-  ]);
+  const compiled = compileExpressions(file, options.trustDomain);
+  if (compiled.programs === undefined) return { ok: false, issues: compiled.issues };
   const delegationFile = file.grant.delegation;
-  const actorCondition = delegationFile === undefined ? undefined : compile("grant.delegation.actor_condition", delegationFile.actor_condition);
-  if (issues.length > 0 || condition === undefined) return { ok: false, issues };
   const delegation: Delegation | undefined =
     delegationFile === undefined
       ? undefined
@@ -146,52 +111,7 @@ export function compilePolicy(file: PolicyFile, options: CompileOptions = { trus
           maxChainDepth: delegationFile.max_chain_depth,
           mayAct: delegationFile.may_act === undefined ? undefined : Object.freeze({ ...delegationFile.may_act }),
         });
-  const delegate = (bindings: CelBindings, request: RequestContext): DelegationDecision => {
-    if (delegation === undefined || actorCondition === undefined) {
-      return { allow: false, reason: "delegation_not_granted", detail: "grant has no delegation" };
-    }
-    // Every actor in the chain the actor brings (a delegated broker token as actor_token) must be
-    // one this grant admits, not only the one presenting it: nobody hides behind another actor.
-    const actors = [bindings.actor, ...(request.actorChain ?? []).map(actorBinding)];
-    for (const [index, actor] of actors.entries()) {
-      const held = actorCondition({ ...bindings, actor });
-      if (held !== true) {
-        const which = index === 0 ? "" : ` for prior actor ${index} of the actor_token's chain`;
-        return {
-          allow: false,
-          reason: "actor_not_allowed",
-          detail: held === false ? `actor_condition is false${which}` : `actor_condition did not hold${which} (${describeResult(held)})`,
-        };
-      }
-    }
-    // RFC 8693 §4.4: a grant that names who may act admits no other current actor, so the broker
-    // never signs a token whose act contradicts its own may_act.
-    const { mayAct } = delegation;
-    const actor = request.actor;
-    if (mayAct !== undefined && actor !== undefined) {
-      const actorSub = actor.identity.subject;
-      if (mayAct.sub !== actorSub || (mayAct.iss !== undefined && mayAct.iss !== actor.identity.iss)) {
-        return {
-          allow: false,
-          reason: "actor_not_allowed",
-          detail: `may_act names ${mayAct.sub}${mayAct.iss ? ` of ${mayAct.iss}` : ""}; actor is ${actorSub} of ${actor.identity.iss}`,
-        };
-      }
-    }
-    return { allow: true, delegation };
-  };
-
-  const workloadId = file.grant.workload_id;
-  /** The grant's workload id for these bindings, or why there is none. */
-  const workloadIdOf = (bindings: CelBindings): string | { problem: string } => {
-    if (workloadIdExpr === undefined) return workloadId ?? { problem: "no workload id" };
-    const result = workloadIdExpr(bindings);
-    if (typeof result !== "string" || !WORKLOAD_ID_PATTERN.test(result)) {
-      return { problem: `workload_id_expr did not give a valid workload id (${describeResult(result)})` };
-    }
-    return result;
-  };
-  const claims = claimPrograms.filter((entry): entry is [string, CelProgram] => entry[1] !== undefined);
+  const parts: PolicyParts = { file, programs: compiled.programs, delegation, trustDomain: options.trustDomain };
   const policy: CompiledPolicy = {
     id: file.id,
     issuer: file.issuer,
@@ -200,76 +120,156 @@ export function compilePolicy(file: PolicyFile, options: CompileOptions = { trus
     maxLifetimeSeconds: file.grant.max_lifetime,
     tokenTypes: Object.freeze([...file.grant.token_types]),
     dnsNames: Object.freeze([...file.grant.dns_names]),
-    match(subject, request, bindings = celBindings(subject, request)) {
-      const held = condition(bindings);
-      if (held !== true) {
-        // A missing claim yields an error value; it means "does not hold", never "allow".
-        return { outcome: "condition_false", detail: held === false ? "condition is false" : `condition did not hold (${describeResult(held)})` };
-      }
-
-      // Global cap applies at issue time; here we only ask whether the grant covers the request.
-      // An X.509-SVID names no audience or scope: only its SPIFFE ID and DNS names.
-      if (request.requestedTokenType !== "x509_svid") {
-        const narrowed = attenuate(policy, request, Number.POSITIVE_INFINITY);
-        if (!narrowed.ok) {
-          return { outcome: narrowed.code === "invalid_target" ? "target_not_granted" : "scope_not_granted", detail: narrowed.detail };
-        }
-      }
-      if (!policy.tokenTypes.includes(request.requestedTokenType)) {
-        return { outcome: "token_type_not_granted", detail: `token type ${request.requestedTokenType} not granted` };
-      }
-      // Delegation: only a grant that says so lets an actor act for the subject (RFC 8693 §1.1).
-      if (request.actor !== undefined) {
-        const delegated = delegate(bindings, request);
-        if (!delegated.allow) return { outcome: delegated.reason, detail: delegated.detail };
-      }
-
-      const subjectId = workloadIdOf(bindings);
-      if (typeof subjectId !== "string") return { outcome: "grant_error", detail: subjectId.problem };
-
-      let spiffeId = literalSpiffeId;
-      if (spiffeIdExpr !== undefined) {
-        const result = spiffeIdExpr(bindings);
-        const problem = typeof result === "string" ? spiffeIdProblem(result, options.trustDomain) : "is not a string";
-        if (typeof result !== "string" || problem !== undefined) {
-          return { outcome: "grant_error", detail: `spiffe_id_expr gave no valid SPIFFE ID: ${describeResult(result)} ${problem ?? ""}`.trim() };
-        }
-        spiffeId = result;
-      }
-
-      const extraClaims: [string, ClaimValue][] = [];
-      for (const [name, program] of claims) {
-        const result = program(bindings);
-        const value = isEvaluationError(result) ? undefined : toClaimValue(result);
-        if (value === undefined) {
-          return { outcome: "grant_error", detail: `claim ${name} did not give a string, number, bool or list of strings (${describeResult(result)})` };
-        }
-        extraClaims.push([name, value]);
-      }
-
-      const grant: Grant = {
-        policyId: policy.id,
-        workloadId: subjectId,
-        audiences: policy.audiences,
-        scopes: policy.scopes,
-        maxLifetimeSeconds: policy.maxLifetimeSeconds,
-        tokenTypes: policy.tokenTypes,
-        spiffeId,
-        dnsNames: policy.dnsNames,
-        extraClaims: Object.freeze(Object.fromEntries(extraClaims)),
-        delegation,
-        requireDpop: file.grant.require_dpop,
-      };
-      return { outcome: "granted", grant };
-    },
-    delegate(subject, request, bindings = celBindings(subject, request)) {
-      return delegate(bindings, request);
-    },
+    match: (subject, request, narrow, bindings = celBindings(subject, request)) => matchPolicy(policy, parts, request, narrow, bindings),
+    delegate: (subject, request, bindings = celBindings(subject, request)) => checkDelegation(parts, bindings, request),
     workloadOf(subject, request, bindings = celBindings(subject, request)) {
-      if (condition(bindings) !== true) return undefined;
-      const id = workloadIdOf(bindings);
+      if (parts.programs.condition(bindings) !== true) return undefined;
+      const id = workloadIdOf(parts, bindings);
       return typeof id === "string" ? id : undefined;
     },
   };
   return { ok: true, policy: Object.freeze(policy) };
+}
+
+/** Every expression of the file compiled, or every problem found in them (and in a literal SPIFFE ID). */
+function compileExpressions(file: PolicyFile, trustDomain: string): { readonly programs?: Programs; readonly issues: CompileIssue[] } {
+  const issues: CompileIssue[] = [];
+  const compile = (path: string, source: string | undefined): CelProgram | undefined => {
+    if (source === undefined) return undefined;
+    const result = compileCel(source);
+    if (result.ok) return result.program;
+    issues.push({ path, message: result.message });
+    return undefined;
+  };
+  const { grant } = file;
+  const condition = compile("condition", file.condition);
+  const workloadIdExpr = compile("grant.workload_id_expr", grant.workload_id_expr);
+  const spiffeIdExpr = compile("grant.spiffe_id_expr", grant.spiffe_id_expr);
+  const problem = grant.spiffe_id === undefined ? undefined : spiffeIdProblem(grant.spiffe_id, trustDomain);
+  if (problem !== undefined) issues.push({ path: "grant.spiffe_id", message: problem });
+  const claims = Object.entries(grant.claims).map(([name, source]) => [name, compile(`grant.claims.${name}`, source)] as const);
+  const actorCondition = compile("grant.delegation.actor_condition", grant.delegation?.actor_condition);
+  if (issues.length > 0 || condition === undefined) return { issues };
+  const compiledClaims = claims.filter((entry): entry is readonly [string, CelProgram] => entry[1] !== undefined);
+  return { issues, programs: { condition, workloadIdExpr, spiffeIdExpr, claims: compiledClaims, actorCondition } };
+}
+
+/** One policy against one request: condition, coverage, token type, delegation, then the grant. */
+function matchPolicy(policy: CompiledPolicy, parts: PolicyParts, request: RequestContext, narrow: Narrow, bindings: CelBindings): PolicyOutcome {
+  const held = parts.programs.condition(bindings);
+  if (held !== true) {
+    // A missing claim yields an error value; it means "does not hold", never "allow".
+    return { outcome: "condition_false", detail: held === false ? "condition is false" : `condition did not hold (${describeResult(held)})` };
+  }
+  // Global cap applies at issue time (`narrow` carries it); here the grant must cover the request.
+  // An X.509-SVID names no audience or scope: only its SPIFFE ID and DNS names.
+  let narrowed: NarrowedRequest | undefined;
+  if (request.requestedTokenType !== "x509_svid") {
+    const narrowing = narrow(policy, request);
+    if (!narrowing.ok) {
+      return { outcome: narrowing.code === "invalid_target" ? "target_not_granted" : "scope_not_granted", detail: narrowing.detail };
+    }
+    narrowed = { audiences: narrowing.audiences, scopes: narrowing.scopes, lifetimeSeconds: narrowing.lifetimeSeconds };
+  }
+  if (!policy.tokenTypes.includes(request.requestedTokenType)) {
+    return { outcome: "token_type_not_granted", detail: `token type ${request.requestedTokenType} not granted` };
+  }
+  // Delegation: only a grant that says so lets an actor act for the subject (RFC 8693 §1.1).
+  if (request.actor !== undefined) {
+    const delegated = checkDelegation(parts, bindings, request);
+    if (!delegated.allow) return { outcome: delegated.reason, detail: delegated.detail };
+  }
+  return grantOf(policy, parts, bindings, narrowed);
+}
+
+/** The grant's workload id, SPIFFE ID and extra claims for these bindings, or why one is missing. */
+function grantOf(policy: CompiledPolicy, parts: PolicyParts, bindings: CelBindings, narrowed: NarrowedRequest | undefined): PolicyOutcome {
+  const subjectId = workloadIdOf(parts, bindings);
+  if (typeof subjectId !== "string") return { outcome: "grant_error", detail: subjectId.problem };
+  const spiffeId = spiffeIdOf(parts, bindings);
+  if (typeof spiffeId === "object") return { outcome: "grant_error", detail: spiffeId.problem };
+  const extraClaims: [string, ClaimValue][] = [];
+  for (const [name, program] of parts.programs.claims) {
+    const result = program(bindings);
+    const value = isEvaluationError(result) ? undefined : toClaimValue(result);
+    if (value === undefined) {
+      return { outcome: "grant_error", detail: `claim ${name} did not give a string, number, bool or list of strings (${describeResult(result)})` };
+    }
+    extraClaims.push([name, value]);
+  }
+  const grant: Grant = {
+    policyId: policy.id,
+    workloadId: subjectId,
+    audiences: policy.audiences,
+    scopes: policy.scopes,
+    maxLifetimeSeconds: policy.maxLifetimeSeconds,
+    tokenTypes: policy.tokenTypes,
+    spiffeId,
+    dnsNames: policy.dnsNames,
+    extraClaims: Object.freeze(Object.fromEntries(extraClaims)),
+    delegation: parts.delegation,
+    requireDpop: parts.file.grant.require_dpop,
+  };
+  return { outcome: "granted", grant, narrowed };
+}
+
+/** The grant's workload id for these bindings, or why there is none. */
+function workloadIdOf(parts: PolicyParts, bindings: CelBindings): string | { problem: string } {
+  const { workloadIdExpr } = parts.programs;
+  if (workloadIdExpr === undefined) return parts.file.grant.workload_id ?? { problem: "no workload id" };
+  const result = workloadIdExpr(bindings);
+  if (typeof result !== "string" || !WORKLOAD_ID_PATTERN.test(result)) {
+    return { problem: `workload_id_expr did not give a valid workload id (${describeResult(result)})` };
+  }
+  return result;
+}
+
+/** The grant's SPIFFE ID (literal or computed; undefined when it assigns none), or why it is invalid. */
+function spiffeIdOf(parts: PolicyParts, bindings: CelBindings): string | undefined | { problem: string } {
+  const { spiffeIdExpr } = parts.programs;
+  if (spiffeIdExpr === undefined) return parts.file.grant.spiffe_id;
+  const result = spiffeIdExpr(bindings);
+  const problem = typeof result === "string" ? spiffeIdProblem(result, parts.trustDomain) : "is not a string";
+  if (typeof result !== "string" || problem !== undefined) {
+    return { problem: `spiffe_id_expr gave no valid SPIFFE ID: ${describeResult(result)} ${problem ?? ""}`.trim() };
+  }
+  return result;
+}
+
+/** Whether `request.actor` may act for the subject under the grant's `delegation` (its actor_condition and may_act). */
+function checkDelegation(parts: PolicyParts, bindings: CelBindings, request: RequestContext): DelegationDecision {
+  const { delegation } = parts;
+  const { actorCondition } = parts.programs;
+  if (delegation === undefined || actorCondition === undefined) {
+    return { allow: false, reason: "delegation_not_granted", detail: "grant has no delegation" };
+  }
+  // Every actor in the chain the actor brings (a delegated broker token as actor_token) must be
+  // one this grant admits, not only the one presenting it: nobody hides behind another actor.
+  const actors = [bindings.actor, ...(request.actorChain ?? []).map(actorBinding)];
+  for (const [index, actor] of actors.entries()) {
+    const held = actorCondition({ ...bindings, actor });
+    if (held !== true) {
+      const which = index === 0 ? "" : ` for prior actor ${index} of the actor_token's chain`;
+      return {
+        allow: false,
+        reason: "actor_not_allowed",
+        detail: held === false ? `actor_condition is false${which}` : `actor_condition did not hold${which} (${describeResult(held)})`,
+      };
+    }
+  }
+  // RFC 8693 §4.4: a grant that names who may act admits no other current actor, so the broker
+  // never signs a token whose act contradicts its own may_act.
+  const { mayAct } = delegation;
+  const actor = request.actor;
+  if (mayAct !== undefined && actor !== undefined) {
+    const actorSub = actor.identity.subject;
+    if (mayAct.sub !== actorSub || (mayAct.iss !== undefined && mayAct.iss !== actor.identity.iss)) {
+      return {
+        allow: false,
+        reason: "actor_not_allowed",
+        detail: `may_act names ${mayAct.sub}${mayAct.iss ? ` of ${mayAct.iss}` : ""}; actor is ${actorSub} of ${actor.identity.iss}`,
+      };
+    }
+  }
+  return { allow: true, delegation };
 }

@@ -1,7 +1,7 @@
 import type { VerifiedSubject } from "../identity/types.js";
-import { celBindings } from "./compile-policy.js";
+import { celBindings } from "./cel-bindings.js";
 import type { CompiledPolicy, PolicyOutcome } from "./compile-policy.js";
-import type { Decision, DenialReason, RequestContext } from "./types.js";
+import type { Decision, DenialReason, Narrow, RequestContext } from "./types.js";
 
 /**
  * How far a request got with a policy whose condition held. The denial reports the furthest
@@ -20,9 +20,10 @@ const SPECIFICITY: Readonly<Record<DenialReason, number>> = {
 /**
  * Decides one request. Deny by default: only policies for the subject's issuer are tried, in
  * load order, and the first whose condition holds and whose grant covers the request wins.
- * Never throws: every expression failure is a "does not match" recorded in `details`.
+ * Never throws: every expression failure is a "does not match" recorded in `details`. `narrow`
+ * decides whether a grant covers the request; the winner's narrowing comes back with it.
  */
-export function evaluatePolicies(policies: readonly CompiledPolicy[], subject: VerifiedSubject, request: RequestContext): Decision {
+export function evaluatePolicies(policies: readonly CompiledPolicy[], subject: VerifiedSubject, request: RequestContext, narrow: Narrow): Decision {
   const evaluated: string[] = [];
   const details: string[] = [];
   let reason: DenialReason = "no_matching_policy";
@@ -34,12 +35,12 @@ export function evaluatePolicies(policies: readonly CompiledPolicy[], subject: V
     evaluated.push(policy.id);
     let outcome: PolicyOutcome;
     try {
-      outcome = policy.match(subject, request, bindings);
+      outcome = policy.match(subject, request, narrow, bindings);
     } catch (error) {
       // match() is built not to throw; if it ever does, that policy simply does not match.
       outcome = { outcome: "grant_error", detail: `evaluation failed: ${error instanceof Error ? error.message : String(error)}` };
     }
-    if (outcome.outcome === "granted") return { allow: true, grant: outcome.grant, evaluated };
+    if (outcome.outcome === "granted") return { allow: true, grant: outcome.grant, narrowed: outcome.narrowed, evaluated };
     details.push(`${policy.id}: ${outcome.outcome}: ${outcome.detail}`);
     if (outcome.outcome === "condition_false" || outcome.outcome === "grant_error") continue;
     if (SPECIFICITY[outcome.outcome] > SPECIFICITY[reason]) reason = outcome.outcome;

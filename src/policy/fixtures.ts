@@ -2,12 +2,10 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import type { JWTPayload } from "jose";
-// eslint-disable-next-line boundaries/dependencies -- issue 13: policy must not run the kernel's attenuation (moving out)
-import { attenuate } from "../authorization/attenuate.js";
 import type { VerifiedSubject } from "../identity/types.js";
 import { fixtureFileSchema } from "./policy-schema.js";
 import type { FixtureCase } from "./policy-schema.js";
-import type { Decision, PolicySet, RequestContext } from "./types.js";
+import type { Decision, Narrow, PolicySet, RequestContext } from "./types.js";
 import { formatIssue, parseYaml, zodIssues } from "./yaml-source.js";
 
 /** Fixture files are `*.test.yaml` beside the policies. */
@@ -27,9 +25,11 @@ export interface FixtureResult {
 
 /**
  * Runs every `*.test.yaml` in `dir` (sorted by name) against `policySet`, offline:
- * claims + request → decision, compared with `expect`, at each case's pinned `now`.
+ * claims + request → decision, compared with `expect`, at each case's pinned `now`. `narrow` is
+ * the authorization kernel's attenuation (without a global lifetime cap), passed in by the
+ * caller so that fixtures see requests narrowed exactly as the broker narrows them.
  */
-export async function runPolicyFixtures(dir: string, policySet: PolicySet): Promise<FixtureResult[]> {
+export async function runPolicyFixtures(dir: string, policySet: PolicySet, narrow: Narrow): Promise<FixtureResult[]> {
   const entries = await readdir(dir, { withFileTypes: true });
   const files = entries
     .filter((entry) => entry.isFile() && entry.name.endsWith(FIXTURE_FILE_SUFFIX))
@@ -47,8 +47,8 @@ export async function runPolicyFixtures(dir: string, policySet: PolicySet): Prom
     }
     for (const testCase of parsed.data.policy_tests) {
       const { subject, request } = fixtureInputs(testCase);
-      const decision = policySet.evaluate(subject, request);
-      const problems = compare(testCase, decision, request);
+      const decision = policySet.evaluate(subject, request, narrow);
+      const problems = compare(testCase, decision);
       results.push({ name: testCase.name, file, passed: problems.length === 0, message: problems.length === 0 ? "ok" : problems.join("; ") });
     }
   }
@@ -87,7 +87,7 @@ function fixtureInputs(testCase: FixtureCase): { subject: VerifiedSubject; reque
   return { subject, request };
 }
 
-function compare(testCase: FixtureCase, decision: Decision, request: RequestContext): string[] {
+function compare(testCase: FixtureCase, decision: Decision): string[] {
   const expect = testCase.expect;
   const problems: string[] = [];
   if (!expect.allow) {
@@ -108,19 +108,13 @@ function compare(testCase: FixtureCase, decision: Decision, request: RequestCont
     problems.push(`expected spiffe_id ${expect.spiffe_id}, got ${grant.spiffeId ?? "none"}`);
   }
   // Audiences and scopes are what the issued token would carry: the grant narrowed to the request.
-  // An X.509-SVID carries neither.
-  const narrowed = request.requestedTokenType === "x509_svid" ? undefined : attenuate(grant, request, Number.POSITIVE_INFINITY);
-  if (narrowed === undefined) {
-    // nothing to compare
-  } else if (narrowed.ok) {
-    if (expect.audiences !== undefined && !sameSet(narrowed.audiences, expect.audiences)) {
-      problems.push(`expected audiences [${expect.audiences.join(", ")}], got [${narrowed.audiences.join(", ")}]`);
-    }
-    if (expect.scopes !== undefined && !sameSet(narrowed.scopes, expect.scopes)) {
-      problems.push(`expected scopes [${expect.scopes.join(" ")}], got [${narrowed.scopes.join(" ")}]`);
-    }
-  } else {
-    problems.push(`allowed grant does not cover the request: ${narrowed.detail}`);
+  // An X.509-SVID carries neither (no narrowing: nothing to compare).
+  const { narrowed } = decision;
+  if (narrowed !== undefined && expect.audiences !== undefined && !sameSet(narrowed.audiences, expect.audiences)) {
+    problems.push(`expected audiences [${expect.audiences.join(", ")}], got [${narrowed.audiences.join(", ")}]`);
+  }
+  if (narrowed !== undefined && expect.scopes !== undefined && !sameSet(narrowed.scopes, expect.scopes)) {
+    problems.push(`expected scopes [${expect.scopes.join(" ")}], got [${narrowed.scopes.join(" ")}]`);
   }
   if (expect.claims !== undefined && !isDeepStrictEqual({ ...grant.extraClaims }, expect.claims)) {
     problems.push(`expected claims ${JSON.stringify(expect.claims)}, got ${JSON.stringify(grant.extraClaims)}`);

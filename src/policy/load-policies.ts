@@ -98,7 +98,7 @@ export function createPolicySet(policies: readonly CompiledPolicy[], version: st
   return Object.freeze({
     version,
     policyIds: Object.freeze(frozen.map((policy) => policy.id)),
-    evaluate: (subject, request) => evaluatePolicies(frozen, subject, request),
+    evaluate: (subject, request, narrow) => evaluatePolicies(frozen, subject, request, narrow),
     delegate: (policyId, subject, request) => {
       const policy = frozen.find((candidate) => candidate.id === policyId);
       if (policy === undefined) return { allow: false, reason: "delegation_not_granted", detail: `policy ${policyId} is no longer loaded` };

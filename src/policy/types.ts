@@ -73,6 +73,25 @@ export interface GrantLimits {
   readonly dnsNames: readonly string[];
 }
 
+/** A request narrowed to its bounds: what the credential will carry. */
+export interface NarrowedRequest {
+  readonly audiences: readonly string[];
+  readonly scopes: readonly string[];
+  readonly lifetimeSeconds: number;
+}
+
+/** A request narrowed to its bounds, or the first bound it exceeds. */
+export type Narrowing =
+  | ({ readonly ok: true } & NarrowedRequest)
+  | { readonly ok: false; readonly code: "invalid_target" | "invalid_scope"; readonly detail: string };
+
+/**
+ * Narrows a request to a grant's limits: the authorization kernel's attenuation, handed to
+ * policy evaluation by its caller. A grant covers a request when the narrowing succeeds; the
+ * winning grant's narrowing is what gets issued, so a request is narrowed once.
+ */
+export type Narrow = (limits: Pick<GrantLimits, "audiences" | "scopes" | "maxLifetimeSeconds">, request: RequestContext) => Narrowing;
+
 /** What a matched policy grants to one request. */
 export interface Grant extends GrantLimits {
   readonly policyId: string;
@@ -103,7 +122,13 @@ export type DenialReason =
 
 /** A denial is a value, not an exception. */
 export type Decision =
-  | { readonly allow: true; readonly grant: Grant; readonly evaluated: readonly string[] }
+  | {
+      readonly allow: true;
+      readonly grant: Grant;
+      /** The request narrowed to the grant; undefined for an X.509-SVID, which names no audience or scope. */
+      readonly narrowed: NarrowedRequest | undefined;
+      readonly evaluated: readonly string[];
+    }
   | { readonly allow: false; readonly reason: DenialReason; readonly evaluated: readonly string[]; readonly details: readonly string[] };
 
 /** One loaded, compiled, immutable set of policies. */
@@ -111,7 +136,8 @@ export interface PolicySet {
   /** Content hash of the source files, for logs and /readyz. */
   readonly version: string;
   readonly policyIds: readonly string[];
-  evaluate(subject: VerifiedSubject, request: RequestContext): Decision;
+  /** `narrow` decides whether a grant covers the request (the kernel's attenuation). */
+  evaluate(subject: VerifiedSubject, request: RequestContext, narrow: Narrow): Decision;
   /**
    * Decides whether `request.actor` may extend the delegation chain of a broker token issued
    * under policy `policyId` (re-exchange with an actor_token). The policy's current

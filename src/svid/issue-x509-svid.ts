@@ -1,4 +1,6 @@
-import { denialOf, type AuditSink, type SvidAuditEvent } from "../audit/audit-event.js";
+import type { AuditSink, SvidAuditEvent } from "../audit/audit-event.js";
+import { knowing, type DecisionFacts } from "../audit/decision-facts.js";
+import { issuanceLog, recordDecision, type IssuanceRequestFields } from "../audit/record-decision.js";
 import type { CertificateAuthority } from "../credentials/x509/ca-store.js";
 import { checkCsrAgainstGrant, parseCsr, verifyCsr, type CheckedCsr } from "../credentials/x509/csr.js";
 import { pemOf } from "../credentials/x509/pem.js";
@@ -7,8 +9,10 @@ import { svidSigningProfile } from "../credentials/x509/svid-signing-profile.js"
 import { svidTemplate } from "../credentials/x509/svid-template.js";
 import { validateSvid } from "../credentials/x509/validate-svid.js";
 import { certificatesPem } from "../credentials/x509/x509.js";
-import { authorize, type AuthorizationTrace, type AuthorizeDeps } from "../authorization/authorize.js";
+import { authorize, type AuthorizeDeps, type GrantCheck } from "../authorization/authorize.js";
+import type { IssuanceFloor } from "../authorization/revocation-checks.js";
 import type { ExternalTokenType } from "../identity/types.js";
+import type { Grant } from "../policy/types.js";
 import { refuseKeyBound } from "../authorization/key-bound-subject.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
@@ -47,6 +51,20 @@ export interface IssueX509SvidDeps extends AuthorizeDeps {
 
 export type IssueX509Svid = (request: X509SvidRequest) => Promise<IssuedX509Svid>;
 
+/** The CA's material read once, not per request: issuer name, key identifier, algorithm, keys and PEMs. */
+interface Issuer {
+  readonly deps: IssueX509SvidDeps;
+  readonly profile: ReturnType<typeof svidSigningProfile>;
+  readonly bundlePem: string;
+  readonly intermediatesPem: string;
+}
+
+/** An issued SVID, with what its issuance established for the audit record. */
+interface Issued {
+  readonly svid: IssuedX509Svid;
+  readonly facts: DecisionFacts;
+}
+
 /**
  * Issues an X.509-SVID: read the CSR without signature work (size, shape, key type, size and
  * exponent), verify the subject token and decide by policy as /token does, then check the CSR's
@@ -56,80 +74,94 @@ export type IssueX509Svid = (request: X509SvidRequest) => Promise<IssuedX509Svid
  * revocation, and audit the decision.
  */
 export function createIssueX509Svid(deps: IssueX509SvidDeps): IssueX509Svid {
-  const bundlePem = certificatesPem(deps.ca.roots);
-  const intermediatesPem = certificatesPem(deps.ca.intermediates);
-  // Issuer name, key identifier, algorithm and keys: from the CA once, not per request.
-  const profile = svidSigningProfile(deps.ca);
-  return async function issueX509Svid(request) {
-    const base = {
-      event: "svid_issuance",
-      requestId: request.requestId,
-      subjectTokenSha256: sha256Hex(request.subjectToken),
-      csrSha256: sha256Hex(request.csrPem),
-      clientAddress: request.clientAddress,
-    } as const;
-    const known: AuthorizationTrace & { -readonly [K in "spiffeId" | "serial" | "exp"]?: SvidAuditEvent[K] } = {};
-    try {
-      // The CSR's cheap checks first; its signature only once the subject token is verified, so an
-      // unauthenticated caller cannot make the broker do signature work for it. The single-use
-      // claim comes after both: a bad CSR does not use up the token.
-      const parsed = parseCsr(request.csrPem);
-      let csr: CheckedCsr | undefined;
-      const now = epochSeconds(deps.clock);
-      const context = {
-        audiences: [],
-        resources: [],
-        scopes: [],
-        requestedTokenType: "x509_svid",
-        requestedLifetimeSeconds: undefined,
-        clientAddress: request.clientAddress,
-        now,
-      } as const;
-      const subjectToken = request.subjectTokenType === undefined ? request.subjectToken : { token: request.subjectToken, type: request.subjectTokenType };
-      // No DPoP here: a subject token bound to a key (cnf) cannot be proven, so it is refused.
-      const { grant, floor } = await authorize({ ...deps, verifier: refuseKeyBound(deps.verifier) }, subjectToken, context, known, undefined, (granted) => {
-        // The grant schema requires a SPIFFE ID wherever x509_svid is granted.
-        if (granted.spiffeId === undefined) throw new Error(`policy ${granted.policyId} granted x509_svid without a SPIFFE ID`);
-        known.spiffeId = granted.spiffeId;
-        csr = verifyCsr(parsed);
-        checkCsrAgainstGrant(csr.asks, { spiffeId: granted.spiffeId, dnsNames: granted.dnsNames });
-      });
-      if (csr === undefined || grant.spiffeId === undefined) throw new Error("authorize returned without checking the CSR");
-
-      const template = svidTemplate({
-        spiffeId: grant.spiffeId,
-        dnsNames: grant.dnsNames,
-        keyType: csr.keyType,
-        now,
-        lifetimeSeconds: Math.min(grant.maxLifetimeSeconds, deps.maxLifetimeSeconds),
-        caNotAfter: deps.ca.notAfter,
-      });
-      const certificate = await signSvid(profile, template, csr.spki);
-      validateSvid(certificate, profile.issuer, { spiffeId: grant.spiffeId, dnsNames: grant.dnsNames, publicKey: csr.publicKey, serial: template.serial, notAfter: template.notAfter });
-      const expiresAt = Math.floor(template.notAfter.getTime() / 1000);
-      known.serial = template.serial;
-      known.exp = expiresAt;
-      // Recorded before it is handed out: an SVID the CRL could not cover is never returned.
-      // Stamped after the workload revocation the issuance read, as access tokens are (revocation-store.ts).
-      const issuedAtMs = nextIssuanceStampMs(deps.clock.now(), floor.issueAfterMs);
-      await guard(deps.revocations.recordSvid({ serial: template.serial, workloadId: grant.workloadId, issuedAt: now, issuedAtMs, expiresAt }));
-
-      deps.audit.record({ ...base, ...known, decision: "allow" });
-      return {
-        spiffeId: grant.spiffeId,
-        chainPem: `${pemOf("CERTIFICATE", certificate)}\n${intermediatesPem}`,
-        bundlePem,
-        expiresAt,
-        serial: template.serial,
-      };
-    } catch (error) {
-      deps.audit.record({
-        ...base,
-        ...known,
-        decision: "deny",
-        ...denialOf(error),
-      });
-      throw error;
-    }
+  const issuer: Issuer = {
+    deps,
+    profile: svidSigningProfile(deps.ca),
+    bundlePem: certificatesPem(deps.ca.roots),
+    intermediatesPem: certificatesPem(deps.ca.intermediates),
   };
+  return async function issueX509Svid(request) {
+    const issued = await recordDecision(deps.audit, issuanceLog<Issued>(requestFields(request)), () => issue(issuer, request));
+    return issued.svid;
+  };
+}
+
+/** What the audit record takes from the request itself: the token and the CSR as digests only. */
+function requestFields(request: X509SvidRequest): IssuanceRequestFields<SvidAuditEvent> {
+  return {
+    event: "svid_issuance",
+    requestId: request.requestId,
+    subjectTokenSha256: sha256Hex(request.subjectToken),
+    csrSha256: sha256Hex(request.csrPem),
+    clientAddress: request.clientAddress,
+  };
+}
+
+/** The steps of one issuance: read the CSR, authorize (checking the CSR against the grant), sign, record. */
+async function issue(issuer: Issuer, request: X509SvidRequest): Promise<Issued> {
+  const { deps } = issuer;
+  // The CSR's cheap checks first; its signature only once the subject token is verified, so an
+  // unauthenticated caller cannot make the broker do signature work for it. The single-use
+  // claim comes after both: a bad CSR does not use up the token.
+  const parsed = parseCsr(request.csrPem);
+  const now = epochSeconds(deps.clock);
+  const context = {
+    audiences: [],
+    resources: [],
+    scopes: [],
+    requestedTokenType: "x509_svid",
+    requestedLifetimeSeconds: undefined,
+    clientAddress: request.clientAddress,
+    now,
+  } as const;
+  const subjectToken = request.subjectTokenType === undefined ? request.subjectToken : { token: request.subjectToken, type: request.subjectTokenType };
+  // No DPoP here: a subject token bound to a key (cnf) cannot be proven, so it is refused.
+  const authorization = await authorize({ ...deps, verifier: refuseKeyBound(deps.verifier) }, subjectToken, context, {
+    checkGrant: (granted) => checkCsr(parsed, granted),
+  });
+  const { grant, checked: csr, facts } = authorization;
+  const { spiffeId } = grant;
+  if (csr === undefined || spiffeId === undefined) throw new Error("authorize returned without checking the CSR");
+  return knowing(facts, () => signAndRecord(issuer, { grant, spiffeId, csr, floor: authorization.floor, now }, facts));
+}
+
+/** The CSR's proof of possession, and no more asked than the grant gives (its SPIFFE ID and DNS names). */
+function checkCsr(parsed: ReturnType<typeof parseCsr>, granted: Grant): Promise<GrantCheck<CheckedCsr>> {
+  // The grant schema requires a SPIFFE ID wherever x509_svid is granted.
+  if (granted.spiffeId === undefined) throw new Error(`policy ${granted.policyId} granted x509_svid without a SPIFFE ID`);
+  const spiffeId = granted.spiffeId;
+  const facts = { spiffeId };
+  return knowing(facts, () => {
+    const csr = verifyCsr(parsed);
+    checkCsrAgainstGrant(csr.asks, { spiffeId, dnsNames: granted.dnsNames });
+    return { checked: csr, facts };
+  });
+}
+
+/** Builds the certificate from the grant, signs it, re-validates it, and records its serial before handing it out. */
+async function signAndRecord(
+  issuer: Issuer,
+  granted: { readonly grant: Grant; readonly spiffeId: string; readonly csr: CheckedCsr; readonly floor: IssuanceFloor; readonly now: number },
+  facts: DecisionFacts,
+): Promise<Issued> {
+  const { deps, profile } = issuer;
+  const { grant, spiffeId, csr, now } = granted;
+  const template = svidTemplate({
+    spiffeId,
+    dnsNames: grant.dnsNames,
+    keyType: csr.keyType,
+    now,
+    lifetimeSeconds: Math.min(grant.maxLifetimeSeconds, deps.maxLifetimeSeconds),
+    caNotAfter: deps.ca.notAfter,
+  });
+  const certificate = await signSvid(profile, template, csr.spki);
+  validateSvid(certificate, profile.issuer, { spiffeId, dnsNames: grant.dnsNames, publicKey: csr.publicKey, serial: template.serial, notAfter: template.notAfter });
+  const expiresAt = Math.floor(template.notAfter.getTime() / 1000);
+  const issued = { ...facts, serial: template.serial, exp: expiresAt };
+  // Recorded before it is handed out: an SVID the CRL could not cover is never returned.
+  // Stamped after the workload revocation the issuance read, as access tokens are (revocation-store.ts).
+  const issuedAtMs = nextIssuanceStampMs(deps.clock.now(), granted.floor.issueAfterMs);
+  await knowing(issued, () => guard(deps.revocations.recordSvid({ serial: template.serial, workloadId: grant.workloadId, issuedAt: now, issuedAtMs, expiresAt })));
+  const chainPem = `${pemOf("CERTIFICATE", certificate)}\n${issuer.intermediatesPem}`;
+  return { svid: { spiffeId, chainPem, bundlePem: issuer.bundlePem, expiresAt, serial: template.serial }, facts: issued };
 }

@@ -1,7 +1,7 @@
 /** The `require_dpop` grant field: loaded, compiled into the grant, and refused where it cannot hold. */
 import { describe, expect, it } from "vitest";
 import { loadPolicySet, PolicyLoadError } from "../../src/policy/index.js";
-import { policyYaml, subject, tempDir } from "../policy/helpers.js";
+import { policyYaml, subject, tempDir, narrow } from "../policy/helpers.js";
 
 async function load(files: Record<string, string>) {
   return loadPolicySet((await tempDir(files)).dir, { knownIssuers: ["local-dev"] });
@@ -24,7 +24,7 @@ describe("require_dpop", () => {
       "b.policy.yaml": policyYaml({ id: "b", condition: 'identity.subject == "b"', grantExtra: "  require_dpop: true" }),
     });
     const grantOf = (sub: string) => {
-      const decision = set.evaluate(subject({ subject: sub }), request);
+      const decision = set.evaluate(subject({ subject: sub }), request, narrow);
       if (!decision.allow) throw new Error(decision.details.join("; "));
       return decision.grant;
     };

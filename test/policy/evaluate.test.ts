@@ -1,9 +1,9 @@
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import { attenuate } from "../../src/authorization/attenuate.js";
+import { attenuate, narrowWithin } from "../../src/authorization/attenuate.js";
 import { loadPolicySet } from "../../src/policy/load-policies.js";
-import type { PolicySet } from "../../src/policy/types.js";
-import { KNOWN_ISSUERS, NOW, policyYaml, request, subject, tempDir } from "./helpers.js";
+import type { Narrow, PolicySet } from "../../src/policy/types.js";
+import { KNOWN_ISSUERS, NOW, policyYaml, request, subject, tempDir, narrow } from "./helpers.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -19,13 +19,13 @@ async function setOf(files: Record<string, string>): Promise<PolicySet> {
 describe("deny by default", () => {
   it("an empty directory denies everything", async () => {
     const set = await setOf({});
-    const decision = set.evaluate(subject(), request({ audiences: ["https://a.example.com"] }));
+    const decision = set.evaluate(subject(), request({ audiences: ["https://a.example.com"] }), narrow);
     expect(decision).toMatchObject({ allow: false, reason: "no_matching_policy", evaluated: [] });
   });
 
   it("policies of another issuer are not even evaluated", async () => {
     const set = await setOf({ "a.policy.yaml": policyYaml({ id: "gh", issuer: "github-actions" }) });
-    const decision = set.evaluate(subject({ issuer: "local-dev" }), request());
+    const decision = set.evaluate(subject({ issuer: "local-dev" }), request(), narrow);
     expect(decision).toMatchObject({ allow: false, reason: "no_matching_policy", evaluated: [] });
   });
 
@@ -35,7 +35,7 @@ describe("deny by default", () => {
       "b.policy.yaml": policyYaml({ id: "not-bool", condition: "claims.sub" }),
       "c.policy.yaml": policyYaml({ id: "no-hold", condition: "claims.sub == 'nobody'" }),
     });
-    const decision = set.evaluate(subject(), request());
+    const decision = set.evaluate(subject(), request(), narrow);
     expect(decision.allow).toBe(false);
     if (decision.allow) return;
     expect(decision.reason).toBe("no_matching_policy");
@@ -52,7 +52,7 @@ describe("evaluation order and reasons", () => {
       "20-second.policy.yaml": policyYaml({ id: "second" }),
       "10-first.policy.yaml": policyYaml({ id: "first" }),
     });
-    const decision = set.evaluate(subject(), request());
+    const decision = set.evaluate(subject(), request(), narrow);
     expect(decision).toMatchObject({ allow: true, grant: { policyId: "first", workloadId: "wl/first" }, evaluated: ["first"] });
   });
 
@@ -61,7 +61,7 @@ describe("evaluation order and reasons", () => {
       "1.policy.yaml": policyYaml({ id: "narrow", scopes: ["read"] }),
       "2.policy.yaml": policyYaml({ id: "wide", scopes: ["read", "write"] }),
     });
-    const decision = set.evaluate(subject(), request({ scopes: ["write"] }));
+    const decision = set.evaluate(subject(), request({ scopes: ["write"] }), narrow);
     expect(decision).toMatchObject({ allow: true, grant: { policyId: "wide" }, evaluated: ["narrow", "wide"] });
   });
 
@@ -72,7 +72,7 @@ describe("evaluation order and reasons", () => {
     ["token_type_not_granted", request({ requestedTokenType: "jwt" })],
   ] as const)("denies with %s", async (reason, asked) => {
     const set = await setOf({ "a.policy.yaml": policyYaml({ id: "a" }) });
-    const decision = set.evaluate(subject(), asked);
+    const decision = set.evaluate(subject(), asked, narrow);
     expect(decision).toMatchObject({ allow: false, reason, evaluated: ["a"] });
   });
 
@@ -82,15 +82,15 @@ describe("evaluation order and reasons", () => {
       "2.policy.yaml": policyYaml({ id: "wrong-scope", scopes: ["read"] }),
       "3.policy.yaml": policyYaml({ id: "no-match", condition: "false" }),
     });
-    const decision = set.evaluate(subject(), request({ audiences: ["https://a.example.com"], scopes: ["write"] }));
+    const decision = set.evaluate(subject(), request({ audiences: ["https://a.example.com"], scopes: ["write"] }), narrow);
     expect(decision).toMatchObject({ allow: false, reason: "scope_not_granted", evaluated: ["wrong-target", "wrong-scope", "no-match"] });
     if (!decision.allow) expect(decision.details).toHaveLength(3);
   });
 
   it("with several audiences granted, a request must name one", async () => {
     const set = await setOf({ "a.policy.yaml": policyYaml({ id: "a", audiences: ["https://a.example.com", "https://b.example.com"] }) });
-    expect(set.evaluate(subject(), request())).toMatchObject({ allow: false, reason: "target_not_granted" });
-    expect(set.evaluate(subject(), request({ resources: ["https://b.example.com"] }))).toMatchObject({ allow: true });
+    expect(set.evaluate(subject(), request(), narrow)).toMatchObject({ allow: false, reason: "target_not_granted" });
+    expect(set.evaluate(subject(), request({ resources: ["https://b.example.com"] }), narrow)).toMatchObject({ allow: true });
   });
 });
 
@@ -100,7 +100,7 @@ describe("grants", () => {
       "a.policy.yaml": policyYaml({ id: "a", audiences: ["https://a.example.com", "https://b.example.com"], scopes: ["read", "write"], maxLifetime: "15m", tokenTypes: ["access_token", "jwt"], grantExtra: "  spiffe_id: spiffe://broker.local/wl/a" }),
     });
     const asked = request({ audiences: ["https://b.example.com"], scopes: ["read"], requestedLifetimeSeconds: 3000, requestedTokenType: "jwt" });
-    const decision = set.evaluate(subject(), asked);
+    const decision = set.evaluate(subject(), asked, narrow);
     if (!decision.allow) throw new Error(`expected allow: ${decision.details.join("; ")}`);
     expect(decision.grant).toEqual({
       policyId: "a",
@@ -115,6 +115,22 @@ describe("grants", () => {
       requireDpop: false,
     });
     expect(attenuate(decision.grant, asked, 600)).toEqual({ ok: true, audiences: ["https://b.example.com"], scopes: ["read"], lifetimeSeconds: 600 });
+  });
+
+  it("narrows with the attenuation it is given, once per grant whose condition holds, and hands the winner's narrowing back", async () => {
+    const set = await setOf({
+      "1.policy.yaml": policyYaml({ id: "wrong-target", audiences: ["https://x.example.com"] }),
+      "2.policy.yaml": policyYaml({ id: "a", audiences: ["https://a.example.com", "https://b.example.com"], scopes: ["read", "write"], maxLifetime: "15m" }),
+    });
+    const asked = request({ audiences: ["https://b.example.com"], scopes: ["read"], requestedLifetimeSeconds: 3000 });
+    const narrowed: string[][] = [];
+    const counting: Narrow = (limits, req) => {
+      narrowed.push([...limits.audiences]);
+      return narrowWithin(600)(limits, req);
+    };
+    const decision = set.evaluate(subject(), asked, counting);
+    expect(narrowed).toEqual([["https://x.example.com"], ["https://a.example.com", "https://b.example.com"]]);
+    expect(decision).toMatchObject({ allow: true, narrowed: { audiences: ["https://b.example.com"], scopes: ["read"], lifetimeSeconds: 600 } });
   });
 
   it("computes the workload id and extra claims from CEL", async () => {
@@ -136,7 +152,7 @@ describe("grants", () => {
       }),
     });
     const who = subject({ attributes: { team: "payments" } }, { build: "b-17", ratio: 0.5, protected: "true", groups: ["eng-core", "sales", "eng-infra"] });
-    const decision = set.evaluate(who, request({ requestedLifetimeSeconds: 120 }));
+    const decision = set.evaluate(who, request({ requestedLifetimeSeconds: 120 }), narrow);
     if (!decision.allow) throw new Error(decision.details.join("; "));
     expect(decision.grant.workloadId).toBe("team/payments/demo-workload");
     expect(decision.grant.extraClaims).toEqual({
@@ -157,7 +173,7 @@ describe("grants", () => {
       "3.policy.yaml": policyYaml({ id: "number", workloadId: null, grantExtra: "  workload_id_expr: '42'" }),
       "4.policy.yaml": policyYaml({ id: "empty", workloadId: null, grantExtra: "  workload_id_expr: '\"\"'" }),
     });
-    const decision = set.evaluate(subject(), request());
+    const decision = set.evaluate(subject(), request(), narrow);
     expect(decision).toMatchObject({ allow: false, reason: "no_matching_policy", evaluated: ["missing", "spaces", "number", "empty"] });
     if (decision.allow) return;
     for (const detail of decision.details) expect(detail).toMatch(/grant_error: workload_id_expr did not give a valid workload id/);
@@ -169,7 +185,7 @@ describe("grants", () => {
       "2.policy.yaml": policyYaml({ id: "map-claim", grantExtra: "  claims:\n    everything: claims" }),
       "3.policy.yaml": policyYaml({ id: "fallback" }),
     });
-    const decision = set.evaluate(subject(), request());
+    const decision = set.evaluate(subject(), request(), narrow);
     expect(decision).toMatchObject({ allow: true, grant: { policyId: "fallback" }, evaluated: ["bad-claim", "map-claim", "fallback"] });
   });
 
@@ -180,14 +196,14 @@ describe("grants", () => {
         condition: `request.time == ${NOW} && request.requested_lifetime == 0 && request.client_address.startsWith('10.') && 'https://a.example.com' in request.audiences && request.requested_token_type == 'access_token'`,
       }),
     });
-    expect(set.evaluate(subject(), request({ clientAddress: "10.1.2.3", audiences: ["https://a.example.com"] })).allow).toBe(true);
-    expect(set.evaluate(subject(), request({ clientAddress: "192.168.1.1", audiences: ["https://a.example.com"] })).allow).toBe(false);
-    expect(set.evaluate(subject(), request({ clientAddress: "10.1.2.3", audiences: ["https://a.example.com"], now: NOW + 1 })).allow).toBe(false);
+    expect(set.evaluate(subject(), request({ clientAddress: "10.1.2.3", audiences: ["https://a.example.com"] }), narrow).allow).toBe(true);
+    expect(set.evaluate(subject(), request({ clientAddress: "192.168.1.1", audiences: ["https://a.example.com"] }), narrow).allow).toBe(false);
+    expect(set.evaluate(subject(), request({ clientAddress: "10.1.2.3", audiences: ["https://a.example.com"], now: NOW + 1 }), narrow).allow).toBe(false);
   });
 
   it("treats a claim named $typeName as data, not as a protobuf message", async () => {
     const set = await setOf({ "a.policy.yaml": policyYaml({ id: "a", condition: "claims.nested.x == 'y'" }) });
-    const decision = set.evaluate(subject({}, { nested: { $typeName: "google.protobuf.Duration", x: "y" } }), request());
+    const decision = set.evaluate(subject({}, { nested: { $typeName: "google.protobuf.Duration", x: "y" } }), request(), narrow);
     expect(decision.allow).toBe(true);
   });
 });
@@ -196,9 +212,9 @@ describe("regular expressions", () => {
   it("matches() is linear-time (RE2): a catastrophic-backtracking pattern returns on a long input", async () => {
     const set = await setOf({ "a.policy.yaml": policyYaml({ id: "a", condition: 'claims.sub.matches("^(a+)+$")' }) });
     const hostile = `${"a".repeat(100_000)}!`;
-    const decision = set.evaluate(subject({ subject: hostile }, { sub: hostile }), request());
+    const decision = set.evaluate(subject({ subject: hostile }, { sub: hostile }), request(), narrow);
     expect(decision).toMatchObject({ allow: false, reason: "no_matching_policy" });
-    expect(set.evaluate(subject({}, { sub: "aaaa" }), request()).allow).toBe(true);
+    expect(set.evaluate(subject({}, { sub: "aaaa" }), request(), narrow).allow).toBe(true);
   });
 });
 
@@ -222,7 +238,7 @@ describe("property: an allow never exceeds the policy", () => {
         fc.constantFrom("demo-workload", "other"),
         (aud, res, sc, tokenType, lifetime, sub) => {
           const asked = request({ audiences: aud, resources: res, scopes: sc, requestedTokenType: tokenType, requestedLifetimeSeconds: lifetime });
-          const decision = set.evaluate(subject({ subject: sub }, { sub }), asked);
+          const decision = set.evaluate(subject({ subject: sub }, { sub }), asked, narrow);
           if (!decision.allow) return;
           const policy = decision.grant.policyId === "a" ? { audiences, scopes } : { audiences: ["https://c.example.com"], scopes: [] as string[] };
           for (const a of decision.grant.audiences) expect(policy.audiences).toContain(a);

@@ -2,7 +2,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { runPolicyFixtures } from "../../src/policy/fixtures.js";
 import { loadPolicySet } from "../../src/policy/load-policies.js";
-import { KNOWN_ISSUERS, policyYaml, tempDir } from "./helpers.js";
+import { KNOWN_ISSUERS, policyYaml, tempDir, narrow } from "./helpers.js";
 
 const REPO_POLICIES = fileURLToPath(new URL("../../policies/", import.meta.url));
 
@@ -15,7 +15,7 @@ describe("the repository's policies", () => {
   it("load and pass every fixture beside them", async () => {
     const set = await loadPolicySet(REPO_POLICIES, { knownIssuers: KNOWN_ISSUERS });
     expect(set.policyIds).toEqual(expect.arrayContaining(["github-deploy", "gitlab-ci", "kubernetes-workload", "local-dev"]));
-    const results = await runPolicyFixtures(REPO_POLICIES, set);
+    const results = await runPolicyFixtures(REPO_POLICIES, set, narrow);
     const failed = results.filter((result) => !result.passed).map((result) => `${result.file} / ${result.name}: ${result.message}`);
     expect(failed).toEqual([]);
     expect(results.length).toBeGreaterThanOrEqual(20);
@@ -55,7 +55,7 @@ describe("runPolicyFixtures", () => {
     });
     cleanups.push(temp.cleanup);
     const set = await loadPolicySet(temp.dir, { knownIssuers: KNOWN_ISSUERS });
-    const results = await runPolicyFixtures(temp.dir, set);
+    const results = await runPolicyFixtures(temp.dir, set, narrow);
     expect(results.map((result) => [result.name, result.passed])).toEqual([
       ["passes", true],
       ["wrong expectation", false],
@@ -71,7 +71,7 @@ describe("runPolicyFixtures", () => {
     });
     cleanups.push(temp.cleanup);
     const set = await loadPolicySet(temp.dir, { knownIssuers: KNOWN_ISSUERS });
-    const results = await runPolicyFixtures(temp.dir, set);
+    const results = await runPolicyFixtures(temp.dir, set, narrow);
     expect(results).toHaveLength(1);
     expect(results[0]).toMatchObject({ name: "(file)", file: "bad.test.yaml", passed: false });
     expect(results[0]?.message).toMatch(/policy_tests\.0\.now/);

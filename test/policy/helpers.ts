@@ -2,12 +2,16 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { VerifiedSubject, WorkloadIdentity } from "../../src/identity/types.js";
+import { narrowWithin } from "../../src/authorization/attenuate.js";
 import type { RequestContext } from "../../src/policy/types.js";
 
 /** The issuer ids policies/issuers.yaml defines. */
 export const KNOWN_ISSUERS = ["github-actions", "gitlab-ci", "kubernetes", "local-dev"] as const;
 
 export const NOW = 1_793_534_400; // 2026-11-01T12:00:00Z
+
+/** The broker's attenuation, as policy evaluation takes it (no global lifetime cap, as fixtures run). */
+export const narrow = narrowWithin(Number.POSITIVE_INFINITY);
 
 /** A temporary policy directory, removed by `cleanup`. */
 export async function tempDir(files: Record<string, string> = {}): Promise<{ dir: string; write: (name: string, text: string) => Promise<void>; cleanup: () => Promise<void> }> {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { loadPolicySet, PolicyLoadError } from "../../src/policy/load-policies.js";
-import { KNOWN_ISSUERS, policyYaml, request, subject, tempDir } from "./helpers.js";
+import { KNOWN_ISSUERS, policyYaml, request, subject, tempDir, narrow } from "./helpers.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -125,7 +125,7 @@ describe("loadPolicySet", () => {
       }),
     });
     const set = await loadPolicySet(dir, { knownIssuers: KNOWN_ISSUERS });
-    expect(set.evaluate(subject({ attributes: { team: "t" } }), request({ scopes: ["read"] })).allow).toBe(true);
+    expect(set.evaluate(subject({ attributes: { team: "t" } }), request({ scopes: ["read"] }), narrow).allow).toBe(true);
   });
 
   it("refuses bad values: lifetime format, token type, scope token, workload id", async () => {

@@ -4,7 +4,7 @@ import type { Log } from "../../src/lib/log.js";
 import { PolicyLoadError } from "../../src/policy/load-policies.js";
 import { PolicyStore } from "../../src/policy/policy-store.js";
 import type { ReloadResult } from "../../src/policy/policy-store.js";
-import { KNOWN_ISSUERS, policyYaml, request, subject, tempDir } from "./helpers.js";
+import { KNOWN_ISSUERS, policyYaml, request, subject, tempDir, narrow } from "./helpers.js";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -41,7 +41,7 @@ function nextReload(store: PolicyStore, accept: (result: ReloadResult) => boolea
   });
 }
 
-const allowsWrite = (store: PolicyStore) => store.current().evaluate(subject(), request({ scopes: ["write"] })).allow;
+const allowsWrite = (store: PolicyStore) => store.current().evaluate(subject(), request({ scopes: ["write"] }), narrow).allow;
 
 describe("PolicyStore", () => {
   it("refuses to open on an invalid set", async () => {
@@ -61,7 +61,7 @@ describe("PolicyStore", () => {
     expect(store.current().version).not.toBe(before.version);
     expect(allowsWrite(store)).toBe(true);
     // A decision holding the old set keeps seeing the old set: the swap replaces, never mutates.
-    expect(before.evaluate(subject(), request({ scopes: ["write"] })).allow).toBe(false);
+    expect(before.evaluate(subject(), request({ scopes: ["write"] }), narrow).allow).toBe(false);
 
     expect(await store.reload()).toMatchObject({ ok: true, changed: false });
   });

@@ -1,7 +1,7 @@
 /** Grant fields for SVIDs: spiffe_id / spiffe_id_expr in the trust domain, dns_names, token_types. */
 import { afterEach, describe, expect, it } from "vitest";
 import { loadPolicySet, PolicyLoadError } from "../../src/policy/index.js";
-import { policyYaml, request, subject, tempDir } from "../policy/helpers.js";
+import { policyYaml, request, subject, tempDir, narrow } from "../policy/helpers.js";
 
 const TD = "policy.test";
 let cleanup: (() => Promise<void>) | undefined;
@@ -25,7 +25,7 @@ async function loadError(grantExtra: string, tokenTypes?: string[]): Promise<str
 describe("SVID grant fields", () => {
   it("a literal SPIFFE ID in the trust domain, with DNS names, is granted", async () => {
     const set = await load(`  spiffe_id: spiffe://${TD}/wl/a\n  dns_names: [a.example.com]`);
-    const decision = set.evaluate(subject(), request({ requestedTokenType: "x509_svid" }));
+    const decision = set.evaluate(subject(), request({ requestedTokenType: "x509_svid" }), narrow);
     if (!decision.allow) throw new Error(decision.details.join("; "));
     expect(decision.grant.spiffeId).toBe(`spiffe://${TD}/wl/a`);
     expect(decision.grant.dnsNames).toEqual(["a.example.com"]);
@@ -48,14 +48,14 @@ describe("SVID grant fields", () => {
 
   it("spiffe_id_expr is checked when evaluated: outside the trust domain the policy does not match", async () => {
     const set = await load(`  spiffe_id_expr: '"spiffe://other.test/" + identity.subject'`);
-    const decision = set.evaluate(subject(), request({ requestedTokenType: "x509_svid" }));
+    const decision = set.evaluate(subject(), request({ requestedTokenType: "x509_svid" }), narrow);
     expect(decision.allow).toBe(false);
     if (!decision.allow) expect(decision.details.join(" ")).toMatch(/spiffe_id_expr gave no valid SPIFFE ID.*trust domain/);
   });
 
   it("spiffe_id_expr computes the SPIFFE ID from the identity", async () => {
     const set = await load(`  spiffe_id_expr: '"spiffe://${TD}/sub/" + identity.subject'`);
-    const decision = set.evaluate(subject(), request({ requestedTokenType: "jwt", audiences: ["https://a.example.com"] }));
+    const decision = set.evaluate(subject(), request({ requestedTokenType: "jwt", audiences: ["https://a.example.com"] }), narrow);
     expect(decision.allow && decision.grant.spiffeId).toBe(`spiffe://${TD}/sub/demo-workload`);
   });
 });
