@@ -10,13 +10,13 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GRANTS, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
 import { githubActionsClaims, gitlabCiClaims } from "../support/test-issuer.js";
+import { CLI_ARGS } from "../support/compiled-broker.js";
+import { ROOT } from "../support/repo-root.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const REQUEST_TOKEN = "runner-request-token-0123456789";
 
 let fx: BrokerFixture;
@@ -62,7 +62,7 @@ function cli(args: readonly string[], env: Record<string, string> = {}): Promise
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ["--import", "tsx", "src/cli/broker.ts", "exchange", "--broker", fx.url, ...args],
+      [...CLI_ARGS, "exchange", "--broker", fx.url, ...args],
       { cwd: ROOT, env: { PATH: process.env.PATH ?? "", ...env } },
       (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
     );
@@ -80,7 +80,7 @@ async function verify(token: string, audience: string) {
   return (await jwtVerify(token, createLocalJWKSet(jwks), { issuer: fx.url, audience, typ: "at+jwt" })).payload;
 }
 
-// Each CLI call starts a tsx process (seconds on a loaded machine): a test runs several in a row.
+// Each CLI call starts a node process (seconds on a loaded machine): a test runs several in a row.
 describe("broker exchange", { timeout: 90_000 }, () => {
   it("in GitHub Actions: fetches the job's OIDC token for the broker's issuer, masks, then prints the access token", async () => {
     const audience = GRANTS.github.audiences[0];
@@ -151,7 +151,7 @@ describe("broker exchange", { timeout: 90_000 }, () => {
       const result = await new Promise<CliResult>((resolve) => {
         execFile(
           process.execPath,
-          ["--import", "tsx", "src/cli/broker.ts", "exchange", "--broker", strict.url, "--token-env", "T", "--audience", GRANTS.gitlab.audiences[0], "--dpop-key", join(dir, "dpop-nonce.pem")],
+          [...CLI_ARGS, "exchange", "--broker", strict.url, "--token-env", "T", "--audience", GRANTS.gitlab.audiences[0], "--dpop-key", join(dir, "dpop-nonce.pem")],
           { cwd: ROOT, env: { PATH: process.env.PATH ?? "", T: subject } },
           (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
         );

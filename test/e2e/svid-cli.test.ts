@@ -9,14 +9,14 @@ import { X509Certificate } from "node:crypto";
 import { once } from "node:events";
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backoffMs, renewalDelayMs } from "../../src/cli/svid-client.js";
 import { eventually, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
 import { kubernetesClaims } from "../support/test-issuer.js";
 import { openssl, scratch } from "../svid/helpers.js";
+import { CLI_ARGS } from "../support/compiled-broker.js";
+import { ROOT } from "../support/repo-root.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const TRUST_DOMAIN = "cli.svid.test";
 const SHORT_LIFETIME_SECONDS = 6;
 
@@ -68,7 +68,7 @@ interface CliResult {
   readonly stderr: string;
 }
 
-const cliArgs = (args: readonly string[]) => ["--import", "tsx", "src/cli/broker.ts", "svid", "--broker", fx.url, ...args];
+const cliArgs = (args: readonly string[]) => [...CLI_ARGS, "svid", "--broker", fx.url, ...args];
 
 function cli(args: readonly string[]): Promise<CliResult> {
   return new Promise((resolve) => {
@@ -102,7 +102,7 @@ async function leafOf(dir: string): Promise<X509Certificate | undefined> {
   }
 }
 
-// Each CLI call starts a tsx process (seconds on a loaded machine): a test runs several in a row.
+// Each CLI call starts a node process (seconds on a loaded machine): a test runs several in a row.
 describe("broker svid --once", { timeout: 90_000 }, () => {
   it("writes svid.pem, svid.key (0600) and bundle.pem that openssl verifies, with a key matching the certificate", async () => {
     const { path, token } = await tokenFile("ledger");

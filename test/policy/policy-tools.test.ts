@@ -2,13 +2,13 @@ import { spawnSync } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { generatePolicySchemas, POLICY_DESCRIPTIONS, propertyAt } from "../../src/cli/policy-json-schema.js";
 import { lintPolicies } from "../../src/cli/policy-lint.js";
+import { CLI_ARGS } from "../support/compiled-broker.js";
+import { ROOT } from "../support/repo-root.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const POLICIES = join(ROOT, "policies");
 
 describe("policy JSON Schema", () => {
@@ -99,7 +99,7 @@ describe("broker policy lint", () => {
     expect(await lintPolicies(dir, join(dir, "issuers.yaml"))).toEqual([
       'refs.test.yaml policy_tests.0.expect.policy: no policy has id "missing" (case "refs")',
     ]);
-    const cli = (policyDir: string) => spawnSync(process.execPath, ["--import", "tsx", "src/cli/broker.ts", "policy", "lint", "--dir", policyDir], { cwd: ROOT, encoding: "utf8" });
+    const cli = (policyDir: string) => spawnSync(process.execPath, [...CLI_ARGS, "policy", "lint", "--dir", policyDir], { cwd: ROOT, encoding: "utf8" });
     const failing = cli(dir);
     expect(failing.status).toBe(1);
     expect(failing.stdout).toMatch(/no policy has id "missing"[\s\S]*1 problem\n$/);

@@ -4,12 +4,12 @@
  * the CLI's output.
  */
 import { execFile } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { CLI_ARGS } from "../support/compiled-broker.js";
+import { ROOT } from "../support/repo-root.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const SECRET = "cli-test-admin-secret-0123456789-abcdefghij";
 const run = promisify(execFile);
 
@@ -23,7 +23,7 @@ afterAll(async () => {
 
 async function broker(args: string[], token = SECRET): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run("npx", ["tsx", "src/cli/broker.ts", ...args, "--url", fx.url], {
+    const { stdout, stderr } = await run(process.execPath, [...CLI_ARGS, ...args, "--url", fx.url], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", BROKER_ADMIN_TOKEN: token },
       timeout: 30_000,
@@ -35,7 +35,7 @@ async function broker(args: string[], token = SECRET): Promise<{ code: number; s
   }
 }
 
-// Each CLI call starts a tsx process (seconds on a loaded machine): a test runs several in a row.
+// Each CLI call starts a node process (seconds on a loaded machine): a test runs several in a row.
 describe("broker revoke / revocations list / unblock", { timeout: 90_000 }, () => {
   it("revokes and blocks a workload, lists it, lifts the block", async () => {
     const revoked = await broker(["revoke", "--workload", "github/7890/123456", "--reason", "cli test", "--block"]);

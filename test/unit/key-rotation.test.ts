@@ -2,7 +2,6 @@ import { spawnSync } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FileKeyStore } from "../../src/credentials/file-key-store.js";
 import { loadCertificateAuthority } from "../../src/credentials/x509/ca-store.js";
@@ -18,8 +17,9 @@ import {
 } from "../../src/credentials/key-rotation.js";
 import { readKeyset, writeKeyset } from "../../src/credentials/keyset-document.js";
 import { ManualClock } from "../../src/lib/clock.js";
+import { CLI_ARGS } from "../support/compiled-broker.js";
+import { ROOT } from "../support/repo-root.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const T0 = Date.parse("2030-01-01T00:00:00Z");
 const LIFETIME = 900;
 
@@ -116,7 +116,7 @@ describe("broker keys: init → prepare → activate → retire", () => {
   it("the broker CLI runs each step, exits 1 on a refusal and never prints key material", () => {
     const keysDir = join(dir, "..");
     const cli = (...args: string[]) =>
-      spawnSync(process.execPath, ["--import", "tsx", "src/cli/broker.ts", "keys", ...args, "--dir", keysDir], { cwd: ROOT, encoding: "utf8", env: { PATH: process.env.PATH ?? "" } });
+      spawnSync(process.execPath, [...CLI_ARGS, "keys", ...args, "--dir", keysDir], { cwd: ROOT, encoding: "utf8", env: { PATH: process.env.PATH ?? "" } });
     const init = cli("init");
     expect(init.status, init.stderr).toBe(0);
     expect(init.stdout).toMatch(/^created active key: \S+ \(kid [\w-]{43}\)\n$/);
@@ -157,7 +157,7 @@ describe("keyset.json compatibility", () => {
 describe("broker keys init --ca", () => {
   it("creates a root CA the broker loads as its SVID CA, key mode 0600, checked by openssl", async () => {
     const keysDir = await mkdtemp(join(tmpdir(), "broker-keys-ca-"));
-    const init = spawnSync(process.execPath, ["--import", "tsx", "src/cli/broker.ts", "keys", "init", "--ca", "--trust-domain", "prod.example.com", "--dir", keysDir], {
+    const init = spawnSync(process.execPath, [...CLI_ARGS, "keys", "init", "--ca", "--trust-domain", "prod.example.com", "--dir", keysDir], {
       cwd: ROOT,
       encoding: "utf8",
       env: { PATH: process.env.PATH ?? "" },
@@ -175,7 +175,7 @@ describe("broker keys init --ca", () => {
     expect(text).toMatch(/Certificate Sign, CRL Sign/);
     expect(text).toMatch(/URI:spiffe:\/\/prod\.example\.com/);
     // A second init refuses to overwrite the CA (and the signing key).
-    expect(spawnSync(process.execPath, ["--import", "tsx", "src/cli/broker.ts", "keys", "init", "--ca", "--trust-domain", "prod.example.com", "--dir", keysDir], { cwd: ROOT, encoding: "utf8", env: { PATH: process.env.PATH ?? "" } }).status).toBe(1);
+    expect(spawnSync(process.execPath, [...CLI_ARGS, "keys", "init", "--ca", "--trust-domain", "prod.example.com", "--dir", keysDir], { cwd: ROOT, encoding: "utf8", env: { PATH: process.env.PATH ?? "" } }).status).toBe(1);
     await rm(keysDir, { recursive: true, force: true });
   });
 });
