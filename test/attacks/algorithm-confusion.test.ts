@@ -6,14 +6,14 @@
 import { createPublicKey } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { b64url, claimsFor, expectNeverAllowed, expectRefused, hs256Jws } from "../support/attack-helpers.js";
-import { OIDC_SUBJECT, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { OIDC_SUBJECT, startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
 import { githubActionsClaims, type TestSigningKey } from "../support/test-issuer.js";
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 const refusedTokens: string[] = [];
 
 beforeAll(async () => {
-  fx = await startBrokerFixture();
+  fx = await startInProcessBroker();
 });
 afterAll(async () => {
   await fx?.close();

@@ -10,17 +10,17 @@ import { join } from "node:path";
 import { SignJWT, type CryptoKey, type JWTPayload } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { b64url, expectNeverAllowed, expectRefused } from "../support/attack-helpers.js";
-import { decodeSegment, OIDC_SUBJECT, startBrokerFixture, TOKEN_TYPES, type BrokerFixture } from "../support/broker-fixture.js";
+import { decodeSegment, OIDC_SUBJECT, startInProcessBroker, TOKEN_TYPES, type InProcessBroker } from "../support/in-process-broker.js";
 import { generateSigningKey } from "../support/test-issuer.js";
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 let issued: string;
 let brokerKey: { kid: string; key: KeyObject };
 /** Tokens refused in every form they were sent in (the issued token is also re-exchanged legitimately). */
 const refusedTokens: string[] = [];
 
 beforeAll(async () => {
-  fx = await startBrokerFixture();
+  fx = await startInProcessBroker();
   const res = await fx.exchange({
     ...fx.form(await fx.issuers.oidc.mint({ sub: OIDC_SUBJECT })),
     audience: ["https://a.example.com", "https://b.example.com"],

@@ -2,19 +2,19 @@
  * Client authentication the broker does not do (RFC 6749 §2.3, §5.2): its clients are public and
  * the subject token authenticates the workload, so a request that carries client credentials is
  * refused with invalid_client instead of being answered as if they had been checked. Raw fetch
- * against a real broker process (no OAuth client library is installed), as a client using
+ * against the whole broker in-process (no OAuth client library is installed), as a client using
  * client_secret_basic, client_secret_post or private_key_jwt would send it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateKeyAndCsr } from "../../src/cli/svid-client.js";
 import { makeProof, proofKey } from "../dpop/helpers.js";
 import { expectRefused } from "../support/attack-helpers.js";
-import { encodeForm, OIDC_SUBJECT, requestBroker, startBrokerFixture, TOKEN_TYPES, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
+import { encodeForm, OIDC_SUBJECT, startInProcessBroker, TOKEN_TYPES, type InProcessBroker, type BrokerResponse } from "../support/in-process-broker.js";
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 
 beforeAll(async () => {
-  fx = await startBrokerFixture();
+  fx = await startInProcessBroker();
 }, 60_000);
 afterAll(async () => {
   await fx?.close();
@@ -28,7 +28,7 @@ async function exchangeForm(extra: Record<string, string> = {}): Promise<Record<
 }
 
 function post(path: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<BrokerResponse> {
-  return requestBroker(fx.url, path, {
+  return fx.request(path, {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
     body: encodeForm(form),

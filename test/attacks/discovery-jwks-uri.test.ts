@@ -1,6 +1,6 @@
 /**
- * Where a discovery document may send the broker for keys, through real broker processes and real
- * loopback discovery servers: never to plain http in production (not even loopback), never to an
+ * Where a discovery document may send the broker for keys, through the broker in-process (a real
+ * process for the production start) and real loopback discovery servers: never to plain http in production (not even loopback), never to an
  * origin other than the issuer's unless the operator listed it in `jwks_uri_origins`. A refused
  * `jwks_uri` is never fetched; tokens of that issuer get 503 (no usable keys), never a guess.
  */
@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initSigningKeys } from "../../src/credentials/key-rotation.js";
 import { systemClock } from "../../src/lib/clock.js";
-import { startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { startBrokerFixture, type BrokerFixture, type BrokerUnderTest } from "../support/broker-fixture.js";
+import { startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
 import { expectRefused, startCountingServer, type CountingServer } from "../support/attack-helpers.js";
 import type { TestIssuer } from "../support/test-issuer.js";
 
@@ -22,10 +23,10 @@ const policyFor = (issuer: string) => ({
   grant: { workload_id: `wl-${issuer}`, audiences: [AUDIENCE], max_lifetime: "10m" },
 });
 
-const exchange = (fx: BrokerFixture, token: string) => fx.exchange({ ...fx.form(token), audience: AUDIENCE });
+const exchange = (fx: BrokerUnderTest, token: string) => fx.exchange({ ...fx.form(token), audience: AUDIENCE });
 
 describe("development (loopback http allowed): the jwks_uri must be on the issuer's origin", () => {
-  let fx: BrokerFixture;
+  let fx: InProcessBroker;
   let elsewhere: CountingServer;
   let crossOrigin: TestIssuer;
   let keyHost: TestIssuer;
@@ -33,7 +34,7 @@ describe("development (loopback http allowed): the jwks_uri must be on the issue
 
   beforeAll(async () => {
     elsewhere = await startCountingServer();
-    fx = await startBrokerFixture({
+    fx = await startInProcessBroker({
       extraIssuers: 3,
       extraEntries: ([first, second, third]) => {
         if (first === undefined || second === undefined || third === undefined) throw new Error("three extra issuers expected");

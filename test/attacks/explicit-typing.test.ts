@@ -1,22 +1,22 @@
 /**
- * Explicit typing (RFC 8725 §3.11) and the id_token token type (RFC 8693 §3), through a real broker
- * process and real loopback issuers: a token its issuer typed as something else is no identity;
+ * Explicit typing (RFC 8725 §3.11) and the id_token token type (RFC 8693 §3), through the whole broker
+ * in-process and real loopback issuers: a token its issuer typed as something else is no identity;
  * `typ` is compared as a media type (RFC 7515 §4.1.9); an issuer may declare the types its tokens
  * carry; `subject_token_type` id_token takes OpenID Connect ID tokens only.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OIDC_SUBJECT, startBrokerFixture, TOKEN_TYPES, type BrokerFixture } from "../support/broker-fixture.js";
+import { OIDC_SUBJECT, startInProcessBroker, TOKEN_TYPES, type InProcessBroker } from "../support/in-process-broker.js";
 import { expectNeverAllowed, expectRefused } from "../support/attack-helpers.js";
 import type { TestIssuer } from "../support/test-issuer.js";
 
 const AUDIENCE = "https://a.example.com";
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 /** Declares `typ: [JWT, at+jwt]` and does not require `iat`: an IdP whose access tokens identify workloads. */
 let accessTokens: TestIssuer;
 
 beforeAll(async () => {
-  fx = await startBrokerFixture({
+  fx = await startInProcessBroker({
     extraIssuers: 1,
     extraEntries: ([issuer]) => [
       { id: "at-issuer", issuer: issuer?.url ?? "", profile: "oidc", keys: { jwks_uri: issuer?.jwksUrl ?? "" }, algorithms: ["ES256"], typ: ["JWT", "at+jwt"], require_iat: false },
@@ -57,7 +57,7 @@ describe("typ: tokens that are something else are not identities", () => {
   });
 
   it("refuses to start when an issuer declares a type that marks other tokens", async () => {
-    const started = startBrokerFixture({
+    const started = startInProcessBroker({
       extraIssuers: 1,
       extraEntries: ([issuer]) => [{ id: "confused", issuer: issuer?.url ?? "", profile: "oidc", keys: { jwks_uri: issuer?.jwksUrl ?? "" }, typ: ["JWT", "dpop+jwt"] }],
     });

@@ -5,16 +5,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { b64url, claimsFor, es256Jws, expectNeverAllowed, expectRefused, startCountingServer, type CountingServer } from "../support/attack-helpers.js";
-import { OIDC_SUBJECT, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { OIDC_SUBJECT, startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
 import { generateSigningKey, signCompact, type TestSigningKey } from "../support/test-issuer.js";
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 let attackerServer: CountingServer;
 let attackerKey: TestSigningKey;
 const refusedTokens: string[] = [];
 
 beforeAll(async () => {
-  [fx, attackerServer, attackerKey] = await Promise.all([startBrokerFixture(), startCountingServer(), generateSigningKey("ES256", "attacker")]);
+  [fx, attackerServer, attackerKey] = await Promise.all([startInProcessBroker(), startCountingServer(), generateSigningKey("ES256", "attacker")]);
 });
 afterAll(async () => {
   await Promise.all([fx?.close(), attackerServer?.close()]);

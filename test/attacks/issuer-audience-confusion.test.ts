@@ -5,15 +5,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectNeverAllowed, expectRefused } from "../support/attack-helpers.js";
-import { OIDC_SUBJECT, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { OIDC_SUBJECT, startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
 import { kubernetesClaims, startTestIssuer, type TestIssuer, type TestSigningKey } from "../support/test-issuer.js";
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 let stranger: TestIssuer;
 const refusedTokens: string[] = [];
 
 beforeAll(async () => {
-  fx = await startBrokerFixture();
+  fx = await startInProcessBroker();
   stranger = await startTestIssuer({ audience: fx.url });
 });
 afterAll(async () => {

@@ -1,12 +1,12 @@
 /**
- * Issuer keys through a real broker process and real loopback issuers: a key the issuer drops stops
+ * Issuer keys through the broker in-process (buildBroker, app.request()) and real loopback issuers: a key the issuer drops stops
  * vouching for tokens the broker verified (and cached) before, once the key set is due for a
  * refetch; a published key that is not a valid point on its curve is dropped at fetch time, logged
  * without key material and counted, and a token naming it is refused (400), never a 500.
  */
 import { exportJWK, generateKeyPair } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { eventually, startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
 import { expectRefused } from "../support/attack-helpers.js";
 import { generateSigningKey, type TestIssuer } from "../support/test-issuer.js";
 
@@ -14,7 +14,7 @@ const SUBJECT = "oidc-workload";
 const AUDIENCE = "https://a.example.com";
 const JWKS_MAX_AGE_SECONDS = 2;
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 let rotating: TestIssuer;
 let badKeys: TestIssuer;
 /** The off-curve key's public members: they must never reach a log line. */
@@ -28,7 +28,7 @@ const policyFor = (issuer: string) => ({
 });
 
 beforeAll(async () => {
-  fx = await startBrokerFixture({
+  fx = await startInProcessBroker({
     env: { BROKER_JWKS_CACHE_MAX_AGE: `${JWKS_MAX_AGE_SECONDS}s`, BROKER_JWKS_REFETCH_COOLDOWN: "1s" },
     extraIssuers: 2,
     extraEntries: async ([first, second]) => {

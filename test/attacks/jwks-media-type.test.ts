@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectNoInternals, expectRefused } from "../support/attack-helpers.js";
-import { startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
 import type { TestIssuer } from "../support/test-issuer.js";
 
 /** One extra oidc issuer per case: where its keys come from, and the Content-Type served there. */
@@ -24,10 +24,10 @@ const CASES = [
 
 const WORKLOAD = "media-type-workload";
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 
 beforeAll(async () => {
-  fx = await startBrokerFixture({
+  fx = await startInProcessBroker({
     extraIssuers: CASES.length,
     extraEntries: (extra) =>
       CASES.map((spec, index) => {

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectNeverAllowed, expectNoInternals, expectRefused } from "../support/attack-helpers.js";
-import { eventually, startBrokerFixture, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
+import { eventually, startInProcessBroker, type InProcessBroker, type BrokerResponse } from "../support/in-process-broker.js";
 import { freePort } from "../support/broker-process.js";
 import { generateSigningKey, type FailureMode, type TestIssuer, type TestSigningKey } from "../support/test-issuer.js";
 
@@ -27,12 +27,12 @@ type ExtraId = (typeof EXTRA)[number]["id"];
 const WORKLOAD = "keys-workload";
 const COOLDOWN_SECONDS = 2;
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 const refusedTokens: string[] = [];
 
 beforeAll(async () => {
   const closedPort = await freePort();
-  fx = await startBrokerFixture({
+  fx = await startInProcessBroker({
     // A short refetch cooldown keeps the rotation test quick; the bound itself is the same code.
     env: { BROKER_JWKS_REFETCH_COOLDOWN: `${COOLDOWN_SECONDS}s` },
     extraIssuers: EXTRA.length,

@@ -1,5 +1,5 @@
 /**
- * What an unauthenticated caller can make /svid/x509 do, through a real broker process: a CSR whose
+ * What an unauthenticated caller can make /svid/x509 do, through the whole broker in-process (buildBroker, app.request()): a CSR whose
  * RSA key would make signature checking slow is refused from its SubjectPublicKeyInfo, and the
  * subject token is verified before any CSR signature work, while a bad CSR still does not use up a
  * single-use subject token.
@@ -7,14 +7,14 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bitString, DER_NULL, oid, sequence, tlv, unsignedInteger } from "../../src/credentials/x509/der-writer.js";
-import { encodeForm, requestBroker, startBrokerFixture, TOKEN_TYPES, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
+import { encodeForm, startInProcessBroker, TOKEN_TYPES, type InProcessBroker, type BrokerResponse } from "../support/in-process-broker.js";
 import { kubernetesClaims, type TestIssuer } from "../support/test-issuer.js";
 import { expectRefused } from "../support/attack-helpers.js";
 import { makeCsr, openssl, scratch } from "../svid/helpers.js";
 
 const TRUST_DOMAIN = "cost.svid.test";
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 let once: TestIssuer;
 let tmp: Awaited<ReturnType<typeof scratch>>;
 
@@ -33,7 +33,7 @@ const svidGrant = (issuer: string) => ({
 
 beforeAll(async () => {
   tmp = await scratch();
-  fx = await startBrokerFixture({
+  fx = await startInProcessBroker({
     env: { BROKER_TRUST_DOMAIN: TRUST_DOMAIN },
     extraIssuers: 1,
     extraEntries: ([issuer]) => [
@@ -50,7 +50,7 @@ afterAll(async () => {
 });
 
 function svid(subjectToken: string, csrPem: string): Promise<BrokerResponse> {
-  return requestBroker(fx.url, "/svid/x509", {
+  return fx.request("/svid/x509", {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded" },
     body: encodeForm({ subject_token: subjectToken, subject_token_type: TOKEN_TYPES.jwt, csr: csrPem }),

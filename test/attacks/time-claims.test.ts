@@ -6,13 +6,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectNeverAllowed, expectRefused } from "../support/attack-helpers.js";
-import { OIDC_SUBJECT, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { OIDC_SUBJECT, startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 const refusedTokens: string[] = [];
 
 beforeAll(async () => {
-  fx = await startBrokerFixture();
+  fx = await startInProcessBroker();
 });
 afterAll(async () => {
   await fx?.close();

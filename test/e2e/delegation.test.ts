@@ -1,5 +1,5 @@
 /**
- * Delegation (RFC 8693 §1.1, §2.1, §4.1, §4.4) through a real broker process: an actor_token
+ * Delegation (RFC 8693 §1.1, §2.1, §4.1, §4.4) through the whole broker in-process (buildBroker, app.request()): an actor_token
  * next to the subject_token, `act` in the issued token (verified independently with jose),
  * refusals (no delegation in the grant, actor_condition false, actor token invalid), a chain
  * by re-exchange with its depth limit, `may_act`, introspection and the audit record.
@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { decodeSegment, OIDC_SUBJECT, startBrokerFixture, TOKEN_TYPES, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
+import { decodeSegment, OIDC_SUBJECT, startInProcessBroker, TOKEN_TYPES, type InProcessBroker, type BrokerResponse } from "../support/in-process-broker.js";
 import { replicaClient } from "../support/replica-client.js";
 import { generateSigningKey } from "../support/test-issuer.js";
 
@@ -17,11 +17,11 @@ const PINNED_SUBJECT = "pinned-workload";
 const INTROSPECTOR_SUBJECT = "introspector";
 const INTROSPECTION_SCOPE = "broker:introspect";
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 let oidcIss: string;
 
 beforeAll(async () => {
-  fx = await startBrokerFixture({
+  fx = await startInProcessBroker({
     policies: (brokerUrl) => ({
       "delegation.policy.yaml": {
         id: "e2e-delegation",
@@ -88,7 +88,7 @@ function refused(res: BrokerResponse, error: string, description?: string): void
 }
 
 async function verifyIndependently(token: string): Promise<JWTPayload> {
-  const jwks = (await (await fetch(`${fx.url}/.well-known/jwks.json`)).json()) as JSONWebKeySet;
+  const jwks = (await (await fx.fetch(`${fx.url}/.well-known/jwks.json`)).json()) as JSONWebKeySet;
   const { payload } = await jwtVerify(token, createLocalJWKSet(jwks), { issuer: fx.url, audience: API, typ: "at+jwt", algorithms: ["ES256"] });
   return payload;
 }
@@ -166,7 +166,7 @@ describe("delegation through a real broker", () => {
     const introspector = issued(
       await fx.exchange({ ...fx.form(await mint(INTROSPECTOR_SUBJECT)), audience: fx.url, scope: INTROSPECTION_SCOPE }),
     );
-    const res = await replicaClient("A", fx.url).introspect(second, introspector);
+    const res = await replicaClient("A", fx).introspect(second, introspector);
     expect(res.status, res.text).toBe(200);
     expect(res.json).toMatchObject({ active: true, act: { sub: "agent-2", iss: oidcIss, act: { sub: "agent-1", iss: oidcIss } } });
 

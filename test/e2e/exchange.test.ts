@@ -1,23 +1,23 @@
 /**
- * End-to-end token exchange through a real broker process: happy paths per platform profile,
- * independent verification of what was issued (metadata → JWKS → jose), attenuation, lifetime
+ * End-to-end token exchange through the whole broker in-process (buildBroker, app.request()):
+ * happy paths per platform profile, independent verification of what was issued (metadata → JWKS → jose), attenuation, lifetime
  * caps, re-exchange, a property test over random requests, and the audit/log hygiene of it all.
  */
 import { createHash } from "node:crypto";
 import * as fc from "fast-check";
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { decodeSegment, GRANTS, OIDC_SUBJECT, startBrokerFixture, TOKEN_TYPES, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
+import { decodeSegment, GRANTS, OIDC_SUBJECT, startInProcessBroker, TOKEN_TYPES, type InProcessBroker, type BrokerResponse } from "../support/in-process-broker.js";
 import { githubActionsClaims, gitlabCiClaims, kubernetesClaims, spiffeClaims } from "../support/test-issuer.js";
 
 const CAP_SECONDS = 900; // BROKER_MAX_TOKEN_LIFETIME=15m in the fixture
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 /** Every subject token sent and access token received in this file: none may reach a log. */
 const secrets = new Set<string>();
 
 beforeAll(async () => {
-  fx = await startBrokerFixture();
+  fx = await startInProcessBroker();
 });
 afterAll(async () => {
   await fx?.close();
@@ -42,7 +42,7 @@ async function verifyIndependently(token: string, audience: string): Promise<JWT
   expect(metadata.json.issuer).toBe(fx.url);
   const jwksUri = metadata.json.jwks_uri;
   expect(typeof jwksUri).toBe("string");
-  const jwksRes = await fetch(jwksUri as string);
+  const jwksRes = await fx.fetch(jwksUri as string);
   expect(jwksRes.status).toBe(200);
   const jwks = (await jwksRes.json()) as JSONWebKeySet;
   for (const key of jwks.keys) expect(key).not.toHaveProperty("d");

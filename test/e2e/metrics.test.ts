@@ -1,16 +1,16 @@
 /**
- * GET /metrics through a real broker process: Prometheus text format, decisions counted by
+ * GET /metrics through the whole broker in-process (buildBroker, app.request()): Prometheus text format, decisions counted by
  * outcome/reason/policy, latency per route pattern, store timings, and no unbounded or secret
  * label values (no workload ids, tokens or addresses).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GRANTS, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { GRANTS, startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
 import { githubActionsClaims } from "../support/test-issuer.js";
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 
 beforeAll(async () => {
-  fx = await startBrokerFixture();
+  fx = await startInProcessBroker();
 });
 afterAll(async () => {
   await fx?.close();
@@ -36,7 +36,7 @@ describe("GET /metrics", () => {
     const garbage = await fx.exchange(fx.form("not-a-jwt"));
     expect(garbage.json.error).toBe("invalid_request");
 
-    const res = await fetch(`${fx.url}/metrics`);
+    const res = await fx.fetch(`${fx.url}/metrics`);
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("text/plain");
     const text = await res.text();
@@ -60,8 +60,8 @@ describe("GET /metrics", () => {
   });
 
   it("labels unknown paths as unmatched, never by their raw path", async () => {
-    await fetch(`${fx.url}/no/such/path-with-an-id-123`);
-    const text = await (await fetch(`${fx.url}/metrics`)).text();
+    await fx.fetch(`${fx.url}/no/such/path-with-an-id-123`);
+    const text = await (await fx.fetch(`${fx.url}/metrics`)).text();
     expect(sample(text, "broker_http_request_duration_seconds_count", { route: "unmatched", status: "4xx" })).toBeGreaterThanOrEqual(1);
     expect(text).not.toContain("path-with-an-id-123");
   });

@@ -1,6 +1,6 @@
 /**
- * Property-based fuzzing (fast-check) of every route in ROUTE_TABLE against one real broker
- * process (issue 7, abuse resistance). For every response: no 5xx, a JSON `error` on every 4xx,
+ * Property-based fuzzing (fast-check) of every route in ROUTE_TABLE against the whole broker
+ * in-process (issue 7, abuse resistance). For every response: no 5xx, a JSON `error` on every 4xx,
  * no stack trace or source path, and no token for a request the oracle knows is malformed; after
  * each property the broker still answers /healthz, and at the end its output holds no unhandled
  * rejection, uncaught exception or TypeError.
@@ -12,7 +12,7 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ROUTE_TABLE } from "../../src/app.js";
-import { GRANT_TYPE, GRANTS, OIDC_SUBJECT, requestBroker, startBrokerFixture, TOKEN_TYPES, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
+import { GRANT_TYPE, GRANTS, OIDC_SUBJECT, startInProcessBroker, TOKEN_TYPES, type InProcessBroker, type BrokerResponse } from "../support/in-process-broker.js";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_260_707);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 100);
@@ -21,11 +21,11 @@ const PROPERTY_TIMEOUT_MS = Math.max(60_000, RUNS * 200);
 const MAX_BODY = 16_384;
 const ADMIN_SECRET = "fuzz-admin-secret-0123456789abcdefghijklmnop";
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 let subjectToken: string;
 
 beforeAll(async () => {
-  fx = await startBrokerFixture({ env: { BROKER_ADMIN_SECRET: ADMIN_SECRET, BROKER_MAX_BODY_BYTES: String(MAX_BODY) } });
+  fx = await startInProcessBroker({ env: { BROKER_ADMIN_SECRET: ADMIN_SECRET, BROKER_MAX_BODY_BYTES: String(MAX_BODY) } });
 });
 /** A fresh valid subject token per test (it lives 5 minutes; long release runs outlast one). */
 beforeEach(async () => {
@@ -208,7 +208,7 @@ async function send(req: FuzzRequest): Promise<BrokerResponse> {
   // fetch refuses control characters and surrounding whitespace in header values; raw bytes in
   // headers are test/attacks/server-limits.test.ts's business.
   const headers = Object.fromEntries(Object.entries(req.headers).map(([name, value]) => [name, value.replace(/[^\x20-\x7e]/g, "").trim()]));
-  return requestBroker(fx.url, req.path, {
+  return fx.request(req.path, {
     method: req.method,
     headers,
     body: withBody ? req.body : undefined,
@@ -243,7 +243,7 @@ function checkResponse(req: FuzzRequest, res: BrokerResponse, refused: boolean):
 }
 
 async function expectAlive(): Promise<void> {
-  const health = await requestBroker(fx.url, "/healthz", { signal: AbortSignal.timeout(5_000) });
+  const health = await fx.request("/healthz", { signal: AbortSignal.timeout(5_000) });
   expect(health.status).toBe(200);
 }
 

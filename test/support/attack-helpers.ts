@@ -7,7 +7,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { CryptoKey } from "jose";
 import { expect } from "vitest";
-import type { BrokerFixture, BrokerResponse } from "./broker-fixture.js";
+import type { BrokerLogs, BrokerResponse } from "./broker-fixture.js";
 
 /** Signs of an internal error leaking: stack frames, source paths, module names. */
 const LEAK_PATTERNS = [/\n\s*at\s/, /\bat .+:\d+:\d+/, /\/work\//, /node_modules/, /\.ts:\d+/, /\bsrc\//, /Error: /];
@@ -40,7 +40,7 @@ export const sha256Hex = (text: string): string => createHash("sha256").update(t
  * log line holds any of them. Waits (bounded)
  * for the deny records to be read from its stdout first, so an allow cannot be missed by lag.
  */
-export async function expectNeverAllowed(fx: BrokerFixture, subjectTokens: readonly string[]): Promise<void> {
+export async function expectNeverAllowed(fx: { readonly broker: BrokerLogs }, subjectTokens: readonly string[]): Promise<void> {
   const digests = new Set(subjectTokens.map(sha256Hex));
   const records = () =>
     fx.broker

@@ -1,5 +1,5 @@
 /**
- * X.509-SVIDs, the SPIFFE bundle, JWT-SVIDs and the CRL through a real broker process: a
+ * X.509-SVIDs, the SPIFFE bundle, JWT-SVIDs and the CRL through the whole broker in-process (buildBroker, app.request()): a
  * Kubernetes workload presents its projected token and a CSR made by openssl; an operator revokes
  * the workload through the admin API; `openssl verify -crl_check` then refuses its SVID.
  */
@@ -8,7 +8,7 @@ import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { createLocalJWKSet, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeForm, requestBroker, startBrokerFixture, TOKEN_TYPES, type BrokerFixture } from "../support/broker-fixture.js";
+import { encodeForm, startInProcessBroker, TOKEN_TYPES, type InProcessBroker } from "../support/in-process-broker.js";
 import { kubernetesClaims } from "../support/test-issuer.js";
 import { makeCsr, openssl, scratch } from "./helpers.js";
 
@@ -16,12 +16,12 @@ const ADMIN_SECRET = "svid-e2e-admin-secret-0123456789abcdefghijkl";
 const TRUST_DOMAIN = "e2e.svid.test";
 const spiffeIdOf = (sa: string) => `spiffe://${TRUST_DOMAIN}/ns/payments/sa/${sa}`;
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 let tmp: Awaited<ReturnType<typeof scratch>>;
 
 beforeAll(async () => {
   tmp = await scratch();
-  fx = await startBrokerFixture({
+  fx = await startInProcessBroker({
     env: { BROKER_ADMIN_SECRET: ADMIN_SECRET, BROKER_TRUST_DOMAIN: TRUST_DOMAIN, BROKER_SVID_MAX_LIFETIME: "20m", BROKER_CRL_NEXT_UPDATE: "2m" },
     policies: {
       "kubernetes-svid.policy.yaml": {
@@ -47,7 +47,7 @@ afterAll(async () => {
 
 async function svid(serviceAccount: string, csrPem: string) {
   const token = await fx.issuers.kubernetes.mint(kubernetesClaims({ serviceAccount }));
-  return requestBroker(fx.url, "/svid/x509", {
+  return fx.request("/svid/x509", {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded" },
     body: encodeForm({ subject_token: token, subject_token_type: TOKEN_TYPES.jwt, csr: csrPem }),
@@ -122,7 +122,7 @@ describe("SVIDs from a real broker process", () => {
   it("revoking the workload through the admin API puts its SVID on the CRL; another workload's SVID still verifies", async () => {
     billing = (await svid("billing", (await makeCsr(tmp.dir)).pem)).json;
     await tmp.write("billing.pem", billing.x509_svid as string);
-    const revoke = await requestBroker(fx.url, "/admin/revocations/workloads", {
+    const revoke = await fx.request("/admin/revocations/workloads", {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_SECRET}` },
       body: JSON.stringify({ workload_id: "k8s/payments/ledger", reason: "svid e2e" }),
@@ -156,14 +156,14 @@ describe("SVIDs from a real broker process", () => {
   });
 
   it("an operator revokes one SVID by serial", async () => {
-    const res = await requestBroker(fx.url, "/admin/revocations/svids", {
+    const res = await fx.request("/admin/revocations/svids", {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_SECRET}` },
       body: JSON.stringify({ serial: billing.serial, reason: "key leaked" }),
     });
     expect(res.status).toBe(201);
     expect(res.json).toMatchObject({ serial: billing.serial, workload_id: "k8s/payments/billing", actor: "bootstrap-admin", reason: "key leaked" });
-    const unknown = await requestBroker(fx.url, "/admin/revocations/svids", {
+    const unknown = await fx.request("/admin/revocations/svids", {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_SECRET}` },
       body: JSON.stringify({ serial: "0badc0de", reason: "x" }),
