@@ -1,6 +1,6 @@
 /**
  * The resource-server middleware (src/http/resource-server.ts, exported as
- * `credential-broker/resource-server`) mounted in a Hono app, against a real broker process: the
+ * `credential-broker/resource-server`) mounted in a Hono app, against the broker in-process served on loopback: the
  * broker's JWKS fetched over HTTP by jose, tokens issued by the broker's /token, revocation through
  * its /introspect and /revoke. Proofs are signed by jose with real keys.
  */
@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DPOP_ALGORITHMS } from "../../src/dpop/algorithms.js";
 import { MemoryDpopReplayCache, requireBrokerAccessToken, type RequireBrokerAccessTokenOptions, type ResourceServerEnv } from "../../src/http/resource-server.js";
 import { freePort } from "../support/broker-process.js";
-import { encodeForm, requestBroker, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { encodeForm, requestBroker, startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
 import { ath, makeProof, proofKey, type ProofKey } from "./helpers.js";
 
 const RS_URL = "https://orders.example.com";
@@ -18,13 +18,14 @@ const CLIENT = "orders-client";
 const INTROSPECTOR = "orders-introspector";
 const ALGS = `algs="${DPOP_ALGORITHMS.join(" ")}"`;
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 let alice: ProofKey;
 let mallory: ProofKey;
 let introspector: string;
 
 beforeAll(async () => {
-  fx = await startBrokerFixture({
+  fx = await startInProcessBroker({
+    listen: true,
     policies: (brokerUrl) => ({
       "orders.policy.yaml": {
         id: "orders-client",

@@ -1,5 +1,5 @@
 /**
- * `broker exchange` end to end: the real CLI process, a real broker process, and a fake GitHub
+ * `broker exchange` end to end: the real CLI process, the broker in-process served on loopback, and a fake GitHub
  * Actions runner token endpoint on loopback that hands out an OIDC token (minted by the fixture's
  * GitHub test issuer, for the audience asked) only to the right request token.
  */
@@ -12,21 +12,21 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GRANTS, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { GRANTS, startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
 import { githubActionsClaims, gitlabCiClaims } from "../support/test-issuer.js";
 import { CLI_ARGS } from "../support/compiled-broker.js";
 import { ROOT } from "../support/repo-root.js";
 
 const REQUEST_TOKEN = "runner-request-token-0123456789";
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 let runner: Server;
 let runnerUrl: string;
 let dir: string;
 const runnerCalls: { authorized: boolean; audience: string | null }[] = [];
 
 beforeAll(async () => {
-  fx = await startBrokerFixture();
+  fx = await startInProcessBroker({ listen: true });
   dir = await mkdtemp(join(tmpdir(), "broker-exchange-cli-"));
   runner = createServer((req, res) => {
     void (async () => {
@@ -145,7 +145,7 @@ describe("broker exchange", { timeout: 90_000 }, () => {
   });
 
   it("answers a broker that requires DPoP nonces by retrying once with the nonce it was given", async () => {
-    const strict = await startBrokerFixture({ env: { BROKER_DPOP_NONCE: "required" } });
+    const strict = await startInProcessBroker({ listen: true, env: { BROKER_DPOP_NONCE: "required" } });
     try {
       const subject = await strict.issuers.gitlab.mint(gitlabCiClaims());
       const result = await new Promise<CliResult>((resolve) => {

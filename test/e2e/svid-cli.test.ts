@@ -1,5 +1,5 @@
 /**
- * `broker svid` end to end: the real CLI process against a real broker process with SVIDs enabled
+ * `broker svid` end to end: the real CLI process against the broker in-process, served on loopback, with SVIDs enabled
  * (a development root CA generated on first start). The workload's "projected token" is minted by
  * the fixture's Kubernetes test issuer and written to a file, as the kubelet would. Checked with
  * independent tools: openssl verifies the chain against bundle.pem and compares the public keys.
@@ -11,7 +11,7 @@ import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backoffMs, renewalDelayMs } from "../../src/cli/svid-client.js";
-import { eventually, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { eventually, startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
 import { kubernetesClaims } from "../support/test-issuer.js";
 import { openssl, scratch } from "../svid/helpers.js";
 import { CLI_ARGS } from "../support/compiled-broker.js";
@@ -20,12 +20,13 @@ import { ROOT } from "../support/repo-root.js";
 const TRUST_DOMAIN = "cli.svid.test";
 const SHORT_LIFETIME_SECONDS = 6;
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 let tmp: Awaited<ReturnType<typeof scratch>>;
 
 beforeAll(async () => {
   tmp = await scratch();
-  fx = await startBrokerFixture({
+  fx = await startInProcessBroker({
+    listen: true,
     env: { BROKER_TRUST_DOMAIN: TRUST_DOMAIN },
     policies: {
       "kubernetes-svid.policy.yaml": {

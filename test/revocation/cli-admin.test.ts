@@ -1,21 +1,21 @@
 /**
- * The `broker` CLI against a real broker process: revoke a workload with a block, list, lift the
+ * The `broker` CLI (a real process) against the broker in-process, served on loopback: revoke a workload with a block, list, lift the
  * block, and fail with the server's error on a wrong credential. The credential never appears in
  * the CLI's output.
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
 import { CLI_ARGS } from "../support/compiled-broker.js";
 import { ROOT } from "../support/repo-root.js";
 
 const SECRET = "cli-test-admin-secret-0123456789-abcdefghij";
 const run = promisify(execFile);
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 beforeAll(async () => {
-  fx = await startBrokerFixture({ env: { BROKER_ADMIN_SECRET: SECRET } });
+  fx = await startInProcessBroker({ listen: true, env: { BROKER_ADMIN_SECRET: SECRET } });
 });
 afterAll(async () => {
   await fx?.close();

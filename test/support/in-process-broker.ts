@@ -15,8 +15,11 @@
  * await fx.close();
  * ```
  */
+import { once } from "node:events";
+import type { Server } from "node:http";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import { serve } from "@hono/node-server";
 import { createPinoAuditSink } from "../../src/audit/pino-audit-sink.js";
 import { buildBroker, type Broker } from "../../src/build-broker.js";
 import { loadConfig, type Config } from "../../src/config.js";
@@ -34,6 +37,7 @@ import { PolicyStore } from "../../src/policy/index.js";
 import { MemoryRateLimiter } from "../../src/rate-limit/memory-rate-limiter.js";
 import { MemoryRevocationStore } from "../../src/revocation/memory-revocation-store.js";
 import type { BrokerLogs, BrokerUnderTest } from "./broker-fixture.js";
+import { freePort } from "./broker-process.js";
 import { prepareBrokerFolder, type BrokerFixtureOptions } from "./broker-folder.js";
 import { brokerClient, readAnswer } from "./broker-http.js";
 
@@ -45,6 +49,14 @@ export const IN_PROCESS_URL = "http://broker.test";
 
 /** The address requests come from, as a Node socket would give it to the broker. */
 const CLIENT_ADDRESS = "127.0.0.1";
+
+export interface InProcessBrokerOptions extends BrokerFixtureOptions {
+  /**
+   * Also serve the app on a loopback port (its URL is then the issuer URL): for a real client
+   * process, such as the CLI, to reach the broker. The tests' own requests still go in-process.
+   */
+  readonly listen?: boolean;
+}
 
 export interface InProcessBroker extends BrokerUnderTest {
   readonly app: Broker["app"];
@@ -58,8 +70,9 @@ export interface InProcessBroker extends BrokerUnderTest {
 }
 
 /** Writes the folder, opens the broker's adapters over it and builds the broker in-process. */
-export async function startInProcessBroker(options: BrokerFixtureOptions = {}): Promise<InProcessBroker> {
-  const url = IN_PROCESS_URL;
+export async function startInProcessBroker(options: InProcessBrokerOptions = {}): Promise<InProcessBroker> {
+  const port = options.listen ? await freePort() : undefined;
+  const url = port === undefined ? IN_PROCESS_URL : `http://127.0.0.1:${port}`;
   const folder = await prepareBrokerFolder(url, options);
   const opened: { close(): unknown }[] = [];
   const close = async () => {
@@ -101,6 +114,7 @@ export async function startInProcessBroker(options: BrokerFixtureOptions = {}): 
       metrics,
     });
     opened.push(broker);
+    if (port !== undefined) opened.push(await listen(broker.app, port));
     void verifier.warmUp();
     const send = (path: string, init?: RequestInit) => appRequest(broker.app, new Request(`${url}${path}`, init));
     return {
@@ -128,6 +142,19 @@ async function appRequest(app: Broker["app"], request: Request): Promise<Respons
   const body = Buffer.from(await request.clone().arrayBuffer());
   const incoming = Object.assign(Readable.from(body.length > 0 ? [body] : []), { socket: { remoteAddress: CLIENT_ADDRESS } });
   return app.request(request, undefined, { incoming } as unknown as AppEnv["Bindings"]);
+}
+
+/** Serves the app on 127.0.0.1:`port` until closed. */
+async function listen(app: Broker["app"], port: number): Promise<{ close(): Promise<void> }> {
+  const server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port }) as Server;
+  await once(server, "listening");
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 /** The signing keys main.ts opens in development: loaded, or generated on a first start. */
