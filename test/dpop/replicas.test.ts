@@ -10,9 +10,10 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { replayKey } from "../../src/dpop/verify-proof.js";
 import { redisKey } from "../../src/redis/redis-revocation-store.js";
-import { encodeForm, eventually, OIDC_SUBJECT, requestBroker, startBrokerFixture, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
+import { encodeForm, OIDC_SUBJECT, requestBroker, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
 import type { BrokerProcess } from "../support/broker-process.js";
-import { startRedisServer, type RedisServerHandle } from "../support/redis-server.js";
+import type { RedisServerHandle } from "../support/redis-server.js";
+import { standaloneRedis, startReplicaPair, type ReplicaPair } from "../support/replica-pair.js";
 import { makeProof, proofKey, type ProofKey } from "./helpers.js";
 
 const NONCE_SECRET = "replicas-dpop-nonce-secret-0123456789-abcdefgh";
@@ -21,28 +22,23 @@ const WINDOW_SECONDS = 60;
 const GRACE_SECONDS = 60;
 const AUDIENCE = "https://a.example.com";
 
+let pair: ReplicaPair<RedisServerHandle>;
 let redis: RedisServerHandle;
 let fx: BrokerFixture;
 let brokerB: BrokerProcess;
 let key: ProofKey;
 
 beforeAll(async () => {
-  redis = await startRedisServer();
-  fx = await startBrokerFixture({
-    env: { REDIS_URL: redis.url, BROKER_DPOP_NONCE: "required", BROKER_DPOP_NONCE_SECRET: NONCE_SECRET, BROKER_DPOP_PROOF_WINDOW: `${WINDOW_SECONDS}s` },
+  pair = await startReplicaPair({
+    redis: standaloneRedis(),
+    env: { BROKER_DPOP_NONCE: "required", BROKER_DPOP_NONCE_SECRET: NONCE_SECRET, BROKER_DPOP_PROOF_WINDOW: `${WINDOW_SECONDS}s` },
   });
-  brokerB = await fx.startReplica();
-  await eventually(
-    async () => (await requestBroker(fx.url, "/readyz")).status === 200 && (await requestBroker(brokerB.url, "/readyz")).status === 200,
-    15_000,
-    "both replicas ready",
-  );
+  ({ redis, fx, brokerB } = pair);
   key = await proofKey("ES256");
 }, 60_000);
 
 afterAll(async () => {
-  await fx?.close();
-  await redis?.stop();
+  await pair?.close();
 }, 30_000);
 
 async function exchange(url: string, dpop: string): Promise<BrokerResponse> {

@@ -19,10 +19,11 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { redisKey } from "../../src/redis/redis-revocation-store.js";
-import { decodeSegment, eventually, GRANTS, OIDC_SUBJECT, startBrokerFixture, type BrokerFixture, type BrokerResponse, type IssuerEntry } from "../support/broker-fixture.js";
+import { decodeSegment, eventually, GRANTS, OIDC_SUBJECT, type BrokerFixture, type BrokerResponse, type IssuerEntry } from "../support/broker-fixture.js";
 import type { BrokerProcess } from "../support/broker-process.js";
-import { startRedisServer, type RedisServerHandle } from "../support/redis-server.js";
+import type { RedisServerHandle } from "../support/redis-server.js";
 import { elapsedMs, exchangeAudits, replicaClient, sha256Hex, sortedListing, type ReplicaClient } from "../support/replica-client.js";
+import { standaloneRedis, startReplicaPair, type ReplicaPair } from "../support/replica-pair.js";
 import { githubActionsClaims, gitlabCiClaims, kubernetesClaims, spiffeClaims } from "../support/test-issuer.js";
 
 const ADMIN_SECRET = "replicas-e2e-admin-secret-0123456789-abcdefghij";
@@ -35,13 +36,11 @@ const OUTAGE_BOUND_MS = 3_000;
 /** How long recovery after a Redis restart may take before the test gives up. */
 const RECOVERY_DEADLINE_MS = 20_000;
 
-const INTROSPECTOR_SUBJECT = "resource-server";
-const INTROSPECTOR_WORKLOAD = "rs/introspector";
-const INTROSPECTION_SCOPE = "broker:introspect";
 const SINGLE_USE_SUBJECT = "ci-job";
 const SINGLE_USE_WORKLOAD = "ci/single-use";
 const SINGLE_USE_AUDIENCE = "https://ci.example.com";
 
+let pair: ReplicaPair<RedisServerHandle>;
 let redis: RedisServerHandle;
 let fx: BrokerFixture;
 let brokerB: BrokerProcess;
@@ -54,10 +53,10 @@ const propagation: { what: string; ms: number }[] = [];
 const outage: { what: string; ms: number }[] = [];
 
 beforeAll(async () => {
-  redis = await startRedisServer();
-  fx = await startBrokerFixture({
+  pair = await startReplicaPair({
+    redis: standaloneRedis(),
+    introspector: true,
     env: {
-      REDIS_URL: redis.url,
       BROKER_ADMIN_SECRET: ADMIN_SECRET,
       BROKER_REDIS_COMMAND_TIMEOUT_MS: "300",
       BROKER_REDIS_CONNECT_TIMEOUT_MS: "1000",
@@ -73,13 +72,7 @@ beforeAll(async () => {
         replay_protection: true,
       },
     ],
-    policies: (brokerUrl) => ({
-      "introspector.policy.yaml": {
-        id: "e2e-introspector",
-        issuer: "oidc",
-        condition: `identity.subject == "${INTROSPECTOR_SUBJECT}"`,
-        grant: { workload_id: INTROSPECTOR_WORKLOAD, audiences: [brokerUrl], scopes: [INTROSPECTION_SCOPE], max_lifetime: "15m" },
-      },
+    policies: () => ({
       "single-use.policy.yaml": {
         id: "e2e-single-use",
         issuer: "single-use",
@@ -88,14 +81,7 @@ beforeAll(async () => {
       },
     }),
   });
-  brokerB = await fx.startReplica();
-  a = replicaClient("A", fx.url);
-  b = replicaClient("B", brokerB.url);
-  // Both replicas reach Redis before the steps start.
-  await eventually(async () => (await a.get("/readyz")).status === 200 && (await b.get("/readyz")).status === 200, 15_000, "both replicas ready");
-  introspector = accessToken(
-    await a.exchange({ ...fx.form(await fx.issuers.oidc.mint({ sub: INTROSPECTOR_SUBJECT })), audience: fx.url, scope: INTROSPECTION_SCOPE }),
-  );
+  ({ redis, fx, brokerB, a, b, introspector } = pair);
 }, 60_000);
 
 afterAll(async () => {
@@ -108,8 +94,7 @@ afterAll(async () => {
     );
   }
   if (outage.length > 0) console.log(`[replicas-redis] answers with Redis down (ms):\n${outage.map((sample) => `  ${sample.what}: ${sample.ms} ms`).join("\n")}`);
-  await fx?.close();
-  await redis?.stop();
+  await pair?.close();
 }, 30_000);
 
 // ---------------------------------------------------------------------------------------------

@@ -15,16 +15,18 @@ import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rateLimitKey } from "../../src/redis/redis-rate-limiter.js";
-import { eventually, GRANTS, OIDC_SUBJECT, startBrokerFixture, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
+import { eventually, GRANTS, OIDC_SUBJECT, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
 import type { BrokerProcess } from "../support/broker-process.js";
-import { startRedisServer, type RedisServerHandle } from "../support/redis-server.js";
-import { replicaClient, type ReplicaClient } from "../support/replica-client.js";
+import type { RedisServerHandle } from "../support/redis-server.js";
+import type { ReplicaClient } from "../support/replica-client.js";
+import { standaloneRedis, startReplicaPair, type ReplicaPair } from "../support/replica-pair.js";
 import { githubActionsClaims } from "../support/test-issuer.js";
 
 const CLIENT_BURST = 20;
 const WORKLOAD_BURST = 3;
 const HOUR = 3600;
 
+let pair: ReplicaPair<RedisServerHandle>;
 let redis: RedisServerHandle;
 let fx: BrokerFixture;
 let brokerB: BrokerProcess;
@@ -34,23 +36,21 @@ let b: ReplicaClient;
 let sent = 0;
 
 beforeAll(async () => {
-  redis = await startRedisServer();
-  fx = await startBrokerFixture({
+  pair = await startReplicaPair({
+    redis: standaloneRedis(),
+    // No /readyz polling: every request from this process is charged to the client budget.
+    waitReady: false,
     env: {
-      REDIS_URL: redis.url,
       BROKER_REDIS_COMMAND_TIMEOUT_MS: "300",
       BROKER_REDIS_CONNECT_TIMEOUT_MS: "1000",
       BROKER_RATE_LIMIT_CLIENT: `1/1h,burst=${CLIENT_BURST}`,
       BROKER_RATE_LIMIT_WORKLOAD: `1/1h,burst=${WORKLOAD_BURST}`,
     },
   });
-  brokerB = await fx.startReplica();
-  a = replicaClient("A", fx.url);
-  b = replicaClient("B", brokerB.url);
+  ({ redis, fx, brokerB, a, b } = pair);
 });
 afterAll(async () => {
-  await fx?.close();
-  await redis?.stop();
+  await pair?.close();
 });
 
 async function exchange(replica: ReplicaClient, form: Record<string, string>): Promise<BrokerResponse> {
