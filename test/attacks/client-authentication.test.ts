@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateKeyAndCsr } from "../../src/cli/svid-client.js";
 import { makeProof, proofKey } from "../dpop/helpers.js";
-import { expectRefused } from "../support/attack-helpers.js";
+import { expectRefusal } from "../support/refusal.js";
 import { encodeForm, OIDC_SUBJECT, startInProcessBroker, TOKEN_TYPES, type InProcessBroker, type BrokerResponse } from "../support/in-process-broker.js";
 
 let fx: InProcessBroker;
@@ -44,7 +44,7 @@ describe("POST /token with client credentials", () => {
     ["an unknown scheme", "Negotiate", "Negotiate YIIBhwYGKwYBBQUCoIIBezCCAXeg"],
   ])("%s → 401 invalid_client with a %s challenge, and no token", async (_name, scheme, authorization) => {
     const res = await post("/token", await exchangeForm(), { authorization });
-    expectRefused(res, 401, "invalid_client", /client authentication is not supported/);
+    expectRefusal(res, { status: 401, error: "invalid_client", description: /client authentication is not supported/ });
     expect(res.headers.get("www-authenticate")).toBe(`${scheme} realm="${fx.url}"`);
   });
 
@@ -54,12 +54,12 @@ describe("POST /token with client credentials", () => {
     ["client_assertion_type alone", { client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" }],
   ])("%s in the body → 400 invalid_client without a challenge, and no token", async (_name, extra) => {
     const res = await post("/token", await exchangeForm(extra));
-    expectRefused(res, 400, "invalid_client", /client authentication is not supported/);
+    expectRefusal(res, { status: 400, error: "invalid_client", description: /client authentication is not supported/ });
     expect(res.headers.get("www-authenticate")).toBeNull();
   });
 
   it("a malformed Authorization header → 400 invalid_request", async () => {
-    expectRefused(await post("/token", await exchangeForm(), { authorization: "@@@ nonsense" }), 400, "invalid_request", /Authorization header is malformed/);
+    expectRefusal(await post("/token", await exchangeForm(), { authorization: "@@@ nonsense" }), { status: 400, error: "invalid_request", description: /Authorization header is malformed/ });
   });
 
   it("still issues to a public client: a bare client_id, and a DPoP header (which is not client authentication)", async () => {
@@ -88,18 +88,18 @@ describe("the other public-client endpoints", () => {
     const { csrPem } = await generateKeyAndCsr("ec-p256");
     const form = { subject_token: await fx.issuers.oidc.mint({ sub: OIDC_SUBJECT }), subject_token_type: TOKEN_TYPES.jwt, csr: csrPem };
     const header = await post("/svid/x509", form, { authorization: basic("svid-client", "secret") });
-    expectRefused(header, 401, "invalid_client");
+    expectRefusal(header, { status: 401, error: "invalid_client" });
     expect(header.headers.get("www-authenticate")).toBe(`Basic realm="${fx.url}"`);
-    expectRefused(await post("/svid/x509", { ...form, client_secret: "secret" }), 400, "invalid_client");
+    expectRefusal(await post("/svid/x509", { ...form, client_secret: "secret" }), { status: 400, error: "invalid_client" });
   });
 
   it("POST /revoke (RFC 7009) refuses Basic and client_secret, and revokes nothing then", async () => {
     const issued = await post("/token", await exchangeForm());
     const token = issued.json.access_token as string;
     const header = await post("/revoke", { token }, { authorization: basic("revoker", "secret") });
-    expectRefused(header, 401, "invalid_client");
+    expectRefusal(header, { status: 401, error: "invalid_client" });
     expect(header.headers.get("www-authenticate")).toBe(`Basic realm="${fx.url}"`);
-    expectRefused(await post("/revoke", { token, client_secret: "secret" }), 400, "invalid_client");
+    expectRefusal(await post("/revoke", { token, client_secret: "secret" }), { status: 400, error: "invalid_client" });
     // The token was not revoked: it can still be re-exchanged.
     const again = await post("/token", { ...fx.form(token, TOKEN_TYPES.accessToken), audience: AUDIENCE });
     expect(again.status, again.text).toBe(200);

@@ -10,7 +10,8 @@ import { initSigningKeys } from "../../src/credentials/key-rotation.js";
 import { systemClock } from "../../src/lib/clock.js";
 import { startBrokerFixture, type BrokerFixture, type BrokerUnderTest } from "../support/broker-fixture.js";
 import { startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
-import { expectRefused, startCountingServer, type CountingServer } from "../support/attack-helpers.js";
+import { startCountingServer, type CountingServer } from "../support/attack-helpers.js";
+import { expectRefusal } from "../support/refusal.js";
 import type { TestIssuer } from "../support/test-issuer.js";
 
 const SUBJECT = "oidc-workload";
@@ -59,7 +60,7 @@ describe("development (loopback http allowed): the jwks_uri must be on the issue
 
   it("never fetches a jwks_uri on another origin: the issuer's tokens get 503, and the other host no request", async () => {
     const res = await exchange(fx, await crossOrigin.mint({ sub: SUBJECT }));
-    expectRefused(res, 503, "temporarily_unavailable");
+    expectRefusal(res, { status: 503, error: "temporarily_unavailable" });
     expect(elsewhere.requests()).toBe(0);
     expect(crossOrigin.requests.discovery).toBeGreaterThan(0);
     expect(fx.broker.output.some((line) => line.includes("jwks_uri") && line.includes("must be on the issuer's origin"))).toBe(true);
@@ -93,7 +94,7 @@ describe("production (NODE_ENV=production): a learned jwks_uri must be https, ev
 
   it("refuses http://127.0.0.1 as a jwks_uri: the keys are never fetched in cleartext", async () => {
     const res = await exchange(fx, await plain.mint({ sub: SUBJECT }));
-    expectRefused(res, 503, "temporarily_unavailable");
+    expectRefusal(res, { status: 503, error: "temporarily_unavailable" });
     expect(plain.requests.discovery).toBeGreaterThan(0);
     expect(plain.requests.jwks).toBe(0);
   });

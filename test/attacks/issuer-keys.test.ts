@@ -7,7 +7,7 @@
 import { exportJWK, generateKeyPair } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
-import { expectRefused } from "../support/attack-helpers.js";
+import { expectRefusal } from "../support/refusal.js";
 import { generateSigningKey, type TestIssuer } from "../support/test-issuer.js";
 
 const SUBJECT = "oidc-workload";
@@ -75,10 +75,10 @@ describe("a cached verification never outlives the issuer's key", () => {
       (JWKS_MAX_AGE_SECONDS + 4) * 1000,
       "the cached token to be refused",
     );
-    expectRefused(last, 400, "invalid_request", /^subject_token signing key is not published by its issuer$/);
+    expectRefusal(last, { status: 400, error: "invalid_request", description: /^subject_token signing key is not published by its issuer$/ });
     expect(rotating.requests.jwks).toBeGreaterThan(fetchesBefore);
     // A fresh token of the dropped key is refused the same way, and the new key works.
-    expectRefused(await exchange(await rotating.mint({ sub: SUBJECT }, { key: old })), 400, "invalid_request");
+    expectRefusal(await exchange(await rotating.mint({ sub: SUBJECT }, { key: old })), { status: 400, error: "invalid_request" });
     expect((await exchange(await rotating.mint({ sub: SUBJECT }))).status).toBe(200);
   });
 });
@@ -87,7 +87,7 @@ describe("an issuer key that is not a valid point on its curve", () => {
   it("refuses a token naming it with 400 invalid_request, not 500, and keeps the issuer's good keys working", async () => {
     const stranger = await generateSigningKey("ES256", "off-curve");
     const token = await badKeys.mint({ sub: SUBJECT }, { key: stranger });
-    expectRefused(await exchange(token), 400, "invalid_request", /^subject_token signing key is not published by its issuer$/);
+    expectRefusal(await exchange(token), { status: 400, error: "invalid_request", description: /^subject_token signing key is not published by its issuer$/ });
     expect((await exchange(await badKeys.mint({ sub: SUBJECT }))).status).toBe(200);
   });
 

@@ -5,7 +5,7 @@
  * page, a misrouted path that happens to hold JSON) is never taken as keys.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectNoInternals, expectRefused } from "../support/attack-helpers.js";
+import { expectNoInternals, expectRefusal } from "../support/refusal.js";
 import { startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
 import type { TestIssuer } from "../support/test-issuer.js";
 
@@ -67,7 +67,7 @@ describe.each(CASES)("keys served as $contentType ($id)", (spec) => {
 
   it("are refused: 503 temporarily_unavailable, and the reason (the media type) is logged", async () => {
     const res = await fx.exchange(fx.form(await issuer().mint({ sub: WORKLOAD })));
-    expectRefused(res, 503, "temporarily_unavailable");
+    expectRefusal(res, { status: 503, error: "temporarily_unavailable" });
     expectNoInternals(res);
     const failures = fx.broker.logRecords().filter((record) => record.msg === "issuer keys refresh failed" && record.issuer === spec.id);
     expect(failures.length).toBeGreaterThan(0);

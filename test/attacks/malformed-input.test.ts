@@ -6,7 +6,7 @@
  */
 import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectNoInternals, expectRefused } from "../support/attack-helpers.js";
+import { expectNoInternals, expectRefusal } from "../support/refusal.js";
 import { eventually, GRANT_TYPE, OIDC_SUBJECT, startBrokerFixture, TOKEN_TYPES, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
 
 const MAX_BODY = 32_768;
@@ -87,20 +87,20 @@ describe("media type and size", () => {
   });
 
   it("JSON body → 415 invalid_request", async () => {
-    expectRefused(await post(JSON.stringify(valid()), { "content-type": "application/json" }), 415, "invalid_request");
+    expectRefusal(await post(JSON.stringify(valid()), { "content-type": "application/json" }), { status: 415, error: "invalid_request" });
   });
 
   it("multipart/form-data → 415 invalid_request", async () => {
     const form = new FormData();
     for (const [name, value] of Object.entries(valid())) form.append(name, value);
-    expectRefused(await post(form, {}), 415, "invalid_request");
+    expectRefusal(await post(form, {}), { status: 415, error: "invalid_request" });
   });
 
   it("no content type, text/plain, and a form type with a lookalike prefix → 415", async () => {
     const body = new URLSearchParams(valid()).toString();
-    expectRefused(await post(new Blob([body]), {}), 415, "invalid_request");
-    expectRefused(await post(body, { "content-type": "text/plain" }), 415, "invalid_request");
-    expectRefused(await post(body, { "content-type": "application/x-www-form-urlencoded-evil" }), 415, "invalid_request");
+    expectRefusal(await post(new Blob([body]), {}), { status: 415, error: "invalid_request" });
+    expectRefusal(await post(body, { "content-type": "text/plain" }), { status: 415, error: "invalid_request" });
+    expectRefusal(await post(body, { "content-type": "application/x-www-form-urlencoded-evil" }), { status: 415, error: "invalid_request" });
   });
 
   it("content type parameters and case are tolerated", async () => {
@@ -111,7 +111,7 @@ describe("media type and size", () => {
 
   it("a body over BROKER_MAX_BODY_BYTES with Content-Length → 413 invalid_request", async () => {
     const body = `${new URLSearchParams(valid()).toString()}&padding=${"x".repeat(MAX_BODY)}`;
-    expectRefused(await raw(body), 413, "invalid_request");
+    expectRefusal(await raw(body), { status: 413, error: "invalid_request" });
   });
 
   it("a chunked body over BROKER_MAX_BODY_BYTES (no Content-Length) → 413 invalid_request, connection closed", async () => {
@@ -141,7 +141,7 @@ describe("media type and size", () => {
   it("after a 413, a keep-alive client's next request on the same pool succeeds", async () => {
     const big = `${new URLSearchParams(valid()).toString()}&padding=${"x".repeat(MAX_BODY)}`;
     for (let i = 0; i < 3; i += 1) {
-      expectRefused(await raw(big), 413, "invalid_request");
+      expectRefusal(await raw(big), { status: 413, error: "invalid_request" });
       const res = await fx.exchange(valid());
       expect(res.status, res.text).toBe(200);
     }
@@ -150,18 +150,18 @@ describe("media type and size", () => {
   it("a 20 KB garbage subject token (inside the body limit) → 400 invalid_request, refused by size before parsing", async () => {
     const garbage = Buffer.from(Array.from({ length: 15_000 }, (_, i) => (i * 7919) % 256)).toString("base64url");
     expect(garbage.length).toBeGreaterThanOrEqual(20_000);
-    expectRefused(await fx.exchange({ ...valid(), subject_token: garbage }), 400, "invalid_request", /too large/);
+    expectRefusal(await fx.exchange({ ...valid(), subject_token: garbage }), { status: 400, error: "invalid_request", description: /too large/ });
     const dotted = `${garbage.slice(0, 7000)}.${garbage.slice(7000, 14000)}.${garbage.slice(14000)}`;
-    expectRefused(await fx.exchange({ ...valid(), subject_token: dotted }), 400, "invalid_request", /too large/);
+    expectRefusal(await fx.exchange({ ...valid(), subject_token: dotted }), { status: 400, error: "invalid_request", description: /too large/ });
     // A garbage token under the token size limit is refused as a token problem.
-    expectRefused(await fx.exchange({ ...valid(), subject_token: garbage.slice(0, 3000) }), 400, "invalid_request", /compact JWS/);
+    expectRefusal(await fx.exchange({ ...valid(), subject_token: garbage.slice(0, 3000) }), { status: 400, error: "invalid_request", description: /compact JWS/ });
   });
 
   it("the subject token in the URL query is neither used nor logged", async () => {
     const fresh = await fx.issuers.oidc.mint({ sub: OIDC_SUBJECT });
     const query = new URLSearchParams({ subject_token: fresh, subject_token_type: TOKEN_TYPES.jwt }).toString();
     const body = new URLSearchParams({ grant_type: GRANT_TYPE, audience: "https://a.example.com" }).toString();
-    expectRefused(await post(body, FORM, `/token?${query}`), 400, "invalid_request", /missing subject_token/);
+    expectRefusal(await post(body, FORM, `/token?${query}`), { status: 400, error: "invalid_request", description: /missing subject_token/ });
     await eventually(() => fx.broker.output.some((line) => line.includes('"path":"/token"')), 5_000);
     expect(fx.broker.output.some((line) => line.includes(fresh) || line.includes(fresh.split(".")[2] ?? "-"))).toBe(false);
   });
@@ -169,7 +169,7 @@ describe("media type and size", () => {
 
 describe("parameters", () => {
   const refusedForm = async (form: Record<string, string | string[]>, status: number, error: string, description?: RegExp) =>
-    expectRefused(await fx.exchange(form), status, error, description);
+    expectRefusal(await fx.exchange(form), { status, error, description });
 
   it("subject_token twice → 400 invalid_request", async () => {
     await refusedForm({ ...valid(), subject_token: [subjectToken, subjectToken] }, 400, "invalid_request", /subject_token must not be repeated/);
@@ -215,7 +215,7 @@ describe("parameters", () => {
   }
 
   it("an empty body → 400 invalid_request", async () => {
-    expectRefused(await raw(""), 400, "invalid_request");
+    expectRefusal(await raw(""), { status: 400, error: "invalid_request" });
   });
 
   for (const grantType of ["client_credentials", "authorization_code", "urn:ietf:params:oauth:grant-type:jwt-bearer", `${GRANT_TYPE} `]) {
@@ -254,19 +254,19 @@ describe("parameters", () => {
 describe("encoding and garbage", () => {
   it("non-UTF-8 percent-encoding in the subject token → 400 invalid_request", async () => {
     const body = `grant_type=${encodeURIComponent(GRANT_TYPE)}&subject_token_type=${encodeURIComponent(TOKEN_TYPES.jwt)}&subject_token=%FF%FE%C3%28&audience=https%3A%2F%2Fa.example.com`;
-    expectRefused(await raw(body), 400, "invalid_request");
+    expectRefusal(await raw(body), { status: 400, error: "invalid_request" });
   });
 
   it("non-UTF-8 percent-encoding anywhere in the form (names, values, overlong, surrogates) → 400 invalid_request", async () => {
     const base = new URLSearchParams(valid()).toString();
     for (const extra of ["%FF=1", "scope=%C0%AF", "audience=%ED%A0%80", "resource=https%3A%2F%2Fa.example.com%2F%E2%82", "x=%F4%90%80%80"]) {
-      expectRefused(await raw(`${base}&${extra}`), 400, "invalid_request", /UTF-8/);
+      expectRefusal(await raw(`${base}&${extra}`), { status: 400, error: "invalid_request", description: /UTF-8/ });
     }
   });
 
   it("raw non-UTF-8 bytes in the body → 400 invalid_request", async () => {
     const body = Buffer.concat([Buffer.from(`${new URLSearchParams(valid()).toString()}&scope=`), Buffer.from([0xff, 0xfe])]);
-    expectRefused(await post(new Uint8Array(body), FORM), 400, "invalid_request", /UTF-8/);
+    expectRefusal(await post(new Uint8Array(body), FORM), { status: 400, error: "invalid_request", description: /UTF-8/ });
   });
 
   it("unknown but well-encoded parameters are ignored (RFC 6749 §3.2), valid multi-byte UTF-8 is fine", async () => {
@@ -279,12 +279,12 @@ describe("encoding and garbage", () => {
 
   it("a subject token that is a JWT with a non-UTF-8 payload → 400 invalid_request", async () => {
     const bad = `${Buffer.from('{"alg":"ES256"}').toString("base64url")}.${Buffer.from([0xff, 0xfe, 0x7b]).toString("base64url")}.c2ln`;
-    expectRefused(await fx.exchange({ ...valid(), subject_token: bad }), 400, "invalid_request");
+    expectRefusal(await fx.exchange({ ...valid(), subject_token: bad }), { status: 400, error: "invalid_request" });
   });
 
   it("garbage shapes of subject token → 400 invalid_request", async () => {
     for (const token of ["a", "a.b", "a.b.c.d", "....", "eyJ.eyJ.", "=.=.=", "a.b.c.d.e.f", "\u0000", "日本.語.x"]) {
-      expectRefused(await fx.exchange({ ...valid(), subject_token: token }), 400, "invalid_request");
+      expectRefusal(await fx.exchange({ ...valid(), subject_token: token }), { status: 400, error: "invalid_request" });
     }
   });
 });
@@ -292,14 +292,14 @@ describe("encoding and garbage", () => {
 describe("methods and paths", () => {
   it("GET /token → 405 with Allow: POST", async () => {
     const res = await post("", {}, "/token", "GET");
-    expectRefused(res, 405, "invalid_request");
+    expectRefusal(res, { status: 405, error: "invalid_request" });
     expect(res.headers.get("allow")).toBe("POST");
   });
 
   it("PUT and DELETE /token → 405", async () => {
     for (const method of ["PUT", "DELETE"]) {
       const res = await post(new URLSearchParams(valid()).toString(), FORM, "/token", method);
-      expectRefused(res, 405, "invalid_request");
+      expectRefusal(res, { status: 405, error: "invalid_request" });
     }
   });
 

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
-import { expectRefused } from "../support/attack-helpers.js";
+import { expectRefusal } from "../support/refusal.js";
 import { spiffeClaims } from "../support/test-issuer.js";
 
 const AUDIENCE = "https://mesh.example.com";
@@ -53,7 +53,7 @@ describe("a JWT-SVID naming another trust domain", () => {
 
   it("is refused when signed with the example.org bundle's key but naming spiffe://other.org/…", async () => {
     const token = await fx.issuers.spiffe.mint(spiffeClaims("spiffe://other.org/ns/prod/sa/api", { iat: undefined }));
-    expectRefused(await fx.exchange({ ...fx.form(token), audience: AUDIENCE }), 400, "invalid_request", /^subject_token claims do not fit the spiffe profile$/);
+    expectRefusal(await fx.exchange({ ...fx.form(token), audience: AUDIENCE }), { status: 400, error: "invalid_request", description: /^subject_token claims do not fit the spiffe profile$/ });
     const own = await fx.issuers.spiffe.mint(spiffeClaims("spiffe://example.org/ns/prod/sa/api", { iat: undefined }));
     const res = await fx.exchange({ ...fx.form(own), audience: AUDIENCE });
     expect(res.status, res.text).toBe(200);

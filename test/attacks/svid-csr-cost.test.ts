@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bitString, DER_NULL, oid, sequence, tlv, unsignedInteger } from "../../src/credentials/x509/der-writer.js";
 import { encodeForm, startInProcessBroker, TOKEN_TYPES, type InProcessBroker, type BrokerResponse } from "../support/in-process-broker.js";
 import { kubernetesClaims, type TestIssuer } from "../support/test-issuer.js";
-import { expectRefused } from "../support/attack-helpers.js";
+import { expectRefusal } from "../support/refusal.js";
 import { makeCsr, openssl, scratch } from "../svid/helpers.js";
 
 const TRUST_DOMAIN = "cost.svid.test";
@@ -90,7 +90,7 @@ describe("/svid/x509: CSR work an unauthenticated caller can cause", () => {
     const token = await fx.issuers.kubernetes.mint(kubernetesClaims({ serviceAccount: "ledger" }));
     const started = process.hrtime.bigint();
     const res = await svid(token, rsaCsrWithExponent(HUGE_EXPONENT, MODULUS_3072));
-    expectRefused(res, 400, "invalid_request", /^csr RSA key exponent must be 65537$/);
+    expectRefusal(res, { status: 400, error: "invalid_request", description: /^csr RSA key exponent must be 65537$/ });
     expect(Number(process.hrtime.bigint() - started) / 1e6).toBeLessThan(2_000);
   });
 
@@ -99,10 +99,10 @@ describe("/svid/x509: CSR work an unauthenticated caller can cause", () => {
     const e3 = await openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-pkeyopt", "rsa_keygen_pubexp:3", "-out", `${tmp.dir}/e3.key`]);
     expect(e3.code, e3.stderr).toBe(0);
     const csr = await openssl(["req", "-new", "-key", `${tmp.dir}/e3.key`, "-subj", "/"]);
-    expectRefused(await svid(token, csr.stdout), 400, "invalid_request", /^csr RSA key exponent must be 65537$/);
+    expectRefusal(await svid(token, csr.stdout), { status: 400, error: "invalid_request", description: /^csr RSA key exponent must be 65537$/ });
     // A 6,144-bit modulus (made up: no key generation needed to be refused for its size).
     const modulus6144 = `c${randomBytes(767).toString("hex")}1`;
-    expectRefused(await svid(token, rsaCsrWithExponent("010001", modulus6144)), 400, "invalid_request", /^csr RSA keys must have 2048 to 4096 bits$/);
+    expectRefusal(await svid(token, rsaCsrWithExponent("010001", modulus6144)), { status: 400, error: "invalid_request", description: /^csr RSA keys must have 2048 to 4096 bits$/ });
   });
 
   it("verifies the subject token before the CSR's signature: a bad token with a badly signed CSR is refused for its token", async () => {
@@ -110,10 +110,10 @@ describe("/svid/x509: CSR work an unauthenticated caller can cause", () => {
     const der = Buffer.from(good.pem.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, ""), "base64");
     der[der.length - 1] = (der[der.length - 1] ?? 0) ^ 0x01;
     const forged = `${(await fx.issuers.kubernetes.mint(kubernetesClaims({ serviceAccount: "ledger" }))).slice(0, -4)}AAAA`;
-    expectRefused(await svid(forged, pemOf(der)), 400, "invalid_request", /^subject_token signature is invalid$/);
+    expectRefusal(await svid(forged, pemOf(der)), { status: 400, error: "invalid_request", description: /^subject_token signature is invalid$/ });
     // With a good token the same CSR is refused for its signature.
     const token = await fx.issuers.kubernetes.mint(kubernetesClaims({ serviceAccount: "ledger" }));
-    expectRefused(await svid(token, pemOf(der)), 400, "invalid_request", /^csr signature does not verify/);
+    expectRefusal(await svid(token, pemOf(der)), { status: 400, error: "invalid_request", description: /^csr signature does not verify/ });
   });
 
   it("a CSR that fails its signature check does not use up a single-use subject token", async () => {
@@ -121,9 +121,9 @@ describe("/svid/x509: CSR work an unauthenticated caller can cause", () => {
     const good = await makeCsr(tmp.dir);
     const der = Buffer.from(good.pem.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, ""), "base64");
     der[der.length - 1] = (der[der.length - 1] ?? 0) ^ 0x01;
-    expectRefused(await svid(token, pemOf(der)), 400, "invalid_request", /^csr signature does not verify/);
+    expectRefusal(await svid(token, pemOf(der)), { status: 400, error: "invalid_request", description: /^csr signature does not verify/ });
     const issued = await svid(token, good.pem);
     expect(issued.status, issued.text).toBe(200);
-    expectRefused(await svid(token, good.pem), 400, "invalid_request", /^subject_token was already used$/);
+    expectRefusal(await svid(token, good.pem), { status: 400, error: "invalid_request", description: /^subject_token was already used$/ });
   });
 });

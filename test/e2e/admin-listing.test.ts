@@ -6,7 +6,7 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectRefused } from "../support/attack-helpers.js";
+import { expectRefusal } from "../support/refusal.js";
 import { requestBroker, startBrokerFixture, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
 import { startRedisServer, type RedisServerHandle } from "../support/redis-server.js";
 import { CLI_ARGS } from "../support/compiled-broker.js";
@@ -95,7 +95,7 @@ describe("GET /admin/revocations, paginated", () => {
   });
 
   it.each(["0", "1001", "abc", "1.5", "-1", "10&limit=20"])("refuses limit=%s with 400 invalid_request", async (limit) => {
-    expectRefused(await admin("GET", `/admin/revocations?limit=${limit}`), 400, "invalid_request", /limit must be whole numbers from 1 to 1000/);
+    expectRefusal(await admin("GET", `/admin/revocations?limit=${limit}`), { status: 400, error: "invalid_request", description: /limit must be whole numbers from 1 to 1000/ });
   });
 
   it("refuses a cursor it did not make with 400 invalid_request", async () => {

@@ -8,6 +8,7 @@ import * as fc from "fast-check";
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeSegment, GRANTS, OIDC_SUBJECT, startInProcessBroker, TOKEN_TYPES, type InProcessBroker, type BrokerResponse } from "../support/in-process-broker.js";
+import { expectRefusal } from "../support/refusal.js";
 import { githubActionsClaims, gitlabCiClaims, kubernetesClaims, spiffeClaims } from "../support/test-issuer.js";
 
 const CAP_SECONDS = 900; // BROKER_MAX_TOKEN_LIFETIME=15m in the fixture
@@ -66,13 +67,6 @@ function expectTokenResponse(res: BrokerResponse): { token: string; expiresIn: n
   expect(typeof res.json.access_token).toBe("string");
   expect(Number.isInteger(res.json.expires_in)).toBe(true);
   return { token: res.json.access_token as string, expiresIn: res.json.expires_in as number };
-}
-
-function expectError(res: BrokerResponse, status: number, error: string): void {
-  expect(res.status, res.text).toBe(status);
-  expect(res.json.error).toBe(error);
-  expect(res.json).not.toHaveProperty("access_token");
-  expect(res.headers.get("cache-control")).toBe("no-store");
 }
 
 function audiences(payload: JWTPayload): string[] {
@@ -230,30 +224,30 @@ describe("attenuation: only what the policy grants", () => {
   });
 
   it("audience not granted → invalid_target", async () => {
-    expectError(await exchange({ ...fx.form(await mintGithub()), audience: "https://evil.example.com" }), 400, "invalid_target");
+    expectRefusal(await exchange({ ...fx.form(await mintGithub()), audience: "https://evil.example.com" }), { status: 400, error: "invalid_target" });
   });
 
   it("resource not granted → invalid_target", async () => {
-    expectError(await exchange({ ...fx.form(await mintGithub()), resource: "https://evil.example.com/api" }), 400, "invalid_target");
+    expectRefusal(await exchange({ ...fx.form(await mintGithub()), resource: "https://evil.example.com/api" }), { status: 400, error: "invalid_target" });
   });
 
   it("one granted and one ungranted audience → invalid_target", async () => {
     const res = await exchange({ ...fx.form(await mintOidc()), audience: ["https://a.example.com", "https://d.example.com"] });
-    expectError(res, 400, "invalid_target");
+    expectRefusal(res, { status: 400, error: "invalid_target" });
   });
 
   it("scope not granted → invalid_scope", async () => {
-    expectError(await exchange({ ...fx.form(await mintGithub()), scope: "deploy:read admin" }), 400, "invalid_scope");
+    expectRefusal(await exchange({ ...fx.form(await mintGithub()), scope: "deploy:read admin" }), { status: 400, error: "invalid_scope" });
   });
 
   it("several audiences granted and none asked → invalid_target", async () => {
-    expectError(await exchange(fx.form(await fx.issuers.gitlab.mint(gitlabCiClaims()))), 400, "invalid_target");
+    expectRefusal(await exchange(fx.form(await fx.issuers.gitlab.mint(gitlabCiClaims()))), { status: 400, error: "invalid_target" });
   });
 
   it("verified identity without a policy → unauthorized_client", async () => {
-    expectError(await exchange(fx.form(await fx.issuers.oidc.mint({ sub: "somebody-else" }))), 400, "unauthorized_client");
+    expectRefusal(await exchange(fx.form(await fx.issuers.oidc.mint({ sub: "somebody-else" }))), { status: 400, error: "unauthorized_client" });
     const otherRepo = githubActionsClaims({ repoId: "999" });
-    expectError(await exchange(fx.form(await fx.issuers.github.mint(otherRepo, { alg: "RS256" }))), 400, "unauthorized_client");
+    expectRefusal(await exchange(fx.form(await fx.issuers.github.mint(otherRepo, { alg: "RS256" }))), { status: 400, error: "unauthorized_client" });
   });
 
   it("the error description reveals no policy internals", async () => {
@@ -305,15 +299,15 @@ describe("re-exchange of a broker token (subject_token_type access_token)", () =
   });
 
   it("asking for an audience outside the original (even one the policy grants) → invalid_target", async () => {
-    expectError(await reExchange({ audience: "https://c.example.com" }), 400, "invalid_target");
+    expectRefusal(await reExchange({ audience: "https://c.example.com" }), { status: 400, error: "invalid_target" });
   });
 
   it("asking for a scope outside the original (even one the policy grants) → invalid_scope", async () => {
-    expectError(await reExchange({ audience: "https://a.example.com", scope: "s1 s4" }), 400, "invalid_scope");
+    expectRefusal(await reExchange({ audience: "https://a.example.com", scope: "s1 s4" }), { status: 400, error: "invalid_scope" });
   });
 
   it("no audience asked while the original has two → invalid_target", async () => {
-    expectError(await reExchange({}), 400, "invalid_target");
+    expectRefusal(await reExchange({}), { status: 400, error: "invalid_target" });
   });
 });
 
@@ -341,11 +335,11 @@ describe("property: whatever is asked, the broker never issues more than asked �
           const targetOutside = askedAudiences.some((aud) => !(grantedAudiences as readonly string[]).includes(aud));
           const scopeOutside = askedScopes.some((scope) => !(grantedScopes as readonly string[]).includes(scope));
           if (targetOutside || askedAudiences.length === 0) {
-            expectError(res, 400, "invalid_target");
+            expectRefusal(res, { status: 400, error: "invalid_target" });
             return;
           }
           if (scopeOutside) {
-            expectError(res, 400, "invalid_scope");
+            expectRefusal(res, { status: 400, error: "invalid_scope" });
             return;
           }
           const { token, expiresIn } = expectTokenResponse(res);
@@ -408,7 +402,7 @@ describe("audit records and log hygiene (runs last: scans everything this file s
 
   it("one deny record with the error code and the reason", async () => {
     const subject = await fx.issuers.oidc.mint({ sub: "nobody" });
-    expectError(await exchange(fx.form(subject)), 400, "unauthorized_client");
+    expectRefusal(await exchange(fx.form(subject)), { status: 400, error: "unauthorized_client" });
     const records = await waitForAudit(subject);
     expect(records).toHaveLength(1);
     const [record] = records;

@@ -11,6 +11,8 @@ import { RedisRateLimiter } from "../../src/redis/redis-rate-limiter.js";
 import { createRedisClient, whenRedisReady } from "../../src/redis/redis-connection.js";
 import { startRedisServer } from "../support/redis-server.js";
 import { ACCESS_TOKEN_TYPE, startHarness, type RateLimitHarness } from "./harness.js";
+import { readAnswer } from "../support/broker-http.js";
+import { expectRefusal } from "../support/refusal.js";
 
 let h: RateLimitHarness | undefined;
 afterEach(async () => {
@@ -19,13 +21,10 @@ afterEach(async () => {
 });
 
 async function expectRateLimited(res: Response, retryAfter: string, description: RegExp): Promise<void> {
-  expect(res.status).toBe(429);
-  expect(res.headers.get("retry-after")).toBe(retryAfter);
-  expect(res.headers.get("cache-control")).toBe("no-store");
-  const body = (await res.json()) as Record<string, unknown>;
-  expect(Object.keys(body).sort()).toEqual(["error", "error_description"]);
-  expect(body.error).toBe("temporarily_unavailable");
-  expect(body.error_description).toMatch(description);
+  const answer = await readAnswer(res);
+  expectRefusal(answer, { status: 429, error: "temporarily_unavailable", description });
+  expect(answer.headers.get("retry-after")).toBe(retryAfter);
+  expect(Object.keys(answer.json).sort()).toEqual(["error", "error_description"]);
 }
 
 const rateLimitRecords = (audit: readonly AuditEvent[]) => audit.filter((event) => event.event === "rate_limit");

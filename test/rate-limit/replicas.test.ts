@@ -20,6 +20,7 @@ import type { BrokerProcess } from "../support/broker-process.js";
 import type { RedisServerHandle } from "../support/redis-server.js";
 import type { ReplicaClient } from "../support/replica-client.js";
 import { standaloneRedis, startReplicaPair, type ReplicaPair } from "../support/replica-pair.js";
+import { expectRefusal } from "../support/refusal.js";
 import { githubActionsClaims } from "../support/test-issuer.js";
 
 const CLIENT_BURST = 20;
@@ -62,10 +63,7 @@ const oidcForm = async () => ({ ...fx.form(await fx.issuers.oidc.mint({ sub: OID
 const githubForm = async () => ({ ...fx.form(await fx.issuers.github.mint(githubActionsClaims(), { alg: "RS256" })), audience: GRANTS.github.audiences[0] });
 
 function expectRateLimited(res: BrokerResponse, description: RegExp): void {
-  expect(res.status, res.text).toBe(429);
-  expect(res.json.error).toBe("temporarily_unavailable");
-  expect(res.json.error_description).toMatch(description);
-  expect(res.json).not.toHaveProperty("access_token");
+  expectRefusal(res, { status: 429, error: "temporarily_unavailable", description });
   // About an hour: the next request fits once one interval has passed.
   const retryAfter = Number(res.headers.get("retry-after"));
   expect(Number.isInteger(retryAfter)).toBe(true);

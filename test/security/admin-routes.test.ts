@@ -16,6 +16,8 @@ import {
   jsonRequest,
   type RevocationApp,
 } from "../support/revocation-app.js";
+import { readAnswer } from "../support/broker-http.js";
+import { expectRefusal } from "../support/refusal.js";
 
 type ProtectedMode = Extract<AuthMode, "bearer-admin" | "bearer-introspection">;
 const PROTECTED_MODES: readonly AuthMode[] = ["bearer-admin", "bearer-introspection"];
@@ -88,15 +90,13 @@ const UNAUTHENTICATED: readonly { name: string; authorization: () => string | un
 /** RFC 6750 §3.1: a request with no credential of the Bearer scheme gets a challenge without an error code. */
 const NO_CREDENTIALS = new Set(["no Authorization header", "Basic credentials", "token in the query string instead of the header"]);
 
-async function expectRefusal(res: Response, status: 401 | 403, credential?: string, noCredentials = false): Promise<void> {
-  expect(res.status).toBe(status);
+async function expectBearerRefusal(res: Response, status: 401 | 403, credential?: string, noCredentials = false): Promise<void> {
+  const answer = await readAnswer(res);
+  expectRefusal(answer, { status, error: status === 401 ? "invalid_token" : "insufficient_scope" });
   const challenge = noCredentials ? `Bearer realm="${ISSUER}"` : `Bearer realm="${ISSUER}", error="${status === 401 ? "invalid_token" : "insufficient_scope"}"`;
-  expect(res.headers.get("www-authenticate")).toBe(challenge);
-  expect(res.headers.get("cache-control")).toBe("no-store");
-  const text = await res.text();
-  const body = JSON.parse(text) as Record<string, unknown>;
-  expect(Object.keys(body).sort()).toEqual(["error", "error_description"]);
-  expect(body.error).toBe(status === 401 ? "invalid_token" : "insufficient_scope");
+  expect(answer.headers.get("www-authenticate")).toBe(challenge);
+  expect(Object.keys(answer.json).sort()).toEqual(["error", "error_description"]);
+  const text = answer.text;
   expect(text).not.toMatch(LEAKS);
   expect(text).not.toContain(ADMIN_SECRET);
   if (credential) expect(text).not.toContain(credential);
@@ -107,16 +107,16 @@ describe.each(ROUTES)("$method $path ($auth)", (route) => {
     const value = authorization();
     const [path, init] = request(route, value);
     const target = name.includes("query string") ? `${path}?access_token=${encodeURIComponent(credentials.admin as string)}` : path;
-    await expectRefusal(await fx.app.request(target, init), 401, value?.slice(7), NO_CREDENTIALS.has(name));
+    await expectBearerRefusal(await fx.app.request(target, init), 401, value?.slice(7), NO_CREDENTIALS.has(name));
   });
 
   it("403 insufficient_scope for a valid broker token without the scope", async () => {
-    await expectRefusal(await fx.app.request(...request(route, bearer(credentials.noScope as string))), 403);
+    await expectBearerRefusal(await fx.app.request(...request(route, bearer(credentials.noScope as string))), 403);
   });
 
   it("403 for a valid token carrying only the other protected scope", async () => {
     const other = route.auth === "bearer-admin" ? credentials.introspector : credentials.admin;
-    await expectRefusal(await fx.app.request(...request(route, bearer(other as string))), 403);
+    await expectBearerRefusal(await fx.app.request(...request(route, bearer(other as string))), 403);
   });
 
   it("accepts a valid token with the scope (the refusals above are not a blanket 401)", async () => {
@@ -129,7 +129,7 @@ describe.each(ROUTES)("$method $path ($auth)", (route) => {
   it(route.auth === "bearer-admin" ? "accepts the bootstrap secret" : "refuses the bootstrap admin secret", async () => {
     const res = await fx.app.request(...request(route, bearer(ADMIN_SECRET)));
     if (route.auth === "bearer-admin") expect([200, 201, 204, 404]).toContain(res.status);
-    else await expectRefusal(res, 401, ADMIN_SECRET);
+    else await expectBearerRefusal(res, 401, ADMIN_SECRET);
   });
 
   it("503 temporarily_unavailable for a valid token while the store is down, with nothing about the store", async () => {
@@ -163,7 +163,7 @@ describe("the table covers the protected surface", () => {
 
   it("an unknown /admin/ path is 401 to an unauthenticated caller (no route discovery)", async () => {
     const res = await fx.app.request("/admin/does-not-exist");
-    await expectRefusal(res, 401, undefined, true);
+    await expectBearerRefusal(res, 401, undefined, true);
   });
 
   it("refusals are audited without the credential", async () => {
