@@ -17,6 +17,8 @@ import {
   START_MS,
   type RevocationApp,
 } from "../support/revocation-app.js";
+import { readAnswer } from "../support/broker-http.js";
+import { expectRefusal } from "../support/refusal.js";
 
 const NOW = START_MS / 1000;
 let fx: RevocationApp;
@@ -96,26 +98,23 @@ describe("POST /introspect (RFC 7662)", () => {
 
   it("refuses a request without token, with a repeated token, or not form-encoded", async () => {
     const missing = await fx.app.request("/introspect", formRequest({}, bearer(introspector)));
-    expect(missing.status).toBe(400);
-    expect(await missing.json()).toMatchObject({ error: "invalid_request" });
+    expectRefusal(await readAnswer(missing), { status: 400, error: "invalid_request" });
     const repeated = await fx.app.request("/introspect", formRequest({ token: ["a", "b"] }, bearer(introspector)));
-    expect(repeated.status).toBe(400);
+    expectRefusal(await readAnswer(repeated), { status: 400, error: "invalid_request" });
     const json = await fx.app.request("/introspect", jsonRequest("POST", { token: "a" }, bearer(introspector)));
-    expect(json.status).toBe(415);
+    expectRefusal(await readAnswer(json), { status: 415, error: "invalid_request" });
     const get = await fx.app.request("/introspect", { headers: { authorization: bearer(introspector) } });
-    expect(get.status).toBe(405);
+    expectRefusal(await readAnswer(get), { status: 405, error: "invalid_request" });
     expect(get.headers.get("allow")).toBe("POST");
   });
 
   it("answers 503 temporarily_unavailable with Retry-After when the store is down, never active: true", async () => {
     const issued = await fx.mint({});
     fx.store.down = true;
-    const res = await fx.app.request("/introspect", formRequest({ token: issued.token }, bearer(introspector)));
-    expect(res.status).toBe(503);
+    const res = await readAnswer(await fx.app.request("/introspect", formRequest({ token: issued.token }, bearer(introspector))));
+    expectRefusal(res, { status: 503, error: "temporarily_unavailable" });
     expect(res.headers.get("retry-after")).toMatch(/^\d+$/);
-    const body = (await res.json()) as Record<string, unknown>;
-    expect(body.error).toBe("temporarily_unavailable");
-    expect(body.active).toBeUndefined();
+    expect(res.json.active).toBeUndefined();
     fx.store.down = false;
     expect((await introspect(issued.token)).body.active).toBe(true);
   });
@@ -165,15 +164,15 @@ describe("POST /revoke (RFC 7009)", () => {
   });
 
   it("400 without token, 415 for another content type", async () => {
-    expect((await revoke({})).status).toBe(400);
-    expect((await fx.app.request("/revoke", jsonRequest("POST", { token: "x" }))).status).toBe(415);
+    expectRefusal(await readAnswer(await revoke({})), { status: 400, error: "invalid_request" });
+    expectRefusal(await readAnswer(await fx.app.request("/revoke", jsonRequest("POST", { token: "x" }))), { status: 415, error: "invalid_request" });
   });
 
   it("503 with Retry-After when the store is down (§2.2.1: retry)", async () => {
     const issued = await fx.mint({});
     fx.store.down = true;
     const res = await revoke({ token: issued.token });
-    expect(res.status).toBe(503);
+    expectRefusal(await readAnswer(res), { status: 503, error: "temporarily_unavailable" });
     expect(res.headers.get("retry-after")).toMatch(/^\d+$/);
     fx.store.down = false;
     expect((await introspect(issued.token)).body.active).toBe(true);
@@ -208,8 +207,9 @@ describe("admin API", () => {
     expect(await lifted.text()).toBe("");
     expect(await fx.store.activeBlock("github/987/123")).toBeUndefined();
     const again = await admin("DELETE", path);
-    expect(again.status).toBe(404);
-    expect(await again.json()).toEqual({ error: "not_found", error_description: "this workload is not blocked" });
+    const refused = await readAnswer(again);
+    expectRefusal(refused, { status: 404, error: "not_found", description: "this workload is not blocked" });
+    expect(refused.json).toEqual({ error: "not_found", error_description: "this workload is not blocked" });
     expect((await introspect(issued.token)).body).toEqual({ active: false });
   });
 
@@ -238,11 +238,9 @@ describe("admin API", () => {
       { jti: "j", reason: "line\nbreak" },
     ];
     for (const body of cases) {
-      const res = await admin("POST", "/admin/revocations/tokens", body);
-      expect(res.status).toBe(400);
-      const error = (await res.json()) as Record<string, string>;
-      expect(error.error).toBe("invalid_request");
-      expect(error.error_description).not.toContain("<script>");
+      const res = await readAnswer(await admin("POST", "/admin/revocations/tokens", body));
+      expectRefusal(res, { status: 400, error: "invalid_request" });
+      expect(res.json.error_description).not.toContain("<script>");
     }
     const workloadCases: unknown[] = [
       { workload_id: "w", reason: "r", block_until: NOW + 60 },
@@ -250,12 +248,12 @@ describe("admin API", () => {
       { workload_id: "w", reason: "r", block: true, block_until: "tomorrow" },
       { workload_id: "w", reason: "r", block: "yes" },
     ];
-    for (const body of workloadCases) expect((await admin("POST", "/admin/revocations/workloads", body)).status).toBe(400);
+    for (const body of workloadCases) expectRefusal(await readAnswer(await admin("POST", "/admin/revocations/workloads", body)), { status: 400, error: "invalid_request" });
     expect((await fx.store.list()).workloads).toEqual([]);
     const notJson = await fx.app.request("/admin/revocations/tokens", { method: "POST", headers: { authorization: bearer(ADMIN_SECRET), "content-type": "application/json" }, body: "{" });
-    expect(notJson.status).toBe(400);
+    expectRefusal(await readAnswer(notJson), { status: 400, error: "invalid_request" });
     const form = await fx.app.request("/admin/revocations/tokens", formRequest({ jti: "j", reason: "r" }, bearer(ADMIN_SECRET)));
-    expect(form.status).toBe(415);
+    expectRefusal(await readAnswer(form), { status: 415, error: "invalid_request" });
   });
 
   it("records every call with the operator's identity and reason: the admin token's sub, or bootstrap-admin", async () => {
@@ -280,7 +278,7 @@ describe("admin API", () => {
     fx.store.down = true;
     const res = await admin("POST", "/admin/revocations/tokens", { jti: "j", reason: "r" });
     fx.store.down = false;
-    expect(res.status).toBe(503);
+    expectRefusal(await readAnswer(res), { status: 503, error: "temporarily_unavailable" });
     expect(fx.audit).toContainEqual(expect.objectContaining({ action: "revoke_token", outcome: "failed", error: "temporarily_unavailable" }));
   });
 
