@@ -15,6 +15,7 @@ import type { BrokerProcess } from "../support/broker-process.js";
 import type { RedisServerHandle } from "../support/redis-server.js";
 import { standaloneRedis, startReplicaPair, type ReplicaPair } from "../support/replica-pair.js";
 import { makeProof, proofKey, type ProofKey } from "./helpers.js";
+import { expectRefusal } from "../support/refusal.js";
 
 const NONCE_SECRET = "replicas-dpop-nonce-secret-0123456789-abcdefgh";
 const WINDOW_SECONDS = 60;
@@ -62,8 +63,7 @@ describe("DPoP with two replicas sharing Redis", () => {
     const onA = await exchange(fx.url, proof);
     expect(onA.status, onA.text).toBe(200);
     const onB = await exchange(brokerB.url, proof);
-    expect(onB.status, onB.text).toBe(400);
-    expect(onB.json).toMatchObject({ error: "invalid_dpop_proof", error_description: "DPoP proof was already used" });
+    expectRefusal(onB, { status: 400, error: "invalid_dpop_proof", description: "DPoP proof was already used" });
     expect(onB.text).not.toContain("access_token");
 
     // step 3: the claim is in Redis, under the DPoP namespace, expiring within iat + window (+ 1 s) + grace.
