@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateKeyAndCsr } from "../../src/cli/svid-client.js";
-import { makeProof, proofKey } from "../dpop/helpers.js";
+import { makeProof, proofKey } from "../support/dpop-proofs.js";
 import { expectRefusal } from "../support/refusal.js";
 import { encodeForm, OIDC_SUBJECT, startInProcessBroker, TOKEN_TYPES, type InProcessBroker, type BrokerResponse } from "../support/in-process-broker.js";
 

@@ -10,7 +10,7 @@ import { bitString, DER_NULL, oid, sequence, tlv, unsignedInteger } from "../../
 import { encodeForm, startInProcessBroker, TOKEN_TYPES, type InProcessBroker, type BrokerResponse } from "../support/in-process-broker.js";
 import { kubernetesClaims, type TestIssuer } from "../support/test-issuer.js";
 import { expectRefusal } from "../support/refusal.js";
-import { makeCsr, openssl, scratch } from "../svid/helpers.js";
+import { makeCsr, openssl, scratch } from "../support/svid-harness.js";
 
 const TRUST_DOMAIN = "cost.svid.test";
 

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backoffMs, renewalDelayMs } from "../../src/cli/svid-client.js";
 import { eventually, startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
 import { kubernetesClaims } from "../support/test-issuer.js";
-import { openssl, scratch } from "../svid/helpers.js";
+import { openssl, scratch } from "../support/svid-harness.js";
 import { CLI_ARGS } from "../support/compiled-broker.js";
 import { ROOT } from "../support/repo-root.js";
 

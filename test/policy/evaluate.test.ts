@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { attenuate } from "../../src/authorization/attenuate.js";
 import { loadPolicySet } from "../../src/policy/load-policies.js";
 import type { PolicySet } from "../../src/policy/types.js";
-import { KNOWN_ISSUERS, NOW, policyYaml, request, subject, tempDir } from "./helpers.js";
+import { KNOWN_ISSUERS, NOW, policyYaml, request, subject, tempDir } from "../support/policy.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

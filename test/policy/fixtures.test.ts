@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { runPolicyFixtures } from "../../src/policy/fixtures.js";
 import { loadPolicySet } from "../../src/policy/load-policies.js";
-import { KNOWN_ISSUERS, policyYaml, tempDir } from "./helpers.js";
+import { KNOWN_ISSUERS, policyYaml, tempDir } from "../support/policy.js";
 import { ROOT } from "../support/repo-root.js";
 
 const REPO_POLICIES = join(ROOT, "policies");
