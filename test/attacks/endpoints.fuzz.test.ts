@@ -6,7 +6,7 @@
  * rejection, uncaught exception or TypeError.
  *
  * CI runs a fixed seed and a small run count; for a release, run longer (docs/security.md):
- *   FUZZ_RUNS=5000 npx vitest run test/fuzz
+ *   FUZZ_RUNS=5000 npx vitest run test/attacks/endpoints.fuzz.test.ts
  * A failure prints the seed and the shrunk counterexample; FUZZ_SEED=<seed> replays it.
  */
 import fc from "fast-check";

@@ -117,7 +117,7 @@ describe("DPoP binding at the token endpoint", () => {
     exchange = createExchangeToken({
       verifier,
       reExchange: createReExchange({ brokerTokens, minter, revocations: store, clock, issuer: ISSUER, maxLifetimeSeconds: 900, policies }),
-      // This suite is about key binding: a broker actor token's audience is left to test/unit/delegation.test.ts.
+      // This suite is about key binding: a broker actor token's audience is left to test/exchange/delegation.test.ts.
       verifyActor: createVerifyActor({ verifier, brokerTokens, revocations: store, policies, issuer: ISSUER, ownTokenAudience: "any" }),
       verifyDpopProof: (proof) => proofs.verify(proof, { method: "POST", url: TOKEN_URL }),
       policies,
