@@ -5,15 +5,16 @@
  */
 import { createPublicKey } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { b64url, claimsFor, expectNeverAllowed, expectRefused, hs256Jws } from "../support/attack-helpers.js";
-import { OIDC_SUBJECT, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { b64url, claimsFor, expectNeverAllowed, hs256Jws } from "../support/attack-helpers.js";
+import { expectRefusal } from "../support/refusal.js";
+import { OIDC_SUBJECT, startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
 import { githubActionsClaims, type TestSigningKey } from "../support/test-issuer.js";
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 const refusedTokens: string[] = [];
 
 beforeAll(async () => {
-  fx = await startBrokerFixture();
+  fx = await startInProcessBroker();
 });
 afterAll(async () => {
   await fx?.close();
@@ -29,7 +30,7 @@ const keyOf = (alg: "ES256" | "RS256"): TestSigningKey => {
 async function refuse(token: string, description?: RegExp): Promise<void> {
   refusedTokens.push(token);
   const res = await fx.exchange({ ...fx.form(token), audience: "https://a.example.com" });
-  expectRefused(res, 400, "invalid_request", description);
+  expectRefusal(res, { status: 400, error: "invalid_request", description });
 }
 
 describe("algorithm confusion", () => {
@@ -99,7 +100,7 @@ describe("algorithm confusion", () => {
     const control = await fx.exchange(fx.form(await fx.issuers.github.mint(githubActionsClaims(), { alg: "RS256" })));
     expect(control.status, control.text).toBe(200);
     refusedTokens.push(token);
-    expectRefused(await fx.exchange(fx.form(token)), 400, "invalid_request", /algorithm is not accepted/);
+    expectRefusal(await fx.exchange(fx.form(token)), { status: 400, error: "invalid_request", description: /algorithm is not accepted/ });
   });
 
   it("an algorithm that is asymmetric but not configured anywhere (PS256 header over an RS256 signature)", async () => {

@@ -1,19 +1,19 @@
 /**
- * The challenges of the broker's bearer-protected endpoints (/introspect, /admin/), against a real
- * broker process. RFC 6750 §3.1: a request without any authentication information (no header, or
+ * The challenges of the broker's bearer-protected endpoints (/introspect, /admin/), against the whole
+ * broker in-process. RFC 6750 §3.1: a request without any authentication information (no header, or
  * a scheme the endpoint does not take) gets a challenge without an error code; an invalid
  * credential gets `error="invalid_token"`. RFC 9449 §7.1: the DPoP scheme is offered beside
  * Bearer, with its algorithms, and a DPoP credential is answered with a DPoP challenge.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DPOP_ALGS_PARAMETER } from "../../src/dpop/algorithms.js";
-import { encodeForm, requestBroker, startBrokerFixture, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
+import { encodeForm, startInProcessBroker, type InProcessBroker, type BrokerResponse } from "../support/in-process-broker.js";
 
 const SECRET = "challenge-test-admin-secret-0123456789-abcdef";
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 beforeAll(async () => {
-  fx = await startBrokerFixture({ env: { BROKER_ADMIN_SECRET: SECRET } });
+  fx = await startInProcessBroker({ env: { BROKER_ADMIN_SECRET: SECRET } });
 }, 60_000);
 afterAll(async () => {
   await fx?.close();
@@ -23,13 +23,13 @@ const ENDPOINTS: readonly { name: string; send: (authorization?: string) => Prom
   {
     name: "POST /introspect",
     send: (authorization) =>
-      requestBroker(fx.url, "/introspect", {
+      fx.request("/introspect", {
         method: "POST",
         headers: { "content-type": "application/x-www-form-urlencoded", ...(authorization === undefined ? {} : { authorization }) },
         body: encodeForm({ token: "x" }),
       }),
   },
-  { name: "GET /admin/revocations", send: (authorization) => requestBroker(fx.url, "/admin/revocations", { headers: authorization === undefined ? {} : { authorization } }) },
+  { name: "GET /admin/revocations", send: (authorization) => fx.request("/admin/revocations", { headers: authorization === undefined ? {} : { authorization } }) },
 ];
 
 describe.each(ENDPOINTS)("$name", ({ send }) => {

@@ -9,18 +9,19 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { SignJWT, type CryptoKey, type JWTPayload } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { b64url, expectNeverAllowed, expectRefused } from "../support/attack-helpers.js";
-import { decodeSegment, OIDC_SUBJECT, startBrokerFixture, TOKEN_TYPES, type BrokerFixture } from "../support/broker-fixture.js";
+import { b64url, expectNeverAllowed } from "../support/attack-helpers.js";
+import { expectRefusal } from "../support/refusal.js";
+import { decodeSegment, OIDC_SUBJECT, startInProcessBroker, TOKEN_TYPES, type InProcessBroker } from "../support/in-process-broker.js";
 import { generateSigningKey } from "../support/test-issuer.js";
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 let issued: string;
 let brokerKey: { kid: string; key: KeyObject };
 /** Tokens refused in every form they were sent in (the issued token is also re-exchanged legitimately). */
 const refusedTokens: string[] = [];
 
 beforeAll(async () => {
-  fx = await startBrokerFixture();
+  fx = await startInProcessBroker();
   const res = await fx.exchange({
     ...fx.form(await fx.issuers.oidc.mint({ sub: OIDC_SUBJECT })),
     audience: ["https://a.example.com", "https://b.example.com"],
@@ -41,7 +42,7 @@ const reExchange = (token: string, extra: Record<string, string> = {}) =>
 
 async function refuse(token: string, type: string, description?: RegExp): Promise<void> {
   refusedTokens.push(token);
-  expectRefused(await fx.exchange({ ...fx.form(token, type), audience: "https://a.example.com" }), 400, "invalid_request", description);
+  expectRefusal(await fx.exchange({ ...fx.form(token, type), audience: "https://a.example.com" }), { status: 400, error: "invalid_request", description });
 }
 
 /** A token signed with the broker's real key: registered claims default to a live token, `claims` override them. */

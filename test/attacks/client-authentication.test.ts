@@ -2,19 +2,19 @@
  * Client authentication the broker does not do (RFC 6749 §2.3, §5.2): its clients are public and
  * the subject token authenticates the workload, so a request that carries client credentials is
  * refused with invalid_client instead of being answered as if they had been checked. Raw fetch
- * against a real broker process (no OAuth client library is installed), as a client using
+ * against the whole broker in-process (no OAuth client library is installed), as a client using
  * client_secret_basic, client_secret_post or private_key_jwt would send it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateKeyAndCsr } from "../../src/cli/svid-client.js";
-import { makeProof, proofKey } from "../dpop/helpers.js";
-import { expectRefused } from "../support/attack-helpers.js";
-import { encodeForm, OIDC_SUBJECT, requestBroker, startBrokerFixture, TOKEN_TYPES, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
+import { makeProof, proofKey } from "../support/dpop-proofs.js";
+import { expectRefusal } from "../support/refusal.js";
+import { encodeForm, OIDC_SUBJECT, startInProcessBroker, TOKEN_TYPES, type InProcessBroker, type BrokerResponse } from "../support/in-process-broker.js";
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 
 beforeAll(async () => {
-  fx = await startBrokerFixture();
+  fx = await startInProcessBroker();
 }, 60_000);
 afterAll(async () => {
   await fx?.close();
@@ -28,7 +28,7 @@ async function exchangeForm(extra: Record<string, string> = {}): Promise<Record<
 }
 
 function post(path: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<BrokerResponse> {
-  return requestBroker(fx.url, path, {
+  return fx.request(path, {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
     body: encodeForm(form),
@@ -44,7 +44,7 @@ describe("POST /token with client credentials", () => {
     ["an unknown scheme", "Negotiate", "Negotiate YIIBhwYGKwYBBQUCoIIBezCCAXeg"],
   ])("%s → 401 invalid_client with a %s challenge, and no token", async (_name, scheme, authorization) => {
     const res = await post("/token", await exchangeForm(), { authorization });
-    expectRefused(res, 401, "invalid_client", /client authentication is not supported/);
+    expectRefusal(res, { status: 401, error: "invalid_client", description: /client authentication is not supported/ });
     expect(res.headers.get("www-authenticate")).toBe(`${scheme} realm="${fx.url}"`);
   });
 
@@ -54,12 +54,12 @@ describe("POST /token with client credentials", () => {
     ["client_assertion_type alone", { client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" }],
   ])("%s in the body → 400 invalid_client without a challenge, and no token", async (_name, extra) => {
     const res = await post("/token", await exchangeForm(extra));
-    expectRefused(res, 400, "invalid_client", /client authentication is not supported/);
+    expectRefusal(res, { status: 400, error: "invalid_client", description: /client authentication is not supported/ });
     expect(res.headers.get("www-authenticate")).toBeNull();
   });
 
   it("a malformed Authorization header → 400 invalid_request", async () => {
-    expectRefused(await post("/token", await exchangeForm(), { authorization: "@@@ nonsense" }), 400, "invalid_request", /Authorization header is malformed/);
+    expectRefusal(await post("/token", await exchangeForm(), { authorization: "@@@ nonsense" }), { status: 400, error: "invalid_request", description: /Authorization header is malformed/ });
   });
 
   it("still issues to a public client: a bare client_id, and a DPoP header (which is not client authentication)", async () => {
@@ -88,18 +88,18 @@ describe("the other public-client endpoints", () => {
     const { csrPem } = await generateKeyAndCsr("ec-p256");
     const form = { subject_token: await fx.issuers.oidc.mint({ sub: OIDC_SUBJECT }), subject_token_type: TOKEN_TYPES.jwt, csr: csrPem };
     const header = await post("/svid/x509", form, { authorization: basic("svid-client", "secret") });
-    expectRefused(header, 401, "invalid_client");
+    expectRefusal(header, { status: 401, error: "invalid_client" });
     expect(header.headers.get("www-authenticate")).toBe(`Basic realm="${fx.url}"`);
-    expectRefused(await post("/svid/x509", { ...form, client_secret: "secret" }), 400, "invalid_client");
+    expectRefusal(await post("/svid/x509", { ...form, client_secret: "secret" }), { status: 400, error: "invalid_client" });
   });
 
   it("POST /revoke (RFC 7009) refuses Basic and client_secret, and revokes nothing then", async () => {
     const issued = await post("/token", await exchangeForm());
     const token = issued.json.access_token as string;
     const header = await post("/revoke", { token }, { authorization: basic("revoker", "secret") });
-    expectRefused(header, 401, "invalid_client");
+    expectRefusal(header, { status: 401, error: "invalid_client" });
     expect(header.headers.get("www-authenticate")).toBe(`Basic realm="${fx.url}"`);
-    expectRefused(await post("/revoke", { token, client_secret: "secret" }), 400, "invalid_client");
+    expectRefusal(await post("/revoke", { token, client_secret: "secret" }), { status: 400, error: "invalid_client" });
     // The token was not revoked: it can still be re-exchanged.
     const again = await post("/token", { ...fx.form(token, TOKEN_TYPES.accessToken), audience: AUDIENCE });
     expect(again.status, again.text).toBe(200);

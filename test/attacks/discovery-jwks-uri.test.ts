@@ -1,6 +1,6 @@
 /**
- * Where a discovery document may send the broker for keys, through real broker processes and real
- * loopback discovery servers: never to plain http in production (not even loopback), never to an
+ * Where a discovery document may send the broker for keys, through the broker in-process (a real
+ * process for the production start) and real loopback discovery servers: never to plain http in production (not even loopback), never to an
  * origin other than the issuer's unless the operator listed it in `jwks_uri_origins`. A refused
  * `jwks_uri` is never fetched; tokens of that issuer get 503 (no usable keys), never a guess.
  */
@@ -8,8 +8,10 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initSigningKeys } from "../../src/credentials/key-rotation.js";
 import { systemClock } from "../../src/lib/clock.js";
-import { startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
-import { expectRefused, startCountingServer, type CountingServer } from "../support/attack-helpers.js";
+import { startBrokerFixture, type BrokerFixture, type BrokerUnderTest } from "../support/broker-fixture.js";
+import { startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
+import { startCountingServer, type CountingServer } from "../support/attack-helpers.js";
+import { expectRefusal } from "../support/refusal.js";
 import type { TestIssuer } from "../support/test-issuer.js";
 
 const SUBJECT = "oidc-workload";
@@ -22,10 +24,10 @@ const policyFor = (issuer: string) => ({
   grant: { workload_id: `wl-${issuer}`, audiences: [AUDIENCE], max_lifetime: "10m" },
 });
 
-const exchange = (fx: BrokerFixture, token: string) => fx.exchange({ ...fx.form(token), audience: AUDIENCE });
+const exchange = (fx: BrokerUnderTest, token: string) => fx.exchange({ ...fx.form(token), audience: AUDIENCE });
 
 describe("development (loopback http allowed): the jwks_uri must be on the issuer's origin", () => {
-  let fx: BrokerFixture;
+  let fx: InProcessBroker;
   let elsewhere: CountingServer;
   let crossOrigin: TestIssuer;
   let keyHost: TestIssuer;
@@ -33,7 +35,7 @@ describe("development (loopback http allowed): the jwks_uri must be on the issue
 
   beforeAll(async () => {
     elsewhere = await startCountingServer();
-    fx = await startBrokerFixture({
+    fx = await startInProcessBroker({
       extraIssuers: 3,
       extraEntries: ([first, second, third]) => {
         if (first === undefined || second === undefined || third === undefined) throw new Error("three extra issuers expected");
@@ -58,7 +60,7 @@ describe("development (loopback http allowed): the jwks_uri must be on the issue
 
   it("never fetches a jwks_uri on another origin: the issuer's tokens get 503, and the other host no request", async () => {
     const res = await exchange(fx, await crossOrigin.mint({ sub: SUBJECT }));
-    expectRefused(res, 503, "temporarily_unavailable");
+    expectRefusal(res, { status: 503, error: "temporarily_unavailable" });
     expect(elsewhere.requests()).toBe(0);
     expect(crossOrigin.requests.discovery).toBeGreaterThan(0);
     expect(fx.broker.output.some((line) => line.includes("jwks_uri") && line.includes("must be on the issuer's origin"))).toBe(true);
@@ -92,7 +94,7 @@ describe("production (NODE_ENV=production): a learned jwks_uri must be https, ev
 
   it("refuses http://127.0.0.1 as a jwks_uri: the keys are never fetched in cleartext", async () => {
     const res = await exchange(fx, await plain.mint({ sub: SUBJECT }));
-    expectRefused(res, 503, "temporarily_unavailable");
+    expectRefusal(res, { status: 503, error: "temporarily_unavailable" });
     expect(plain.requests.discovery).toBeGreaterThan(0);
     expect(plain.requests.jwks).toBe(0);
   });

@@ -1,22 +1,23 @@
 /**
- * Explicit typing (RFC 8725 §3.11) and the id_token token type (RFC 8693 §3), through a real broker
- * process and real loopback issuers: a token its issuer typed as something else is no identity;
+ * Explicit typing (RFC 8725 §3.11) and the id_token token type (RFC 8693 §3), through the whole broker
+ * in-process and real loopback issuers: a token its issuer typed as something else is no identity;
  * `typ` is compared as a media type (RFC 7515 §4.1.9); an issuer may declare the types its tokens
  * carry; `subject_token_type` id_token takes OpenID Connect ID tokens only.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OIDC_SUBJECT, startBrokerFixture, TOKEN_TYPES, type BrokerFixture } from "../support/broker-fixture.js";
-import { expectNeverAllowed, expectRefused } from "../support/attack-helpers.js";
+import { OIDC_SUBJECT, startInProcessBroker, TOKEN_TYPES, type InProcessBroker } from "../support/in-process-broker.js";
+import { expectNeverAllowed } from "../support/attack-helpers.js";
+import { expectRefusal } from "../support/refusal.js";
 import type { TestIssuer } from "../support/test-issuer.js";
 
 const AUDIENCE = "https://a.example.com";
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 /** Declares `typ: [JWT, at+jwt]` and does not require `iat`: an IdP whose access tokens identify workloads. */
 let accessTokens: TestIssuer;
 
 beforeAll(async () => {
-  fx = await startBrokerFixture({
+  fx = await startInProcessBroker({
     extraIssuers: 1,
     extraEntries: ([issuer]) => [
       { id: "at-issuer", issuer: issuer?.url ?? "", profile: "oidc", keys: { jwks_uri: issuer?.jwksUrl ?? "" }, algorithms: ["ES256"], typ: ["JWT", "at+jwt"], require_iat: false },
@@ -41,7 +42,7 @@ const exchange = (token: string, type: string = TOKEN_TYPES.jwt) => fx.exchange(
 describe("typ: tokens that are something else are not identities", () => {
   it.each(["logout+jwt", "secevent+jwt", "dpop+jwt", "application/logout+jwt", "at+jwt", "JOSE", 42])("refuses typ %s from an issuer that did not declare it", async (typ) => {
     const token = await fx.issuers.oidc.mint({ sub: OIDC_SUBJECT }, { header: { typ } });
-    expectRefused(await exchange(token), 400, "invalid_request", /^subject_token type is not accepted$/);
+    expectRefusal(await exchange(token), { status: 400, error: "invalid_request", description: /^subject_token type is not accepted$/ });
     await expectNeverAllowed(fx, [token]);
   });
 
@@ -53,11 +54,11 @@ describe("typ: tokens that are something else are not identities", () => {
 
   it("accepts a typ its issuer declared (at+jwt), and still refuses one it did not", async () => {
     expect((await exchange(await accessTokens.mint({ sub: OIDC_SUBJECT }, { header: { typ: "at+jwt" } }))).status).toBe(200);
-    expectRefused(await exchange(await accessTokens.mint({ sub: OIDC_SUBJECT }, { header: { typ: "secevent+jwt" } })), 400, "invalid_request");
+    expectRefusal(await exchange(await accessTokens.mint({ sub: OIDC_SUBJECT }, { header: { typ: "secevent+jwt" } })), { status: 400, error: "invalid_request" });
   });
 
   it("refuses to start when an issuer declares a type that marks other tokens", async () => {
-    const started = startBrokerFixture({
+    const started = startInProcessBroker({
       extraIssuers: 1,
       extraEntries: ([issuer]) => [{ id: "confused", issuer: issuer?.url ?? "", profile: "oidc", keys: { jwks_uri: issuer?.jwksUrl ?? "" }, typ: ["JWT", "dpop+jwt"] }],
     });
@@ -75,12 +76,12 @@ describe("subject_token_type id_token means an OpenID Connect ID token", () => {
     const token = await accessTokens.mint({ sub: OIDC_SUBJECT }, { header: { typ: "at+jwt" } });
     expect((await exchange(token)).status).toBe(200);
     // The verification above is cached: the id_token rule must still apply.
-    expectRefused(await exchange(token, TOKEN_TYPES.idToken), 400, "invalid_request", /^subject_token is an access token \(typ at\+jwt\), not an ID token$/);
+    expectRefusal(await exchange(token, TOKEN_TYPES.idToken), { status: 400, error: "invalid_request", description: /^subject_token is an access token \(typ at\+jwt\), not an ID token$/ });
   });
 
   it("refuses a token without iat as id_token (OIDC Core §2), though its issuer does not require iat for jwt", async () => {
     const token = await accessTokens.mint({ sub: OIDC_SUBJECT, iat: undefined });
     expect((await exchange(token)).status).toBe(200);
-    expectRefused(await exchange(token, TOKEN_TYPES.idToken), 400, "invalid_request", /^subject_token is not an ID token: it has no "iat" claim$/);
+    expectRefusal(await exchange(token, TOKEN_TYPES.idToken), { status: 400, error: "invalid_request", description: /^subject_token is not an ID token: it has no "iat" claim$/ });
   });
 });

@@ -4,17 +4,18 @@
  * key lookup, and so is a JWE. The attacker's key server must receive zero requests.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { b64url, claimsFor, es256Jws, expectNeverAllowed, expectRefused, startCountingServer, type CountingServer } from "../support/attack-helpers.js";
-import { OIDC_SUBJECT, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { b64url, claimsFor, es256Jws, expectNeverAllowed, startCountingServer, type CountingServer } from "../support/attack-helpers.js";
+import { expectRefusal } from "../support/refusal.js";
+import { OIDC_SUBJECT, startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
 import { generateSigningKey, signCompact, type TestSigningKey } from "../support/test-issuer.js";
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 let attackerServer: CountingServer;
 let attackerKey: TestSigningKey;
 const refusedTokens: string[] = [];
 
 beforeAll(async () => {
-  [fx, attackerServer, attackerKey] = await Promise.all([startBrokerFixture(), startCountingServer(), generateSigningKey("ES256", "attacker")]);
+  [fx, attackerServer, attackerKey] = await Promise.all([startInProcessBroker(), startCountingServer(), generateSigningKey("ES256", "attacker")]);
 });
 afterAll(async () => {
   await Promise.all([fx?.close(), attackerServer?.close()]);
@@ -26,7 +27,7 @@ async function refuse(token: string, description?: RegExp): Promise<void> {
   refusedTokens.push(token);
   const jwksBefore = fx.issuers.oidc.requests.total;
   const res = await fx.exchange({ ...fx.form(token), audience: "https://a.example.com" });
-  expectRefused(res, 400, "invalid_request", description);
+  expectRefusal(res, { status: 400, error: "invalid_request", description });
   // Refused before any key lookup: not even the real issuer is asked.
   expect(fx.issuers.oidc.requests.total).toBe(jwksBefore);
 }

@@ -4,16 +4,17 @@
  * `iss` signed with another issuer's key, and `aud` that does not name this broker.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectNeverAllowed, expectRefused } from "../support/attack-helpers.js";
-import { OIDC_SUBJECT, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { expectNeverAllowed } from "../support/attack-helpers.js";
+import { expectRefusal } from "../support/refusal.js";
+import { OIDC_SUBJECT, startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
 import { kubernetesClaims, startTestIssuer, type TestIssuer, type TestSigningKey } from "../support/test-issuer.js";
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 let stranger: TestIssuer;
 const refusedTokens: string[] = [];
 
 beforeAll(async () => {
-  fx = await startBrokerFixture();
+  fx = await startInProcessBroker();
   stranger = await startTestIssuer({ audience: fx.url });
 });
 afterAll(async () => {
@@ -24,7 +25,7 @@ const exchange = (token: string) => fx.exchange({ ...fx.form(token), audience: "
 
 async function refuse(token: string, description: RegExp): Promise<void> {
   refusedTokens.push(token);
-  expectRefused(await exchange(token), 400, "invalid_request", description);
+  expectRefusal(await exchange(token), { status: 400, error: "invalid_request", description });
 }
 
 const keyOf = (issuer: TestIssuer, alg: "ES256" | "RS256"): TestSigningKey => {

@@ -1,20 +1,20 @@
 /**
- * Issuer keys through a real broker process and real loopback issuers: a key the issuer drops stops
+ * Issuer keys through the broker in-process (buildBroker, app.request()) and real loopback issuers: a key the issuer drops stops
  * vouching for tokens the broker verified (and cached) before, once the key set is due for a
  * refetch; a published key that is not a valid point on its curve is dropped at fetch time, logged
  * without key material and counted, and a token naming it is refused (400), never a 500.
  */
 import { exportJWK, generateKeyPair } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
-import { expectRefused } from "../support/attack-helpers.js";
+import { eventually, startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
+import { expectRefusal } from "../support/refusal.js";
 import { generateSigningKey, type TestIssuer } from "../support/test-issuer.js";
 
 const SUBJECT = "oidc-workload";
 const AUDIENCE = "https://a.example.com";
 const JWKS_MAX_AGE_SECONDS = 2;
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 let rotating: TestIssuer;
 let badKeys: TestIssuer;
 /** The off-curve key's public members: they must never reach a log line. */
@@ -28,7 +28,7 @@ const policyFor = (issuer: string) => ({
 });
 
 beforeAll(async () => {
-  fx = await startBrokerFixture({
+  fx = await startInProcessBroker({
     env: { BROKER_JWKS_CACHE_MAX_AGE: `${JWKS_MAX_AGE_SECONDS}s`, BROKER_JWKS_REFETCH_COOLDOWN: "1s" },
     extraIssuers: 2,
     extraEntries: async ([first, second]) => {
@@ -75,10 +75,10 @@ describe("a cached verification never outlives the issuer's key", () => {
       (JWKS_MAX_AGE_SECONDS + 4) * 1000,
       "the cached token to be refused",
     );
-    expectRefused(last, 400, "invalid_request", /^subject_token signing key is not published by its issuer$/);
+    expectRefusal(last, { status: 400, error: "invalid_request", description: /^subject_token signing key is not published by its issuer$/ });
     expect(rotating.requests.jwks).toBeGreaterThan(fetchesBefore);
     // A fresh token of the dropped key is refused the same way, and the new key works.
-    expectRefused(await exchange(await rotating.mint({ sub: SUBJECT }, { key: old })), 400, "invalid_request");
+    expectRefusal(await exchange(await rotating.mint({ sub: SUBJECT }, { key: old })), { status: 400, error: "invalid_request" });
     expect((await exchange(await rotating.mint({ sub: SUBJECT }))).status).toBe(200);
   });
 });
@@ -87,7 +87,7 @@ describe("an issuer key that is not a valid point on its curve", () => {
   it("refuses a token naming it with 400 invalid_request, not 500, and keeps the issuer's good keys working", async () => {
     const stranger = await generateSigningKey("ES256", "off-curve");
     const token = await badKeys.mint({ sub: SUBJECT }, { key: stranger });
-    expectRefused(await exchange(token), 400, "invalid_request", /^subject_token signing key is not published by its issuer$/);
+    expectRefusal(await exchange(token), { status: 400, error: "invalid_request", description: /^subject_token signing key is not published by its issuer$/ });
     expect((await exchange(await badKeys.mint({ sub: SUBJECT }))).status).toBe(200);
   });
 

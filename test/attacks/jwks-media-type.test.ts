@@ -5,8 +5,8 @@
  * page, a misrouted path that happens to hold JSON) is never taken as keys.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectNoInternals, expectRefused } from "../support/attack-helpers.js";
-import { startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { expectNoInternals, expectRefusal } from "../support/refusal.js";
+import { startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
 import type { TestIssuer } from "../support/test-issuer.js";
 
 /** One extra oidc issuer per case: where its keys come from, and the Content-Type served there. */
@@ -24,10 +24,10 @@ const CASES = [
 
 const WORKLOAD = "media-type-workload";
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 
 beforeAll(async () => {
-  fx = await startBrokerFixture({
+  fx = await startInProcessBroker({
     extraIssuers: CASES.length,
     extraEntries: (extra) =>
       CASES.map((spec, index) => {
@@ -67,7 +67,7 @@ describe.each(CASES)("keys served as $contentType ($id)", (spec) => {
 
   it("are refused: 503 temporarily_unavailable, and the reason (the media type) is logged", async () => {
     const res = await fx.exchange(fx.form(await issuer().mint({ sub: WORKLOAD })));
-    expectRefused(res, 503, "temporarily_unavailable");
+    expectRefusal(res, { status: 503, error: "temporarily_unavailable" });
     expectNoInternals(res);
     const failures = fx.broker.logRecords().filter((record) => record.msg === "issuer keys refresh failed" && record.issuer === spec.id);
     expect(failures.length).toBeGreaterThan(0);

@@ -7,8 +7,9 @@
  * retired key's tokens are refused from then on.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectNeverAllowed, expectNoInternals, expectRefused } from "../support/attack-helpers.js";
-import { eventually, startBrokerFixture, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
+import { expectNeverAllowed } from "../support/attack-helpers.js";
+import { expectNoInternals, expectRefusal } from "../support/refusal.js";
+import { eventually, startInProcessBroker, type InProcessBroker, type BrokerResponse } from "../support/in-process-broker.js";
 import { freePort } from "../support/broker-process.js";
 import { generateSigningKey, type FailureMode, type TestIssuer, type TestSigningKey } from "../support/test-issuer.js";
 
@@ -27,12 +28,12 @@ type ExtraId = (typeof EXTRA)[number]["id"];
 const WORKLOAD = "keys-workload";
 const COOLDOWN_SECONDS = 2;
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 const refusedTokens: string[] = [];
 
 beforeAll(async () => {
   const closedPort = await freePort();
-  fx = await startBrokerFixture({
+  fx = await startInProcessBroker({
     // A short refetch cooldown keeps the rotation test quick; the bound itself is the same code.
     env: { BROKER_JWKS_REFETCH_COOLDOWN: `${COOLDOWN_SECONDS}s` },
     extraIssuers: EXTRA.length,
@@ -78,7 +79,7 @@ async function exchangeWith(id: ExtraId, options: { key?: TestSigningKey; alg?: 
 }
 
 function expectUnavailable(res: BrokerResponse): void {
-  expectRefused(res, 503, "temporarily_unavailable");
+  expectRefusal(res, { status: 503, error: "temporarily_unavailable" });
   const retryAfter = res.headers.get("retry-after");
   expect(retryAfter).toMatch(/^\d+$/);
   expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
@@ -101,7 +102,7 @@ describe("JWKS outage after keys were cached", () => {
     flaky.resetRequests();
     for (let i = 0; i < 5; i += 1) {
       const stranger = await generateSigningKey("ES256");
-      expectRefused(await exchangeWith("flaky", { key: stranger }), 400, "invalid_request", /signing key is not published/);
+      expectRefusal(await exchangeWith("flaky", { key: stranger }), { status: 400, error: "invalid_request", description: /signing key is not published/ });
     }
     expect(flaky.requests.jwks).toBeLessThanOrEqual(1);
   });
@@ -165,7 +166,7 @@ describe("key rotation at the issuer", () => {
     expect(rotating.requests.jwks).toBeLessThanOrEqual(2);
     expect(attempts).toBeGreaterThanOrEqual(1);
 
-    expectRefused(await exchangeWith("rotating", { key: oldKey }), 400, "invalid_request", /signing key is not published/);
+    expectRefusal(await exchangeWith("rotating", { key: oldKey }), { status: 400, error: "invalid_request", description: /signing key is not published/ });
     // The RS256 key was not rotated and still verifies.
     expect((await exchangeWith("rotating", { alg: "RS256" })).status).toBe(200);
   });

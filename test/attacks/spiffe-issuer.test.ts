@@ -1,19 +1,19 @@
 /**
- * SPIFFE issuers through real broker processes: a configuration that would accept EdDSA JWT-SVIDs
+ * SPIFFE issuers through the broker in-process (buildBroker, app.request()): a configuration that would accept EdDSA JWT-SVIDs
  * (JWT-SVID §2.1 allows RS, ES and PS only) or that does not say which trust domain its bundle
  * belongs to stops the broker at start with a clear error; a JWT-SVID verified by one trust
  * domain's keys that names a SPIFFE ID in another trust domain is refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
-import { expectRefused } from "../support/attack-helpers.js";
+import { startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
+import { expectRefusal } from "../support/refusal.js";
 import { spiffeClaims } from "../support/test-issuer.js";
 
 const AUDIENCE = "https://mesh.example.com";
 
 describe("spiffe issuers in issuers.yaml", () => {
   it("refuses to start with a spiffe issuer allowing EdDSA, naming the rule", async () => {
-    const started = startBrokerFixture({
+    const started = startInProcessBroker({
       extraIssuers: 1,
       extraEntries: ([issuer]) => [
         { id: "mesh-eddsa", issuer: issuer?.url ?? "", profile: "spiffe", trust_domain: "mesh.example", keys: { jwks_uri: issuer?.jwksUrl ?? "" }, algorithms: ["ES256", "EdDSA"] },
@@ -23,7 +23,7 @@ describe("spiffe issuers in issuers.yaml", () => {
   }, 60_000);
 
   it("refuses to start with a spiffe issuer that does not name its trust domain", async () => {
-    const started = startBrokerFixture({
+    const started = startInProcessBroker({
       extraIssuers: 1,
       extraEntries: ([issuer]) => [{ id: "mesh-anywhere", issuer: issuer?.url ?? "", profile: "spiffe", keys: { jwks_uri: issuer?.jwksUrl ?? "" }, algorithms: ["ES256"] }],
     });
@@ -32,10 +32,10 @@ describe("spiffe issuers in issuers.yaml", () => {
 });
 
 describe("a JWT-SVID naming another trust domain", () => {
-  let fx: BrokerFixture;
+  let fx: InProcessBroker;
 
   beforeAll(async () => {
-    fx = await startBrokerFixture({
+    fx = await startInProcessBroker({
       // A policy that looks at the path only, as a careless one might: the issuer binding must hold anyway.
       policies: {
         "0-spiffe-any-domain.policy.yaml": {
@@ -53,7 +53,7 @@ describe("a JWT-SVID naming another trust domain", () => {
 
   it("is refused when signed with the example.org bundle's key but naming spiffe://other.org/…", async () => {
     const token = await fx.issuers.spiffe.mint(spiffeClaims("spiffe://other.org/ns/prod/sa/api", { iat: undefined }));
-    expectRefused(await fx.exchange({ ...fx.form(token), audience: AUDIENCE }), 400, "invalid_request", /^subject_token claims do not fit the spiffe profile$/);
+    expectRefusal(await fx.exchange({ ...fx.form(token), audience: AUDIENCE }), { status: 400, error: "invalid_request", description: /^subject_token claims do not fit the spiffe profile$/ });
     const own = await fx.issuers.spiffe.mint(spiffeClaims("spiffe://example.org/ns/prod/sa/api", { iat: undefined }));
     const res = await fx.exchange({ ...fx.form(own), audience: AUDIENCE });
     expect(res.status, res.text).toBe(200);

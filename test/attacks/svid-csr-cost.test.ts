@@ -1,5 +1,5 @@
 /**
- * What an unauthenticated caller can make /svid/x509 do, through a real broker process: a CSR whose
+ * What an unauthenticated caller can make /svid/x509 do, through the whole broker in-process (buildBroker, app.request()): a CSR whose
  * RSA key would make signature checking slow is refused from its SubjectPublicKeyInfo, and the
  * subject token is verified before any CSR signature work, while a bad CSR still does not use up a
  * single-use subject token.
@@ -7,14 +7,14 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bitString, DER_NULL, oid, sequence, tlv, unsignedInteger } from "../../src/credentials/x509/der-writer.js";
-import { encodeForm, requestBroker, startBrokerFixture, TOKEN_TYPES, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
+import { encodeForm, startInProcessBroker, TOKEN_TYPES, type InProcessBroker, type BrokerResponse } from "../support/in-process-broker.js";
 import { kubernetesClaims, type TestIssuer } from "../support/test-issuer.js";
-import { expectRefused } from "../support/attack-helpers.js";
-import { makeCsr, openssl, scratch } from "../svid/helpers.js";
+import { expectRefusal } from "../support/refusal.js";
+import { makeCsr, openssl, scratch } from "../support/svid-harness.js";
 
 const TRUST_DOMAIN = "cost.svid.test";
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 let once: TestIssuer;
 let tmp: Awaited<ReturnType<typeof scratch>>;
 
@@ -33,7 +33,7 @@ const svidGrant = (issuer: string) => ({
 
 beforeAll(async () => {
   tmp = await scratch();
-  fx = await startBrokerFixture({
+  fx = await startInProcessBroker({
     env: { BROKER_TRUST_DOMAIN: TRUST_DOMAIN },
     extraIssuers: 1,
     extraEntries: ([issuer]) => [
@@ -50,7 +50,7 @@ afterAll(async () => {
 });
 
 function svid(subjectToken: string, csrPem: string): Promise<BrokerResponse> {
-  return requestBroker(fx.url, "/svid/x509", {
+  return fx.request("/svid/x509", {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded" },
     body: encodeForm({ subject_token: subjectToken, subject_token_type: TOKEN_TYPES.jwt, csr: csrPem }),
@@ -90,7 +90,7 @@ describe("/svid/x509: CSR work an unauthenticated caller can cause", () => {
     const token = await fx.issuers.kubernetes.mint(kubernetesClaims({ serviceAccount: "ledger" }));
     const started = process.hrtime.bigint();
     const res = await svid(token, rsaCsrWithExponent(HUGE_EXPONENT, MODULUS_3072));
-    expectRefused(res, 400, "invalid_request", /^csr RSA key exponent must be 65537$/);
+    expectRefusal(res, { status: 400, error: "invalid_request", description: /^csr RSA key exponent must be 65537$/ });
     expect(Number(process.hrtime.bigint() - started) / 1e6).toBeLessThan(2_000);
   });
 
@@ -99,10 +99,10 @@ describe("/svid/x509: CSR work an unauthenticated caller can cause", () => {
     const e3 = await openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-pkeyopt", "rsa_keygen_pubexp:3", "-out", `${tmp.dir}/e3.key`]);
     expect(e3.code, e3.stderr).toBe(0);
     const csr = await openssl(["req", "-new", "-key", `${tmp.dir}/e3.key`, "-subj", "/"]);
-    expectRefused(await svid(token, csr.stdout), 400, "invalid_request", /^csr RSA key exponent must be 65537$/);
+    expectRefusal(await svid(token, csr.stdout), { status: 400, error: "invalid_request", description: /^csr RSA key exponent must be 65537$/ });
     // A 6,144-bit modulus (made up: no key generation needed to be refused for its size).
     const modulus6144 = `c${randomBytes(767).toString("hex")}1`;
-    expectRefused(await svid(token, rsaCsrWithExponent("010001", modulus6144)), 400, "invalid_request", /^csr RSA keys must have 2048 to 4096 bits$/);
+    expectRefusal(await svid(token, rsaCsrWithExponent("010001", modulus6144)), { status: 400, error: "invalid_request", description: /^csr RSA keys must have 2048 to 4096 bits$/ });
   });
 
   it("verifies the subject token before the CSR's signature: a bad token with a badly signed CSR is refused for its token", async () => {
@@ -110,10 +110,10 @@ describe("/svid/x509: CSR work an unauthenticated caller can cause", () => {
     const der = Buffer.from(good.pem.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, ""), "base64");
     der[der.length - 1] = (der[der.length - 1] ?? 0) ^ 0x01;
     const forged = `${(await fx.issuers.kubernetes.mint(kubernetesClaims({ serviceAccount: "ledger" }))).slice(0, -4)}AAAA`;
-    expectRefused(await svid(forged, pemOf(der)), 400, "invalid_request", /^subject_token signature is invalid$/);
+    expectRefusal(await svid(forged, pemOf(der)), { status: 400, error: "invalid_request", description: /^subject_token signature is invalid$/ });
     // With a good token the same CSR is refused for its signature.
     const token = await fx.issuers.kubernetes.mint(kubernetesClaims({ serviceAccount: "ledger" }));
-    expectRefused(await svid(token, pemOf(der)), 400, "invalid_request", /^csr signature does not verify/);
+    expectRefusal(await svid(token, pemOf(der)), { status: 400, error: "invalid_request", description: /^csr signature does not verify/ });
   });
 
   it("a CSR that fails its signature check does not use up a single-use subject token", async () => {
@@ -121,9 +121,9 @@ describe("/svid/x509: CSR work an unauthenticated caller can cause", () => {
     const good = await makeCsr(tmp.dir);
     const der = Buffer.from(good.pem.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, ""), "base64");
     der[der.length - 1] = (der[der.length - 1] ?? 0) ^ 0x01;
-    expectRefused(await svid(token, pemOf(der)), 400, "invalid_request", /^csr signature does not verify/);
+    expectRefusal(await svid(token, pemOf(der)), { status: 400, error: "invalid_request", description: /^csr signature does not verify/ });
     const issued = await svid(token, good.pem);
     expect(issued.status, issued.text).toBe(200);
-    expectRefused(await svid(token, good.pem), 400, "invalid_request", /^subject_token was already used$/);
+    expectRefusal(await svid(token, good.pem), { status: 400, error: "invalid_request", description: /^subject_token was already used$/ });
   });
 });

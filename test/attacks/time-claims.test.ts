@@ -5,14 +5,15 @@
  * max_lifetime 1h, max_token_age 10m and clock_skew 30s.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectNeverAllowed, expectRefused } from "../support/attack-helpers.js";
-import { OIDC_SUBJECT, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { expectNeverAllowed } from "../support/attack-helpers.js";
+import { expectRefusal } from "../support/refusal.js";
+import { OIDC_SUBJECT, startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 const refusedTokens: string[] = [];
 
 beforeAll(async () => {
-  fx = await startBrokerFixture();
+  fx = await startInProcessBroker();
 });
 afterAll(async () => {
   await fx?.close();
@@ -24,7 +25,7 @@ const exchange = (token: string) => fx.exchange({ ...fx.form(token), audience: "
 
 async function refuse(token: string, description: RegExp): Promise<void> {
   refusedTokens.push(token);
-  expectRefused(await exchange(token), 400, "invalid_request", description);
+  expectRefusal(await exchange(token), { status: 400, error: "invalid_request", description });
 }
 
 describe("time claims", () => {

@@ -14,7 +14,7 @@ import { ManualClock } from "../../src/lib/clock.js";
 import { MemoryRevocationStore } from "../../src/revocation/memory-revocation-store.js";
 import { guard } from "../../src/revocation/store-guard.js";
 import { StoreUnavailableError } from "../../src/revocation/revocation-store.js";
-import { ath, b64json, makeProof, proofKey, type ProofAlgorithm, type ProofKey } from "./helpers.js";
+import { ath, b64json, makeProof, proofKey, type ProofAlgorithm, type ProofKey } from "../support/dpop-proofs.js";
 
 const NOW = 1_800_000_000;
 const WINDOW = 60;

@@ -4,14 +4,14 @@
  * and `broker revocations list` following it to the end.
  */
 import { execFile } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectRefused } from "../support/attack-helpers.js";
+import { expectRefusal } from "../support/refusal.js";
 import { requestBroker, startBrokerFixture, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
 import { startRedisServer, type RedisServerHandle } from "../support/redis-server.js";
+import { CLI_ARGS } from "../support/compiled-broker.js";
+import { ROOT } from "../support/repo-root.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const SECRET = "listing-test-admin-secret-0123456789-abcdef";
 const TOKENS = 230;
 const WORKLOADS = 25;
@@ -95,7 +95,7 @@ describe("GET /admin/revocations, paginated", () => {
   });
 
   it.each(["0", "1001", "abc", "1.5", "-1", "10&limit=20"])("refuses limit=%s with 400 invalid_request", async (limit) => {
-    expectRefused(await admin("GET", `/admin/revocations?limit=${limit}`), 400, "invalid_request", /limit must be whole numbers from 1 to 1000/);
+    expectRefusal(await admin("GET", `/admin/revocations?limit=${limit}`), { status: 400, error: "invalid_request", description: /limit must be whole numbers from 1 to 1000/ });
   });
 
   it("refuses a cursor it did not make with 400 invalid_request", async () => {
@@ -108,9 +108,9 @@ describe("GET /admin/revocations, paginated", () => {
 });
 
 describe("broker revocations list", () => {
-  // One CLI process (tsx start-up included): seconds on a loaded machine.
+  // One CLI process: seconds on a loaded machine.
   it("follows every page and prints the whole listing once", { timeout: 60_000 }, async () => {
-    const { stdout } = await run("npx", ["tsx", "src/cli/broker.ts", "revocations", "list", "--page-size", "40", "--url", fx.url], {
+    const { stdout } = await run(process.execPath, [...CLI_ARGS, "revocations", "list", "--page-size", "40", "--url", fx.url], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", BROKER_ADMIN_TOKEN: SECRET },
       timeout: 30_000,

@@ -15,18 +15,19 @@
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { decodeSegment, eventually, startBrokerFixture, TOKEN_TYPES, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
+import { decodeSegment, eventually, TOKEN_TYPES, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
 import type { BrokerProcess } from "../support/broker-process.js";
-import { startRedisServer, type RedisServerHandle } from "../support/redis-server.js";
-import { exchangeAudits, replicaClient, sha256Hex, type ReplicaClient } from "../support/replica-client.js";
+import type { RedisServerHandle } from "../support/redis-server.js";
+import { exchangeAudits, sha256Hex, type ReplicaClient } from "../support/replica-client.js";
+import { standaloneRedis, startReplicaPair, type ReplicaPair } from "../support/replica-pair.js";
 import { kubernetesClaims } from "../support/test-issuer.js";
 
 const API = "https://api.example.com";
 const ADMIN_SECRET = "chains-e2e-admin-secret-0123456789-abcdefghij";
-const INTROSPECTION_SCOPE = "broker:introspect";
 /** The e2e-kubernetes grant of the fixture (namespace payments, service account api). */
 const K8S_WORKLOAD = "k8s/payments/api";
 
+let pair: ReplicaPair<RedisServerHandle>;
 let redis: RedisServerHandle;
 let fx: BrokerFixture;
 let brokerB: BrokerProcess;
@@ -36,9 +37,10 @@ let introspector: string;
 let oidcIss: string;
 
 beforeAll(async () => {
-  redis = await startRedisServer();
-  fx = await startBrokerFixture({
-    env: { REDIS_URL: redis.url, BROKER_ADMIN_SECRET: ADMIN_SECRET },
+  pair = await startReplicaPair({
+    redis: standaloneRedis(),
+    introspector: true,
+    env: { BROKER_ADMIN_SECRET: ADMIN_SECRET },
     policies: (brokerUrl) => ({
       // The subject of most chains: any agent, any broker workload, the payments service account.
       "chain-a.policy.yaml": {
@@ -100,24 +102,14 @@ beforeAll(async () => {
         condition: 'identity.subject.startsWith("agent-")',
         grant: { workload_id_expr: '"agents/" + identity.subject', audiences: [brokerUrl], max_lifetime: "10m" },
       },
-      "chain-introspector.policy.yaml": {
-        id: "chain-introspector",
-        issuer: "oidc",
-        condition: 'identity.subject == "introspector"',
-        grant: { workload_id: "rs/introspector", audiences: [brokerUrl], scopes: [INTROSPECTION_SCOPE], max_lifetime: "15m" },
-      },
     }),
   });
-  brokerB = await fx.startReplica();
-  a = replicaClient("A", fx.url);
-  b = replicaClient("B", brokerB.url);
+  ({ redis, fx, brokerB, a, b, introspector } = pair);
   oidcIss = fx.issuers.oidc.url;
-  introspector = issued(await a.exchange({ ...fx.form(await mint("introspector")), audience: fx.url, scope: INTROSPECTION_SCOPE }));
 }, 90_000);
 
 afterAll(async () => {
-  await fx?.close();
-  await redis?.stop();
+  await pair?.close();
 });
 
 const mint = (sub: string) => fx.issuers.oidc.mint({ sub });

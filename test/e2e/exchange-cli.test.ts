@@ -1,5 +1,5 @@
 /**
- * `broker exchange` end to end: the real CLI process, a real broker process, and a fake GitHub
+ * `broker exchange` end to end: the real CLI process, the broker in-process served on loopback, and a fake GitHub
  * Actions runner token endpoint on loopback that hands out an OIDC token (minted by the fixture's
  * GitHub test issuer, for the audience asked) only to the right request token.
  */
@@ -10,23 +10,23 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GRANTS, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { GRANTS, startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
 import { githubActionsClaims, gitlabCiClaims } from "../support/test-issuer.js";
+import { CLI_ARGS } from "../support/compiled-broker.js";
+import { ROOT } from "../support/repo-root.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const REQUEST_TOKEN = "runner-request-token-0123456789";
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 let runner: Server;
 let runnerUrl: string;
 let dir: string;
 const runnerCalls: { authorized: boolean; audience: string | null }[] = [];
 
 beforeAll(async () => {
-  fx = await startBrokerFixture();
+  fx = await startInProcessBroker({ listen: true });
   dir = await mkdtemp(join(tmpdir(), "broker-exchange-cli-"));
   runner = createServer((req, res) => {
     void (async () => {
@@ -62,7 +62,7 @@ function cli(args: readonly string[], env: Record<string, string> = {}): Promise
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ["--import", "tsx", "src/cli/broker.ts", "exchange", "--broker", fx.url, ...args],
+      [...CLI_ARGS, "exchange", "--broker", fx.url, ...args],
       { cwd: ROOT, env: { PATH: process.env.PATH ?? "", ...env } },
       (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
     );
@@ -80,7 +80,7 @@ async function verify(token: string, audience: string) {
   return (await jwtVerify(token, createLocalJWKSet(jwks), { issuer: fx.url, audience, typ: "at+jwt" })).payload;
 }
 
-// Each CLI call starts a tsx process (seconds on a loaded machine): a test runs several in a row.
+// Each CLI call starts a node process (seconds on a loaded machine): a test runs several in a row.
 describe("broker exchange", { timeout: 90_000 }, () => {
   it("in GitHub Actions: fetches the job's OIDC token for the broker's issuer, masks, then prints the access token", async () => {
     const audience = GRANTS.github.audiences[0];
@@ -145,13 +145,13 @@ describe("broker exchange", { timeout: 90_000 }, () => {
   });
 
   it("answers a broker that requires DPoP nonces by retrying once with the nonce it was given", async () => {
-    const strict = await startBrokerFixture({ env: { BROKER_DPOP_NONCE: "required" } });
+    const strict = await startInProcessBroker({ listen: true, env: { BROKER_DPOP_NONCE: "required" } });
     try {
       const subject = await strict.issuers.gitlab.mint(gitlabCiClaims());
       const result = await new Promise<CliResult>((resolve) => {
         execFile(
           process.execPath,
-          ["--import", "tsx", "src/cli/broker.ts", "exchange", "--broker", strict.url, "--token-env", "T", "--audience", GRANTS.gitlab.audiences[0], "--dpop-key", join(dir, "dpop-nonce.pem")],
+          [...CLI_ARGS, "exchange", "--broker", strict.url, "--token-env", "T", "--audience", GRANTS.gitlab.audiences[0], "--dpop-key", join(dir, "dpop-nonce.pem")],
           { cwd: ROOT, env: { PATH: process.env.PATH ?? "", T: subject } },
           (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
         );

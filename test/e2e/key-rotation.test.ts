@@ -13,14 +13,14 @@
  * MUST change with the bundle's contents) and both replicas serve the same one.
  */
 import { execFile } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeSegment, eventually, OIDC_SUBJECT, requestBroker, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
 import type { BrokerProcess } from "../support/broker-process.js";
+import { CLI_ARGS } from "../support/compiled-broker.js";
+import { ROOT } from "../support/repo-root.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const AUDIENCE = "https://a.example.com";
 const DEADLINE_MS = 15_000; // file event + debounce, or the 10 s periodic check at worst
 
@@ -38,7 +38,7 @@ afterAll(async () => {
 });
 
 async function keysCli(...args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return promisify(execFile)(process.execPath, ["--import", "tsx", "src/cli/broker.ts", "keys", ...args, "--dir", fx.keysDir], {
+  return promisify(execFile)(process.execPath, [...CLI_ARGS, "keys", ...args, "--dir", fx.keysDir], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "" },
   });

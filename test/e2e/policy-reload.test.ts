@@ -1,10 +1,12 @@
 /**
- * Policy hot reload through real broker processes: a file change takes effect without a
- * restart (BROKER_WATCH_POLICIES=true), a broken edit keeps the previous set and says why,
- * and SIGHUP reloads when watching is off. Deadlines, never fixed sleeps.
+ * Policy hot reload: a file change takes effect without a restart (BROKER_WATCH_POLICIES=true;
+ * the broker in-process, watching its folder), a broken edit keeps the previous set and says why,
+ * and SIGHUP reloads when watching is off (a real broker process, to receive the signal).
+ * Deadlines, never fixed sleeps.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, OIDC_SUBJECT, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { eventually, OIDC_SUBJECT, startBrokerFixture, type BrokerFixture, type BrokerUnderTest } from "../support/broker-fixture.js";
+import { startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
 
 /** A policy for the oidc issuer whose granted scope we change between steps. */
 const reloadPolicy = (scope: string) => ({
@@ -15,16 +17,16 @@ const reloadPolicy = (scope: string) => ({
 });
 
 /** Exchanges a fresh token of `subject` and returns the status and error (or scope). */
-async function attempt(fx: BrokerFixture, subject: string, scope: string): Promise<{ status: number; error: unknown; scope: unknown }> {
+async function attempt(fx: BrokerUnderTest, subject: string, scope: string): Promise<{ status: number; error: unknown; scope: unknown }> {
   const token = await fx.issuers.oidc.mint({ sub: subject });
   const res = await fx.exchange({ ...fx.form(token), audience: "https://reload.example.com", scope });
   return { status: res.status, error: res.json.error, scope: res.json.scope };
 }
 
 describe("with BROKER_WATCH_POLICIES=true", () => {
-  let fx: BrokerFixture;
+  let fx: InProcessBroker;
   beforeAll(async () => {
-    fx = await startBrokerFixture({ env: { BROKER_WATCH_POLICIES: "true" }, policies: { "reload.policy.yaml": reloadPolicy("v1:read") } });
+    fx = await startInProcessBroker({ env: { BROKER_WATCH_POLICIES: "true" }, policies: { "reload.policy.yaml": reloadPolicy("v1:read") } });
   });
   afterAll(async () => {
     await fx?.close();

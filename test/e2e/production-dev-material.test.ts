@@ -14,14 +14,14 @@ import { generateKeyPairSync } from "node:crypto";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { exportJWK } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { runBrokerUntilExit, startBroker } from "../support/broker-process.js";
+import { CLI_ARGS } from "../support/compiled-broker.js";
+import { ROOT } from "../support/repo-root.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 let dir: string;
 let env: Record<string, string>;
@@ -35,7 +35,7 @@ async function shippedLocalDevEntry(): Promise<Record<string, unknown>> {
 }
 
 async function keysCli(...args: string[]): Promise<string> {
-  const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "src/cli/broker.ts", "keys", ...args, "--dir", join(dir, "keys")], {
+  const { stdout } = await promisify(execFile)(process.execPath, [...CLI_ARGS, "keys", ...args, "--dir", join(dir, "keys")], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "" },
   });

@@ -18,14 +18,13 @@
 import calculateSlot from "cluster-key-slot";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { redisKey } from "../../src/redis/redis-revocation-store.js";
-import { decodeSegment, eventually, GRANTS, startBrokerFixture, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
-import { startRedisCluster, type RedisClusterHandle, type RedisServerHandle } from "../support/redis-server.js";
-import { elapsedMs, replicaClient, type ReplicaClient } from "../support/replica-client.js";
+import { decodeSegment, eventually, GRANTS, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
+import type { RedisClusterHandle, RedisServerHandle } from "../support/redis-server.js";
+import { elapsedMs, type ReplicaClient } from "../support/replica-client.js";
+import { redisCluster, startReplicaPair, type ReplicaPair } from "../support/replica-pair.js";
 import { gitlabCiClaims } from "../support/test-issuer.js";
 
 const ADMIN_SECRET = "cluster-e2e-admin-secret-0123456789-abcdefghij";
-const INTROSPECTOR_SUBJECT = "resource-server";
-const INTROSPECTION_SCOPE = "broker:introspect";
 const CYCLES = 10;
 /** The issue's bound: every replica answers for the restarted master's keys within 5 s of cluster_state:ok. */
 const RECOVERY_BOUND_MS = 5_000;
@@ -36,6 +35,7 @@ const CLUSTER_OK_DEADLINE_MS = 20_000;
 /** Pause between two requests of one background load loop (it paces the load; nothing waits on it). */
 const LOAD_PACE_MS = 20;
 
+let pair: ReplicaPair<RedisClusterHandle>;
 let cluster: RedisClusterHandle;
 let victim: RedisServerHandle;
 let victimRanges: readonly (readonly [number, number])[] = [];
@@ -59,26 +59,16 @@ let loadRequests = 0;
 let loadRefused = 0;
 
 beforeAll(async () => {
-  cluster = await startRedisCluster();
-  fx = await startBrokerFixture({
+  pair = await startReplicaPair({
+    redis: redisCluster(),
+    introspector: true,
     env: {
-      REDIS_URL: cluster.url,
       BROKER_ADMIN_SECRET: ADMIN_SECRET,
       BROKER_REDIS_COMMAND_TIMEOUT_MS: "300",
       BROKER_REDIS_CONNECT_TIMEOUT_MS: "1000",
     },
-    policies: (brokerUrl) => ({
-      "introspector.policy.yaml": {
-        id: "e2e-introspector",
-        issuer: "oidc",
-        condition: `identity.subject == "${INTROSPECTOR_SUBJECT}"`,
-        grant: { workload_id: "rs/introspector", audiences: [brokerUrl], scopes: [INTROSPECTION_SCOPE], max_lifetime: "15m" },
-      },
-    }),
   });
-  a = replicaClient("A", fx.url);
-  b = replicaClient("B", (await fx.startReplica()).url);
-  await eventually(async () => (await a.get("/readyz")).status === 200 && (await b.get("/readyz")).status === 200, 15_000, "both replicas ready");
+  ({ redis: cluster, fx, a, b, introspector } = pair);
 
   // The victim: the master serving the gitlab workload's key; the target: a gitlab token whose jti
   // key is on that master too, so one introspection reads two of its slots at once.
@@ -88,9 +78,6 @@ beforeAll(async () => {
     if (onVictim(redisKey("jti", decodeSegment(token, 1).jti as string))) target = token;
   }
   expect(target, "a gitlab token whose jti lands on the victim").toBeDefined();
-  introspector = accessToken(
-    await a.exchange({ ...fx.form(await fx.issuers.oidc.mint({ sub: INTROSPECTOR_SUBJECT })), audience: fx.url, scope: INTROSPECTION_SCOPE }),
-  );
 }, 90_000);
 
 afterAll(async () => {
@@ -108,8 +95,7 @@ afterAll(async () => {
         `  load: ${loadRequests} requests, ${loadRefused} answered 503; ${acknowledged.length} revocations acknowledged`,
     );
   }
-  await fx?.close();
-  await cluster?.stop();
+  await pair?.close();
 }, 30_000);
 
 // ---------------------------------------------------------------------------------------------

@@ -19,10 +19,12 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { redisKey } from "../../src/redis/redis-revocation-store.js";
-import { decodeSegment, eventually, GRANTS, OIDC_SUBJECT, startBrokerFixture, type BrokerFixture, type BrokerResponse, type IssuerEntry } from "../support/broker-fixture.js";
+import { decodeSegment, eventually, GRANTS, OIDC_SUBJECT, type BrokerFixture, type BrokerResponse, type IssuerEntry } from "../support/broker-fixture.js";
 import type { BrokerProcess } from "../support/broker-process.js";
-import { startRedisServer, type RedisServerHandle } from "../support/redis-server.js";
+import type { RedisServerHandle } from "../support/redis-server.js";
 import { elapsedMs, exchangeAudits, replicaClient, sha256Hex, sortedListing, type ReplicaClient } from "../support/replica-client.js";
+import { standaloneRedis, startReplicaPair, type ReplicaPair } from "../support/replica-pair.js";
+import { expectRefusal } from "../support/refusal.js";
 import { githubActionsClaims, gitlabCiClaims, kubernetesClaims, spiffeClaims } from "../support/test-issuer.js";
 
 const ADMIN_SECRET = "replicas-e2e-admin-secret-0123456789-abcdefghij";
@@ -35,13 +37,11 @@ const OUTAGE_BOUND_MS = 3_000;
 /** How long recovery after a Redis restart may take before the test gives up. */
 const RECOVERY_DEADLINE_MS = 20_000;
 
-const INTROSPECTOR_SUBJECT = "resource-server";
-const INTROSPECTOR_WORKLOAD = "rs/introspector";
-const INTROSPECTION_SCOPE = "broker:introspect";
 const SINGLE_USE_SUBJECT = "ci-job";
 const SINGLE_USE_WORKLOAD = "ci/single-use";
 const SINGLE_USE_AUDIENCE = "https://ci.example.com";
 
+let pair: ReplicaPair<RedisServerHandle>;
 let redis: RedisServerHandle;
 let fx: BrokerFixture;
 let brokerB: BrokerProcess;
@@ -54,10 +54,10 @@ const propagation: { what: string; ms: number }[] = [];
 const outage: { what: string; ms: number }[] = [];
 
 beforeAll(async () => {
-  redis = await startRedisServer();
-  fx = await startBrokerFixture({
+  pair = await startReplicaPair({
+    redis: standaloneRedis(),
+    introspector: true,
     env: {
-      REDIS_URL: redis.url,
       BROKER_ADMIN_SECRET: ADMIN_SECRET,
       BROKER_REDIS_COMMAND_TIMEOUT_MS: "300",
       BROKER_REDIS_CONNECT_TIMEOUT_MS: "1000",
@@ -73,13 +73,7 @@ beforeAll(async () => {
         replay_protection: true,
       },
     ],
-    policies: (brokerUrl) => ({
-      "introspector.policy.yaml": {
-        id: "e2e-introspector",
-        issuer: "oidc",
-        condition: `identity.subject == "${INTROSPECTOR_SUBJECT}"`,
-        grant: { workload_id: INTROSPECTOR_WORKLOAD, audiences: [brokerUrl], scopes: [INTROSPECTION_SCOPE], max_lifetime: "15m" },
-      },
+    policies: () => ({
       "single-use.policy.yaml": {
         id: "e2e-single-use",
         issuer: "single-use",
@@ -88,14 +82,7 @@ beforeAll(async () => {
       },
     }),
   });
-  brokerB = await fx.startReplica();
-  a = replicaClient("A", fx.url);
-  b = replicaClient("B", brokerB.url);
-  // Both replicas reach Redis before the steps start.
-  await eventually(async () => (await a.get("/readyz")).status === 200 && (await b.get("/readyz")).status === 200, 15_000, "both replicas ready");
-  introspector = accessToken(
-    await a.exchange({ ...fx.form(await fx.issuers.oidc.mint({ sub: INTROSPECTOR_SUBJECT })), audience: fx.url, scope: INTROSPECTION_SCOPE }),
-  );
+  ({ redis, fx, brokerB, a, b, introspector } = pair);
 }, 60_000);
 
 afterAll(async () => {
@@ -108,8 +95,7 @@ afterAll(async () => {
     );
   }
   if (outage.length > 0) console.log(`[replicas-redis] answers with Redis down (ms):\n${outage.map((sample) => `  ${sample.what}: ${sample.ms} ms`).join("\n")}`);
-  await fx?.close();
-  await redis?.stop();
+  await pair?.close();
 }, 30_000);
 
 // ---------------------------------------------------------------------------------------------
@@ -121,16 +107,9 @@ function accessToken(res: BrokerResponse): string {
   return res.json.access_token as string;
 }
 
-function expectError(res: BrokerResponse, status: number, error: string, description?: string): void {
-  expect(res.status, res.text).toBe(status);
-  expect(res.json.error).toBe(error);
-  if (description !== undefined) expect(res.json.error_description).toBe(description);
-  expect(res.json).not.toHaveProperty("access_token");
-}
-
 /** 503 temporarily_unavailable with a positive integer Retry-After, and nothing issued. */
 function expectUnavailable(res: BrokerResponse): void {
-  expectError(res, 503, "temporarily_unavailable");
+  expectRefusal(res, { status: 503, error: "temporarily_unavailable" });
   expect(res.headers.get("retry-after")).toMatch(/^[1-9]\d*$/);
   expect(res.json).not.toHaveProperty("active");
 }
@@ -200,8 +179,8 @@ describe("two broker replicas sharing one Redis", () => {
     expect(revoked.json).not.toHaveProperty("block");
 
     // 1.3 B refuses to re-exchange the old token; A too.
-    expectError(await b.reExchange(old, GRANTS.github.audiences[0]), 400, "invalid_request", "subject_token has been revoked");
-    expectError(await a.reExchange(old, GRANTS.github.audiences[0]), 400, "invalid_request", "subject_token has been revoked");
+    expectRefusal(await b.reExchange(old, GRANTS.github.audiences[0]), { status: 400, error: "invalid_request", description: "subject_token has been revoked" });
+    expectRefusal(await a.reExchange(old, GRANTS.github.audiences[0]), { status: 400, error: "invalid_request", description: "subject_token has been revoked" });
 
     // 1.4 A plain revocation covers credentials issued at or before its instant only: once the clock
     //     is past it, a new exchange (on B) succeeds and its token is active on A.
@@ -217,9 +196,9 @@ describe("two broker replicas sharing one Redis", () => {
     expect(blocked.status, blocked.text).toBe(201);
     const refused = await b.exchange(await githubForm());
     propagation.push({ what: "workload block → B exchange refused", ms: elapsedMs(blockAcked) });
-    expectError(refused, 400, "unauthorized_client", "issuance to this workload is blocked");
+    expectRefusal(refused, { status: 400, error: "unauthorized_client", description: "issuance to this workload is blocked" });
     expect(blocked.json.block).toMatchObject({ workload_id: workload, until: null, actor: "bootstrap-admin", reason: "replica test: retire" });
-    expectError(await a.exchange(await githubForm()), 400, "unauthorized_client");
+    expectRefusal(await a.exchange(await githubForm()), { status: 400, error: "unauthorized_client" });
     // The fresh token was issued before this second revocation: now inactive on both.
     expect(await active(b, fresh)).toBe(false);
     expect(await active(a, fresh)).toBe(false);
@@ -237,7 +216,7 @@ describe("two broker replicas sharing one Redis", () => {
     for (const replica of [a, b]) {
       expect(await active(replica, old)).toBe(false);
       expect(await active(replica, fresh)).toBe(false);
-      expectError(await replica.reExchange(old, GRANTS.github.audiences[0]), 400, "invalid_request", "subject_token has been revoked");
+      expectRefusal(await replica.reExchange(old, GRANTS.github.audiences[0]), { status: 400, error: "invalid_request", description: "subject_token has been revoked" });
     }
     mustStayRevoked.push(old, fresh);
   });
@@ -253,7 +232,7 @@ describe("two broker replicas sharing one Redis", () => {
     propagation.push({ what: "jti revocation → B introspect", ms: elapsedMs(acked) });
     expect(first.json).toEqual({ active: false });
     expect(await active(b, otherOne)).toBe(true);
-    expectError(await b.reExchange(revokedOne, GRANTS.kubernetes.audiences[0]), 400, "invalid_request", "subject_token has been revoked");
+    expectRefusal(await b.reExchange(revokedOne, GRANTS.kubernetes.audiences[0]), { status: 400, error: "invalid_request", description: "subject_token has been revoked" });
 
     // 2.2 More samples of the propagation, each B's first request after A's acknowledgement.
     for (let sample = 1; sample <= 8; sample += 1) {
@@ -327,7 +306,7 @@ describe("two broker replicas sharing one Redis", () => {
 
     const allowed = results.filter((res) => res.status === 200);
     expect(allowed, results.map((res) => `${res.status} ${res.text}`).join("\n")).toHaveLength(1);
-    for (const res of results.filter((res) => res.status !== 200)) expectError(res, 400, "invalid_request", "subject_token was already used");
+    for (const res of results.filter((res) => res.status !== 200)) expectRefusal(res, { status: 400, error: "invalid_request", description: "subject_token was already used" });
     expect(payload(accessToken(allowed[0] as BrokerResponse)).sub).toBe(SINGLE_USE_WORKLOAD);
 
     // The audit logs of A and B together: one record per attempt, exactly one allow.
@@ -344,7 +323,7 @@ describe("two broker replicas sharing one Redis", () => {
     expect(exchangeAudits(brokerB, digest)).toHaveLength(attempts / 2);
 
     // A later replay on either replica is refused too.
-    expectError(await b.exchange(form), 400, "invalid_request", "subject_token was already used");
+    expectRefusal(await b.exchange(form), { status: 400, error: "invalid_request", description: "subject_token was already used" });
     mustStayRevoked.push(subject);
   });
 
@@ -432,11 +411,11 @@ describe("two broker replicas sharing one Redis", () => {
         expect(await active(replica, token), `${jtiOf(token)} on ${replica.name}`).toBe(false);
       }
       expect(await active(replica, live)).toBe(true);
-      expectError(await replica.exchange(await spiffeForm()), 400, "unauthorized_client", "issuance to this workload is blocked");
-      expectError(await replica.exchange(await oidcForm()), 400, "unauthorized_client", "issuance to this workload is blocked");
+      expectRefusal(await replica.exchange(await spiffeForm()), { status: 400, error: "unauthorized_client", description: "issuance to this workload is blocked" });
+      expectRefusal(await replica.exchange(await oidcForm()), { status: 400, error: "unauthorized_client", description: "issuance to this workload is blocked" });
       // The single-use token of step 3 is still spent.
       for (const token of mustStayRevoked.filter((token) => payload(token).iss !== fx.url)) {
-        expectError(await replica.exchange({ ...fx.form(token), audience: SINGLE_USE_AUDIENCE }), 400, "invalid_request", "subject_token was already used");
+        expectRefusal(await replica.exchange({ ...fx.form(token), audience: SINGLE_USE_AUDIENCE }), { status: 400, error: "invalid_request", description: "subject_token was already used" });
       }
     }
   }, 90_000);
@@ -468,7 +447,7 @@ describe("two broker replicas sharing one Redis", () => {
     );
     for (const replica of [a, b]) {
       expect(await active(replica, live)).toBe(true);
-      expectError(await replica.exchange(await spiffeForm()), 400, "unauthorized_client");
+      expectRefusal(await replica.exchange(await spiffeForm()), { status: 400, error: "unauthorized_client" });
     }
   }, 60_000);
 
@@ -488,7 +467,7 @@ describe("two broker replicas sharing one Redis", () => {
       await eventually(async () => (await c.exchange(await gitlabForm())).status === 200, RECOVERY_DEADLINE_MS, "C issues");
       // It honours what was revoked and blocked before it started.
       for (const token of mustStayRevoked.filter((token) => payload(token).iss === fx.url)) expect(await active(c, token)).toBe(false);
-      expectError(await c.exchange(await spiffeForm()), 400, "unauthorized_client");
+      expectRefusal(await c.exchange(await spiffeForm()), { status: 400, error: "unauthorized_client" });
     } finally {
       expect(await late.stop()).toBe(0);
     }

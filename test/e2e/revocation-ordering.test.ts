@@ -13,48 +13,27 @@
  * second).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { decodeSegment, eventually, GRANTS, OIDC_SUBJECT, startBrokerFixture, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
-import type { BrokerProcess } from "../support/broker-process.js";
-import { startRedisServer, type RedisServerHandle } from "../support/redis-server.js";
-import { replicaClient, type ReplicaClient } from "../support/replica-client.js";
+import { decodeSegment, GRANTS, OIDC_SUBJECT, type BrokerFixture, type BrokerResponse } from "../support/broker-fixture.js";
+import { standaloneRedis, startReplicaPair, type ReplicaPair } from "../support/replica-pair.js";
+import type { RedisServerHandle } from "../support/redis-server.js";
+import type { ReplicaClient } from "../support/replica-client.js";
 
 const ADMIN_SECRET = "ordering-e2e-admin-secret-0123456789-abcdefghij";
 const ROUNDS = 100;
-const INTROSPECTOR_SUBJECT = "resource-server";
-const INTROSPECTION_SCOPE = "broker:introspect";
 
-let redis: RedisServerHandle;
+let pair: ReplicaPair<RedisServerHandle>;
 let fx: BrokerFixture;
-let brokerB: BrokerProcess;
 let a: ReplicaClient;
 let b: ReplicaClient;
 let introspector: string;
 
 beforeAll(async () => {
-  redis = await startRedisServer();
-  fx = await startBrokerFixture({
-    env: { REDIS_URL: redis.url, BROKER_ADMIN_SECRET: ADMIN_SECRET },
-    policies: (brokerUrl) => ({
-      "introspector.policy.yaml": {
-        id: "e2e-introspector",
-        issuer: "oidc",
-        condition: `identity.subject == "${INTROSPECTOR_SUBJECT}"`,
-        grant: { workload_id: "rs/introspector", audiences: [brokerUrl], scopes: [INTROSPECTION_SCOPE], max_lifetime: "15m" },
-      },
-    }),
-  });
-  brokerB = await fx.startReplica();
-  a = replicaClient("A", fx.url);
-  b = replicaClient("B", brokerB.url);
-  await eventually(async () => (await a.get("/readyz")).status === 200 && (await b.get("/readyz")).status === 200, 15_000, "both replicas ready");
-  introspector = accessToken(
-    await a.exchange({ ...fx.form(await fx.issuers.oidc.mint({ sub: INTROSPECTOR_SUBJECT })), audience: fx.url, scope: INTROSPECTION_SCOPE }),
-  );
+  pair = await startReplicaPair({ redis: standaloneRedis(), env: { BROKER_ADMIN_SECRET: ADMIN_SECRET }, introspector: true });
+  ({ fx, a, b, introspector } = pair);
 }, 60_000);
 
 afterAll(async () => {
-  await fx?.close();
-  await redis?.stop();
+  await pair?.close();
 }, 30_000);
 
 function accessToken(res: BrokerResponse): string {

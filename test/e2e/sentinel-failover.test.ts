@@ -14,53 +14,31 @@
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
-import type { BrokerProcess } from "../support/broker-process.js";
-import { startRedisServer, type RedisServerHandle } from "../support/redis-server.js";
-import { replicaClient, type ReplicaClient } from "../support/replica-client.js";
+import { eventually } from "../support/broker-fixture.js";
+import type { RedisServerHandle } from "../support/redis-server.js";
+import type { ReplicaClient } from "../support/replica-client.js";
+import { redisSentinel, startReplicaPair, type ReplicaPair, type RedisSentinelDeployment } from "../support/replica-pair.js";
 
 const ADMIN_SECRET = "sentinel-e2e-admin-secret-0123456789-abcdefghij";
 const MASTER_NAME = "brokerfail";
 /** How long the stream may run after the failover command before the test gives up waiting for the old master's demotion. */
 const DEMOTION_DEADLINE_MS = 20_000;
 
+let pair: ReplicaPair<RedisSentinelDeployment>;
 let master: RedisServerHandle;
 let replica: RedisServerHandle;
-let sentinel: RedisServerHandle;
 let sentinelCli: Redis;
-let fx: BrokerFixture;
-let brokerB: BrokerProcess;
 let a: ReplicaClient;
 let b: ReplicaClient;
 
 beforeAll(async () => {
-  // No 5 s wait before the first (diskless) sync: the replica is linked at once.
-  master = await startRedisServer({ args: ["--repl-diskless-sync-delay", "0"] });
-  replica = await startRedisServer({ args: ["--replicaof", "127.0.0.1", String(master.port)] });
-  sentinel = await startRedisServer({ sentinelFor: { masterName: MASTER_NAME, masterPort: master.port } });
-  sentinelCli = new Redis(sentinel.url);
-  // The master counts the replica in WAIT from the replica's first acknowledgement after its sync.
-  const masterCli = new Redis(master.url);
-  await eventually(async () => (await masterCli.set("linked-probe", "1"), (await masterCli.wait(1, 100)) === 1), 15_000, "replica linked");
-  await masterCli.del("linked-probe");
-  masterCli.disconnect();
-  // The Sentinel must know the replica before it can fail over to it.
-  await eventually(async () => ((await sentinelCli.call("SENTINEL", "REPLICAS", MASTER_NAME)) as unknown[]).length === 1, 20_000, "sentinel sees the replica");
-  fx = await startBrokerFixture({
-    env: { REDIS_URL: `redis+sentinel://127.0.0.1:${sentinel.port}/${MASTER_NAME}`, BROKER_ADMIN_SECRET: ADMIN_SECRET },
-  });
-  brokerB = await fx.startReplica();
-  a = replicaClient("A", fx.url);
-  b = replicaClient("B", brokerB.url);
-  await eventually(async () => (await a.get("/readyz")).status === 200 && (await b.get("/readyz")).status === 200, 15_000, "both replicas ready");
+  pair = await startReplicaPair({ redis: redisSentinel(MASTER_NAME), env: { BROKER_ADMIN_SECRET: ADMIN_SECRET } });
+  ({ a, b } = pair);
+  ({ master, replica, sentinelCli } = pair.redis);
 }, 90_000);
 
 afterAll(async () => {
-  await fx?.close();
-  sentinelCli?.disconnect();
-  await sentinel?.stop();
-  await replica?.stop();
-  await master?.stop();
+  await pair?.close();
 }, 30_000);
 
 interface Outcome {

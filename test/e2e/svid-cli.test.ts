@@ -1,5 +1,5 @@
 /**
- * `broker svid` end to end: the real CLI process against a real broker process with SVIDs enabled
+ * `broker svid` end to end: the real CLI process against the broker in-process, served on loopback, with SVIDs enabled
  * (a development root CA generated on first start). The workload's "projected token" is minted by
  * the fixture's Kubernetes test issuer and written to a file, as the kubelet would. Checked with
  * independent tools: openssl verifies the chain against bundle.pem and compares the public keys.
@@ -9,23 +9,24 @@ import { X509Certificate } from "node:crypto";
 import { once } from "node:events";
 import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backoffMs, renewalDelayMs } from "../../src/cli/svid-client.js";
-import { eventually, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { eventually, startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
 import { kubernetesClaims } from "../support/test-issuer.js";
-import { openssl, scratch } from "../svid/helpers.js";
+import { openssl, scratch } from "../support/svid-harness.js";
+import { CLI_ARGS } from "../support/compiled-broker.js";
+import { ROOT } from "../support/repo-root.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const TRUST_DOMAIN = "cli.svid.test";
 const SHORT_LIFETIME_SECONDS = 6;
 
-let fx: BrokerFixture;
+let fx: InProcessBroker;
 let tmp: Awaited<ReturnType<typeof scratch>>;
 
 beforeAll(async () => {
   tmp = await scratch();
-  fx = await startBrokerFixture({
+  fx = await startInProcessBroker({
+    listen: true,
     env: { BROKER_TRUST_DOMAIN: TRUST_DOMAIN },
     policies: {
       "kubernetes-svid.policy.yaml": {
@@ -68,7 +69,7 @@ interface CliResult {
   readonly stderr: string;
 }
 
-const cliArgs = (args: readonly string[]) => ["--import", "tsx", "src/cli/broker.ts", "svid", "--broker", fx.url, ...args];
+const cliArgs = (args: readonly string[]) => [...CLI_ARGS, "svid", "--broker", fx.url, ...args];
 
 function cli(args: readonly string[]): Promise<CliResult> {
   return new Promise((resolve) => {
@@ -102,7 +103,7 @@ async function leafOf(dir: string): Promise<X509Certificate | undefined> {
   }
 }
 
-// Each CLI call starts a tsx process (seconds on a loaded machine): a test runs several in a row.
+// Each CLI call starts a node process (seconds on a loaded machine): a test runs several in a row.
 describe("broker svid --once", { timeout: 90_000 }, () => {
   it("writes svid.pem, svid.key (0600) and bundle.pem that openssl verifies, with a key matching the certificate", async () => {
     const { path, token } = await tokenFile("ledger");

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadIssuerConfigs } from "../../src/identity/issuer-config.js";
 import { generateSigningKey } from "../support/test-issuer.js";
-import { BROKER } from "./helpers.js";
+import { BROKER } from "../support/identity.js";
 
 async function writeIssuersFile(yaml: string, extraFiles: Record<string, string> = {}): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "issuers-"));

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { TokenVerifier } from "../../src/identity/token-verifier.js";
 import type { ManualClock } from "../../src/lib/clock.js";
 import { generateSigningKey, startTestIssuer, type TestIssuer } from "../support/test-issuer.js";
-import { BROKER, T0, brokerError, issuerConfig, manualClock, recordingLog, verifierFor } from "./helpers.js";
+import { BROKER, T0, brokerError, issuerConfig, manualClock, recordingLog, verifierFor } from "../support/identity.js";
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ManualClock } from "../../src/lib/clock.js";
 import { generateSigningKey, kubernetesClaims, spiffeClaims, startTestIssuer, type TestIssuer, type TestSigningKey } from "../support/test-issuer.js";
-import { BROKER, T0, brokerError, issuerConfig, manualClock, verifierFor, writeTempJson } from "./helpers.js";
+import { BROKER, T0, brokerError, issuerConfig, manualClock, verifierFor, writeTempJson } from "../support/identity.js";
 
 describe("static JWKS files", () => {
   let clock: ManualClock;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { TokenVerifier } from "../../src/identity/token-verifier.js";
 import type { ManualClock } from "../../src/lib/clock.js";
 import { generateSigningKey, githubActionsClaims, startTestIssuer, type TestIssuer } from "../support/test-issuer.js";
-import { BROKER, T0, brokerError, issuerConfig, manualClock, verifierFor } from "./helpers.js";
+import { BROKER, T0, brokerError, issuerConfig, manualClock, verifierFor } from "../support/identity.js";
 
 const NOW = T0 / 1000;
 

@@ -4,7 +4,7 @@ import { VerifiedTokenCache } from "../../src/identity/verified-token-cache.js";
 import type { VerifiedSubject } from "../../src/identity/types.js";
 import type { ManualClock } from "../../src/lib/clock.js";
 import { startTestIssuer, type TestIssuer } from "../support/test-issuer.js";
-import { BROKER, T0, brokerError, issuerConfig, manualClock, verifierFor } from "./helpers.js";
+import { BROKER, T0, brokerError, issuerConfig, manualClock, verifierFor } from "../support/identity.js";
 
 const SECOND = 1000;
 

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { attenuate, narrowWithin } from "../../src/authorization/attenuate.js";
 import { loadPolicySet } from "../../src/policy/load-policies.js";
 import type { Narrow, PolicySet } from "../../src/policy/types.js";
-import { KNOWN_ISSUERS, NOW, policyYaml, request, subject, tempDir, narrow } from "./helpers.js";
+import { KNOWN_ISSUERS, NOW, policyYaml, request, subject, tempDir, narrow } from "../support/policy.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

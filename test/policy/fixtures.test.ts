@@ -1,10 +1,11 @@
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { runPolicyFixtures } from "../../src/policy/fixtures.js";
 import { loadPolicySet } from "../../src/policy/load-policies.js";
-import { KNOWN_ISSUERS, policyYaml, tempDir, narrow } from "./helpers.js";
+import { KNOWN_ISSUERS, policyYaml, tempDir, narrow } from "../support/policy.js";
+import { ROOT } from "../support/repo-root.js";
 
-const REPO_POLICIES = fileURLToPath(new URL("../../policies/", import.meta.url));
+const REPO_POLICIES = join(ROOT, "policies");
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { loadPolicySet, PolicyLoadError } from "../../src/policy/load-policies.js";
-import { KNOWN_ISSUERS, policyYaml, request, subject, tempDir, narrow } from "./helpers.js";
+import { KNOWN_ISSUERS, policyYaml, request, subject, tempDir, narrow } from "../support/policy.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

@@ -4,7 +4,7 @@ import type { Log } from "../../src/lib/log.js";
 import { PolicyLoadError } from "../../src/policy/load-policies.js";
 import { PolicyStore } from "../../src/policy/policy-store.js";
 import type { ReloadResult } from "../../src/policy/policy-store.js";
-import { KNOWN_ISSUERS, policyYaml, request, subject, tempDir, narrow } from "./helpers.js";
+import { KNOWN_ISSUERS, policyYaml, request, subject, tempDir, narrow } from "../support/policy.js";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { BrokerError } from "../../src/errors/broker-error.js";
 import { Semaphore } from "../../src/lib/semaphore.js";
 import { shedWhenBusy, type ShedWork } from "../../src/rate-limit/shed-load.js";
-import { startHarness } from "./harness.js";
+import { startHarness } from "../support/rate-limit-harness.js";
 
 /** A unit of work that finishes only when the test says so. */
 function gate<T>() {

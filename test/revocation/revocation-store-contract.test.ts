@@ -2,8 +2,8 @@ import type { Redis } from "ioredis";
 import { afterAll, beforeAll } from "vitest";
 import { MemoryRevocationStore } from "../../src/revocation/memory-revocation-store.js";
 import { startRedisServer, type RedisServerHandle } from "../support/redis-server.js";
-import { revocationStoreContract } from "./contract.js";
-import { openRedisStore, rawClient } from "./helpers.js";
+import { revocationStoreContract } from "../support/revocation-store-contract.js";
+import { openRedisStore, rawClient } from "../support/redis-store.js";
 
 revocationStoreContract("MemoryRevocationStore", () => ({
   open: async (clock) => new MemoryRevocationStore(clock),

@@ -1,7 +1,8 @@
 /**
- * A real broker process with its own temporary policy folder, trusted-issuers file and keys
- * folder, trusting five loopback test issuers (one per platform profile) that mint tokens for
- * this broker's audience. Tests talk to it over HTTP only.
+ * A real broker process (src/main.ts) on its own configuration folder (broker-folder.ts). Tests
+ * talk to it over HTTP only. For what needs a process: signals, the CLI, replicas sharing a Redis,
+ * socket-level limits, production start-up checks; anything else builds the broker in-process
+ * (in-process-broker.ts), on the same folder, through the same buildBroker.
  *
  * ```ts
  * const fx = await startBrokerFixture();
@@ -10,275 +11,56 @@
  * await fx.close();
  * ```
  */
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { exportJWK } from "jose";
-import { stringify } from "yaml";
 import { freePort, startBroker, type BrokerProcess } from "./broker-process.js";
-import { startTestIssuer, type TestIssuer } from "./test-issuer.js";
+import { prepareBrokerFolder, type BrokerFixtureOptions, type BrokerFolder } from "./broker-folder.js";
+import { brokerClient, requestBroker, type BrokerClient } from "./broker-http.js";
 
-export const GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange";
-export const TOKEN_TYPES = {
-  jwt: "urn:ietf:params:oauth:token-type:jwt",
-  idToken: "urn:ietf:params:oauth:token-type:id_token",
-  accessToken: "urn:ietf:params:oauth:token-type:access_token",
-} as const;
+export * from "./broker-folder.js";
+export * from "./broker-http.js";
 
-/** What each test issuer's policy grants (tests compute expected results from these). */
-export const GRANTS = {
-  github: {
-    workloadId: "github/7890/123456",
-    audiences: ["https://deploy.example.com"],
-    scopes: ["deploy:read", "deploy:write"],
-    maxLifetime: 600,
-  },
-  gitlab: {
-    workloadId: "gitlab/7/42",
-    audiences: ["https://registry.example.com", "https://releases.example.com"],
-    scopes: ["artifacts:push", "artifacts:pull"],
-    maxLifetime: 900,
-  },
-  kubernetes: {
-    workloadId: "k8s/payments/api",
-    audiences: ["https://ledger-db.example.com"],
-    scopes: ["ledger:read", "ledger:write"],
-    maxLifetime: 1800,
-  },
-  spiffe: {
-    workloadId: "spiffe://example.org/ns/prod/sa/api",
-    audiences: ["https://mesh.example.com"],
-    scopes: [] as string[],
-    maxLifetime: 300,
-  },
-  oidc: {
-    workloadId: "oidc/attenuation",
-    audiences: ["https://a.example.com", "https://b.example.com", "https://c.example.com"],
-    scopes: ["s1", "s2", "s3", "s4"],
-    maxLifetime: 1200,
-  },
-} as const;
+/** The log lines a broker under test wrote: a process's stdout, or an in-process logger's. */
+export type BrokerLogs = Pick<BrokerProcess, "output" | "logRecords">;
 
-/** The subject the oidc policy grants to (any other subject of that issuer is denied). */
-export const OIDC_SUBJECT = "oidc-workload";
-
-const POLICIES: Record<string, unknown> = {
-  "github.policy.yaml": {
-    id: "e2e-github",
-    issuer: "github-actions",
-    condition:
-      'identity.attributes.repository_id == "123456" && identity.attributes.repository_owner_id == "7890" && claims.ref == "refs/heads/main"',
-    grant: {
-      workload_id: GRANTS.github.workloadId,
-      audiences: [...GRANTS.github.audiences],
-      scopes: [...GRANTS.github.scopes],
-      max_lifetime: "10m",
-      claims: { repository: "identity.attributes.repository", run_id: "claims.run_id" },
-    },
-  },
-  "gitlab.policy.yaml": {
-    id: "e2e-gitlab",
-    issuer: "gitlab-ci",
-    condition: 'identity.attributes.project_id == "42" && claims.ref_protected == "true"',
-    grant: {
-      workload_id_expr: '"gitlab/" + identity.attributes.namespace_id + "/" + identity.attributes.project_id',
-      audiences: [...GRANTS.gitlab.audiences],
-      scopes: [...GRANTS.gitlab.scopes],
-      max_lifetime: "15m",
-      claims: { ref: "claims.ref" },
-    },
-  },
-  "kubernetes.policy.yaml": {
-    id: "e2e-kubernetes",
-    issuer: "kubernetes",
-    condition: 'identity.attributes.namespace == "payments" && identity.attributes.service_account == "api"',
-    grant: {
-      workload_id: GRANTS.kubernetes.workloadId,
-      audiences: [...GRANTS.kubernetes.audiences],
-      scopes: [...GRANTS.kubernetes.scopes],
-      max_lifetime: "30m",
-      claims: { pod: "identity.attributes.pod_name" },
-    },
-  },
-  "spiffe.policy.yaml": {
-    id: "e2e-spiffe",
-    issuer: "spiffe",
-    condition: 'identity.attributes.trust_domain == "example.org" && identity.attributes.path.startsWith("/ns/prod/")',
-    grant: {
-      workload_id_expr: "identity.subject",
-      audiences: [...GRANTS.spiffe.audiences],
-      max_lifetime: "5m",
-    },
-  },
-  "oidc.policy.yaml": {
-    id: "e2e-oidc",
-    issuer: "oidc",
-    condition: `identity.subject == "${OIDC_SUBJECT}"`,
-    grant: {
-      workload_id: GRANTS.oidc.workloadId,
-      audiences: [...GRANTS.oidc.audiences],
-      scopes: [...GRANTS.oidc.scopes],
-      max_lifetime: "20m",
-    },
-  },
-};
-
-/** One issuers.yaml entry beyond the standard five (e.g. an unreachable JWKS). */
-export type IssuerEntry = Record<string, unknown> & { readonly id: string; readonly issuer: string };
-
-export interface BrokerFixtureOptions {
-  /** Extra environment for the broker (defaults: watch off, 15m caps for tokens and SVIDs). */
-  readonly env?: Readonly<Record<string, string>>;
-  /**
-   * Writes the broker's keys before it starts (e.g. `initSigningKeys` for a NODE_ENV=production
-   * start, which never generates or accepts development keys).
-   */
-  readonly prepareKeys?: (keysDir: string) => Promise<unknown>;
-  /** Extra test issuers to start; `entries` builds their issuers.yaml entries. */
-  readonly extraIssuers?: number;
-  readonly extraEntries?: (extra: readonly TestIssuer[], brokerUrl: string) => Promise<IssuerEntry[]> | IssuerEntry[];
-  /**
-   * Extra or replacing policy files: file name → YAML document (object or text); or a function of
-   * the broker's URL, for policies that grant the broker itself as audience.
-   */
-  readonly policies?: Readonly<Record<string, unknown>> | ((brokerUrl: string) => Readonly<Record<string, unknown>>);
-}
-
-/** A response of the broker, body parsed when it is JSON. */
-export interface BrokerResponse {
-  readonly status: number;
-  readonly headers: Headers;
-  readonly text: string;
-  readonly json: Record<string, unknown>;
-}
-
-export interface BrokerFixture {
-  readonly broker: BrokerProcess;
+/** A broker under test, however it runs: its folder, its issuers, its logs and a client. */
+export interface BrokerUnderTest extends Omit<BrokerFolder, "env" | "close">, BrokerClient {
   readonly url: string;
-  readonly dir: string;
-  readonly policyDir: string;
-  readonly keysDir: string;
-  readonly issuers: {
-    readonly github: TestIssuer;
-    readonly gitlab: TestIssuer;
-    readonly kubernetes: TestIssuer;
-    readonly spiffe: TestIssuer;
-    readonly oidc: TestIssuer;
-  };
-  readonly extra: readonly TestIssuer[];
-  /** POSTs an application/x-www-form-urlencoded body to /token; arrays repeat the parameter. */
-  exchange(form: Readonly<Record<string, string | readonly string[]>>): Promise<BrokerResponse>;
-  /** The base form of a token exchange for `subjectToken` (type jwt unless given). */
-  form(subjectToken: string, subjectTokenType?: string): Record<string, string>;
-  /** GETs a path of the broker. */
-  get(path: string): Promise<BrokerResponse>;
-  /** Writes (or replaces) a file in the policy folder. */
-  writePolicy(name: string, content: unknown): Promise<void>;
-  /** Every secret the broker or the issuers hold: PEM bodies and private JWK members. */
-  privateKeyMaterial(): Promise<string[]>;
+  readonly broker: BrokerLogs;
+  close(): Promise<void>;
+}
+
+export interface BrokerFixture extends BrokerUnderTest {
+  readonly broker: BrokerProcess;
   /**
    * Starts another broker process (a replica) over the same policy folder, issuers and keys, on
    * its own port, with the same issuer URL (the first broker's), so tokens of either verify on
    * both. Its environment is the fixture's plus `env`. close() stops it too.
    */
   startReplica(env?: Readonly<Record<string, string>>): Promise<BrokerProcess>;
-  close(): Promise<void>;
 }
 
 /** Starts the five profile issuers, writes the config folder, and starts the broker on it. */
 export async function startBrokerFixture(options: BrokerFixtureOptions = {}): Promise<BrokerFixture> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const dir = await mkdtemp(join(tmpdir(), "broker-e2e-"));
-  const policyDir = join(dir, "policies");
-  const keysDir = join(dir, "keys");
-  await mkdir(policyDir);
-  await mkdir(keysDir);
-
-  const started: TestIssuer[] = [];
-  let broker: BrokerProcess | undefined;
-  const replicas: BrokerProcess[] = [];
+  const folder = await prepareBrokerFolder(url, options);
+  const processes: BrokerProcess[] = [];
   const close = async () => {
-    await Promise.all([broker, ...replicas].map((child) => child?.stop()));
-    await Promise.all(started.map((issuer) => issuer.close()));
-    await rm(dir, { recursive: true, force: true });
+    await Promise.all(processes.map((child) => child.stop()));
+    await folder.close();
   };
   try {
-    const start = async () => {
-      const issuer = await startTestIssuer({ audience: url });
-      started.push(issuer);
-      return issuer;
-    };
-    const [github, gitlab, kubernetes, spiffe, oidc] = [await start(), await start(), await start(), await start(), await start()] as const;
-    const extra: TestIssuer[] = [];
-    for (let i = 0; i < (options.extraIssuers ?? 0); i += 1) extra.push(await start());
-
-    await writeFile(join(dir, "spiffe-jwks.json"), JSON.stringify(spiffe.jwks()));
-    const entries: IssuerEntry[] = [
-      { id: "github-actions", issuer: github.url, profile: "github-actions", keys: { discovery: true }, algorithms: ["RS256"], max_token_age: "10m" },
-      { id: "gitlab-ci", issuer: gitlab.url, profile: "gitlab-ci", keys: { jwks_uri: gitlab.jwksUrl }, algorithms: ["RS256", "ES256"] },
-      { id: "kubernetes", issuer: kubernetes.url, profile: "kubernetes", keys: { discovery: true }, algorithms: ["RS256", "ES256"] },
-      { id: "spiffe", issuer: spiffe.url, profile: "spiffe", trust_domain: "example.org", keys: { jwks_file: "../spiffe-jwks.json" }, algorithms: ["ES256"] },
-      {
-        id: "oidc",
-        issuer: oidc.url,
-        profile: "oidc",
-        keys: { discovery: true },
-        algorithms: ["ES256", "RS256"],
-        max_lifetime: "1h",
-        max_token_age: "10m",
-        clock_skew: "30s",
-      },
-      ...(options.extraEntries ? await options.extraEntries(extra, url) : []),
-    ];
-    await writeFile(join(policyDir, "issuers.yaml"), stringify({ issuers: entries }));
-    const extraPolicies = typeof options.policies === "function" ? options.policies(url) : options.policies;
-    for (const [name, doc] of Object.entries({ ...POLICIES, ...extraPolicies })) {
-      await writeFile(join(policyDir, name), typeof doc === "string" ? doc : stringify(doc));
-    }
-
-    const brokerEnv = {
-      BROKER_ISSUER_URL: url,
-      BROKER_POLICY_DIR: policyDir,
-      BROKER_KEYS_DIR: keysDir,
-      BROKER_WATCH_POLICIES: "false",
-      BROKER_MAX_TOKEN_LIFETIME: "15m",
-      // A workload revocation lives max(token cap, SVID cap): the same 15m keeps its entries' bound.
-      BROKER_SVID_MAX_LIFETIME: "15m",
-      ...options.env,
-    };
-    await options.prepareKeys?.(keysDir);
-    broker = await startBroker({ BROKER_PORT: String(port), ...brokerEnv });
-    const running = broker;
-
-    const request = (path: string, init?: RequestInit): Promise<BrokerResponse> => requestBroker(url, path, init);
-
+    const broker = await startBroker({ BROKER_PORT: String(port), ...folder.env });
+    processes.push(broker);
+    const { env: _env, close: _close, ...shared } = folder;
     return {
-      broker: running,
+      ...shared,
+      ...brokerClient((path, init) => requestBroker(url, path, init)),
+      broker,
       url,
-      dir,
-      policyDir,
-      keysDir,
-      issuers: { github, gitlab, kubernetes, spiffe, oidc },
-      extra,
-      exchange: (form) =>
-        request("/token", {
-          method: "POST",
-          headers: { "content-type": "application/x-www-form-urlencoded" },
-          body: encodeForm(form),
-        }),
-      form: (subjectToken, subjectTokenType = TOKEN_TYPES.jwt) => ({
-        grant_type: GRANT_TYPE,
-        subject_token: subjectToken,
-        subject_token_type: subjectTokenType,
-      }),
-      get: (path) => request(path),
-      writePolicy: (name, content) => writeFile(join(policyDir, name), typeof content === "string" ? content : stringify(content)),
-      privateKeyMaterial: async () => [...(await pemBodies(keysDir)), ...(await issuerSecrets(started))],
       startReplica: async (env = {}) => {
         // A port of its own: BROKER_PORT from the fixture's env would collide with the first broker.
-        const replica = await startBroker({ ...brokerEnv, BROKER_PORT: String(await freePort()), ...env });
-        replicas.push(replica);
+        const replica = await startBroker({ ...folder.env, BROKER_PORT: String(await freePort()), ...env });
+        processes.push(replica);
         return replica;
       },
       close,
@@ -287,81 +69,4 @@ export async function startBrokerFixture(options: BrokerFixtureOptions = {}): Pr
     await close();
     throw error;
   }
-}
-
-/** Sends one request to a broker at `baseUrl` and reads the whole answer (JSON parsed when it is). */
-export async function requestBroker(baseUrl: string, path: string, init?: RequestInit): Promise<BrokerResponse> {
-  const res = await fetch(`${baseUrl}${path}`, init);
-  const text = await res.text();
-  let json: Record<string, unknown> = {};
-  try {
-    const parsed: unknown = JSON.parse(text);
-    if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) json = parsed as Record<string, unknown>;
-  } catch {
-    // not JSON: json stays empty, text holds the body
-  }
-  return { status: res.status, headers: res.headers, text, json };
-}
-
-/** Encodes a form; array values repeat the parameter, in order. */
-export function encodeForm(form: Readonly<Record<string, string | readonly string[]>>): string {
-  const params = new URLSearchParams();
-  for (const [name, value] of Object.entries(form)) {
-    for (const item of typeof value === "string" ? [value] : value) params.append(name, item);
-  }
-  return params.toString();
-}
-
-/** Decodes a JWT segment (header or payload) without verifying anything. */
-export function decodeSegment(token: string, index: 0 | 1): Record<string, unknown> {
-  const segment = token.split(".")[index] ?? "";
-  return JSON.parse(Buffer.from(segment, "base64url").toString("utf8")) as Record<string, unknown>;
-}
-
-/** Polls `probe` until it returns true, or fails after `timeoutMs`. */
-export async function eventually(probe: () => Promise<boolean> | boolean, timeoutMs = 10_000, what = "condition"): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await probe()) return;
-    if (Date.now() > deadline) throw new Error(`${what} did not hold within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-/** Base64 bodies of every PEM file under `dir` (the broker's signing and dev-issuer keys). */
-async function pemBodies(dir: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile()) continue;
-    const path = join(entry.parentPath, entry.name);
-    const text = await readFile(path, "utf8");
-    for (const match of text.matchAll(/-----BEGIN [A-Z ]*PRIVATE KEY-----([\s\S]*?)-----END/g)) {
-      // Every 64-character line of the body is itself a secret worth looking for.
-      found.push(...(match[1] ?? "").split(/\s+/).filter((line) => line.length >= 32));
-    }
-    if (entry.name.endsWith(".json")) {
-      found.push(...privateMembers(JSON.parse(text) as unknown));
-    }
-  }
-  return found;
-}
-
-/** The private JWK members (d, p, q, …) of every test issuer key. */
-async function issuerSecrets(issuers: readonly TestIssuer[]): Promise<string[]> {
-  const found: string[] = [];
-  for (const issuer of issuers) {
-    for (const key of issuer.keys) found.push(...privateMembers(await exportJWK(key.privateKey)));
-  }
-  return found;
-}
-
-function privateMembers(value: unknown): string[] {
-  if (typeof value !== "object" || value === null) return [];
-  if (Array.isArray(value)) return value.flatMap(privateMembers);
-  const record = value as Record<string, unknown>;
-  const own = ["d", "p", "q", "dp", "dq", "qi", "k"].flatMap((name) => {
-    const member = record[name];
-    return typeof member === "string" && member.length >= 16 ? [member] : [];
-  });
-  return [...own, ...Object.values(record).flatMap(privateMembers)];
 }

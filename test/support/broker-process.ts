@@ -2,11 +2,10 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { fileURLToPath } from "node:url";
+import { MAIN_ARGS } from "./compiled-broker.js";
+import { ROOT } from "./repo-root.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-
-/** A real broker process, started from source with tsx, listening on 127.0.0.1. */
+/** A real broker process (src/main.ts, compiled once per run: compiled-broker.ts), listening on 127.0.0.1. */
 export interface BrokerProcess {
   readonly url: string;
   readonly port: number;
@@ -73,7 +72,7 @@ async function kernelChosenPort(): Promise<number> {
  */
 export async function startBroker(env: Record<string, string>, timeoutMs = 20_000): Promise<BrokerProcess> {
   const port = Number(env.BROKER_PORT ?? (await freePort()));
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  const child: ChildProcess = spawn(process.execPath, [...MAIN_ARGS], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", BROKER_HOST: "127.0.0.1", BROKER_PORT: String(port), LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -132,7 +131,7 @@ export async function startBroker(env: Record<string, string>, timeoutMs = 20_00
  */
 export async function runBrokerUntilExit(env: Record<string, string>, timeoutMs = 20_000): Promise<{ code: number | null; output: string[] }> {
   const port = Number(env.BROKER_PORT ?? (await freePort()));
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  const child = spawn(process.execPath, [...MAIN_ARGS], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", BROKER_HOST: "127.0.0.1", BROKER_PORT: String(port), LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],

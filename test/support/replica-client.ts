@@ -3,7 +3,7 @@
  * the admin API, health), plus what the replica tests read from audit logs and Redis.
  */
 import { createHash } from "node:crypto";
-import { encodeForm, GRANT_TYPE, requestBroker, TOKEN_TYPES, type BrokerResponse } from "./broker-fixture.js";
+import { encodeForm, GRANT_TYPE, requestBroker as requestOverHttp, TOKEN_TYPES, type BrokerResponse } from "./broker-fixture.js";
 import type { BrokerProcess } from "./broker-process.js";
 
 export interface ReplicaClient {
@@ -27,7 +27,10 @@ export interface ReplicaClient {
   listRevocations(credential: string): Promise<Record<string, unknown[]>>;
 }
 
-export function replicaClient(name: string, url: string): ReplicaClient {
+/** A client of the replica at `url`, or of an in-process broker through its `request`. */
+export function replicaClient(name: string, target: string | { readonly url: string; request(path: string, init?: RequestInit): Promise<BrokerResponse> }): ReplicaClient {
+  const url = typeof target === "string" ? target : target.url;
+  const requestBroker = (_url: string, path: string, init?: RequestInit) => (typeof target === "string" ? requestOverHttp(target, path, init) : target.request(path, init));
   const form = (path: string, fields: Readonly<Record<string, string | readonly string[]>>, headers: Record<string, string> = {}, signal?: AbortSignal) =>
     requestBroker(url, path, {
       method: "POST",

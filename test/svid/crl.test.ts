@@ -7,7 +7,7 @@ import type { AdminAuditEvent } from "../../src/audit/audit-event.js";
 import { BrokerError } from "../../src/errors/broker-error.js";
 import { createPublishCrl, CRL_REUSE_MS, type PublishCrl } from "../../src/svid/publish-crl.js";
 import { createRevokeSvid, normalizeSerial } from "../../src/admin/revoke-svid.js";
-import { makeCsr, openssl, scratch, svidHarness, type SvidHarness } from "./helpers.js";
+import { makeCsr, openssl, scratch, svidHarness, type SvidHarness } from "../support/svid-harness.js";
 
 let h: SvidHarness;
 let tmp: Awaited<ReturnType<typeof scratch>>;

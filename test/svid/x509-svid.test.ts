@@ -11,8 +11,8 @@ import { x509 } from "../../src/credentials/x509/x509.js";
 import type { SvidAuditEvent } from "../../src/audit/audit-event.js";
 import { sha256Hex } from "../../src/lib/hash.js";
 import { createIssueX509Svid } from "../../src/svid/issue-x509-svid.js";
-import { subject } from "../policy/helpers.js";
-import { FixedVerifier, makeCsr, openssl, refusal, scratch, svidHarness, TRUST_DOMAIN, type SvidHarness } from "./helpers.js";
+import { subject } from "../support/policy.js";
+import { FixedVerifier, makeCsr, openssl, refusal, scratch, svidHarness, TRUST_DOMAIN, type SvidHarness } from "../support/svid-harness.js";
 
 const LEDGER_ID = `spiffe://${TRUST_DOMAIN}/ns/payments/sa/ledger`;
 const BILLING_ID = `spiffe://${TRUST_DOMAIN}/ns/payments/sa/billing`;

@@ -1,0 +1,64 @@
+/**
+ * The `broker keys` CLI, a real process per command: the rotation steps with their exit codes and
+ * refusals, and `keys init --ca` (the library functions behind them: credentials/key-rotation.test.ts).
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadCertificateAuthority } from "../../src/credentials/x509/ca-store.js";
+import { CLI_ARGS } from "../support/compiled-broker.js";
+import { ROOT } from "../support/repo-root.js";
+
+describe("broker keys init / rotate / list", () => {
+  it("runs each step, exits 1 on a refusal and never prints key material", async () => {
+    const keysDir = await mkdtemp(join(tmpdir(), "broker-rotation-"));
+    const cli = (...args: string[]) =>
+      spawnSync(process.execPath, [...CLI_ARGS, "keys", ...args, "--dir", keysDir], { cwd: ROOT, encoding: "utf8", env: { PATH: process.env.PATH ?? "" } });
+    const init = cli("init");
+    expect(init.status, init.stderr).toBe(0);
+    expect(init.stdout).toMatch(/^created active key: \S+ \(kid [\w-]{43}\)\n$/);
+    expect(cli("init").status).toBe(1);
+    expect(cli("rotate", "--prepare").status).toBe(0);
+    const early = cli("rotate", "--activate");
+    expect(early.status).toBe(1);
+    expect(early.stderr).toMatch(/--force overrides/);
+    const forced = cli("rotate", "--activate", "--force");
+    expect(forced.status).toBe(0);
+    expect(forced.stderr).toMatch(/^WARNING: forced:/);
+    expect(cli("rotate").stderr).toMatch(/exactly one of/);
+    const list = cli("list");
+    expect(list.stdout).toMatch(/^NAME\s+KID\s+STATE\s+CREATED/);
+    expect(list.stdout).toMatch(/active/);
+    expect(list.stdout).toMatch(/previous/);
+    for (const output of [init, forced, list]) expect(output.stdout + output.stderr).not.toMatch(/PRIVATE KEY/);
+    await rm(keysDir, { recursive: true, force: true });
+  }, 60_000);
+});
+
+describe("broker keys init --ca", () => {
+  it("creates a root CA the broker loads as its SVID CA, key mode 0600, checked by openssl", async () => {
+    const keysDir = await mkdtemp(join(tmpdir(), "broker-keys-ca-"));
+    const init = spawnSync(process.execPath, [...CLI_ARGS, "keys", "init", "--ca", "--trust-domain", "prod.example.com", "--dir", keysDir], {
+      cwd: ROOT,
+      encoding: "utf8",
+      env: { PATH: process.env.PATH ?? "" },
+    });
+    expect(init.status, init.stderr).toBe(0);
+    expect(init.stdout).toMatch(/BROKER_CA_CERT=\S+ca-root\/ca\.pem BROKER_CA_KEY=\S+ca-root\/ca\.key BROKER_TRUST_DOMAIN=prod\.example\.com/);
+    expect(init.stdout).not.toMatch(/PRIVATE KEY/);
+    const certificatePem = await readFile(join(keysDir, "ca-root", "ca.pem"), "utf8");
+    const keyPem = await readFile(join(keysDir, "ca-root", "ca.key"), "utf8");
+    expect((await stat(join(keysDir, "ca-root", "ca.key"))).mode & 0o777).toBe(0o600);
+    const ca = await loadCertificateAuthority({ certificatePem, keyPem, chainPem: undefined, trustDomain: "prod.example.com", now: new Date() });
+    expect(ca.roots).toHaveLength(1);
+    const text = spawnSync("openssl", ["x509", "-noout", "-text"], { input: certificatePem, encoding: "utf8" }).stdout;
+    expect(text).toMatch(/CA:TRUE/);
+    expect(text).toMatch(/Certificate Sign, CRL Sign/);
+    expect(text).toMatch(/URI:spiffe:\/\/prod\.example\.com/);
+    // A second init refuses to overwrite the CA (and the signing key).
+    expect(spawnSync(process.execPath, [...CLI_ARGS, "keys", "init", "--ca", "--trust-domain", "prod.example.com", "--dir", keysDir], { cwd: ROOT, encoding: "utf8", env: { PATH: process.env.PATH ?? "" } }).status).toBe(1);
+    await rm(keysDir, { recursive: true, force: true });
+  });
+});

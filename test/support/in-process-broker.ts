@@ -1,0 +1,202 @@
+/**
+ * The broker in-process: the same configuration folder a broker process gets (broker-folder.ts),
+ * read by the same loadConfig, its adapters opened as main.ts opens them (file keys, the issuers
+ * file, the policy folder, the dev CA, an in-memory revocation store), built by the same
+ * buildBroker, and asked through `app.request()`: no process to spawn, no port, no socket.
+ * Its pino logger writes to memory, so `broker.output` and `broker.logRecords()` read the same
+ * JSON lines a process writes on stdout (the audit channel included).
+ *
+ * For a process (signals, the CLI, replicas sharing Redis, socket-level limits, production
+ * start-up checks), use startBrokerFixture (broker-fixture.ts) instead.
+ *
+ * ```ts
+ * const fx = await startInProcessBroker();
+ * const res = await fx.exchange({ ...fx.form(await fx.issuers.oidc.mint({ sub: OIDC_SUBJECT })), audience: "https://a.example.com" });
+ * await fx.close();
+ * ```
+ */
+import { once } from "node:events";
+import type { Server } from "node:http";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { serve } from "@hono/node-server";
+import { createPinoAuditSink } from "../../src/audit/pino-audit-sink.js";
+import { buildBroker, type Broker } from "../../src/build-broker.js";
+import { loadConfig, type Config } from "../../src/config.js";
+import { ensureDevIssuer } from "../../src/credentials/dev-material.js";
+import { FileKeyStore } from "../../src/credentials/file-key-store.js";
+import { devCaExists, ensureDevCa, loadDevCa, type CertificateAuthority } from "../../src/credentials/x509/ca-store.js";
+import type { AppEnv } from "../../src/http/app-env.js";
+import { loadTokenVerifier } from "../../src/identity/token-verifier.js";
+import { systemClock } from "../../src/lib/clock.js";
+import { globalHttpFetch } from "../../src/lib/http-fetch.js";
+import { createLogger } from "../../src/lib/logger.js";
+import { BrokerMetrics } from "../../src/metrics/broker-metrics.js";
+import { countingFetch } from "../../src/metrics/instrument.js";
+import { PolicyStore } from "../../src/policy/index.js";
+import { MemoryRateLimiter } from "../../src/rate-limit/memory-rate-limiter.js";
+import { MemoryRevocationStore } from "../../src/revocation/memory-revocation-store.js";
+import type { BrokerLogs, BrokerUnderTest } from "./broker-fixture.js";
+import { freePort } from "./broker-process.js";
+import { prepareBrokerFolder, type BrokerFixtureOptions } from "./broker-folder.js";
+import { brokerClient, readAnswer } from "./broker-http.js";
+
+export * from "./broker-folder.js";
+export * from "./broker-http.js";
+
+/** The issuer URL of every in-process broker: nothing listens there, nothing needs to. */
+export const IN_PROCESS_URL = "http://broker.test";
+
+/** The address requests come from, as a Node socket would give it to the broker. */
+const CLIENT_ADDRESS = "127.0.0.1";
+
+export interface InProcessBrokerOptions extends BrokerFixtureOptions {
+  /**
+   * Also serve the app on a loopback port (its URL is then the issuer URL): for a real client
+   * process, such as the CLI, to reach the broker. The tests' own requests still go in-process.
+   */
+  readonly listen?: boolean;
+}
+
+export interface InProcessBroker extends BrokerUnderTest {
+  readonly app: Broker["app"];
+  readonly config: Config;
+  readonly policies: PolicyStore;
+  /**
+   * fetch() for a test that follows URLs (metadata → jwks_uri): URLs under the broker's go to
+   * the app, any other to the network.
+   */
+  fetch(url: string, init?: RequestInit): Promise<Response>;
+}
+
+/** Writes the folder, opens the broker's adapters over it and builds the broker in-process. */
+export async function startInProcessBroker(options: InProcessBrokerOptions = {}): Promise<InProcessBroker> {
+  const port = options.listen ? await freePort() : undefined;
+  const url = port === undefined ? IN_PROCESS_URL : `http://127.0.0.1:${port}`;
+  const folder = await prepareBrokerFolder(url, options);
+  const opened: { close(): unknown }[] = [];
+  const close = async () => {
+    for (const each of opened.splice(0).reverse()) await each.close();
+    await folder.close();
+  };
+  try {
+    const config = loadConfig({ ...folder.env });
+    if (config.redisUrl !== undefined || config.production) throw new Error("REDIS_URL and NODE_ENV=production need a broker process (startBrokerFixture)");
+    const logs = memoryLogs();
+    const logger = createLogger({ level: config.logLevel }, { write: (line: string) => logs.write(line) });
+    const metrics = new BrokerMetrics();
+    const keys = await openKeys(config);
+    opened.push(keys);
+    const verifier = await loadTokenVerifier(config.issuersFile, {
+      brokerIssuer: config.issuerUrl,
+      clock: systemClock,
+      fetch: countingFetch(globalHttpFetch, metrics),
+      log: logger.child({ component: "identity" }),
+      remoteJwks: { cooldownMs: config.jwksRefetchCooldownMs, cacheMaxAgeMs: config.jwksCacheMaxAgeMs },
+      verifiedTokenCache: { ttlSeconds: config.verifiedTokenCacheSeconds, maxEntries: config.verifiedTokenCacheMaxEntries },
+      onCacheLookup: (hit) => metrics.verifiedTokenCache.inc({ result: hit ? "hit" : "miss" }),
+      onIssuerKeyRefused: (issuer) => metrics.issuerKeysRefused.inc({ issuer }),
+      allowLoopbackHttpJwksUri: !config.production,
+    });
+    const policies = await PolicyStore.open({ dir: config.policyDir, knownIssuers: verifier.issuerIds(), trustDomain: config.trustDomain, log: logger.child({ component: "policy" }) });
+    opened.push(policies);
+    if (config.watchPolicies) policies.watch();
+    const broker = buildBroker(config, {
+      keys,
+      verifier,
+      policies,
+      revocations: new MemoryRevocationStore(systemClock),
+      limiter: new MemoryRateLimiter(systemClock),
+      ca: await openDevCa(config),
+      clock: systemClock,
+      log: logger,
+      audit: createPinoAuditSink(logger),
+      metrics,
+    });
+    opened.push(broker);
+    if (port !== undefined) opened.push(await listen(broker.app, port));
+    void verifier.warmUp();
+    const send = (path: string, init?: RequestInit) => appRequest(broker.app, new Request(`${url}${path}`, init));
+    return {
+      ...withoutEnv(folder),
+      ...brokerClient(async (path, init) => readAnswer(await send(path, init))),
+      url,
+      app: broker.app,
+      config,
+      policies,
+      broker: logs,
+      fetch: (target, init) => (target.startsWith(`${url}/`) ? appRequest(broker.app, new Request(target, init)) : fetch(target, init)),
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/**
+ * One request through the app as @hono/node-server hands it over: with the Node request (here a
+ * stream of the body's bytes) whose socket carries the client's address.
+ */
+async function appRequest(app: Broker["app"], request: Request): Promise<Response> {
+  const body = Buffer.from(await request.clone().arrayBuffer());
+  const incoming = Object.assign(Readable.from(body.length > 0 ? [body] : []), { socket: { remoteAddress: CLIENT_ADDRESS } });
+  return app.request(request, undefined, { incoming } as unknown as AppEnv["Bindings"]);
+}
+
+/** Serves the app on 127.0.0.1:`port` until closed. */
+async function listen(app: Broker["app"], port: number): Promise<{ close(): Promise<void> }> {
+  const server = serve({ fetch: app.fetch, hostname: "127.0.0.1", port }) as Server;
+  await once(server, "listening");
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** The signing keys main.ts opens in development: loaded, or generated on a first start. */
+async function openKeys(config: Config): Promise<FileKeyStore> {
+  const signingDir = join(config.keysDir, "signing");
+  if (config.devKeys) await ensureDevIssuer(config.keysDir);
+  if (await FileKeyStore.exists(signingDir)) return FileKeyStore.load(signingDir);
+  if (!config.devKeys) throw new Error(`no signing keys in ${signingDir}`);
+  return FileKeyStore.generate(signingDir);
+}
+
+/** The development CA main.ts opens without BROKER_CA_CERT: generated on a first start. */
+async function openDevCa(config: Config): Promise<CertificateAuthority | undefined> {
+  if (config.ca !== undefined) throw new Error("BROKER_CA_CERT: use a broker process (startBrokerFixture)");
+  const now = new Date(systemClock.now());
+  if (!(await devCaExists(config.keysDir))) {
+    if (!config.devKeys) return undefined;
+    await ensureDevCa(config.keysDir, config.trustDomain, now);
+  }
+  return loadDevCa(config.keysDir, config.trustDomain, now);
+}
+
+/** Log lines kept in memory, as a process's stdout would be read. */
+function memoryLogs(): BrokerLogs & { write(chunk: string): void } {
+  const output: string[] = [];
+  return {
+    output,
+    write: (chunk) => void output.push(...chunk.split("\n").filter((line) => line !== "")),
+    logRecords: () =>
+      output.flatMap((line) => {
+        try {
+          return [JSON.parse(line) as Record<string, unknown>];
+        } catch {
+          return [];
+        }
+      }),
+  };
+}
+
+function withoutEnv<T extends { env: unknown; close: unknown }>(folder: T): Omit<T, "env" | "close"> {
+  const { env: _env, close: _close, ...rest } = folder;
+  return rest;
+}
+
+
