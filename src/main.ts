@@ -1,30 +1,17 @@
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { serve } from "@hono/node-server";
 import type { Server } from "node:http";
-import type { Cluster, Redis } from "ioredis";
 import type { Logger } from "pino";
 import { createPinoAuditSink } from "./audit/pino-audit-sink.js";
-import { buildBroker, type Broker, type BrokerPorts } from "./build-broker.js";
+import { buildBroker, type Broker } from "./build-broker.js";
+import { openStores, openTrustMaterial, refuseDevelopmentMaterial, StartupError } from "./open-adapters.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
-import { ensureDevIssuer } from "./credentials/dev-material.js";
-import { findDevelopmentMaterial } from "./credentials/development-material-check.js";
-import { FileKeyStore } from "./credentials/file-key-store.js";
-import { devCaExists, ensureDevCa, loadCertificateAuthority, loadDevCa, type CertificateAuthority } from "./credentials/x509/ca-store.js";
-import { MemoryRevocationStore } from "./revocation/memory-revocation-store.js";
-import { openRedisRevocationStore } from "./redis/open-redis-store.js";
-import type { RevocationStore } from "./revocation/revocation-store.js";
-import { loadTokenVerifier, type TokenVerifier } from "./identity/token-verifier.js";
+import type { FileKeyStore } from "./credentials/file-key-store.js";
 import { systemClock } from "./lib/clock.js";
-import { globalHttpFetch } from "./lib/http-fetch.js";
 import { gracefulClose } from "./lib/graceful-close.js";
 import { createLogger } from "./lib/logger.js";
 import { BrokerMetrics } from "./metrics/broker-metrics.js";
-import { countingFetch } from "./metrics/instrument.js";
-import { PolicyLoadError, PolicyStore } from "./policy/index.js";
-import { MemoryRateLimiter } from "./rate-limit/memory-rate-limiter.js";
-import { RedisRateLimiter } from "./redis/redis-rate-limiter.js";
+import { PolicyLoadError, type PolicyStore } from "./policy/index.js";
 
 /**
  * The process: config → logger → open the adapters (keys, issuers, policies, Redis, CA) →
@@ -53,8 +40,6 @@ async function main(): Promise<void> {
   }
 }
 
-class StartupError extends Error {}
-
 async function run(config: Config, logger: Logger): Promise<void> {
   if (config.production) await refuseDevelopmentMaterial(config, logger);
   const metrics = new BrokerMetrics();
@@ -78,31 +63,6 @@ async function run(config: Config, logger: Logger): Promise<void> {
   stopOnTerminate({ config, logger, closer, close: () => broker.close(), stopWatching: [policies, keys] });
 }
 
-/** The signing keys, the trusted issuers' verifier and the policies, each following its files. */
-async function openTrustMaterial(config: Config, logger: Logger, metrics: BrokerMetrics): Promise<{ keys: FileKeyStore; verifier: TokenVerifier; policies: PolicyStore }> {
-  const keys = await openKeyStore(config, logger);
-  const verifier = await loadTokenVerifier(config.issuersFile, {
-    brokerIssuer: config.issuerUrl,
-    clock: systemClock,
-    fetch: countingFetch(globalHttpFetch, metrics),
-    log: logger.child({ component: "identity" }),
-    remoteJwks: { cooldownMs: config.jwksRefetchCooldownMs, cacheMaxAgeMs: config.jwksCacheMaxAgeMs },
-    verifiedTokenCache: { ttlSeconds: config.verifiedTokenCacheSeconds, maxEntries: config.verifiedTokenCacheMaxEntries },
-    onCacheLookup: (hit) => metrics.verifiedTokenCache.inc({ result: hit ? "hit" : "miss" }),
-    onIssuerKeyRefused: (issuer) => metrics.issuerKeysRefused.inc({ issuer }),
-    allowLoopbackHttpJwksUri: !config.production,
-  });
-  const policies = await PolicyStore.open({
-    dir: config.policyDir,
-    knownIssuers: verifier.issuerIds(),
-    trustDomain: config.trustDomain,
-    log: logger.child({ component: "policy" }),
-  });
-  if (config.watchPolicies) policies.watch();
-  // Every replica follows a key rotation by itself: file events plus a periodic check (keys/README.md).
-  keys.watch();
-  return { keys, verifier, policies };
-}
 
 /** SIGHUP: reload the policies and the signing keys now, without waiting for a file event. */
 function reloadOnHangup(policies: PolicyStore, keys: FileKeyStore): void {
@@ -112,18 +72,6 @@ function reloadOnHangup(policies: PolicyStore, keys: FileKeyStore): void {
   });
 }
 
-/** Revocation state, the rate limiter and the X.509-SVID CA. */
-async function openStores(config: Config, logger: Logger): Promise<Pick<BrokerPorts, "revocations" | "limiter" | "ca">> {
-  const opened = await openRevocationStore(config, logger);
-  // Rate limits share the revocation store's Redis client (and its fail-closed settings).
-  const limiter = opened.redis ? new RedisRateLimiter(opened.redis, systemClock) : new MemoryRateLimiter(systemClock);
-  const { client: clientLimit, workload: workloadLimit } = config.rateLimits;
-  logger.info(
-    { limiter: limiter.kind, client: clientLimit?.text ?? "off", workload: workloadLimit?.text ?? "off", concurrency: config.concurrency },
-    "rate limits and work bounds",
-  );
-  return { revocations: opened.store, limiter, ca: await openCertificateAuthority(config, logger) };
-}
 
 /** Serves the app on BROKER_HOST:BROKER_PORT with the request bounds of the config. */
 function listen(config: Config, app: Broker["app"], logger: Logger, policyCount: () => number): Server {
@@ -177,97 +125,8 @@ function stopOnTerminate(stop: {
   process.once("SIGINT", () => shutdown("SIGINT"));
 }
 
-/**
- * The revocation store: Redis when REDIS_URL is set (shared by every replica), else this
- * process's memory (development, one replica). The Redis client is returned too, for the rate
- * limiter; the store owns it and closes it.
- */
-async function openRevocationStore(config: Config, logger: Logger): Promise<{ store: RevocationStore; redis: Redis | Cluster | undefined }> {
-  if (config.redisUrl === undefined) {
-    logger.warn({}, "REDIS_URL is not set: revocations and rate limits live in this process only; run several replicas only with Redis");
-    return { store: new MemoryRevocationStore(systemClock), redis: undefined };
-  }
-  const settings = {
-    url: config.redisUrl,
-    commandTimeoutMs: config.redisCommandTimeoutMs,
-    connectTimeoutMs: config.redisConnectTimeoutMs,
-    revocationReplicas: config.redisRevocationReplicas,
-    revocationWaitMs: config.redisRevocationWaitMs,
-  };
-  try {
-    const { store, client } = openRedisRevocationStore(settings, systemClock, logger.child({ component: "redis" }));
-    return { store, redis: client };
-  } catch (error) {
-    throw new StartupError(`REDIS_URL: ${error instanceof Error ? error.message : String(error)}`);
-  }
-}
 
-/**
- * NODE_ENV=production trusts nothing made for development, even on a folder that once ran in
- * development: one fatal line per piece found, then the start is refused (exit 1).
- */
-async function refuseDevelopmentMaterial(config: Config, logger: Logger): Promise<void> {
-  const problems = await findDevelopmentMaterial({ keysDir: config.keysDir, issuersFile: config.issuersFile, caCertFile: config.ca?.certFile });
-  for (const problem of problems) logger.fatal({ problem }, "development material refused in production");
-  if (problems.length > 0) throw new StartupError(`NODE_ENV=production: ${problems.length} piece(s) of development material found (listed above); refusing to start`);
-}
 
-/** Loads keys/signing; on a first start in development, generates keys and says so loudly. */
-async function openKeyStore(config: Config, logger: Logger): Promise<FileKeyStore> {
-  const signingDir = join(config.keysDir, "signing");
-  if (config.devKeys) {
-    if (await ensureDevIssuer(config.keysDir)) {
-      logger.warn({ dir: join(config.keysDir, "dev-issuer") }, "DEVELOPMENT ISSUER KEY GENERATED: the local-dev issuer is for trying the broker out; remove it from issuers.yaml in production");
-    }
-  }
-  const log = logger.child({ component: "keys" });
-  if (await FileKeyStore.exists(signingDir)) return FileKeyStore.load(signingDir, { log });
-  if (!config.devKeys) {
-    throw new StartupError(`no signing keys in ${signingDir} (keyset.json); see keys/README.md, or set BROKER_DEV_KEYS=on for development`);
-  }
-  const store = await FileKeyStore.generate(signingDir, { log });
-  logger.warn(
-    { dir: signingDir, kid: store.activeKey().kid },
-    "DEVELOPMENT SIGNING KEY GENERATED: not for production. Tokens signed with it are trusted only by verifiers that fetch this broker's JWKS.",
-  );
-  return store;
-}
 
-/**
- * The X.509-SVID CA: the configured intermediate (BROKER_CA_CERT/KEY/CHAIN) in production; else
- * keys/ca/, generated as a development root on first start when dev keys are allowed. Undefined
- * (SVID routes answer 404) when there is neither. A CA that fails its checks stops the start.
- */
-async function openCertificateAuthority(config: Config, logger: Logger): Promise<CertificateAuthority | undefined> {
-  const now = new Date(systemClock.now());
-  const log = logger.child({ component: "ca" });
-  try {
-    if (config.ca !== undefined) {
-      const ca = await loadCertificateAuthority({
-        certificatePem: await readFile(config.ca.certFile, "utf8"),
-        keyPem: await readFile(config.ca.keyFile, "utf8"),
-        chainPem: config.ca.chainFile === undefined ? undefined : await readFile(config.ca.chainFile, "utf8"),
-        trustDomain: config.trustDomain,
-        now,
-      });
-      log.info({ trustDomain: config.trustDomain, subject: ca.certificate.subject, notAfter: ca.notAfter }, "X.509-SVID CA loaded");
-      return ca;
-    }
-    if (!(await devCaExists(config.keysDir))) {
-      if (!config.devKeys) {
-        log.warn({}, "no CA configured (BROKER_CA_CERT, BROKER_CA_KEY): X.509-SVIDs, the SPIFFE bundle and the CRL are disabled");
-        return undefined;
-      }
-      await ensureDevCa(config.keysDir, config.trustDomain, now);
-      log.warn(
-        { dir: join(config.keysDir, "ca"), trustDomain: config.trustDomain },
-        "DEVELOPMENT ROOT CA GENERATED: not for production. Configure an intermediate with BROKER_CA_CERT, BROKER_CA_KEY and BROKER_CA_CHAIN.",
-      );
-    }
-    return await loadDevCa(config.keysDir, config.trustDomain, now);
-  } catch (error) {
-    throw new StartupError(`X.509-SVID CA: ${error instanceof Error ? error.message : String(error)}`);
-  }
-}
 
 void main();

@@ -17,25 +17,17 @@
  */
 import { once } from "node:events";
 import type { Server } from "node:http";
-import { join } from "node:path";
 import { Readable } from "node:stream";
 import { serve } from "@hono/node-server";
 import { createPinoAuditSink } from "../../src/audit/pino-audit-sink.js";
 import { buildBroker, type Broker } from "../../src/build-broker.js";
 import { loadConfig, type Config } from "../../src/config.js";
-import { ensureDevIssuer } from "../../src/credentials/dev-material.js";
-import { FileKeyStore } from "../../src/credentials/file-key-store.js";
-import { devCaExists, ensureDevCa, loadDevCa, type CertificateAuthority } from "../../src/credentials/x509/ca-store.js";
+import { openStores, openTrustMaterial } from "../../src/open-adapters.js";
 import type { AppEnv } from "../../src/http/app-env.js";
-import { loadTokenVerifier } from "../../src/identity/token-verifier.js";
 import { systemClock } from "../../src/lib/clock.js";
-import { globalHttpFetch } from "../../src/lib/http-fetch.js";
 import { createLogger } from "../../src/lib/logger.js";
 import { BrokerMetrics } from "../../src/metrics/broker-metrics.js";
-import { countingFetch } from "../../src/metrics/instrument.js";
-import { PolicyStore } from "../../src/policy/index.js";
-import { MemoryRateLimiter } from "../../src/rate-limit/memory-rate-limiter.js";
-import { MemoryRevocationStore } from "../../src/revocation/memory-revocation-store.js";
+import type { PolicyStore } from "../../src/policy/index.js";
 import type { BrokerLogs, BrokerUnderTest } from "./broker-fixture.js";
 import { freePort } from "./broker-process.js";
 import { prepareBrokerFolder, type BrokerFixtureOptions } from "./broker-folder.js";
@@ -85,29 +77,15 @@ export async function startInProcessBroker(options: InProcessBrokerOptions = {})
     const logs = memoryLogs();
     const logger = createLogger({ level: config.logLevel }, { write: (line: string) => logs.write(line) });
     const metrics = new BrokerMetrics();
-    const keys = await openKeys(config);
-    opened.push(keys);
-    const verifier = await loadTokenVerifier(config.issuersFile, {
-      brokerIssuer: config.issuerUrl,
-      clock: systemClock,
-      fetch: countingFetch(globalHttpFetch, metrics),
-      log: logger.child({ component: "identity" }),
-      remoteJwks: { cooldownMs: config.jwksRefetchCooldownMs, cacheMaxAgeMs: config.jwksCacheMaxAgeMs },
-      verifiedTokenCache: { ttlSeconds: config.verifiedTokenCacheSeconds, maxEntries: config.verifiedTokenCacheMaxEntries },
-      onCacheLookup: (hit) => metrics.verifiedTokenCache.inc({ result: hit ? "hit" : "miss" }),
-      onIssuerKeyRefused: (issuer) => metrics.issuerKeysRefused.inc({ issuer }),
-      allowLoopbackHttpJwksUri: !config.production,
-    });
-    const policies = await PolicyStore.open({ dir: config.policyDir, knownIssuers: verifier.issuerIds(), trustDomain: config.trustDomain, log: logger.child({ component: "policy" }) });
-    opened.push(policies);
-    if (config.watchPolicies) policies.watch();
+    // The very adapters main.ts opens (open-adapters.ts): keys, issuers, policies, store, limiter, CA.
+    const { keys, verifier, policies } = await openTrustMaterial(config, logger, metrics);
+    opened.push(keys, policies);
+    const stores = await openStores(config, logger);
     const broker = buildBroker(config, {
       keys,
       verifier,
       policies,
-      revocations: new MemoryRevocationStore(systemClock),
-      limiter: new MemoryRateLimiter(systemClock),
-      ca: await openDevCa(config),
+      ...stores,
       clock: systemClock,
       log: logger,
       audit: createPinoAuditSink(logger),
@@ -155,26 +133,6 @@ async function listen(app: Broker["app"], port: number): Promise<{ close(): Prom
         server.close(() => resolve());
       }),
   };
-}
-
-/** The signing keys main.ts opens in development: loaded, or generated on a first start. */
-async function openKeys(config: Config): Promise<FileKeyStore> {
-  const signingDir = join(config.keysDir, "signing");
-  if (config.devKeys) await ensureDevIssuer(config.keysDir);
-  if (await FileKeyStore.exists(signingDir)) return FileKeyStore.load(signingDir);
-  if (!config.devKeys) throw new Error(`no signing keys in ${signingDir}`);
-  return FileKeyStore.generate(signingDir);
-}
-
-/** The development CA main.ts opens without BROKER_CA_CERT: generated on a first start. */
-async function openDevCa(config: Config): Promise<CertificateAuthority | undefined> {
-  if (config.ca !== undefined) throw new Error("BROKER_CA_CERT: use a broker process (startBrokerFixture)");
-  const now = new Date(systemClock.now());
-  if (!(await devCaExists(config.keysDir))) {
-    if (!config.devKeys) return undefined;
-    await ensureDevCa(config.keysDir, config.trustDomain, now);
-  }
-  return loadDevCa(config.keysDir, config.trustDomain, now);
 }
 
 /** Log lines kept in memory, as a process's stdout would be read. */
