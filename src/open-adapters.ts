@@ -73,7 +73,7 @@ export async function openStores(config: Config, logger: Logger): Promise<Pick<B
  * process's memory (development, one replica). The Redis client is returned too, for the rate
  * limiter; the store owns it and closes it.
  */
-export async function openRevocationStore(config: Config, logger: Logger): Promise<{ store: RevocationStore; redis: Redis | Cluster | undefined }> {
+async function openRevocationStore(config: Config, logger: Logger): Promise<{ store: RevocationStore; redis: Redis | Cluster | undefined }> {
   if (config.redisUrl === undefined) {
     logger.warn({}, "REDIS_URL is not set: revocations and rate limits live in this process only; run several replicas only with Redis");
     return { store: new MemoryRevocationStore(systemClock), redis: undefined };
@@ -104,7 +104,7 @@ export async function refuseDevelopmentMaterial(config: Config, logger: Logger):
 }
 
 /** Loads keys/signing; on a first start in development, generates keys and says so loudly. */
-export async function openKeyStore(config: Config, logger: Logger): Promise<FileKeyStore> {
+async function openKeyStore(config: Config, logger: Logger): Promise<FileKeyStore> {
   const signingDir = join(config.keysDir, "signing");
   if (config.devKeys) {
     if (await ensureDevIssuer(config.keysDir)) {
@@ -129,7 +129,7 @@ export async function openKeyStore(config: Config, logger: Logger): Promise<File
  * keys/ca/, generated as a development root on first start when dev keys are allowed. Undefined
  * (SVID routes answer 404) when there is neither. A CA that fails its checks stops the start.
  */
-export async function openCertificateAuthority(config: Config, logger: Logger): Promise<CertificateAuthority | undefined> {
+async function openCertificateAuthority(config: Config, logger: Logger): Promise<CertificateAuthority | undefined> {
   const now = new Date(systemClock.now());
   const log = logger.child({ component: "ca" });
   try {

@@ -4,7 +4,7 @@ import { audited, type AdminCall, type AdminRevocationDeps } from "./admin-call.
 import type { TokenRevocation } from "../revocation/revocation-store.js";
 
 /** The furthest ahead an operator may keep a `jti` revoked: every broker credential dies long before. */
-export const MAX_TOKEN_REVOCATION_SECONDS = 86_400;
+const MAX_TOKEN_REVOCATION_SECONDS = 86_400;
 
 export interface RevokeTokenIdCommand {
   readonly jti: string;

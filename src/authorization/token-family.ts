@@ -18,10 +18,10 @@ import { actOf, type ActClaim } from "./act-claim.js";
  */
 
 /** Most tokens a lineage may name; a longer one is refused (exchange an earlier token instead). */
-export const MAX_LINEAGE = 16;
+const MAX_LINEAGE = 16;
 
 /** The lineage of a verified broker token: empty for a token minted from an external token alone. */
-export function lineageOf(claims: BrokerTokenClaims): readonly string[] {
+function lineageOf(claims: BrokerTokenClaims): readonly string[] {
   const value = claims[LINEAGE_CLAIM];
   if (value === undefined) return [];
   // Signed by us: a malformed lineage means a bug or a key compromise, refused, never ignored.

@@ -185,7 +185,7 @@ export function checkBrokerAudience(claims: BrokerTokenClaims, issuer: string, l
  * configured issuer (empty when that issuer is no longer configured). No attributes, no claims:
  * a condition reading them does not hold for a nested actor.
  */
-export function chainContexts(chain: ActClaim | undefined, brokerIssuer: string, describeIssuer?: DescribeIssuer): PrincipalContext[] {
+function chainContexts(chain: ActClaim | undefined, brokerIssuer: string, describeIssuer?: DescribeIssuer): PrincipalContext[] {
   const found: PrincipalContext[] = [];
   for (let entry = chain; entry !== undefined; entry = entry.act) {
     const issuer = entry.iss === undefined ? { id: BROKER_PRINCIPAL, profile: BROKER_PRINCIPAL } : describeIssuer?.(entry.iss) ?? { id: "", profile: "" };

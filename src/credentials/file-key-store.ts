@@ -37,7 +37,7 @@ export interface KeyWatchOptions {
 }
 
 /** How often every replica re-checks keyset.json when no file event arrives: bounds rotation lag. */
-export const KEY_RELOAD_INTERVAL_MS = 10_000;
+const KEY_RELOAD_INTERVAL_MS = 10_000;
 
 /**
  * Signing keys from files: keys/signing/keyset.json names the active key and the other published

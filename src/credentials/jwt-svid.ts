@@ -6,7 +6,7 @@ import { registeredClaims, signJwt } from "./jwt-signer.js";
 import type { SignerSource } from "./signer.js";
 
 /** JWT-SVID §2: the header's `typ`, when present, is JWT or JOSE. */
-export const JWT_SVID_TYP = "JWT";
+const JWT_SVID_TYP = "JWT";
 
 /** What one JWT-SVID says. */
 export interface JwtSvidSpec {

@@ -19,7 +19,7 @@ import { writeFileAtomic } from "../lib/atomic-file.js";
 export const KEYSET_FILE = "keyset.json";
 
 /** Key file names: `<name>.pem` in the same folder, nothing that could leave it. */
-export const KEY_NAME = /^[A-Za-z0-9_-]{1,128}$/;
+const KEY_NAME = /^[A-Za-z0-9_-]{1,128}$/;
 
 const timestamp = z.iso.datetime({ offset: true });
 

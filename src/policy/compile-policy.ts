@@ -73,7 +73,7 @@ export interface CompileOptions {
 export const DEFAULT_TRUST_DOMAIN = "broker.local";
 
 /** Why `text` is not a SPIFFE ID of a workload in `trustDomain`, or undefined when it is one. */
-export function spiffeIdProblem(text: string, trustDomain: string): string | undefined {
+function spiffeIdProblem(text: string, trustDomain: string): string | undefined {
   const id = parseSpiffeId(text);
   if (id === undefined) return "is not a valid SPIFFE ID (SPIFFE-ID §2)";
   if (id.trustDomain !== trustDomain) return `is not in the trust domain ${trustDomain}`;

@@ -18,10 +18,10 @@ export function reconnectDelayMs(attempt: number): number {
 }
 
 /** After a failover the old master answers READONLY: reconnect (to the new master) and resend. */
-export const reconnectOnReadonly: NonNullable<RedisOptions["reconnectOnError"]> = (error) => (error.message.startsWith("READONLY") ? 2 : false);
+const reconnectOnReadonly: NonNullable<RedisOptions["reconnectOnError"]> = (error) => (error.message.startsWith("READONLY") ? 2 : false);
 
 /** A Cluster client re-reads the slot map (CLUSTER SLOTS) this often, whatever happens. */
-export const CLUSTER_SLOTS_REFRESH_INTERVAL_MS = 5_000;
+const CLUSTER_SLOTS_REFRESH_INTERVAL_MS = 5_000;
 
 /** How often a continuing connection error is repeated in the log. */
 const ERROR_LOG_INTERVAL_MS = 10_000;

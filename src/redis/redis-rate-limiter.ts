@@ -9,7 +9,7 @@ import { boundedCall, defaultCallTimeoutMs, evalScript, luaScript } from "./redi
  * length whatever a caller sends, keeps client addresses out of Redis, and (with the kind in the
  * prefix) means no id of one budget can name another's key.
  */
-export const RATE_LIMIT_KEY_PREFIX = "broker:rl:";
+const RATE_LIMIT_KEY_PREFIX = "broker:rl:";
 
 export function rateLimitKey(key: RateLimitKey): string {
   return `${RATE_LIMIT_KEY_PREFIX}${key.kind}:${sha256Hex(key.id)}`;

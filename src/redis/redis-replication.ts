@@ -23,7 +23,7 @@ export function replicationFor(
  * failover in progress: a Sentinel that has promoted a replica no longer names the old master, so a
  * write that reached the old master after the promotion is refused rather than acknowledged.
  */
-export function sentinelMasterCheck(target: Extract<RedisTarget, { mode: "sentinel" }>, commandTimeoutMs: number): MasterCheck {
+function sentinelMasterCheck(target: Extract<RedisTarget, { mode: "sentinel" }>, commandTimeoutMs: number): MasterCheck {
   const sentinels = target.sentinels.map(
     ({ host, port }) =>
       new Redis({

@@ -18,7 +18,7 @@ export type RedisTarget =
   | (Credentials & { readonly mode: "sentinel"; readonly sentinels: readonly RedisAddress[]; readonly masterName: string; readonly db: number })
   | (Credentials & { readonly mode: "cluster"; readonly nodes: readonly RedisAddress[] });
 
-export const ACCEPTED_REDIS_URL_FORMS = [
+const ACCEPTED_REDIS_URL_FORMS = [
   "redis://[[username]:password@]host[:port][/db]",
   "rediss://[[username]:password@]host[:port][/db]   (TLS)",
   "redis+sentinel://[[username]:password@]host:port[,host:port...]/masterName[?db=N]",
