@@ -1,0 +1,144 @@
+/**
+ * The per-stage cost of one exchange, from a V8 CPU profile of the broker (`node --cpu-prof`).
+ *
+ * Each sample's self time goes to the stage of its frame, found by STAGE_RULES below: the first
+ * rule whose `url` pattern matches the frame's script URL (and `functionName`, when the rule has
+ * one) wins. A frame whose rule says "inherit" (node's internals shared by several stages, native
+ * functions with no URL, jose and node:crypto, which both verify and sign) takes the stage of its
+ * nearest ancestor that has one, so node:crypto's `sign` under `dist/credentials/` is "sign" and
+ * jose's `jwtVerify` under `dist/identity/` is "verify". A frame with no rule and no staged
+ * ancestor is "other".
+ *
+ * The broker runs from dist/ (tsc output of src/, so `src/http/form.ts` is `dist/http/form.js`);
+ * node_modules frames are matched by package name.
+ *
+ * To extend: add a rule (or a pattern to an existing rule) ABOVE any broader rule it must beat —
+ * e.g. a new `src/exchange/batch-checks.ts` that belongs to "checks" needs `/dist/exchange/batch-checks`
+ * in the checks rule, which comes before the catch-all `/dist/` rule. A new stage name needs no
+ * other change: the table prints every stage that has time, in STAGE_ORDER first, then the rest.
+ */
+
+export interface StageRule {
+  readonly stage: string;
+  /** Matched against the frame's script URL (file:///…/dist/x.js, node:internal/…, or ""). */
+  readonly url: RegExp;
+  /** Optional: matched against the frame's function name too. */
+  readonly functionName?: RegExp;
+}
+
+const pkg = (...names: string[]) => new RegExp(`/node_modules/(${names.map((n) => n.replace(/[/.]/g, "\\$&")).join("|")})/`);
+const dist = (...paths: string[]) => new RegExp(`/dist/(${paths.join("|")})`);
+
+export const STAGE_RULES: readonly StageRule[] = [
+  // V8's own pseudo-frames.
+  { stage: "GC", url: /^$/, functionName: /^\(garbage collector\)$/ },
+  { stage: "other", url: /^$/, functionName: /^\((program|root)\)$/ },
+  // parse: the HTTP form and the token request.
+  { stage: "parse", url: dist("http/form", "http/read-body", "http/json-body", "exchange/token-request", "protocol/form-fields", "lib/json-segment") },
+  // verify: the subject token (jose is "inherit": here because identity/ calls it).
+  { stage: "verify", url: dist("identity/") },
+  // policy: CEL and grants.
+  { stage: "policy", url: dist("policy/", "authorization/authorize", "authorization/attenuate", "authorization/delegation") },
+  { stage: "policy", url: pkg("@bufbuild/cel", "@bufbuild/protobuf") },
+  // checks: revocation, block and replay checks, rate limits, and their Redis client.
+  {
+    stage: "checks",
+    url: dist("revocation/", "redis/", "rate-limit/", "authorization/revocation-checks", "authorization/rate-limit-gate", "authorization/token-family", "http/client-rate-limit"),
+  },
+  { stage: "checks", url: pkg("ioredis", "redis-parser", "cluster-key-slot", "denque", "standard-as-callback", "redis-errors") },
+  // sign: the broker's tokens.
+  { stage: "sign", url: dist("credentials/", "lib/token-id", "exchange/token-response") },
+  // audit/log: the audit record and the access line.
+  { stage: "audit/log", url: dist("audit/", "lib/log", "lib/logger") },
+  { stage: "audit/log", url: pkg("pino", "sonic-boom", "fast-redact", "@pinojs/redact", "pino-std-serializers", "quick-format-unescaped", "fast-safe-stringify", "thread-stream", "on-exit-leak-free", "atomic-sleep", "safe-stable-stringify") },
+  { stage: "metrics", url: dist("metrics/") },
+  { stage: "metrics", url: pkg("prom-client", "tdigest", "bintrees") },
+  // Shared by several stages: the caller decides.
+  { stage: "inherit", url: pkg("jose") },
+  { stage: "inherit", url: /^node:(crypto|internal\/crypto|buffer|internal\/buffer|internal\/util|events|internal\/process\/task_queues|internal\/async_hooks|internal\/timers|timers)/ },
+  { stage: "inherit", url: /^$/ },
+  // respond/HTTP: hono, its Node adapter, node's HTTP and socket internals, the routes.
+  { stage: "respond/HTTP", url: pkg("hono", "@hono/node-server") },
+  { stage: "respond/HTTP", url: /^node:(_http|http|net|internal\/http|internal\/stream_base_commons|internal\/streams|stream|internal\/net|internal\/url|url)/ },
+  { stage: "respond/HTTP", url: dist("http/", "app\\.js") },
+  // Everything else of the broker (exchange glue, lib/) and of node_modules.
+  { stage: "other", url: /./ },
+];
+
+export const STAGE_ORDER = ["parse", "verify", "policy", "checks", "sign", "audit/log", "metrics", "respond/HTTP", "GC", "other"];
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string };
+  children?: number[];
+}
+
+export interface CpuProfile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+export interface StageRow {
+  stage: string;
+  microsPerRequest: number;
+  share: number;
+}
+
+function ruleStage(frame: ProfileNode["callFrame"]): string | undefined {
+  for (const rule of STAGE_RULES) {
+    if (rule.url.test(frame.url) && (!rule.functionName || rule.functionName.test(frame.functionName))) return rule.stage;
+  }
+  return undefined;
+}
+
+/**
+ * Self time per stage between `fromMicros` and `toMicros` (the profile's clock, CLOCK_MONOTONIC in
+ * µs on Linux: the same clock as process.hrtime), divided by `requests`. `(idle)` is left out.
+ * Returns the rows and the main-thread CPU µs per request the profile saw.
+ */
+export function stageCosts(profile: CpuProfile, requests: number, fromMicros: number, toMicros: number): { rows: StageRow[]; sampledMicrosPerRequest: number; samplesInWindow: number } {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const stageOf = new Map<number, string>();
+  const resolve = (id: number): string => {
+    const known = stageOf.get(id);
+    if (known) return known;
+    const node = byId.get(id);
+    let stage = node ? ruleStage(node.callFrame) : "other";
+    if (stage === "inherit" || stage === undefined) {
+      const up = parent.get(id);
+      stage = up === undefined ? "other" : resolve(up);
+    }
+    stageOf.set(id, stage);
+    return stage;
+  };
+  const self = new Map<string, number>();
+  let time = profile.startTime;
+  let total = 0;
+  let samplesInWindow = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    time += profile.timeDeltas[i] ?? 0;
+    // A sample stands for the time until the next one.
+    const duration = profile.timeDeltas[i + 1] ?? 0;
+    if (time < fromMicros || time > toMicros) continue;
+    const id = profile.samples[i] ?? 0;
+    if (byId.get(id)?.callFrame.functionName === "(idle)") continue;
+    const stage = resolve(id);
+    self.set(stage, (self.get(stage) ?? 0) + duration);
+    total += duration;
+    samplesInWindow++;
+  }
+  const order = [...STAGE_ORDER, ...[...self.keys()].filter((stage) => !STAGE_ORDER.includes(stage)).sort()];
+  const rows = order
+    .filter((stage) => self.has(stage))
+    .map((stage) => ({
+      stage,
+      microsPerRequest: Math.round((self.get(stage) ?? 0) / Math.max(1, requests)),
+      share: Math.round(((self.get(stage) ?? 0) / Math.max(1, total)) * 1000) / 10,
+    }));
+  return { rows, sampledMicrosPerRequest: Math.round(total / Math.max(1, requests)), samplesInWindow };
+}
