@@ -23,7 +23,7 @@ import { toSigningKey, type SigningKey } from "../src/credentials/signing-key.js
 import { systemClock } from "../src/lib/clock.js";
 import { freePort } from "../test/support/broker-process.js";
 import { startRedisServer } from "../test/support/redis-server.js";
-import { stageCosts, type CpuProfile, type StageRow } from "./stages.js";
+import { stageCosts, type CpuProfile, type StageCosts } from "./stages.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
@@ -253,13 +253,10 @@ async function checkPeerToken(peer: Server, body: string, headers: Record<string
   await jwtVerify(json.access_token, createRemoteJWKSet(new URL(`${base}/jwks`)), { issuer: base, audience: "https://demo.example.com", algorithms: ["ES256"] });
 }
 
-interface StageProfile {
+interface StageProfile extends StageCosts {
   durationSeconds: number;
   requests: number;
   cpuMicrosPerRequest: number;
-  sampledMicrosPerRequest: number;
-  samplesInWindow: number;
-  rows: StageRow[];
 }
 
 /**
@@ -465,6 +462,7 @@ async function main(): Promise<void> {
       `${profile.sampledMicrosPerRequest} µs/request sampled on the main thread, ${profile.cpuMicrosPerRequest} µs/request of process CPU (/proc; the rest is other threads: libuv's pool, GC helpers)`,
   );
   console.table(profile.rows.map((row) => ({ stage: row.stage, "µs/request": row.microsPerRequest, "share %": row.share })));
+  console.log(`largest frames in "other" (map them in bench/stages.ts): ${profile.topOther.map((f) => `${f.frame} ${f.microsPerRequest} µs`).join("; ")}`);
   console.log(`server logs: ${work}`);
   const resultsDir = join(ROOT, "bench/results");
   await mkdir(resultsDir, { recursive: true });
