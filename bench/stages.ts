@@ -67,7 +67,7 @@ export const STAGE_RULES: readonly StageRule[] = [
   { stage: "inherit", url: /^$/ },
   // respond/HTTP: hono, its Node adapter, node's HTTP and socket internals, the routes.
   { stage: "respond/HTTP", url: pkg("hono", "@hono/node-server") },
-  { stage: "respond/HTTP", url: /^node:(_http|http|net|internal\/http|internal\/stream_base_commons|internal\/streams|stream|internal\/net|internal\/url|url)/ },
+  { stage: "respond/HTTP", url: /^node:(_http|http|net|internal\/http|internal\/deps\/undici|internal\/stream_base_commons|internal\/streams|stream|internal\/net|internal\/url|url)/ },
   { stage: "respond/HTTP", url: dist("http/", "app\\.js") },
   // lib/'s helpers (digests, clocks, semaphores) serve several stages: the caller decides.
   { stage: "inherit", url: dist("lib/") },
