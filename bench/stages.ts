@@ -50,7 +50,7 @@ export const STAGE_RULES: readonly StageRule[] = [
     url: dist("revocation/", "redis/", "rate-limit/", "authorization/revocation-checks", "authorization/rate-limit-gate", "authorization/token-family", "http/client-rate-limit"),
   },
   { stage: "checks", url: pkg("ioredis", "redis-parser", "cluster-key-slot", "denque", "standard-as-callback", "redis-errors") },
-  // sign: the broker's tokens.
+  // sign: the broker's tokens, and the response body that carries them.
   { stage: "sign", url: dist("credentials/", "lib/token-id", "exchange/token-response") },
   // audit/log: the audit record and the access line.
   { stage: "audit/log", url: dist("audit/", "lib/log", "lib/logger") },
