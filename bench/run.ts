@@ -8,12 +8,13 @@
  * BENCH_SOAK_SECONDS (default 0: off; 60 for the RSS-growth check). Needs redis-server.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { createPrivateKey, generateKeyPairSync, randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, open, readFile, writeFile } from "node:fs/promises";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { createPrivateKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from "node:crypto";
+import { mkdir, mkdtemp, open, readdir, readFile, writeFile } from "node:fs/promises";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
 import { generateKeyAndCsr } from "../src/cli/svid-client.js";
 import { initSigningKeys } from "../src/credentials/key-rotation.js";
 import { createRootCa } from "../src/credentials/x509/ca-store.js";
@@ -22,6 +23,7 @@ import { toSigningKey, type SigningKey } from "../src/credentials/signing-key.js
 import { systemClock } from "../src/lib/clock.js";
 import { freePort } from "../test/support/broker-process.js";
 import { startRedisServer } from "../test/support/redis-server.js";
+import { stageCosts, type CpuProfile, type StageCosts } from "./stages.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
@@ -39,10 +41,16 @@ const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
 const BENCH_ISSUER = "https://bench-issuer.invalid";
 const TRUST_DOMAIN = "broker.local";
 const ONCE_ISSUER = "https://bench-once.invalid";
+// An RS256 issuer (GitHub Actions' algorithm) for the cold RS256 exchange.
+const RS_ISSUER = "https://bench-rs256.invalid";
+// The oidc-provider peer's one client (client_secret_basic).
+const PEER_CLIENT_ID = "bench-client";
+const PEER_CLIENT_SECRET = randomBytes(24).toString("base64url");
 
 interface Result {
   scenario: string;
   requestsPerSecond: number;
+  requests: number;
   latencyMs: { p50: number; p99: number; max: number };
   errors: number;
   non2xx: number;
@@ -140,6 +148,7 @@ async function load(work: string, scenario: string, server: Server, path: string
   return {
     scenario: `${scenario} ${options.label ?? `c=${connections}`}`,
     requestsPerSecond: Math.round(report.requests.average),
+    requests: report.requests.total,
     latencyMs: { p50: report.latency.p50, p99: report.latency.p99, max: report.latency.max },
     errors: report.errors,
     non2xx: report.non2xx,
@@ -165,6 +174,14 @@ function mintSubject(key: SigningKey, issuer: string, audience: string): Promise
   return signJwt(key, "JWT", { iss: issuer, sub: "demo-workload", aud: audience, iat: now, exp: now + 3000, jti: randomBytes(16).toString("base64url") });
 }
 
+/** An RS256 subject token, signed with node:crypto (RSA signing is the slow part of the setup). */
+function mintRs256Subject(key: KeyObject, kid: string, audience: string): string {
+  const now = Math.floor(Date.now() / 1000);
+  const part = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const input = `${part({ alg: "RS256", typ: "JWT", kid })}.${part({ iss: RS_ISSUER, sub: "demo-workload", aud: audience, iat: now, exp: now + 3000, jti: randomBytes(16).toString("base64url") })}`;
+  return `${input}.${sign("sha256", Buffer.from(input), key).toString("base64url")}`;
+}
+
 /** One exchange through a running broker, for tokens the scenarios need. */
 async function exchangeFor(server: Server, body: string): Promise<string> {
   const response = await fetch(`http://127.0.0.1:${server.port}/token`, {
@@ -183,7 +200,7 @@ condition: identity.subject == "${id === "bench-introspector" ? "introspector" :
 grant:
 ${grant}`;
 
-async function writeConfig(work: string, issuerUrl: string): Promise<{ policyDir: string; benchKeyFile: string; benchJwks: string; onceKeyFile: string }> {
+async function writeConfig(work: string, issuerUrl: string): Promise<{ policyDir: string; benchKeyFile: string; benchJwks: string; onceKeyFile: string; rsKey: KeyObject; rsKid: string }> {
   const policyDir = join(work, "policies");
   await mkdir(policyDir);
   const demoGrant = `  workload_id: demo-workload\n  audiences: [https://demo.example.com]\n  scopes: [demo:read, demo:write]\n  max_lifetime: 10m\n`;
@@ -193,6 +210,7 @@ async function writeConfig(work: string, issuerUrl: string): Promise<{ policyDir
     policyFor("bench-demo", "bench", `${demoGrant}  token_types: [access_token, jwt, x509_svid]\n  spiffe_id: spiffe://${TRUST_DOMAIN}/demo-workload\n  dns_names: [localhost]\n`),
   );
   await writeFile(join(policyDir, "bench-once.policy.yaml"), policyFor("bench-once", "bench-once", demoGrant));
+  await writeFile(join(policyDir, "bench-rs.policy.yaml"), policyFor("bench-rs", "bench-rs", demoGrant));
   await writeFile(
     join(policyDir, "bench-introspector.policy.yaml"),
     policyFor("bench-introspector", "bench", `  workload_id: resource-server\n  audiences: ["${issuerUrl}"]\n  scopes: [broker:introspect]\n  max_lifetime: 1h\n`),
@@ -200,13 +218,18 @@ async function writeConfig(work: string, issuerUrl: string): Promise<{ policyDir
   // The bench issuer, and a second one with replay protection: each of its tokens is single-use.
   const bench = await writeIssuerKey(work, "bench");
   const once = await writeIssuerKey(work, "once");
-  const issuer = (id: string, iss: string, jwks: string, replay: boolean) =>
-    `  - id: ${id}\n    issuer: ${iss}\n    profile: oidc\n    keys: { jwks_file: ${jwks} }\n    algorithms: [ES256]\n    max_token_age: 1h\n    replay_protection: ${replay}\n`;
+  // The RS256 issuer: an RSA-2048 key, kept in memory (only this process mints its tokens).
+  const rs = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const rsKid = "bench-rs256";
+  const rsJwks = join(work, "rs-jwks.json");
+  await writeFile(rsJwks, JSON.stringify({ keys: [{ ...rs.publicKey.export({ format: "jwk" }), kid: rsKid, alg: "RS256", use: "sig" }] }));
+  const issuer = (id: string, iss: string, jwks: string, replay: boolean, alg = "ES256") =>
+    `  - id: ${id}\n    issuer: ${iss}\n    profile: oidc\n    keys: { jwks_file: ${jwks} }\n    algorithms: [${alg}]\n    max_token_age: 1h\n    replay_protection: ${replay}\n`;
   await writeFile(
     join(policyDir, "issuers.yaml"),
-    `issuers:\n${issuer("bench", BENCH_ISSUER, bench.jwks, false)}${issuer("bench-once", ONCE_ISSUER, once.jwks, true)}`,
+    `issuers:\n${issuer("bench", BENCH_ISSUER, bench.jwks, false)}${issuer("bench-once", ONCE_ISSUER, once.jwks, true)}${issuer("bench-rs", RS_ISSUER, rsJwks, false, "RS256")}`,
   );
-  return { policyDir, benchKeyFile: bench.keyFile, benchJwks: bench.jwks, onceKeyFile: once.keyFile };
+  return { policyDir, benchKeyFile: bench.keyFile, benchJwks: bench.jwks, onceKeyFile: once.keyFile, rsKey: rs.privateKey, rsKid };
 }
 
 /** An ES256 issuer key: the private key (PEM) and its public JWKS, in `work`. */
@@ -220,13 +243,56 @@ async function writeIssuerKey(work: string, name: string): Promise<{ keyFile: st
   return { keyFile, jwks };
 }
 
+/** One token from the peer, checked to be a real ES256 JWT (jose, against the peer's JWKS) before its run. */
+async function checkPeerToken(peer: Server, body: string, headers: Record<string, string>): Promise<void> {
+  const base = `http://127.0.0.1:${peer.port}`;
+  const response = await fetch(`${base}/token`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", ...headers }, body });
+  const json = (await response.json()) as { access_token?: string };
+  if (!response.ok || !json.access_token) throw new Error(`oidc-provider gave no access token: ${response.status} ${JSON.stringify(json)}`);
+  if (decodeProtectedHeader(json.access_token).alg !== "ES256") throw new Error("oidc-provider's access token is not ES256");
+  await jwtVerify(json.access_token, createRemoteJWKSet(new URL(`${base}/jwks`)), { issuer: base, audience: "https://demo.example.com", algorithms: ["ES256"] });
+}
+
+interface StageProfile extends StageCosts {
+  durationSeconds: number;
+  requests: number;
+  cpuMicrosPerRequest: number;
+}
+
+/**
+ * Runs the cold exchange against a broker started with --cpu-prof and attributes the profile's
+ * self time to stages (bench/stages.ts). Only the samples taken during the measured load count:
+ * V8's profile clock and process.hrtime are both CLOCK_MONOTONIC.
+ */
+async function profileColdExchange(work: string, env: Record<string, string>, bodies: readonly string[]): Promise<StageProfile> {
+  const dir = await mkdtemp(join(work, "cpu-prof-"));
+  const server = await startProcess(["--cpu-prof", `--cpu-prof-dir=${dir}`, "--cpu-prof-interval=250", ...BROKER_ARGS], env, join(work, "broker-profiled.log"));
+  const durationSeconds = Math.min(DURATION, 5);
+  // Warm-up on tokens the measured run does not use (drive.ts starts at the first body), so the
+  // measured requests all miss the verified-token cache.
+  const warm = bodies.slice(-5_000);
+  const measured = bodies.slice(0, -5_000);
+  await load(work, "profile warm-up", server, "/token", { bodies: warm, connections: 10, durationSeconds: 3 });
+  const from = Number(process.hrtime.bigint() / 1000n);
+  const result = await load(work, "profiled", server, "/token", { bodies: measured, durationSeconds });
+  const to = Number(process.hrtime.bigint() / 1000n);
+  await stopProcess(server);
+  if (result.errors > 0 || result.non2xx > 0) throw new Error(`the profiled run had ${result.errors} errors and ${result.non2xx} non-2xx`);
+  const file = (await readdir(dir)).find((name) => name.endsWith(".cpuprofile"));
+  if (!file) throw new Error(`no .cpuprofile in ${dir}`);
+  const cpuProfile = JSON.parse(await readFile(join(dir, file), "utf8")) as CpuProfile;
+  const costs = stageCosts(cpuProfile, result.requests, from, to);
+  if (costs.samplesInWindow === 0) throw new Error("no profile samples in the measured window (clock mismatch?)");
+  return { durationSeconds, requests: result.requests, cpuMicrosPerRequest: result.cpuMicrosPerRequest, ...costs };
+}
+
 async function main(): Promise<void> {
   await run("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: ROOT });
   const work = await mkdtemp(join(tmpdir(), "broker-bench-"));
   const keysDir = join(work, "keys");
   const port = await freePort();
   const issuerUrl = `http://127.0.0.1:${port}`;
-  const { policyDir, benchKeyFile, benchJwks, onceKeyFile } = await writeConfig(work, issuerUrl);
+  const { policyDir, benchKeyFile, benchJwks, onceKeyFile, rsKey, rsKid } = await writeConfig(work, issuerUrl);
   // Production material, made as an operator would (`broker keys init --ca`).
   await initSigningKeys(join(keysDir, "signing"), { clock: systemClock });
   const caDir = join(work, "ca-root");
@@ -326,12 +392,32 @@ async function main(): Promise<void> {
   );
   record("redis-limits", await load(work, "broker: token exchange (redis, rate limits on)", limitedBroker, "/token", { bodies: [body], warmUp: true }));
   record("redis-limits-c1", await load(work, "broker: token exchange (redis, rate limits on)", limitedBroker, "/token", { bodies: [body], connections: 1, durationSeconds: 5 }));
+  // Issue 14's headline: the cold exchange, as deployed. A new ES256 subject token per request
+  // (this process has not seen these; the issuer has no replay protection), Redis on, both rate
+  // limits on with budgets above the load.
+  record("cold-es256", await load(work, "broker: cold exchange, a new ES256 subject token each time (redis, rate limits on)", limitedBroker, "/token", { bodies: freshBodies }));
+  // The same with RS256 subject tokens (GitHub Actions' OIDC tokens are RS256).
+  const rsBodies = Array.from({ length: Math.max(20_000, 5_000 * DURATION) }, () => exchangeBody(mintRs256Subject(rsKey, rsKid, issuerUrl)));
+  record("cold-rs256", await load(work, "broker: cold exchange, a new RS256 subject token each time (redis, rate limits on)", limitedBroker, "/token", { bodies: rsBodies }));
   await stopProcess(limitedBroker);
+  // Where the cold exchange's time goes: the same broker once more under --cpu-prof, a short run.
+  const profile = await profileColdExchange(work, { ...brokerEnv, REDIS_URL: redis.url, BROKER_RATE_LIMIT_CLIENT: unlimited, BROKER_RATE_LIMIT_WORKLOAD: unlimited }, freshBodies);
   await redis.stop();
 
   const naive = await startProcess(["--import", "tsx", "bench/floor-server.ts", "naive", "$PORT", benchJwks, BENCH_ISSUER], {}, join(work, "naive.log"));
   record("naive", await load(work, "floor: naive exchange handler", naive, "/token", { bodies: [body], warmUp: true }));
   await stopProcess(naive);
+  // The peer: oidc-provider's client_credentials grant, ES256 JWT access tokens.
+  const peer = await startProcess(
+    ["--import", "tsx", "bench/oidc-provider-peer.ts", "$PORT", PEER_CLIENT_ID, PEER_CLIENT_SECRET, "https://demo.example.com", "demo:read"],
+    { NODE_ENV: "production" },
+    join(work, "oidc-provider.log"),
+  );
+  const peerBody = new URLSearchParams({ grant_type: "client_credentials", scope: "demo:read", resource: "https://demo.example.com" }).toString();
+  const peerHeaders = { authorization: `Basic ${Buffer.from(`${PEER_CLIENT_ID}:${PEER_CLIENT_SECRET}`).toString("base64")}` };
+  await checkPeerToken(peer, peerBody, peerHeaders);
+  record("oidc-provider", await load(work, "peer: oidc-provider client_credentials, ES256 JWT", peer, "/token", { bodies: [peerBody], headers: peerHeaders, warmUp: true }));
+  await stopProcess(peer);
   const svidFloor = await startProcess(["--import", "tsx", "bench/floor-server.ts", "svid", "$PORT"], {}, join(work, "svid-floor.log"));
   record("svid-floor", await load(work, "floor: CSR parse + sign with @peculiar/x509", svidFloor, "/svid/x509", { bodies: [svidBody], warmUp: true }));
   await stopProcess(svidFloor);
@@ -340,6 +426,12 @@ async function main(): Promise<void> {
   const summary = {
     "broker (memory) / naive floor": ratio(memo.memory, memo.naive),
     "broker (memory, a new subject token each time) / naive floor": ratio(memo["memory-fresh"], memo.naive),
+    "cold exchange ES256 (redis, rate limits on) / naive floor (issue 14: >= 1.5)": ratio(memo["cold-es256"], memo.naive),
+    "cold exchange ES256 (redis, rate limits on) / oidc-provider (issue 14: >= 1.7)": ratio(memo["cold-es256"], memo["oidc-provider"]),
+    "cold exchange RS256 (redis, rate limits on) / naive floor": ratio(memo["cold-rs256"], memo.naive),
+    "cold exchange RS256 (redis, rate limits on) / oidc-provider": ratio(memo["cold-rs256"], memo["oidc-provider"]),
+    "broker (memory, cached) / oidc-provider": ratio(memo.memory, memo["oidc-provider"]),
+    "naive floor / oidc-provider": ratio(memo.naive, memo["oidc-provider"]),
     "broker (redis) / broker (memory)": ratio(memo.redis, memo.memory),
     "broker (redis, single-use) / broker (memory)": ratio(memo["redis-replay"], memo.memory),
     "broker (redis, rate limits on) / broker (redis)": ratio(memo["redis-limits"], memo.redis),
@@ -365,12 +457,18 @@ async function main(): Promise<void> {
     })),
   );
   for (const [name, value] of Object.entries(summary)) console.log(`${name}: ${value}`);
+  console.log(
+    `\nPer-stage cost of one cold ES256 exchange (redis, rate limits on), main-thread self time from --cpu-prof, ${profile.durationSeconds} s at c=${CONNECTIONS}, ${profile.requests} requests: ` +
+      `${profile.sampledMicrosPerRequest} µs/request sampled on the main thread, ${profile.cpuMicrosPerRequest} µs/request of process CPU (/proc; the rest is other threads: libuv's pool, GC helpers)`,
+  );
+  console.table(profile.rows.map((row) => ({ stage: row.stage, "µs/request": row.microsPerRequest, "share %": row.share })));
+  console.log(`largest frames in "other" (map them in bench/stages.ts): ${profile.topOther.map((f) => `${f.frame} ${f.microsPerRequest} µs`).join("; ")}`);
   console.log(`server logs: ${work}`);
   const resultsDir = join(ROOT, "bench/results");
   await mkdir(resultsDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const machine = { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30) };
-  await writeFile(join(resultsDir, `${stamp}.json`), `${JSON.stringify({ machine, durationSeconds: DURATION, connections: CONNECTIONS, results, summary }, null, 2)}\n`);
+  await writeFile(join(resultsDir, `${stamp}.json`), `${JSON.stringify({ machine, loadAverage: loadavg(), durationSeconds: DURATION, connections: CONNECTIONS, results, summary, stages: profile }, null, 2)}\n`);
   // A scenario whose answers were errors measured something else (a floor refusing every token
   // looks fast): its ratios are void, and the run says so by failing.
   const failed = results.filter((r) => r.errors > 0 || r.non2xx > 0);
