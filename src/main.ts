@@ -2,15 +2,12 @@ import { setFlagsFromString } from "node:v8";
 import { serve } from "@hono/node-server";
 import type { Server } from "node:http";
 import type { Logger } from "pino";
-import { createPinoAuditSink } from "./audit/pino-audit-sink.js";
-import { buildBroker, type Broker } from "./build-broker.js";
-import { openStores, openTrustMaterial, refuseDevelopmentMaterial, StartupError } from "./open-adapters.js";
+import type { Broker } from "./build-broker.js";
+import { openBroker, refuseDevelopmentMaterial, StartupError } from "./open-adapters.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import type { FileKeyStore } from "./credentials/file-key-store.js";
-import { systemClock } from "./lib/clock.js";
 import { gracefulClose } from "./lib/graceful-close.js";
 import { createLogger } from "./lib/logger.js";
-import { BrokerMetrics } from "./metrics/broker-metrics.js";
 import { PolicyLoadError, type PolicyStore } from "./policy/index.js";
 
 /**
@@ -42,27 +39,13 @@ async function main(): Promise<void> {
 
 async function run(config: Config, logger: Logger): Promise<void> {
   if (config.production) await refuseDevelopmentMaterial(config, logger);
-  const metrics = new BrokerMetrics();
-  const { keys, verifier, policies } = await openTrustMaterial(config, logger, metrics);
+  const { broker, keys, verifier, policies } = await openBroker(config, logger, { isDraining: () => closer.isDraining() });
   reloadOnHangup(policies, keys);
-  const stores = await openStores(config, logger);
-  const broker = buildBroker(config, {
-    keys,
-    verifier,
-    policies,
-    ...stores,
-    clock: systemClock,
-    log: logger,
-    audit: createPinoAuditSink(logger),
-    metrics,
-    isDraining: () => closer.isDraining(),
-  });
   const server = listen(config, broker.app, logger, () => policies.current().policyIds.length);
   void verifier.warmUp();
   const closer = gracefulClose(server);
   stopOnTerminate({ config, logger, closer, close: () => broker.close(), stopWatching: [policies, keys] });
 }
-
 
 /** SIGHUP: reload the policies and the signing keys now, without waiting for a file event. */
 function reloadOnHangup(policies: PolicyStore, keys: FileKeyStore): void {
@@ -71,7 +54,6 @@ function reloadOnHangup(policies: PolicyStore, keys: FileKeyStore): void {
     void keys.reload();
   });
 }
-
 
 /** Serves the app on BROKER_HOST:BROKER_PORT with the request bounds of the config. */
 function listen(config: Config, app: Broker["app"], logger: Logger, policyCount: () => number): Server {
@@ -124,9 +106,5 @@ function stopOnTerminate(stop: {
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
 }
-
-
-
-
 
 void main();

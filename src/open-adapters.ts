@@ -8,7 +8,8 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Cluster, Redis } from "ioredis";
 import type { Logger } from "pino";
-import type { BrokerPorts } from "./build-broker.js";
+import { createPinoAuditSink } from "./audit/pino-audit-sink.js";
+import { buildBroker, type Broker, type BrokerPorts } from "./build-broker.js";
 import type { Config } from "./config.js";
 import { ensureDevIssuer } from "./credentials/dev-material.js";
 import { findDevelopmentMaterial } from "./credentials/development-material-check.js";
@@ -17,7 +18,7 @@ import { devCaExists, ensureDevCa, loadCertificateAuthority, loadDevCa, type Cer
 import { loadTokenVerifier, type TokenVerifier } from "./identity/token-verifier.js";
 import { systemClock } from "./lib/clock.js";
 import { globalHttpFetch } from "./lib/http-fetch.js";
-import type { BrokerMetrics } from "./metrics/broker-metrics.js";
+import { BrokerMetrics } from "./metrics/broker-metrics.js";
 import { countingFetch } from "./metrics/instrument.js";
 import { PolicyStore } from "./policy/index.js";
 import { MemoryRateLimiter } from "./rate-limit/memory-rate-limiter.js";
@@ -28,6 +29,43 @@ import type { RevocationStore } from "./revocation/revocation-store.js";
 
 /** A start-up problem the operator must fix: logged as its message, without a stack. */
 export class StartupError extends Error {}
+
+/** A broker built on its opened adapters, with the trust material the caller watches and closes. */
+export interface OpenedBroker {
+  readonly broker: Broker;
+  readonly keys: FileKeyStore;
+  readonly verifier: TokenVerifier;
+  readonly policies: PolicyStore;
+}
+
+/**
+ * Opens every adapter from the config and builds the broker on them: the one way a broker comes
+ * to be, for main.ts and the in-process test brokers alike. On a failure part-way, what was
+ * already opened (file watchers) is closed before the error goes on.
+ */
+export async function openBroker(config: Config, logger: Logger, options: Pick<BrokerPorts, "isDraining"> = {}): Promise<OpenedBroker> {
+  const metrics = new BrokerMetrics();
+  const { keys, verifier, policies } = await openTrustMaterial(config, logger, metrics);
+  try {
+    const stores = await openStores(config, logger);
+    const broker = buildBroker(config, {
+      keys,
+      verifier,
+      policies,
+      ...stores,
+      clock: systemClock,
+      log: logger,
+      audit: createPinoAuditSink(logger),
+      metrics,
+      ...options,
+    });
+    return { broker, keys, verifier, policies };
+  } catch (error) {
+    keys.close();
+    policies.close();
+    throw error;
+  }
+}
 
 /** The signing keys, the trusted issuers' verifier and the policies, each following its files. */
 export async function openTrustMaterial(config: Config, logger: Logger, metrics: BrokerMetrics): Promise<{ keys: FileKeyStore; verifier: TokenVerifier; policies: PolicyStore }> {

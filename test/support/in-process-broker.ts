@@ -19,14 +19,11 @@ import { once } from "node:events";
 import type { Server } from "node:http";
 import { Readable } from "node:stream";
 import { serve } from "@hono/node-server";
-import { createPinoAuditSink } from "../../src/audit/pino-audit-sink.js";
-import { buildBroker, type Broker } from "../../src/build-broker.js";
+import type { Broker } from "../../src/build-broker.js";
 import { loadConfig, type Config } from "../../src/config.js";
-import { openStores, openTrustMaterial } from "../../src/open-adapters.js";
+import { openBroker } from "../../src/open-adapters.js";
 import type { AppEnv } from "../../src/http/app-env.js";
-import { systemClock } from "../../src/lib/clock.js";
 import { createLogger } from "../../src/lib/logger.js";
-import { BrokerMetrics } from "../../src/metrics/broker-metrics.js";
 import type { PolicyStore } from "../../src/policy/index.js";
 import type { BrokerLogs, BrokerUnderTest } from "./broker-fixture.js";
 import { freePort } from "./broker-process.js";
@@ -76,21 +73,9 @@ export async function startInProcessBroker(options: InProcessBrokerOptions = {})
     if (config.redisUrl !== undefined || config.production) throw new Error("REDIS_URL and NODE_ENV=production need a broker process (startBrokerFixture)");
     const logs = memoryLogs();
     const logger = createLogger({ level: config.logLevel }, { write: (line: string) => logs.write(line) });
-    const metrics = new BrokerMetrics();
-    // The very adapters main.ts opens (open-adapters.ts): keys, issuers, policies, store, limiter, CA.
-    const { keys, verifier, policies } = await openTrustMaterial(config, logger, metrics);
+    // The very function main.ts builds its broker with (open-adapters.ts): the same adapters.
+    const { broker, verifier, policies, keys } = await openBroker(config, logger);
     opened.push(keys, policies);
-    const stores = await openStores(config, logger);
-    const broker = buildBroker(config, {
-      keys,
-      verifier,
-      policies,
-      ...stores,
-      clock: systemClock,
-      log: logger,
-      audit: createPinoAuditSink(logger),
-      metrics,
-    });
     opened.push(broker);
     if (port !== undefined) opened.push(await listen(broker.app, port));
     void verifier.warmUp();
