@@ -5,7 +5,7 @@
  * to bench/results/<time>.json with machine info.
  *
  * Env: BENCH_DURATION (s per scenario, default 10), BENCH_CONNECTIONS (default 50),
- * BENCH_SOAK_SECONDS (default 0: off; 60 for the RSS-growth check). Needs redis-server.
+ * BENCH_SOAK_SECONDS (default 0: off; 60 for the RSS-growth check). BENCH_ONLY=profile (only the profiled cold exchange). Needs redis-server.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createPrivateKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from "node:crypto";
@@ -281,9 +281,30 @@ async function profileColdExchange(work: string, env: Record<string, string>, bo
   const file = (await readdir(dir)).find((name) => name.endsWith(".cpuprofile"));
   if (!file) throw new Error(`no .cpuprofile in ${dir}`);
   const cpuProfile = JSON.parse(await readFile(join(dir, file), "utf8")) as CpuProfile;
+  console.log(`cpu profile of the cold exchange: ${join(dir, file)}`);
   const costs = stageCosts(cpuProfile, result.requests, from, to);
   if (costs.samplesInWindow === 0) throw new Error("no profile samples in the measured window (clock mismatch?)");
   return { durationSeconds, requests: result.requests, cpuMicrosPerRequest: result.cpuMicrosPerRequest, ...costs };
+}
+
+/** `BENCH_ONLY=profile`: only the profiled cold exchange and its stage table (for quick iteration). */
+async function profileOnly(work: string, brokerEnv: Record<string, string>, issuerUrl: string, benchKeyFile: string): Promise<void> {
+  const benchKey = await toSigningKey(createPrivateKey(await readFile(benchKeyFile, "utf8")));
+  const freshBodies = await Promise.all(Array.from({ length: Math.max(20_000, 5_000 * DURATION) }, async () => exchangeBody(await mintSubject(benchKey, BENCH_ISSUER, issuerUrl))));
+  const redis = await startRedisServer();
+  const unlimited = "100000000/1s";
+  const profile = await profileColdExchange(work, { ...brokerEnv, REDIS_URL: redis.url, BROKER_RATE_LIMIT_CLIENT: unlimited, BROKER_RATE_LIMIT_WORKLOAD: unlimited }, freshBodies);
+  await redis.stop();
+  printProfile(profile);
+}
+
+function printProfile(profile: StageProfile): void {
+  console.log(
+    `\nPer-stage cost of one cold ES256 exchange (redis, rate limits on), main-thread self time from --cpu-prof, ${profile.durationSeconds} s at c=${CONNECTIONS}, ${profile.requests} requests: ` +
+      `${profile.sampledMicrosPerRequest} µs/request sampled on the main thread, ${profile.cpuMicrosPerRequest} µs/request of process CPU (/proc; the rest is other threads: libuv's pool, GC helpers)`,
+  );
+  console.table(profile.rows.map((row) => ({ stage: row.stage, "µs/request": row.microsPerRequest, "share %": row.share })));
+  console.log(`largest frames in "other" (map them in bench/stages.ts): ${profile.topOther.map((f) => `${f.frame} ${f.microsPerRequest} µs`).join("; ")}`);
 }
 
 async function main(): Promise<void> {
@@ -313,6 +334,10 @@ async function main(): Promise<void> {
     BROKER_RATE_LIMIT_CLIENT: "off",
     BROKER_RATE_LIMIT_WORKLOAD: "off",
   };
+  if (process.env.BENCH_ONLY === "profile") {
+    await profileOnly(work, brokerEnv, issuerUrl, benchKeyFile);
+    return;
+  }
   const results: Result[] = [];
   const memo: Record<string, Result> = {};
   const record = (key: string, result: Result) => {
@@ -457,12 +482,7 @@ async function main(): Promise<void> {
     })),
   );
   for (const [name, value] of Object.entries(summary)) console.log(`${name}: ${value}`);
-  console.log(
-    `\nPer-stage cost of one cold ES256 exchange (redis, rate limits on), main-thread self time from --cpu-prof, ${profile.durationSeconds} s at c=${CONNECTIONS}, ${profile.requests} requests: ` +
-      `${profile.sampledMicrosPerRequest} µs/request sampled on the main thread, ${profile.cpuMicrosPerRequest} µs/request of process CPU (/proc; the rest is other threads: libuv's pool, GC helpers)`,
-  );
-  console.table(profile.rows.map((row) => ({ stage: row.stage, "µs/request": row.microsPerRequest, "share %": row.share })));
-  console.log(`largest frames in "other" (map them in bench/stages.ts): ${profile.topOther.map((f) => `${f.frame} ${f.microsPerRequest} µs`).join("; ")}`);
+  printProfile(profile);
   console.log(`server logs: ${work}`);
   const resultsDir = join(ROOT, "bench/results");
   await mkdir(resultsDir, { recursive: true });
