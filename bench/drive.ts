@@ -18,10 +18,12 @@ interface DriveSpec {
   readonly headers: Record<string, string>;
   /** Bodies used in turn; empty for GET. */
   readonly bodies: readonly string[];
+  /** The index of the first body to send (bodies are used in turn from there, wrapping). */
+  readonly offset?: number;
 }
 
 const spec = JSON.parse(readFileSync(process.argv[2] ?? "", "utf8")) as DriveSpec;
-let next = 0;
+let next = spec.offset ?? 0;
 const result = await autocannon({
   url: spec.url,
   connections: spec.connections,

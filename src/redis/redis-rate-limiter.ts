@@ -16,6 +16,24 @@ export function rateLimitKey(key: RateLimitKey): string {
 }
 
 /**
+ * Keys already hashed, so a busy client or workload costs no digest per request (two per
+ * exchange otherwise). Bounded: emptied when full, so ids a caller makes up cannot grow it.
+ */
+const KNOWN_KEYS_MAX = 4_096;
+const knownKeys = new Map<string, string>();
+
+function cachedRateLimitKey(key: RateLimitKey): string {
+  const lookup = `${key.kind}\n${key.id}`;
+  let redisKey = knownKeys.get(lookup);
+  if (redisKey === undefined) {
+    if (knownKeys.size >= KNOWN_KEYS_MAX) knownKeys.clear();
+    redisKey = rateLimitKey(key);
+    knownKeys.set(lookup, redisKey);
+  }
+  return redisKey;
+}
+
+/**
  * GCRA (gcra.ts) on one key, atomically. KEYS[1] the budget; ARGV: now (ms), interval (ms), burst.
  * Answers {1, 0} when allowed (the new TAT is stored, expiring when the budget is full again), or
  * {0, ms to wait} when refused (nothing is written). One key per call: runs on Redis Cluster too.
@@ -53,7 +71,7 @@ export class RedisRateLimiter implements RateLimiter {
 
   async take(key: RateLimitKey, limit: RateLimit): Promise<RateDecision> {
     const args = [this.clock.now(), intervalMs(limit), limit.burst];
-    const reply = await boundedCall("rate limit", () => evalScript(this.client, TAKE, rateLimitKey(key), args), this.timeoutMs, RateLimiterUnavailableError);
+    const reply = await boundedCall("rate limit", () => evalScript(this.client, TAKE, cachedRateLimitKey(key), args), this.timeoutMs, RateLimiterUnavailableError);
     if (!Array.isArray(reply) || typeof reply[0] !== "number" || typeof reply[1] !== "number") {
       throw new RateLimiterUnavailableError("redis rate limit: unexpected reply");
     }

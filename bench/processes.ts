@@ -1,0 +1,155 @@
+/**
+ * The bench's process and load plumbing: start a server process and wait for /healthz, drive it
+ * with autocannon in its own process (bench/drive.ts), and read its CPU time and RSS from /proc.
+ */
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { open, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { freePort } from "../test/support/broker-process.js";
+
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+/** Seconds per measured scenario (BENCH_DURATION, default 10). */
+export const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+/** Closed-loop connections (BENCH_CONNECTIONS, default 50). */
+export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+export const run = promisify(execFile);
+/** The broker as the image runs it (Dockerfile CMD, npm run start:prod). */
+export const BROKER_ARGS = ["--max-semi-space-size=8", "dist/main.js"];
+
+export interface Result {
+  scenario: string;
+  requestsPerSecond: number;
+  requests: number;
+  latencyMs: { p50: number; p99: number; max: number };
+  errors: number;
+  non2xx: number;
+  cpuMicrosPerRequest: number;
+  peakRssMb: number;
+}
+
+export interface Server {
+  child: ChildProcess;
+  port: number;
+}
+
+/** Request bodies used in turn across runs (see LoadOptions.pool). */
+export interface BodyPool {
+  readonly bodies: readonly string[];
+  next: number;
+}
+
+export function bodyPool(bodies: readonly string[]): BodyPool {
+  return { bodies, next: 0 };
+}
+
+export interface LoadOptions {
+  readonly bodies?: readonly string[];
+  /**
+   * Bodies that must each be sent once (distinct subject tokens): every run, warm-up included,
+   * starts where the last one using this pool stopped, and moves it on.
+   */
+  readonly pool?: BodyPool;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly connections?: number;
+  readonly durationSeconds?: number;
+  readonly overallRate?: number;
+  readonly label?: string;
+  /** Run 3 s of unmeasured load first. */
+  readonly warmUp?: boolean;
+}
+
+export async function startProcess(args: string[], env: Record<string, string>, logFile: string): Promise<Server> {
+  const port = Number(env.BROKER_PORT ?? (await freePort()));
+  // Logs go to a file, as a collector would take them, not through a pipe this process must drain.
+  const log = await open(logFile, "a");
+  const child = spawn(process.execPath, args.map((arg) => arg.replace("$PORT", String(port))), {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? "", ...env, BROKER_PORT: String(port) },
+    stdio: ["ignore", log.fd, log.fd],
+  });
+  await log.close();
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}; see ${logFile}`);
+    if (Date.now() > deadline) throw new Error(`server did not answer /healthz within 30 s; see ${logFile}`);
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { child, port };
+}
+
+export async function stopProcess(server: Server): Promise<void> {
+  if (server.child.exitCode !== null) return;
+  const exited = new Promise((resolve) => server.child.once("exit", resolve));
+  server.child.kill("SIGTERM");
+  await exited;
+}
+
+/** utime + stime of a process, in microseconds (Linux /proc; USER_HZ is 100). */
+export async function cpuMicros(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]?.split(" ") ?? [];
+  return ((Number(fields[11]) + Number(fields[12])) * 1_000_000) / 100;
+}
+
+export async function rssMb(pid: number, field: "VmHWM" | "VmRSS"): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  const kb = Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return Math.round(kb / 102.4) / 10;
+}
+
+export async function load(work: string, scenario: string, server: Server, path: string, options: LoadOptions = {}): Promise<Result> {
+  const pid = server.child.pid ?? 0;
+  const connections = options.connections ?? CONNECTIONS;
+  const bodies = options.pool?.bodies ?? options.bodies;
+  const spec = {
+    url: `http://127.0.0.1:${server.port}${path}`,
+    connections,
+    durationSeconds: options.durationSeconds ?? DURATION,
+    ...(options.overallRate ? { overallRate: options.overallRate } : {}),
+    method: bodies ? "POST" : "GET",
+    headers: { ...(bodies ? { "content-type": "application/x-www-form-urlencoded" } : {}), ...options.headers },
+    bodies: bodies ?? [],
+  };
+  const specFile = join(work, `drive-${randomBytes(4).toString("hex")}.json`);
+  if (options.warmUp) {
+    // Unmeasured: let the JIT and caches settle, so the first scenario of a process is not penalised.
+    await drive(`${specFile}.warm`, { ...spec, durationSeconds: 3, connections: 10 }, options.pool);
+  }
+  const before = await cpuMicros(pid);
+  const report = await drive(specFile, spec, options.pool);
+  const after = await cpuMicros(pid);
+  return {
+    scenario: `${scenario} ${options.label ?? `c=${connections}`}`,
+    requestsPerSecond: Math.round(report.requests.average),
+    requests: report.requests.total,
+    latencyMs: { p50: report.latency.p50, p99: report.latency.p99, max: report.latency.max },
+    errors: report.errors,
+    non2xx: report.non2xx,
+    cpuMicrosPerRequest: Math.round((after - before) / Math.max(1, report.requests.total)),
+    peakRssMb: await rssMb(pid, "VmHWM"),
+  };
+}
+
+interface DriveReport {
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number; max: number };
+  errors: number;
+  non2xx: number;
+}
+
+/** One autocannon run in its own process (bench/drive.ts); a pool's bodies are taken from its cursor on. */
+async function drive(specFile: string, spec: { readonly connections: number; readonly durationSeconds: number }, pool: BodyPool | undefined): Promise<DriveReport> {
+  await writeFile(specFile, JSON.stringify({ ...spec, offset: pool?.next ?? 0 }));
+  const { stdout } = await run(process.execPath, ["--import", "tsx", join(ROOT, "bench/drive.ts"), specFile], { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 });
+  const report = JSON.parse(stdout) as DriveReport;
+  // Requests still in flight at the end took a body too: skip one per connection beyond the count.
+  if (pool) pool.next += report.requests.total + report.errors + spec.connections;
+  return report;
+}
