@@ -1,6 +1,5 @@
 import { constants, KeyObject, verify, type VerifyKeyObjectInput, type VerifyPublicKeyInput, type webcrypto } from "node:crypto";
 import { errors, type CryptoKey } from "jose";
-import type { AsymmetricAlgorithm } from "./algorithms.js";
 
 /**
  * How one JWS algorithm verifies (RFC 7518 §3), as two halves: what jose requires of the
@@ -42,8 +41,11 @@ const ecdsa = (namedCurve: string, bits: 256 | 384 | 512, signatureBytes: number
   signatureBytes,
 });
 
+/** The JWS algorithms verified here: every asymmetric one the broker accepts (identity/algorithms.ts). */
+export type JwsAlgorithm = "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" | "ES256" | "ES384" | "ES512" | "EdDSA";
+
 /** jose 6 accepts only Ed25519 under "EdDSA" (its key set selects `crv: Ed25519`, never Ed448). */
-const SCHEMES: Readonly<Record<AsymmetricAlgorithm, SignatureScheme>> = {
+const SCHEMES: Readonly<Record<JwsAlgorithm, SignatureScheme>> = {
   RS256: pkcs1(256),
   RS384: pkcs1(384),
   RS512: pkcs1(512),
@@ -57,7 +59,7 @@ const SCHEMES: Readonly<Record<AsymmetricAlgorithm, SignatureScheme>> = {
 };
 
 /** True when {@link verifyJwsSignature} knows `alg`. */
-export function isVerifiableAlgorithm(alg: string): alg is AsymmetricAlgorithm {
+export function isVerifiableAlgorithm(alg: string): alg is JwsAlgorithm {
   return Object.hasOwn(SCHEMES, alg);
 }
 
@@ -66,7 +68,7 @@ export function isVerifiableAlgorithm(alg: string): alg is AsymmetricAlgorithm {
  * before verifying, with their TypeErrors: a public key, imported for exactly this algorithm
  * (name, hash, curve), usable for verify, and an RSA modulus of at least 2048 bits.
  */
-export function checkVerificationKey(alg: AsymmetricAlgorithm, key: CryptoKey): void {
+export function checkVerificationKey(alg: JwsAlgorithm, key: CryptoKey): void {
   const scheme = SCHEMES[alg];
   if (key.type !== "public") throw new TypeError(`CryptoKey instances must be of type "public" for the ${alg} algorithm`);
   const algorithm = key.algorithm as { name: string; hash?: { name?: string }; namedCurve?: string; modulusLength?: unknown };
@@ -86,7 +88,7 @@ export function checkVerificationKey(alg: AsymmetricAlgorithm, key: CryptoKey): 
  * The key must have passed {@link checkVerificationKey} for `alg`. Throws jose's
  * `JWSSignatureVerificationFailed` when the signature does not verify, as jose does.
  */
-export function verifyJwsSignature(alg: AsymmetricAlgorithm, key: KeyObject, signingInput: Uint8Array, signature: Uint8Array): void {
+export function verifyJwsSignature(alg: JwsAlgorithm, key: KeyObject, signingInput: Uint8Array, signature: Uint8Array): void {
   const scheme = SCHEMES[alg];
   if (scheme.signatureBytes !== undefined && signature.length !== scheme.signatureBytes) throw new errors.JWSSignatureVerificationFailed();
   let verified: boolean;

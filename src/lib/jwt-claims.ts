@@ -4,10 +4,12 @@ import { errors, type JWTPayload } from "jose";
 export interface ClaimRules {
   /** `iss` must be exactly this. */
   readonly issuer: string;
-  /** `aud` (a string or an array) must name at least one of these. */
-  readonly audience: readonly string[];
-  /** Seconds of clock skew allowed on `nbf`, `exp` and `iat` (≥ 0). */
-  readonly clockTolerance: number;
+  /** When set, `aud` (a string or an array) must name at least one of these. */
+  readonly audience?: readonly string[];
+  /** When set, the header `typ` must be this media type (RFC 7515 §4.1.9; RFC 8725 §3.11). */
+  readonly typ?: string;
+  /** Seconds of clock skew allowed on `nbf`, `exp` and `iat` (≥ 0; jose's default 0). */
+  readonly clockTolerance?: number;
   /** Now, in whole seconds since the epoch (jose floors `currentDate`). */
   readonly now: number;
   /** Claims that must be present (jose's `requiredClaims`). */
@@ -22,11 +24,11 @@ const { JWTClaimValidationFailed, JWTExpired, JWTInvalid } = errors;
 /**
  * jose's `validateClaimsSet` (lib/jwt_claims_set.js) rule by rule, with its error classes,
  * messages, `claim` and `reason`, so that jose-errors.ts maps each refusal as before:
- * a JSON object (RFC 7519 §7.2 step 10), the required claims in jose's order, `iss` exact
+ * a JSON object (RFC 7519 §7.2 step 10), the header `typ` when asked, the required claims in jose's order, `iss` exact
  * (§4.1.1), `aud` intersecting (§4.1.3), then NumericDates (§2) for `iat` and `nbf`, `nbf`
  * (§4.1.5), `exp` (§4.1.4) and the age of `iat` (§4.1.6) within the tolerance.
  */
-export function validateClaims(payloadBytes: Uint8Array, rules: ClaimRules): JWTPayload {
+export function validateClaims(header: Readonly<Record<string, unknown>>, payloadBytes: Uint8Array, rules: ClaimRules): JWTPayload {
   let parsed: unknown;
   try {
     parsed = JSON.parse(STRICT_UTF8.decode(payloadBytes));
@@ -35,11 +37,14 @@ export function validateClaims(payloadBytes: Uint8Array, rules: ClaimRules): JWT
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new JWTInvalid("JWT Claims Set must be a top-level JSON object");
   const claims = parsed as JWTPayload;
+  if (rules.typ !== undefined && (typeof header.typ !== "string" || mediaType(header.typ) !== mediaType(rules.typ))) {
+    throw new JWTClaimValidationFailed('unexpected "typ" JWT header value', claims, "typ", "check_failed");
+  }
   for (const claim of presenceOrder(rules)) {
     if (!Object.hasOwn(claims, claim)) throw new JWTClaimValidationFailed(`missing required "${claim}" claim`, claims, claim, "missing");
   }
   if (claims.iss !== rules.issuer) throw unexpected(claims, "iss");
-  if (!audienceMatches(claims.aud, rules.audience)) throw unexpected(claims, "aud");
+  if (rules.audience !== undefined && !audienceMatches(claims.aud, rules.audience)) throw unexpected(claims, "aud");
   checkTimes(claims, rules);
   return claims;
 }
@@ -48,7 +53,8 @@ export function validateClaims(payloadBytes: Uint8Array, rules: ClaimRules): JWT
 function presenceOrder(rules: ClaimRules): Set<string> {
   const checks = [...rules.requiredClaims];
   if (rules.maxTokenAge !== undefined) checks.push("iat");
-  checks.push("aud", "iss");
+  if (rules.audience !== undefined) checks.push("aud");
+  checks.push("iss");
   return new Set(checks.reverse());
 }
 
@@ -59,7 +65,7 @@ function audienceMatches(aud: unknown, accepted: readonly string[]): boolean {
 }
 
 function checkTimes(claims: JWTPayload, rules: ClaimRules): void {
-  const { now, clockTolerance: tolerance, maxTokenAge } = rules;
+  const { now, clockTolerance: tolerance = 0, maxTokenAge } = rules;
   const iat = numericDate(claims, "iat", maxTokenAge !== undefined);
   const nbf = numericDate(claims, "nbf", false);
   if (nbf !== undefined && nbf > now + tolerance) throw new JWTClaimValidationFailed('"nbf" claim timestamp check failed', claims, "nbf", "check_failed");
@@ -77,6 +83,12 @@ function numericDate(claims: JWTPayload, claim: "iat" | "nbf" | "exp", required:
   if (value === undefined && !required) return undefined;
   if (typeof value !== "number") throw new JWTClaimValidationFailed(`"${claim}" claim must be a number`, claims, claim, "invalid");
   return value;
+}
+
+/** jose's `typ` comparison: case-insensitive, `application/` implied when there is no slash. */
+function mediaType(value: string): string {
+  const lower = value.toLowerCase();
+  return value.includes("/") ? lower : `application/${lower}`;
 }
 
 function unexpected(claims: JWTPayload, claim: string): Error {

@@ -1,7 +1,6 @@
 import { base64url, errors, type CryptoKey, type JWTPayload } from "jose";
-import type { AsymmetricAlgorithm } from "./algorithms.js";
 import { validateClaims, type ClaimRules } from "./jwt-claims.js";
-import { checkVerificationKey, isVerifiableAlgorithm, verifyJwsSignature, type KeyObjects } from "./jws-signature.js";
+import { checkVerificationKey, isVerifiableAlgorithm, verifyJwsSignature, type JwsAlgorithm, type KeyObjects } from "./jws-signature.js";
 
 /** What {@link verifyCompactJwt} checks a token against: jose's `jwtVerify` options as we use them. */
 export interface JwtRules extends ClaimRules {
@@ -25,7 +24,7 @@ const RECOGNIZED_CRIT: ReadonlySet<string> = new Set(["b64"]);
  * jose's `jwtVerify` for a compact JWS, step for step and error for error (its
  * `lib/jws_verify.js` `verifyCompact`/`verifySignature`, then `lib/jwt_claims_set.js`), with the
  * signature checked synchronously by node:crypto on the key's cached KeyObject instead of
- * WebCrypto's `subtle.verify`. The differential test in test/identity/ holds the two equal.
+ * WebCrypto's `subtle.verify`. The differential tests in test/lib/ and test/credentials/ hold the two equal.
  */
 export async function verifyCompactJwt(token: string, key: KeyInput, rules: JwtRules, keyObjects: KeyObjects): Promise<JWTPayload> {
   const { 0: encodedHeader = "", 1: encodedPayload = "", 2: encodedSignature = "", length } = token.split(".");
@@ -43,7 +42,7 @@ export async function verifyCompactJwt(token: string, key: KeyInput, rules: JwtR
   verifyJwsSignature(alg, keyObjects.of(cryptoKey), signingInput, signature);
   // RFC 7519 §7.2 step 7: a JWT's payload is base64url-encoded; b64: false is no JWT.
   if (!b64) throw new errors.JWTInvalid("JWTs MUST NOT use unencoded payload");
-  return validateClaims(decodeSegment(encodedPayload, "payload"), rules);
+  return validateClaims(header, decodeSegment(encodedPayload, "payload"), rules);
 }
 
 /**
@@ -90,11 +89,11 @@ function payloadIsEncoded(header: ProtectedHeader): boolean {
   return header.b64;
 }
 
-function checkedAlgorithm(header: ProtectedHeader, allowed: ReadonlySet<string>): AsymmetricAlgorithm {
+function checkedAlgorithm(header: ProtectedHeader, allowed: ReadonlySet<string>): JwsAlgorithm {
   const { alg } = header;
   if (typeof alg !== "string" || alg === "") throw new errors.JWSInvalid('JWS "alg" (Algorithm) Header Parameter missing or invalid');
   if (!allowed.has(alg)) throw new errors.JOSEAlgNotAllowed('"alg" (Algorithm) Header Parameter value not allowed');
-  // Issuer allowlists hold only ASYMMETRIC_ALGORITHMS, all verified here: a guard, never reached.
+  // Callers allow only algorithms verified here (identity's ASYMMETRIC_ALGORITHMS, the broker's ES256): a guard.
   if (!isVerifiableAlgorithm(alg)) throw new errors.JOSENotSupported(`alg ${alg} is not supported either by JOSE or your javascript runtime`);
   return alg;
 }
