@@ -1,6 +1,8 @@
-import { createLocalJWKSet, errors as joseErrors, jwtVerify } from "jose";
+import { createLocalJWKSet, errors as joseErrors, type JWSHeaderParameters } from "jose";
 import { BrokerError } from "../errors/broker-error.js";
-import type { Clock } from "../lib/clock.js";
+import { epochSeconds, type Clock } from "../lib/clock.js";
+import { verifyCompactJwt, type JwtRules } from "../lib/compact-jwt.js";
+import { KeyObjects } from "../lib/jws-signature.js";
 import { ACCESS_TOKEN_CLAIMS, ACCESS_TOKEN_TYP, MAX_BROKER_TOKEN_CHARS, SIGNING_ALGORITHM, type AccessTokenClaims } from "../protocol/broker-tokens.js";
 import type { KeyStore } from "./key-store.js";
 
@@ -26,17 +28,22 @@ export function createBrokerTokenVerifier(options: { issuer: string; keys: KeySt
     return jwks;
   };
 
+  // jose's jwtVerify rules with node:crypto on each key's KeyObject (lib/compact-jwt.ts): no
+  // WebCrypto job per token. The differential test in test/credentials/ holds it equal to jose.
+  const keyObjects = new KeyObjects();
+  const rules: Omit<JwtRules, "now"> = {
+    issuer: options.issuer,
+    algorithms: new Set([SIGNING_ALGORITHM]),
+    typ: ACCESS_TOKEN_TYP,
+    requiredClaims: [...ACCESS_TOKEN_CLAIMS, "client_id"],
+  };
+
   return {
     async verify(token: string, label = "subject_token"): Promise<BrokerTokenClaims> {
       if (token.length > MAX_BROKER_TOKEN_CHARS) throw invalid(label, "is too large", "oversized broker token");
       try {
-        const { payload } = await jwtVerify(token, keySet(), {
-          issuer: options.issuer,
-          algorithms: [SIGNING_ALGORITHM],
-          typ: ACCESS_TOKEN_TYP,
-          currentDate: new Date(options.clock.now()),
-          requiredClaims: [...ACCESS_TOKEN_CLAIMS, "client_id"],
-        });
+        const jwks = keySet();
+        const payload = await verifyCompactJwt(token, (header) => jwks(header as JWSHeaderParameters), { ...rules, now: epochSeconds(options.clock) }, keyObjects);
         if (!Number.isFinite(payload.exp) || typeof payload.jti !== "string" || typeof payload.client_id !== "string") {
           throw invalid(label, "is not a valid access token of this broker", "malformed broker token claims");
         }

@@ -1,8 +1,10 @@
-import { errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyOptions, type JWSHeaderParameters } from "jose";
+import { errors, type CryptoKey, type JWTPayload } from "jose";
 import { BrokerError } from "../errors/broker-error.js";
 import { TOKEN_TYPE } from "../protocol/token-types.js";
 import { sha256Hex } from "../lib/hash.js";
-import type { Clock } from "../lib/clock.js";
+import { epochSeconds, type Clock } from "../lib/clock.js";
+import { verifyCompactJwt, type JwtRules, type ProtectedHeader } from "../lib/compact-jwt.js";
+import { KeyObjects } from "../lib/jws-signature.js";
 import type { HttpFetch } from "../lib/http-fetch.js";
 import type { Log } from "../lib/log.js";
 import { DiscoveryJwksLocator } from "./discovery.js";
@@ -63,6 +65,7 @@ const MAX_SUBJECT_CHARS = 1024;
 interface Route {
   readonly config: IssuerConfig;
   readonly keys: KeySource;
+  readonly rules: Omit<JwtRules, "now">;
 }
 
 /**
@@ -74,12 +77,13 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   const routes = new Map<string, Route>();
   for (const config of options.issuers) {
     if (routes.has(config.issuer)) throw new Error(`issuer ${config.issuer} is configured twice`);
-    routes.set(config.issuer, { config, keys: keySourceFor(config, options, limits) });
+    routes.set(config.issuer, { config, keys: keySourceFor(config, options, limits), rules: jwtRulesFor(config) });
   }
 
   const cache = new VerifiedTokenCache(options.verifiedTokenCache ?? DEFAULT_VERIFIED_TOKEN_CACHE, options.clock);
   const maxTokenBytes = options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES;
-  const verifyFully = (token: string, label: TokenLabel) => verifyRouted(token, label, { routes, maxTokenBytes, brokerIssuer: options.brokerIssuer, clock: options.clock });
+  const context: VerifyContext = { routes, maxTokenBytes, brokerIssuer: options.brokerIssuer, clock: options.clock, keyObjects: new KeyObjects() };
+  const verifyFully = (token: string, label: TokenLabel) => verifyRouted(token, label, context);
 
   async function verify(token: string, label: TokenLabel = "subject_token", tokenType: ExternalTokenType = TOKEN_TYPE.jwt): Promise<VerifiedSubject> {
     const subject = await verifyCached(token, label);
@@ -164,6 +168,8 @@ interface VerifyContext {
   readonly maxTokenBytes: number;
   readonly brokerIssuer: string;
   readonly clock: Clock;
+  /** The KeyObject of each issuer key, converted once. */
+  readonly keyObjects: KeyObjects;
 }
 
 /**
@@ -206,7 +212,7 @@ async function verifyRouted(token: string, label: TokenLabel, context: VerifyCon
   const { config } = route;
   let payload: JWTPayload;
   try {
-    payload = await verifySignatureAndClaims(token, route, header, context.clock);
+    payload = await verifySignatureAndClaims(token, route, header, context);
   } catch (error) {
     throw toBrokerError(error, label, config.id);
   }
@@ -240,23 +246,17 @@ async function verifyRouted(token: string, label: TokenLabel, context: VerifyCon
   return { subject, route };
 }
 
-async function verifySignatureAndClaims(token: string, route: Route, header: PrecheckedHeader, clock: Clock): Promise<JWTPayload> {
-  const { config, keys } = route;
-  const verifyOptions: JWTVerifyOptions = {
-    issuer: config.issuer,
-    audience: [...config.audiences],
-    algorithms: [...config.algorithms],
-    clockTolerance: config.clockSkewSeconds,
-    currentDate: new Date(clock.now()),
-    // jose only checks the time claims that are present: require exp so every accepted token
-    // expires, and iat whenever max_token_age applies (else a future iat would pass).
-    requiredClaims: ["exp", "iss", "sub", "aud", ...(config.requireIat ? ["iat"] : [])],
-    ...(config.requireIat ? { maxTokenAge: config.maxTokenAgeSeconds } : {}),
-  };
-  const getKey = (protectedHeader: JWSHeaderParameters): Promise<CryptoKey> =>
+/**
+ * The signature and jose's claim checks, by jose's rules but with node:crypto
+ * (`compact-jwt.ts`); jose's error classes come out, for jose-errors.ts to map.
+ */
+async function verifySignatureAndClaims(token: string, route: Route, header: PrecheckedHeader, context: VerifyContext): Promise<JWTPayload> {
+  const { keys } = route;
+  const rules: JwtRules = { ...route.rules, now: epochSeconds(context.clock) };
+  const getKey = (protectedHeader: ProtectedHeader): Promise<CryptoKey> =>
     keys.getKey({ alg: header.alg, kid: typeof protectedHeader.kid === "string" ? protectedHeader.kid : undefined });
   try {
-    return (await jwtVerify(token, getKey, verifyOptions)).payload;
+    return await verifyCompactJwt(token, getKey, rules, context.keyObjects);
   } catch (error) {
     if (!(error instanceof errors.JWKSMultipleMatchingKeys)) throw error;
     // No kid and several keys fit: try each candidate, bounded, as jose's docs prescribe.
@@ -265,7 +265,7 @@ async function verifySignatureAndClaims(token: string, route: Route, header: Pre
     for await (const key of error) {
       if (++tried > MAX_KEY_CANDIDATES) break;
       try {
-        return (await jwtVerify(token, key, verifyOptions)).payload;
+        return await verifyCompactJwt(token, key, rules, context.keyObjects);
       } catch (inner) {
         if (!(inner instanceof errors.JWSSignatureVerificationFailed)) throw inner;
         lastError = inner;
@@ -273,6 +273,20 @@ async function verifySignatureAndClaims(token: string, route: Route, header: Pre
     }
     throw lastError;
   }
+}
+
+/** jose's `jwtVerify` options as the broker always set them, made once per issuer. */
+function jwtRulesFor(config: IssuerConfig): Omit<JwtRules, "now"> {
+  return {
+    issuer: config.issuer,
+    audience: [...config.audiences],
+    algorithms: new Set<string>(config.algorithms),
+    clockTolerance: config.clockSkewSeconds,
+    // jose only checks the time claims that are present: require exp so every accepted token
+    // expires, and iat whenever max_token_age applies (else a future iat would pass).
+    requiredClaims: ["exp", "iss", "sub", "aud", ...(config.requireIat ? ["iat"] : [])],
+    ...(config.requireIat ? { maxTokenAge: config.maxTokenAgeSeconds } : {}),
+  };
 }
 
 /**
