@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../lib/hash.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import type { VerifiedSubject } from "./types.js";
 
@@ -65,7 +65,8 @@ export class VerifiedTokenCache {
 
   /** The digest a token is cached under. */
   static digest(token: string): string {
-    return createHash("sha256").update(token).digest("base64url");
+    // The same digest the audit record names the token by (sha256Hex remembers the last one).
+    return sha256Hex(token);
   }
 
   async get(digest: string): Promise<VerifiedSubject | undefined> {
