@@ -5,7 +5,9 @@
  * to bench/results/<time>.json with machine info.
  *
  * Env: BENCH_DURATION (s per scenario, default 10), BENCH_CONNECTIONS (default 50),
- * BENCH_SOAK_SECONDS (default 0: off; 60 for the RSS-growth check). BENCH_ONLY=profile (only the profiled cold exchange). Needs redis-server.
+ * BENCH_SOAK_SECONDS (default 0: off; 60 for the RSS-growth check). BENCH_ONLY=profile (only the profiled cold exchange),
+ * BENCH_ONLY=svid (only the X.509-SVID scenario; BENCH_CPU_PROF=1 runs that broker under --cpu-prof). BENCH_DIST
+ * (default dist): the broker build to run, e.g. an older commit's built with `tsc --outDir dist/base`. Needs redis-server.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createPrivateKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from "node:crypto";
@@ -31,8 +33,8 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const SOAK_SECONDS = Number(process.env.BENCH_SOAK_SECONDS ?? 0);
 const run = promisify(execFile);
 
-/** The broker as the image runs it (Dockerfile CMD, npm run start:prod). */
-const BROKER_ARGS = ["--max-semi-space-size=8", "dist/main.js"];
+/** The broker as the image runs it (Dockerfile CMD, npm run start:prod); BENCH_DIST runs another build (an older commit's, to alternate). */
+const BROKER_ARGS = ["--max-semi-space-size=8", `${process.env.BENCH_DIST ?? "dist"}/main.js`];
 const GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange";
 const JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt";
 const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
@@ -298,6 +300,28 @@ async function profileOnly(work: string, brokerEnv: Record<string, string>, issu
   printProfile(profile);
 }
 
+/**
+ * `BENCH_ONLY=svid`: only "broker: X.509-SVID from a CSR (memory)" (for quick iteration), with
+ * `BENCH_CPU_PROF=1` under --cpu-prof; read the profile with a frame summariser.
+ */
+async function svidOnly(work: string, brokerEnv: Record<string, string>, issuerUrl: string, benchKeyFile: string): Promise<void> {
+  const profileDir = process.env.BENCH_CPU_PROF === "1" ? await mkdtemp(join(work, "cpu-prof-")) : undefined;
+  const profileArgs = profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
+  const memory = await startProcess([...profileArgs, ...BROKER_ARGS], brokerEnv, join(work, "broker-memory.log"));
+  const benchKey = await toSigningKey(createPrivateKey(await readFile(benchKeyFile, "utf8")));
+  const svidBody = await svidRequestBody(await mintSubject(benchKey, BENCH_ISSUER, issuerUrl));
+  const result = await load(work, "broker: X.509-SVID from a CSR (memory)", memory, "/svid/x509", { bodies: [svidBody], warmUp: true });
+  await stopProcess(memory);
+  console.log(`${result.scenario}: ${result.requestsPerSecond} req/s, p99 ${result.latencyMs.p99} ms, ${result.cpuMicrosPerRequest} µs CPU/req, errors ${result.errors}, non2xx ${result.non2xx}`);
+  if (profileDir !== undefined) console.log(`cpu profile: ${join(profileDir, (await readdir(profileDir)).find((name) => name.endsWith(".cpuprofile")) ?? "?")}`);
+}
+
+/** The body of POST /svid/x509: a new P-256 key's CSR and the given subject token. */
+async function svidRequestBody(subjectToken: string): Promise<string> {
+  const { csrPem } = await generateKeyAndCsr("ec-p256");
+  return new URLSearchParams({ subject_token_type: JWT_TYPE, subject_token: subjectToken, csr: csrPem }).toString();
+}
+
 function printProfile(profile: StageProfile): void {
   console.log(
     `\nPer-stage cost of one cold ES256 exchange (redis, rate limits on), main-thread self time from --cpu-prof, ${profile.durationSeconds} s at c=${CONNECTIONS}, ${profile.requests} requests: ` +
@@ -338,6 +362,10 @@ async function main(): Promise<void> {
     await profileOnly(work, brokerEnv, issuerUrl, benchKeyFile);
     return;
   }
+  if (process.env.BENCH_ONLY === "svid") {
+    await svidOnly(work, brokerEnv, issuerUrl, benchKeyFile);
+    return;
+  }
   const results: Result[] = [];
   const memo: Record<string, Result> = {};
   const record = (key: string, result: Result) => {
@@ -375,8 +403,7 @@ async function main(): Promise<void> {
   const brokerToken = await exchangeFor(memory, exchangeBody(subjectToken, { scope: "demo:read demo:write" }));
   const reExchange = new URLSearchParams({ grant_type: GRANT_TYPE, subject_token_type: ACCESS_TOKEN_TYPE, subject_token: brokerToken, scope: "demo:read" }).toString();
   record("reexchange", await load(work, "broker: re-exchange of a broker token (memory)", memory, "/token", { bodies: [reExchange] }));
-  const { csrPem } = await generateKeyAndCsr("ec-p256");
-  const svidBody = new URLSearchParams({ subject_token_type: JWT_TYPE, subject_token: subjectToken, csr: csrPem }).toString();
+  const svidBody = await svidRequestBody(subjectToken);
   record("svid", await load(work, "broker: X.509-SVID from a CSR (memory)", memory, "/svid/x509", { bodies: [svidBody] }));
   if (SOAK_SECONDS > 0) {
     const pid = memory.child.pid ?? 0;
