@@ -12,11 +12,12 @@
  *
  * Env: BENCH_DURATION (s per scenario, default 10), BENCH_CONNECTIONS (default 50), BENCH_ROUNDS
  * (default 2), BENCH_SOAK_SECONDS (default 0: off; 60 for the RSS check), BENCH_ONLY=profile
- * (only the profiled cold exchange), BENCH_BASELINE (a checkout of another commit, built, with its
+ * (only the profiled cold exchange), BENCH_ONLY=svid (only the X.509-SVID scenario on the memory
+ * broker; BENCH_CPU_PROF=1 runs it under --cpu-prof), BENCH_BASELINE (a checkout of another commit, built, with its
  * node_modules: its broker runs the deployed scenarios in the same rounds). Needs redis-server.
  */
 import { createPrivateKey, randomBytes } from "node:crypto";
-import { mkdtemp, mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { generateKeyAndCsr } from "../src/cli/svid-client.js";
@@ -94,6 +95,12 @@ async function main(): Promise<void> {
   const limitedEnv = { ...brokerEnv, REDIS_URL: redis.url, BROKER_RATE_LIMIT_CLIENT: UNLIMITED, BROKER_RATE_LIMIT_WORKLOAD: UNLIMITED };
   if (process.env.BENCH_ONLY === "profile") {
     printProfile(await profileColdExchange(work, limitedEnv, esBodies));
+    await redis.stop();
+    return;
+  }
+
+  if (process.env.BENCH_ONLY === "svid") {
+    await svidOnly(work, brokerEnv, await mintSubject(benchKey, BENCH_ISSUER, issuerUrl));
     await redis.stop();
     return;
   }
@@ -224,6 +231,22 @@ async function main(): Promise<void> {
   if (failed.length > 0) console.error(`INVALID RUN: errors or non-2xx answers in ${[...new Set(failed.map((r) => r.scenario))].join("; ")}: see the server logs`);
   if (comparison.cacheHits > 0) console.error(`INVALID RUN: the verified-token cache answered ${comparison.cacheHits} requests of a cold scenario`);
   if (failed.length > 0 || comparison.cacheHits > 0) process.exitCode = 1;
+}
+
+/**
+ * `BENCH_ONLY=svid`: only "broker: X.509-SVID from a CSR (memory)" (for quick iteration), with
+ * `BENCH_CPU_PROF=1` under --cpu-prof (read the profile with a frame summariser).
+ */
+async function svidOnly(work: string, brokerEnv: Record<string, string>, subjectToken: string): Promise<void> {
+  const profileDir = process.env.BENCH_CPU_PROF === "1" ? await mkdtemp(join(work, "cpu-prof-")) : undefined;
+  const profileArgs = profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
+  const memory = await startProcess([...profileArgs, ...BROKER_ARGS], brokerEnv, join(work, "broker-memory.log"));
+  const { csrPem } = await generateKeyAndCsr("ec-p256");
+  const svidBody = new URLSearchParams({ subject_token_type: JWT_TYPE, subject_token: subjectToken, csr: csrPem }).toString();
+  const result = await load(work, "broker: X.509-SVID from a CSR (memory)", memory, "/svid/x509", { bodies: [svidBody], warmUp: true });
+  await stopProcess(memory);
+  console.log(`${result.scenario}: ${result.requestsPerSecond} req/s, p99 ${result.latencyMs.p99} ms, ${result.cpuMicrosPerRequest} µs CPU/req, errors ${result.errors}, non2xx ${result.non2xx}`);
+  if (profileDir !== undefined) console.log(`cpu profile: ${join(profileDir, (await readdir(profileDir)).find((name) => name.endsWith(".cpuprofile")) ?? "?")}`);
 }
 
 /** Same-run ratios: issue 14's targets, and what else a reader compares. */

@@ -1,7 +1,9 @@
 import { constants, createPublicKey, verify, type KeyObject } from "node:crypto";
-import { BrokerError } from "../../errors/broker-error.js";
+import { readCanonicalCsr } from "./csr-der-reading.js";
+import { readCsrWithPeculiar } from "./csr-peculiar-reading.js";
+import { NOT_A_CSR, refuseCsr as refuse, type CsrAsks, type CsrReading } from "./csr-reading.js";
 import { bytesOf, childrenOf, readWhole } from "./der-reader.js";
-import { x509 } from "./x509.js";
+import { ecPointOf } from "./spki.js";
 
 /** Largest CSR accepted, in characters of PEM, checked before any parsing (an RSA-4096 CSR is ~1.8 KB). */
 export const MAX_CSR_CHARS = 8192;
@@ -20,20 +22,8 @@ export interface CheckedCsr {
   /** SubjectPublicKeyInfo DER, as received (and as @peculiar/x509 reads it: they must agree). */
   readonly spki: Buffer;
   readonly keyType: "ec" | "rsa";
-  readonly asks: {
-    readonly uris: readonly string[];
-    readonly dnsNames: readonly string[];
-    /** Other SAN kinds (email, IP, directory name, …) by kind. */
-    readonly otherNames: readonly string[];
-    readonly commonNames: readonly string[];
-    /** Any subject attribute value naming a SPIFFE ID. */
-    readonly spiffeIdInSubject: boolean;
-    readonly ca: boolean;
-    readonly certificateSigning: boolean;
-  };
+  readonly asks: CsrAsks;
 }
-
-const refuse = (description: string, detail?: string) => new BrokerError("invalid_request", `csr ${description}`, { detail: `csr ${detail ?? description}` });
 
 /**
  * A CSR whose PEM, outer DER structure and key were checked, but nothing costly: cheap to get (no
@@ -75,47 +65,52 @@ export function parseCsr(pem: string): ParsedCsr {
     signedPart = bytesOf(der, info);
     spki = bytesOf(der, key);
   } catch (error) {
-    throw refuse("is not a valid PKCS#10 certificate request", `DER parse failed: ${error instanceof Error ? error.message : String(error)}`);
+    throw refuse(NOT_A_CSR, `DER parse failed: ${error instanceof Error ? error.message : String(error)}`);
   }
   const { key, keyType } = checkKey(spki);
   return { der, publicKey: key, spki, keyType, signedPart };
 }
 
 /**
- * Parses the rest of a CSR, checks its signature scheme and verifies its self-signature (proof of
+ * Reads the rest of a CSR, checks its signature scheme and verifies its self-signature (proof of
  * possession of the private key), and reads what it asks for. The signature work is bounded by
- * {@link parseCsr}'s key checks; run it only for an authenticated caller.
+ * {@link parseCsr}'s key checks; run it only for an authenticated caller. The strict DER reader
+ * reads the CSRs in the usual shape; @peculiar/x509 reads any other.
  */
 export function verifyCsr(parsed: ParsedCsr): CheckedCsr {
+  return proveCsr(parsed, readCanonicalCsr(parsed.der, parsed.spki) ?? readCsrWithPeculiar(parsed.der, parsed.spki));
+}
+
+/** The checks on one reading of the CSR: its scheme against its key, then its signature (exported for the differential test). */
+export function proveCsr(parsed: ParsedCsr, reading: CsrReading): CheckedCsr {
   const { publicKey: key, keyType } = parsed;
-  let request: x509.Pkcs10CertificateRequest;
-  try {
-    request = new x509.Pkcs10CertificateRequest(parsed.der);
-  } catch (error) {
-    throw refuse("is not a valid PKCS#10 certificate request", `DER parse failed: ${error instanceof Error ? error.message : String(error)}`);
-  }
-  // Both readings must agree on the key: the one checked is the one certified.
-  if (!Buffer.from(request.publicKey.rawData).equals(parsed.spki)) throw refuse("is not a valid PKCS#10 certificate request", "SubjectPublicKeyInfo is not in DER");
-  const algorithm = signatureAlgorithmOf(request);
+  const { algorithm } = reading;
   if (!HASHES.has(algorithm.hash)) throw refuse("must be signed with SHA-256, SHA-384 or SHA-512", `signature hash ${algorithm.hash}`);
   if (FAMILY[algorithm.name] !== keyType) throw refuse("signature algorithm does not match its key", `${algorithm.name} with an ${keyType} key`);
-  // node:crypto verifies the bytes as received (certificationRequestInfo) with the key already
-  // imported by parseCsr: @peculiar's verify() would re-import the key through WebCrypto (~0.6 ms).
+  // node:crypto verifies the bytes as received (certificationRequestInfo, RFC 2986 §4.2) with the
+  // key parseCsr imported, synchronously: ECDSA signatures in DER (RFC 5480 §2.2, RFC 3279
+  // §2.2.3), which OpenSSL reads strictly (a non-DER encoding does not verify).
   let verified = false;
   try {
     const options = algorithm.name === "RSA-PSS" ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: algorithm.saltLength } : key;
-    verified = verify(algorithm.hash.replace("-", "").toLowerCase(), parsed.signedPart, options, Buffer.from(request.signature));
+    verified = verify(algorithm.hash.replace("-", "").toLowerCase(), parsed.signedPart, options, reading.signature);
   } catch (error) {
     throw refuse("signature cannot be verified", `verify threw: ${error instanceof Error ? error.message : String(error)}`);
   }
   if (!verified) throw refuse("signature does not verify: it must be signed by the key it carries (proof of possession)");
-  return { publicKey: key, spki: parsed.spki, keyType, asks: asksOf(request) };
+  return { publicKey: key, spki: parsed.spki, keyType, asks: reading.asks() };
 }
+
+/** Which key type each signature scheme (as @peculiar/x509 names them) belongs to. */
+const FAMILY: Readonly<Record<string, "ec" | "rsa">> = { ECDSA: "ec", "RSASSA-PKCS1-v1_5": "rsa", "RSA-PSS": "rsa" };
 
 function checkKey(spki: Buffer): { key: KeyObject; keyType: "ec" | "rsa" } {
   let key;
   try {
-    key = createPublicKey({ key: spki, format: "der", type: "spki" });
+    // The usual EC form is imported from its coordinates (the same key: OpenSSL checks the point
+    // is on the curve either way), at about half the cost of OpenSSL 3's DER decoder.
+    const point = ecPointOf(spki);
+    key = point === undefined ? createPublicKey({ key: spki, format: "der", type: "spki" }) : createPublicKey({ key: { kty: "EC", ...point }, format: "jwk" });
   } catch {
     throw refuse("key type is not supported: use EC P-256, EC P-384 or RSA (2048 to 4096 bits)", "public key does not parse");
   }
@@ -136,58 +131,13 @@ function checkKey(spki: Buffer): { key: KeyObject; keyType: "ec" | "rsa" } {
   throw refuse("key type is not supported: use EC P-256, EC P-384 or RSA (2048 to 4096 bits)", `key type ${key.asymmetricKeyType ?? "unknown"}`);
 }
 
-/** Which key type each signature scheme @peculiar/x509 names belongs to. */
-const FAMILY: Readonly<Record<string, "ec" | "rsa">> = { ECDSA: "ec", "RSASSA-PKCS1-v1_5": "rsa", "RSA-PSS": "rsa" };
-
-/** The CSR's signature scheme as @peculiar/x509 maps its AlgorithmIdentifier (RFC 5758, RFC 4055). */
-function signatureAlgorithmOf(csr: x509.Pkcs10CertificateRequest): { name: string; hash: string; saltLength?: number } {
-  try {
-    const algorithm = csr.signatureAlgorithm as { name?: string; hash?: { name?: string } | string; saltLength?: number };
-    const hash = typeof algorithm.hash === "string" ? algorithm.hash : (algorithm.hash?.name ?? "unknown");
-    return { name: algorithm.name ?? "unknown", hash, ...(algorithm.saltLength === undefined ? {} : { saltLength: algorithm.saltLength }) };
-  } catch {
-    throw refuse("signature algorithm is not supported");
-  }
-}
-
-function asksOf(csr: x509.Pkcs10CertificateRequest): CheckedCsr["asks"] {
-  const uris: string[] = [];
-  const dnsNames: string[] = [];
-  const otherNames: string[] = [];
-  let ca = false;
-  let certificateSigning = false;
-  let extensions: x509.Extension[];
-  try {
-    extensions = csr.extensions;
-  } catch {
-    throw refuse("extension request cannot be read");
-  }
-  for (const extension of extensions) {
-    if (extension instanceof x509.SubjectAlternativeNameExtension) {
-      for (const name of extension.names.items) {
-        if (name.type === "url") uris.push(name.value);
-        else if (name.type === "dns") dnsNames.push(name.value);
-        else otherNames.push(name.type);
-      }
-    } else if (extension instanceof x509.BasicConstraintsExtension) {
-      ca ||= extension.ca;
-    } else if (extension instanceof x509.KeyUsagesExtension) {
-      certificateSigning ||= (extension.usages & (x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign)) !== 0;
-    }
-  }
-  const subject = csr.subjectName.toJSON();
-  const values = subject.flatMap((rdn) => Object.values(rdn).flat());
-  const commonNames = subject.flatMap((rdn) => rdn.CN ?? []);
-  return { uris, dnsNames, otherNames, commonNames, ca, certificateSigning, spiffeIdInSubject: values.some((value) => /spiffe:/i.test(value)) };
-}
-
 /**
  * Refuses a CSR that asks for anything the grant does not give (X509-SVID §4): a CA, certificate
  * or CRL signing, a URI SAN other than the granted SPIFFE ID, DNS names outside the grant, any
  * other SAN kind, a SPIFFE ID in the subject, a common name that is not a granted DNS name.
  * What it may ask for is ignored anyway: the certificate is built from the grant.
  */
-export function checkCsrAgainstGrant(asks: CheckedCsr["asks"], grant: { spiffeId: string; dnsNames: readonly string[] }): void {
+export function checkCsrAgainstGrant(asks: CsrAsks, grant: { spiffeId: string; dnsNames: readonly string[] }): void {
   if (asks.ca) throw refuse("asks for a CA certificate (basicConstraints CA:TRUE): an SVID is a leaf");
   if (asks.certificateSigning) throw refuse("asks for keyCertSign or cRLSign key usage: an SVID signs no certificates");
   if (asks.uris.some((uri) => uri !== grant.spiffeId)) {

@@ -6,17 +6,23 @@
 
 const TAG = { boolean: 0x01, integer: 0x02, bitString: 0x03, octetString: 0x04, null: 0x05, oid: 0x06, utf8String: 0x0c, printableString: 0x13, ia5String: 0x16, utcTime: 0x17, generalizedTime: 0x18, sequence: 0x30, set: 0x31 } as const;
 
-/** One TLV: the tag byte, the length in its shortest form (X.690 §10.1), the contents. */
+/** One TLV: the tag byte, the length in its shortest form (X.690 §10.1), the contents; written into one buffer. */
 export function tlv(tag: number, ...contents: readonly Buffer[]): Buffer {
-  const body = contents.length === 1 ? (contents[0] as Buffer) : Buffer.concat(contents);
-  return Buffer.concat([Buffer.from([tag]), lengthOf(body.length), body]);
-}
-
-function lengthOf(length: number): Buffer {
-  if (length < 0x80) return Buffer.from([length]);
-  const bytes: number[] = [];
-  for (let rest = length; rest > 0; rest = Math.floor(rest / 256)) bytes.unshift(rest % 256);
-  return Buffer.from([0x80 | bytes.length, ...bytes]);
+  let length = 0;
+  for (const part of contents) length += part.length;
+  let lengthBytes = 0;
+  if (length >= 0x80) for (let rest = length; rest > 0; rest = Math.floor(rest / 256)) lengthBytes++;
+  // allocUnsafe: every byte is written below (small buffers come from Node's pool, no zero-fill).
+  const out = Buffer.allocUnsafe(2 + lengthBytes + length);
+  out[0] = tag;
+  if (lengthBytes === 0) out[1] = length;
+  else {
+    out[1] = 0x80 | lengthBytes;
+    for (let index = 0, rest = length; index < lengthBytes; index++, rest = Math.floor(rest / 256)) out[1 + lengthBytes - index] = rest % 256;
+  }
+  let offset = 2 + lengthBytes;
+  for (const part of contents) offset += part.copy(out, offset);
+  return out;
 }
 
 export const sequence = (...items: readonly Buffer[]): Buffer => tlv(TAG.sequence, ...items);

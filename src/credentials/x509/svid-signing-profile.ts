@@ -19,6 +19,8 @@ export interface SvidSigningProfile {
   /** node:crypto digest name for `sign`. */
   readonly digest: "sha256" | "sha384";
   readonly signingKey: KeyObject;
+  /** RSA signatures cost milliseconds: made on libuv's thread pool. ECDSA ones are made in place. */
+  readonly signsOnPool: boolean;
   /** The CA certificate parsed by node:crypto: what each SVID is re-validated against. */
   readonly issuer: X509Certificate;
 }
@@ -44,6 +46,7 @@ export function svidSigningProfile(ca: CertificateAuthority): SvidSigningProfile
     signatureAlgorithm: algorithm.identifier,
     digest: algorithm.digest,
     signingKey: ca.key.keyObject,
+    signsOnPool: ca.key.keyObject.asymmetricKeyType === "rsa",
     issuer: new X509Certificate(Buffer.from(der)),
   });
 }

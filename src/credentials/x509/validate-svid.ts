@@ -1,12 +1,13 @@
 import { X509Certificate, type KeyObject } from "node:crypto";
-import { bytesOf, childrenOf, contentsOf, tbsFieldsOf, type DerElement } from "./der-reader.js";
-import { x509 } from "./x509.js";
+import { childrenOf, contentsOf, readElement, tbsFieldsOf, type DerElement } from "./der-reader.js";
 
 const SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
 const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
 /** Contents of the extension OIDs read here: keyUsage 2.5.29.15, basicConstraints 2.5.29.19. */
 const KEY_USAGE_OID = Buffer.from([0x55, 0x1d, 0x0f]);
 const BASIC_CONSTRAINTS_OID = Buffer.from([0x55, 0x1d, 0x13]);
+/** RFC 5280 §4.2.1.3 bit numbers. */
+const KEY_USAGE_BIT = { digitalSignature: 0, keyCertSign: 5, cRLSign: 6 } as const;
 
 /** What the SVID must be, from the grant and the template; never from the signed object. */
 export interface SvidExpectation {
@@ -24,7 +25,8 @@ export interface SvidExpectation {
  * signed by the CA, not a CA, exactly one URI SAN (the SPIFFE ID) and only the granted DNS names,
  * the CSR's key, the serial and expiry planned, EKU serverAuth + clientAuth. node:crypto does not
  * expose key usage bits or criticality, so the keyUsage and basicConstraints extensions are
- * located in the DER and decoded by @peculiar/x509. Throws on any mismatch.
+ * located and decoded by the strict DER reader (@peculiar/x509's object model cost ~60 µs each
+ * for two small extensions). Throws on any mismatch.
  */
 export function validateSvid(der: Buffer, issuer: X509Certificate, expected: SvidExpectation): void {
   const problems: string[] = [];
@@ -46,33 +48,74 @@ export function validateSvid(der: Buffer, issuer: X509Certificate, expected: Svi
   const { usage, constraints } = usageExtensionsOf(der, problems);
   if (usage === undefined || !usage.critical) problems.push("keyUsage missing or not critical");
   else {
-    if ((usage.usages & x509.KeyUsageFlags.digitalSignature) === 0) problems.push("keyUsage lacks digitalSignature");
-    if ((usage.usages & (x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign)) !== 0) problems.push("keyUsage allows certificate or CRL signing");
+    if (!usage.bits.has(KEY_USAGE_BIT.digitalSignature)) problems.push("keyUsage lacks digitalSignature");
+    if (usage.bits.has(KEY_USAGE_BIT.keyCertSign) || usage.bits.has(KEY_USAGE_BIT.cRLSign)) problems.push("keyUsage allows certificate or CRL signing");
   }
   if (constraints === undefined || !constraints.critical || constraints.ca) problems.push("basicConstraints missing, not critical or CA");
   if (problems.length > 0) throw new Error(`signed SVID failed validation: ${problems.join("; ")}`);
 }
 
-/** keyUsage and basicConstraints, each decoded by @peculiar/x509 from its Extension bytes; a repeated one is a problem (RFC 5280 §4.2). */
-function usageExtensionsOf(der: Buffer, problems: string[]): { usage?: x509.KeyUsagesExtension; constraints?: x509.BasicConstraintsExtension } {
-  const found: { usage: DerElement[]; constraints: DerElement[] } = { usage: [], constraints: [] };
+/** A decoded Extension (RFC 5280 §4.1): critical, and the one DER element its extnValue holds. */
+interface ReadExtension {
+  readonly critical: boolean;
+  readonly value: DerElement;
+}
+
+/**
+ * keyUsage and basicConstraints, decoded from their DER by the strict reader (not by the writer's
+ * code); a repeated one is a problem (RFC 5280 §4.2).
+ */
+function usageExtensionsOf(der: Buffer, problems: string[]): { usage?: { critical: boolean; bits: ReadonlySet<number> }; constraints?: { critical: boolean; ca: boolean } } {
+  const found: { usage: ReadExtension[]; constraints: ReadExtension[] } = { usage: [], constraints: [] };
   try {
-    for (const extension of tbsFieldsOf(der).extensions) {
-      const [type] = childrenOf(der, extension);
+    for (const element of tbsFieldsOf(der).extensions) {
+      const [type] = childrenOf(der, element);
       if (type?.tag !== 0x06) continue;
       const id = contentsOf(der, type);
-      if (id.equals(KEY_USAGE_OID)) found.usage.push(extension);
-      else if (id.equals(BASIC_CONSTRAINTS_OID)) found.constraints.push(extension);
+      if (id.equals(KEY_USAGE_OID)) found.usage.push(readExtension(der, element));
+      else if (id.equals(BASIC_CONSTRAINTS_OID)) found.constraints.push(readExtension(der, element));
     }
+    if (found.usage.length > 1 || found.constraints.length > 1) problems.push("keyUsage or basicConstraints appears more than once");
+    const [usage] = found.usage;
+    const [constraints] = found.constraints;
+    return {
+      ...(usage === undefined ? {} : { usage: { critical: usage.critical, bits: namedBitsOf(der, usage.value) } }),
+      ...(constraints === undefined ? {} : { constraints: { critical: constraints.critical, ca: isCa(der, constraints.value) } }),
+    };
   } catch (error) {
     problems.push(`extensions unreadable: ${error instanceof Error ? error.message : String(error)}`);
     return {};
   }
-  if (found.usage.length > 1 || found.constraints.length > 1) problems.push("keyUsage or basicConstraints appears more than once");
-  const [usage] = found.usage;
-  const [constraints] = found.constraints;
-  return {
-    ...(usage === undefined ? {} : { usage: new x509.KeyUsagesExtension(bytesOf(der, usage)) }),
-    ...(constraints === undefined ? {} : { constraints: new x509.BasicConstraintsExtension(bytesOf(der, constraints)) }),
-  };
+}
+
+/** Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }; DER omits a FALSE critical (X.690 §11.5). */
+function readExtension(der: Buffer, extension: DerElement): ReadExtension {
+  const fields = childrenOf(der, extension);
+  const flag = fields.length === 3 ? fields[1] : undefined;
+  const value = fields[fields.length - 1];
+  if (fields.length < 2 || fields.length > 3 || value?.tag !== 0x04) throw new Error("DER: malformed Extension");
+  if (flag !== undefined && (flag.tag !== 0x01 || flag.end - flag.contentStart !== 1 || der[flag.contentStart] !== 0xff)) throw new Error("DER: critical is not a DER TRUE");
+  const inner = readElement(der, value.contentStart);
+  if (inner.end !== value.end) throw new Error("DER: bytes after an extension's value");
+  return { critical: flag !== undefined, value: inner };
+}
+
+/** The bits set in a named-bit-list BIT STRING (X.690 §8.6; bit 0 is the top bit of the first byte). */
+function namedBitsOf(der: Buffer, bitString: DerElement): ReadonlySet<number> {
+  const contents = contentsOf(der, bitString);
+  const unused = contents[0];
+  if (bitString.tag !== 0x03 || unused === undefined || unused > 7 || (contents.length === 1 && unused !== 0)) throw new Error("DER: malformed BIT STRING");
+  const bits = new Set<number>();
+  const total = (contents.length - 1) * 8 - unused;
+  for (let bit = 0; bit < total; bit++) if (((contents[1 + (bit >> 3)] ?? 0) & (0x80 >> (bit & 7))) !== 0) bits.add(bit);
+  return bits;
+}
+
+/** BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER OPTIONAL } (RFC 5280 §4.2.1.9). */
+function isCa(der: Buffer, constraints: DerElement): boolean {
+  if (constraints.tag !== 0x30) throw new Error("DER: basicConstraints is not a SEQUENCE");
+  const [first] = childrenOf(der, constraints);
+  if (first?.tag !== 0x01) return false;
+  if (first.end - first.contentStart !== 1 || der[first.contentStart] !== 0xff) throw new Error("DER: cA is not a DER TRUE");
+  return true;
 }

@@ -150,10 +150,21 @@ describe("DER writer", () => {
       [128, "048180"],
       [255, "0481ff"],
       [256, "04820100"],
+      [65_535, "0482ffff"],
       [65_536, "0483010000"],
+      [16_777_216, "048401000000"],
     ] as const) {
-      expect(tlv(0x04, Buffer.alloc(length)).subarray(0, header.length / 2).toString("hex")).toBe(header);
+      const encoded = tlv(0x04, Buffer.alloc(length, 0xaa));
+      expect(encoded.subarray(0, header.length / 2).toString("hex")).toBe(header);
+      expect(encoded.length).toBe(header.length / 2 + length);
+      expect(encoded.subarray(header.length / 2).every((byte) => byte === 0xaa)).toBe(true);
     }
+  });
+
+  it("writes several contents one after the other, as one", () => {
+    const parts = [Buffer.from("0102", "hex"), Buffer.alloc(0), Buffer.alloc(200, 3), Buffer.from("ff", "hex")];
+    expect(tlv(0x30, ...parts).equals(tlv(0x30, Buffer.concat(parts)))).toBe(true);
+    expect(tlv(0x30, ...parts).subarray(0, 3).toString("hex")).toBe("3081cb");
   });
 
   it("refuses to sign a certificate with a zero serial (RFC 5280 §4.1.2.2: positive)", async () => {

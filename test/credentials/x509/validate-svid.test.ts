@@ -117,6 +117,21 @@ describe("validateSvid", () => {
     expect(() => validateSvid(der, profile.issuer, expected)).toThrow(reason);
   });
 
+  // signSvid's own bytes with one encoding changed in place (same length): the signature no longer
+  // verifies either, but the strict reader must name the extension problem too.
+  it.each<[string, string, string, RegExp]>([
+    ["keyUsage critical written FALSE (not DER)", "0603551d0f0101ff", "0603551d0f010100", /extensions unreadable: .*critical/],
+    ["basicConstraints critical written FALSE (not DER)", "0603551d130101ff", "0603551d13010100", /extensions unreadable: .*critical/],
+    ["keyUsage with 8 unused bits", "040403020780", "040403020880", /extensions unreadable: .*BIT STRING/],
+    ["keyUsage with keyCertSign set (bit 5)", "040403020780", "040403020184", /allows certificate or CRL signing/],
+    ["keyUsage without digitalSignature (bit 2 only)", "040403020780", "040403020520", /lacks digitalSignature/],
+    ["basicConstraints that is not a SEQUENCE", "0101ff04023000", "0101ff04020500", /extensions unreadable: .*SEQUENCE/],
+  ])("refuses signSvid's certificate with %s", async (_name, from, to, reason) => {
+    const signed = (await signSvid(profile, template, spki)).toString("hex");
+    expect(signed.split(from)).toHaveLength(2);
+    expect(() => validateSvid(Buffer.from(signed.replace(from, to), "hex"), profile.issuer, expected)).toThrow(reason);
+  });
+
   it("refuses bytes that are not a certificate at all", () => {
     expect(() => validateSvid(Buffer.from("3000", "hex"), profile.issuer, expected)).toThrow();
   });
