@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
 import type { Log } from "../lib/log.js";
 import type { AppEnv } from "./app-env.js";
+import { carriesRequestId } from "./answer.js";
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -17,11 +18,12 @@ export function requestContext(options: { log: Log }): MiddlewareHandler<AppEnv>
     const requestId = inbound && SAFE_REQUEST_ID.test(inbound) ? inbound : randomUUID();
     c.set("requestId", requestId);
     c.set("clientAddress", c.env?.incoming?.socket?.remoteAddress ?? "unknown");
-    // Set before the handler runs: changing headers of a finished response makes Hono rebuild it.
-    c.header("X-Request-Id", requestId);
     await next();
-    // Error answers and handlers that return their own Response did not get it: add it there.
-    if (!c.res.headers.has("X-Request-Id")) c.res.headers.set("X-Request-Id", requestId);
+    // Set on the answer rather than through c.header before the handler: that would make every
+    // answer's headers a Headers object, off @hono/node-server's fast path (answer.ts). The
+    // answers of jsonAnswer (the token route, errors) carry it already, unread.
+    const res = c.res;
+    if (!carriesRequestId(c, res)) res.headers.set("X-Request-Id", requestId);
     options.log.info(
       {
         requestId,
