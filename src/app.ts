@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import type { AuditSink } from "./audit/audit-event.js";
+import type { RequestAudits } from "./audit/request-audits.js";
 import type { KeyStore } from "./credentials/key-store.js";
 import type { DpopNonces } from "./dpop/nonce.js";
 import type { ExchangeToken } from "./exchange/exchange-token.js";
@@ -72,6 +73,11 @@ export interface AppDeps {
   readonly log: Log;
   /** Where /admin/ refusals are recorded. */
   readonly audit: AuditSink;
+  /**
+   * Pairs each request's audit records with its access facts, so an audited request writes one
+   * line (the audit sink's); undefined: every request writes an access line of its own.
+   */
+  readonly requestAudits?: RequestAudits;
   /** Bootstrap admin secret; undefined: only admin-scoped broker tokens open /admin/. */
   readonly adminSecret: string | undefined;
   readonly adminScope: string;
@@ -93,7 +99,7 @@ export interface AppDeps {
 /** Builds the HTTP app: middleware order, then the routes of ROUTE_TABLE. */
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.use("*", requestContext({ log: deps.log }));
+  app.use("*", requestContext({ log: deps.log, audits: deps.requestAudits }));
   if (deps.metrics) {
     app.use("*", httpMetrics(deps.metrics));
     metricsRoutes(app, { metrics: deps.metrics });

@@ -1,5 +1,6 @@
 import { createApp, type AdminUseCases } from "./app.js";
 import type { AuditSink } from "./audit/audit-event.js";
+import type { RequestAudits } from "./audit/request-audits.js";
 import type { Config } from "./config.js";
 import { createAccessTokenMinter, type AccessTokenMinter } from "./credentials/access-token.js";
 import { createBrokerTokenVerifier, type BrokerTokenVerifier } from "./credentials/broker-token-verifier.js";
@@ -75,6 +76,8 @@ export interface BrokerPorts {
   readonly clock: Clock;
   readonly log: Log;
   readonly audit: AuditSink;
+  /** The audit sink's pairing of records with their request (one line per audited request); undefined: none. */
+  readonly requestAudits?: RequestAudits;
   /** Prometheus metrics; undefined: no /metrics and no request timing (the counting is private). */
   readonly metrics?: BrokerMetrics;
   /** True once the process drains for shutdown: /readyz then says "shutting down". */
@@ -129,6 +132,7 @@ export function buildBroker(settings: BrokerSettings, ports: BrokerPorts): Broke
     authenticate: authenticateCaller(parts),
     log,
     audit,
+    requestAudits: ports.requestAudits,
     adminSecret: settings.adminSecret,
     adminScope: settings.adminScope,
     introspectionScope: settings.introspectionScope,

@@ -48,6 +48,7 @@ export async function openBroker(config: Config, logger: Logger, options: Pick<B
   const { keys, verifier, policies } = await openTrustMaterial(config, logger, metrics);
   try {
     const stores = await openStores(config, logger);
+    const audit = createPinoAuditSink(logger);
     const broker = buildBroker(config, {
       keys,
       verifier,
@@ -55,7 +56,8 @@ export async function openBroker(config: Config, logger: Logger, options: Pick<B
       ...stores,
       clock: systemClock,
       log: logger,
-      audit: createPinoAuditSink(logger),
+      audit,
+      requestAudits: audit,
       metrics,
       ...options,
     });

@@ -1,4 +1,5 @@
 import type { ExchangeAuditEvent, SvidAuditEvent } from "./audit-event.js";
+import { merged } from "../lib/merged.js";
 
 /** The fields of a decision record that come from the request itself, known before any check runs. */
 type RequestField =
@@ -43,7 +44,7 @@ export async function knowing<T>(facts: DecisionFacts, step: () => T | Promise<T
 
 /** Attaches `facts` to a refusal (facts it already carries win) and answers the same error, for `throw`. */
 export function withFacts<E>(error: E, facts: DecisionFacts): E {
-  if (typeof error === "object" && error !== null) refusalFacts.set(error, { ...facts, ...refusalFacts.get(error) });
+  if (typeof error === "object" && error !== null) refusalFacts.set(error, merged(facts, refusalFacts.get(error)));
   return error;
 }
 

@@ -1,12 +1,22 @@
 import type { Logger } from "pino";
-import type { AuditSink } from "./audit-event.js";
+import type { AuditEvent, AuditSink } from "./audit-event.js";
+import { requestPairedAuditSink, type AccessFacts, type RequestAudits } from "./request-audits.js";
 
-/** Writes each decision as one JSON line on the `audit` channel of the broker's logger. */
-export function createPinoAuditSink(logger: Logger): AuditSink {
+/**
+ * Writes each decision as one JSON line on the `audit` channel of the broker's logger, the record
+ * under `audit`. A record made during a request carries that request's access facts (requestId,
+ * method, path, status, durationMs, clientAddress) beside it, at the top of the line where the
+ * access line has them, and the request writes no access line of its own (request-context.ts).
+ */
+export function createPinoAuditSink(logger: Logger): AuditSink & RequestAudits {
   const audit = logger.child({ channel: "audit" });
-  return {
-    record(event) {
-      audit.info({ audit: event }, `${event.event} ${"decision" in event ? event.decision : event.outcome}`);
-    },
-  };
+  return requestPairedAuditSink((event: AuditEvent, access: AccessFacts | undefined) => {
+    const message = `${event.event} ${"decision" in event ? event.decision : event.outcome}`;
+    if (access === undefined) {
+      audit.info({ audit: event }, message);
+      return;
+    }
+    const { requestId, method, path, status, durationMs, clientAddress } = access;
+    audit.info({ requestId, method, path, status, durationMs, clientAddress, audit: event }, message);
+  });
 }

@@ -1,5 +1,6 @@
 import { denialOf, type AuditEvent, type AuditSink, type ExchangeAuditEvent, type SvidAuditEvent } from "./audit-event.js";
 import { factsOf, type DecisionFacts } from "./decision-facts.js";
+import { merged } from "../lib/merged.js";
 
 /** How one kind of decision is written down: its record when allowed, and when refused. */
 export interface DecisionLog<T> {
@@ -38,7 +39,8 @@ export interface Decided {
  */
 export function issuanceLog<T extends Decided>(request: IssuanceRequestFields<ExchangeAuditEvent> | IssuanceRequestFields<SvidAuditEvent>): DecisionLog<T> {
   return {
-    allowed: (result) => ({ ...request, ...result.facts, decision: "allow" }),
-    refused: (error, facts) => ({ ...request, ...facts, decision: "deny", ...denialOf(error) }),
+    // merged, not spreads: one hidden class per record shape (lib/merged.ts).
+    allowed: (result) => merged(request, result.facts, { decision: "allow" as const }),
+    refused: (error, facts) => merged(request, facts, { decision: "deny" as const }, denialOf(error)),
   };
 }

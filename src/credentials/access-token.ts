@@ -84,14 +84,14 @@ export function createAccessTokenMinter(options: { issuer: string; keys: SignerS
       const issuedAtMs = Math.max(options.clock.now(), spec.issueAfterMs === undefined ? 0 : spec.issueAfterMs + 1);
       const expiresAt = Math.min(issuedAt + spec.lifetimeSeconds, spec.notAfter ?? Number.POSITIVE_INFINITY);
       const jti = randomTokenId();
-      const payload: Record<string, unknown> = {
-        ...registeredClaims(spec.extraClaims, { iss: options.issuer, sub: spec.subject, audiences: spec.audiences, exp: expiresAt }),
-        nbf: issuedAt,
-        iat: issuedAt,
-        [ISSUED_AT_MS_CLAIM]: issuedAtMs,
-        jti,
-        client_id: spec.subject,
-      };
+      // Assigned onto registeredClaims' fresh object rather than spread into a new one: the same
+      // claims in the same order, without a hidden class made per token (lib/merged.ts).
+      const payload = registeredClaims(spec.extraClaims, { iss: options.issuer, sub: spec.subject, audiences: spec.audiences, exp: expiresAt });
+      payload.nbf = issuedAt;
+      payload.iat = issuedAt;
+      payload[ISSUED_AT_MS_CLAIM] = issuedAtMs;
+      payload.jti = jti;
+      payload.client_id = spec.subject;
       // RFC 9068 §2.2.3.1: scope is a space-separated string, omitted when empty.
       if (spec.scopes.length > 0) payload.scope = spec.scopes.join(" ");
       if (spec.act !== undefined) payload.act = spec.act;

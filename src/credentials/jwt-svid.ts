@@ -34,11 +34,10 @@ export function createJwtSvidMinter(options: { issuer: string; keys: SignerSourc
       const issuedAt = epochSeconds(options.clock);
       const expiresAt = issuedAt + spec.lifetimeSeconds;
       const jti = randomTokenId();
-      const payload: Record<string, unknown> = {
-        ...registeredClaims(spec.extraClaims, { iss: options.issuer, sub: spec.spiffeId, audiences: spec.audiences, exp: expiresAt }),
-        iat: issuedAt,
-        jti,
-      };
+      // Assigned, not spread into a new object: no hidden class made per token (lib/merged.ts).
+      const payload = registeredClaims(spec.extraClaims, { iss: options.issuer, sub: spec.spiffeId, audiences: spec.audiences, exp: expiresAt });
+      payload.iat = issuedAt;
+      payload.jti = jti;
       return { token: await signJwt(signer, JWT_SVID_TYP, payload), jti, issuedAt, expiresAt };
     },
   };

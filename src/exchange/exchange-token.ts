@@ -9,6 +9,7 @@ import { BrokerError } from "../errors/broker-error.js";
 import type { ExternalTokenType, SubjectTokenVerifier } from "../identity/types.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
+import { merged } from "../lib/merged.js";
 import type { NarrowedRequest, PolicySet, RequestContext } from "../policy/types.js";
 import type { AdmitWorkload } from "../authorization/rate-limit-gate.js";
 import type { IssuanceChecks } from "../revocation/revocation-store.js";
@@ -138,7 +139,7 @@ async function reExchangeBrokerToken(deps: ExchangeDeps, { call, resolveActor, d
     throw new BrokerError("invalid_request", "a JWT-SVID (requested_token_type jwt) is issued for an external subject_token only");
   }
   const issued = await deps.reExchange(call.request, call.clientAddress, { resolveActor, ...(dpop ? { dpopJkt: dpop.jkt } : {}) });
-  return { response: issued.response, facts: { ...known, reason: "re-exchange of a broker token", ...issued.facts } };
+  return { response: issued.response, facts: merged(known, { reason: "re-exchange of a broker token" }, issued.facts) };
 }
 
 /** An external subject token, decided by policy, for an access token or a JWT-SVID. */
@@ -153,13 +154,14 @@ async function exchangeExternal(deps: ExchangeDeps, prepared: Prepared, subjectT
     throw new BrokerError("invalid_request", "this broker does not issue JWT-SVIDs");
   }
   const authorization = await authorize(
-    // A subject token bound to a key (cnf) is usable only with a proof by that key.
-    { ...deps, verifier: requireKeyProof(deps.verifier, dpop?.jkt) },
+    // A subject token bound to a key (cnf) is usable only with a proof by that key. (Named, not
+    // `{ ...deps, verifier }`: a spread followed by a property costs a hidden class per call, lib/merged.ts.)
+    { verifier: requireKeyProof(deps.verifier, dpop?.jkt), policies: deps.policies, revocations: deps.revocations, admitWorkload: deps.admitWorkload },
     subjectToken,
     prepared.context,
     { resolveActor: prepared.resolveActor, checkGrant: (grant) => checkRequireDpop(grant, dpop), maxLifetimeSeconds: deps.maxLifetimeSeconds },
   );
-  const facts = { ...known, ...authorization.facts };
+  const facts = merged(known, authorization.facts);
   return knowing(facts, () => (request.requestedTokenType === "jwt" ? mintJwtSvid(deps, authorization, facts) : mintAccessToken(deps, authorization, dpop, facts)));
 }
 
@@ -177,7 +179,7 @@ async function mintJwtSvid(deps: ExchangeDeps, authorization: Authorization<unkn
   });
   return {
     response: jwtSvidResponse(token.token, token.expiresAt - token.issuedAt),
-    facts: { ...facts, jti: token.jti, exp: token.expiresAt, audience: narrowed.audiences, spiffeId: grant.spiffeId },
+    facts: merged(facts, { jti: token.jti, exp: token.expiresAt, audience: narrowed.audiences, spiffeId: grant.spiffeId }),
   };
 }
 
@@ -208,7 +210,8 @@ async function mintAccessToken(deps: ExchangeDeps, authorization: Authorization<
   const scope = narrowed.scopes.join(" ");
   return {
     response: response(token.token, token.expiresAt - token.issuedAt, scope, dpop !== undefined),
-    facts: { ...facts, ...(act ? { act } : {}), jti: token.jti, exp: token.expiresAt, audience: narrowed.audiences, ...(scope ? { scope } : {}) },
+    // merged, not spreads: one hidden class per shape of facts (lib/merged.ts).
+    facts: merged(facts, act ? { act } : undefined, { jti: token.jti, exp: token.expiresAt, audience: narrowed.audiences }, scope ? { scope } : undefined),
   };
 }
 

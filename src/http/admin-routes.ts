@@ -55,8 +55,11 @@ const listQuery = z.strictObject({
  * cannot even tell which admin routes exist.
  */
 export function adminRoutes(app: Hono<AppEnv>, deps: AdminRouteDeps): void {
-  // Not "/admin/*": that also matches "/admin" itself, which is no route and stays a plain 404.
-  app.use("/admin/:path{.+}", deps.requireAdmin);
+  // "/admin/*" also matches "/admin" and "/admin/", which are no route and stay plain 404s: they
+  // pass through. (Not a "/admin/:path{.+}" pattern: a regex parameter beside static routes makes
+  // Hono fall back from its RegExpRouter, which answers a static route from a precomputed table,
+  // to the TrieRouter, which searches and sorts per request.)
+  app.use("/admin/*", (c, next) => (c.req.path === "/admin" || c.req.path === "/admin/" ? next() : deps.requireAdmin(c, next)));
 
   app.post("/admin/revocations/tokens", async (c) => {
     const body = await readJson(c, revokeTokenBody, deps.maxBodyBytes);

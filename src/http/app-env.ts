@@ -21,5 +21,7 @@ export interface AppEnv {
     clientAuthScheme: string;
     /** The DPoP nonce every /token answer carries, when nonces are required (RFC 9449 §8). */
     dpopNonce: string;
+    /** The answer `jsonAnswer` built for this request, X-Request-Id included (answer.ts). */
+    answered: Response;
   };
 }

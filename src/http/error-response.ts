@@ -3,6 +3,7 @@ import { DPOP_ALGS_PARAMETER } from "../dpop/algorithms.js";
 import { BrokerError, type BrokerErrorCode, type BrokerErrorReason } from "../errors/broker-error.js";
 import type { Log } from "../lib/log.js";
 import type { AppEnv } from "./app-env.js";
+import { jsonAnswer } from "./answer.js";
 
 /** The status of each code (RFC 6749 §5.2, RFC 6750 §3.1, RFC 9449 §5), unless statusOf says otherwise. */
 const STATUS_BY_CODE: Record<BrokerErrorCode, number> = {
@@ -75,7 +76,6 @@ export function errorResponse(c: Context<AppEnv>, error: unknown, log: Log, chal
   const code = known?.code ?? "server_error";
   const status = statusOf(known, c);
   const headers: Record<string, string> = {
-    "Content-Type": "application/json",
     "Cache-Control": "no-store",
     Pragma: "no-cache",
   };
@@ -89,7 +89,7 @@ export function errorResponse(c: Context<AppEnv>, error: unknown, log: Log, chal
   const nonce: unknown = c.get("dpopNonce");
   if (typeof nonce === "string") headers["DPoP-Nonce"] = nonce;
   const body = known ? { error: code, error_description: known.description } : { error: code };
-  return new Response(JSON.stringify(body), { status, headers });
+  return jsonAnswer(c, body, status, headers);
 }
 
 /**

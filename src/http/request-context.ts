@@ -1,37 +1,48 @@
 import { randomUUID } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
+import type { AccessFacts, RequestAudits } from "../audit/request-audits.js";
 import type { Log } from "../lib/log.js";
 import type { AppEnv } from "./app-env.js";
+import { carriesRequestId } from "./answer.js";
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 /**
  * Gives every request an id (the caller's X-Request-Id when it is safe to echo), records the
- * client address from the socket (never from a header a client can forge), and writes one
- * access-log line per request.
+ * client address from the socket (never from a header a client can forge), and writes the
+ * request's access facts once: on its audit records when it made any (`audits`: one line per
+ * decision, not an audit line and an access line saying the same), else on an access line.
  */
-export function requestContext(options: { log: Log }): MiddlewareHandler<AppEnv> {
+export function requestContext(options: { log: Log; audits?: RequestAudits | undefined }): MiddlewareHandler<AppEnv> {
+  const { log, audits } = options;
   return async function requestContextMiddleware(c, next) {
     const started = performance.now();
     const inbound = c.req.header("x-request-id");
     const requestId = inbound && SAFE_REQUEST_ID.test(inbound) ? inbound : randomUUID();
+    const clientAddress = c.env?.incoming?.socket?.remoteAddress ?? "unknown";
     c.set("requestId", requestId);
-    c.set("clientAddress", c.env?.incoming?.socket?.remoteAddress ?? "unknown");
-    // Set before the handler runs: changing headers of a finished response makes Hono rebuild it.
-    c.header("X-Request-Id", requestId);
-    await next();
-    // Error answers and handlers that return their own Response did not get it: add it there.
-    if (!c.res.headers.has("X-Request-Id")) c.res.headers.set("X-Request-Id", requestId);
-    options.log.info(
-      {
-        requestId,
-        method: c.req.method,
-        path: c.req.path,
-        status: c.res.status,
-        durationMs: Math.round((performance.now() - started) * 100) / 100,
-        clientAddress: c.get("clientAddress"),
-      },
-      "request",
-    );
+    c.set("clientAddress", clientAddress);
+    const open = audits?.open(requestId);
+    try {
+      await next();
+    } catch (error) {
+      // No answer to describe (Hono answers handler errors through onError): the records go alone.
+      if (open !== undefined) audits?.close(open, undefined);
+      throw error;
+    }
+    // Set on the answer rather than through c.header before the handler: that would make every
+    // answer's headers a Headers object, off @hono/node-server's fast path (answer.ts). The
+    // answers of jsonAnswer (the token route, errors) carry it already, unread.
+    const res = c.res;
+    if (!carriesRequestId(c, res)) res.headers.set("X-Request-Id", requestId);
+    const access: AccessFacts = {
+      requestId,
+      method: c.req.method,
+      path: c.req.path,
+      status: res.status,
+      durationMs: Math.round((performance.now() - started) * 100) / 100,
+      clientAddress,
+    };
+    if (open === undefined || audits?.close(open, access) !== true) log.info(access, "request");
   };
 }

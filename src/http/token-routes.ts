@@ -5,6 +5,7 @@ import type { ExchangeToken } from "../exchange/exchange-token.js";
 import type { AppEnv } from "./app-env.js";
 import { refuseAuthorizationHeader, refuseBodyCredentials } from "./client-authentication.js";
 import { readForm } from "./form.js";
+import { jsonAnswer } from "./answer.js";
 
 /** RFC 8693 §2.1: only audience and resource may repeat. */
 const REPEATABLE = new Set(["audience", "resource"]);
@@ -26,9 +27,11 @@ export function tokenRoutes(app: Hono<AppEnv>, deps: { exchangeToken: ExchangeTo
       ...(dpopProof !== undefined ? { dpopProof } : {}),
     });
     // RFC 6749 §5.1: token responses must not be cached.
-    c.header("Cache-Control", "no-store");
-    c.header("Pragma", "no-cache");
-    return c.json(result);
+    const headers: Record<string, string> = { "Cache-Control": "no-store", Pragma: "no-cache" };
+    // RFC 9449 §8: set on the context by dpopNonceHeader, whose c.header jsonAnswer does not carry.
+    const nonce = c.get("dpopNonce");
+    if (nonce !== undefined) headers["DPoP-Nonce"] = nonce;
+    return jsonAnswer(c, result, 200, headers);
   });
 }
 

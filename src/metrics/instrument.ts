@@ -64,8 +64,9 @@ const STORE_OPERATIONS: CallLabels<RevocationStore> = {
  * (readiness); behaviour is unchanged. One object serves every role of the store.
  */
 export function timedRevocationStore(store: RevocationStore, metrics: BrokerMetrics, onUnavailable: () => void = () => undefined): RevocationStore {
+  // performance.now rather than prom-client's startTimer: no closures nor hrtime arrays per call.
   const time: AroundCall = async (operation, call) => {
-    const stop = metrics.storeDuration.startTimer({ operation });
+    const started = performance.now();
     try {
       const result = await call();
       metrics.storeOperations.inc({ operation, outcome: "ok" });
@@ -76,7 +77,7 @@ export function timedRevocationStore(store: RevocationStore, metrics: BrokerMetr
       if (unavailable) onUnavailable();
       throw error;
     } finally {
-      stop();
+      metrics.storeDuration.observe({ operation }, (performance.now() - started) / 1000);
     }
   };
   return { kind: store.kind, ...aroundCalls(store, STORE_OPERATIONS, time) };

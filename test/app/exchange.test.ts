@@ -411,6 +411,46 @@ describe("audit records and log hygiene (runs last: scans everything this file s
     expect(String(record?.reason)).toMatch(/no_matching_policy/);
   });
 
+  /** Every log line about one request: its access line, or its audit lines (which carry the access facts). */
+  const linesOf = (requestId: string | null) =>
+    fx.broker.logRecords().filter((record) => record.requestId === requestId || (record.audit as Record<string, unknown> | undefined)?.requestId === requestId);
+
+  it("an audited request writes one line: its audit record, with the request's access facts and no access line", async () => {
+    const subject = await mintGithub();
+    const res = await exchange(fx.form(subject));
+    expectTokenResponse(res);
+    const requestId = res.headers.get("x-request-id");
+    await waitForAudit(subject);
+    const lines = linesOf(requestId);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ channel: "audit", msg: "token_exchange allow", requestId, method: "POST", path: "/token", status: 200 });
+    expect(lines[0]?.audit).toMatchObject({ requestId, decision: "allow", subjectTokenSha256: sha256(subject) });
+    expect(typeof lines[0]?.durationMs).toBe("number");
+    expect(lines[0]?.clientAddress).toBe((lines[0]?.audit as Record<string, unknown>).clientAddress);
+  });
+
+  it("a refused exchange's one line carries the answer's status", async () => {
+    const subject = await fx.issuers.oidc.mint({ sub: "nobody" });
+    const res = await exchange(fx.form(subject));
+    expectRefusal(res, { status: 400, error: "unauthorized_client" });
+    await waitForAudit(subject);
+    const lines = linesOf(res.headers.get("x-request-id"));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ channel: "audit", method: "POST", path: "/token", status: 400, audit: { decision: "deny", error: "unauthorized_client" } });
+  });
+
+  it("a request without an audit record keeps its access line", async () => {
+    const res = await fx.get("/.well-known/jwks.json");
+    expect(res.status).toBe(200);
+    const requestId = res.headers.get("x-request-id");
+    const lines = linesOf(requestId);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ msg: "request", requestId, method: "GET", path: "/.well-known/jwks.json", status: 200 });
+    expect(typeof lines[0]?.durationMs).toBe("number");
+    expect(typeof lines[0]?.clientAddress).toBe("string");
+    expect(lines[0]).not.toHaveProperty("channel");
+  });
+
   it("no log line holds a subject token, an issued token, a token signature or any private key", async () => {
     expect(secrets.size).toBeGreaterThan(40);
     const output = fx.broker.output.join("\n");

@@ -161,6 +161,14 @@ describe("the table covers the protected surface", () => {
     for (const route of ROUTE_TABLE) if (route.path.startsWith("/admin/")) expect(route.auth).toBe("bearer-admin");
   });
 
+  it("/admin and /admin/ themselves are no route: a plain 404, no challenge", async () => {
+    for (const path of ["/admin", "/admin/"]) {
+      const res = await fx.app.request(path);
+      expect(res.status, path).toBe(404);
+      expect(res.headers.get("www-authenticate"), path).toBeNull();
+    }
+  });
+
   it("an unknown /admin/ path is 401 to an unauthenticated caller (no route discovery)", async () => {
     const res = await fx.app.request("/admin/does-not-exist");
     await expectBearerRefusal(res, 401, undefined, true);

@@ -97,13 +97,14 @@ describe("three replicas behind a round-robin load balancer, one Redis", () => {
     for (const answer of answers) expect(answer.status, answer.text).toBe(200);
     const ids = answers.map((answer) => answer.headers.get("x-request-id"));
     expect(new Set(ids).size).toBe(12);
-    // Each replica's request log line (with the id the proxy set) arrives over its stdout pipe.
+    // Each replica's line for the request (with the id the proxy set) arrives over its stdout pipe:
+    // an exchange is audited, so its access facts (path, requestId) are on its one audit line.
     const served = () =>
       brokers.map(
         (broker) =>
           broker
             .logRecords()
-            .filter((record) => record.msg === "request" && record.path === "/token" && ids.includes(record.requestId as string)).length,
+            .filter((record) => record.channel === "audit" && record.path === "/token" && ids.includes(record.requestId as string)).length,
       );
     await eventually(() => served().reduce((sum, count) => sum + count, 0) === 12, 5_000, "request log lines of every replica");
     expect(served()).toEqual([4, 4, 4]);
