@@ -12,7 +12,8 @@
  *
  * Env: BENCH_DURATION (s per scenario, default 10), BENCH_CONNECTIONS (default 50), BENCH_ROUNDS
  * (default 2), BENCH_SOAK_SECONDS (default 0: off; 60 for the RSS check), BENCH_ONLY=profile
- * (only the profiled cold exchange), BENCH_ONLY=svid (only the X.509-SVID scenario on the memory
+ * (only the profiled cold exchange), BENCH_ONLY=compare (only the alternating comparison and the
+ * half-load p99), BENCH_ONLY=svid (only the X.509-SVID scenario on the memory
  * broker; BENCH_CPU_PROF=1 runs it under --cpu-prof), BENCH_BASELINE (a checkout of another commit, built, with its
  * node_modules: its broker runs the deployed scenarios in the same rounds). Needs redis-server.
  */
@@ -24,7 +25,7 @@ import { generateKeyAndCsr } from "../src/cli/svid-client.js";
 import { signJwt } from "../src/credentials/jwt-signer.js";
 import { initSigningKeys } from "../src/credentials/key-rotation.js";
 import { createRootCa } from "../src/credentials/x509/ca-store.js";
-import { toSigningKey } from "../src/credentials/signing-key.js";
+import { toSigningKey, type SigningKey } from "../src/credentials/signing-key.js";
 import { systemClock } from "../src/lib/clock.js";
 import { freePort } from "../test/support/broker-process.js";
 import { startRedisServer } from "../test/support/redis-server.js";
@@ -76,6 +77,8 @@ async function main(): Promise<void> {
   await createRootCa(ca, TRUST_DOMAIN, new Date(), { commonName: "bench root CA", days: 30 });
   const brokerEnv = {
     BROKER_PORT: String(port),
+    // Fixed, so a baseline broker on another port is the same issuer (subject tokens name it as aud).
+    BROKER_ISSUER_URL: issuerUrl,
     BROKER_KEYS_DIR: keysDir,
     BROKER_POLICY_DIR: policyDir,
     LOG_LEVEL: "info",
@@ -113,41 +116,14 @@ async function main(): Promise<void> {
     console.log(`${result.scenario}: ${result.requestsPerSecond} req/s, p99 ${result.latencyMs.p99} ms, ${result.cpuMicrosPerRequest} µs CPU/req, non2xx ${result.non2xx}`);
   };
 
-  // Part 1: the supporting scenarios, once each.
-  const hello = await startProcess(["--import", "tsx", "bench/floor-server.ts", "hello", "$PORT"], {}, join(work, "hello.log"));
-  record("hello", await load(work, "floor: hono hello world", hello, "/", { warmUp: true }));
-  await stopProcess(hello);
-
-  const memory = await startProcess(BROKER_ARGS, brokerEnv, join(work, "broker-memory.log"));
   const subjectToken = await mintSubject(benchKey, BENCH_ISSUER, issuerUrl);
   const body = exchangeBody(subjectToken);
-  record("memory", await load(work, "broker: token exchange (memory)", memory, "/token", { bodies: [body], warmUp: true }));
-  record("memory-c1", await load(work, "broker: token exchange (memory)", memory, "/token", { bodies: [body], connections: 1, durationSeconds: 5 }));
-  record("memory-fresh", await load(work, "broker: token exchange, a new subject token each time (memory)", memory, "/token", { bodies: esBodies }));
-  const brokerToken = await exchangeFor(memory, exchangeBody(subjectToken, { scope: "demo:read demo:write" }));
-  const reExchange = new URLSearchParams({ grant_type: GRANT_TYPE, subject_token_type: ACCESS_TOKEN_TYPE, subject_token: brokerToken, scope: "demo:read" }).toString();
-  record("reexchange", await load(work, "broker: re-exchange of a broker token (memory)", memory, "/token", { bodies: [reExchange] }));
   const { csrPem } = await generateKeyAndCsr("ec-p256");
   const svidBody = new URLSearchParams({ subject_token_type: JWT_TYPE, subject_token: subjectToken, csr: csrPem }).toString();
-  record("svid", await load(work, "broker: X.509-SVID from a CSR (memory)", memory, "/svid/x509", { bodies: [svidBody] }));
-  await stopProcess(memory);
-
-  // Redis store: block checks on every exchange, single-use claims for the replay-protected issuer.
-  const redisBroker = await startProcess(BROKER_ARGS, { ...brokerEnv, REDIS_URL: redis.url }, join(work, "broker-redis.log"));
-  record("redis", await load(work, "broker: token exchange (redis)", redisBroker, "/token", { bodies: [body], warmUp: true }));
-  record("redis-c1", await load(work, "broker: token exchange (redis)", redisBroker, "/token", { bodies: [body], connections: 1, durationSeconds: 5 }));
-  const onceKey = await toSigningKey(createPrivateKey(await readFile(onceKeyFile, "utf8")));
-  // More distinct tokens than the run can use: a reused one would show up as non-2xx.
-  const onceBodies = await Promise.all(Array.from({ length: Math.max(20_000, 6_000 * DURATION) }, async () => exchangeBody(await mintSubject(onceKey, ONCE_ISSUER, issuerUrl))));
-  record("redis-replay", await load(work, "broker: token exchange (redis, single-use tokens)", redisBroker, "/token", { bodies: onceBodies }));
-  const introspector = await signJwt(benchKey, "JWT", { iss: BENCH_ISSUER, sub: "introspector", aud: issuerUrl, iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 3000 });
-  const bearer = await exchangeFor(redisBroker, new URLSearchParams({ grant_type: GRANT_TYPE, subject_token_type: JWT_TYPE, subject_token: introspector, audience: issuerUrl, scope: "broker:introspect" }).toString());
-  const issued = await exchangeFor(redisBroker, body);
-  record(
-    "introspect",
-    await load(work, "broker: introspection (redis)", redisBroker, "/introspect", { bodies: [new URLSearchParams({ token: issued }).toString()], headers: { authorization: `Bearer ${bearer}` } }),
-  );
-  await stopProcess(redisBroker);
+  // Part 1 (not with BENCH_ONLY=compare): the supporting scenarios, once each.
+  if (process.env.BENCH_ONLY !== "compare") {
+    await supportingScenarios(record, { work, brokerEnv, redisUrl: redis.url, benchKey, onceKeyFile, issuerUrl, subjectToken, esBodies, svidBody });
+  }
 
   // Part 2: issue 14's comparison, alternating, every server up at once.
   const rsBodies = Array.from({ length: COLD_TOKENS }, () => exchangeBody(mintRs256Subject(rsKey, rsKid, issuerUrl)));
@@ -198,7 +174,7 @@ async function main(): Promise<void> {
   await stopProcess(deployed);
 
   // Part 4: where the cold exchange's time goes: the same broker once more under --cpu-prof.
-  const profile = await profileColdExchange(work, limitedEnv, esBodies);
+  const profile = process.env.BENCH_ONLY === "compare" ? undefined : await profileColdExchange(work, limitedEnv, esBodies);
   await redis.stop();
 
   const summary = summarize(memo, comparison);
@@ -217,7 +193,7 @@ async function main(): Promise<void> {
   );
   for (const [name, value] of Object.entries(summary)) console.log(`${name}: ${value}`);
   if (rss) console.log(`RSS during the ${SOAK_SECONDS} s soak (MB, every 5 s): ${rss.samplesMb.join(" ")}`);
-  printProfile(profile);
+  if (profile) printProfile(profile);
   console.log(`server logs: ${work}`);
   const resultsDir = join(ROOT, "bench/results");
   await mkdir(resultsDir, { recursive: true });
@@ -231,6 +207,54 @@ async function main(): Promise<void> {
   if (failed.length > 0) console.error(`INVALID RUN: errors or non-2xx answers in ${[...new Set(failed.map((r) => r.scenario))].join("; ")}: see the server logs`);
   if (comparison.cacheHits > 0) console.error(`INVALID RUN: the verified-token cache answered ${comparison.cacheHits} requests of a cold scenario`);
   if (failed.length > 0 || comparison.cacheHits > 0) process.exitCode = 1;
+}
+
+interface SupportingInputs {
+  readonly work: string;
+  readonly brokerEnv: Record<string, string>;
+  readonly redisUrl: string;
+  readonly benchKey: SigningKey;
+  readonly onceKeyFile: string;
+  readonly issuerUrl: string;
+  readonly subjectToken: string;
+  readonly esBodies: readonly string[];
+  readonly svidBody: string;
+}
+
+/** Part 1: the supporting scenarios (floors, the memory and Redis brokers, re-exchange, introspection), once each. */
+async function supportingScenarios(record: (key: string, result: Result) => void, inputs: SupportingInputs): Promise<void> {
+  const { work, brokerEnv, redisUrl, benchKey, onceKeyFile, issuerUrl, subjectToken, esBodies, svidBody } = inputs;
+  const hello = await startProcess(["--import", "tsx", "bench/floor-server.ts", "hello", "$PORT"], {}, join(work, "hello.log"));
+  record("hello", await load(work, "floor: hono hello world", hello, "/", { warmUp: true }));
+  await stopProcess(hello);
+
+  const memory = await startProcess(BROKER_ARGS, brokerEnv, join(work, "broker-memory.log"));
+  const body = exchangeBody(subjectToken);
+  record("memory", await load(work, "broker: token exchange (memory)", memory, "/token", { bodies: [body], warmUp: true }));
+  record("memory-c1", await load(work, "broker: token exchange (memory)", memory, "/token", { bodies: [body], connections: 1, durationSeconds: 5 }));
+  record("memory-fresh", await load(work, "broker: token exchange, a new subject token each time (memory)", memory, "/token", { bodies: esBodies }));
+  const brokerToken = await exchangeFor(memory, exchangeBody(subjectToken, { scope: "demo:read demo:write" }));
+  const reExchange = new URLSearchParams({ grant_type: GRANT_TYPE, subject_token_type: ACCESS_TOKEN_TYPE, subject_token: brokerToken, scope: "demo:read" }).toString();
+  record("reexchange", await load(work, "broker: re-exchange of a broker token (memory)", memory, "/token", { bodies: [reExchange] }));
+  record("svid", await load(work, "broker: X.509-SVID from a CSR (memory)", memory, "/svid/x509", { bodies: [svidBody] }));
+  await stopProcess(memory);
+
+  // Redis store: block checks on every exchange, single-use claims for the replay-protected issuer.
+  const redisBroker = await startProcess(BROKER_ARGS, { ...brokerEnv, REDIS_URL: redisUrl }, join(work, "broker-redis.log"));
+  record("redis", await load(work, "broker: token exchange (redis)", redisBroker, "/token", { bodies: [body], warmUp: true }));
+  record("redis-c1", await load(work, "broker: token exchange (redis)", redisBroker, "/token", { bodies: [body], connections: 1, durationSeconds: 5 }));
+  const onceKey = await toSigningKey(createPrivateKey(await readFile(onceKeyFile, "utf8")));
+  // More distinct tokens than the run can use: a reused one would show up as non-2xx.
+  const onceBodies = await Promise.all(Array.from({ length: Math.max(20_000, 6_000 * DURATION) }, async () => exchangeBody(await mintSubject(onceKey, ONCE_ISSUER, issuerUrl))));
+  record("redis-replay", await load(work, "broker: token exchange (redis, single-use tokens)", redisBroker, "/token", { bodies: onceBodies }));
+  const introspector = await signJwt(benchKey, "JWT", { iss: BENCH_ISSUER, sub: "introspector", aud: issuerUrl, iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 3000 });
+  const bearer = await exchangeFor(redisBroker, new URLSearchParams({ grant_type: GRANT_TYPE, subject_token_type: JWT_TYPE, subject_token: introspector, audience: issuerUrl, scope: "broker:introspect" }).toString());
+  const issued = await exchangeFor(redisBroker, body);
+  record(
+    "introspect",
+    await load(work, "broker: introspection (redis)", redisBroker, "/introspect", { bodies: [new URLSearchParams({ token: issued }).toString()], headers: { authorization: `Bearer ${bearer}` } }),
+  );
+  await stopProcess(redisBroker);
 }
 
 /**

@@ -67,7 +67,11 @@ export const STAGE_RULES: readonly StageRule[] = [
   { stage: "inherit", url: /^$/ },
   // respond/HTTP: hono, its Node adapter, node's HTTP and socket internals, the routes.
   { stage: "respond/HTTP", url: pkg("hono", "@hono/node-server") },
-  { stage: "respond/HTTP", url: /^node:(_http|http|net|internal\/http|internal\/deps\/undici|internal\/stream_base_commons|internal\/streams|stream|internal\/net|internal\/url|url)/ },
+  { stage: "respond/HTTP", url: /^node:(_http|http|internal\/http|internal\/deps\/undici|internal\/url|url)/ },
+  // Sockets and streams serve both the HTTP answers and ioredis: a write takes its caller's stage
+  // (ioredis' pipeline writes are "checks"); one with no staged caller (an uncork on the tick
+  // queue, a read callback) is HTTP's.
+  { stage: "inherit", url: /^node:(net|internal\/stream_base_commons|internal\/streams|stream|internal\/net)/, orphan: "respond/HTTP" },
   { stage: "respond/HTTP", url: dist("http/", "app\\.js") },
   // lib/'s helpers (digests, clocks, semaphores) serve several stages: the caller decides.
   { stage: "inherit", url: dist("lib/") },
