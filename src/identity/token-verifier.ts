@@ -2,6 +2,7 @@ import { errors, type CryptoKey, type JWTPayload } from "jose";
 import { BrokerError } from "../errors/broker-error.js";
 import { TOKEN_TYPE } from "../protocol/token-types.js";
 import { sha256Hex } from "../lib/hash.js";
+import { merged } from "../lib/merged.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { verifyCompactJwt, type JwtRules, type ProtectedHeader } from "../lib/compact-jwt.js";
 import { KeyObjects } from "../lib/jws-signature.js";
@@ -252,7 +253,7 @@ async function verifyRouted(token: string, label: TokenLabel, context: VerifyCon
  */
 async function verifySignatureAndClaims(token: string, route: Route, header: PrecheckedHeader, context: VerifyContext): Promise<JWTPayload> {
   const { keys } = route;
-  const rules: JwtRules = { ...route.rules, now: epochSeconds(context.clock) };
+  const rules: JwtRules = merged(route.rules, { now: epochSeconds(context.clock) });
   const getKey = (protectedHeader: ProtectedHeader): Promise<CryptoKey> =>
     keys.getKey({ alg: header.alg, kid: typeof protectedHeader.kid === "string" ? protectedHeader.kid : undefined });
   try {
