@@ -45,6 +45,20 @@ export function bodyPool(bodies: readonly string[]): BodyPool {
   return { bodies, next: 0 };
 }
 
+/**
+ * Ports fetch() refuses to connect to (the Fetch standard's "bad ports" above 1024): a server on
+ * one could never be probed or driven by the bench.
+ */
+const FETCH_BAD_PORTS: ReadonlySet<number> = new Set([1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080]);
+
+/** A free loopback port that fetch() will connect to. */
+export async function benchPort(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (!FETCH_BAD_PORTS.has(port)) return port;
+  }
+}
+
 export interface LoadOptions {
   readonly bodies?: readonly string[];
   /**
@@ -62,7 +76,7 @@ export interface LoadOptions {
 }
 
 export async function startProcess(args: string[], env: Record<string, string>, logFile: string): Promise<Server> {
-  const port = Number(env.BROKER_PORT ?? (await freePort()));
+  const port = Number(env.BROKER_PORT ?? (await benchPort()));
   // Logs go to a file, as a collector would take them, not through a pipe this process must drain.
   const log = await open(logFile, "a");
   const child = spawn(process.execPath, args.map((arg) => arg.replace("$PORT", String(port))), {

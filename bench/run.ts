@@ -27,10 +27,9 @@ import { initSigningKeys } from "../src/credentials/key-rotation.js";
 import { createRootCa } from "../src/credentials/x509/ca-store.js";
 import { toSigningKey, type SigningKey } from "../src/credentials/signing-key.js";
 import { systemClock } from "../src/lib/clock.js";
-import { freePort } from "../test/support/broker-process.js";
 import { startRedisServer } from "../test/support/redis-server.js";
 import { compareInRounds, halfLoadP99, soak, type Comparison, type Scenario } from "./compare.js";
-import { BROKER_ARGS, bodyPool, CONNECTIONS, DURATION, load, ROOT, run, startProcess, stopProcess, type Result } from "./processes.js";
+import { benchPort, BROKER_ARGS, bodyPool, CONNECTIONS, DURATION, load, ROOT, run, startProcess, stopProcess, type Result } from "./processes.js";
 import { printProfile, profileColdExchange } from "./profile-run.js";
 import {
   ACCESS_TOKEN_TYPE,
@@ -67,7 +66,7 @@ async function main(): Promise<void> {
   await run("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: ROOT });
   const work = await mkdtemp(join(tmpdir(), "broker-bench-"));
   const keysDir = join(work, "keys");
-  const port = await freePort();
+  const port = await benchPort();
   const issuerUrl = `http://127.0.0.1:${port}`;
   const { policyDir, benchKeyFile, benchJwks, onceKeyFile, rsKey, rsKid } = await writeConfig(work, issuerUrl);
   // Production material, made as an operator would (`broker keys init --ca`).
@@ -143,7 +142,7 @@ async function main(): Promise<void> {
   const svidFloor = await startProcess(["--import", "tsx", "bench/floor-server.ts", "svid", "$PORT"], {}, join(work, "svid-floor.log"));
   // A baseline build (BENCH_BASELINE: a checkout with its own dist/ and node_modules), run beside
   // this one in the same rounds: the before/after of a change, measured side by side.
-  const baseline = BASELINE === undefined ? undefined : await startProcess(["--max-semi-space-size=8", join(BASELINE, "dist/main.js")], { ...limitedEnv, BROKER_PORT: String(await freePort()) }, join(work, "broker-baseline.log"));
+  const baseline = BASELINE === undefined ? undefined : await startProcess(["--max-semi-space-size=8", join(BASELINE, "dist/main.js")], { ...limitedEnv, BROKER_PORT: String(await benchPort()) }, join(work, "broker-baseline.log"));
   const baselineScenarios: Scenario[] =
     baseline === undefined
       ? []
