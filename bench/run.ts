@@ -194,18 +194,20 @@ async function main(): Promise<void> {
   if (rss) console.log(`RSS during the ${SOAK_SECONDS} s soak (MB, every 5 s): ${rss.samplesMb.join(" ")}`);
   if (profile) printProfile(profile);
   console.log(`server logs: ${work}`);
+  // A scenario whose answers were errors measured something else (a floor refusing every token
+  // looks fast), and a "cold" run the cache answered measured the warm path: either voids the run,
+  // and its results file says so in its name.
+  const failed = [...results, ...comparison.rounds.flat()].filter((r) => r.errors > 0 || r.non2xx > 0);
+  if (failed.length > 0) console.error(`INVALID RUN: errors or non-2xx answers in ${[...new Set(failed.map((r) => r.scenario))].join("; ")}: see the server logs`);
+  if (comparison.cacheHits > 0) console.error(`INVALID RUN: the verified-token cache answered ${comparison.cacheHits} requests of a cold scenario`);
+  const invalid = failed.length > 0 || comparison.cacheHits > 0;
   const resultsDir = join(ROOT, "bench/results");
   await mkdir(resultsDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const machine = { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30) };
-  const document = { machine, loadAverage: loadavg(), durationSeconds: DURATION, connections: CONNECTIONS, rounds: ROUNDS, results, rounds_detail: comparison.rounds, summary, soakRssMb: rss?.samplesMb, stages: profile };
-  await writeFile(join(resultsDir, `${stamp}.json`), `${JSON.stringify(document, null, 2)}\n`);
-  // A scenario whose answers were errors measured something else (a floor refusing every token
-  // looks fast), and a "cold" run the cache answered measured the warm path: either voids the run.
-  const failed = [...results, ...comparison.rounds.flat()].filter((r) => r.errors > 0 || r.non2xx > 0);
-  if (failed.length > 0) console.error(`INVALID RUN: errors or non-2xx answers in ${[...new Set(failed.map((r) => r.scenario))].join("; ")}: see the server logs`);
-  if (comparison.cacheHits > 0) console.error(`INVALID RUN: the verified-token cache answered ${comparison.cacheHits} requests of a cold scenario`);
-  if (failed.length > 0 || comparison.cacheHits > 0) process.exitCode = 1;
+  const document = { machine, loadAverage: loadavg(), durationSeconds: DURATION, connections: CONNECTIONS, rounds: ROUNDS, invalid, results, rounds_detail: comparison.rounds, summary, soakRssMb: rss?.samplesMb, stages: profile };
+  await writeFile(join(resultsDir, `${stamp}${invalid ? "-INVALID" : ""}.json`), `${JSON.stringify(document, null, 2)}\n`);
+  if (invalid) process.exitCode = 1;
 }
 
 interface SupportingInputs {
