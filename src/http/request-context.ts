@@ -23,26 +23,27 @@ export function requestContext(options: { log: Log; audits?: RequestAudits | und
     c.set("requestId", requestId);
     c.set("clientAddress", clientAddress);
     const open = audits?.open(requestId);
+    let access: AccessFacts | undefined;
     try {
       await next();
-    } catch (error) {
-      // No answer to describe (Hono answers handler errors through onError): the records go alone.
-      if (open !== undefined) audits?.close(open, undefined);
-      throw error;
+      // Set on the answer rather than through c.header before the handler: that would make every
+      // answer's headers a Headers object, off @hono/node-server's fast path (answer.ts). The
+      // answers of jsonAnswer (the token route, errors) carry it already, unread.
+      const res = c.res;
+      if (!carriesRequestId(c, res)) res.headers.set("X-Request-Id", requestId);
+      access = {
+        requestId,
+        method: c.req.method,
+        path: c.req.path,
+        status: res.status,
+        durationMs: Math.round((performance.now() - started) * 100) / 100,
+        clientAddress,
+      };
+    } finally {
+      // Always closed, so no request stays in the pairing's map. With no answer to describe (Hono
+      // answers handler errors through onError; this is what escaped it), the records go alone.
+      const paired = open !== undefined && audits?.close(open, access) === true;
+      if (access !== undefined && !paired) log.info(access, "request");
     }
-    // Set on the answer rather than through c.header before the handler: that would make every
-    // answer's headers a Headers object, off @hono/node-server's fast path (answer.ts). The
-    // answers of jsonAnswer (the token route, errors) carry it already, unread.
-    const res = c.res;
-    if (!carriesRequestId(c, res)) res.headers.set("X-Request-Id", requestId);
-    const access: AccessFacts = {
-      requestId,
-      method: c.req.method,
-      path: c.req.path,
-      status: res.status,
-      durationMs: Math.round((performance.now() - started) * 100) / 100,
-      clientAddress,
-    };
-    if (open === undefined || audits?.close(open, access) !== true) log.info(access, "request");
   };
 }
