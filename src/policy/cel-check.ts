@@ -15,8 +15,8 @@ export interface LiteralAt {
 export type TypeCheck =
   | {
       readonly ok: true;
-      /** The policy variables (identity, claims, request, actor) the expression reads. */
-      readonly reads: ReadonlySet<string>;
+      /** The policy variables (identity, claims, request, actor) the expression reads, each with where it is first read. */
+      readonly reads: ReadonlyMap<string, number>;
       /** The string literals a `+` chain starts with, joined (`"spiffe://td/" + x`), when it starts with one. */
       readonly leadingLiteral: LiteralAt | undefined;
     }
@@ -136,10 +136,11 @@ function hasArguments(root: ASTNode): ASTNode[] {
   return paths;
 }
 
-function rootReads(root: ASTNode): ReadonlySet<string> {
-  const reads = new Set<string>();
+function rootReads(root: ASTNode): ReadonlyMap<string, number> {
+  const reads = new Map<string, number>();
   walk(root, (node, bound) => {
-    if (node.op === "id" && !bound.has(node.args) && (CEL_VARIABLES as readonly string[]).includes(node.args)) reads.add(node.args);
+    if (node.op !== "id" || bound.has(node.args) || !(CEL_VARIABLES as readonly string[]).includes(node.args)) return;
+    reads.set(node.args, Math.min(reads.get(node.args) ?? node.range.start, node.range.start));
   });
   return reads;
 }

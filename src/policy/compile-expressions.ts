@@ -68,8 +68,10 @@ export function compileExpressions(
   const { grant } = file;
   const condition = compile(["condition"], file.condition, "bool", (typed) => {
     // `claims` is the raw token, not checked against any profile: a condition on it alone is one typo from denying everything.
-    if (typed.reads.has("claims") && !typed.reads.has("identity")) {
-      warnings.push({ path: "condition", message: "reads only `claims` (the raw token, checked at run time only): prefer identity.attributes, which are type-checked" });
+    const claimsAt = typed.reads.get("claims");
+    if (claimsAt !== undefined && !typed.reads.has("identity")) {
+      const message = "reads `claims` and never `identity`: the raw token is not type-checked, so a misspelt claim only denies at run time; prefer identity.attributes";
+      warnings.push({ path: "condition", message, at: { keys: ["condition"], offset: claimsAt } });
     }
   });
   const workloadIdExpr = compile(["grant", "workload_id_expr"], grant.workload_id_expr, "string");

@@ -162,6 +162,6 @@ describe("warnings", () => {
       (warning) => warnings.push(warning),
     );
     expect(set.policyIds).toEqual(["github-deploy", "b", "c"]);
-    expect(warnings).toEqual([expect.objectContaining({ file: "a.policy.yaml", policyId: "github-deploy", path: "condition", message: expect.stringMatching(/reads only `claims`/) })]);
+    expect(warnings).toEqual([expect.objectContaining({ file: "a.policy.yaml", policyId: "github-deploy", path: "condition", message: expect.stringMatching(/reads `claims` and never `identity`/), line: 3, column: 12 })]);
   });
 });
