@@ -56,12 +56,21 @@ const REQUEST_FIELDS = {
   time: "int",
 } as const;
 
-/** Builds the environment for policies whose issuer has `attributes` (undefined: any string attribute). */
-function policyEnvironment(attributes: readonly string[] | undefined): Environment {
+/** `github-actions` → `GithubActionsAttributes`: the type name error messages show for `identity.attributes`. */
+function attributesTypeName(profile: ProfileName): string {
+  return `${profile.replace(/(^|-)([a-z])/g, (_match, _dash: string, letter: string) => letter.toUpperCase())}Attributes`;
+}
+
+/** Builds the environment for policies whose issuer has `profile` (undefined: any string attribute). */
+function policyEnvironment(profile: ProfileName | undefined): Environment {
   const env = new Environment({ homogeneousAggregateLiterals: true });
-  if (attributes !== undefined) env.registerType("Attributes", { fields: Object.fromEntries(attributes.map((name) => [name, "string"])) });
+  let attributesType = "map<string, string>";
+  if (profile !== undefined) {
+    attributesType = attributesTypeName(profile);
+    env.registerType(attributesType, { fields: Object.fromEntries(PROFILE_ATTRIBUTES[profile].map((name) => [name, "string"])) });
+  }
   env
-    .registerType("Identity", { fields: { ...STRING_FIELDS, attributes: attributes === undefined ? "map<string, string>" : "Attributes" } })
+    .registerType("Identity", { fields: { ...STRING_FIELDS, attributes: attributesType } })
     // An actor may come from any issuer (or be a broker token), so its attributes are an open map.
     .registerType("ActorIdentity", { fields: { ...STRING_FIELDS, attributes: "map<string, string>" } })
     .registerType("Actor", { fields: { identity: "ActorIdentity", claims: "map<string, dyn>" } })
@@ -88,7 +97,7 @@ export function checkerEnvironment(profile: ProfileName | undefined): Environmen
   const key = profile ?? "any";
   let env = environments.get(key);
   if (env === undefined) {
-    env = policyEnvironment(profile === undefined ? undefined : PROFILE_ATTRIBUTES[profile]);
+    env = policyEnvironment(profile);
     environments.set(key, env);
   }
   return env;

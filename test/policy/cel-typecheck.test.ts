@@ -84,7 +84,7 @@ describe("type errors are load errors with file, policy id, line and a caret und
     });
     const text = error.lines.join("\n");
     expect(text).toMatch(/a\.policy\.yaml:3:12 \[github-deploy\] condition: gives string, expected bool/);
-    expect(text).toMatch(/a\.policy\.yaml:9:17 \[github-deploy\] grant\.claims\.everything: gives Attributes, expected string, int, uint, double, bool or list<string>/);
+    expect(text).toMatch(/a\.policy\.yaml:9:17 \[github-deploy\] grant\.claims\.everything: gives GithubActionsAttributes, expected string, int, uint, double, bool or list<string>/);
     expect(text).toMatch(/b\.policy\.yaml:7:21 \[b\] grant\.workload_id_expr: gives int, expected string/);
     expect(text).not.toMatch(/grant\.claims\.scopes/);
   });
