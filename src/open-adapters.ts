@@ -85,7 +85,7 @@ export async function openTrustMaterial(config: Config, logger: Logger, metrics:
   });
   const policies = await PolicyStore.open({
     dir: config.policyDir,
-    knownIssuers: verifier.issuerIds(),
+    knownIssuers: verifier.issuers(),
     trustDomain: config.trustDomain,
     log: logger.child({ component: "policy" }),
   });

@@ -1,28 +1,37 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { FIXTURE_FILE_SUFFIX, loadPolicySet, PolicyLoadError } from "../policy/index.js";
+import { FIXTURE_FILE_SUFFIX, loadPolicySet, PolicyLoadError, type KnownIssuer, type PolicyLoadIssue } from "../policy/index.js";
 import { fixtureFileSchema } from "../policy/policy-schema.js";
 import { formatIssue, parseYaml, zodIssues } from "../policy/yaml-source.js";
-import { issuerIds } from "./policy-test.js";
+import { issuerProfiles } from "./policy-test.js";
+
+/** What lint found: problems fail the run; warnings are printed and do not. Each is one formatted issue. */
+export interface LintReport {
+  readonly problems: string[];
+  readonly warnings: string[];
+}
 
 /**
  * `broker policy lint`: everything `broker policy test` checks before it runs a fixture, and
  * nothing it needs to run one. Loads and compiles every policy (schema, CEL, issuers, trust
  * domain) and parses every fixture file, then checks what fixtures refer to (policy ids,
- * issuer ids). Returns every problem as `file [policy-id] path: message`, in file order.
+ * issuer ids). Returns every problem as `file [policy-id] path: message`, in file order, and
+ * every warning (a condition that reads only the raw `claims`) the same way.
  */
-export async function lintPolicies(dir: string, issuersFile: string, trustDomain?: string): Promise<string[]> {
+export async function lintPolicies(dir: string, issuersFile: string, trustDomain?: string): Promise<LintReport> {
   const problems: string[] = [];
-  let issuers: string[] | undefined;
+  const warnings: string[] = [];
+  let issuers: KnownIssuer[] | undefined;
   try {
-    issuers = await issuerIds(issuersFile);
+    issuers = await issuerProfiles(issuersFile);
   } catch (error) {
     problems.push(`${issuersFile}: cannot read the issuer ids (${error instanceof Error ? error.message.split("\n")[0] : String(error)})`);
   }
 
   let policyIds: ReadonlySet<string> | undefined;
   try {
-    const set = await loadPolicySet(dir, { knownIssuers: issuers ?? [], trustDomain });
+    const onWarning = (warning: PolicyLoadIssue) => warnings.push(formatIssue(warning.file, warning.policyId, warning));
+    const set = await loadPolicySet(dir, { knownIssuers: issuers ?? [], trustDomain, onWarning });
     policyIds = new Set(set.policyIds);
   } catch (error) {
     if (!(error instanceof PolicyLoadError)) throw error;
@@ -48,7 +57,7 @@ export async function lintPolicies(dir: string, issuersFile: string, trustDomain
     }
     parsed.data.policy_tests.forEach((testCase, index) => {
       const at = (path: string, message: string) => formatIssue(file, undefined, { path: `policy_tests.${index}.${path}`, message: `${message} (case "${testCase.name}")` });
-      if (issuers !== undefined && !issuers.includes(testCase.identity.issuer)) {
+      if (issuers !== undefined && !issuers.some((issuer) => issuer.id === testCase.identity.issuer)) {
         problems.push(at("identity.issuer", `unknown issuer ${JSON.stringify(testCase.identity.issuer)}`));
       }
       const expected = testCase.expect.allow ? testCase.expect.policy : undefined;
@@ -57,5 +66,5 @@ export async function lintPolicies(dir: string, issuersFile: string, trustDomain
       }
     });
   }
-  return problems;
+  return { problems, warnings };
 }

@@ -44,9 +44,12 @@ export function addPolicyTools(policy: Command): void {
     .action(async (options: PolicyFolderOptions) => {
       const dir = resolve(options.dir);
       try {
-        const problems = await lintPolicies(dir, resolve(options.issuers ?? join(dir, "issuers.yaml")), options.trustDomain);
+        const { problems, warnings } = await lintPolicies(dir, resolve(options.issuers ?? join(dir, "issuers.yaml")), options.trustDomain);
         for (const problem of problems) process.stdout.write(`${problem}\n`);
-        process.stdout.write(problems.length === 0 ? `${options.dir}: no problems\n` : `${problems.length} ${problems.length === 1 ? "problem" : "problems"}\n`);
+        // Warnings do not fail the run: they point at what the type checker cannot see.
+        for (const warning of warnings) process.stdout.write(`warning: ${warning}\n`);
+        const warned = warnings.length === 0 ? "" : `, ${warnings.length} ${warnings.length === 1 ? "warning" : "warnings"}`;
+        process.stdout.write(problems.length === 0 ? `${options.dir}: no problems${warned}\n` : `${problems.length} ${problems.length === 1 ? "problem" : "problems"}${warned}\n`);
         process.exitCode = problems.length === 0 ? 0 : 1;
       } catch (error) {
         process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);

@@ -18,7 +18,7 @@ import { PROFILES } from "./profiles/index.js";
 import type { ProfileResult } from "./profiles/profile.js";
 import { DEFAULT_REMOTE_JWKS_LIMITS, RemoteJwksSource, type RemoteJwksLimits } from "./remote-jwks.js";
 import { checkTimeClaims } from "./time-claims.js";
-import type { ExternalTokenType, SubjectTokenVerifier, TokenLabel, VerifiedSubject } from "./types.js";
+import type { ExternalTokenType, ProfileName, SubjectTokenVerifier, TokenLabel, VerifiedSubject } from "./types.js";
 import { sameIssuerUrl } from "./url-policy.js";
 import { DEFAULT_VERIFIED_TOKEN_CACHE, VerifiedTokenCache, type VerifiedTokenCacheLimits } from "./verified-token-cache.js";
 
@@ -52,8 +52,8 @@ export interface TokenVerifierOptions {
 export interface TokenVerifier extends SubjectTokenVerifier {
   /** Tries each remote key source once; logs failures, never throws. */
   warmUp(): Promise<void>;
-  /** The configured issuer ids (issuers.yaml `id`), in file order, for policy validation. */
-  issuerIds(): string[];
+  /** The configured issuers (issuers.yaml `id` and `profile`), in file order: policies are checked against them. */
+  issuers(): { readonly id: string; readonly profile: ProfileName }[];
   /** The configured issuer whose `issuer` is exactly `iss` (its id and profile), or undefined. */
   describeIssuer(iss: string): { readonly id: string; readonly profile: string } | undefined;
 }
@@ -111,7 +111,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   return {
     verify,
     ready: () => [...routes.values()].every((route) => route.keys.ready()),
-    issuerIds: () => options.issuers.map((config) => config.id),
+    issuers: () => options.issuers.map((config) => ({ id: config.id, profile: config.profile })),
     describeIssuer: (iss) => {
       const config = routes.get(iss)?.config;
       return config === undefined ? undefined : { id: config.id, profile: config.profile };

@@ -14,19 +14,30 @@ export function celBindings(subject: PrincipalContext, request: RequestContext):
       attributes: identity.attributes,
     }),
     claims: toCelInput(subject.claims),
-    request: toCelInput({
-      audiences: request.audiences,
-      resources: request.resources,
-      scopes: request.scopes,
-      requested_token_type: request.requestedTokenType,
-      // CEL has no "undefined"; 0 reads naturally as "not asked" in a condition.
-      requested_lifetime: request.requestedLifetimeSeconds ?? 0,
-      client_address: request.clientAddress,
-      time: request.now,
-    }),
+    request: requestBinding(request),
     // null when there is no actor: `actor == null` reads as "no delegation"; `actor.x` is an error, never true.
     actor: actor === undefined ? null : actorBinding(actor),
   };
+}
+
+/**
+ * The CEL `request` variable. Lists and strings go through toCelInput; `requested_lifetime` and
+ * `time` are CEL ints (bigint), as the type checker declares them (cel-types.ts), so
+ * `request.time + 3600` is int arithmetic at run time too, not a double.
+ */
+function requestBinding(request: RequestContext): CelBindings["request"] {
+  const binding = toCelInput({
+    audiences: request.audiences,
+    resources: request.resources,
+    scopes: request.scopes,
+    requested_token_type: request.requestedTokenType,
+    client_address: request.clientAddress,
+  });
+  if (!(binding instanceof Map)) return binding;
+  // CEL has no "undefined"; 0 reads naturally as "not asked" in a condition.
+  binding.set("requested_lifetime", BigInt(Math.trunc(request.requestedLifetimeSeconds ?? 0)));
+  binding.set("time", BigInt(Math.trunc(request.now)));
+  return binding;
 }
 
 /** The CEL `actor` variable for one actor. */

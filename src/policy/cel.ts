@@ -25,7 +25,7 @@ export type CelProgram = (bindings: CelBindings) => CelResult;
 export type CelCompilation = { readonly ok: true; readonly program: CelProgram } | { readonly ok: false; readonly message: string };
 
 /** Longest expression accepted: policies are reviewed by people, so anything longer is a mistake. */
-const MAX_EXPRESSION_LENGTH = 4096;
+export const MAX_EXPRESSION_LENGTH = 4096;
 
 /** Type names CEL lets an expression mention as plain identifiers (e.g. `type(x) == string`). */
 const TYPE_IDENTIFIERS = new Set(["bool", "bytes", "double", "int", "uint", "string", "list", "map", "null_type", "type", "dyn"]);

@@ -1,8 +1,9 @@
-import type { VerifiedSubject } from "../identity/types.js";
+import type { ProfileName, VerifiedSubject } from "../identity/types.js";
 import { actorBinding, celBindings } from "./cel-bindings.js";
-import { compileCel, describeResult, isEvaluationError, toClaimValue } from "./cel.js";
-import type { CelBindings, CelProgram } from "./cel.js";
-import { parseSpiffeId } from "../identity/spiffe-id.js";
+import { describeResult, isEvaluationError, toClaimValue } from "./cel.js";
+import type { CelBindings } from "./cel.js";
+import { compileExpressions, spiffeIdProblem } from "./compile-expressions.js";
+import type { CompileIssue, Programs } from "./compile-expressions.js";
 import { WORKLOAD_ID_PATTERN } from "./policy-schema.js";
 import type { PolicyFile } from "./policy-schema.js";
 import type {
@@ -56,40 +57,21 @@ export interface CompiledPolicy extends GrantLimits {
   workloadOf(subject: VerifiedSubject, request: RequestContext, bindings?: CelBindings): string | undefined;
 }
 
-/** A compile problem, with the field path inside the policy file. */
-export interface CompileIssue {
-  readonly path: string;
-  readonly message: string;
-}
-
-export type Compilation = { readonly ok: true; readonly policy: CompiledPolicy } | { readonly ok: false; readonly issues: readonly CompileIssue[] };
+export type Compilation =
+  | { readonly ok: true; readonly policy: CompiledPolicy; readonly warnings: readonly CompileIssue[] }
+  | { readonly ok: false; readonly issues: readonly CompileIssue[] };
 
 export interface CompileOptions {
   /** The broker's SPIFFE trust domain: every SPIFFE ID a grant assigns must lie in it. */
   readonly trustDomain: string;
+  /** The profile of the policy's issuer (issuers.yaml): `identity.attributes` is type-checked against it. */
+  readonly profile?: ProfileName;
 }
 
 /** Default SPIFFE trust domain (BROKER_TRUST_DOMAIN); config.ts documents it. */
 export const DEFAULT_TRUST_DOMAIN = "broker.local";
 
-/** Why `text` is not a SPIFFE ID of a workload in `trustDomain`, or undefined when it is one. */
-function spiffeIdProblem(text: string, trustDomain: string): string | undefined {
-  const id = parseSpiffeId(text);
-  if (id === undefined) return "is not a valid SPIFFE ID (SPIFFE-ID §2)";
-  if (id.trustDomain !== trustDomain) return `is not in the trust domain ${trustDomain}`;
-  // X509-SVID §2: the trust domain's own ID (no path) names the CA, never a workload.
-  if (id.path === "") return "names the trust domain itself; a workload's SPIFFE ID needs a path";
-  return undefined;
-}
-
-/** The expressions of one policy, compiled once at load. */
-interface Programs {
-  readonly condition: CelProgram;
-  readonly workloadIdExpr: CelProgram | undefined;
-  readonly spiffeIdExpr: CelProgram | undefined;
-  readonly claims: readonly (readonly [string, CelProgram])[];
-  readonly actorCondition: CelProgram | undefined;
-}
+export type { CompileIssue } from "./compile-expressions.js";
 
 /** What evaluating one compiled policy reads besides the request: its file, programs and options. */
 interface PolicyParts {
@@ -101,7 +83,7 @@ interface PolicyParts {
 
 /** Compiles a schema-valid policy file; reports every bad expression, not just the first. */
 export function compilePolicy(file: PolicyFile, options: CompileOptions = { trustDomain: DEFAULT_TRUST_DOMAIN }): Compilation {
-  const compiled = compileExpressions(file, options.trustDomain);
+  const compiled = compileExpressions(file, { trustDomain: options.trustDomain, profile: options.profile });
   if (compiled.programs === undefined) return { ok: false, issues: compiled.issues };
   const delegationFile = file.grant.delegation;
   const delegation: Delegation | undefined =
@@ -128,30 +110,7 @@ export function compilePolicy(file: PolicyFile, options: CompileOptions = { trus
       return typeof id === "string" ? id : undefined;
     },
   };
-  return { ok: true, policy: Object.freeze(policy) };
-}
-
-/** Every expression of the file compiled, or every problem found in them (and in a literal SPIFFE ID). */
-function compileExpressions(file: PolicyFile, trustDomain: string): { readonly programs?: Programs; readonly issues: CompileIssue[] } {
-  const issues: CompileIssue[] = [];
-  const compile = (path: string, source: string | undefined): CelProgram | undefined => {
-    if (source === undefined) return undefined;
-    const result = compileCel(source);
-    if (result.ok) return result.program;
-    issues.push({ path, message: result.message });
-    return undefined;
-  };
-  const { grant } = file;
-  const condition = compile("condition", file.condition);
-  const workloadIdExpr = compile("grant.workload_id_expr", grant.workload_id_expr);
-  const spiffeIdExpr = compile("grant.spiffe_id_expr", grant.spiffe_id_expr);
-  const problem = grant.spiffe_id === undefined ? undefined : spiffeIdProblem(grant.spiffe_id, trustDomain);
-  if (problem !== undefined) issues.push({ path: "grant.spiffe_id", message: problem });
-  const claims = Object.entries(grant.claims).map(([name, source]) => [name, compile(`grant.claims.${name}`, source)] as const);
-  const actorCondition = compile("grant.delegation.actor_condition", grant.delegation?.actor_condition);
-  if (issues.length > 0 || condition === undefined) return { issues };
-  const compiledClaims = claims.filter((entry): entry is readonly [string, CelProgram] => entry[1] !== undefined);
-  return { issues, programs: { condition, workloadIdExpr, spiffeIdExpr, claims: compiledClaims, actorCondition } };
+  return { ok: true, policy: Object.freeze(policy), warnings: compiled.warnings };
 }
 
 /** One policy against one request: condition, coverage, token type, delegation, then the grant. */

@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { ProfileName } from "../identity/types.js";
 import { compilePolicy, DEFAULT_TRUST_DOMAIN } from "./compile-policy.js";
-import type { CompiledPolicy } from "./compile-policy.js";
+import type { CompiledPolicy, CompileIssue } from "./compile-policy.js";
 import { evaluatePolicies } from "./evaluate.js";
 import { policyFileSchema } from "./policy-schema.js";
 import type { PolicySet } from "./types.js";
@@ -12,12 +13,25 @@ import type { SourceIssue } from "./yaml-source.js";
 /** Policy files are `*.policy.yaml`; everything else in the directory belongs to someone else. */
 export const POLICY_FILE_SUFFIX = ".policy.yaml";
 
-/** One problem found while loading, located by file, policy id (when known) and field path. */
+/**
+ * One problem found while loading, located by file, policy id (when known) and field path; a
+ * problem inside a CEL expression also by line and column in the file, with that line's text.
+ */
 export interface PolicyLoadIssue {
   readonly file: string;
   readonly policyId: string | undefined;
   readonly path: string;
   readonly message: string;
+  readonly line?: number;
+  readonly column?: number;
+  readonly excerpt?: string;
+}
+
+/** A trusted issuer as policies see it: its id, and the profile that types `identity.attributes`. */
+export interface KnownIssuer {
+  readonly id: string;
+  /** Undefined when not known (a broken issuers file in `policy lint`): attributes are then any strings. */
+  readonly profile?: ProfileName;
 }
 
 /** Every problem in a policy directory at once, so an author fixes them in one pass. */
@@ -38,10 +52,12 @@ export class PolicyLoadError extends Error {
 }
 
 export interface LoadPolicyOptions {
-  /** Ids of the trusted issuers (issuers.yaml); a policy naming any other is refused. */
-  readonly knownIssuers: readonly string[];
+  /** The trusted issuers (issuers.yaml); a policy naming any other is refused. */
+  readonly knownIssuers: readonly KnownIssuer[];
   /** SPIFFE trust domain every granted SPIFFE ID must lie in (BROKER_TRUST_DOMAIN); default broker.local. */
   readonly trustDomain?: string;
+  /** Told of each warning (a condition that reads only `claims`); warnings never stop a load. */
+  readonly onWarning?: (warning: PolicyLoadIssue) => void;
 }
 
 /**
@@ -56,7 +72,7 @@ export async function loadPolicySet(dir: string, options: LoadPolicyOptions): Pr
   const issues: PolicyLoadIssue[] = [];
   const policies: CompiledPolicy[] = [];
   const firstFileById = new Map<string, string>();
-  const known = new Set(options.knownIssuers);
+  const profiles = new Map(options.knownIssuers.map((issuer) => [issuer.id, issuer.profile]));
 
   for (const { name, text } of sources) {
     const fail = (policyId: string | undefined, found: readonly SourceIssue[]): void => {
@@ -77,13 +93,17 @@ export async function loadPolicySet(dir: string, options: LoadPolicyOptions): Pr
       else fileIssues.push({ path: "id", message: `duplicate policy id, already defined in ${earlier}` });
     }
     const issuer = parsed.success ? parsed.data.issuer : undefined;
-    if (issuer !== undefined && !known.has(issuer)) {
-      fileIssues.push({ path: "issuer", message: `unknown issuer "${issuer}" (known: ${[...known].join(", ") || "none"})` });
+    if (issuer !== undefined && !profiles.has(issuer)) {
+      fileIssues.push({ path: "issuer", message: `unknown issuer "${issuer}" (known: ${[...profiles.keys()].join(", ") || "none"})` });
     }
     if (parsed.success) {
-      const compiled = compilePolicy(parsed.data, { trustDomain: options.trustDomain ?? DEFAULT_TRUST_DOMAIN });
-      if (compiled.ok) policies.push(compiled.policy);
-      else fileIssues.push(...compiled.issues);
+      const profile = profiles.get(parsed.data.issuer);
+      const compiled = compilePolicy(parsed.data, { trustDomain: options.trustDomain ?? DEFAULT_TRUST_DOMAIN, ...(profile === undefined ? {} : { profile }) });
+      const located = (issue: CompileIssue): SourceIssue => ({ path: issue.path, message: issue.message, ...(issue.at && yaml.locate(issue.at.keys, issue.at.offset)) });
+      if (compiled.ok) {
+        policies.push(compiled.policy);
+        for (const warning of compiled.warnings) options.onWarning?.({ file: name, policyId: rawId, ...located(warning) });
+      } else fileIssues.push(...compiled.issues.map(located));
     }
     fail(rawId, fileIssues);
   }

@@ -3,13 +3,14 @@ import type { FSWatcher } from "node:fs";
 import type { Log } from "../lib/log.js";
 import { silentLog } from "../lib/log.js";
 import { loadPolicySet, PolicyLoadError, POLICY_FILE_SUFFIX } from "./load-policies.js";
-import type { PolicyLoadIssue } from "./load-policies.js";
+import type { KnownIssuer, PolicyLoadIssue } from "./load-policies.js";
 import type { PolicySet } from "./types.js";
 import { formatIssue } from "./yaml-source.js";
 
 export interface PolicyStoreOptions {
   readonly dir: string;
-  readonly knownIssuers: readonly string[];
+  /** The trusted issuers and their profiles (see LoadPolicyOptions). */
+  readonly knownIssuers: readonly KnownIssuer[];
   /** SPIFFE trust domain of granted SPIFFE IDs (see LoadPolicyOptions). */
   readonly trustDomain?: string;
   readonly log?: Log;

@@ -47,7 +47,7 @@ describe("broker policy lint", () => {
   const good = { id: "good", issuer: "ci", condition: 'identity.subject == "a"', grant: { workload_id: "w", audiences: ["https://x.example.com"], max_lifetime: "5m" } };
 
   it("finds nothing wrong with the example policies", async () => {
-    expect(await lintPolicies(POLICIES, join(POLICIES, "issuers.yaml"))).toEqual([]);
+    expect(await lintPolicies(POLICIES, join(POLICIES, "issuers.yaml"))).toEqual({ problems: [], warnings: [] });
   });
 
   it("reports every problem of every file at once, fixtures included, without running fixtures", async () => {
@@ -71,9 +71,9 @@ describe("broker policy lint", () => {
     await writeFile(join(dir, "broken.test.yaml"), "policy_tests:\n  - name: x\n    nope: 1\n");
     await writeFile(join(dir, "syntax.test.yaml"), "policy_tests: [\n");
 
-    const problems = await lintPolicies(dir, join(dir, "issuers.yaml"));
+    const { problems } = await lintPolicies(dir, join(dir, "issuers.yaml"));
     const text = problems.join("\n");
-    expect(text).toMatch(/bad-cel\.policy\.yaml \[bad-cel\] condition: /);
+    expect(text).toMatch(/bad-cel\.policy\.yaml:3:\d+ \[bad-cel\] condition: /);
     expect(text).toMatch(/stranger\.policy\.yaml \[stranger\] issuer: unknown issuer "nope"/);
     expect(text).toMatch(/typo\.policy\.yaml \[typo\] grant.*scops/);
     expect(text).toMatch(/refs\.test\.yaml policy_tests\.0\.identity\.issuer: unknown issuer "ghost" \(case "refs"\)/);
@@ -96,9 +96,10 @@ describe("broker policy lint", () => {
       ],
     };
     await writeFile(join(dir, "refs.test.yaml"), stringify(fixture));
-    expect(await lintPolicies(dir, join(dir, "issuers.yaml"))).toEqual([
-      'refs.test.yaml policy_tests.0.expect.policy: no policy has id "missing" (case "refs")',
-    ]);
+    expect(await lintPolicies(dir, join(dir, "issuers.yaml"))).toEqual({
+      problems: ['refs.test.yaml policy_tests.0.expect.policy: no policy has id "missing" (case "refs")'],
+      warnings: [],
+    });
     const cli = (policyDir: string) => spawnSync(process.execPath, [...CLI_ARGS, "policy", "lint", "--dir", policyDir], { cwd: ROOT, encoding: "utf8" });
     const failing = cli(dir);
     expect(failing.status).toBe(1);

@@ -89,7 +89,7 @@ describe("DPoP binding at the token endpoint", () => {
 
   beforeAll(async () => {
     const keys = await FileKeyStore.generate(await mkdtemp(join(tmpdir(), "broker-keys-")));
-    const policySet = await loadPolicySet((await tempDir(POLICIES)).dir, { knownIssuers: ["local-dev"] });
+    const policySet = await loadPolicySet((await tempDir(POLICIES)).dir, { knownIssuers: [{ id: "local-dev", profile: "oidc" }] });
     const policies = () => policySet;
     const minter = createAccessTokenMinter({ issuer: ISSUER, keys, clock });
     const brokerTokens = createBrokerTokenVerifier({ issuer: ISSUER, keys, clock });

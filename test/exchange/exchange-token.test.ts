@@ -61,7 +61,7 @@ describe("exchangeToken with the revocation store", () => {
 
   beforeAll(async () => {
     keys = await FileKeyStore.generate(await mkdtemp(join(tmpdir(), "broker-keys-")));
-    const policies = await loadPolicySet((await tempDir({ "demo.policy.yaml": POLICY })).dir, { knownIssuers: ["local-dev"] });
+    const policies = await loadPolicySet((await tempDir({ "demo.policy.yaml": POLICY })).dir, { knownIssuers: [{ id: "local-dev", profile: "oidc" }] });
     const minter = createAccessTokenMinter({ issuer: ISSUER, keys, clock });
     const brokerTokens = createBrokerTokenVerifier({ issuer: ISSUER, keys, clock });
     exchangeWith = (store) =>

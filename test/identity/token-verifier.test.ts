@@ -199,7 +199,7 @@ describe("token verifier", () => {
       await verifier.warmUp();
       expect(verifier.ready()).toBe(true);
       expect(issuer.requests).toMatchObject({ discovery: 1, jwks: 1 });
-      expect(verifier.issuerIds()).toEqual(["idp"]);
+      expect(verifier.issuers().map((issuer) => issuer.id)).toEqual(["idp"]);
     });
 
     it("warmUp does not throw when the issuer is down", async () => {

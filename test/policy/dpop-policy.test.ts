@@ -4,7 +4,7 @@ import { loadPolicySet, PolicyLoadError } from "../../src/policy/index.js";
 import { policyYaml, subject, tempDir, narrow } from "../support/policy.js";
 
 async function load(files: Record<string, string>) {
-  return loadPolicySet((await tempDir(files)).dir, { knownIssuers: ["local-dev"] });
+  return loadPolicySet((await tempDir(files)).dir, { knownIssuers: [{ id: "local-dev", profile: "oidc" }] });
 }
 
 const request = {

@@ -139,9 +139,9 @@ describe("grants", () => {
         id: "a",
         workloadId: null,
         grantExtra: [
-          `  workload_id_expr: '"team/" + identity.attributes.team + "/" + identity.subject'`,
+          `  workload_id_expr: '"team/" + identity.attributes.email + "/" + identity.subject'`,
           "  claims:",
-          "    team: identity.attributes.team",
+          "    team: identity.attributes.email",
           "    build: claims.build",
           "    retries: 3",
           "    ratio: claims.ratio",
@@ -151,12 +151,12 @@ describe("grants", () => {
         ].join("\n"),
       }),
     });
-    const who = subject({ attributes: { team: "payments" } }, { build: "b-17", ratio: 0.5, protected: "true", groups: ["eng-core", "sales", "eng-infra"] });
+    const who = subject({ attributes: { email: "payments@example.com" } }, { build: "b-17", ratio: 0.5, protected: "true", groups: ["eng-core", "sales", "eng-infra"] });
     const decision = set.evaluate(who, request({ requestedLifetimeSeconds: 120 }), narrow);
     if (!decision.allow) throw new Error(decision.details.join("; "));
-    expect(decision.grant.workloadId).toBe("team/payments/demo-workload");
+    expect(decision.grant.workloadId).toBe("team/payments@example.com/demo-workload");
     expect(decision.grant.extraClaims).toEqual({
-      team: "payments",
+      team: "payments@example.com",
       build: "b-17",
       retries: 3,
       ratio: 0.5,
@@ -166,11 +166,12 @@ describe("grants", () => {
     });
   });
 
+  // Wrong types a load catches are in cel-typecheck.test.ts; a `dyn` (claims) can still be wrong at run time.
   it("a workload_id_expr that errors or gives a bad id makes the policy not match, with a detail", async () => {
     const set = await setOf({
-      "1.policy.yaml": policyYaml({ id: "missing", workloadId: null, grantExtra: "  workload_id_expr: identity.attributes.nope" }),
+      "1.policy.yaml": policyYaml({ id: "missing", workloadId: null, grantExtra: "  workload_id_expr: claims.nope" }),
       "2.policy.yaml": policyYaml({ id: "spaces", workloadId: null, grantExtra: "  workload_id_expr: '\"has space\"'" }),
-      "3.policy.yaml": policyYaml({ id: "number", workloadId: null, grantExtra: "  workload_id_expr: '42'" }),
+      "3.policy.yaml": policyYaml({ id: "number", workloadId: null, grantExtra: "  workload_id_expr: 'dyn(42)'" }),
       "4.policy.yaml": policyYaml({ id: "empty", workloadId: null, grantExtra: "  workload_id_expr: '\"\"'" }),
     });
     const decision = set.evaluate(subject(), request(), narrow);
@@ -182,7 +183,7 @@ describe("grants", () => {
   it("a claim expression that errors or has the wrong type makes the policy not match; a later one may", async () => {
     const set = await setOf({
       "1.policy.yaml": policyYaml({ id: "bad-claim", grantExtra: "  claims:\n    team: claims.team" }),
-      "2.policy.yaml": policyYaml({ id: "map-claim", grantExtra: "  claims:\n    everything: claims" }),
+      "2.policy.yaml": policyYaml({ id: "map-claim", grantExtra: "  claims:\n    everything: dyn(claims)" }),
       "3.policy.yaml": policyYaml({ id: "fallback" }),
     });
     const decision = set.evaluate(subject(), request(), narrow);

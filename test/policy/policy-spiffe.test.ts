@@ -13,7 +13,7 @@ afterEach(async () => {
 async function load(grantExtra: string, tokenTypes: string[] = ["access_token", "jwt", "x509_svid"]) {
   const dir = await tempDir({ "a.policy.yaml": policyYaml({ id: "a", tokenTypes, grantExtra }) });
   cleanup = dir.cleanup;
-  return loadPolicySet(dir.dir, { knownIssuers: ["local-dev"], trustDomain: TD });
+  return loadPolicySet(dir.dir, { knownIssuers: [{ id: "local-dev", profile: "oidc" }], trustDomain: TD });
 }
 
 async function loadError(grantExtra: string, tokenTypes?: string[]): Promise<string> {
@@ -46,11 +46,22 @@ describe("SVID grant fields", () => {
     expect(await loadError(`  spiffe_id: spiffe://${TD}/a\n  dns_names: [a.example.com]`, ["jwt"])).toMatch(/dns_names apply to X.509-SVIDs only/);
   });
 
+  it("spiffe_id_expr starting with a literal outside the trust domain is a load error, with the column of the literal", async () => {
+    const text = await loadError(`  spiffe_id_expr: '"spiffe://other.test/" + identity.subject'`);
+    expect(text).toMatch(/^a\.policy\.yaml:10:20 \[a\] grant\.spiffe_id_expr: starts with "spiffe:\/\/other\.test\/", which is not in the trust domain policy\.test/m);
+    expect(text).toContain(`\n      spiffe_id_expr: '"spiffe://other.test/" + identity.subject'\n${" ".repeat(4 + 19)}^`);
+    // Literals joined before the first variable count together; a prefix that may still grow into the trust domain is left to run time.
+    expect(await loadError(`  spiffe_id_expr: '"spiffe://" + "other.test/" + identity.subject'`)).toMatch(/starts with "spiffe:\/\/other\.test\/"/);
+    await expect(load(`  spiffe_id_expr: '"spiffe://" + "${TD}/" + identity.subject'`)).resolves.toBeDefined();
+  });
+
   it("spiffe_id_expr is checked when evaluated: outside the trust domain the policy does not match", async () => {
-    const set = await load(`  spiffe_id_expr: '"spiffe://other.test/" + identity.subject'`);
-    const decision = set.evaluate(subject(), request({ requestedTokenType: "x509_svid" }), narrow);
+    // The trust domain comes from the token here, so only evaluation can tell.
+    const set = await load(`  spiffe_id_expr: '"spiffe://" + claims.td + "/" + identity.subject'`);
+    const decision = set.evaluate(subject({}, { td: "other.test" }), request({ requestedTokenType: "x509_svid" }), narrow);
     expect(decision.allow).toBe(false);
     if (!decision.allow) expect(decision.details.join(" ")).toMatch(/spiffe_id_expr gave no valid SPIFFE ID.*trust domain/);
+    expect(set.evaluate(subject({}, { td: TD }), request({ requestedTokenType: "x509_svid" }), narrow).allow).toBe(true);
   });
 
   it("spiffe_id_expr computes the SPIFFE ID from the identity", async () => {

@@ -3,10 +3,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { VerifiedSubject, WorkloadIdentity } from "../../src/identity/types.js";
 import { narrowWithin } from "../../src/authorization/attenuate.js";
+import type { KnownIssuer } from "../../src/policy/load-policies.js";
 import type { RequestContext } from "../../src/policy/types.js";
 
-/** The issuer ids policies/issuers.yaml defines. */
-export const KNOWN_ISSUERS = ["github-actions", "gitlab-ci", "kubernetes", "local-dev"] as const;
+/** The issuers policies/issuers.yaml defines, with their profiles. */
+export const KNOWN_ISSUERS = [
+  { id: "github-actions", profile: "github-actions" },
+  { id: "gitlab-ci", profile: "gitlab-ci" },
+  { id: "kubernetes", profile: "kubernetes" },
+  { id: "local-dev", profile: "oidc" },
+] as const satisfies readonly KnownIssuer[];
 
 export const NOW = 1_793_534_400; // 2026-11-01T12:00:00Z
 

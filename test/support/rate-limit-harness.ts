@@ -127,7 +127,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<RateLi
     const policyDir = join(dir, "policies");
     await mkdir(policyDir);
     for (const [name, text] of Object.entries(POLICIES)) await writeFile(join(policyDir, name), text);
-    const policies = await loadPolicySet(policyDir, { knownIssuers: ["main", "once"], trustDomain: TRUST_DOMAIN });
+    const policies = await loadPolicySet(policyDir, { knownIssuers: [{ id: "main", profile: "oidc" }, { id: "once", profile: "oidc" }], trustDomain: TRUST_DOMAIN });
     const verifier = createTokenVerifier({
       issuers: [
         await issuerConfig({ id: "main", issuer: issuer.url, keys: { discovery: true }, algorithms: ["ES256"] }),

@@ -132,7 +132,7 @@ export async function svidHarness(options: { maxLifetimeSeconds?: number; store?
   const policyDir = join(dir, "policies");
   await mkdir(policyDir);
   for (const [name, text] of Object.entries(POLICIES)) await writeFile(join(policyDir, name), text);
-  const policies = await loadPolicySet(policyDir, { knownIssuers: ["local-dev"], trustDomain: TRUST_DOMAIN });
+  const policies = await loadPolicySet(policyDir, { knownIssuers: [{ id: "local-dev", profile: "oidc" }], trustDomain: TRUST_DOMAIN });
   // A minute behind real time: tests move it forward, and openssl refuses a CRL from its future.
   const clock = new ManualClock((Math.floor(Date.now() / 1000) - 60) * 1000);
   await ensureDevCa(join(dir, "keys"), TRUST_DOMAIN, new Date(clock.now()));

@@ -24,6 +24,9 @@ const COPIED = [
   "base_ref",
 ] as const;
 
+/** Every attribute this profile can produce (policies are type-checked against it). */
+export const GITHUB_ACTIONS_ATTRIBUTES = [...COPIED, "repository_id", "repository_owner_id", "actor_id", "sub_format", "sub_context"] as const;
+
 /** GitHub's `sub`, parsed. */
 export interface GithubSubject {
   readonly format: "classic" | "immutable";

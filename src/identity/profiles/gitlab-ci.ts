@@ -25,6 +25,9 @@ const COPIED = [
   "runner_environment",
 ] as const;
 
+/** Every attribute this profile can produce (policies are type-checked against it). */
+export const GITLAB_CI_ATTRIBUTES = [...COPIED, "project_id", "namespace_id", "project_path"] as const;
+
 /** GitLab CI ID tokens (`id_tokens:` in .gitlab-ci.yml). */
 export const gitlabCiProfile: Profile = (claims) => {
   const projectId = numericId(claims.project_id);

@@ -4,6 +4,9 @@ function nonEmptyString(value: unknown): string | undefined {
   return typeof value === "string" && value !== "" ? value : undefined;
 }
 
+/** Every attribute this profile can produce (policies are type-checked against it). */
+export const KUBERNETES_ATTRIBUTES = ["namespace", "service_account", "service_account_uid", "pod_name", "pod_uid"] as const;
+
 /**
  * Kubernetes projected service-account tokens (TokenRequest API). The `kubernetes.io.node`
  * claims are deliberately not exposed: the API server does not verify the node a pod claims

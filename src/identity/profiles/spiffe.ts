@@ -1,6 +1,9 @@
 import { parseSpiffeId } from "../spiffe-id.js";
 import { accept, reject, type Profile } from "./profile.js";
 
+/** Every attribute this profile can produce (policies are type-checked against it). */
+export const SPIFFE_ATTRIBUTES = ["spiffe_id", "trust_domain", "path"] as const;
+
 /** SPIFFE JWT-SVIDs. */
 export const spiffeProfile: Profile = (claims, header) => {
   // JWT-SVID §2.3: typ, when present, is "JWT" or "JOSE".
