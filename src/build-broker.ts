@@ -20,6 +20,7 @@ import { Semaphore } from "./lib/semaphore.js";
 import { BrokerMetrics } from "./metrics/broker-metrics.js";
 import { inForceCounts } from "./metrics/in-force.js";
 import { countingAuditSink, timedRevocationStore } from "./metrics/instrument.js";
+import { TimeToRevoke } from "./metrics/time-to-revoke.js";
 import type { PolicySet } from "./policy/index.js";
 import { createRateLimitGate, type AdmitWorkload } from "./authorization/rate-limit-gate.js";
 import { reportingOutages, type RateLimiter } from "./rate-limit/rate-limiter.js";
@@ -98,12 +99,18 @@ export function buildBroker(settings: BrokerSettings, ports: BrokerPorts): Broke
   const metrics = ports.metrics ?? new BrokerMetrics();
   // Readiness follows what the store does for requests, not only a probe (store-readiness.ts).
   const storeReadiness = new StoreReadiness(ports.revocations.kind, () => revocations.ping());
-  const revocations = timedRevocationStore(ports.revocations, metrics, () => storeReadiness.recordFailure());
-  const audit = countingAuditSink(ports.audit, metrics);
+  // Timed first, then watched for the refusals it answers (time to revoke).
+  const revocations = new TimeToRevoke(metrics, clock).observing(timedRevocationStore(ports.revocations, metrics, () => storeReadiness.recordFailure()));
+  const audit = countingAuditSink(ports.audit, metrics, { clock, issuerLabel: issuerLabels(ports.verifier.issuerIds(), settings.issuerUrl) });
   // The limiter shares the store's Redis (main.ts): its outages make the store not ready too.
   const limiter = reportingOutages(ports.limiter, () => storeReadiness.recordFailure());
   const rateLimits = createRateLimitGate({ limiter, ...settings.rateLimits, audit, onLimited: (limit) => metrics.rateLimited.inc({ limit }) });
-  metrics.addScrapeGauges({ inForce: inForceCounts(revocations, clock), signingKeyAgeSeconds: () => signingKeyAgeSeconds(keys, clock) });
+  metrics.addScrapeGauges({
+    inForce: inForceCounts(revocations, clock),
+    signingKeyAgeSeconds: () => signingKeyAgeSeconds(keys, clock),
+    ...(ports.ca === undefined ? {} : { caNotAfter: () => ports.ca?.notAfter }),
+    issuerKeyAges: () => ports.verifier.keyAges(),
+  });
   const dpop = settings.dpop === undefined ? undefined : createBrokerDpop({ issuerUrl: settings.issuerUrl, revocations, clock, ...settings.dpop });
   if (dpop?.ephemeralNonceSecret) {
     log.warn({}, "BROKER_DPOP_NONCE=required without BROKER_DPOP_NONCE_SECRET: DPoP nonces hold on this replica only; give every replica the same secret");
@@ -143,6 +150,15 @@ export function buildBroker(settings: BrokerSettings, ports: BrokerPorts): Broke
     readiness: readinessChecks(ports, storeReadiness),
   });
   return { app, close: () => revocations.close() };
+}
+
+/**
+ * The `issuer` label of a decision record: a configured issuer id as it is, the broker's own issuer
+ * as "broker", anything else "none" (a closed set: the label never carries a caller's `iss`).
+ */
+function issuerLabels(issuerIds: readonly string[], brokerIssuer: string): (issuer: string | undefined) => string {
+  const known = new Set(issuerIds);
+  return (issuer) => (issuer === undefined ? "none" : known.has(issuer) ? issuer : issuer === brokerIssuer ? "broker" : "none");
 }
 
 /** Seconds since the active signing key began to sign; undefined when the key store cannot say. */

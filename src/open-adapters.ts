@@ -20,6 +20,7 @@ import { systemClock } from "./lib/clock.js";
 import { globalHttpFetch } from "./lib/http-fetch.js";
 import { BrokerMetrics } from "./metrics/broker-metrics.js";
 import { countingFetch } from "./metrics/instrument.js";
+import { packageVersion } from "./lib/package-version.js";
 import { PolicyStore } from "./policy/index.js";
 import { MemoryRateLimiter } from "./rate-limit/memory-rate-limiter.js";
 import { openRedisRevocationStore } from "./redis/open-redis-store.js";
@@ -44,7 +45,7 @@ export interface OpenedBroker {
  * already opened (file watchers) is closed before the error goes on.
  */
 export async function openBroker(config: Config, logger: Logger, options: Pick<BrokerPorts, "isDraining"> = {}): Promise<OpenedBroker> {
-  const metrics = new BrokerMetrics();
+  const metrics = new BrokerMetrics({ version: packageVersion() });
   const { keys, verifier, policies } = await openTrustMaterial(config, logger, metrics);
   try {
     const stores = await openStores(config, logger);

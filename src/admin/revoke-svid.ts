@@ -23,7 +23,7 @@ export function createRevokeSvid(deps: { readonly revocations: SvidRegistry; rea
     return audited(deps.audit, call, { action: "revoke_svid", target: command.serial, reason: command.reason }, async () => {
       const serial = normalizeSerial(command.serial);
       if (serial === undefined) throw new BrokerError("invalid_request", "serial must be a hexadecimal certificate serial number");
-      const record = await deps.revocations.revokeSvid(serial, { actor: call.actor, reason: command.reason, at: epochSeconds(deps.clock) });
+      const record = await deps.revocations.revokeSvid(serial, { actor: call.actor, reason: command.reason, at: epochSeconds(deps.clock), atMs: deps.clock.now() });
       if (record === undefined) throw new BrokerError("not_found", "no unexpired X.509-SVID with this serial was issued by this broker");
       return record;
     });

@@ -28,6 +28,7 @@ export function createRevokeTokenId(deps: AdminRevocationDeps): RevokeTokenId {
       actor: call.actor,
       reason: command.reason,
       at: now,
+      atMs: deps.clock.now(),
     };
     return audited(deps.audit, call, { action: "revoke_token", target: command.jti, reason: command.reason }, async () => {
       if (entry.expiresAt <= now || entry.expiresAt > now + MAX_TOKEN_REVOCATION_SECONDS) {

@@ -40,6 +40,7 @@ export function createRevokeWorkload(deps: AdminRevocationDeps): RevokeWorkload 
       actor: call.actor,
       reason: command.reason,
       at: now,
+      atMs: deps.clock.now(),
     };
     await audited(deps.audit, call, { action: "revoke_workload", ...operation }, async () => {
       if (command.blockUntil !== undefined && (!command.block || command.blockUntil <= now)) {
@@ -49,7 +50,7 @@ export function createRevokeWorkload(deps: AdminRevocationDeps): RevokeWorkload 
     });
     if (!command.block) return { revocation };
 
-    const block: WorkloadBlock = { workloadId: command.workloadId, until: command.blockUntil, actor: call.actor, reason: command.reason, at: now };
+    const block: WorkloadBlock = { workloadId: command.workloadId, until: command.blockUntil, actor: call.actor, reason: command.reason, at: now, atMs: deps.clock.now() };
     await audited(deps.audit, call, { action: "block_workload", ...operation }, () => deps.revocations.blockWorkload(block));
     return { revocation, block };
   };

@@ -25,6 +25,8 @@ export interface KeySource {
   keySetVersion(): number;
   /** Refetches keys older than the cache max age (within the cooldown); undefined when none is due. */
   refreshIfDue(): Promise<void> | undefined;
+  /** Milliseconds since the keys were last fetched successfully; undefined for a file, or before the first good fetch. */
+  keysAgeMs(): number | undefined;
 }
 
 /** A fixed key set, read once at start-up (air-gapped clusters, SPIFFE bundles). */
@@ -50,6 +52,10 @@ export class StaticKeySource implements KeySource {
   }
 
   refreshIfDue(): undefined {
+    return undefined;
+  }
+
+  keysAgeMs(): undefined {
     return undefined;
   }
 }

@@ -90,6 +90,10 @@ export class RemoteJwksSource implements KeySource {
     return this.refreshIfAllowed();
   }
 
+  keysAgeMs(): number | undefined {
+    return this.resolver === undefined ? undefined : Math.max(0, this.now() - this.fetchedAt);
+  }
+
   ready(): boolean {
     return this.resolver !== undefined && this.now() - this.fetchedAt < this.options.limits.staleLimitMs;
   }

@@ -56,6 +56,8 @@ export interface TokenVerifier extends SubjectTokenVerifier {
   issuers(): { readonly id: string; readonly profile: ProfileName }[];
   /** The configured issuer whose `issuer` is exactly `iss` (its id and profile), or undefined. */
   describeIssuer(iss: string): { readonly id: string; readonly profile: string } | undefined;
+  /** Each issuer's key age in seconds (undefined for key files and before the first good fetch), for metrics. */
+  keyAges(): { readonly issuer: string; readonly ageSeconds: number | undefined }[];
 }
 
 /** Bound on keys tried when a kid-less header matches several (each try is a signature check). */
@@ -116,6 +118,11 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       const config = routes.get(iss)?.config;
       return config === undefined ? undefined : { id: config.id, profile: config.profile };
     },
+    keyAges: () =>
+      [...routes.values()].map((route) => {
+        const ageMs = route.keys.keysAgeMs();
+        return { issuer: route.config.id, ageSeconds: ageMs === undefined ? undefined : ageMs / 1000 };
+      }),
     warmUp: async () => {
       await Promise.all([...routes.values()].map((route) => route.keys.warmUp()));
     },

@@ -65,6 +65,7 @@ export function createRevokeToken(deps: {
         actor: claims.sub,
         reason: HOLDER_REVOCATION_REASON,
         at: epochSeconds(deps.clock),
+        atMs: deps.clock.now(),
       }),
     );
     deps.audit.record({ ...base, outcome: "revoked" });

@@ -1,5 +1,10 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
+/** Which build is running: `broker_build_info`'s labels. */
+export interface BuildInfo {
+  readonly version: string;
+}
+
 /**
  * Every metric the broker exports (Prometheus text format at GET /metrics). Label values come
  * only from closed sets (error codes, route patterns, configured policy ids and issuer hosts):
@@ -8,7 +13,25 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 export class BrokerMetrics {
   readonly registry = new Registry();
 
-  readonly exchanges = this.counter("broker_token_exchanges_total", "Token exchange decisions, by outcome, RFC 6749 error code (reason) and matched policy.", ["outcome", "reason", "policy", "token_type"] as const);
+  readonly exchanges = this.counter(
+    "broker_token_exchanges_total",
+    "Token exchange decisions, by outcome, RFC 6749 error code (reason), matched policy, requested token type and subject token issuer (a configured issuer id, broker for a broker token, none when no issuer was established).",
+    ["outcome", "reason", "policy", "token_type", "issuer"] as const,
+  );
+
+  readonly issuedLifetime = this.histogram(
+    "broker_issued_credential_lifetime_seconds",
+    "Lifetime of each credential issued, by credential type (access_token, jwt, x509_svid): the share under 15 min is the le=\"900\" bucket over the count.",
+    ["credential"] as const,
+    [60, 300, 600, 900, 1800, 3600, 7200, 86_400],
+  );
+
+  readonly timeToRevoke = this.histogram(
+    "broker_time_to_revoke_seconds",
+    "Seconds from a revocation or block being recorded (the revoker's clock) to the first refusal it caused on this replica, by cause (jti, workload, family, actor_workload, block).",
+    ["cause"] as const,
+    [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300],
+  );
 
   readonly svids = this.counter("broker_x509_svids_total", "X.509-SVID requests, by outcome and error code (reason).", ["outcome", "reason"] as const);
 
@@ -30,14 +53,24 @@ export class BrokerMetrics {
 
   readonly storeDuration = this.histogram("broker_revocation_store_duration_seconds", "Revocation store call latency by operation.", ["operation"] as const, [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1]);
 
-  constructor() {
+  constructor(build: BuildInfo = { version: "unknown" }) {
     collectDefaultMetrics({ register: this.registry, prefix: "broker_" });
+    new Gauge({
+      name: "broker_build_info",
+      help: "Always 1; the labels say which build runs (package version, Node.js version).",
+      labelNames: ["version", "node_version"] as const,
+      registers: [this.registry],
+    }).set({ version: build.version, node_version: process.versions.node }, 1);
   }
 
   /** Gauges read at scrape time: revocations/blocks in force and the signing key's age. */
   addScrapeGauges(sources: {
     readonly inForce: () => Promise<{ tokens: number; workloads: number; svids: number; blocks: number }>;
     readonly signingKeyAgeSeconds: () => number | undefined;
+    /** Epoch seconds of the X.509-SVID CA's earliest notAfter; undefined: no CA. */
+    readonly caNotAfter?: () => number | undefined;
+    /** Age of each remote issuer key set (seconds since its last good fetch; undefined: never fetched). */
+    readonly issuerKeyAges?: () => readonly { readonly issuer: string; readonly ageSeconds: number | undefined }[];
   }): void {
     new Gauge({
       name: "broker_revocations_in_force",
@@ -64,6 +97,35 @@ export class BrokerMetrics {
         else this.set(age);
       },
     });
+    this.addTrustGauges(sources);
+  }
+
+  private addTrustGauges(sources: Parameters<BrokerMetrics["addScrapeGauges"]>[0]): void {
+    const { caNotAfter, issuerKeyAges } = sources;
+    if (caNotAfter !== undefined) {
+      new Gauge({
+        name: "broker_x509_ca_not_after_timestamp_seconds",
+        help: "When the X.509-SVID CA (its chain's earliest notAfter) expires, epoch seconds: alert well before, no SVID outlives it.",
+        registers: [this.registry],
+        collect() {
+          const notAfter = caNotAfter();
+          if (notAfter === undefined) this.reset();
+          else this.set(notAfter);
+        },
+      });
+    }
+    if (issuerKeyAges !== undefined) {
+      new Gauge({
+        name: "broker_issuer_keys_age_seconds",
+        help: "Seconds since each remote issuer's keys were last fetched successfully (by issuer id; absent before the first good fetch and for key files). Past the JWKS stale limit its tokens are refused.",
+        labelNames: ["issuer"] as const,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const { issuer, ageSeconds } of issuerKeyAges()) if (ageSeconds !== undefined) this.set({ issuer }, ageSeconds);
+        },
+      });
+    }
   }
 
   /** A counter in this registry; its labels come from closed sets only (see above). */

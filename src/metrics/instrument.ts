@@ -1,29 +1,50 @@
 import type { AuditEvent, AuditSink } from "../audit/audit-event.js";
 import { aroundCalls, type AroundCall, type CallLabels } from "../lib/around-calls.js";
+import type { Clock } from "../lib/clock.js";
 import type { HttpFetch } from "../lib/http-fetch.js";
 import { STORE_CALLS, StoreUnavailableError, type RevocationStore } from "../revocation/revocation-store.js";
 import type { BrokerMetrics } from "./broker-metrics.js";
+
+/** What the counting audit sink needs besides the metrics. */
+export interface AuditCountingOptions {
+  /** For the lifetime of an issued credential: its `exp` minus now. */
+  readonly clock: Clock;
+  /**
+   * The `issuer` label of a decision: the configured issuer id it names, "broker" for the
+   * broker's own tokens, else "none". A closed set, so an attacker's `iss` never becomes a label.
+   */
+  readonly issuerLabel: (issuer: string | undefined) => string;
+}
 
 /**
  * Counts every decision as it is audited: the audit record is the one place every outcome
  * passes, so the counters can never disagree with the audit log.
  */
-export function countingAuditSink(sink: AuditSink, metrics: BrokerMetrics): AuditSink {
+export function countingAuditSink(sink: AuditSink, metrics: BrokerMetrics, options: AuditCountingOptions): AuditSink {
+  const lifetime = (exp: number | undefined): number | undefined => (exp === undefined ? undefined : Math.max(0, exp - options.clock.now() / 1000));
   return {
     record(event: AuditEvent) {
       sink.record(event);
       switch (event.event) {
-        case "token_exchange":
+        case "token_exchange": {
+          const credential = event.requestedTokenType ?? "unknown";
           metrics.exchanges.inc({
             outcome: event.decision,
             reason: event.error ?? "ok",
             policy: event.policy ?? "none",
-            token_type: event.requestedTokenType ?? "unknown",
+            token_type: credential,
+            issuer: options.issuerLabel(event.issuer),
           });
+          const seconds = event.decision === "allow" ? lifetime(event.exp) : undefined;
+          if (seconds !== undefined) metrics.issuedLifetime.observe({ credential }, seconds);
           break;
-        case "svid_issuance":
+        }
+        case "svid_issuance": {
           metrics.svids.inc({ outcome: event.decision, reason: event.error ?? "ok" });
+          const seconds = event.decision === "allow" ? lifetime(event.exp) : undefined;
+          if (seconds !== undefined) metrics.issuedLifetime.observe({ credential: "x509_svid" }, seconds);
           break;
+        }
         case "admin":
           metrics.adminActions.inc({ action: event.action, outcome: event.outcome });
           break;

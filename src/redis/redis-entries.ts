@@ -84,7 +84,9 @@ export function parseSvidRecord(text: string): SvidRecord | undefined {
 }
 
 function meta(entry: RevocationMeta): RevocationMeta {
-  return { actor: entry.actor, reason: entry.reason, at: entry.at };
+  const base = { actor: entry.actor, reason: entry.reason, at: entry.at };
+  // atMs came later: entries without it (or with a damaged one) keep the whole-second `at`.
+  return isInstant(entry.atMs) ? { ...base, atMs: entry.atMs } : base;
 }
 
 function isMeta(value: Record<string, unknown>): value is Record<string, unknown> & RevocationMeta {

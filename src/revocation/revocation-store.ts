@@ -186,6 +186,23 @@ export interface TokenJudgement {
    * undefined when there was none: a credential minted from this answer is stamped after it.
    */
   readonly latestCutoffMs: number | undefined;
+  /** The entry that revoked it (undefined when active): which one, and when it was recorded. */
+  readonly revokedBy?: RevocationSource;
+}
+
+/**
+ * A revocation or block as the first refusal it causes sees it: `key` names the entry (kind and
+ * id, plus its cutoff for a workload, so a later revocation of the same workload is another
+ * entry), `atMs` when it was recorded (milliseconds; whole seconds × 1000 for older entries).
+ */
+export interface RevocationSource {
+  readonly key: string;
+  readonly atMs: number;
+}
+
+/** When `meta` was recorded, in milliseconds: `atMs`, else its whole second. */
+export function recordedAtMs(meta: RevocationMeta): number {
+  return meta.atMs ?? meta.at * 1000;
 }
 
 /**
@@ -224,6 +241,11 @@ export interface RevocationMeta {
   readonly reason: string;
   /** When it was recorded. */
   readonly at: number;
+  /**
+   * When it was recorded, in milliseconds of the recorder's clock: `broker_time_to_revoke_seconds`
+   * is measured from it. Absent on entries written before it existed (then `at`, whole seconds).
+   */
+  readonly atMs?: number;
 }
 
 export interface TokenRevocation extends RevocationMeta {

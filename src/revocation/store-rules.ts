@@ -1,7 +1,9 @@
 import {
   issuanceStampMs,
   latestCutoff,
+  recordedAtMs,
   revocationCutoffMs,
+  type RevocationSource,
   type RevokedSvid,
   type SvidRecord,
   type TokenJudgement,
@@ -47,18 +49,36 @@ export interface TokenEntries {
 export function judgeToken(token: TokenRef, entries: TokenEntries): TokenJudgement {
   const workloads = [entries.byWorkload, ...entries.byActor].filter((entry): entry is WorkloadRevocation => entry !== undefined);
   const latestCutoffMs = latestCutoff(...workloads.map(revocationCutoffMs));
-  return { cause: tokenRevocationCause(token, entries), latestCutoffMs };
+  const revoked = tokenRevocation(token, entries);
+  return revoked === undefined ? { cause: undefined, latestCutoffMs } : { cause: revoked.cause, latestCutoffMs, revokedBy: revoked.source };
 }
 
-function tokenRevocationCause(token: TokenRef, entries: TokenEntries): TokenRevocationCause | undefined {
+/** Why `token` is revoked and by which entry, in the order the causes are checked; undefined: active. */
+function tokenRevocation(token: TokenRef, entries: TokenEntries): { cause: TokenRevocationCause; source: RevocationSource } | undefined {
   const stamp = issuanceStampMs(token);
-  const covers = (entry: WorkloadRevocation | undefined): boolean => entry !== undefined && stamp <= revocationCutoffMs(entry);
-  if (entries.byId !== undefined) return "jti";
-  if (covers(entries.byWorkload)) return "workload";
+  const covers = (entry: WorkloadRevocation | undefined): entry is WorkloadRevocation => entry !== undefined && stamp <= revocationCutoffMs(entry);
+  if (entries.byId !== undefined) return { cause: "jti", source: tokenSource(entries.byId) };
+  if (covers(entries.byWorkload)) return { cause: "workload", source: workloadSource(entries.byWorkload) };
   // RFC 7009 §2.1: revoking a token may revoke related ones; here, everything minted from it.
-  if (entries.byLineage.some((entry) => entry !== undefined)) return "family";
-  if (entries.byActor.some(covers)) return "actor_workload";
+  const family = entries.byLineage.find((entry) => entry !== undefined);
+  if (family !== undefined) return { cause: "family", source: tokenSource(family) };
+  const actor = entries.byActor.find(covers);
+  if (actor !== undefined) return { cause: "actor_workload", source: workloadSource(actor) };
   return undefined;
+}
+
+function tokenSource(entry: TokenRevocation): RevocationSource {
+  return { key: `jti:${entry.jti}`, atMs: recordedAtMs(entry) };
+}
+
+/** A workload revocation's key carries its cutoff: revoking the same workload again is a new entry. */
+export function workloadSource(entry: WorkloadRevocation): RevocationSource {
+  return { key: `workload:${entry.workloadId}:${revocationCutoffMs(entry)}`, atMs: recordedAtMs(entry) };
+}
+
+/** A block as a revocation source: keyed by workload and the instant it was recorded. */
+export function blockSource(block: WorkloadBlock): RevocationSource {
+  return { key: `block:${block.workloadId}:${recordedAtMs(block)}`, atMs: recordedAtMs(block) };
 }
 
 /**

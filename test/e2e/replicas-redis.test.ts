@@ -154,6 +154,16 @@ async function issuesAgain(replica: ReplicaClient): Promise<void> {
 /** Waits (bounded) until the wall clock is past `epochSeconds`, so a new credential's iat is after it. */
 const afterSecond = (epochSeconds: number) => eventually(() => Date.now() / 1000 >= epochSeconds + 1, 3_000, `clock past ${epochSeconds}`);
 
+/** `broker_time_to_revoke_seconds` of one cause on one replica: its count and sum (0 when absent). */
+async function timeToRevoke(replica: ReplicaClient, cause: string): Promise<{ count: number; sum: number }> {
+  const text = (await replica.get("/metrics")).text;
+  const value = (suffix: string): number => {
+    const line = text.split("\n").find((each) => each.startsWith(`broker_time_to_revoke_seconds_${suffix}{cause="${cause}"}`));
+    return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(" ") + 1));
+  };
+  return { count: value("count"), sum: value("sum") };
+}
+
 // Tokens made in earlier steps that must stay revoked through the Redis outage (step 4).
 const mustStayRevoked: string[] = [];
 
@@ -181,6 +191,14 @@ describe("two broker replicas sharing one Redis", () => {
     // 1.3 B refuses to re-exchange the old token; A too.
     expectRefusal(await b.reExchange(old, GRANTS.github.audiences[0]), { status: 400, error: "invalid_request", description: "subject_token has been revoked" });
     expectRefusal(await a.reExchange(old, GRANTS.github.audiences[0]), { status: 400, error: "invalid_request", description: "subject_token has been revoked" });
+    // Each replica timed the revocation it was told of by the store, once: from A's recorded instant to its own first refusal.
+    for (const replica of [a, b]) {
+      const timed = await timeToRevoke(replica, "workload");
+      expect(timed.count, replica.name).toBe(1);
+      expect(timed.sum, replica.name).toBeGreaterThanOrEqual(0);
+      expect(timed.sum, replica.name).toBeLessThan(30);
+      propagation.push({ what: `workload revocation → first refusal on ${replica.name} (broker_time_to_revoke_seconds)`, ms: Math.round(timed.sum * 1000) });
+    }
 
     // 1.4 A plain revocation covers credentials issued at or before its instant only: once the clock
     //     is past it, a new exchange (on B) succeeds and its token is active on A.
@@ -199,6 +217,7 @@ describe("two broker replicas sharing one Redis", () => {
     expectRefusal(refused, { status: 400, error: "unauthorized_client", description: "issuance to this workload is blocked" });
     expect(blocked.json.block).toMatchObject({ workload_id: workload, until: null, actor: "bootstrap-admin", reason: "replica test: retire" });
     expectRefusal(await a.exchange(await githubForm()), { status: 400, error: "unauthorized_client" });
+    expect((await timeToRevoke(b, "block")).count).toBe(1);
     // The fresh token was issued before this second revocation: now inactive on both.
     expect(await active(b, fresh)).toBe(false);
     expect(await active(a, fresh)).toBe(false);

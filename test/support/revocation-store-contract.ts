@@ -138,6 +138,25 @@ export function revocationStoreContract(name: string, harness: () => StoreHarnes
       expect(await store.tokenStatus({ jti: "d6", sub: "wl-a", iat: now, issuedAtMs: now * 1000 + 1000, actors: ["wl-actor"] })).toBe("active");
     });
 
+    it("a revoked token's judgement names the entry that revoked it and when it was recorded (ms; whole seconds for older entries)", async () => {
+      const other = await harness().peer(clock, store);
+      opened.push(other);
+      const atMs = now * 1000 + 123;
+      await store.revokeToken({ ...meta, at: now, atMs, jti: "leaked", expiresAt: now + 600 });
+      expect((await other.tokenRevocation({ jti: "leaked", sub: "wl-a", iat: now })).revokedBy).toEqual({ key: "jti:leaked", atMs });
+      expect((await other.tokenRevocation({ jti: "kid", sub: "wl-a", iat: now, lineage: ["leaked"] })).revokedBy).toEqual({ key: "jti:leaked", atMs });
+      // An entry written before atMs existed: its whole second.
+      await store.revokeToken({ ...meta, at: now - 5, jti: "old", expiresAt: now + 600 });
+      expect((await other.tokenRevocation({ jti: "old", sub: "wl-a", iat: now })).revokedBy).toEqual({ key: "jti:old", atMs: (now - 5) * 1000 });
+      const cutoffMs = now * 1000 + 900;
+      await store.revokeWorkload({ ...meta, at: now, atMs: atMs + 1, workloadId: "wl-b", revokedAt: now, cutoffMs, expiresAt: now + 3600 });
+      expect((await other.tokenRevocation({ jti: "t", sub: "wl-b", iat: now })).revokedBy).toEqual({ key: `workload:wl-b:${cutoffMs}`, atMs: atMs + 1 });
+      expect((await other.tokenRevocation({ jti: "t", sub: "wl-c", iat: now, actors: ["wl-b"] })).revokedBy).toEqual({ key: `workload:wl-b:${cutoffMs}`, atMs: atMs + 1 });
+      expect((await other.tokenRevocation({ jti: "fresh", sub: "wl-a", iat: now })).revokedBy).toBeUndefined();
+      await store.blockWorkload({ ...meta, at: now, atMs: atMs + 2, workloadId: "wl-d", until: undefined });
+      expect((await other.activeBlock("wl-d"))?.atMs).toBe(atMs + 2);
+    });
+
     it("block and unblock; unblocking twice reports that nothing was lifted", async () => {
       const block: WorkloadBlock = { ...meta, at: now, workloadId: "wl-a", until: undefined };
       await store.blockWorkload(block);
