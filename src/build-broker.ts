@@ -101,7 +101,7 @@ export function buildBroker(settings: BrokerSettings, ports: BrokerPorts): Broke
   const storeReadiness = new StoreReadiness(ports.revocations.kind, () => revocations.ping());
   // Timed first, then watched for the refusals it answers (time to revoke).
   const revocations = new TimeToRevoke(metrics, clock).observing(timedRevocationStore(ports.revocations, metrics, () => storeReadiness.recordFailure()));
-  const audit = countingAuditSink(ports.audit, metrics, { clock, issuerLabel: issuerLabels(ports.verifier.issuerIds(), settings.issuerUrl) });
+  const audit = countingAuditSink(ports.audit, metrics, { clock, issuerLabel: issuerLabels(ports.verifier.issuers().map((issuer) => issuer.id), settings.issuerUrl) });
   // The limiter shares the store's Redis (main.ts): its outages make the store not ready too.
   const limiter = reportingOutages(ports.limiter, () => storeReadiness.recordFailure());
   const rateLimits = createRateLimitGate({ limiter, ...settings.rateLimits, audit, onLimited: (limit) => metrics.rateLimited.inc({ limit }) });
