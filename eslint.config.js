@@ -34,7 +34,7 @@ const FOLDER_POLICIES = [
 const layering = (patterns) => ["error", { patterns }];
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "coverage/", "keys/"] },
+  { ignores: ["dist/", "node_modules/", "coverage/", "keys/", "action/dist/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -11,7 +11,7 @@ import type { Logger } from "pino";
 import { createPinoAuditSink } from "./audit/pino-audit-sink.js";
 import { buildBroker, type Broker, type BrokerPorts } from "./build-broker.js";
 import type { Config } from "./config.js";
-import { ensureDevIssuer } from "./credentials/dev-material.js";
+import { devAdminSecretPath, ensureDevAdminSecret, ensureDevIssuer } from "./credentials/dev-material.js";
 import { findDevelopmentMaterial } from "./credentials/development-material-check.js";
 import { FileKeyStore } from "./credentials/file-key-store.js";
 import { devCaExists, ensureDevCa, loadCertificateAuthority, loadDevCa, type CertificateAuthority } from "./credentials/x509/ca-store.js";
@@ -50,7 +50,7 @@ export async function openBroker(config: Config, logger: Logger, options: Pick<B
   try {
     const stores = await openStores(config, logger);
     const audit = createPinoAuditSink(logger);
-    const broker = buildBroker(config, {
+    const broker = buildBroker(await withDevelopmentAdminSecret(config, logger), {
       keys,
       verifier,
       policies,
@@ -94,6 +94,21 @@ export async function openTrustMaterial(config: Config, logger: Logger, metrics:
   // Every replica follows a key rotation by itself: file events plus a periodic check (keys/README.md).
   keys.watch();
   return { keys, verifier, policies };
+}
+
+/**
+ * A development start without BROKER_ADMIN_SECRET gets one in keys/dev-admin-secret (generated on
+ * first start), and says how to use it, so the quick start's admin commands work as written. The
+ * secret itself is never logged. Production (and BROKER_DEV_KEYS=off) is left as configured.
+ */
+async function withDevelopmentAdminSecret(config: Config, logger: Logger): Promise<Config> {
+  if (!config.devKeys || config.adminSecret !== undefined) return config;
+  const file = devAdminSecretPath(config.keysDir);
+  const { secret, created } = await ensureDevAdminSecret(config.keysDir);
+  const howTo = `export BROKER_ADMIN_TOKEN="$(cat ${file})"`;
+  if (created) logger.warn({ file, howTo }, "DEVELOPMENT ADMIN SECRET GENERATED: the admin API (broker revoke, revocations list, unblock) takes it as BROKER_ADMIN_TOKEN; set BROKER_ADMIN_SECRET in production");
+  else logger.info({ file, howTo }, "admin API: development admin secret in use");
+  return { ...config, adminSecret: secret };
 }
 
 /** Revocation state, the rate limiter and the X.509-SVID CA. */

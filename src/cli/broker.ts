@@ -1,46 +1,36 @@
 #!/usr/bin/env node
-import { resolve } from "node:path";
-import { Command, InvalidArgumentError } from "commander";
-import { DEFAULT_KEYS_DIR, defaultBrokerUrl } from "../protocol/broker-defaults.js";
-import { addAdminCommands } from "./admin-commands.js";
-import { mintDevToken } from "./dev-token.js";
-import { addExchangeCommand } from "./exchange-command.js";
-import { addKeysCommands } from "./keys-commands.js";
-import { addPolicyTools } from "./policy-tools.js";
-import { addSvidCommand } from "./svid-command.js";
+import { Command } from "commander";
 
-/** `broker`: operator and developer commands. The server itself starts with `npm start`. */
-const program = new Command("broker").description("short-lived credential broker (RFC 8693 token exchange)");
+/**
+ * `broker`: operator and developer commands. The server itself starts with `npm start`.
+ *
+ * Each top-level command's module (and what it imports: X.509, policy compilation, ...) is loaded
+ * only when that command runs, so a CI job's `broker exchange` starts without loading the rest;
+ * `broker --help` or an unknown command loads them all, so help and errors list every command.
+ */
+type Registrar = () => Promise<(program: Command) => void>;
 
-const seconds = (text: string) => {
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value <= 0 || value > 86_400) throw new InvalidArgumentError("whole seconds from 1 to 86400");
-  return value;
+const policyTools: Registrar = async () => {
+  const { addPolicyTools } = await import("./policy-tools.js");
+  return (program) => addPolicyTools(program.command("policy").description("work with policy files"));
+};
+const adminCommands: Registrar = async () => (await import("./admin-commands.js")).addAdminCommands;
+
+/** Top-level command name → the module that registers it. */
+const REGISTRARS: Readonly<Record<string, Registrar>> = {
+  policy: policyTools,
+  "dev-token": async () => (await import("./dev-token-command.js")).addDevTokenCommand,
+  revoke: adminCommands,
+  revocations: adminCommands,
+  unblock: adminCommands,
+  keys: async () => (await import("./keys-commands.js")).addKeysCommands,
+  exchange: async () => (await import("./exchange-command.js")).addExchangeCommand,
+  svid: async () => (await import("./svid-command.js")).addSvidCommand,
 };
 
-addPolicyTools(program.command("policy").description("work with policy files"));
-
-program
-  .command("dev-token")
-  .description("mint a subject token from the local development issuer (keys/dev-issuer), for trying the broker out")
-  .option("--subject <sub>", "sub claim", "demo-workload")
-  .option("--audience <aud>", "aud claim: the broker's issuer URL", process.env.BROKER_ISSUER_URL ?? defaultBrokerUrl(process.env.BROKER_PORT))
-  .option("--lifetime <seconds>", "token lifetime", seconds, 300)
-  .option("--keys <dir>", "keys folder", process.env.BROKER_KEYS_DIR ?? DEFAULT_KEYS_DIR)
-  .action(async (options: { subject: string; audience: string; lifetime: number; keys: string }) => {
-    const token = await mintDevToken({
-      keysDir: resolve(options.keys),
-      subject: options.subject,
-      audience: options.audience,
-      lifetimeSeconds: options.lifetime,
-      claims: {},
-    });
-    process.stdout.write(`${token}\n`);
-  });
-
-addAdminCommands(program);
-addKeysCommands(program);
-addExchangeCommand(program);
-addSvidCommand(program);
+const program = new Command("broker").description("short-lived credential broker (RFC 8693 token exchange)");
+const named = REGISTRARS[process.argv[2] ?? ""];
+// In the order `broker --help` lists them.
+for (const registrar of named === undefined ? new Set(Object.values(REGISTRARS)) : [named]) (await registrar())(program);
 
 await program.parseAsync();

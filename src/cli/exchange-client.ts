@@ -1,8 +1,13 @@
-import { readFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { open, readFile, rm, stat } from "node:fs/promises";
 import { z } from "zod";
 import { writeFileAtomic } from "../lib/atomic-file.js";
 import { TOKEN_EXCHANGE_GRANT } from "../protocol/token-types.js";
 import type { DpopClientKey } from "./dpop-key.js";
+import { ExchangeFailure, failureKindOf, retryAfterSeconds } from "./exchange-failure.js";
+import { DEFAULT_RETRY_POLICY, withRetries, type RetryDeps, type RetryPolicy } from "./exchange-retry.js";
+
+export { ExchangeFailure } from "./exchange-failure.js";
 
 /**
  * The client side of token exchange, for CI jobs (`broker exchange`): get the job's own identity
@@ -29,17 +34,14 @@ export interface ExchangeRequest {
   readonly timeoutMs?: number;
   /** Bind the token to this key (RFC 9449): a DPoP proof goes with the request. */
   readonly dpopKey?: DpopClientKey;
+  /** How `unavailable` failures are retried; default 2 retries, Retry-After honoured up to 30 s. */
+  readonly retry?: RetryPolicy;
 }
 
-export interface ExchangeDeps {
+export interface ExchangeDeps extends Partial<RetryDeps> {
   readonly fetch: typeof fetch;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly stdout: (text: string) => void;
-}
-
-/** A failure to report: the message never contains a token. */
-export class ExchangeFailure extends Error {
-  override readonly name = "ExchangeFailure";
 }
 
 /** GitHub Actions exposes the OIDC token endpoint only to jobs with `permissions: id-token: write`. */
@@ -50,8 +52,14 @@ function inGithubActions(env: Readonly<Record<string, string | undefined>>): boo
 const tokenResponse = z.object({ access_token: z.string().min(1), expires_in: z.number().optional() });
 const errorResponse = z.object({ error: z.string(), error_description: z.string().optional() });
 
-/** Runs the whole exchange; resolves with the expiry in seconds, rejects with {@link ExchangeFailure}. */
+/**
+ * Runs the whole exchange; resolves with the expiry in seconds, rejects with {@link ExchangeFailure}.
+ * `--out` is checked first, so a single-use subject token is never spent on a credential that
+ * cannot be written. Each retry gets the subject token afresh (a new OIDC token from the GitHub
+ * runner; the file re-read, as a projected token rotates), since the broker may have used the last one.
+ */
 export async function runExchange(request: ExchangeRequest, deps: ExchangeDeps): Promise<{ expiresIn: number | undefined }> {
+  if (request.out !== undefined) await checkWritable(request.out);
   const github = inGithubActions(deps.env);
   const mask = (secret: string) => {
     // GitHub Actions workflow command: the runner redacts the value from every later log line.
@@ -59,18 +67,44 @@ export async function runExchange(request: ExchangeRequest, deps: ExchangeDeps):
   };
   const broker = request.broker.replace(/\/+$/, "");
   const timeout = () => AbortSignal.timeout(request.timeoutMs ?? 15_000);
-  const subjectToken = await readSubjectToken(request, deps, broker, timeout);
-  mask(subjectToken);
+  const retryDeps: RetryDeps = {
+    sleep: deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
+    note: deps.note ?? (() => undefined),
+    random: deps.random ?? Math.random,
+  };
+  const accessToken = await withRetries(
+    async () => {
+      const subjectToken = await readSubjectToken(request, deps, broker, timeout);
+      mask(subjectToken);
+      return exchangeOnce(request, deps, { broker, subjectToken, timeout });
+    },
+    request.retry ?? DEFAULT_RETRY_POLICY,
+    retryDeps,
+  );
+  mask(accessToken.token);
+  if (request.out !== undefined) {
+    await writeFileAtomic(request.out, `${accessToken.token}\n`, 0o600);
+  } else {
+    deps.stdout(`${accessToken.token}\n`);
+  }
+  return { expiresIn: accessToken.expiresIn };
+}
 
-  const form = new URLSearchParams({ grant_type: TOKEN_EXCHANGE_GRANT, subject_token: subjectToken, subject_token_type: request.subjectTokenType });
+/** One POST /token (and its one DPoP nonce retry): the access token, or why not. */
+async function exchangeOnce(
+  request: ExchangeRequest,
+  deps: ExchangeDeps,
+  context: { readonly broker: string; readonly subjectToken: string; readonly timeout: () => AbortSignal },
+): Promise<{ token: string; expiresIn: number | undefined }> {
+  const form = new URLSearchParams({ grant_type: TOKEN_EXCHANGE_GRANT, subject_token: context.subjectToken, subject_token_type: request.subjectTokenType });
   for (const audience of request.audiences) form.append("audience", audience);
   if (request.scope !== undefined) form.set("scope", request.scope);
   if (request.lifetimeSeconds !== undefined) form.set("requested_lifetime", String(request.lifetimeSeconds));
-  const tokenUrl = `${broker}/token`;
+  const tokenUrl = `${context.broker}/token`;
   const post = async (nonce?: string) => {
     const headers: Record<string, string> = { "content-type": "application/x-www-form-urlencoded", accept: "application/json" };
     if (request.dpopKey !== undefined) headers.dpop = await request.dpopKey.proof("POST", tokenUrl, nonce);
-    return call(() => deps.fetch(tokenUrl, { method: "POST", headers, body: form, signal: timeout() }), `POST ${tokenUrl}`);
+    return call(() => deps.fetch(tokenUrl, { method: "POST", headers, body: form, signal: context.timeout() }), `POST ${tokenUrl}`);
   };
   let res = await post();
   let body = await readJson(res);
@@ -84,30 +118,43 @@ export async function runExchange(request: ExchangeRequest, deps: ExchangeDeps):
     const problem = errorResponse.safeParse(body);
     throw new ExchangeFailure(
       problem.success ? `broker refused the exchange (${res.status} ${problem.data.error})${problem.data.error_description ? `: ${problem.data.error_description}` : ""}` : `broker answered ${res.status} without an OAuth error`,
+      failureKindOf(res.status),
+      retryAfterSeconds(res.headers.get("retry-after"), Date.now()),
     );
   }
   const issued = tokenResponse.safeParse(body);
   if (!issued.success) throw new ExchangeFailure("broker answered 200 without an access_token");
-  mask(issued.data.access_token);
-  if (request.out !== undefined) {
-    await writeFileAtomic(request.out, `${issued.data.access_token}\n`, 0o600);
-  } else {
-    deps.stdout(`${issued.data.access_token}\n`);
+  return { token: issued.data.access_token, expiresIn: issued.data.expires_in };
+}
+
+/**
+ * Whether the credential could be written to `out`: a probe file created (exclusively, 0600) and
+ * removed in its folder, as the atomic write will. Catches a missing or read-only folder, a
+ * directory named as the file, and missing permissions, before any token is asked for.
+ */
+async function checkWritable(out: string): Promise<void> {
+  const existing = await stat(out).catch(() => undefined);
+  if (existing?.isDirectory()) throw new ExchangeFailure(`--out ${out} is a directory; nothing was exchanged`, "usage");
+  const probe = `${out}.${process.pid}.${randomBytes(4).toString("hex")}.probe`;
+  try {
+    await (await open(probe, "wx", 0o600)).close();
+    await rm(probe, { force: true });
+  } catch (error) {
+    throw new ExchangeFailure(`--out ${out} cannot be written (${(error as NodeJS.ErrnoException).code ?? "error"}); nothing was exchanged`, "usage");
   }
-  return { expiresIn: issued.data.expires_in };
 }
 
 async function readSubjectToken(request: ExchangeRequest, deps: ExchangeDeps, broker: string, timeout: () => AbortSignal): Promise<string> {
   const source = request.source;
   if ("file" in source) {
     const text = await readFile(source.file, "utf8").catch((error: NodeJS.ErrnoException) => {
-      throw new ExchangeFailure(`cannot read the subject token file ${source.file} (${error.code ?? error.message})`);
+      throw new ExchangeFailure(`cannot read the subject token file ${source.file} (${error.code ?? error.message})`, "usage");
     });
     return nonEmpty(text.trim(), `the subject token file ${source.file} is empty`);
   }
   if ("env" in source) return nonEmpty(deps.env[source.env]?.trim() ?? "", `environment variable ${source.env} is unset or empty`);
   if (!inGithubActions(deps.env)) {
-    throw new ExchangeFailure("no subject token: pass --token-file or --token-env, or run in GitHub Actions with `permissions: id-token: write`");
+    throw new ExchangeFailure("no subject token: pass --token-file or --token-env, or run in GitHub Actions with `permissions: id-token: write`", "usage");
   }
   const audience = request.oidcAudience ?? (await brokerIssuer(broker, deps, timeout));
   const url = new URL(deps.env.ACTIONS_ID_TOKEN_REQUEST_URL ?? "");
@@ -116,7 +163,14 @@ async function readSubjectToken(request: ExchangeRequest, deps: ExchangeDeps, br
     () => deps.fetch(url, { headers: { authorization: `bearer ${deps.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN ?? ""}`, accept: "application/json" }, signal: timeout() }),
     "the GitHub Actions OIDC token request",
   );
-  if (!res.ok) throw new ExchangeFailure(`GitHub Actions refused the OIDC token request (${res.status}): does the job have \`permissions: id-token: write\`?`);
+  if (!res.ok) {
+    const kind = failureKindOf(res.status);
+    throw new ExchangeFailure(
+      kind === "refused" ? `GitHub Actions refused the OIDC token request (${res.status}): does the job have \`permissions: id-token: write\`?` : `the GitHub Actions OIDC token request answered ${res.status}`,
+      kind,
+      retryAfterSeconds(res.headers.get("retry-after"), Date.now()),
+    );
+  }
   const value = z.object({ value: z.string().min(1) }).safeParse(await readJson(res));
   if (!value.success) throw new ExchangeFailure("GitHub Actions answered the OIDC token request without a token");
   return value.data.value;
@@ -124,7 +178,11 @@ async function readSubjectToken(request: ExchangeRequest, deps: ExchangeDeps, br
 
 /** RFC 8414 metadata: the issuer is the audience the broker expects subject tokens to carry. */
 async function brokerIssuer(broker: string, deps: ExchangeDeps, timeout: () => AbortSignal): Promise<string> {
-  const res = await call(() => deps.fetch(`${broker}/.well-known/oauth-authorization-server`, { headers: { accept: "application/json" }, signal: timeout() }), "the broker metadata request");
+  const url = `${broker}/.well-known/oauth-authorization-server`;
+  const res = await call(() => deps.fetch(url, { headers: { accept: "application/json" }, signal: timeout() }), `GET ${url} (the broker's metadata, for the OIDC token's audience)`);
+  if (!res.ok && failureKindOf(res.status) === "unavailable") {
+    throw new ExchangeFailure(`the broker metadata request ${broker}/.well-known/oauth-authorization-server answered ${res.status}`, "unavailable", retryAfterSeconds(res.headers.get("retry-after"), Date.now()));
+  }
   const metadata = z.object({ issuer: z.string().min(1) }).safeParse(res.ok ? await readJson(res) : undefined);
   if (!metadata.success) throw new ExchangeFailure(`no issuer in ${broker}/.well-known/oauth-authorization-server (${res.status}): pass --oidc-audience`);
   return metadata.data.issuer;
@@ -135,7 +193,8 @@ async function call(send: () => Promise<Response>, what: string): Promise<Respon
     return await send();
   } catch (error) {
     const cause = (error as { cause?: { code?: string } }).cause?.code;
-    throw new ExchangeFailure(`${what} failed: ${cause ?? (error instanceof Error ? error.message : String(error))}`);
+    // A network error or a timeout: the broker may be restarting or overloaded.
+    throw new ExchangeFailure(`${what} failed: ${cause ?? (error instanceof Error ? error.message : String(error))}`, "unavailable");
   }
 }
 
@@ -148,6 +207,6 @@ async function readJson(res: Response): Promise<unknown> {
 }
 
 function nonEmpty(value: string, problem: string): string {
-  if (value === "") throw new ExchangeFailure(problem);
+  if (value === "") throw new ExchangeFailure(problem, "usage");
   return value;
 }

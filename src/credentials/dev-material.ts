@@ -1,4 +1,4 @@
-import { createPrivateKey, generateKeyPairSync, type KeyObject } from "node:crypto";
+import { createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { calculateJwkThumbprint, exportJWK } from "jose";
@@ -41,4 +41,28 @@ export async function loadDevIssuerKey(keysDir: string): Promise<{ key: KeyObjec
   const key = createPrivateKey(await readFile(paths.privateKey, "utf8"));
   const { kty, crv, x, y } = await exportJWK(key);
   return { key, kid: await calculateJwkThumbprint({ kty, crv, x, y }, "sha256") };
+}
+
+/** Where a development start keeps the generated admin secret (keys/dev-admin-secret, mode 0600). */
+export function devAdminSecretPath(keysDir: string): string {
+  return join(keysDir, "dev-admin-secret");
+}
+
+/**
+ * The bootstrap admin secret of a development start without BROKER_ADMIN_SECRET: read from
+ * keys/dev-admin-secret, generated there (48 random bytes, base64url, mode 0600) on the first
+ * start, so the quick start's admin commands work as written. Returns it and whether it was
+ * generated now. Production never calls this, and refuses to start while the file exists.
+ */
+export async function ensureDevAdminSecret(keysDir: string): Promise<{ secret: string; created: boolean }> {
+  const file = devAdminSecretPath(keysDir);
+  const existing = await readFile(file, "utf8").then(
+    (text) => text.trim(),
+    () => undefined,
+  );
+  if (existing !== undefined && existing.length >= 32) return { secret: existing, created: false };
+  await mkdir(keysDir, { recursive: true, mode: 0o700 });
+  const secret = randomBytes(48).toString("base64url");
+  await writeFileAtomic(file, `${secret}\n`, 0o600);
+  return { secret, created: true };
 }

@@ -2,7 +2,7 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { parse } from "yaml";
-import { DEV_ISSUER, devIssuerPaths } from "./dev-material.js";
+import { DEV_ISSUER, devAdminSecretPath, devIssuerPaths } from "./dev-material.js";
 import { readKeyset } from "./keyset-document.js";
 import { toSigningKey } from "./signing-key.js";
 import { DEV_ROOT_CA_COMMON_NAME, devCaPaths } from "./x509/ca-store.js";
@@ -32,7 +32,14 @@ export interface DevelopmentMaterialInput {
  * Files that cannot be read or parsed are left to the regular loaders, which report them.
  */
 export async function findDevelopmentMaterial(input: DevelopmentMaterialInput): Promise<string[]> {
-  return [...(await developmentIssuers(input)), ...(await developmentSigningKeys(input.keysDir)), ...(await developmentCa(input))];
+  return [...(await developmentIssuers(input)), ...(await developmentSigningKeys(input.keysDir)), ...(await developmentCa(input)), ...(await developmentAdminSecret(input.keysDir))];
+}
+
+/** A development start's generated admin secret opens the admin API to whoever reads the keys folder. */
+async function developmentAdminSecret(keysDir: string): Promise<string[]> {
+  const file = devAdminSecretPath(keysDir);
+  const present = (await readOptional(file, (text) => text)) !== undefined;
+  return present ? [`development admin secret ${file}: set BROKER_ADMIN_SECRET (or use admin-scoped broker tokens) and remove the file`] : [];
 }
 
 async function developmentIssuers({ keysDir, issuersFile }: DevelopmentMaterialInput): Promise<string[]> {

@@ -54,7 +54,10 @@ export function precheckJws(token: string, options: PrecheckOptions = {}): Prech
   if (segments.length === 5) reject("must be a signed JWT, not an encrypted one (JWE)", "five segments");
   // RFC 7515 §7.1: compact serialization is exactly three base64url segments, no padding.
   if (segments.length !== 3 || !segments.every((s) => BASE64URL.test(s) && s.length % 4 !== 1)) {
-    reject("is not a compact JWS", `expected three unpadded base64url segments, got ${segments.length}`);
+    // The usual cause: a token read from a file with its trailing newline (curl --data-urlencode
+    // subject_token@file keeps it). Say so rather than trim: the token is what was signed, byte for byte.
+    const hint = /\s$/.test(token) ? " (it ends with whitespace, such as the newline of a token file: remove it)" : "";
+    reject(`is not a compact JWS${hint}`, `expected three unpadded base64url segments, got ${segments.length}${hint === "" ? "" : ", trailing whitespace"}`);
   }
   const [encodedHeader = "", encodedPayload = ""] = segments;
   if (encodedHeader.length > MAX_HEADER_CHARS) reject("header is too large", `${encodedHeader.length} characters`);

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { ensureDevIssuer } from "../../src/credentials/dev-material.js";
+import { ensureDevAdminSecret, ensureDevIssuer } from "../../src/credentials/dev-material.js";
 import { findDevelopmentMaterial } from "../../src/credentials/development-material-check.js";
 import { initSigningKeys } from "../../src/credentials/key-rotation.js";
 import { writeKeyset } from "../../src/credentials/keyset-document.js";
@@ -39,6 +39,15 @@ describe("findDevelopmentMaterial", () => {
     await createRootCa(ca, "example.org", new Date(clock.now()), { commonName: "credential broker root CA", days: 30 });
     await writeFile(issuersFile, stringify({ issuers: [{ id: "gh", issuer: "https://token.actions.githubusercontent.com", keys: { discovery: true } }] }));
     expect(await findDevelopmentMaterial({ keysDir, issuersFile, caCertFile: ca.certificate })).toEqual([]);
+  });
+
+  it("recognises the development admin secret a development start generated, and generates it only once", async () => {
+    const first = await ensureDevAdminSecret(keysDir);
+    expect(first.created).toBe(true);
+    expect(await ensureDevAdminSecret(keysDir)).toEqual({ secret: first.secret, created: false });
+    const problems = await findDevelopmentMaterial({ keysDir, issuersFile, caCertFile: undefined });
+    expect(problems).toEqual([expect.stringContaining(`development admin secret ${join(keysDir, "dev-admin-secret")}`)]);
+    expect(problems.join("\n")).not.toContain(first.secret);
   });
 
   it("recognises a development key from before the marker by its file named after its own thumbprint", async () => {

@@ -4,6 +4,8 @@
  * the CLI's output.
  */
 import { execFile } from "node:child_process";
+import { readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
@@ -70,5 +72,32 @@ describe("broker revoke / revocations list / unblock", { timeout: 90_000 }, () =
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain("401 invalid_token");
     expect(refused.stdout + refused.stderr).not.toContain(wrong);
+  });
+});
+
+describe("a development start without BROKER_ADMIN_SECRET (the README's quick start)", { timeout: 90_000 }, () => {
+  let dev: InProcessBroker;
+  beforeAll(async () => {
+    dev = await startInProcessBroker({ listen: true });
+  });
+  afterAll(async () => {
+    await dev?.close();
+  });
+
+  it("generates keys/dev-admin-secret (0600) once, says how to use it without logging it, and the admin CLI works with it", async () => {
+    const file = join(dev.config.keysDir, "dev-admin-secret");
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    const secret = (await readFile(file, "utf8")).trim();
+    expect(secret.length).toBeGreaterThanOrEqual(64);
+    const said = dev.broker.logRecords().find((record) => String(record.msg).startsWith("DEVELOPMENT ADMIN SECRET GENERATED"));
+    expect(said?.howTo).toBe(`export BROKER_ADMIN_TOKEN="$(cat ${file})"`);
+    expect(JSON.stringify(dev.broker.logRecords())).not.toContain(secret);
+
+    const { stdout } = await run(process.execPath, [...CLI_ARGS, "revocations", "list", "--url", dev.url], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", BROKER_ADMIN_TOKEN: secret },
+      timeout: 30_000,
+    });
+    expect(JSON.parse(stdout)).toMatchObject({ tokens: [], workloads: [], blocks: [] });
   });
 });

@@ -59,10 +59,14 @@ interface CliResult {
 }
 
 function cli(args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return cliAt(fx.url, args, env);
+}
+
+function cliAt(broker: string, args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [...CLI_ARGS, "exchange", "--broker", fx.url, ...args],
+      [...CLI_ARGS, "exchange", "--broker", broker, ...args],
       { cwd: ROOT, env: { PATH: process.env.PATH ?? "", ...env } },
       (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
     );
@@ -170,7 +174,7 @@ describe("broker exchange", { timeout: 90_000 }, () => {
     const keyFile = join(dir, "not-a-key.pem");
     await writeFile(keyFile, "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LW5vdC1hLWtleQ==\n-----END PRIVATE KEY-----\n", { mode: 0o600 });
     const result = await cli(["--token-env", "T", "--audience", GRANTS.gitlab.audiences[0], "--dpop-key", keyFile], { T: "x" });
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(64);
     expect(result.stderr).toContain("is not a PEM private key");
     expect(result.stderr).not.toContain("c2VjcmV0");
   });
@@ -181,7 +185,7 @@ describe("broker exchange", { timeout: 90_000 }, () => {
     await chmod(keyFile, mode);
     const subject = await fx.issuers.gitlab.mint(gitlabCiClaims());
     const result = await cli(["--token-env", "T", "--audience", GRANTS.gitlab.audiences[0], "--dpop-key", keyFile], { T: subject });
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(64);
     expect(result.stdout).toBe("");
     expect(result.stderr).toContain(`mode 0${mode.toString(8)}`);
     expect(result.stderr).toContain(`chmod 600 ${keyFile}`);
@@ -198,14 +202,14 @@ describe("broker exchange", { timeout: 90_000 }, () => {
       await chown(foreign, 65534, 65534);
     }
     const result = await cli(["--token-env", "T", "--audience", GRANTS.gitlab.audiences[0], "--dpop-key", foreign], { T: "x" });
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(64);
     expect(result.stderr).toContain(`the DPoP key ${foreign} is not owned by the current user`);
   });
 
-  it("reports the broker's error and exits 1 without printing any token", async () => {
+  it("reports the broker's refusal and exits 2 without printing any token", async () => {
     const subject = await fx.issuers.gitlab.mint(gitlabCiClaims());
     const result = await cli(["--token-env", "T", "--audience", "https://not-granted.example.com"], { T: subject });
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect(result.stdout).toBe("");
     expect(result.stderr).toMatch(/^broker exchange: broker refused the exchange \(400 invalid_target\): .+\n$/);
     expect(result.stderr).not.toContain(subject);
@@ -214,16 +218,46 @@ describe("broker exchange", { timeout: 90_000 }, () => {
 
   it("fails clearly when the runner refuses the request token, or no subject token is available", async () => {
     const refused = await cli(["--audience", GRANTS.github.audiences[0]], githubEnv("wrong-request-token"));
-    expect(refused.code).toBe(1);
+    expect(refused.code).toBe(2);
     expect(runnerCalls.at(-1)?.authorized).toBe(false);
     expect(refused.stderr).toMatch(/GitHub Actions refused the OIDC token request \(401\).*id-token: write/);
     expect(refused.stdout).toBe("");
     expect(refused.stderr).not.toContain("wrong-request-token");
 
     const nothing = await cli(["--audience", GRANTS.github.audiences[0]]);
-    expect(nothing.code).toBe(1);
+    expect(nothing.code).toBe(64);
     expect(nothing.stderr).toMatch(/no subject token: pass --token-file or --token-env/);
     const unset = await cli(["--token-env", "NOT_SET", "--audience", GRANTS.github.audiences[0]]);
+    expect(unset.code).toBe(64);
     expect(unset.stderr).toMatch(/environment variable NOT_SET is unset or empty/);
+    const badOption = await cli(["--audience", GRANTS.github.audiences[0], "--lifetime", "forever"]);
+    expect(badOption.code).toBe(64);
+    expect(badOption.stderr).toContain("whole seconds from 1 to 86400");
+  });
+
+  it("checks --out before it asks the runner for a token: an unwritable --out spends nothing and exits 64", async () => {
+    const calls = runnerCalls.length;
+    const result = await cli(["--audience", GRANTS.github.audiences[0], "--out", join(dir, "no-such-folder", "token")], githubEnv());
+    expect(result.code).toBe(64);
+    expect(result.stderr).toMatch(/--out .*no-such-folder\/token cannot be written \(ENOENT\); nothing was exchanged/);
+    expect(runnerCalls.length).toBe(calls);
+    expect(result.stdout).toBe("");
+  });
+
+  it("an unreachable broker is 'unavailable' (exit 3) after bounded retries, and says which request failed", async () => {
+    const closed = await new Promise<number>((resolve) => {
+      const probe = createServer();
+      probe.listen(0, "127.0.0.1", () => {
+        const { port } = probe.address() as AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const started = performance.now();
+    const result = await cliAt(`http://127.0.0.1:${closed}`, ["--audience", GRANTS.github.audiences[0], "--retries", "1"], githubEnv());
+    expect(result.code).toBe(3);
+    // In GitHub Actions mode the first request is the broker's metadata (the OIDC token's audience).
+    expect(result.stderr).toContain(`GET http://127.0.0.1:${closed}/.well-known/oauth-authorization-server (the broker's metadata, for the OIDC token's audience) failed: ECONNREFUSED`);
+    expect(result.stderr).toMatch(/retry 1 of 1 in \d\.\d s/);
+    expect(performance.now() - started).toBeLessThan(10_000);
   });
 });

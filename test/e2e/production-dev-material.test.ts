@@ -2,11 +2,11 @@
  * NODE_ENV=production on a folder that once ran in development (issue 11, finding 6), with real
  * broker processes on one config folder:
  *
- * 1. a development start generates the development issuer key, signing key and root CA;
+ * 1. a development start generates the development issuer key, signing key, root CA and admin secret;
  * 2. a production start on the same folder refuses to start: exit code 1, one log line per piece
- *    of development material (the trusted development issuer, the signing key, the CA);
+ *    of development material (the trusted development issuer, the signing key, the CA, the admin secret);
  * 3. once the operator has removed the issuer, rotated the development key out with `broker keys`
- *    and removed keys/ca, the production start succeeds (the check is about that material, not
+ *    and removed keys/ca and keys/dev-admin-secret, the production start succeeds (the check is about that material, not
  *    about the folder's past).
  */
 import { execFile } from "node:child_process";
@@ -69,9 +69,10 @@ describe("a production start on a folder that ran in development", () => {
     expect(messages.some((msg) => msg.startsWith("DEVELOPMENT ISSUER KEY GENERATED"))).toBe(true);
     expect(messages.some((msg) => msg.startsWith("DEVELOPMENT SIGNING KEY GENERATED"))).toBe(true);
     expect(messages.some((msg) => msg.startsWith("DEVELOPMENT ROOT CA GENERATED"))).toBe(true);
+    expect(messages.some((msg) => msg.startsWith("DEVELOPMENT ADMIN SECRET GENERATED"))).toBe(true);
   }, 30_000);
 
-  it("step 2: NODE_ENV=production refuses to start, naming the issuer, the signing key and the CA", async () => {
+  it("step 2: NODE_ENV=production refuses to start, naming the issuer, the signing key, the CA and the admin secret", async () => {
     const { code, output } = await runBrokerUntilExit({ ...env, NODE_ENV: "production" }, 15_000);
     expect(code, output.join("\n")).toBe(1);
     expect(output.some((line) => line.includes('"msg":"listening"'))).toBe(false);
@@ -79,7 +80,8 @@ describe("a production start on a folder that ran in development", () => {
       .map((line) => JSON.parse(line) as Record<string, unknown>)
       .filter((record) => record.msg === "development material refused in production")
       .map((record) => String(record.problem));
-    expect(refusals).toHaveLength(3);
+    expect(refusals).toHaveLength(4);
+    expect(refusals.some((problem) => problem.includes(`development admin secret ${join(dir, "keys", "dev-admin-secret")}`))).toBe(true);
     expect(refusals.find((problem) => problem.includes("local-dev"))).toMatch(/https:\/\/dev-issuer\.invalid/);
     expect(refusals.some((problem) => /signing key .* development/.test(problem))).toBe(true);
     expect(refusals.some((problem) => problem.includes(join(dir, "keys", "ca")))).toBe(true);
@@ -100,6 +102,7 @@ describe("a production start on a folder that ran in development", () => {
     await keysCli("rotate", "--activate", "--force");
     await keysCli("rotate", "--retire", developmentKey?.name ?? "", "--force");
     await rm(join(dir, "keys", "ca"), { recursive: true });
+    await rm(join(dir, "keys", "dev-admin-secret"));
     const broker = await startBroker({ ...env, NODE_ENV: "production" });
     const res = await fetch(`${broker.url}/healthz`);
     await broker.stop();

@@ -28,6 +28,17 @@ describe("precheckJws", () => {
     expect(precheckJws(token)).toEqual({ header: { alg: "ES256", typ: "JWT", kid: "k1" }, unverifiedIss: ISS });
   });
 
+  it("says when a token is refused because it ends with a newline (a token file read whole), and never accepts it", async () => {
+    const key = await generateSigningKey("ES256", "k1");
+    const token = await signCompact(JSON.stringify(payload), key);
+    for (const tail of ["\n", "\r\n", " "]) {
+      const refused = rejection(`${token}${tail}`);
+      expect(refused.description).toBe("subject_token is not a compact JWS (it ends with whitespace, such as the newline of a token file: remove it)");
+      expect(refused.detail).not.toContain(token);
+    }
+    expect(rejection("not.a-jws").description).toBe("subject_token is not a compact JWS");
+  });
+
   it("refuses alg none", () => {
     const token = `${b64({ alg: "none" })}.${b64(payload)}.`;
     // Unsigned: the empty signature segment already fails the shape check.
