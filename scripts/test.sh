@@ -24,6 +24,21 @@ if ! command -v redis-server >/dev/null 2>&1; then
   fi
 fi
 
+# test/e2e/compose-first-start.test.ts runs the real HAProxy on deploy/haproxy.cfg.
+if ! command -v haproxy >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing haproxy (Debian package)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
+    # The package starts a system service; the test starts its own.
+    (service haproxy stop || systemctl stop haproxy) >/dev/null 2>&1 || true
+  else
+    echo "haproxy is required by the tests: install it with 'sudo apt-get install -y haproxy'" >&2
+    echo "(or 'brew install haproxy' on macOS), then run 'npm test' again." >&2
+    exit 1
+  fi
+fi
+
 echo "== typecheck"
 npx tsc -p tsconfig.json --noEmit
 echo "== lint"

@@ -1,3 +1,4 @@
+import { access } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { createRootCa } from "../credentials/x509/ca-store.js";
 import { InvalidArgumentError, type Command } from "commander";
@@ -37,22 +38,8 @@ export function addKeysCommands(program: Command): void {
     .option("--ca", "also create a self-signed root CA for the trust domain in <dir>/ca-root/ (prefer an intermediate from your own PKI)")
     .option("--trust-domain <name>", "SPIFFE trust domain of the CA", process.env.BROKER_TRUST_DOMAIN)
     .option("--ca-days <days>", "validity of the root CA in days", (text: string) => Number(text), 1825)
-    .action((options: { dir: string; ca?: boolean; trustDomain?: string; caDays: number }) =>
-      run(async () => {
-        if (options.ca && !options.trustDomain) throw new Error("--ca needs --trust-domain (or BROKER_TRUST_DOMAIN)");
-        if (options.ca && (!Number.isSafeInteger(options.caDays) || options.caDays < 1 || options.caDays > 3650)) {
-          throw new Error("--ca-days must be a whole number of days from 1 to 3650");
-        }
-        report("created active key", await initSigningKeys(signingDir(options.dir), { clock: systemClock }));
-        if (options.ca && options.trustDomain) {
-          const dir = join(resolve(options.dir), "ca-root");
-          const paths = { dir, certificate: join(dir, "ca.pem"), key: join(dir, "ca.key") };
-          await createRootCa(paths, options.trustDomain, new Date(systemClock.now()), { commonName: "credential broker root CA", days: options.caDays });
-          process.stdout.write(`created root CA for ${options.trustDomain}: ${paths.certificate} (key ${paths.key}, mode 0600)\n`);
-          process.stdout.write(`set BROKER_CA_CERT=${paths.certificate} BROKER_CA_KEY=${paths.key} BROKER_TRUST_DOMAIN=${options.trustDomain}\n`);
-        }
-      }),
-    );
+    .option("--if-missing", "create only what is missing and succeed when everything exists (an init container's mode); never overwrites")
+    .action((options: InitOptions) => run(() => initKeys(options)));
 
   keys
     .command("rotate")
@@ -87,6 +74,51 @@ export function addKeysCommands(program: Command): void {
         process.stdout.write(options.json ? `${JSON.stringify(listing, null, 2)}\n` : formatListing(listing, Date.now()));
       }),
     );
+}
+
+interface InitOptions {
+  readonly dir: string;
+  readonly ca?: boolean;
+  readonly trustDomain?: string;
+  readonly caDays: number;
+  readonly ifMissing?: boolean;
+}
+
+/**
+ * `keys init`: the signing keyset, then (with --ca) the root CA. With --if-missing, what already
+ * exists is kept and said so, so an init container can run it on every start; half a CA (a key
+ * without its certificate, or the reverse) is refused rather than completed, since completing it
+ * would overwrite the half that exists.
+ */
+async function initKeys(options: InitOptions): Promise<void> {
+  if (options.ca && !options.trustDomain) throw new Error("--ca needs --trust-domain (or BROKER_TRUST_DOMAIN)");
+  if (options.ca && (!Number.isSafeInteger(options.caDays) || options.caDays < 1 || options.caDays > 3650)) {
+    throw new Error("--ca-days must be a whole number of days from 1 to 3650");
+  }
+  const signing = join(resolve(options.dir), "signing");
+  if (options.ifMissing && (await present(join(signing, "keyset.json")))) process.stdout.write(`signing keys exist, kept: ${signing}\n`);
+  else report("created active key", await initSigningKeys(signing, { clock: systemClock }));
+  if (!options.ca || !options.trustDomain) return;
+  const dir = join(resolve(options.dir), "ca-root");
+  const paths = { dir, certificate: join(dir, "ca.pem"), key: join(dir, "ca.key") };
+  const [certificate, key] = [await present(paths.certificate), await present(paths.key)];
+  if (options.ifMissing && certificate && key) {
+    process.stdout.write(`root CA exists, kept: ${paths.certificate}\n`);
+  } else {
+    if (options.ifMissing && (certificate || key)) throw new Error(`${dir} holds ${certificate ? "ca.pem without ca.key" : "ca.key without ca.pem"}: refusing to replace it; restore or remove it`);
+    await createRootCa(paths, options.trustDomain, new Date(systemClock.now()), { commonName: "credential broker root CA", days: options.caDays });
+    process.stdout.write(`created root CA for ${options.trustDomain}: ${paths.certificate} (key ${paths.key}, mode 0600)\n`);
+  }
+  process.stdout.write(`set BROKER_CA_CERT=${paths.certificate} BROKER_CA_KEY=${paths.key} BROKER_TRUST_DOMAIN=${options.trustDomain}\n`);
+}
+
+async function present(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function run(step: () => Promise<void>): Promise<void> {

@@ -62,3 +62,39 @@ describe("broker keys init --ca", () => {
     await rm(keysDir, { recursive: true, force: true });
   });
 });
+
+describe("broker keys init --if-missing (the compose init service and the Kubernetes Job run it on every start)", () => {
+  it("creates what is missing, keeps what exists byte for byte, and refuses half a CA", async () => {
+    const keysDir = await mkdtemp(join(tmpdir(), "broker-keys-if-missing-"));
+    const init = () =>
+      spawnSync(process.execPath, [...CLI_ARGS, "keys", "init", "--if-missing", "--ca", "--trust-domain", "broker.local", "--dir", keysDir], {
+        cwd: ROOT,
+        encoding: "utf8",
+        env: { PATH: process.env.PATH ?? "" },
+      });
+    const first = init();
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/^created active key: /m);
+    expect(first.stdout).toMatch(/^created root CA for broker\.local: /m);
+    expect((await stat(join(keysDir, "signing"))).mode & 0o777).toBe(0o700);
+    expect((await stat(join(keysDir, "ca-root"))).mode & 0o777).toBe(0o700);
+    expect((await stat(join(keysDir, "signing", "keyset.json"))).mode & 0o777).toBe(0o600);
+    expect((await stat(join(keysDir, "ca-root", "ca.key"))).mode & 0o777).toBe(0o600);
+    const files = ["signing/keyset.json", "ca-root/ca.pem", "ca-root/ca.key"];
+    const before = await Promise.all(files.map((file) => readFile(join(keysDir, file), "utf8")));
+
+    const second = init();
+    expect(second.status, second.stderr).toBe(0);
+    expect(second.stdout).toMatch(/^signing keys exist, kept: /m);
+    expect(second.stdout).toMatch(/^root CA exists, kept: /m);
+    expect(await Promise.all(files.map((file) => readFile(join(keysDir, file), "utf8")))).toEqual(before);
+
+    // A CA key without its certificate is not "missing": replacing it would overwrite the key.
+    await rm(join(keysDir, "ca-root", "ca.pem"));
+    const half = init();
+    expect(half.status).toBe(1);
+    expect(half.stderr).toMatch(/ca\.key without ca\.pem: refusing to replace it/);
+    expect(await readFile(join(keysDir, "ca-root", "ca.key"), "utf8")).toBe(before[2]);
+    await rm(keysDir, { recursive: true, force: true });
+  }, 60_000);
+});

@@ -1,6 +1,6 @@
 /**
  * The docker-compose topology without Docker: three broker processes sharing one redis-server,
- * policies and keys, behind a small round-robin HTTP proxy (standing in for deploy/nginx.conf;
+ * policies and keys, behind a small round-robin HTTP proxy (standing in for deploy/haproxy.cfg;
  * the brokers' issuer URL is the proxy's, as it is the load balancer's in production).
  *
  * 1. requests through the proxy reach every replica, in turn (each replica logs the X-Request-Id
