@@ -120,7 +120,7 @@ describe("docker-compose.yml: first start with no manual step", () => {
   it("the mounted policy folder loads, and holds no development material the production image would refuse", async () => {
     const dir = join(ROOT, "deploy/policies");
     const issuers = await loadIssuerConfigs(join(dir, "issuers.yaml"), "http://127.0.0.1:8080");
-    await expect(loadPolicySet(dir, { knownIssuers: issuers.map((issuer) => issuer.id), trustDomain: "broker.local" })).resolves.toBeDefined();
+    await expect(loadPolicySet(dir, { knownIssuers: issuers.map((issuer) => ({ id: issuer.id, profile: issuer.profile })), trustDomain: "broker.local" })).resolves.toBeDefined();
     expect(await findDevelopmentMaterial({ keysDir: join(ROOT, "keys-absent"), issuersFile: join(dir, "issuers.yaml"), caCertFile: undefined })).toEqual([]);
     // The root policies/ folder would be refused: this is why compose does not mount it.
     expect(await findDevelopmentMaterial({ keysDir: join(ROOT, "keys-absent"), issuersFile: join(ROOT, "policies/issuers.yaml"), caCertFile: undefined })).not.toEqual([]);

@@ -162,7 +162,7 @@ describe("deploy/kubernetes: the policy ConfigMap", () => {
     try {
       for (const [file, text] of Object.entries(data)) await writeFile(join(dir, file), text);
       const issuers = await loadIssuerConfigs(join(dir, "issuers.yaml"), String(env.BROKER_ISSUER_URL?.value));
-      await expect(loadPolicySet(dir, { knownIssuers: issuers.map((issuer) => issuer.id), trustDomain: String(env.BROKER_TRUST_DOMAIN?.value) })).resolves.toBeDefined();
+      await expect(loadPolicySet(dir, { knownIssuers: issuers.map((issuer) => ({ id: issuer.id, profile: issuer.profile })), trustDomain: String(env.BROKER_TRUST_DOMAIN?.value) })).resolves.toBeDefined();
       expect(await findDevelopmentMaterial({ keysDir: join(dir, "keys"), issuersFile: join(dir, "issuers.yaml"), caCertFile: undefined })).toEqual([]);
     } finally {
       await rm(dir, { recursive: true, force: true });
