@@ -5,6 +5,7 @@ import type { CelBindings, CelProgram } from "./cel.js";
 import { parseSpiffeId } from "../identity/spiffe-id.js";
 import { WORKLOAD_ID_PATTERN } from "./policy-schema.js";
 import type { PolicyFile } from "./policy-schema.js";
+import { summarizePolicy } from "./policy-summary.js";
 import type {
   ClaimValue,
   Delegation,
@@ -13,6 +14,7 @@ import type {
   GrantLimits,
   Narrow,
   NarrowedRequest,
+  PolicySummary,
   PrincipalContext,
   RequestContext,
 } from "./types.js";
@@ -37,6 +39,8 @@ export type PolicyOutcome =
 export interface CompiledPolicy extends GrantLimits {
   readonly id: string;
   readonly issuer: string;
+  /** Owner, description and grant limits as written, for `PolicySet.describe()`. */
+  readonly summary: PolicySummary;
   /**
    * Evaluates the condition, checks that the grant covers the request (`narrow`: the kernel's
    * attenuation, whose result comes back with the grant), then computes the workload id and extra
@@ -120,6 +124,7 @@ export function compilePolicy(file: PolicyFile, options: CompileOptions = { trus
     maxLifetimeSeconds: file.grant.max_lifetime,
     tokenTypes: Object.freeze([...file.grant.token_types]),
     dnsNames: Object.freeze([...file.grant.dns_names]),
+    summary: summarizePolicy(file),
     match: (subject, request, narrow, bindings = celBindings(subject, request)) => matchPolicy(policy, parts, request, narrow, bindings),
     delegate: (subject, request, bindings = celBindings(subject, request)) => checkDelegation(parts, bindings, request),
     workloadOf(subject, request, bindings = celBindings(subject, request)) {
