@@ -8,6 +8,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Cluster, Redis } from "ioredis";
 import type { Logger } from "pino";
+import { narrowWithin } from "./authorization/attenuate.js";
 import { createPinoAuditSink } from "./audit/pino-audit-sink.js";
 import { buildBroker, type Broker, type BrokerPorts } from "./build-broker.js";
 import type { Config } from "./config.js";
@@ -20,6 +21,7 @@ import { systemClock } from "./lib/clock.js";
 import { globalHttpFetch } from "./lib/http-fetch.js";
 import { BrokerMetrics } from "./metrics/broker-metrics.js";
 import { countingFetch } from "./metrics/instrument.js";
+import { countPolicyReloads } from "./metrics/policy-reloads.js";
 import { PolicyStore } from "./policy/index.js";
 import { MemoryRateLimiter } from "./rate-limit/memory-rate-limiter.js";
 import { openRedisRevocationStore } from "./redis/open-redis-store.js";
@@ -83,16 +85,30 @@ export async function openTrustMaterial(config: Config, logger: Logger, metrics:
     onIssuerKeyRefused: (issuer) => metrics.issuerKeysRefused.inc({ issuer }),
     allowLoopbackHttpJwksUri: !config.production,
   });
-  const policies = await PolicyStore.open({
-    dir: config.policyDir,
-    knownIssuers: verifier.issuerIds(),
-    trustDomain: config.trustDomain,
-    log: logger.child({ component: "policy" }),
-  });
+  const policies = await openPolicies(config, verifier, logger);
+  countPolicyReloads(policies, metrics, systemClock);
   if (config.watchPolicies) policies.watch();
   // Every replica follows a key rotation by itself: file events plus a periodic check (keys/README.md).
   keys.watch();
   return { keys, verifier, policies };
+}
+
+/**
+ * The policy store over BROKER_POLICY_DIR, gated by its fixtures unless BROKER_POLICY_FIXTURES=off.
+ * The gate narrows with the kernel's attenuation and no lifetime cap, exactly as
+ * `broker policy test` does, so a set that passes in CI passes here.
+ */
+async function openPolicies(config: Config, verifier: TokenVerifier, logger: Logger): Promise<PolicyStore> {
+  const log = logger.child({ component: "policy" });
+  const gated = config.policyFixtures === "required";
+  if (!gated) log.warn({ dir: config.policyDir }, "BROKER_POLICY_FIXTURES=off: policy sets are put in force without running their fixtures");
+  return PolicyStore.open({
+    dir: config.policyDir,
+    knownIssuers: verifier.issuerIds(),
+    trustDomain: config.trustDomain,
+    log,
+    ...(gated ? { fixtures: { narrow: narrowWithin(Number.POSITIVE_INFINITY) } } : {}),
+  });
 }
 
 /** Revocation state, the rate limiter and the X.509-SVID CA. */

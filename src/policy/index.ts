@@ -6,3 +6,6 @@ export { PolicyStore } from "./policy-store.js";
 export type { PolicyStoreOptions, ReloadResult } from "./policy-store.js";
 export { runPolicyFixtures, FIXTURE_FILE_SUFFIX } from "./fixtures.js";
 export type { FixtureResult } from "./fixtures.js";
+export { checkFixtures, DEFAULT_FIXTURE_REQUIREMENT, FIXTURE_REQUIREMENTS, FixtureGateError, readFixtureFolder } from "./fixture-gate.js";
+export type { FixtureRequirement } from "./fixture-gate.js";
+export { coverageGaps, policyFileNames } from "./fixture-coverage.js";
