@@ -53,16 +53,35 @@ export async function readFixtureFolder(dir: string): Promise<FixtureFolder> {
  * gap. A folder with policies and no fixtures fails by the coverage rule; an empty set passes.
  */
 export async function checkFixtures(dir: string, set: PolicySet, folder: FixtureFolder, narrow: Narrow): Promise<number> {
-  const results = runFixtureSources(folder.sources, set, narrow);
-  const issues: PolicyLoadIssue[] = results
-    .filter((result) => !result.passed)
-    .map((result) => ({
-      file: result.file,
-      policyId: undefined,
-      path: "",
-      message: result.name === "(file)" ? `unreadable fixture file (${result.message.replaceAll("\n", "; ")})` : `fixture "${result.name}" failed: ${result.message}`,
-    }));
-  issues.push(...coverageGaps(set.policyIds, results, await policyFileNames(dir)));
+  const verdict = await judgeFixtures(dir, set, folder.sources, narrow);
+  const issues = [...verdict.failures, ...verdict.gaps];
   if (issues.length > 0) throw new FixtureGateError(issues);
-  return results.length;
+  return verdict.cases;
+}
+
+/** A fixture file that cannot be read (`unreadable`), or a case whose decision differs from its `expect` (`failed`). */
+export interface FixtureFailure extends PolicyLoadIssue {
+  readonly kind: "unreadable" | "failed";
+}
+
+/** What the fixtures say of a set, as issues (`broker policy lint` reports them too). */
+export interface FixtureVerdict {
+  /** In the order the files ran: `file: fixture "name" failed: what differed`, or `file: unreadable fixture file (…)`. */
+  readonly failures: readonly FixtureFailure[];
+  /** Policies without a passing allow or deny case: `file [id]: no allow fixture`. */
+  readonly gaps: readonly PolicyLoadIssue[];
+  readonly cases: number;
+}
+
+/** Runs the fixtures against `set`: what failed, which policies they leave uncovered, how many cases ran. */
+export async function judgeFixtures(dir: string, set: PolicySet, sources: readonly FixtureSource[], narrow: Narrow): Promise<FixtureVerdict> {
+  const results = runFixtureSources(sources, set, narrow);
+  const failures: FixtureFailure[] = results
+    .filter((result) => !result.passed)
+    .map((result) =>
+      result.name === "(file)"
+        ? { kind: "unreadable", file: result.file, policyId: undefined, path: "", message: `unreadable fixture file (${result.message.replaceAll("\n", "; ")})` }
+        : { kind: "failed", file: result.file, policyId: undefined, path: "", message: `fixture "${result.name}" failed: ${result.message}` },
+    );
+  return { failures, gaps: coverageGaps(set.policyIds, results, await policyFileNames(dir)), cases: results.length };
 }

@@ -4,8 +4,8 @@ export { loadPolicySet, createPolicySet, PolicyLoadError } from "./load-policies
 export type { LoadPolicyOptions, PolicyLoadIssue } from "./load-policies.js";
 export { PolicyStore } from "./policy-store.js";
 export type { PolicyStoreOptions, ReloadResult } from "./policy-store.js";
-export { runPolicyFixtures, FIXTURE_FILE_SUFFIX } from "./fixtures.js";
+export { readFixtureSources, runPolicyFixtures, FIXTURE_FILE_SUFFIX } from "./fixtures.js";
 export type { FixtureResult } from "./fixtures.js";
-export { checkFixtures, DEFAULT_FIXTURE_REQUIREMENT, FIXTURE_REQUIREMENTS, FixtureGateError, readFixtureFolder } from "./fixture-gate.js";
-export type { FixtureRequirement } from "./fixture-gate.js";
+export { checkFixtures, DEFAULT_FIXTURE_REQUIREMENT, FIXTURE_REQUIREMENTS, FixtureGateError, judgeFixtures, readFixtureFolder } from "./fixture-gate.js";
+export type { FixtureFailure, FixtureRequirement, FixtureVerdict } from "./fixture-gate.js";
 export { coverageGaps, policyFileNames } from "./fixture-coverage.js";
