@@ -2,7 +2,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 
 /**
  * Every metric the broker exports (Prometheus text format at GET /metrics). Label values come
- * only from closed sets (error codes, route patterns, configured policy ids and issuer hosts):
+ * only from closed sets (error codes, route patterns, configured policy ids and issuer hosts, the
+ * version of the policy set in force: one series at a time):
  * never a workload id, token, serial or client address, so cardinality stays bounded.
  */
 export class BrokerMetrics {
