@@ -118,6 +118,8 @@ async function main(): Promise<void> {
   const policyDir = join(work, "policies");
   await mkdir(policyDir);
   await cp(join(ROOT, "policies/local-dev.policy.yaml"), join(policyDir, "local-dev.policy.yaml"));
+  // Its fixtures too: the broker puts a policy in force only with them (BROKER_POLICY_FIXTURES).
+  await cp(join(ROOT, "policies/local-dev.test.yaml"), join(policyDir, "local-dev.test.yaml"));
   await writeFile(
     join(policyDir, "issuers.yaml"),
     `issuers:\n  - id: local-dev\n    issuer: ${DEV_ISSUER}\n    profile: oidc\n    keys: { jwks_file: ${devIssuerPaths(keysDir).jwks} }\n    algorithms: [ES256]\n    max_token_age: 1h\n`,

@@ -89,6 +89,8 @@ async function main(): Promise<void> {
     BROKER_CA_KEY: ca.key,
     BROKER_TRUST_DOMAIN: TRUST_DOMAIN,
     BROKER_WATCH_POLICIES: "false",
+    // The bench's policies carry no fixtures; the gate runs only when a set loads, never per request.
+    BROKER_POLICY_FIXTURES: "off",
     // Every request comes from 127.0.0.1 for one workload: the default limits would refuse most of
     // them. Off here; the deployed shape (below) turns them on with budgets above the load.
     BROKER_RATE_LIMIT_CLIENT: "off",

@@ -7,6 +7,7 @@ import { TRUST_DOMAIN_NAME } from "./identity/spiffe-id.js";
 import { DEFAULT_VERIFIED_TOKEN_CACHE } from "./identity/verified-token-cache.js";
 import { parseDurationSeconds } from "./lib/durations.js";
 import { DEFAULT_TRUST_DOMAIN } from "./policy/compile-policy.js";
+import { DEFAULT_FIXTURE_REQUIREMENT, FIXTURE_REQUIREMENTS, type FixtureRequirement } from "./policy/fixture-gate.js";
 import { B64TOKEN } from "./protocol/authorization-header.js";
 import { DEFAULT_HOST, DEFAULT_KEYS_DIR, DEFAULT_POLICY_DIR, DEFAULT_PORT, defaultBrokerUrl, TOKEN_LIFETIME_CEILING_SECONDS } from "./protocol/broker-defaults.js";
 import { isScopeToken } from "./protocol/scope.js";
@@ -34,6 +35,8 @@ export interface Config {
   readonly headersTimeoutMs: number;
   readonly shutdownGraceMs: number;
   readonly watchPolicies: boolean;
+  /** `required`: a policy set is put in force only when its fixtures pass and cover every policy; `off`: untested. */
+  readonly policyFixtures: FixtureRequirement;
   /** Least time between two fetches of one issuer's JWKS (unknown `kid` refetch), ms. */
   readonly jwksRefetchCooldownMs: number;
   /** How long fetched issuer keys are used before a background refresh, ms. */
@@ -145,6 +148,7 @@ const envSchema = z.object({
   BROKER_HEADERS_TIMEOUT: duration("BROKER_HEADERS_TIMEOUT", "5s", 300),
   BROKER_SHUTDOWN_GRACE: duration("BROKER_SHUTDOWN_GRACE", "10s", 300),
   BROKER_WATCH_POLICIES: flag("true"),
+  BROKER_POLICY_FIXTURES: z.enum(FIXTURE_REQUIREMENTS).default(DEFAULT_FIXTURE_REQUIREMENT),
   BROKER_JWKS_REFETCH_COOLDOWN: duration("BROKER_JWKS_REFETCH_COOLDOWN", secondsText(DEFAULT_REMOTE_JWKS_LIMITS.cooldownMs / 1000), 3600),
   BROKER_JWKS_CACHE_MAX_AGE: duration("BROKER_JWKS_CACHE_MAX_AGE", secondsText(DEFAULT_REMOTE_JWKS_LIMITS.cacheMaxAgeMs / 1000), 86_400),
   BROKER_TOKEN_CACHE_TTL: z
@@ -279,6 +283,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     headersTimeoutMs: e.BROKER_HEADERS_TIMEOUT * 1000,
     shutdownGraceMs: e.BROKER_SHUTDOWN_GRACE * 1000,
     watchPolicies: e.BROKER_WATCH_POLICIES,
+    policyFixtures: e.BROKER_POLICY_FIXTURES,
     jwksRefetchCooldownMs: e.BROKER_JWKS_REFETCH_COOLDOWN * 1000,
     jwksCacheMaxAgeMs: e.BROKER_JWKS_CACHE_MAX_AGE * 1000,
     verifiedTokenCacheSeconds: e.BROKER_TOKEN_CACHE_TTL,

@@ -8,6 +8,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Cluster, Redis } from "ioredis";
 import type { Logger } from "pino";
+import { narrowWithin } from "./authorization/attenuate.js";
 import { createPinoAuditSink } from "./audit/pino-audit-sink.js";
 import { buildBroker, type Broker, type BrokerPorts } from "./build-broker.js";
 import type { Config } from "./config.js";
@@ -21,6 +22,7 @@ import { globalHttpFetch } from "./lib/http-fetch.js";
 import { BrokerMetrics } from "./metrics/broker-metrics.js";
 import { countingFetch } from "./metrics/instrument.js";
 import { packageVersion } from "./lib/package-version.js";
+import { countPolicyReloads } from "./metrics/policy-reloads.js";
 import { PolicyStore } from "./policy/index.js";
 import { MemoryRateLimiter } from "./rate-limit/memory-rate-limiter.js";
 import { openRedisRevocationStore } from "./redis/open-redis-store.js";
@@ -84,12 +86,8 @@ export async function openTrustMaterial(config: Config, logger: Logger, metrics:
     onIssuerKeyRefused: (issuer) => metrics.issuerKeysRefused.inc({ issuer }),
     allowLoopbackHttpJwksUri: !config.production,
   });
-  const policies = await PolicyStore.open({
-    dir: config.policyDir,
-    knownIssuers: verifier.issuers(),
-    trustDomain: config.trustDomain,
-    log: logger.child({ component: "policy" }),
-  });
+  const policies = await openPolicies(config, verifier, logger);
+  countPolicyReloads(policies, metrics, systemClock);
   if (config.watchPolicies) policies.watch();
   // Every replica follows a key rotation by itself: file events plus a periodic check (keys/README.md).
   keys.watch();
@@ -109,6 +107,24 @@ async function withDevelopmentAdminSecret(config: Config, logger: Logger): Promi
   if (created) logger.warn({ file, howTo }, "DEVELOPMENT ADMIN SECRET GENERATED: the admin API (broker revoke, revocations list, unblock) takes it as BROKER_ADMIN_TOKEN; set BROKER_ADMIN_SECRET in production");
   else logger.info({ file, howTo }, "admin API: development admin secret in use");
   return { ...config, adminSecret: secret };
+}
+
+/**
+ * The policy store over BROKER_POLICY_DIR, gated by its fixtures unless BROKER_POLICY_FIXTURES=off.
+ * The gate narrows with the kernel's attenuation and no lifetime cap, exactly as
+ * `broker policy test` does, so a set that passes in CI passes here.
+ */
+async function openPolicies(config: Config, verifier: TokenVerifier, logger: Logger): Promise<PolicyStore> {
+  const log = logger.child({ component: "policy" });
+  const gated = config.policyFixtures === "required";
+  if (!gated) log.warn({ dir: config.policyDir }, "BROKER_POLICY_FIXTURES=off: policy sets are put in force without running their fixtures");
+  return PolicyStore.open({
+    dir: config.policyDir,
+    knownIssuers: verifier.issuers(),
+    trustDomain: config.trustDomain,
+    log,
+    ...(gated ? { fixtures: { narrow: narrowWithin(Number.POSITIVE_INFINITY) } } : {}),
+  });
 }
 
 /** Revocation state, the rate limiter and the X.509-SVID CA. */

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { writeFileAtomic } from "../lib/atomic-file.js";
 import { DEFAULT_POLICY_DIR } from "../protocol/broker-defaults.js";
 import { generatePolicySchemas } from "./policy-json-schema.js";
+import { lintCoverage } from "./policy-coverage.js";
 import { lintPolicies } from "./policy-lint.js";
 import { testPolicies } from "./policy-test.js";
 
@@ -10,6 +11,13 @@ interface PolicyFolderOptions {
   readonly dir: string;
   readonly issuers?: string;
   readonly trustDomain?: string;
+}
+
+/** `--require-owner` (true), or BROKER_POLICY_REQUIRE_OWNER read as the broker reads a flag: true, 1, false, 0. */
+function requireOwner(value: boolean | string | undefined): boolean {
+  if (typeof value === "boolean" || value === undefined || value === "") return value === true;
+  if (["true", "1", "false", "0"].includes(value)) return value === "true" || value === "1";
+  throw new Error(`BROKER_POLICY_REQUIRE_OWNER: must be true, false, 1 or 0 (got ${JSON.stringify(value)})`);
 }
 
 /** The options every command that loads a policy folder takes. */
@@ -40,11 +48,22 @@ export function addPolicyTools(policy: Command): void {
     },
   );
 
-  withPolicyFolder(policy.command("lint").description("load and compile every policy and fixture file without running fixtures; print every problem"))
-    .action(async (options: PolicyFolderOptions) => {
+  withPolicyFolder(
+    policy
+      .command("lint")
+      .description("load and compile every policy and fixture file, run the fixtures, and print every problem: failing cases, policies without an allow or a deny fixture")
+      .option("--require-owner", "a policy without `owner` is a problem (default: BROKER_POLICY_REQUIRE_OWNER)", process.env.BROKER_POLICY_REQUIRE_OWNER),
+  )
+    .action(async (options: PolicyFolderOptions & { readonly requireOwner?: boolean | string }) => {
       const dir = resolve(options.dir);
       try {
-        const { problems, warnings } = await lintPolicies(dir, resolve(options.issuers ?? join(dir, "issuers.yaml")), options.trustDomain);
+        const issuersFile = resolve(options.issuers ?? join(dir, "issuers.yaml"));
+        const linted = await lintPolicies(dir, issuersFile, options.trustDomain);
+        const { warnings } = linted;
+        const problems = [
+          ...linted.problems,
+          ...(await lintCoverage(dir, issuersFile, { trustDomain: options.trustDomain, requireOwner: requireOwner(options.requireOwner) })),
+        ];
         for (const problem of problems) process.stdout.write(`${problem}\n`);
         // Warnings do not fail the run: they point at what the type checker cannot see.
         for (const warning of warnings) process.stdout.write(`warning: ${warning}\n`);

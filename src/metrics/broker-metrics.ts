@@ -7,7 +7,8 @@ export interface BuildInfo {
 
 /**
  * Every metric the broker exports (Prometheus text format at GET /metrics). Label values come
- * only from closed sets (error codes, route patterns, configured policy ids and issuer hosts):
+ * only from closed sets (error codes, route patterns, configured policy ids and issuer hosts, the
+ * version of the policy set in force: one series at a time):
  * never a workload id, token, serial or client address, so cardinality stays bounded.
  */
 export class BrokerMetrics {
@@ -50,6 +51,13 @@ export class BrokerMetrics {
   readonly rateLimited = this.counter("broker_rate_limited_total", "Requests refused with 429 by a rate limit, by limit (client address or workload).", ["limit"] as const);
 
   readonly shed = this.counter("broker_load_shed_total", "Requests refused with 503 because the bounded work queue was full, by work (token, x509_svid).", ["work"] as const);
+
+  readonly policyReloads = this.counter("broker_policy_reloads_total", "Policy reloads (file change, periodic check, SIGHUP), by outcome: applied (a new set in force), unchanged, failed (invalid, or refused by its fixtures: the previous set stays).", ["outcome"] as const);
+
+  /** One series at a time: the version of the policy set in force (value 1). */
+  readonly policySetInfo = new Gauge({ name: "broker_policy_set_info", help: "The policy set in force, by version (sha256 of its files); always 1.", labelNames: ["version"] as const, registers: [this.registry] });
+
+  readonly policySetLoaded = new Gauge({ name: "broker_policy_set_loaded_timestamp_seconds", help: "When the policy set in force was put in force (Unix seconds).", registers: [this.registry] });
 
   readonly storeDuration = this.histogram("broker_revocation_store_duration_seconds", "Revocation store call latency by operation.", ["operation"] as const, [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1]);
 
@@ -126,6 +134,13 @@ export class BrokerMetrics {
         },
       });
     }
+  }
+
+  /** Records the policy set now in force: its version replaces the previous one, never adds to it. */
+  policySetInForce(version: string, sinceSeconds: number): void {
+    this.policySetInfo.reset();
+    this.policySetInfo.set({ version }, 1);
+    this.policySetLoaded.set(sinceSeconds);
   }
 
   /** A counter in this registry; its labels come from closed sets only (see above). */

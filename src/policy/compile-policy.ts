@@ -6,6 +6,7 @@ import { compileExpressions, spiffeIdProblem } from "./compile-expressions.js";
 import type { CompileIssue, Programs } from "./compile-expressions.js";
 import { WORKLOAD_ID_PATTERN } from "./policy-schema.js";
 import type { PolicyFile } from "./policy-schema.js";
+import { summarizePolicy } from "./policy-summary.js";
 import type {
   ClaimValue,
   Delegation,
@@ -14,6 +15,7 @@ import type {
   GrantLimits,
   Narrow,
   NarrowedRequest,
+  PolicySummary,
   PrincipalContext,
   RequestContext,
 } from "./types.js";
@@ -38,6 +40,8 @@ export type PolicyOutcome =
 export interface CompiledPolicy extends GrantLimits {
   readonly id: string;
   readonly issuer: string;
+  /** Owner, description and grant limits as written, for `PolicySet.describe()`. */
+  readonly summary: PolicySummary;
   /**
    * Evaluates the condition, checks that the grant covers the request (`narrow`: the kernel's
    * attenuation, whose result comes back with the grant), then computes the workload id and extra
@@ -102,6 +106,7 @@ export function compilePolicy(file: PolicyFile, options: CompileOptions = { trus
     maxLifetimeSeconds: file.grant.max_lifetime,
     tokenTypes: Object.freeze([...file.grant.token_types]),
     dnsNames: Object.freeze([...file.grant.dns_names]),
+    summary: summarizePolicy(file),
     match: (subject, request, narrow, bindings = celBindings(subject, request)) => matchPolicy(policy, parts, request, narrow, bindings),
     delegate: (subject, request, bindings = celBindings(subject, request)) => checkDelegation(parts, bindings, request),
     workloadOf(subject, request, bindings = celBindings(subject, request)) {

@@ -14,6 +14,15 @@ export const FIXTURE_FILE_SUFFIX = ".test.yaml";
 /** Lifetime given to a fixture's subject token when its claims carry no `exp`. */
 const DEFAULT_TOKEN_SECONDS = 300;
 
+/**
+ * The policies a passing case exercised: an allow covers the policy that granted it; a deny
+ * covers every policy evaluated for it (each was tried and refused the request).
+ */
+export interface FixtureCoverage {
+  readonly outcome: "allow" | "deny";
+  readonly policyIds: readonly string[];
+}
+
 /** The outcome of one fixture case (or of an unreadable fixture file, with name "(file)"). */
 export interface FixtureResult {
   readonly name: string;
@@ -21,6 +30,14 @@ export interface FixtureResult {
   readonly passed: boolean;
   /** "ok", or what differed and why the decision came out as it did. */
   readonly message: string;
+  /** What a passing case covers; undefined for a failing case, which covers nothing. */
+  readonly covers?: FixtureCoverage;
+}
+
+/** One fixture file as read: its name in the folder and its text. */
+export interface FixtureSource {
+  readonly file: string;
+  readonly text: string;
 }
 
 /**
@@ -30,15 +47,24 @@ export interface FixtureResult {
  * caller so that fixtures see requests narrowed exactly as the broker narrows them.
  */
 export async function runPolicyFixtures(dir: string, policySet: PolicySet, narrow: Narrow): Promise<FixtureResult[]> {
+  return runFixtureSources(await readFixtureSources(dir), policySet, narrow);
+}
+
+/** Every `*.test.yaml` in `dir`, sorted by name (code-unit order, as policies load). */
+export async function readFixtureSources(dir: string): Promise<FixtureSource[]> {
   const entries = await readdir(dir, { withFileTypes: true });
   const files = entries
     .filter((entry) => entry.isFile() && entry.name.endsWith(FIXTURE_FILE_SUFFIX))
     .map((entry) => entry.name)
     .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return Promise.all(files.map(async (file) => ({ file, text: await readFile(join(dir, file), "utf8") })));
+}
 
+/** {@link runPolicyFixtures} over fixture files already read. */
+export function runFixtureSources(sources: readonly FixtureSource[], policySet: PolicySet, narrow: Narrow): FixtureResult[] {
   const results: FixtureResult[] = [];
-  for (const file of files) {
-    const yaml = parseYaml(await readFile(join(dir, file), "utf8"));
+  for (const { file, text } of sources) {
+    const yaml = parseYaml(text);
     const parsed = yaml.ok ? fixtureFileSchema.safeParse(yaml.value) : undefined;
     if (!yaml.ok || parsed === undefined || !parsed.success) {
       const issues = !yaml.ok ? yaml.issues : parsed !== undefined && !parsed.success ? zodIssues(parsed.error) : [];
@@ -49,7 +75,12 @@ export async function runPolicyFixtures(dir: string, policySet: PolicySet, narro
       const { subject, request } = fixtureInputs(testCase);
       const decision = policySet.evaluate(subject, request, narrow);
       const problems = compare(testCase, decision);
-      results.push({ name: testCase.name, file, passed: problems.length === 0, message: problems.length === 0 ? "ok" : problems.join("; ") });
+      if (problems.length > 0) {
+        results.push({ name: testCase.name, file, passed: false, message: problems.join("; ") });
+        continue;
+      }
+      const covers: FixtureCoverage = decision.allow ? { outcome: "allow", policyIds: [decision.grant.policyId] } : { outcome: "deny", policyIds: decision.evaluated };
+      results.push({ name: testCase.name, file, passed: true, message: "ok", covers });
     }
   }
   return results;

@@ -115,9 +115,11 @@ export async function loadPolicySet(dir: string, options: LoadPolicyOptions): Pr
 /** Wraps compiled policies as an immutable {@link PolicySet}. */
 export function createPolicySet(policies: readonly CompiledPolicy[], version: string): PolicySet {
   const frozen = Object.freeze([...policies]);
+  const summaries = Object.freeze(frozen.map((policy) => policy.summary));
   return Object.freeze({
     version,
     policyIds: Object.freeze(frozen.map((policy) => policy.id)),
+    describe: () => summaries,
     evaluate: (subject, request, narrow) => evaluatePolicies(frozen, subject, request, narrow),
     delegate: (policyId, subject, request) => {
       const policy = frozen.find((candidate) => candidate.id === policyId);

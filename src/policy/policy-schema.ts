@@ -6,6 +6,9 @@ import { SCOPE_TOKEN } from "../protocol/scope.js";
 /** Policy ids: short, lowercase, usable in file names, logs and metrics labels. */
 const POLICY_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
+/** An owner is a team name or a contact (an address, a channel), not prose. */
+const MAX_OWNER_LENGTH = 200;
+
 /** Longest lifetime a policy may grant; the broker's global cap may lower it further at issue time. */
 const MAX_POLICY_LIFETIME_SECONDS = 3600;
 
@@ -138,6 +141,8 @@ function typesOf(grant: { token_types: readonly string[] }): readonly string[] {
 export const policyFileSchema = z.strictObject({
   id: z.string().regex(POLICY_ID_PATTERN, "must match [a-z0-9][a-z0-9-]{0,62}"),
   description: z.string().max(1000).optional(),
+  /** The team or contact answerable for the policy (inventories show it; `policy lint --require-owner` demands it). */
+  owner: z.string().trim().min(1, "must name a team or contact").max(MAX_OWNER_LENGTH).optional(),
   issuer: z.string().min(1),
   condition: celSource,
   grant: grantSchema,

@@ -2,9 +2,11 @@ import { watch } from "node:fs";
 import type { FSWatcher } from "node:fs";
 import type { Log } from "../lib/log.js";
 import { silentLog } from "../lib/log.js";
+import { checkFixtures, FixtureGateError, readFixtureFolder } from "./fixture-gate.js";
+import { FIXTURE_FILE_SUFFIX } from "./fixtures.js";
 import { loadPolicySet, PolicyLoadError, POLICY_FILE_SUFFIX } from "./load-policies.js";
 import type { KnownIssuer, PolicyLoadIssue } from "./load-policies.js";
-import type { PolicySet } from "./types.js";
+import type { Narrow, PolicySet } from "./types.js";
 import { formatIssue } from "./yaml-source.js";
 
 export interface PolicyStoreOptions {
@@ -16,12 +18,26 @@ export interface PolicyStoreOptions {
   readonly log?: Log;
   /** Quiet time after the last file event before reloading: editors write in several steps. */
   readonly debounceMs?: number;
+  /**
+   * The fixtures gate (BROKER_POLICY_FIXTURES=required): every set, at open and on each reload,
+   * must pass every `*.test.yaml` beside it and have an allow and a deny fixture per policy
+   * before it is put in force. `narrow` is the kernel's attenuation without a lifetime cap, as
+   * `broker policy test` runs. Undefined: no gate.
+   */
+  readonly fixtures?: { readonly narrow: Narrow };
 }
 
 /** What a reload did. On failure the previous set stays in force. */
 export type ReloadResult =
   | { readonly ok: true; readonly version: string; readonly changed: boolean }
-  | { readonly ok: false; readonly version: string; readonly errors: readonly string[]; readonly issues: readonly PolicyLoadIssue[] };
+  | {
+      readonly ok: false;
+      readonly version: string;
+      /** `load`: the files do not make a valid set; `fixtures`: a valid set its fixtures refused. */
+      readonly stage: "load" | "fixtures";
+      readonly errors: readonly string[];
+      readonly issues: readonly PolicyLoadIssue[];
+    };
 
 const DEFAULT_DEBOUNCE_MS = 200;
 
@@ -42,22 +58,31 @@ export class PolicyStore {
   private interval: NodeJS.Timeout | undefined;
   private lastFailure: string | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Digest of the fixture files the set in force last passed: unchanged set and fixtures need no new run. */
+  private fixturesPassed: string | undefined;
   private readonly listeners = new Set<(result: ReloadResult) => void>();
 
   private constructor(
     private readonly options: PolicyStoreOptions,
     initial: PolicySet,
+    fixturesPassed: string | undefined,
   ) {
     this.set = initial;
+    this.fixturesPassed = fixturesPassed;
     this.log = options.log ?? silentLog;
     this.debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS;
   }
 
-  /** Loads the initial set; throws {@link PolicyLoadError} when it is invalid (the broker must not start). */
+  /**
+   * Loads the initial set and, with the gate, runs its fixtures; throws {@link PolicyLoadError}
+   * when the set is invalid, or its subclass {@link FixtureGateError} when its fixtures fail or
+   * leave a policy uncovered: the broker must not start on either.
+   */
   static async open(options: PolicyStoreOptions): Promise<PolicyStore> {
     const initial = await loadPolicySet(options.dir, { knownIssuers: options.knownIssuers, trustDomain: options.trustDomain });
-    options.log?.info({ policyVersion: initial.version, policies: initial.policyIds.length }, "policies loaded");
-    return new PolicyStore(options, initial);
+    const gated = await gate(options, initial);
+    options.log?.info({ policyVersion: initial.version, policies: initial.policyIds.length, fixtures: gated?.cases ?? "off" }, "policies loaded");
+    return new PolicyStore(options, initial, gated?.digest);
   }
 
   /** The set in force now. Take it once per decision. */
@@ -86,7 +111,7 @@ export class PolicyStore {
     this.interval.unref();
     this.watcher = watch(this.options.dir, (_event, filename) => {
       // filename may be null on some platforms: then reload to be safe.
-      if (filename !== null && !filename.endsWith(POLICY_FILE_SUFFIX)) return;
+      if (filename !== null && !filename.endsWith(POLICY_FILE_SUFFIX) && !filename.endsWith(FIXTURE_FILE_SUFFIX)) return;
       this.schedule();
     });
     this.watcher.on("error", (error) => this.log.error({ err: error, dir: this.options.dir }, "policy directory watch failed"));
@@ -115,20 +140,24 @@ export class PolicyStore {
     try {
       const fresh = await loadPolicySet(this.options.dir, { knownIssuers: this.options.knownIssuers, trustDomain: this.options.trustDomain });
       const changed = fresh.version !== this.set.version;
+      // Before the swap: a set its fixtures refuse never decides a request.
+      const gated = await gate(this.options, fresh, changed ? undefined : this.fixturesPassed);
       if (changed) this.set = fresh;
+      if (gated !== undefined) this.fixturesPassed = gated.digest;
       this.lastFailure = undefined;
       result = { ok: true, version: fresh.version, changed };
-      if (changed) this.log.info({ policyVersion: fresh.version, policies: fresh.policyIds.length }, "policies reloaded");
+      if (changed) this.log.info({ policyVersion: fresh.version, policies: fresh.policyIds.length, fixtures: gated?.cases ?? "off" }, "policies reloaded");
     } catch (error) {
       const issues: readonly PolicyLoadIssue[] =
         error instanceof PolicyLoadError
           ? error.issues
           : [{ file: this.options.dir, policyId: undefined, path: "", message: error instanceof Error ? error.message : String(error) }];
       const errors = issues.map((issue) => formatIssue(issue.file, issue.policyId, issue));
-      result = { ok: false, version: this.set.version, errors, issues };
+      const stage = error instanceof FixtureGateError ? "fixtures" : "load";
+      result = { ok: false, version: this.set.version, stage, errors, issues };
       // The periodic check would repeat the same failure every interval: say it once per change.
       const failure = errors.join("\n");
-      if (failure !== this.lastFailure) this.log.error({ policyVersion: this.set.version, errors }, "policy reload failed; keeping the previous set");
+      if (failure !== this.lastFailure) this.log.error({ policyVersion: this.set.version, stage, errors }, "policy reload failed; keeping the previous set");
       this.lastFailure = failure;
     }
     for (const listener of this.listeners) {
@@ -140,4 +169,16 @@ export class PolicyStore {
     }
     return result;
   }
+}
+
+/**
+ * Runs the fixtures gate over `set` when the store has one: the fixture files' digest and case
+ * count, or undefined without a gate. When `passed` is the digest the same set already passed
+ * with, the files are only read, not run again (the periodic check costs a read, not a run).
+ */
+async function gate(options: PolicyStoreOptions, set: PolicySet, passed?: string): Promise<{ digest: string; cases: number | "unchanged" } | undefined> {
+  if (options.fixtures === undefined) return undefined;
+  const folder = await readFixtureFolder(options.dir);
+  if (folder.digest === passed) return { digest: folder.digest, cases: "unchanged" };
+  return { digest: folder.digest, cases: await checkFixtures(options.dir, set, folder, options.fixtures.narrow) };
 }

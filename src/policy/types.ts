@@ -131,11 +131,36 @@ export type Decision =
     }
   | { readonly allow: false; readonly reason: DenialReason; readonly evaluated: readonly string[]; readonly details: readonly string[] };
 
+/**
+ * A policy as a reviewer or an inventory sees it: what it is for, who owns it, and the most it
+ * may grant. Read-only facts from the policy file; nothing here is evaluated.
+ */
+export interface PolicySummary {
+  readonly id: string;
+  /** Configured issuer id (issuers.yaml) whose tokens the policy applies to. */
+  readonly issuer: string;
+  /** `owner`: the team or contact answerable for the policy; undefined when the file names none. */
+  readonly owner: string | undefined;
+  /** `description`: what the policy is for; undefined when the file has none. */
+  readonly description: string | undefined;
+  /** Audiences and resources the grant allows. */
+  readonly audiences: readonly string[];
+  readonly scopes: readonly string[];
+  readonly tokenTypes: readonly GrantedTokenType[];
+  readonly maxLifetimeSeconds: number;
+  /** Whether an actor_token may act for the subject, and the longest `act` chain (0 when not allowed). */
+  readonly delegation: { readonly allowed: boolean; readonly maxChainDepth: number };
+  /** `grant.workload_id` as written; undefined when `workload_id_expr` computes it per request. */
+  readonly workloadId: string | undefined;
+}
+
 /** One loaded, compiled, immutable set of policies. */
 export interface PolicySet {
   /** Content hash of the source files, for logs and /readyz. */
   readonly version: string;
   readonly policyIds: readonly string[];
+  /** Every policy of the set, in load (evaluation) order, as {@link PolicySummary} facts. */
+  describe(): readonly PolicySummary[];
   /** `narrow` decides whether a grant covers the request (the kernel's attenuation). */
   evaluate(subject: VerifiedSubject, request: RequestContext, narrow: Narrow): Decision;
   /**

@@ -55,6 +55,11 @@ describe("broker policy lint: types", () => {
 
   it("warns about a condition that reads only claims, and exits 0", async () => {
     await writeFile(join(dir, "claims.policy.yaml"), policy("claims-only", '  claims.repository_id == "123456789"'));
+    // The policy is covered by an allow and a deny fixture: the warning is then the only thing lint says.
+    const identity = { issuer: "github-actions", profile: "github-actions", iss: "https://token.actions.githubusercontent.com", subject: "repo:o/r:ref:refs/heads/main" };
+    const testCase = (name: string, repositoryId: string, allow: boolean) =>
+      `  - name: ${name}\n    now: 2030-01-01T00:00:00Z\n    identity: ${JSON.stringify(identity)}\n    claims: { repository_id: "${repositoryId}" }\n    request: { audiences: [https://deploy.example.com] }\n    expect: { allow: ${allow} }\n`;
+    await writeFile(join(dir, "claims.test.yaml"), `policy_tests:\n${testCase("the repository", "123456789", true)}${testCase("another repository", "1", false)}`);
     const run = lint();
     expect(run.status, run.stdout + run.stderr).toBe(0);
     expect(run.stdout).toMatch(/^warning: claims\.policy\.yaml:4:3 \[claims-only\] condition: reads `claims` and never `identity`/m);

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { generatePolicySchemas, POLICY_DESCRIPTIONS, propertyAt } from "../../src/cli/policy-json-schema.js";
+import { lintCoverage } from "../../src/cli/policy-coverage.js";
 import { lintPolicies } from "../../src/cli/policy-lint.js";
 import { CLI_ARGS } from "../support/compiled-broker.js";
 import { ROOT } from "../support/repo-root.js";
@@ -103,8 +104,89 @@ describe("broker policy lint", () => {
     const cli = (policyDir: string) => spawnSync(process.execPath, [...CLI_ARGS, "policy", "lint", "--dir", policyDir], { cwd: ROOT, encoding: "utf8" });
     const failing = cli(dir);
     expect(failing.status).toBe(1);
-    expect(failing.stdout).toMatch(/no policy has id "missing"[\s\S]*1 problem\n$/);
+    // The CLI also runs the fixtures: the case names a policy that did not grant it, so `good` is uncovered.
+    expect(failing.stdout).toBe(
+      [
+        'refs.test.yaml policy_tests.0.expect.policy: no policy has id "missing" (case "refs")',
+        'refs.test.yaml: fixture "refs" failed: expected policy missing, got good',
+        "good.policy.yaml [good]: no allow fixture",
+        "good.policy.yaml [good]: no deny fixture",
+        "4 problems",
+        "",
+      ].join("\n"),
+    );
     const clean = cli(POLICIES);
     expect(clean.status, clean.stdout + clean.stderr).toBe(0);
   }, 30_000);
+});
+
+describe("broker policy lint: fixture coverage and owners", () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "broker-lint-"));
+    await writeFile(join(dir, "issuers.yaml"), stringify({ issuers: [{ id: "ci", issuer: "https://ci.example.com", profile: "oidc", keys: { jwks_uri: "https://ci.example.com/jwks" } }] }));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  const policy = (id: string, who: string, owner?: string) => ({
+    id,
+    ...(owner === undefined ? {} : { owner }),
+    issuer: "ci",
+    condition: `identity.subject == "${who}"`,
+    grant: { workload_id: `w/${id}`, audiences: ["https://x.example.com"], max_lifetime: "5m" },
+  });
+  const fixtureCase = (name: string, who: string, expect: Record<string, unknown>) => ({
+    name,
+    now: "2030-01-01T00:00:00Z",
+    identity: { issuer: "ci", profile: "oidc", iss: "https://ci.example.com", subject: who },
+    request: { audiences: ["https://x.example.com"] },
+    expect,
+  });
+  const cli = (...args: string[]) => (env: Record<string, string> = {}) =>
+    spawnSync(process.execPath, [...CLI_ARGS, "policy", "lint", "--dir", dir, ...args], { cwd: ROOT, encoding: "utf8", env: { PATH: process.env.PATH ?? "", ...env } });
+
+  it("reports each policy without an allow or a deny fixture; a deny covers every policy it was evaluated by", async () => {
+    await writeFile(join(dir, "a.policy.yaml"), stringify(policy("a", "alice")));
+    await writeFile(join(dir, "b.policy.yaml"), stringify(policy("b", "bob")));
+    // Alice is allowed by a; mallory is evaluated by a and b and refused by both.
+    await writeFile(join(dir, "a.test.yaml"), stringify({ policy_tests: [fixtureCase("alice", "alice", { allow: true, policy: "a" }), fixtureCase("mallory", "mallory", { allow: false })] }));
+    expect(await lintPolicies(dir, join(dir, "issuers.yaml"))).toEqual({ problems: [], warnings: [] });
+    expect(await lintCoverage(dir, join(dir, "issuers.yaml"))).toEqual(["b.policy.yaml [b]: no allow fixture"]);
+
+    await writeFile(join(dir, "b.test.yaml"), stringify({ policy_tests: [fixtureCase("bob", "bob", { allow: true, policy: "b" })] }));
+    expect(await lintCoverage(dir, join(dir, "issuers.yaml"))).toEqual([]);
+  });
+
+  it("a set that does not load gives no coverage problems: the load problems say why", async () => {
+    await writeFile(join(dir, "a.policy.yaml"), stringify({ ...policy("a", "alice"), condition: "identity.subject ==" }));
+    expect(await lintCoverage(dir, join(dir, "issuers.yaml"))).toEqual([]);
+  });
+
+  it("the CLI reports coverage gaps, and missing owners with --require-owner or BROKER_POLICY_REQUIRE_OWNER", async () => {
+    await writeFile(join(dir, "a.policy.yaml"), stringify(policy("a", "alice", "team-a")));
+    await writeFile(join(dir, "b.policy.yaml"), stringify(policy("b", "bob")));
+    await writeFile(
+      join(dir, "all.test.yaml"),
+      stringify({ policy_tests: [fixtureCase("alice", "alice", { allow: true, policy: "a" }), fixtureCase("bob", "bob", { allow: true, policy: "b" }), fixtureCase("mallory", "mallory", { allow: false })] }),
+    );
+    const plain = cli()();
+    expect(plain.status, plain.stderr).toBe(0);
+    expect(plain.stdout).toBe(`${dir}: no problems\n`);
+
+    const ownerLine = "b.policy.yaml [b] owner: no owner (a team or contact is required)";
+    for (const run of [cli("--require-owner")(), cli()({ BROKER_POLICY_REQUIRE_OWNER: "true" })]) {
+      expect(run.status, run.stderr).toBe(1);
+      expect(run.stdout).toBe(`${ownerLine}\n1 problem\n`);
+    }
+    const bad = cli()({ BROKER_POLICY_REQUIRE_OWNER: "yes" });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toBe('BROKER_POLICY_REQUIRE_OWNER: must be true, false, 1 or 0 (got "yes")\n');
+
+    await rm(join(dir, "all.test.yaml"));
+    const uncovered = cli()();
+    expect(uncovered.status).toBe(1);
+    expect(uncovered.stdout).toBe(
+      ["a.policy.yaml [a]: no allow fixture", "a.policy.yaml [a]: no deny fixture", "b.policy.yaml [b]: no allow fixture", "b.policy.yaml [b]: no deny fixture", "4 problems", ""].join("\n"),
+    );
+  }, 60_000);
 });

@@ -16,6 +16,18 @@ const reloadPolicy = (scope: string) => ({
   grant: { workload_id: "reload/workload", audiences: ["https://reload.example.com"], scopes: [scope], max_lifetime: "5m" },
 });
 
+/** The fixtures a gated broker (BROKER_POLICY_FIXTURES=required) needs beside reloadPolicy: an allow and a deny. */
+const reloadFixtures = (scope: string) => ({
+  policy_tests: [
+    { name: "reload workload", now: "2030-01-01T00:00:00Z", identity: reloadIdentity("reload-workload"), request: { audiences: ["https://reload.example.com"], scopes: [scope] }, expect: { allow: true, policy: "e2e-reload" } },
+    { name: "another subject", now: "2030-01-01T00:00:00Z", identity: reloadIdentity("someone-else"), request: { audiences: ["https://reload.example.com"] }, expect: { allow: false } },
+  ],
+});
+
+function reloadIdentity(subject: string) {
+  return { issuer: "oidc", profile: "oidc", iss: "https://oidc.test", subject };
+}
+
 /** Exchanges a fresh token of `subject` and returns the status and error (or scope). */
 async function attempt(fx: BrokerUnderTest, subject: string, scope: string): Promise<{ status: number; error: unknown; scope: unknown }> {
   const token = await fx.issuers.oidc.mint({ sub: subject });
@@ -78,6 +90,7 @@ describe("with watching off, SIGHUP reloads", () => {
   it("a new policy file is ignored until SIGHUP, then takes effect", async () => {
     expect(await attempt(fx, "reload-workload", "v1:read")).toMatchObject({ status: 400, error: "unauthorized_client" });
     await fx.writePolicy("reload.policy.yaml", reloadPolicy("v1:read"));
+    await fx.writePolicy("reload.test.yaml", reloadFixtures("v1:read"));
     // Without a watcher nothing changes; no waiting is needed to see that it did not reload yet.
     expect(await attempt(fx, "reload-workload", "v1:read")).toMatchObject({ status: 400, error: "unauthorized_client" });
 

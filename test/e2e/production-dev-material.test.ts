@@ -44,6 +44,9 @@ async function keysCli(...args: string[]): Promise<string> {
 
 const CI_ENTRY = { id: "ci", issuer: "https://ci.example.com", profile: "oidc", keys: { jwks_file: "./ci-jwks.json" }, algorithms: ["ES256"] };
 const CI_POLICY = { id: "ci", issuer: "ci", condition: 'identity.subject == "job"', grant: { workload_id: "ci/job", audiences: ["https://a.example.com"], max_lifetime: "5m" } };
+/** The ci policy's fixtures: the broker puts a policy set in force only with an allow and a deny for each policy. */
+const ciCase = (subject: string, expect: object) => ({ name: subject, now: "2030-01-01T00:00:00Z", identity: { issuer: "ci", profile: "oidc", iss: "https://ci.example.com", subject }, request: { audiences: ["https://a.example.com"] }, expect });
+const CI_FIXTURES = { policy_tests: [ciCase("job", { allow: true, policy: "ci" }), ciCase("another-job", { allow: false })] };
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "broker-prod-"));
@@ -53,7 +56,9 @@ beforeAll(async () => {
   await writeFile(join(dir, "policies", "ci-jwks.json"), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: "ci-1", alg: "ES256" }] }));
   await writeFile(join(dir, "policies", "issuers.yaml"), stringify({ issuers: [CI_ENTRY, await shippedLocalDevEntry()] }));
   await copyFile(join(ROOT, "policies", "local-dev.policy.yaml"), join(dir, "policies", "local-dev.policy.yaml"));
+  await copyFile(join(ROOT, "policies", "local-dev.test.yaml"), join(dir, "policies", "local-dev.test.yaml"));
   await writeFile(join(dir, "policies", "ci.policy.yaml"), stringify(CI_POLICY));
+  await writeFile(join(dir, "policies", "ci.test.yaml"), stringify(CI_FIXTURES));
   env = { BROKER_POLICY_DIR: join(dir, "policies"), BROKER_KEYS_DIR: join(dir, "keys"), BROKER_WATCH_POLICIES: "false" };
 });
 
@@ -97,6 +102,7 @@ describe("a production start on a folder that ran in development", () => {
   it("step 3: with the development material gone (issuer removed, key rotated out, keys/ca removed) it starts", async () => {
     await writeFile(join(dir, "policies", "issuers.yaml"), stringify({ issuers: [CI_ENTRY] }));
     await rm(join(dir, "policies", "local-dev.policy.yaml"));
+    await rm(join(dir, "policies", "local-dev.test.yaml"));
     const [developmentKey] = JSON.parse(await keysCli("list", "--json")) as { name: string }[];
     await keysCli("rotate", "--prepare");
     await keysCli("rotate", "--activate", "--force");

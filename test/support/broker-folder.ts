@@ -116,6 +116,79 @@ const POLICIES: Record<string, unknown> = {
   },
 };
 
+const NOW = "2030-01-01T00:00:00Z";
+
+/** One case of the base fixtures: each base issuer's id is also its profile's name. */
+const fixtureCase = (name: string, issuer: string, subject: string, rest: Record<string, unknown>) => ({
+  name,
+  now: NOW,
+  identity: { issuer, profile: issuer, iss: `https://${issuer}.test`, subject, attributes: rest.attributes ?? {} },
+  ...(rest.claims === undefined ? {} : { claims: rest.claims }),
+  request: rest.request,
+  expect: rest.expect,
+});
+
+/**
+ * Fixtures for the five base policies, an allow and a deny each: a folder of only these passes
+ * the fixtures gate (BROKER_POLICY_FIXTURES=required), as a production folder must.
+ */
+const BASE_FIXTURES = {
+  policy_tests: [
+    fixtureCase("github main branch", "github-actions", "repo:acme/app:ref:refs/heads/main", {
+      attributes: { repository_id: "123456", repository_owner_id: "7890", repository: "acme/app" },
+      claims: { ref: "refs/heads/main", run_id: "1" },
+      request: { audiences: ["https://deploy.example.com"] },
+      expect: { allow: true, policy: "e2e-github", workload_id: GRANTS.github.workloadId },
+    }),
+    fixtureCase("github other branch", "github-actions", "repo:acme/app:ref:refs/heads/dev", {
+      attributes: { repository_id: "123456", repository_owner_id: "7890", repository: "acme/app" },
+      claims: { ref: "refs/heads/dev", run_id: "1" },
+      request: { audiences: ["https://deploy.example.com"] },
+      expect: { allow: false, reason: "no_matching_policy" },
+    }),
+    fixtureCase("gitlab protected ref", "gitlab-ci", "project_path:acme/app", {
+      attributes: { project_id: "42", namespace_id: "7" },
+      claims: { ref_protected: "true", ref: "main" },
+      request: { audiences: ["https://registry.example.com"] },
+      expect: { allow: true, policy: "e2e-gitlab", workload_id: GRANTS.gitlab.workloadId },
+    }),
+    fixtureCase("gitlab unprotected ref", "gitlab-ci", "project_path:acme/app", {
+      attributes: { project_id: "42", namespace_id: "7" },
+      claims: { ref_protected: "false", ref: "dev" },
+      request: { audiences: ["https://registry.example.com"] },
+      expect: { allow: false, reason: "no_matching_policy" },
+    }),
+    fixtureCase("kubernetes payments api", "kubernetes", "system:serviceaccount:payments:api", {
+      attributes: { namespace: "payments", service_account: "api", pod_name: "api-0" },
+      request: { audiences: ["https://ledger-db.example.com"] },
+      expect: { allow: true, policy: "e2e-kubernetes", workload_id: GRANTS.kubernetes.workloadId },
+    }),
+    fixtureCase("kubernetes other namespace", "kubernetes", "system:serviceaccount:web:api", {
+      attributes: { namespace: "web", service_account: "api", pod_name: "api-0" },
+      request: { audiences: ["https://ledger-db.example.com"] },
+      expect: { allow: false, reason: "no_matching_policy" },
+    }),
+    fixtureCase("spiffe prod workload", "spiffe", GRANTS.spiffe.workloadId, {
+      attributes: { trust_domain: "example.org", path: "/ns/prod/sa/api" },
+      request: { audiences: ["https://mesh.example.com"] },
+      expect: { allow: true, policy: "e2e-spiffe", workload_id: GRANTS.spiffe.workloadId },
+    }),
+    fixtureCase("spiffe dev workload", "spiffe", "spiffe://example.org/ns/dev/sa/api", {
+      attributes: { trust_domain: "example.org", path: "/ns/dev/sa/api" },
+      request: { audiences: ["https://mesh.example.com"] },
+      expect: { allow: false, reason: "no_matching_policy" },
+    }),
+    fixtureCase("oidc workload", "oidc", OIDC_SUBJECT, {
+      request: { audiences: ["https://a.example.com"] },
+      expect: { allow: true, policy: "e2e-oidc", workload_id: GRANTS.oidc.workloadId },
+    }),
+    fixtureCase("oidc other subject", "oidc", "someone-else", {
+      request: { audiences: ["https://a.example.com"] },
+      expect: { allow: false, reason: "no_matching_policy" },
+    }),
+  ],
+};
+
 /** One issuers.yaml entry beyond the standard five (e.g. an unreachable JWKS). */
 export type IssuerEntry = Record<string, unknown> & { readonly id: string; readonly issuer: string };
 
@@ -132,7 +205,10 @@ export interface BrokerFixtureOptions {
   readonly extraEntries?: (extra: readonly TestIssuer[], brokerUrl: string) => Promise<IssuerEntry[]> | IssuerEntry[];
   /**
    * Extra or replacing policy files: file name → YAML document (object or text); or a function of
-   * the broker's URL, for policies that grant the broker itself as audience.
+   * the broker's URL, for policies that grant the broker itself as audience. Without them the
+   * folder holds the five base policies and their fixtures (base.test.yaml), and the broker runs
+   * with the fixtures gate on (BROKER_POLICY_FIXTURES=required), as in production; with them,
+   * whose fixtures the test does not write, the gate is off unless `env` turns it on.
    */
   readonly policies?: Readonly<Record<string, unknown>> | ((brokerUrl: string) => Readonly<Record<string, unknown>>);
 }
@@ -208,7 +284,7 @@ export async function prepareBrokerFolder(url: string, options: BrokerFixtureOpt
     ];
     await writeFile(join(policyDir, "issuers.yaml"), stringify({ issuers: entries }));
     const extraPolicies = typeof options.policies === "function" ? options.policies(url) : options.policies;
-    for (const [name, doc] of Object.entries({ ...POLICIES, ...extraPolicies })) {
+    for (const [name, doc] of Object.entries({ ...POLICIES, "base.test.yaml": BASE_FIXTURES, ...extraPolicies })) {
       await writeFile(join(policyDir, name), typeof doc === "string" ? doc : stringify(doc));
     }
     await options.prepareKeys?.(keysDir);
@@ -226,6 +302,7 @@ export async function prepareBrokerFolder(url: string, options: BrokerFixtureOpt
         BROKER_MAX_TOKEN_LIFETIME: "15m",
         // A workload revocation lives max(token cap, SVID cap): the same 15m keeps its entries' bound.
         BROKER_SVID_MAX_LIFETIME: "15m",
+        BROKER_POLICY_FIXTURES: extraPolicies === undefined ? "required" : "off",
         ...options.env,
       },
       writePolicy: (name, content) => writeFile(join(policyDir, name), typeof content === "string" ? content : stringify(content)),

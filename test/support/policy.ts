@@ -71,9 +71,14 @@ export function policyYaml(options: {
   maxLifetime?: string;
   tokenTypes?: string[];
   grantExtra?: string;
+  /** `owner:` and `description:` lines, when given. */
+  owner?: string;
+  description?: string;
 }): string {
   const lines = [
     `id: ${options.id}`,
+    ...(options.owner === undefined ? [] : [`owner: ${JSON.stringify(options.owner)}`]),
+    ...(options.description === undefined ? [] : [`description: ${JSON.stringify(options.description)}`]),
     `issuer: ${options.issuer ?? "local-dev"}`,
     `condition: ${JSON.stringify(options.condition ?? "true")}`,
     "grant:",
