@@ -2,17 +2,21 @@ import type { VerifiedSubject } from "../identity/types.js";
 import { actorBinding, celBindings } from "./cel-bindings.js";
 import { compileCel, describeResult, isEvaluationError, toClaimValue } from "./cel.js";
 import type { CelBindings, CelProgram } from "./cel.js";
+import { compileConditionTrace, type ConditionTrace } from "./condition-trace.js";
+import { explainPolicy } from "./explain-policies.js";
 import { parseSpiffeId } from "../identity/spiffe-id.js";
 import { WORKLOAD_ID_PATTERN } from "./policy-schema.js";
 import type { PolicyFile } from "./policy-schema.js";
 import type {
   ClaimValue,
+  ConditionFailure,
   Delegation,
   DelegationDecision,
   Grant,
   GrantLimits,
   Narrow,
   NarrowedRequest,
+  PolicyExplanation,
   PrincipalContext,
   RequestContext,
 } from "./types.js";
@@ -54,6 +58,12 @@ export interface CompiledPolicy extends GrantLimits {
    * asks for: how an actor is mapped to its workload (for blocks, revocation and rate limits).
    */
   workloadOf(subject: VerifiedSubject, request: RequestContext, bindings?: CelBindings): string | undefined;
+  /** The first part of the condition that is not true for `bindings` (undefined: it holds). Denials and explain only. */
+  conditionFailure(bindings: CelBindings): ConditionFailure | undefined;
+  /** The same for the grant's actor_condition, `bindings.actor` being the actor; undefined without delegation. */
+  actorConditionFailure(bindings: CelBindings): ConditionFailure | undefined;
+  /** `match` with the failing part of the condition and the grant, for `broker policy explain`. */
+  explain(subject: VerifiedSubject, request: RequestContext, narrow: Narrow, bindings?: CelBindings): PolicyExplanation;
 }
 
 /** A compile problem, with the field path inside the policy file. */
@@ -91,6 +101,12 @@ interface Programs {
   readonly actorCondition: CelProgram | undefined;
 }
 
+/** The condition and actor_condition split into parts, compiled once at load, read only on denials. */
+interface Traces {
+  readonly condition: ConditionTrace;
+  readonly actorCondition: ConditionTrace | undefined;
+}
+
 /** What evaluating one compiled policy reads besides the request: its file, programs and options. */
 interface PolicyParts {
   readonly file: PolicyFile;
@@ -112,6 +128,7 @@ export function compilePolicy(file: PolicyFile, options: CompileOptions = { trus
           mayAct: delegationFile.may_act === undefined ? undefined : Object.freeze({ ...delegationFile.may_act }),
         });
   const parts: PolicyParts = { file, programs: compiled.programs, delegation, trustDomain: options.trustDomain };
+  const traces = tracesOf(file, compiled.programs);
   const policy: CompiledPolicy = {
     id: file.id,
     issuer: file.issuer,
@@ -127,8 +144,19 @@ export function compilePolicy(file: PolicyFile, options: CompileOptions = { trus
       const id = workloadIdOf(parts, bindings);
       return typeof id === "string" ? id : undefined;
     },
+    conditionFailure: (bindings) => traces.condition.firstFailure(bindings),
+    actorConditionFailure: (bindings) => traces.actorCondition?.firstFailure(bindings),
+    explain: (subject, request, narrow, bindings = celBindings(subject, request)) => explainPolicy(policy, subject, request, narrow, bindings),
   };
   return { ok: true, policy: Object.freeze(policy) };
+}
+
+function tracesOf(file: PolicyFile, programs: Programs): Traces {
+  const actorSource = file.grant.delegation?.actor_condition;
+  return {
+    condition: compileConditionTrace(file.condition, programs.condition),
+    actorCondition: actorSource === undefined || programs.actorCondition === undefined ? undefined : compileConditionTrace(actorSource, programs.actorCondition),
+  };
 }
 
 /** Every expression of the file compiled, or every problem found in them (and in a literal SPIFFE ID). */
