@@ -77,11 +77,7 @@ function decodeOnly(token: string, options: SubjectOptions): ExplainedSubject {
   if (typeof payload.sub !== "string" || payload.sub === "") throw new TokenRefused('subject_token has an invalid "sub" claim');
   const normalised = normaliseIdentity(config, payload, header);
   if (!normalised.ok) throw new TokenRefused(`subject_token claims do not fit the ${config.profile} profile: ${normalised.reason}`);
-  const warnings: string[] = [];
-  const times = checkTimeClaims(payload, config, options.clock);
-  if (times !== undefined) warnings.push(`a verification would refuse it: subject_token ${times.description} (${times.detail})`);
-  const now = options.clock.now() / 1000;
-  if (typeof payload.exp === "number" && payload.exp + config.clockSkewSeconds < now) warnings.push(`a verification would refuse it: the token expired at ${new Date(payload.exp * 1000).toISOString()}`);
+  const warnings = unverifiedProblems(payload, config, options.clock);
   const subject: VerifiedSubject = {
     identity: normalised.identity,
     claims: payload,
@@ -91,6 +87,35 @@ function decodeOnly(token: string, options: SubjectOptions): ExplainedSubject {
     replayKey: undefined,
   };
   return { subject, verified: false, warnings };
+}
+
+/**
+ * What a verification would refuse in a token that was only decoded, checked against `clock`:
+ * the claims jose checks (exp, nbf, iat age, aud) and the broker's own time rules. Warnings, not
+ * refusals: decode-only is for looking at a token whose keys or time are not at hand.
+ */
+function unverifiedProblems(payload: JWTPayload, config: IssuerConfig, clock: Clock): string[] {
+  const problems: string[] = [];
+  const now = Math.floor(clock.now() / 1000);
+  const skew = config.clockSkewSeconds;
+  const times = checkTimeClaims(payload, config, clock);
+  if (times !== undefined) problems.push(`subject_token ${times.description} (${times.detail})`);
+  const { exp, nbf, iat, aud } = payload;
+  if (typeof exp === "number" && exp + skew <= now) problems.push(`the token expired at ${isoTime(exp)}`);
+  if (typeof nbf === "number" && nbf - skew > now) problems.push(`the token is not valid before ${isoTime(nbf)}`);
+  if (config.requireIat && typeof iat === "number" && now - iat > config.maxTokenAgeSeconds + skew) {
+    problems.push(`the token is older than the issuer's max_token_age (${config.maxTokenAgeSeconds} s; issued ${isoTime(iat)})`);
+  }
+  const audiences = typeof aud === "string" ? [aud] : Array.isArray(aud) ? aud : [];
+  if (!audiences.some((value) => config.audiences.includes(value))) {
+    problems.push(`its aud ${JSON.stringify(aud ?? null)} names none of the audiences issuer ${config.id} expects (${config.audiences.join(", ")})`);
+  }
+  return problems.map((problem) => `a verification would refuse it: ${problem}`);
+}
+
+function isoTime(seconds: number): string {
+  const date = new Date(seconds * 1000);
+  return Number.isNaN(date.getTime()) ? String(seconds) : date.toISOString();
 }
 
 /** A refusal from the verifier as explain reports it: its description and detail (neither holds the token). */

@@ -153,13 +153,26 @@ describe("broker policy explain", { timeout: 90_000 }, () => {
 
   it("--now past the token's expiry: decode-only warns, --verify refuses", async () => {
     const file = await tokenFile("old.jwt");
-    const later = String(Math.floor(Date.now() / 1000) + 3600);
+    const later = String(Math.floor(Date.now() / 1000) + 3700); // past exp (300 s) and max_token_age (1 h + 60 s skew)
     const decoded = await explain(["--token", file, "--audience", "https://deploy.example.com", "--now", later]);
     expect(decoded.code, decoded.stderr).toBe(0);
     expect(decoded.stdout).toMatch(/\nwarning: a verification would refuse it: the token expired at /);
+    expect(decoded.stdout).toMatch(/\nwarning: a verification would refuse it: the token is older than the issuer's max_token_age \(3600 s; issued /);
     const verified = await explain(["--token", file, "--audience", "https://deploy.example.com", "--now", later, "--verify"]);
     expect(verified.code, verified.stderr).toBe(2);
     expect(verified.stdout).toMatch(/refused before any policy: subject_token .*expired/i);
+  });
+
+  it("decode-only names what a verification would refuse besides the times: an audience the issuer does not expect", async () => {
+    const file = await tokenFile("elsewhere.jwt", { aud: "https://elsewhere.example.com" });
+    const decoded = await explain(["--token", file, "--audience", "https://deploy.example.com"]);
+    expect(decoded.code, decoded.stderr).toBe(0);
+    expect(decoded.stdout).toContain(
+      `warning: a verification would refuse it: its aud "https://elsewhere.example.com" names none of the audiences issuer github-actions expects (${AUDIENCE})`,
+    );
+    const verified = await explain(["--token", file, "--audience", "https://deploy.example.com", "--verify"]);
+    expect(verified.code, verified.stderr).toBe(2);
+    expect(verified.stdout).toMatch(/refused before any policy: subject_token /);
   });
 
   it("errors: no --token, a missing file, a bad --token-type, an unreachable JWKS are exit 1 on stderr; an untrusted issuer is a refusal (2)", async () => {
