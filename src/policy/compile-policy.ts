@@ -151,6 +151,7 @@ export function compilePolicy(file: PolicyFile, options: CompileOptions = { trus
   return { ok: true, policy: Object.freeze(policy) };
 }
 
+/** The traces of a policy's condition and actor_condition, built beside their programs (which they reuse whole). */
 function tracesOf(file: PolicyFile, programs: Programs): Traces {
   const actorSource = file.grant.delegation?.actor_condition;
   return {
