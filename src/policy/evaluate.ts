@@ -30,8 +30,9 @@ const SPECIFICITY: Readonly<Record<DenialReason, number>> = {
 export function evaluatePolicies(policies: readonly CompiledPolicy[], subject: VerifiedSubject, request: RequestContext, narrow: Narrow): Decision {
   const evaluated: string[] = [];
   const details: string[] = [];
-  // Made at the first refusal: a request the first policy grants allocates nothing for the trace.
-  let refusals: (readonly [CompiledPolicy, Refusal])[] | undefined;
+  // The outcome of each evaluated policy, made at the first refusal: a request the first policy
+  // grants allocates nothing for the trace. On a denial every evaluated policy refused, in order.
+  let refusals: Refusal[] | undefined;
   let reason: DenialReason = "no_matching_policy";
   let bindings: ReturnType<typeof celBindings> | undefined;
 
@@ -48,14 +49,20 @@ export function evaluatePolicies(policies: readonly CompiledPolicy[], subject: V
     }
     if (outcome.outcome === "granted") return { allow: true, grant: outcome.grant, narrowed: outcome.narrowed, evaluated };
     details.push(`${policy.id}: ${outcome.outcome}: ${outcome.detail}`);
-    (refusals ??= []).push([policy, outcome]);
+    (refusals ??= []).push(outcome);
     if (outcome.outcome === "condition_false" || outcome.outcome === "grant_error") continue;
     if (SPECIFICITY[outcome.outcome] > SPECIFICITY[reason]) reason = outcome.outcome;
   }
   if (evaluated.length === 0) details.push(`no policy for issuer ${subject.identity.issuer}`);
   // Only now, on a denial, are the failing parts of conditions looked for: the allow path never pays for them.
-  const trace = bindings === undefined || refusals === undefined ? [] : refusals.map(([policy, outcome]) => traceEntry(policy, outcome, bindings));
+  const trace = bindings === undefined || refusals === undefined ? [] : traceOf(policies, subject.identity.issuer, refusals, bindings);
   return { allow: false, reason, evaluated, details, trace };
+}
+
+/** The trace of a denial: the evaluated policies (those of the issuer, in order) beside their outcomes. */
+function traceOf(policies: readonly CompiledPolicy[], issuer: string, outcomes: readonly Refusal[], bindings: CelBindings): PolicyTraceEntry[] {
+  const evaluated = policies.filter((policy) => policy.issuer === issuer);
+  return outcomes.map((outcome, index) => traceEntry(evaluated[index] as CompiledPolicy, outcome, bindings));
 }
 
 /** One refused policy in a denial's trace: its outcome, and the part of its condition (or actor_condition) that failed. */
