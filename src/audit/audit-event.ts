@@ -18,11 +18,29 @@ interface DecisionAuditFields {
   readonly policy?: string;
   /** Policies evaluated, in order. */
   readonly evaluated?: readonly string[];
+  /**
+   * On a policy denial only: what each evaluated policy said, in order, and for a false
+   * condition the part of it that failed, as written in the policy. Never a value from the token.
+   */
+  readonly policyTrace?: readonly PolicyTraceRecord[];
+  /** Evaluated policies left out of `policyTrace` by its bound. */
+  readonly policyTraceOmitted?: number;
   readonly subjectTokenSha256: string;
   /** The SPIFFE ID of an issued SVID. */
   readonly spiffeId?: string;
   readonly exp?: number;
   readonly clientAddress: string;
+}
+
+/** One evaluated policy in a denial's `policyTrace`. */
+export interface PolicyTraceRecord {
+  readonly policy: string;
+  /** condition_false, target_not_granted, scope_not_granted, token_type_not_granted, delegation_not_granted, actor_not_allowed, grant_error. */
+  readonly outcome: string;
+  /** The first part of the condition (or actor_condition) that was not true: policy source text, bounded. */
+  readonly failed?: string;
+  /** What that part gave: false, error (e.g. a missing attribute) or not_bool. */
+  readonly result?: string;
 }
 
 /** One POST /token decision. */

@@ -8,6 +8,7 @@ import type { IssuanceChecks } from "../revocation/revocation-store.js";
 import { chainDepth } from "./act-claim.js";
 import { narrowWithin } from "./attenuate.js";
 import { checkChainDepth, nestAct } from "./delegation.js";
+import { policyTraceFacts } from "./policy-trace-record.js";
 import { checkIssuance, type IssuanceFloor } from "./revocation-checks.js";
 import { actorFacts, type VerifiedActor } from "./verify-actor.js";
 
@@ -102,7 +103,8 @@ export async function authorize<C>(
   if (!decision.allow) {
     throw withFacts(
       new BrokerError(DENIAL_CODES[decision.reason], DENIAL_DESCRIPTIONS[decision.reason], { detail: `${decision.reason}: ${decision.details.join("; ")}` }),
-      evaluated,
+      // The trace joins the facts only here: an allowed request's record does not grow.
+      merged(evaluated, policyTraceFacts(decision.trace)),
     );
   }
   const { grant, narrowed } = decision;

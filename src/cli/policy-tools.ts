@@ -4,6 +4,7 @@ import { writeFileAtomic } from "../lib/atomic-file.js";
 import { DEFAULT_POLICY_DIR } from "../protocol/broker-defaults.js";
 import { generatePolicySchemas } from "./policy-json-schema.js";
 import { lintCoverage } from "./policy-coverage.js";
+import { addExplainCommand } from "./policy-explain-command.js";
 import { lintPolicies } from "./policy-lint.js";
 import { testPolicies } from "./policy-test.js";
 
@@ -28,7 +29,7 @@ function withPolicyFolder(command: Command): Command {
     .option("--trust-domain <name>", "SPIFFE trust domain of granted SPIFFE IDs", process.env.BROKER_TRUST_DOMAIN);
 }
 
-/** `broker policy test`, `broker policy lint` and `broker policy schema`. */
+/** `broker policy test`, `broker policy lint`, `broker policy explain` and `broker policy schema`. */
 export function addPolicyTools(policy: Command): void {
   withPolicyFolder(policy.command("test").description("load the policies and run every *.test.yaml fixture beside them")).action(
     async (options: PolicyFolderOptions) => {
@@ -75,6 +76,12 @@ export function addPolicyTools(policy: Command): void {
         process.exitCode = 1;
       }
     });
+
+  addExplainCommand(
+    withPolicyFolder(
+      policy.command("explain").description("what the broker would decide for a real token and a request, and why: identity, each policy's verdict, the grant (exit 0 granted, 2 denied, 1 error)"),
+    ),
+  );
 
   policy
     .command("schema")

@@ -14,8 +14,7 @@ import { loadIssuerConfigs, type IssuerConfig } from "./issuer-config.js";
 import { toBrokerError } from "./jose-errors.js";
 import { DEFAULT_MAX_TOKEN_BYTES, precheckJws, type PrecheckedHeader } from "./jws-precheck.js";
 import { StaticKeySource, type KeySource } from "./key-source.js";
-import { PROFILES } from "./profiles/index.js";
-import type { ProfileResult } from "./profiles/profile.js";
+import { normaliseIdentity } from "./normalise-identity.js";
 import { DEFAULT_REMOTE_JWKS_LIMITS, RemoteJwksSource, type RemoteJwksLimits } from "./remote-jwks.js";
 import { checkTimeClaims } from "./time-claims.js";
 import type { ExternalTokenType, ProfileName, SubjectTokenVerifier, TokenLabel, VerifiedSubject } from "./types.js";
@@ -230,20 +229,14 @@ async function verifyRouted(token: string, label: TokenLabel, context: VerifyCon
       detail: `${label} from issuer ${config.id}: ${problem.detail}`,
     });
   }
-  const profiled = trustDomainCheck(PROFILES[config.profile](payload, header), config);
+  const profiled = normaliseIdentity(config, payload, header);
   if (!profiled.ok) {
     throw new BrokerError("invalid_request", `${label} claims do not fit the ${config.profile} profile`, {
       detail: `${label} from issuer ${config.id}: ${profiled.reason}`,
     });
   }
   const subject: VerifiedSubject = {
-    identity: {
-      issuer: config.id,
-      iss: config.issuer,
-      profile: config.profile,
-      subject: payload.sub as string,
-      attributes: profiled.attributes,
-    },
+    identity: profiled.identity,
     claims: payload,
     expiresAt: payload.exp as number,
     issuedAt: typeof payload.iat === "number" ? payload.iat : undefined,
@@ -304,16 +297,6 @@ function jwtRulesFor(config: IssuerConfig): Omit<JwtRules, "now"> {
 function replayKey(issuerId: string, token: string, jti: unknown): string {
   if (typeof jti === "string" && jti !== "" && jti.length <= 256) return `${issuerId}:jti:${jti}`;
   return `${issuerId}:sha256:${sha256Hex(token.slice(0, token.lastIndexOf(".")))}`;
-}
-
-/**
- * A spiffe issuer's keys are one trust domain's bundle: a JWT-SVID they verify must name a SPIFFE
- * ID in that trust domain (SPIFFE Trust Domain and Bundle §4), or one domain's compromised
- * workload could sign as another's.
- */
-function trustDomainCheck(profiled: ProfileResult, config: IssuerConfig): ProfileResult {
-  if (!profiled.ok || config.trustDomain === undefined || profiled.attributes.trust_domain === config.trustDomain) return profiled;
-  return { ok: false, reason: `SPIFFE ID is in trust domain ${JSON.stringify(profiled.attributes.trust_domain ?? "")}, not ${config.trustDomain}` };
 }
 
 function checkSubject(sub: unknown): { description: string; detail: string } | undefined {

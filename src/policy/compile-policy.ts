@@ -4,17 +4,21 @@ import { describeResult, isEvaluationError, toClaimValue } from "./cel.js";
 import type { CelBindings } from "./cel.js";
 import { compileExpressions, spiffeIdProblem } from "./compile-expressions.js";
 import type { CompileIssue, Programs } from "./compile-expressions.js";
+import { compileConditionTrace, type ConditionTrace } from "./condition-trace.js";
+import { explainPolicy } from "./explain-policies.js";
 import { WORKLOAD_ID_PATTERN } from "./policy-schema.js";
 import type { PolicyFile } from "./policy-schema.js";
 import { summarizePolicy } from "./policy-summary.js";
 import type {
   ClaimValue,
+  ConditionFailure,
   Delegation,
   DelegationDecision,
   Grant,
   GrantLimits,
   Narrow,
   NarrowedRequest,
+  PolicyExplanation,
   PolicySummary,
   PrincipalContext,
   RequestContext,
@@ -59,6 +63,12 @@ export interface CompiledPolicy extends GrantLimits {
    * asks for: how an actor is mapped to its workload (for blocks, revocation and rate limits).
    */
   workloadOf(subject: VerifiedSubject, request: RequestContext, bindings?: CelBindings): string | undefined;
+  /** The first part of the condition that is not true for `bindings` (undefined: it holds). Denials and explain only. */
+  conditionFailure(bindings: CelBindings): ConditionFailure | undefined;
+  /** The same for the grant's actor_condition, `bindings.actor` being the actor; undefined without delegation. */
+  actorConditionFailure(bindings: CelBindings): ConditionFailure | undefined;
+  /** `match` with the failing part of the condition and the grant, for `broker policy explain`. */
+  explain(subject: VerifiedSubject, request: RequestContext, narrow: Narrow, bindings?: CelBindings): PolicyExplanation;
 }
 
 export type Compilation =
@@ -76,6 +86,12 @@ export interface CompileOptions {
 export const DEFAULT_TRUST_DOMAIN = "broker.local";
 
 export type { CompileIssue } from "./compile-expressions.js";
+
+/** The condition and actor_condition split into parts, compiled once at load, read only on denials. */
+interface Traces {
+  readonly condition: ConditionTrace;
+  readonly actorCondition: ConditionTrace | undefined;
+}
 
 /** What evaluating one compiled policy reads besides the request: its file, programs and options. */
 interface PolicyParts {
@@ -98,6 +114,7 @@ export function compilePolicy(file: PolicyFile, options: CompileOptions = { trus
           mayAct: delegationFile.may_act === undefined ? undefined : Object.freeze({ ...delegationFile.may_act }),
         });
   const parts: PolicyParts = { file, programs: compiled.programs, delegation, trustDomain: options.trustDomain };
+  const traces = tracesOf(file, compiled.programs);
   const policy: CompiledPolicy = {
     id: file.id,
     issuer: file.issuer,
@@ -114,8 +131,20 @@ export function compilePolicy(file: PolicyFile, options: CompileOptions = { trus
       const id = workloadIdOf(parts, bindings);
       return typeof id === "string" ? id : undefined;
     },
+    conditionFailure: (bindings) => traces.condition.firstFailure(bindings),
+    actorConditionFailure: (bindings) => traces.actorCondition?.firstFailure(bindings),
+    explain: (subject, request, narrow, bindings = celBindings(subject, request)) => explainPolicy(policy, subject, request, narrow, bindings),
   };
   return { ok: true, policy: Object.freeze(policy), warnings: compiled.warnings };
+}
+
+/** The traces of a policy's condition and actor_condition, built beside their programs (which they reuse whole). */
+function tracesOf(file: PolicyFile, programs: Programs): Traces {
+  const actorSource = file.grant.delegation?.actor_condition;
+  return {
+    condition: compileConditionTrace(file.condition, programs.condition),
+    actorCondition: actorSource === undefined || programs.actorCondition === undefined ? undefined : compileConditionTrace(actorSource, programs.actorCondition),
+  };
 }
 
 /** One policy against one request: condition, coverage, token type, delegation, then the grant. */

@@ -1,7 +1,11 @@
 import type { VerifiedSubject } from "../identity/types.js";
 import { celBindings } from "./cel-bindings.js";
 import type { CompiledPolicy, PolicyOutcome } from "./compile-policy.js";
-import type { Decision, DenialReason, Narrow, RequestContext } from "./types.js";
+import type { CelBindings } from "./cel.js";
+import type { ConditionFailure, Decision, DenialReason, Narrow, PolicyTraceEntry, RequestContext } from "./types.js";
+
+/** A policy's outcome other than a grant. */
+type Refusal = Exclude<PolicyOutcome, { readonly outcome: "granted" }>;
 
 /**
  * How far a request got with a policy whose condition held. The denial reports the furthest
@@ -26,6 +30,9 @@ const SPECIFICITY: Readonly<Record<DenialReason, number>> = {
 export function evaluatePolicies(policies: readonly CompiledPolicy[], subject: VerifiedSubject, request: RequestContext, narrow: Narrow): Decision {
   const evaluated: string[] = [];
   const details: string[] = [];
+  // The outcome of each evaluated policy, made at the first refusal: a request the first policy
+  // grants allocates nothing for the trace. On a denial every evaluated policy refused, in order.
+  let refusals: Refusal[] | undefined;
   let reason: DenialReason = "no_matching_policy";
   let bindings: ReturnType<typeof celBindings> | undefined;
 
@@ -42,9 +49,30 @@ export function evaluatePolicies(policies: readonly CompiledPolicy[], subject: V
     }
     if (outcome.outcome === "granted") return { allow: true, grant: outcome.grant, narrowed: outcome.narrowed, evaluated };
     details.push(`${policy.id}: ${outcome.outcome}: ${outcome.detail}`);
+    (refusals ??= []).push(outcome);
     if (outcome.outcome === "condition_false" || outcome.outcome === "grant_error") continue;
     if (SPECIFICITY[outcome.outcome] > SPECIFICITY[reason]) reason = outcome.outcome;
   }
   if (evaluated.length === 0) details.push(`no policy for issuer ${subject.identity.issuer}`);
-  return { allow: false, reason, evaluated, details };
+  // Only now, on a denial, are the failing parts of conditions looked for: the allow path never pays for them.
+  const trace = bindings === undefined || refusals === undefined ? [] : traceOf(policies, subject.identity.issuer, refusals, bindings);
+  return { allow: false, reason, evaluated, details, trace };
+}
+
+/** The trace of a denial: the evaluated policies (those of the issuer, in order) beside their outcomes. */
+function traceOf(policies: readonly CompiledPolicy[], issuer: string, outcomes: readonly Refusal[], bindings: CelBindings): PolicyTraceEntry[] {
+  const evaluated = policies.filter((policy) => policy.issuer === issuer);
+  return outcomes.map((outcome, index) => traceEntry(evaluated[index] as CompiledPolicy, outcome, bindings));
+}
+
+/** One refused policy in a denial's trace: its outcome, and the part of its condition (or actor_condition) that failed. */
+function traceEntry(policy: CompiledPolicy, outcome: Refusal, bindings: CelBindings): PolicyTraceEntry {
+  const failed = failedPartOf(policy, outcome.outcome, bindings);
+  return failed === undefined ? { policy: policy.id, outcome: outcome.outcome } : { policy: policy.id, outcome: outcome.outcome, failed };
+}
+
+/** The part of the condition (condition_false) or of the actor_condition (actor_not_allowed) that was not true; undefined for other outcomes. */
+export function failedPartOf(policy: CompiledPolicy, outcome: Refusal["outcome"], bindings: CelBindings): ConditionFailure | undefined {
+  if (outcome === "condition_false") return policy.conditionFailure(bindings);
+  return outcome === "actor_not_allowed" ? policy.actorConditionFailure(bindings) : undefined;
 }

@@ -5,6 +5,7 @@ import type { ProfileName } from "../identity/types.js";
 import { compilePolicy, DEFAULT_TRUST_DOMAIN } from "./compile-policy.js";
 import type { CompiledPolicy, CompileIssue } from "./compile-policy.js";
 import { evaluatePolicies } from "./evaluate.js";
+import { explainPolicies } from "./explain-policies.js";
 import { policyFileSchema } from "./policy-schema.js";
 import type { PolicySet } from "./types.js";
 import { formatIssue, parseYaml, zodIssues } from "./yaml-source.js";
@@ -134,6 +135,7 @@ export function createPolicySet(policies: readonly CompiledPolicy[], version: st
       }
       return undefined;
     },
+    explain: (subject, request, narrow) => explainPolicies(frozen, subject, request, narrow),
   } satisfies PolicySet);
 }
 

@@ -129,7 +129,72 @@ export type Decision =
       readonly narrowed: NarrowedRequest | undefined;
       readonly evaluated: readonly string[];
     }
-  | { readonly allow: false; readonly reason: DenialReason; readonly evaluated: readonly string[]; readonly details: readonly string[] };
+  | {
+      readonly allow: false;
+      readonly reason: DenialReason;
+      readonly evaluated: readonly string[];
+      readonly details: readonly string[];
+      /** What each evaluated policy said, in order, with the part of its condition that failed. Built on denial only. */
+      readonly trace: readonly PolicyTraceEntry[];
+    };
+
+/** What one part of a condition gave: `true` appears only for the disjuncts of a failing `||`. */
+export type ConditionPartResult = "true" | "false" | "error" | "not_bool";
+
+/**
+ * The first part of a condition that was not true (condition-trace.ts): a conjunct of its
+ * top-level `&&` chain (nested `&&` flattened), or a whole `||` with what each disjunct gave.
+ */
+export interface ConditionFailure {
+  /** The part's source text (unparsed from the policy's expression): never a value. */
+  readonly expression: string;
+  readonly result: Exclude<ConditionPartResult, "true">;
+  /** The evaluation error (e.g. `no such key: team`): may quote a value, so never for the audit log. */
+  readonly message?: string;
+  /** For a failing `||`: each disjunct and what it gave. */
+  readonly disjuncts?: readonly { readonly expression: string; readonly result: ConditionPartResult; readonly message?: string }[];
+}
+
+/** Outcomes of one policy against one request (compile-policy.ts `PolicyOutcome`). */
+export type PolicyOutcomeName =
+  | "granted"
+  | "condition_false"
+  | "grant_error"
+  | "target_not_granted"
+  | "scope_not_granted"
+  | "token_type_not_granted"
+  | "delegation_not_granted"
+  | "actor_not_allowed";
+
+/** One evaluated policy in a denial's trace. */
+export interface PolicyTraceEntry {
+  readonly policy: string;
+  readonly outcome: Exclude<PolicyOutcomeName, "granted">;
+  /** condition_false: the condition's first failing part; actor_not_allowed: the actor_condition's, when it was false for the actor. */
+  readonly failed?: ConditionFailure;
+}
+
+/** One policy as `broker policy explain` shows it. */
+export interface PolicyExplanation {
+  readonly id: string;
+  readonly issuer: string;
+  /** Whether the policy is for the token's issuer (only those are evaluated). */
+  readonly applied: boolean;
+  /** not_applicable: another issuer's policy; not_reached: an earlier policy won. */
+  readonly outcome: PolicyOutcomeName | "not_applicable" | "not_reached";
+  readonly failed?: ConditionFailure;
+  /** Why the policy did not grant (the narrowing problem, token type, delegation, grant error). */
+  readonly detail?: string;
+  /** The grant, for the winner. */
+  readonly grant?: Grant;
+  readonly narrowed?: NarrowedRequest;
+}
+
+/** A decision with every policy's verdict: `broker policy explain`. */
+export interface Explanation {
+  readonly decision: Decision;
+  readonly policies: readonly PolicyExplanation[];
+}
 
 /**
  * A policy as a reviewer or an inventory sees it: what it is for, who owns it, and the most it
@@ -175,6 +240,12 @@ export interface PolicySet {
    * Undefined when no policy names it.
    */
   identify(subject: VerifiedSubject, request: RequestContext): { readonly policyId: string; readonly workloadId: string } | undefined;
+  /**
+   * The decision `evaluate` makes, with every policy's verdict (the failing part of each false
+   * condition) and the winner's grant: `broker policy explain`. Slower than `evaluate`; never on
+   * the request path.
+   */
+  explain(subject: VerifiedSubject, request: RequestContext, narrow: Narrow): Explanation;
 }
 
 export type DelegationDecision =
