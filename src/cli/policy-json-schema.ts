@@ -13,6 +13,7 @@ import { fixtureFileSchema, policyFileSchema } from "../policy/policy-schema.js"
 export const POLICY_DESCRIPTIONS: Readonly<Record<string, string>> = {
   id: "Unique policy id: lowercase letters, digits and '-', at most 63 characters. Appears in audit records.",
   description: "What this policy is for, for reviewers.",
+  owner: "Who answers for this policy (a team, a person, a channel): shown by `broker inventory`.",
   issuer: "Id of a trusted issuer in issuers.yaml whose tokens this policy applies to.",
   condition: "CEL expression over `identity`, `claims`, `request` (and `actor`, null without an actor_token) that must be true. Match immutable ids (repository_id, project_id, service-account uid), not names.",
   grant: "What a matching workload may get; a request can only narrow it.",

@@ -138,6 +138,8 @@ function typesOf(grant: { token_types: readonly string[] }): readonly string[] {
 export const policyFileSchema = z.strictObject({
   id: z.string().regex(POLICY_ID_PATTERN, "must match [a-z0-9][a-z0-9-]{0,62}"),
   description: z.string().max(1000).optional(),
+  /** Who answers for this policy (a team, a person, a channel): shown by the inventory. */
+  owner: z.string().max(200).optional(),
   issuer: z.string().min(1),
   condition: celSource,
   grant: grantSchema,
