@@ -14,6 +14,7 @@ import type {
   Narrow,
   NarrowedRequest,
   PrincipalContext,
+  PolicySummary,
   RequestContext,
 } from "./types.js";
 
@@ -37,6 +38,8 @@ export type PolicyOutcome =
 export interface CompiledPolicy extends GrantLimits {
   readonly id: string;
   readonly issuer: string;
+  /** What it can grant, for operators (PolicySet.describe). */
+  readonly summary: PolicySummary;
   /**
    * Evaluates the condition, checks that the grant covers the request (`narrow`: the kernel's
    * attenuation, whose result comes back with the grant), then computes the workload id and extra
@@ -120,6 +123,7 @@ export function compilePolicy(file: PolicyFile, options: CompileOptions = { trus
     maxLifetimeSeconds: file.grant.max_lifetime,
     tokenTypes: Object.freeze([...file.grant.token_types]),
     dnsNames: Object.freeze([...file.grant.dns_names]),
+    summary: summaryOf(file),
     match: (subject, request, narrow, bindings = celBindings(subject, request)) => matchPolicy(policy, parts, request, narrow, bindings),
     delegate: (subject, request, bindings = celBindings(subject, request)) => checkDelegation(parts, bindings, request),
     workloadOf(subject, request, bindings = celBindings(subject, request)) {
@@ -129,6 +133,23 @@ export function compilePolicy(file: PolicyFile, options: CompileOptions = { trus
     },
   };
   return { ok: true, policy: Object.freeze(policy) };
+}
+
+/** The policy's grant limits as written, for operators. */
+function summaryOf(file: PolicyFile): PolicySummary {
+  const { grant } = file;
+  return Object.freeze({
+    id: file.id,
+    issuer: file.issuer,
+    owner: file.owner,
+    description: file.description,
+    audiences: Object.freeze([...grant.audiences]),
+    scopes: Object.freeze([...grant.scopes]),
+    tokenTypes: Object.freeze([...grant.token_types]),
+    maxLifetimeSeconds: grant.max_lifetime,
+    delegation: Object.freeze({ allowed: grant.delegation !== undefined, maxChainDepth: grant.delegation?.max_chain_depth }),
+    workloadId: grant.workload_id,
+  });
 }
 
 /** Every expression of the file compiled, or every problem found in them (and in a literal SPIFFE ID). */

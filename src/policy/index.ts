@@ -1,5 +1,5 @@
 /** Public surface of the policy module: load, hold, evaluate and test policies. */
-export type { ClaimValue, Decision, DenialReason, Grant, GrantedTokenType, PolicySet, RequestContext } from "./types.js";
+export type { ClaimValue, Decision, DenialReason, Grant, GrantedTokenType, PolicySet, PolicySummary, RequestContext } from "./types.js";
 export { loadPolicySet, createPolicySet, PolicyLoadError } from "./load-policies.js";
 export type { LoadPolicyOptions, PolicyLoadIssue } from "./load-policies.js";
 export { PolicyStore } from "./policy-store.js";

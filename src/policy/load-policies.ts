@@ -98,6 +98,7 @@ export function createPolicySet(policies: readonly CompiledPolicy[], version: st
   return Object.freeze({
     version,
     policyIds: Object.freeze(frozen.map((policy) => policy.id)),
+    describe: () => frozen.map((policy) => policy.summary),
     evaluate: (subject, request, narrow) => evaluatePolicies(frozen, subject, request, narrow),
     delegate: (policyId, subject, request) => {
       const policy = frozen.find((candidate) => candidate.id === policyId);

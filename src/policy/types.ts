@@ -131,11 +131,31 @@ export type Decision =
     }
   | { readonly allow: false; readonly reason: DenialReason; readonly evaluated: readonly string[]; readonly details: readonly string[] };
 
+/**
+ * What one policy can grant, for operators (the inventory's blast radius): its grant limits as
+ * written, without the CEL. Shared shape with helper B's `describe()` (issue 15).
+ */
+export interface PolicySummary {
+  readonly id: string;
+  readonly issuer: string;
+  readonly owner: string | undefined;
+  readonly description: string | undefined;
+  readonly audiences: readonly string[];
+  readonly scopes: readonly string[];
+  readonly tokenTypes: readonly GrantedTokenType[];
+  readonly maxLifetimeSeconds: number;
+  readonly delegation: { readonly allowed: boolean; readonly maxChainDepth: number | undefined };
+  /** The literal `workload_id`; undefined when the policy computes it (`workload_id_expr`). */
+  readonly workloadId: string | undefined;
+}
+
 /** One loaded, compiled, immutable set of policies. */
 export interface PolicySet {
   /** Content hash of the source files, for logs and /readyz. */
   readonly version: string;
   readonly policyIds: readonly string[];
+  /** What each policy can grant, in load order. */
+  describe(): readonly PolicySummary[];
   /** `narrow` decides whether a grant covers the request (the kernel's attenuation). */
   evaluate(subject: VerifiedSubject, request: RequestContext, narrow: Narrow): Decision;
   /**
