@@ -1,0 +1,165 @@
+import type { Cluster, Redis } from "ioredis";
+import type { Clock } from "../lib/clock.js";
+import {
+  DEFAULT_INVENTORY_BOUNDS,
+  hourOf,
+  InventoryUnavailableError,
+  minuteOf,
+  type InventoryBounds,
+  type InventoryStore,
+  type IssuanceRecord,
+  type PolicyUsage,
+  type WorkloadIdQuery,
+  type WorkloadUsage,
+} from "../inventory/inventory-store.js";
+import { issuedInLastDay, liveAt, oldestHour } from "../inventory/usage-counters.js";
+import { boundedCall, defaultCallTimeoutMs, evalScript, luaScript } from "./redis-calls.js";
+import { KEY_PREFIX, redisKey } from "./redis-keys.js";
+
+/** The sorted set of workloads by last issuance (ms), capped at `maxWorkloads`. */
+export const INVENTORY_INDEX_KEY = `${KEY_PREFIX}inv:index`;
+
+/**
+ * One workload's hash. KEYS[1]; ARGV: issued at (ms), its hour, the oldest hour kept, its expiry
+ * minute, the current minute, TTL (ms), policy id ('' none), issuer ('' none). Fields: first, last,
+ * issuer, p:<policy> (last use), h:<hour> (issuances), m:<expiry minute> (credentials); hours and
+ * minutes past are deleted, so at most 25 h: and 61 m: fields remain.
+ */
+const RECORD_WORKLOAD = luaScript(`
+local key = KEYS[1]
+local at = tonumber(ARGV[1])
+local first = tonumber(redis.call('HGET', key, 'first'))
+if not first or at < first then redis.call('HSET', key, 'first', ARGV[1]) end
+local last = tonumber(redis.call('HGET', key, 'last'))
+if not last or at > last then redis.call('HSET', key, 'last', ARGV[1]) end
+if ARGV[7] ~= '' then redis.call('HSET', key, 'p:' .. ARGV[7], ARGV[1]) end
+if ARGV[8] ~= '' then redis.call('HSET', key, 'issuer', ARGV[8]) end
+redis.call('HINCRBY', key, 'h:' .. ARGV[2], 1)
+redis.call('HINCRBY', key, 'm:' .. ARGV[4], 1)
+local oldestHour = tonumber(ARGV[3])
+local nowMinute = tonumber(ARGV[5])
+for _, field in ipairs(redis.call('HKEYS', key)) do
+  local kind = string.sub(field, 1, 2)
+  local n = tonumber(string.sub(field, 3))
+  if (kind == 'h:' and n < oldestHour) or (kind == 'm:' and n < nowMinute) then redis.call('HDEL', key, field) end
+end
+redis.call('PEXPIRE', key, ARGV[6])
+return 1`);
+
+/**
+ * The index. KEYS[1]; ARGV: workload id, last issuance (ms), the cap, the oldest score kept (ms),
+ * TTL (ms). A later score wins; members past the TTL and the least recent past the cap are dropped.
+ */
+const INDEX_WORKLOAD = luaScript(`
+local key = KEYS[1]
+local at = tonumber(ARGV[2])
+local held = tonumber(redis.call('ZSCORE', key, ARGV[1]))
+if not held or at > held then redis.call('ZADD', key, at, ARGV[1]) end
+redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. ARGV[4])
+local over = redis.call('ZCARD', key) - tonumber(ARGV[3])
+if over > 0 then redis.call('ZREMRANGEBYRANK', key, 0, over - 1) end
+redis.call('PEXPIRE', key, ARGV[5])
+return 1`);
+
+/** A policy's hash. KEYS[1]; ARGV: issued at (ms), TTL (ms), then fields (a:, s:, t:) set to it, and 'last'. */
+const RECORD_GRANT = luaScript(`
+local key = KEYS[1]
+for i = 3, #ARGV do redis.call('HSET', key, ARGV[i], ARGV[1]) end
+local last = tonumber(redis.call('HGET', key, 'last'))
+if not last or tonumber(ARGV[1]) > last then redis.call('HSET', key, 'last', ARGV[1]) end
+redis.call('PEXPIRE', key, ARGV[2])
+return 1`);
+
+/**
+ * The inventory in the broker's Redis (the revocation store's client; that store closes it). Every
+ * command touches one key, Lua included, so it runs on a Cluster. An issuance costs three one-key
+ * scripts (workload, index, policy), sent together by the client's auto-pipelining. Bounds: see
+ * inventory-store.ts; the index is one sorted set of at most `maxWorkloads` members.
+ */
+export class RedisInventoryStore implements InventoryStore {
+  readonly kind = "redis";
+  private readonly timeoutMs: number;
+
+  constructor(
+    private readonly client: Redis | Cluster,
+    private readonly clock: Clock,
+    private readonly bounds: InventoryBounds = DEFAULT_INVENTORY_BOUNDS,
+    options: { readonly timeoutMs?: number } = {},
+  ) {
+    this.timeoutMs = options.timeoutMs ?? defaultCallTimeoutMs(client);
+  }
+
+  async record(issuance: IssuanceRecord): Promise<void> {
+    const nowMs = this.clock.now();
+    const ttlMs = this.bounds.ttlSeconds * 1000;
+    const at = issuance.issuedAtMs;
+    const writes = [
+      evalScript(this.client, RECORD_WORKLOAD, redisKey("inventoryWorkload", issuance.workloadId), [
+        at,
+        hourOf(at),
+        oldestHour(nowMs),
+        minuteOf(issuance.expiresAt * 1000),
+        minuteOf(nowMs),
+        ttlMs,
+        issuance.policyId ?? "",
+        issuance.issuer ?? "",
+      ]),
+      evalScript(this.client, INDEX_WORKLOAD, INVENTORY_INDEX_KEY, [issuance.workloadId, at, this.bounds.maxWorkloads, nowMs - ttlMs, ttlMs]),
+    ];
+    if (issuance.policyId !== undefined) {
+      const fields = [...issuance.audiences.map((a) => `a:${a}`), ...issuance.scopes.map((s) => `s:${s}`), `t:${issuance.tokenType}`];
+      writes.push(evalScript(this.client, RECORD_GRANT, redisKey("inventoryPolicy", issuance.policyId), [at, ttlMs, ...fields]));
+    }
+    await this.run("inventory record", () => Promise.all(writes));
+  }
+
+  async workloadIds(query: WorkloadIdQuery): Promise<readonly string[]> {
+    const oldest = this.clock.now() - this.bounds.ttlSeconds * 1000;
+    const newest = query.lastBeforeMs === undefined ? "+inf" : `(${query.lastBeforeMs}`;
+    return this.run("inventory list", () => this.client.zrevrangebyscore(INVENTORY_INDEX_KEY, newest, `(${oldest}`, "LIMIT", query.offset, query.limit));
+  }
+
+  async usage(workloadIds: readonly string[]): Promise<readonly (WorkloadUsage | undefined)[]> {
+    const hashes = await this.run("inventory read", () => Promise.all(workloadIds.map((id) => this.client.hgetall(redisKey("inventoryWorkload", id)))));
+    const nowMs = this.clock.now();
+    return hashes.map((hash, index) => workloadUsage(workloadIds[index] ?? "", hash, nowMs));
+  }
+
+  async policyUsage(policyIds: readonly string[]): Promise<readonly PolicyUsage[]> {
+    const hashes = await this.run("inventory read", () => Promise.all(policyIds.map((id) => this.client.hgetall(redisKey("inventoryPolicy", id)))));
+    return hashes.map((hash, index) => {
+      const fields = Object.keys(hash);
+      const named = (prefix: string) => fields.filter((field) => field.startsWith(prefix)).map((field) => field.slice(prefix.length)).sort();
+      const last = Number(hash.last);
+      return { policyId: policyIds[index] ?? "", audiences: named("a:"), scopes: named("s:"), tokenTypes: named("t:"), lastUsedMs: Number.isFinite(last) && last > 0 ? last : undefined };
+    });
+  }
+
+  private run<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    return boundedCall(operation, work, this.timeoutMs, InventoryUnavailableError);
+  }
+}
+
+/** A workload's hash as usage; undefined when it holds no record (never seen, or expired). */
+function workloadUsage(workloadId: string, hash: Record<string, string>, nowMs: number): WorkloadUsage | undefined {
+  const first = Number(hash.first);
+  const last = Number(hash.last);
+  if (!Number.isFinite(first) || !Number.isFinite(last)) return undefined;
+  const hours: [number, number][] = [];
+  const minutes: [number, number][] = [];
+  const policies: string[] = [];
+  for (const [field, value] of Object.entries(hash)) {
+    if (field.startsWith("p:")) policies.push(field.slice(2));
+    else if (field.startsWith("h:")) hours.push([Number(field.slice(2)), Number(value)]);
+    else if (field.startsWith("m:")) minutes.push([Number(field.slice(2)), Number(value)]);
+  }
+  return {
+    workloadId,
+    firstIssuedAtMs: first,
+    lastIssuedAtMs: last,
+    policies: policies.sort(),
+    issuer: hash.issuer,
+    issuedLast24h: issuedInLastDay(hours, nowMs),
+    liveNow: liveAt(minutes, nowMs),
+  };
+}
