@@ -34,6 +34,10 @@ import { createRevokeWorkload } from "./admin/revoke-workload.js";
 import { StoreReadiness } from "./revocation/store-readiness.js";
 import { createUnblockWorkload } from "./admin/unblock-workload.js";
 import { createRevokeSvid } from "./admin/revoke-svid.js";
+import { createListWorkloads, type ListWorkloads } from "./admin/list-workloads.js";
+import { BrokerError } from "./errors/broker-error.js";
+import type { InventoryStore } from "./inventory/inventory-store.js";
+import { createIssuanceRecorder, DEFAULT_INVENTORY_IN_FLIGHT, type RecordIssuance } from "./inventory/issuance-recorder.js";
 import { createIssueX509Svid } from "./svid/issue-x509-svid.js";
 import { createPublishCrl } from "./svid/publish-crl.js";
 
@@ -82,6 +86,8 @@ export interface BrokerPorts {
   readonly metrics?: BrokerMetrics;
   /** True once the process drains for shutdown: /readyz then says "shutting down". */
   readonly isDraining?: () => boolean;
+  /** The workload inventory (GET /admin/workloads); undefined: off (nothing recorded, the route says so). */
+  readonly inventory?: InventoryStore;
   /** The in-flight bounds of /token and /svid/x509; default from `concurrency` (tests hold permits). */
   readonly workBounds?: { readonly token: Semaphore; readonly svid: Semaphore };
 }
@@ -110,7 +116,8 @@ export function buildBroker(settings: BrokerSettings, ports: BrokerPorts): Broke
   }
   const minter = createAccessTokenMinter({ issuer: settings.issuerUrl, keys, clock });
   const brokerTokens = createBrokerTokenVerifier({ issuer: settings.issuerUrl, keys, clock });
-  const parts: UseCaseParts = { settings, ports, revocations, audit, minter, brokerTokens, admitWorkload: rateLimits.admitWorkload, dpop };
+  const recordIssuance = ports.inventory && createIssuanceRecorder(ports.inventory, { maxInFlight: DEFAULT_INVENTORY_IN_FLIGHT, onOutcome: (outcome) => metrics.inventoryWrites.inc({ outcome }) });
+  const parts: UseCaseParts = { settings, ports, revocations, audit, minter, brokerTokens, admitWorkload: rateLimits.admitWorkload, dpop, recordIssuance };
   const onShed = (work: ShedWork) => metrics.shed.inc({ work });
   const { concurrency } = settings;
   const workBounds = ports.workBounds ?? {
@@ -170,7 +177,17 @@ function adminUseCases(parts: UseCaseParts, svid: SvidRouteDeps | undefined): Ad
     revokeSvid: createRevokeSvid({ revocations, audit, clock }),
     listRevocations: createListRevocations({ revocations, audit }),
     unblockWorkload: createUnblockWorkload({ revocations, audit }),
+    listWorkloads: listWorkloads(parts),
   };
+}
+
+/** GET /admin/workloads over the inventory, or a plain refusal when the inventory is off. */
+function listWorkloads(parts: UseCaseParts): ListWorkloads {
+  const { ports, revocations, audit } = parts;
+  if (ports.inventory === undefined) {
+    return () => Promise.reject(new BrokerError("not_found", "the workload inventory is off on this broker (BROKER_INVENTORY=off)"));
+  }
+  return createListWorkloads({ inventory: ports.inventory, policies: () => ports.policies.current(), revocations, audit, clock: ports.clock });
 }
 
 /** What /readyz checks, in order. */
@@ -196,6 +213,8 @@ interface UseCaseParts {
   readonly brokerTokens: BrokerTokenVerifier;
   readonly admitWorkload: AdmitWorkload;
   readonly dpop: BrokerDpop | undefined;
+  /** Tells the inventory of each credential issued, without waiting; undefined: inventory off. */
+  readonly recordIssuance: RecordIssuance | undefined;
 }
 
 /** POST /token: external exchange, re-exchange, delegation, JWT-SVID. */
@@ -236,6 +255,7 @@ function exchangeTokenUseCase(parts: UseCaseParts): ExchangeToken {
     clock,
     maxLifetimeSeconds: settings.maxTokenLifetimeSeconds,
     admitWorkload,
+    ...(parts.recordIssuance ? { recordIssuance: parts.recordIssuance } : {}),
   });
 }
 
@@ -248,7 +268,9 @@ function svidDeps(parts: UseCaseParts, bound: (issue: SvidRouteDeps["issueX509Sv
   return {
     ca,
     maxLifetimeSeconds,
-    issueX509Svid: bound(createIssueX509Svid({ verifier, policies: () => ports.policies.current(), revocations, ca, audit, clock, maxLifetimeSeconds, admitWorkload })),
+    issueX509Svid: bound(
+      createIssueX509Svid({ verifier, policies: () => ports.policies.current(), revocations, ca, audit, clock, maxLifetimeSeconds, admitWorkload, ...(parts.recordIssuance ? { recordIssuance: parts.recordIssuance } : {}) }),
+    ),
     publishCrl: createPublishCrl({ ca, revocations, clock, nextUpdateSeconds: settings.crlNextUpdateSeconds }),
   };
 }

@@ -1,5 +1,4 @@
-import type { Redis} from "ioredis";
-import { type Cluster } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InventoryUnavailableError, type InventoryBounds } from "../../src/inventory/inventory-store.js";
 import { ManualClock } from "../../src/lib/clock.js";
