@@ -5,6 +5,7 @@ import { DEFAULT_KEYS_DIR, defaultBrokerUrl } from "../protocol/broker-defaults.
 import { addAdminCommands } from "./admin-commands.js";
 import { mintDevToken } from "./dev-token.js";
 import { addExchangeCommand } from "./exchange-command.js";
+import { addInventoryCommand } from "./inventory-command.js";
 import { addKeysCommands } from "./keys-commands.js";
 import { addPolicyTools } from "./policy-tools.js";
 import { addSvidCommand } from "./svid-command.js";
@@ -39,6 +40,7 @@ program
   });
 
 addAdminCommands(program);
+addInventoryCommand(program);
 addKeysCommands(program);
 addExchangeCommand(program);
 addSvidCommand(program);
