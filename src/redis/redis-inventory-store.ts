@@ -71,14 +71,33 @@ redis.call('PEXPIRE', key, ARGV[2])
 return 1`);
 
 /**
+ * How long (at most) a replica skips rewriting what it wrote already: the index entry of a workload, and a
+ * policy's grant fields for the same audiences, scopes and token type. The index score (last use)
+ * and a grant's last use can so lag by up to this much; the workload's own hash (first, last,
+ * counters) is written on every issuance.
+ */
+export const INVENTORY_REWRITE_INTERVAL_MS = 60_000;
+
+/** Entries of each rewrite memo; emptied when full, so ids a caller makes up cannot grow it. */
+const MEMO_MAX_ENTRIES = 4_096;
+
+/**
  * The inventory in the broker's Redis (the revocation store's client; that store closes it). Every
- * command touches one key, Lua included, so it runs on a Cluster. An issuance costs three one-key
- * scripts (workload, index, policy), sent together by the client's auto-pipelining. Bounds: see
- * inventory-store.ts; the index is one sorted set of at most `maxWorkloads` members.
+ * command touches one key, Lua included, so it runs on a Cluster. An issuance costs one one-key
+ * script (the workload's hash), and two more (the index, the policy) when this replica has not
+ * written the same in the last {@link INVENTORY_REWRITE_INTERVAL_MS}; the client's auto-pipelining
+ * sends them together. Bounds: see inventory-store.ts; the index is one sorted set of at most
+ * `maxWorkloads` members.
  */
 export class RedisInventoryStore implements InventoryStore {
   readonly kind = "redis";
   private readonly timeoutMs: number;
+  /** Workload id → when this replica last wrote its index entry (ms). */
+  private readonly indexed = new Map<string, number>();
+  /** Policy id and grant fields → when this replica last wrote them (ms). */
+  private readonly granted = new Map<string, number>();
+  /** The rewrite interval, at most a tenth of the TTL, so a skipped rewrite never lets an entry expire. */
+  private readonly rewriteMs: number;
 
   constructor(
     private readonly client: Redis | Cluster,
@@ -87,6 +106,7 @@ export class RedisInventoryStore implements InventoryStore {
     options: { readonly timeoutMs?: number } = {},
   ) {
     this.timeoutMs = options.timeoutMs ?? defaultCallTimeoutMs(client);
+    this.rewriteMs = Math.min(INVENTORY_REWRITE_INTERVAL_MS, (bounds.ttlSeconds * 1000) / 10);
   }
 
   async record(issuance: IssuanceRecord): Promise<void> {
@@ -104,13 +124,22 @@ export class RedisInventoryStore implements InventoryStore {
         issuance.policyId ?? "",
         issuance.issuer ?? "",
       ]),
-      evalScript(this.client, INDEX_WORKLOAD, INVENTORY_INDEX_KEY, [issuance.workloadId, at, this.bounds.maxWorkloads, nowMs - ttlMs, ttlMs]),
     ];
-    if (issuance.policyId !== undefined) {
-      const fields = [...issuance.audiences.map((a) => `a:${a}`), ...issuance.scopes.map((s) => `s:${s}`), `t:${issuance.tokenType}`];
+    if (due(this.indexed, issuance.workloadId, nowMs, this.rewriteMs)) {
+      writes.push(evalScript(this.client, INDEX_WORKLOAD, INVENTORY_INDEX_KEY, [issuance.workloadId, at, this.bounds.maxWorkloads, nowMs - ttlMs, ttlMs]));
+    }
+    const fields = [...issuance.audiences.map((a) => `a:${a}`), ...issuance.scopes.map((s) => `s:${s}`), `t:${issuance.tokenType}`];
+    if (issuance.policyId !== undefined && due(this.granted, `${issuance.policyId}\n${fields.join("\n")}`, nowMs, this.rewriteMs)) {
       writes.push(evalScript(this.client, RECORD_GRANT, redisKey("inventoryPolicy", issuance.policyId), [at, ttlMs, ...fields]));
     }
-    await this.run("inventory record", () => Promise.all(writes));
+    try {
+      await this.run("inventory record", () => Promise.all(writes));
+    } catch (error) {
+      // Written or not, nothing is known: write it all again next time.
+      this.indexed.delete(issuance.workloadId);
+      this.granted.clear();
+      throw error;
+    }
   }
 
   async workloadIds(query: WorkloadIdQuery): Promise<readonly string[]> {
@@ -138,6 +167,15 @@ export class RedisInventoryStore implements InventoryStore {
   private run<T>(operation: string, work: () => Promise<T>): Promise<T> {
     return boundedCall(operation, work, this.timeoutMs, InventoryUnavailableError);
   }
+}
+
+/** Whether `key` is due a write at `nowMs` (not written by this replica within the interval); marks it written. */
+function due(memo: Map<string, number>, key: string, nowMs: number, intervalMs: number): boolean {
+  const last = memo.get(key);
+  if (last !== undefined && nowMs - last < intervalMs && nowMs >= last) return false;
+  if (memo.size >= MEMO_MAX_ENTRIES) memo.clear();
+  memo.set(key, nowMs);
+  return true;
 }
 
 /** A workload's hash as usage; undefined when it holds no record (never seen, or expired). */

@@ -75,6 +75,28 @@ describe("RedisInventoryStore: the bounds in Redis itself", () => {
     }
   });
 
+  it("rewrites the index entry and a policy's grant fields at most once a minute per replica; the workload's hash every time", async () => {
+    const clock = new ManualClock(Date.now());
+    const store = await open().open(clock, { ttlSeconds: 86_400, maxWorkloads: 10 });
+    const issue = () => store.record({ workloadId: "wl-a", policyId: "pol", issuer: "iss", tokenType: "access_token", audiences: ["https://a"], scopes: [], issuedAtMs: clock.now(), expiresAt: clock.now() / 1000 + 600 });
+    try {
+      const first = clock.now();
+      await issue();
+      clock.advance(1_000);
+      await issue();
+      expect(Number(await raw.zscore(INVENTORY_INDEX_KEY, "wl-a"))).toBe(first);
+      expect(Number(await raw.hget("broker:inv:pol:pol", "last"))).toBe(first);
+      expect(Number(await raw.hget("broker:inv:wl:wl-a", "last"))).toBe(clock.now());
+      clock.advance(60_000);
+      await issue();
+      expect(Number(await raw.zscore(INVENTORY_INDEX_KEY, "wl-a"))).toBe(clock.now());
+      expect(Number(await raw.hget("broker:inv:pol:pol", "last"))).toBe(clock.now());
+      expect((await store.usage(["wl-a"]))[0]?.issuedLast24h).toBe(3);
+    } finally {
+      await open().close();
+    }
+  });
+
   it("a stalled Redis makes a write fail within the deadline, as InventoryUnavailableError", async () => {
     const clock = new ManualClock(Date.now());
     const store = await open().open(clock, { ttlSeconds: 60, maxWorkloads: 10 });
