@@ -49,6 +49,8 @@ return 1`);
 /**
  * The index. KEYS[1]; ARGV: workload id, last issuance (ms), the cap, the oldest score kept (ms),
  * TTL (ms). A later score wins; members past the TTL and the least recent past the cap are dropped.
+ * Answers the members dropped for the cap, whose records the caller deletes (one key each, so
+ * Cluster works): the records too stay within the cap, not only the listing.
  */
 const INDEX_WORKLOAD = luaScript(`
 local key = KEYS[1]
@@ -57,9 +59,13 @@ local held = tonumber(redis.call('ZSCORE', key, ARGV[1]))
 if not held or at > held then redis.call('ZADD', key, at, ARGV[1]) end
 redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. ARGV[4])
 local over = redis.call('ZCARD', key) - tonumber(ARGV[3])
-if over > 0 then redis.call('ZREMRANGEBYRANK', key, 0, over - 1) end
+local dropped = {}
+if over > 0 then
+  dropped = redis.call('ZRANGE', key, 0, over - 1)
+  redis.call('ZREMRANGEBYRANK', key, 0, over - 1)
+end
 redis.call('PEXPIRE', key, ARGV[5])
-return 1`);
+return dropped`);
 
 /** A policy's hash. KEYS[1]; ARGV: issued at (ms), TTL (ms), then fields (a:, s:, t:) set to it, and 'last'. */
 const RECORD_GRANT = luaScript(`
@@ -126,7 +132,8 @@ export class RedisInventoryStore implements InventoryStore {
       ]),
     ];
     if (due(this.indexed, issuance.workloadId, nowMs, this.rewriteMs)) {
-      writes.push(evalScript(this.client, INDEX_WORKLOAD, INVENTORY_INDEX_KEY, [issuance.workloadId, at, this.bounds.maxWorkloads, nowMs - ttlMs, ttlMs]));
+      const indexing = evalScript(this.client, INDEX_WORKLOAD, INVENTORY_INDEX_KEY, [issuance.workloadId, at, this.bounds.maxWorkloads, nowMs - ttlMs, ttlMs]);
+      writes.push(indexing.then((dropped) => this.forget(dropped)));
     }
     const fields = [...issuance.audiences.map((a) => `a:${a}`), ...issuance.scopes.map((s) => `s:${s}`), `t:${issuance.tokenType}`];
     if (issuance.policyId !== undefined && due(this.granted, `${issuance.policyId}\n${fields.join("\n")}`, nowMs, this.rewriteMs)) {
@@ -140,6 +147,14 @@ export class RedisInventoryStore implements InventoryStore {
       this.granted.clear();
       throw error;
     }
+  }
+
+  /** Deletes the records of workloads the index dropped for its cap. */
+  private async forget(dropped: unknown): Promise<void> {
+    if (!Array.isArray(dropped) || dropped.length === 0) return;
+    const ids = dropped.filter((id): id is string => typeof id === "string");
+    for (const id of ids) this.indexed.delete(id);
+    await Promise.all(ids.map((id) => this.client.del(redisKey("inventoryWorkload", id))));
   }
 
   async workloadIds(query: WorkloadIdQuery): Promise<readonly string[]> {

@@ -101,6 +101,8 @@ export function inventoryStoreContract(name: string, harness: () => InventoryHar
         clock.advance(1_000);
       }
       expect(await store.workloadIds({ offset: 0, limit: 10 })).toEqual(["wl-5", "wl-4", "wl-3"]);
+      // The dropped workloads' records go too: memory stays within the cap, not only the listing.
+      expect(await store.usage(["wl-1", "wl-2", "wl-3"])).toEqual([undefined, undefined, expect.objectContaining({ workloadId: "wl-3" })]);
     });
 
     it("forgets a workload seen once after the TTL; one issued again stays", async () => {
