@@ -19,8 +19,8 @@ export interface IssuanceRecorderOptions {
 export const DEFAULT_INVENTORY_IN_FLIGHT = 1024;
 
 /**
- * The inventory is statistics: a write runs after the credential is minted, off the response path,
- * bounded in flight. A write the store refuses or cannot take in time is lost, and counted.
+ * The inventory is statistics: a write runs after the credential is minted, off the response path
+ * (on the event loop's next turn), bounded in flight. A write the store refuses or cannot take in time is lost, and counted.
  */
 export function createIssuanceRecorder(store: InventoryStore, options: IssuanceRecorderOptions): RecordIssuance {
   let inFlight = 0;
@@ -37,17 +37,21 @@ export function createIssuanceRecorder(store: InventoryStore, options: IssuanceR
       return;
     }
     inFlight++;
-    let write: Promise<void>;
-    try {
-      write = store.record(issuance);
-    } catch (error) {
-      write = Promise.reject(error);
-    }
-    void write.then(
-      () => report("ok"),
-      () => report("failed"),
-    ).finally(() => {
-      inFlight--;
+    // Started on the next turn of the event loop, once the answer this issuance belongs to is
+    // written: not even the synchronous part of a store call (encoding a command) comes before it.
+    setImmediate(() => {
+      let write: Promise<void>;
+      try {
+        write = store.record(issuance);
+      } catch (error) {
+        write = Promise.reject(error);
+      }
+      void write.then(
+        () => report("ok"),
+        () => report("failed"),
+      ).finally(() => {
+        inFlight--;
+      });
     });
   };
 }

@@ -12,7 +12,7 @@ import { FileKeyStore } from "../../src/credentials/file-key-store.js";
 import { createExchangeToken, type ExchangeToken } from "../../src/exchange/exchange-token.js";
 import { createReExchange } from "../../src/exchange/re-exchange.js";
 import type { TokenExchangeRequest } from "../../src/exchange/token-request.js";
-import type { InventoryStore } from "../../src/inventory/inventory-store.js";
+import type { InventoryStore, IssuanceRecord } from "../../src/inventory/inventory-store.js";
 import { createIssuanceRecorder, type InventoryWriteOutcome } from "../../src/inventory/issuance-recorder.js";
 import { MemoryInventoryStore } from "../../src/inventory/memory-inventory-store.js";
 import { ManualClock } from "../../src/lib/clock.js";
@@ -73,6 +73,15 @@ describe("exchangeToken and the workload inventory", () => {
       expect.objectContaining({ workloadId: "demo-workload", policies: ["demo"], issuer: "local-dev", issuedLast24h: 2, liveNow: 2 }),
     ]);
     expect(await inventory.policyUsage(["demo"])).toEqual([expect.objectContaining({ audiences: ["https://demo.example.com"], scopes: ["read"], tokenTypes: ["access_token"] })]);
+  });
+
+  it("reaches the store only after the answer: not in the exchange's own turn of the event loop", async () => {
+    const calls: IssuanceRecord[] = [];
+    const watching: InventoryStore = { kind: "memory", record: async (issuance) => void calls.push(issuance), workloadIds: async () => [], usage: async () => [], policyUsage: async () => [] };
+    await expect(call(exchangeWith(watching))).resolves.toMatchObject({ token_type: "Bearer" });
+    expect(calls).toHaveLength(0);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls).toEqual([expect.objectContaining({ workloadId: "demo-workload", policyId: "demo", scopes: ["read"] })]);
   });
 
   it("answers while the inventory throws, rejects or never answers; the lost writes are counted", async () => {
