@@ -35,10 +35,13 @@ export async function fetchInventory(client: AdminClient, options: { stale?: str
   const cursors = new Set<string>();
   let cursor: string | undefined;
   do {
-    const parsed = page.safeParse(await client.workloadsPage({ limit: options.pageSize, cursor, stale: options.stale }));
+    const answer = await client.workloadsPage({ limit: options.pageSize, cursor, stale: options.stale });
+    const parsed = page.safeParse(answer);
     if (!parsed.success) throw new AdminApiError(200, "invalid_response", "the broker's workload inventory is not the expected JSON");
-    for (const item of parsed.data.workloads) workloads.set(item.workload_id, item);
-    unusedGrants ??= parsed.data.unused_grants;
+    // The checked answer itself, not zod's copy, so --json prints the fields in the broker's order.
+    const checked = answer as z.infer<typeof page>;
+    for (const item of checked.workloads) workloads.set(item.workload_id, item);
+    unusedGrants ??= checked.unused_grants;
     cursor = parsed.data.next_cursor ?? undefined;
     if (cursor !== undefined && cursors.has(cursor)) throw new AdminApiError(200, "invalid_response", "the broker returned a cursor it had returned before");
     if (cursor !== undefined) cursors.add(cursor);
