@@ -37,7 +37,7 @@ import { createRevokeSvid } from "./admin/revoke-svid.js";
 import { createListWorkloads, type ListWorkloads } from "./admin/list-workloads.js";
 import { BrokerError } from "./errors/broker-error.js";
 import type { InventoryStore } from "./inventory/inventory-store.js";
-import { createIssuanceRecorder, DEFAULT_INVENTORY_IN_FLIGHT, type RecordIssuance } from "./inventory/issuance-recorder.js";
+import { createIssuanceRecorder, DEFAULT_INVENTORY_COALESCE_MS, DEFAULT_INVENTORY_IN_FLIGHT, type RecordIssuance } from "./inventory/issuance-recorder.js";
 import { createIssueX509Svid } from "./svid/issue-x509-svid.js";
 import { createPublishCrl } from "./svid/publish-crl.js";
 
@@ -116,7 +116,11 @@ export function buildBroker(settings: BrokerSettings, ports: BrokerPorts): Broke
   }
   const minter = createAccessTokenMinter({ issuer: settings.issuerUrl, keys, clock });
   const brokerTokens = createBrokerTokenVerifier({ issuer: settings.issuerUrl, keys, clock });
-  const recordIssuance = ports.inventory && createIssuanceRecorder(ports.inventory, { maxInFlight: DEFAULT_INVENTORY_IN_FLIGHT, onOutcome: (outcome) => metrics.inventoryWrites.inc({ outcome }) });
+  const recordIssuance = ports.inventory && createIssuanceRecorder(ports.inventory, {
+      maxInFlight: DEFAULT_INVENTORY_IN_FLIGHT,
+      coalesceMs: DEFAULT_INVENTORY_COALESCE_MS,
+      onOutcome: (outcome) => metrics.inventoryWrites.inc({ outcome }),
+    });
   const parts: UseCaseParts = { settings, ports, revocations, audit, minter, brokerTokens, admitWorkload: rateLimits.admitWorkload, dpop, recordIssuance };
   const onShed = (work: ShedWork) => metrics.shed.inc({ work });
   const { concurrency } = settings;

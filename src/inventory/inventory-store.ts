@@ -44,9 +44,14 @@ export interface IssuanceRecord {
   readonly tokenType: string;
   readonly audiences: readonly string[];
   readonly scopes: readonly string[];
+  /** When it was issued (ms); for several issuances summed into one record, the last. */
   readonly issuedAtMs: number;
-  /** The credential's `exp` (seconds). */
+  /** The credential's `exp` (seconds); summed: the latest (all in the same minute). */
   readonly expiresAt: number;
+  /** How many issuances this record stands for (issuance-recorder.ts sums them); default 1. */
+  readonly count?: number;
+  /** The first of them (ms); default `issuedAtMs`. */
+  readonly firstIssuedAtMs?: number;
 }
 
 export interface WorkloadIdQuery {

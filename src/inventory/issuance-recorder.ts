@@ -1,6 +1,6 @@
-import type { InventoryStore, IssuanceRecord } from "./inventory-store.js";
+import { hourOf, minuteOf, type InventoryStore, type IssuanceRecord } from "./inventory-store.js";
 
-/** What became of one inventory write: stored, failed (store down or slow), or dropped (too many in flight). */
+/** What became of one issuance's inventory write: stored, failed (store down or slow), or dropped (too much pending). */
 export type InventoryWriteOutcome = "ok" | "failed" | "dropped";
 
 /**
@@ -10,48 +10,90 @@ export type InventoryWriteOutcome = "ok" | "failed" | "dropped";
 export type RecordIssuance = (issuance: IssuanceRecord) => void;
 
 export interface IssuanceRecorderOptions {
-  /** Writes under way at once; past it a write is dropped (and counted), so a slow store cannot pile up memory. */
+  /**
+   * Distinct records pending or being written at once; past it an issuance that would need a new
+   * one is dropped (and counted), so a slow store cannot pile up memory.
+   */
   readonly maxInFlight: number;
+  /**
+   * How long issuances are summed before they are written: the issuances of one workload under one
+   * policy, for the same grant, hour and expiry minute, become one write. 0: written on the event
+   * loop's next turn (still summed within that turn).
+   */
+  readonly coalesceMs?: number;
   readonly onOutcome?: (outcome: InventoryWriteOutcome) => void;
 }
 
-/** Writes under way at once by default: a store answering in 1 ms keeps far fewer in flight at any traffic the broker takes. */
+/** Distinct records pending or in flight by default. */
 export const DEFAULT_INVENTORY_IN_FLIGHT = 1024;
 
+/** A busy workload costs one store write a second, whatever its rate; a crash loses at most this much of the statistics. */
+export const DEFAULT_INVENTORY_COALESCE_MS = 1000;
+
+/** A pending record and the issuances it stands for. */
+type Pending = { -readonly [K in keyof IssuanceRecord]: IssuanceRecord[K] } & { count: number; firstIssuedAtMs: number };
+
 /**
- * The inventory is statistics: a write runs after the credential is minted, off the response path
- * (on the event loop's next turn), bounded in flight. A write the store refuses or cannot take in time is lost, and counted.
+ * The inventory is statistics: an issuance is summed with the others of its kind and written
+ * after the credential is minted, off the response path (never in the request's own turn of the
+ * event loop), bounded in memory. A write the store refuses or cannot take in time is lost, and
+ * counted once per issuance it stood for.
  */
 export function createIssuanceRecorder(store: InventoryStore, options: IssuanceRecorderOptions): RecordIssuance {
-  let inFlight = 0;
-  const report = (outcome: InventoryWriteOutcome): void => {
+  const pending = new Map<string, Pending>();
+  let writing = 0;
+  let scheduled = false;
+  const report = (outcome: InventoryWriteOutcome, times = 1): void => {
     try {
-      options.onOutcome?.(outcome);
+      for (let index = 0; index < times; index++) options.onOutcome?.(outcome);
     } catch {
       // A counter that throws must not reach the request either.
     }
   };
-  return function recordIssuance(issuance) {
-    if (inFlight >= options.maxInFlight) {
-      report("dropped");
-      return;
-    }
-    inFlight++;
-    // Started on the next turn of the event loop, once the answer this issuance belongs to is
-    // written: not even the synchronous part of a store call (encoding a command) comes before it.
-    setImmediate(() => {
+  const flush = (): void => {
+    scheduled = false;
+    const batch = [...pending.values()];
+    pending.clear();
+    writing += batch.length;
+    for (const record of batch) {
       let write: Promise<void>;
       try {
-        write = store.record(issuance);
+        write = store.record(record);
       } catch (error) {
         write = Promise.reject(error);
       }
       void write.then(
-        () => report("ok"),
-        () => report("failed"),
+        () => report("ok", record.count),
+        () => report("failed", record.count),
       ).finally(() => {
-        inFlight--;
+        writing--;
       });
-    });
+    }
   };
+  const coalesceMs = options.coalesceMs ?? 0;
+  return function recordIssuance(issuance) {
+    const key = keyOf(issuance);
+    const same = pending.get(key);
+    if (same !== undefined) {
+      same.count++;
+      same.issuedAtMs = Math.max(same.issuedAtMs, issuance.issuedAtMs);
+      same.firstIssuedAtMs = Math.min(same.firstIssuedAtMs, issuance.issuedAtMs);
+      same.expiresAt = Math.max(same.expiresAt, issuance.expiresAt);
+    } else if (pending.size + writing >= options.maxInFlight) {
+      report("dropped");
+      return;
+    } else {
+      pending.set(key, { ...issuance, count: 1, firstIssuedAtMs: issuance.issuedAtMs });
+    }
+    if (scheduled) return;
+    scheduled = true;
+    if (coalesceMs > 0) setTimeout(flush, coalesceMs).unref();
+    else setImmediate(flush);
+  };
+}
+
+/** Issuances with the same key are one record: same workload, policy, issuer, grant, hour and expiry minute. */
+function keyOf(issuance: IssuanceRecord): string {
+  const { workloadId, policyId, issuer, tokenType, audiences, scopes } = issuance;
+  return [workloadId, policyId ?? "", issuer ?? "", tokenType, audiences.join(" "), scopes.join(" "), hourOf(issuance.issuedAtMs), minuteOf(issuance.expiresAt * 1000)].join("\n");
 }

@@ -36,12 +36,15 @@ export class MemoryInventoryStore implements InventoryStore {
 
   async record(issuance: IssuanceRecord): Promise<void> {
     const nowMs = this.clock.now();
-    const entry = this.live(issuance.workloadId, nowMs) ?? { firstMs: issuance.issuedAtMs, lastMs: 0, issuer: undefined, policies: new Map(), hours: new Map(), minutes: new Map() };
+    const firstMs = issuance.firstIssuedAtMs ?? issuance.issuedAtMs;
+    const times = issuance.count ?? 1;
+    const entry = this.live(issuance.workloadId, nowMs) ?? { firstMs, lastMs: 0, issuer: undefined, policies: new Map(), hours: new Map(), minutes: new Map() };
+    entry.firstMs = Math.min(entry.firstMs, firstMs);
     entry.lastMs = Math.max(entry.lastMs, issuance.issuedAtMs);
     if (issuance.issuer !== undefined) entry.issuer = issuance.issuer;
     if (issuance.policyId !== undefined) entry.policies.set(issuance.policyId, issuance.issuedAtMs);
-    count(entry.hours, hourOf(issuance.issuedAtMs), oldestHour(nowMs));
-    count(entry.minutes, minuteOf(issuance.expiresAt * 1000), minuteOf(nowMs));
+    count(entry.hours, hourOf(issuance.issuedAtMs), times, oldestHour(nowMs));
+    count(entry.minutes, minuteOf(issuance.expiresAt * 1000), times, minuteOf(nowMs));
     this.workloads.delete(issuance.workloadId);
     this.workloads.set(issuance.workloadId, entry);
     while (this.workloads.size > this.bounds.maxWorkloads) {
@@ -119,8 +122,8 @@ export class MemoryInventoryStore implements InventoryStore {
   }
 }
 
-/** Adds one to `bucket` and drops the buckets before `oldest`, so the map stays bounded. */
-function count(buckets: Map<number, number>, bucket: number, oldest: number): void {
-  buckets.set(bucket, (buckets.get(bucket) ?? 0) + 1);
+/** Adds `times` to `bucket` and drops the buckets before `oldest`, so the map stays bounded. */
+function count(buckets: Map<number, number>, bucket: number, times: number, oldest: number): void {
+  buckets.set(bucket, (buckets.get(bucket) ?? 0) + times);
   for (const key of buckets.keys()) if (key < oldest) buckets.delete(key);
 }

@@ -20,8 +20,9 @@ import { KEY_PREFIX, redisKey } from "./redis-keys.js";
 export const INVENTORY_INDEX_KEY = `${KEY_PREFIX}inv:index`;
 
 /**
- * One workload's hash. KEYS[1]; ARGV: issued at (ms), its hour, the oldest hour kept, its expiry
- * minute, the current minute, TTL (ms), policy id ('' none), issuer ('' none). Fields: first, last,
+ * One workload's hash. KEYS[1]; ARGV: issued at (ms, the last of the record), its hour, the oldest
+ * hour kept, its expiry minute, the current minute, TTL (ms), policy id ('' none), issuer ('' none),
+ * the issuances it stands for, the first of them (ms). Fields: first, last,
  * issuer, p:<policy> (last use), h:<hour> (issuances), m:<expiry minute> (credentials); hours and
  * minutes past are deleted, so at most 25 h: and 61 m: fields remain.
  */
@@ -29,13 +30,13 @@ const RECORD_WORKLOAD = luaScript(`
 local key = KEYS[1]
 local at = tonumber(ARGV[1])
 local first = tonumber(redis.call('HGET', key, 'first'))
-if not first or at < first then redis.call('HSET', key, 'first', ARGV[1]) end
+if not first or tonumber(ARGV[10]) < first then redis.call('HSET', key, 'first', ARGV[10]) end
 local last = tonumber(redis.call('HGET', key, 'last'))
 if not last or at > last then redis.call('HSET', key, 'last', ARGV[1]) end
 if ARGV[7] ~= '' then redis.call('HSET', key, 'p:' .. ARGV[7], ARGV[1]) end
 if ARGV[8] ~= '' then redis.call('HSET', key, 'issuer', ARGV[8]) end
-redis.call('HINCRBY', key, 'h:' .. ARGV[2], 1)
-redis.call('HINCRBY', key, 'm:' .. ARGV[4], 1)
+redis.call('HINCRBY', key, 'h:' .. ARGV[2], ARGV[9])
+redis.call('HINCRBY', key, 'm:' .. ARGV[4], ARGV[9])
 local oldestHour = tonumber(ARGV[3])
 local nowMinute = tonumber(ARGV[5])
 for _, field in ipairs(redis.call('HKEYS', key)) do
@@ -89,10 +90,10 @@ const MEMO_MAX_ENTRIES = 4_096;
 
 /**
  * The inventory in the broker's Redis (the revocation store's client; that store closes it). Every
- * command touches one key, Lua included, so it runs on a Cluster. An issuance costs one one-key
- * script (the workload's hash), and two more (the index, the policy) when this replica has not
- * written the same in the last {@link INVENTORY_REWRITE_INTERVAL_MS}; the client's auto-pipelining
- * sends them together. Bounds: see inventory-store.ts; the index is one sorted set of at most
+ * command touches one key, Lua included, so it runs on a Cluster. A record (one issuance, or
+ * several summed by the recorder) costs one one-key script (the workload's hash), and two more (the
+ * index, the policy) when this replica has not written the same in the last
+ * {@link INVENTORY_REWRITE_INTERVAL_MS}; the client's auto-pipelining sends them together. Bounds: see inventory-store.ts; the index is one sorted set of at most
  * `maxWorkloads` members.
  */
 export class RedisInventoryStore implements InventoryStore {
@@ -129,6 +130,8 @@ export class RedisInventoryStore implements InventoryStore {
         ttlMs,
         issuance.policyId ?? "",
         issuance.issuer ?? "",
+        issuance.count ?? 1,
+        issuance.firstIssuedAtMs ?? at,
       ]),
     ];
     if (due(this.indexed, issuance.workloadId, nowMs, this.rewriteMs)) {

@@ -4,7 +4,7 @@
  * refusals of a bad query, and a broker with the inventory off.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeForm, GRANTS, OIDC_SUBJECT, startInProcessBroker, TOKEN_TYPES, type InProcessBroker } from "../support/in-process-broker.js";
+import { encodeForm, eventually, GRANTS, OIDC_SUBJECT, startInProcessBroker, TOKEN_TYPES, type InProcessBroker } from "../support/in-process-broker.js";
 import { expectRefusal } from "../support/refusal.js";
 import { makeCsr, scratch } from "../support/svid-harness.js";
 import { githubActionsClaims, kubernetesClaims } from "../support/test-issuer.js";
@@ -53,9 +53,10 @@ describe("GET /admin/workloads", () => {
       body: encodeForm({ subject_token: token, subject_token_type: TOKEN_TYPES.jwt, csr }),
     });
     expect(res.status, res.text).toBe(200);
-    await new Promise((resolve) => setImmediate(resolve));
-    const page = await list();
-    const row = (page.json.workloads as Record<string, unknown>[]).find((entry) => entry.workload_id === "k8s/payments/ledger");
+    const rowOf = async () => ((await list()).json.workloads as Record<string, unknown>[]).find((entry) => entry.workload_id === "k8s/payments/ledger");
+    // The broker sums a second of issuances into one write (issuance-recorder.ts): poll, with a deadline.
+    await eventually(async () => (await rowOf()) !== undefined, 5_000, "the SVID in the inventory");
+    const row = await rowOf();
     expect(row).toMatchObject({ policies: ["e2e-kubernetes-svid"], owners: ["team-payments"], issued_last_24h: 1, live_credentials: 1 });
     const stale = await list("?stale=1h");
     const unused = (stale.json.unused_grants as Record<string, unknown>[]).find((entry) => entry.policy_id === "e2e-kubernetes-svid");
@@ -68,7 +69,8 @@ describe("GET /admin/workloads", () => {
     expect((await fx.exchange({ ...fx.form(github), audience: GRANTS.github.audiences[0] })).status).toBe(200);
     const oidc = await fx.issuers.oidc.mint({ sub: OIDC_SUBJECT });
     expect((await fx.exchange({ ...fx.form(oidc), audience: "https://a.example.com" })).status).toBe(200);
-    await new Promise((resolve) => setImmediate(resolve));
+    const issued = (page: { json: Record<string, unknown> }) => (page.json.workloads as { workload_id: string; last_issued_at: number | null }[]).filter((row) => row.last_issued_at !== null).length;
+    await eventually(async () => issued(await list()) === 3, 5_000, "three issued workloads");
     const seen: string[] = [];
     let cursor: string | null = null;
     let pages = 0;

@@ -67,6 +67,14 @@ export function inventoryStoreContract(name: string, harness: () => InventoryHar
       });
     });
 
+    it("a record standing for several issuances counts each, from the first of them", async () => {
+      const store = await harness().open(clock, WIDE);
+      const first = clock.now();
+      clock.advance(900);
+      await store.record({ ...issued(clock, "wl-a"), count: 3, firstIssuedAtMs: first });
+      expect((await store.usage(["wl-a"]))[0]).toMatchObject({ firstIssuedAtMs: first, lastIssuedAtMs: clock.now(), issuedLast24h: 3, liveNow: 3 });
+    });
+
     it("live credentials drop once their expiry minute has passed; the 24 h count forgets older hours", async () => {
       const store = await harness().open(clock, WIDE);
       await store.record(issued(clock, "wl-a", {}, 60));
