@@ -153,7 +153,12 @@ export function buildBroker(settings: BrokerSettings, ports: BrokerPorts): Broke
     ...(dpop ? { dpop: dpop.nonces ? { nonces: dpop.nonces } : {} } : {}),
     readiness: readinessChecks(ports, storeReadiness),
   });
-  return { app, close: () => revocations.close() };
+  // The inventory's last second of issuances is written before the store's client closes.
+  const close = async (): Promise<void> => {
+    await recordIssuance?.drain();
+    await revocations.close();
+  };
+  return { app, close };
 }
 
 /** Seconds since the active signing key began to sign; undefined when the key store cannot say. */

@@ -39,19 +39,14 @@ type Pending = { -readonly [K in keyof IssuanceRecord]: IssuanceRecord[K] } & { 
  * event loop), bounded in memory. A write the store refuses or cannot take in time is lost, and
  * counted once per issuance it stood for.
  */
-export function createIssuanceRecorder(store: InventoryStore, options: IssuanceRecorderOptions): RecordIssuance {
+export function createIssuanceRecorder(store: InventoryStore, options: IssuanceRecorderOptions): RecordIssuance & { drain(): Promise<void> } {
   const pending = new Map<string, Pending>();
+  const writes = new Set<Promise<void>>();
   let writing = 0;
-  let scheduled = false;
-  const report = (outcome: InventoryWriteOutcome, times = 1): void => {
-    try {
-      for (let index = 0; index < times; index++) options.onOutcome?.(outcome);
-    } catch {
-      // A counter that throws must not reach the request either.
-    }
-  };
+  let scheduled: { cancel(): void } | undefined;
+  const report = (outcome: InventoryWriteOutcome, times = 1): void => reportTo(options.onOutcome, outcome, times);
   const flush = (): void => {
-    scheduled = false;
+    scheduled = undefined;
     const batch = [...pending.values()];
     pending.clear();
     writing += batch.length;
@@ -62,34 +57,61 @@ export function createIssuanceRecorder(store: InventoryStore, options: IssuanceR
       } catch (error) {
         write = Promise.reject(error);
       }
-      void write.then(
+      const settled: Promise<void> = write.then(
         () => report("ok", record.count),
         () => report("failed", record.count),
       ).finally(() => {
         writing--;
+        writes.delete(settled);
       });
+      writes.add(settled);
     }
   };
   const coalesceMs = options.coalesceMs ?? 0;
-  return function recordIssuance(issuance) {
+  const recordIssuance: RecordIssuance = (issuance) => {
     const key = keyOf(issuance);
     const same = pending.get(key);
     if (same !== undefined) {
-      same.count++;
-      same.issuedAtMs = Math.max(same.issuedAtMs, issuance.issuedAtMs);
-      same.firstIssuedAtMs = Math.min(same.firstIssuedAtMs, issuance.issuedAtMs);
-      same.expiresAt = Math.max(same.expiresAt, issuance.expiresAt);
+      addTo(same, issuance);
     } else if (pending.size + writing >= options.maxInFlight) {
       report("dropped");
       return;
     } else {
       pending.set(key, { ...issuance, count: 1, firstIssuedAtMs: issuance.issuedAtMs });
     }
-    if (scheduled) return;
-    scheduled = true;
-    if (coalesceMs > 0) setTimeout(flush, coalesceMs).unref();
-    else setImmediate(flush);
+    if (scheduled !== undefined) return;
+    if (coalesceMs > 0) {
+      const timer = setTimeout(flush, coalesceMs).unref();
+      scheduled = { cancel: () => clearTimeout(timer) };
+    } else {
+      const immediate = setImmediate(flush);
+      scheduled = { cancel: () => clearImmediate(immediate) };
+    }
   };
+  /** Writes what is pending now and waits for every write under way (each bounded by the store's deadline): at shutdown. */
+  const drain = async (): Promise<void> => {
+    scheduled?.cancel();
+    flush();
+    await Promise.all([...writes]);
+  };
+  return Object.assign(recordIssuance, { drain });
+}
+
+/** One more issuance in a pending record. */
+function addTo(record: Pending, issuance: IssuanceRecord): void {
+  record.count++;
+  record.issuedAtMs = Math.max(record.issuedAtMs, issuance.issuedAtMs);
+  record.firstIssuedAtMs = Math.min(record.firstIssuedAtMs, issuance.issuedAtMs);
+  record.expiresAt = Math.max(record.expiresAt, issuance.expiresAt);
+}
+
+/** Counts `times` outcomes; a counter that throws must not reach the request either. */
+function reportTo(onOutcome: IssuanceRecorderOptions["onOutcome"], outcome: InventoryWriteOutcome, times: number): void {
+  try {
+    for (let index = 0; index < times; index++) onOutcome?.(outcome);
+  } catch {
+    // Dropped: the inventory is statistics.
+  }
 }
 
 /** Issuances with the same key are one record: same workload, policy, issuer, grant, hour and expiry minute. */

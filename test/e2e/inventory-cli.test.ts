@@ -6,6 +6,7 @@
  * grants never asked for; a wrong credential is refused; nothing prints the credential.
  */
 import { execFile } from "node:child_process";
+import { request } from "node:http";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
@@ -58,6 +59,19 @@ async function broker(args: string[], token = SECRET): Promise<{ code: number; s
 }
 
 type Row = Record<string, unknown> & { workload_id: string };
+
+/** POST /token on a connection of its own that the broker closes after the answer (no keep-alive). */
+function exchangeClosing(url: string, form: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const body = new URLSearchParams(form).toString();
+    const call = request(`${url}/token`, { method: "POST", agent: false, headers: { "content-type": "application/x-www-form-urlencoded", connection: "close" } }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+    });
+    call.on("error", reject);
+    call.end(body);
+  });
+}
 
 describe("broker inventory against a broker process on Redis", { timeout: 120_000 }, () => {
   it("shows issued workloads with counts and last use, never-issued ones, owners, blast radius and revocation state", async () => {
@@ -124,5 +138,23 @@ describe("broker inventory against a broker process on Redis", { timeout: 120_00
     expect(metrics.text).toMatch(/broker_inventory_writes_total\{outcome="ok"\} 3/);
     const audit = fx.broker.logRecords().filter((record) => record.channel === "audit");
     expect(audit.map((record) => (record.audit as Record<string, unknown>).action)).toContain("list_workloads");
+  });
+
+  it("a replica stopped with SIGTERM writes the issuances it was still summing before it closes Redis", async () => {
+    const raw = rawClient(redis.url);
+    try {
+      const issuedBefore = async () => Object.entries(await raw.hgetall("broker:inv:wl:gitlab/7/42")).filter(([field]) => field.startsWith("h:")).reduce((sum, [, count]) => sum + Number(count), 0);
+      const before = await issuedBefore();
+      const gitlab = await fx.issuers.gitlab.mint(gitlabCiClaims());
+      // A replica nothing else has talked to, asked without keep-alive: it has no connection to
+      // wait for and closes at once, well within the second it sums issuances for (its timer
+      // would otherwise write them).
+      const replica = await fx.startReplica();
+      expect(await exchangeClosing(replica.url, { ...fx.form(gitlab), audience: "https://registry.example.com" })).toBe(200);
+      expect(await replica.stop()).toBe(0);
+      expect(await issuedBefore()).toBe(before + 1);
+    } finally {
+      await raw.quit();
+    }
   });
 });

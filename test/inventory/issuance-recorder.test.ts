@@ -56,6 +56,25 @@ describe("createIssuanceRecorder", () => {
     expect(writes).toEqual([{ ...ISSUED, count: 100, firstIssuedAtMs: 0 }]);
   });
 
+  it("drain() writes what is pending at once and waits for the writes under way (at shutdown)", async () => {
+    const writes: IssuanceRecord[] = [];
+    let release: () => void = () => undefined;
+    const slow = new Promise<void>((resolve) => (release = resolve));
+    const record = createIssuanceRecorder(storeWith(async (issuance) => {
+      await slow;
+      writes.push(issuance);
+    }), { maxInFlight: 10, coalesceMs: 60_000 });
+    record(ISSUED);
+    record(ISSUED);
+    let drained = false;
+    const draining = record.drain().then(() => (drained = true));
+    await settle();
+    expect(drained).toBe(false);
+    release();
+    await draining;
+    expect(writes).toEqual([{ ...ISSUED, count: 2, firstIssuedAtMs: 0 }]);
+  });
+
   it("drops (and counts) issuances needing a new record past maxInFlight while the store hangs; takes them again once it answers", async () => {
     const outcomes: InventoryWriteOutcome[] = [];
     const pending: (() => void)[] = [];
