@@ -44,6 +44,7 @@ export const ROUTE_TABLE: readonly { method: "GET" | "POST" | "DELETE"; path: st
   { method: "GET", path: "/admin/revocations", auth: "bearer-admin" },
   { method: "DELETE", path: "/admin/blocks/:workloadId", auth: "bearer-admin" },
   { method: "POST", path: "/admin/revocations/svids", auth: "bearer-admin" },
+  { method: "GET", path: "/admin/workloads", auth: "bearer-admin" },
   { method: "GET", path: "/.well-known/oauth-authorization-server", auth: "public" },
   { method: "GET", path: "/.well-known/openid-configuration", auth: "public" },
   { method: "GET", path: "/.well-known/jwks.json", auth: "public" },

@@ -35,6 +35,10 @@ import { createRevokeWorkload } from "./admin/revoke-workload.js";
 import { StoreReadiness } from "./revocation/store-readiness.js";
 import { createUnblockWorkload } from "./admin/unblock-workload.js";
 import { createRevokeSvid } from "./admin/revoke-svid.js";
+import { createListWorkloads, type ListWorkloads } from "./admin/list-workloads.js";
+import { BrokerError } from "./errors/broker-error.js";
+import type { InventoryStore } from "./inventory/inventory-store.js";
+import { createIssuanceRecorder, DEFAULT_INVENTORY_COALESCE_MS, DEFAULT_INVENTORY_IN_FLIGHT, type RecordIssuance } from "./inventory/issuance-recorder.js";
 import { createIssueX509Svid } from "./svid/issue-x509-svid.js";
 import { createPublishCrl } from "./svid/publish-crl.js";
 
@@ -83,6 +87,8 @@ export interface BrokerPorts {
   readonly metrics?: BrokerMetrics;
   /** True once the process drains for shutdown: /readyz then says "shutting down". */
   readonly isDraining?: () => boolean;
+  /** The workload inventory (GET /admin/workloads); undefined: off (nothing recorded, the route says so). */
+  readonly inventory?: InventoryStore;
   /** The in-flight bounds of /token and /svid/x509; default from `concurrency` (tests hold permits). */
   readonly workBounds?: { readonly token: Semaphore; readonly svid: Semaphore };
 }
@@ -105,19 +111,19 @@ export function buildBroker(settings: BrokerSettings, ports: BrokerPorts): Broke
   // The limiter shares the store's Redis (main.ts): its outages make the store not ready too.
   const limiter = reportingOutages(ports.limiter, () => storeReadiness.recordFailure());
   const rateLimits = createRateLimitGate({ limiter, ...settings.rateLimits, audit, onLimited: (limit) => metrics.rateLimited.inc({ limit }) });
-  metrics.addScrapeGauges({
-    inForce: inForceCounts(revocations, clock),
-    signingKeyAgeSeconds: () => signingKeyAgeSeconds(keys, clock),
-    ...(ports.ca === undefined ? {} : { caNotAfter: () => ports.ca?.notAfter }),
-    issuerKeyAges: () => ports.verifier.keyAges(),
-  });
+  addScrapeGauges(metrics, ports, revocations);
   const dpop = settings.dpop === undefined ? undefined : createBrokerDpop({ issuerUrl: settings.issuerUrl, revocations, clock, ...settings.dpop });
   if (dpop?.ephemeralNonceSecret) {
     log.warn({}, "BROKER_DPOP_NONCE=required without BROKER_DPOP_NONCE_SECRET: DPoP nonces hold on this replica only; give every replica the same secret");
   }
   const minter = createAccessTokenMinter({ issuer: settings.issuerUrl, keys, clock });
   const brokerTokens = createBrokerTokenVerifier({ issuer: settings.issuerUrl, keys, clock });
-  const parts: UseCaseParts = { settings, ports, revocations, audit, minter, brokerTokens, admitWorkload: rateLimits.admitWorkload, dpop };
+  const recordIssuance = ports.inventory && createIssuanceRecorder(ports.inventory, {
+      maxInFlight: DEFAULT_INVENTORY_IN_FLIGHT,
+      coalesceMs: DEFAULT_INVENTORY_COALESCE_MS,
+      onOutcome: (outcome) => metrics.inventoryWrites.inc({ outcome }),
+    });
+  const parts: UseCaseParts = { settings, ports, revocations, audit, minter, brokerTokens, admitWorkload: rateLimits.admitWorkload, dpop, recordIssuance };
   const onShed = (work: ShedWork) => metrics.shed.inc({ work });
   const { concurrency } = settings;
   const workBounds = ports.workBounds ?? {
@@ -149,7 +155,12 @@ export function buildBroker(settings: BrokerSettings, ports: BrokerPorts): Broke
     ...(dpop ? { dpop: dpop.nonces ? { nonces: dpop.nonces } : {} } : {}),
     readiness: readinessChecks(ports, storeReadiness),
   });
-  return { app, close: () => revocations.close() };
+  // The inventory's last second of issuances is written before the store's client closes.
+  const close = async (): Promise<void> => {
+    await recordIssuance?.drain();
+    await revocations.close();
+  };
+  return { app, close };
 }
 
 /**
@@ -159,6 +170,17 @@ export function buildBroker(settings: BrokerSettings, ports: BrokerPorts): Broke
 function issuerLabels(issuerIds: readonly string[], brokerIssuer: string): (issuer: string | undefined) => string {
   const known = new Set(issuerIds);
   return (issuer) => (issuer === undefined ? "none" : known.has(issuer) ? issuer : issuer === brokerIssuer ? "broker" : "none");
+}
+
+/** The gauges read at scrape time: revocations in force, the signing key's age, the CA's expiry, each issuer's key age. */
+function addScrapeGauges(metrics: BrokerMetrics, ports: BrokerPorts, revocations: RevocationStore): void {
+  const { keys, clock, ca, verifier } = ports;
+  metrics.addScrapeGauges({
+    inForce: inForceCounts(revocations, clock),
+    signingKeyAgeSeconds: () => signingKeyAgeSeconds(keys, clock),
+    ...(ca === undefined ? {} : { caNotAfter: () => ca.notAfter }),
+    issuerKeyAges: () => verifier.keyAges(),
+  });
 }
 
 /** Seconds since the active signing key began to sign; undefined when the key store cannot say. */
@@ -186,7 +208,17 @@ function adminUseCases(parts: UseCaseParts, svid: SvidRouteDeps | undefined): Ad
     revokeSvid: createRevokeSvid({ revocations, audit, clock }),
     listRevocations: createListRevocations({ revocations, audit }),
     unblockWorkload: createUnblockWorkload({ revocations, audit }),
+    listWorkloads: listWorkloads(parts),
   };
+}
+
+/** GET /admin/workloads over the inventory, or a plain refusal when the inventory is off. */
+function listWorkloads(parts: UseCaseParts): ListWorkloads {
+  const { ports, revocations, audit } = parts;
+  if (ports.inventory === undefined) {
+    return () => Promise.reject(new BrokerError("not_found", "the workload inventory is off on this broker (BROKER_INVENTORY=off)"));
+  }
+  return createListWorkloads({ inventory: ports.inventory, policies: () => ports.policies.current(), revocations, audit, clock: ports.clock });
 }
 
 /** What /readyz checks, in order. */
@@ -212,6 +244,8 @@ interface UseCaseParts {
   readonly brokerTokens: BrokerTokenVerifier;
   readonly admitWorkload: AdmitWorkload;
   readonly dpop: BrokerDpop | undefined;
+  /** Tells the inventory of each credential issued, without waiting; undefined: inventory off. */
+  readonly recordIssuance: RecordIssuance | undefined;
 }
 
 /** POST /token: external exchange, re-exchange, delegation, JWT-SVID. */
@@ -252,6 +286,7 @@ function exchangeTokenUseCase(parts: UseCaseParts): ExchangeToken {
     clock,
     maxLifetimeSeconds: settings.maxTokenLifetimeSeconds,
     admitWorkload,
+    ...(parts.recordIssuance ? { recordIssuance: parts.recordIssuance } : {}),
   });
 }
 
@@ -264,7 +299,9 @@ function svidDeps(parts: UseCaseParts, bound: (issue: SvidRouteDeps["issueX509Sv
   return {
     ca,
     maxLifetimeSeconds,
-    issueX509Svid: bound(createIssueX509Svid({ verifier, policies: () => ports.policies.current(), revocations, ca, audit, clock, maxLifetimeSeconds, admitWorkload })),
+    issueX509Svid: bound(
+      createIssueX509Svid({ verifier, policies: () => ports.policies.current(), revocations, ca, audit, clock, maxLifetimeSeconds, admitWorkload, ...(parts.recordIssuance ? { recordIssuance: parts.recordIssuance } : {}) }),
+    ),
     publishCrl: createPublishCrl({ ca, revocations, clock, nextUpdateSeconds: settings.crlNextUpdateSeconds }),
   };
 }

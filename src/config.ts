@@ -5,7 +5,8 @@ import { DEFAULT_PROOF_WINDOW_SECONDS } from "./dpop/verify-proof.js";
 import { DEFAULT_REMOTE_JWKS_LIMITS } from "./identity/remote-jwks.js";
 import { TRUST_DOMAIN_NAME } from "./identity/spiffe-id.js";
 import { DEFAULT_VERIFIED_TOKEN_CACHE } from "./identity/verified-token-cache.js";
-import { parseDurationSeconds } from "./lib/durations.js";
+import { parseDurationSeconds, parseLongDurationSeconds } from "./lib/durations.js";
+import { DEFAULT_INVENTORY_BOUNDS } from "./inventory/inventory-store.js";
 import { DEFAULT_TRUST_DOMAIN } from "./policy/compile-policy.js";
 import { DEFAULT_FIXTURE_REQUIREMENT, FIXTURE_REQUIREMENTS, type FixtureRequirement } from "./policy/fixture-gate.js";
 import { B64TOKEN } from "./protocol/authorization-header.js";
@@ -88,6 +89,12 @@ export interface Config {
     readonly token: { readonly inFlight: number; readonly queued: number };
     readonly svid: { readonly inFlight: number; readonly queued: number };
   };
+  /**
+   * The workload inventory (`GET /admin/workloads`, `broker inventory`): whether issuances are
+   * recorded, how long a workload's record outlives its last issuance, how many workloads the
+   * index holds. Undefined: off.
+   */
+  readonly inventory: { readonly ttlSeconds: number; readonly maxWorkloads: number } | undefined;
   /** Human-readable log lines (pino-pretty) instead of JSON: for a terminal, never for collection. */
   readonly logPretty: boolean;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -221,6 +228,20 @@ const envSchema = z.object({
   // An X.509-SVID is ~8 ms of signing on the libuv thread pool: more at once than CPUs only queues there.
   BROKER_SVID_CONCURRENCY: integer(1, 10_000, String(2 * CPUS)),
   BROKER_SVID_QUEUE: integer(0, 100_000, "256"),
+  BROKER_INVENTORY: z.enum(["on", "off"]).default("on"),
+  BROKER_INVENTORY_TTL: z
+    .string()
+    .default(`${DEFAULT_INVENTORY_BOUNDS.ttlSeconds / 86_400}d`)
+    .transform((text, ctx) => {
+      const seconds = parseLongDurationSeconds(text);
+      // At least a day: the 24 h counters and `--stale` read what it keeps.
+      if (seconds === undefined || seconds < 86_400 || seconds > 400 * 86_400) {
+        ctx.addIssue({ code: "custom", message: "BROKER_INVENTORY_TTL must be a duration like 90d or 2160h, from 1d to 400d" });
+        return z.NEVER;
+      }
+      return seconds;
+    }),
+  BROKER_INVENTORY_MAX_WORKLOADS: integer(1, 10_000_000, String(DEFAULT_INVENTORY_BOUNDS.maxWorkloads)),
   LOG_PRETTY: flag("false"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   NODE_ENV: z.string().optional(),
@@ -310,6 +331,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       token: { inFlight: e.BROKER_TOKEN_CONCURRENCY, queued: e.BROKER_TOKEN_QUEUE },
       svid: { inFlight: e.BROKER_SVID_CONCURRENCY, queued: e.BROKER_SVID_QUEUE },
     },
+    inventory: e.BROKER_INVENTORY === "off" ? undefined : { ttlSeconds: e.BROKER_INVENTORY_TTL, maxWorkloads: e.BROKER_INVENTORY_MAX_WORKLOADS },
     logPretty: e.LOG_PRETTY,
     logLevel: e.LOG_LEVEL,
   };

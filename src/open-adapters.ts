@@ -27,6 +27,9 @@ import { PolicyStore } from "./policy/index.js";
 import { MemoryRateLimiter } from "./rate-limit/memory-rate-limiter.js";
 import { openRedisRevocationStore } from "./redis/open-redis-store.js";
 import { RedisRateLimiter } from "./redis/redis-rate-limiter.js";
+import { RedisInventoryStore } from "./redis/redis-inventory-store.js";
+import { MemoryInventoryStore } from "./inventory/memory-inventory-store.js";
+import type { InventoryStore } from "./inventory/inventory-store.js";
 import { MemoryRevocationStore } from "./revocation/memory-revocation-store.js";
 import type { RevocationStore } from "./revocation/revocation-store.js";
 
@@ -127,8 +130,8 @@ async function openPolicies(config: Config, verifier: TokenVerifier, logger: Log
   });
 }
 
-/** Revocation state, the rate limiter and the X.509-SVID CA. */
-export async function openStores(config: Config, logger: Logger): Promise<Pick<BrokerPorts, "revocations" | "limiter" | "ca">> {
+/** Revocation state, the rate limiter, the workload inventory and the X.509-SVID CA. */
+export async function openStores(config: Config, logger: Logger): Promise<Pick<BrokerPorts, "revocations" | "limiter" | "ca" | "inventory">> {
   const opened = await openRevocationStore(config, logger);
   // Rate limits share the revocation store's Redis client (and its fail-closed settings).
   const limiter = opened.redis ? new RedisRateLimiter(opened.redis, systemClock) : new MemoryRateLimiter(systemClock);
@@ -137,7 +140,15 @@ export async function openStores(config: Config, logger: Logger): Promise<Pick<B
     { limiter: limiter.kind, client: clientLimit?.text ?? "off", workload: workloadLimit?.text ?? "off", concurrency: config.concurrency },
     "rate limits and work bounds",
   );
-  return { revocations: opened.store, limiter, ca: await openCertificateAuthority(config, logger) };
+  const inventory = openInventory(config, opened.redis);
+  logger.info({ inventory: inventory?.kind ?? "off", ...(config.inventory ?? {}) }, "workload inventory");
+  return { revocations: opened.store, limiter, ca: await openCertificateAuthority(config, logger), ...(inventory ? { inventory } : {}) };
+}
+
+/** The workload inventory on the store's Redis client (or in memory without one); undefined when BROKER_INVENTORY=off. */
+function openInventory(config: Config, redis: Redis | Cluster | undefined): InventoryStore | undefined {
+  if (config.inventory === undefined) return undefined;
+  return redis ? new RedisInventoryStore(redis, systemClock, config.inventory) : new MemoryInventoryStore(systemClock, config.inventory);
 }
 
 /**

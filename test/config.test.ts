@@ -58,6 +58,14 @@ describe("loadConfig: revocation and admin settings", () => {
     return "";
   };
 
+  it("the workload inventory: on, 90 days, 100,000 workloads by default; days or hours from 1d to 400d; off", () => {
+    expect(loadConfig({}).inventory).toEqual({ ttlSeconds: 90 * 86_400, maxWorkloads: 100_000 });
+    expect(loadConfig({ BROKER_INVENTORY_TTL: "48h", BROKER_INVENTORY_MAX_WORKLOADS: "500" }).inventory).toEqual({ ttlSeconds: 48 * 3600, maxWorkloads: 500 });
+    expect(loadConfig({ BROKER_INVENTORY: "off" }).inventory).toBeUndefined();
+    for (const ttl of ["12h", "401d", "soon", "0d"]) expect(message({ BROKER_INVENTORY_TTL: ttl })).toContain("BROKER_INVENTORY_TTL must be a duration like 90d");
+    expect(message({ BROKER_INVENTORY_MAX_WORKLOADS: "0" })).toContain("BROKER_INVENTORY_MAX_WORKLOADS");
+  });
+
   it("defaults to the in-memory store and bounded Redis timeouts", () => {
     expect(loadConfig({})).toMatchObject({ redisUrl: undefined, redisCommandTimeoutMs: 500, redisConnectTimeoutMs: 2000, adminSecret: undefined });
   });

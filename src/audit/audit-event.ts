@@ -89,6 +89,7 @@ export type AdminAction =
   | "block_workload"
   | "unblock_workload"
   | "list_revocations"
+  | "list_workloads"
   | "revoke_svid";
 
 /**

@@ -60,6 +60,12 @@ export function createAdminClient(options: AdminClientOptions) {
       const query = new URLSearchParams({ ...(limit === undefined ? {} : { limit: String(limit) }), ...(cursor === undefined ? {} : { cursor }) }).toString();
       return call("GET", `/admin/revocations${query ? `?${query}` : ""}`);
     },
+    /** One page of GET /admin/workloads. */
+    workloadsPage: (options: { limit?: number; cursor?: string; stale?: string }) => {
+      const query = new URLSearchParams();
+      for (const [name, value] of Object.entries(options)) if (value !== undefined) query.set(name, String(value));
+      return call("GET", `/admin/workloads${query.size > 0 ? `?${query.toString()}` : ""}`);
+    },
     unblock: (workloadId: string, reason?: string) =>
       call("DELETE", `/admin/blocks/${encodeURIComponent(workloadId)}${reason ? `?reason=${encodeURIComponent(reason)}` : ""}`),
   };

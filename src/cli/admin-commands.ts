@@ -5,7 +5,7 @@ import { AdminApiError, createAdminClient, listAllRevocations, type AdminClient 
 const DEFAULT_REASON = "revoked with the broker CLI";
 
 /** --url: the broker to talk to. The credential comes only from BROKER_ADMIN_TOKEN, never a flag (flags show in `ps`). */
-const urlOption = () => new Option("--url <url>", "broker base URL").default(process.env.BROKER_URL ?? defaultBrokerUrl());
+export const urlOption = () => new Option("--url <url>", "broker base URL").default(process.env.BROKER_URL ?? defaultBrokerUrl());
 
 /** RFC 3339 date-time or whole epoch seconds, as the admin API accepts. */
 const instant = (text: string): string | number => {
@@ -20,8 +20,8 @@ const pageSize = (text: string): number => {
   return value;
 };
 
-/** Runs one admin call: prints the JSON result, or the server's error on stderr with exit code 1. */
-async function run(url: string, work: (client: AdminClient) => Promise<unknown>): Promise<void> {
+/** Runs one admin call: prints its result (as JSON unless `format` says otherwise), or the server's error on stderr with exit code 1. */
+export async function runAdminCall<T>(url: string, work: (client: AdminClient) => Promise<T>, format: (result: T) => string = asJson): Promise<void> {
   const token = process.env.BROKER_ADMIN_TOKEN;
   if (!token) {
     process.stderr.write("BROKER_ADMIN_TOKEN is not set: export the bootstrap admin secret or an admin-scoped broker token\n");
@@ -30,13 +30,15 @@ async function run(url: string, work: (client: AdminClient) => Promise<unknown>)
   }
   try {
     const result = await work(createAdminClient({ url, token }));
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    process.stdout.write(format(result));
   } catch (error) {
     const message = error instanceof AdminApiError ? error.message : `cannot reach ${url}: ${error instanceof Error ? error.message : String(error)}`;
     process.stderr.write(`error: ${message}\n`);
     process.exitCode = 1;
   }
 }
+
+const asJson = (result: unknown): string => `${JSON.stringify(result, null, 2)}\n`;
 
 /** `broker revoke`, `broker revocations list`, `broker unblock`: the operator side of the admin API. */
 export function addAdminCommands(program: Command): void {
@@ -53,7 +55,7 @@ export function addAdminCommands(program: Command): void {
       if ((options.workload === undefined) === (options.jti === undefined)) revoke.error("error: give exactly one of --workload or --jti", { exitCode: 2 });
       if (options.jti !== undefined && options.block) revoke.error("error: --block applies to --workload only", { exitCode: 2 });
       if (options.until !== undefined && !options.block) revoke.error("error: --until needs --block", { exitCode: 2 });
-      await run(options.url, (client) =>
+      await runAdminCall(options.url, (client) =>
         options.workload !== undefined
           ? client.revokeWorkload({
               workload_id: options.workload,
@@ -71,7 +73,7 @@ export function addAdminCommands(program: Command): void {
     .description("list revoked tokens, revoked workloads and blocks in force (every page)")
     .option("--page-size <n>", `entries per request to the broker (1-${MAX_PAGE_SIZE}; default: the broker's, ${DEFAULT_PAGE_SIZE})`, pageSize)
     .addOption(urlOption())
-    .action(async (options: { url: string; pageSize?: number }) => run(options.url, (client) => listAllRevocations(client, options.pageSize)));
+    .action(async (options: { url: string; pageSize?: number }) => runAdminCall(options.url, (client) => listAllRevocations(client, options.pageSize)));
 
   program
     .command("unblock")
@@ -80,7 +82,7 @@ export function addAdminCommands(program: Command): void {
     .option("--reason <text>", "why (kept in the audit log)")
     .addOption(urlOption())
     .action(async (workloadId: string, options: { reason?: string; url: string }) =>
-      run(options.url, async (client) => {
+      runAdminCall(options.url, async (client) => {
         await client.unblock(workloadId, options.reason);
         return { unblocked: workloadId };
       }),

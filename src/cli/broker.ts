@@ -23,6 +23,7 @@ const REGISTRARS: Readonly<Record<string, Registrar>> = {
   revoke: adminCommands,
   revocations: adminCommands,
   unblock: adminCommands,
+  inventory: async () => (await import("./inventory-command.js")).addInventoryCommand,
   keys: async () => (await import("./keys-commands.js")).addKeysCommands,
   exchange: async () => (await import("./exchange-command.js")).addExchangeCommand,
   svid: async () => (await import("./svid-command.js")).addSvidCommand,

@@ -15,6 +15,8 @@ import type { AdmitWorkload } from "../authorization/rate-limit-gate.js";
 import type { IssuanceChecks } from "../revocation/revocation-store.js";
 import { authorize, type Authorization } from "../authorization/authorize.js";
 import { nestAct } from "../authorization/delegation.js";
+import { recordIssued } from "../authorization/issuance-record.js";
+import type { RecordIssuance } from "../inventory/issuance-recorder.js";
 import { checkRequireDpop, verifyRequestProof, type VerifyTokenRequestProof } from "./dpop-request.js";
 import { requireKeyProof } from "../authorization/key-bound-subject.js";
 import { mintFloor } from "../authorization/revocation-checks.js";
@@ -42,6 +44,8 @@ export interface ExchangeDeps {
   readonly verifyDpopProof?: VerifyTokenRequestProof;
   /** The per-workload rate limit, checked once the subject is verified and a policy matched. */
   readonly admitWorkload?: AdmitWorkload;
+  /** Tells the workload inventory of each credential issued, without waiting; undefined: no inventory. */
+  readonly recordIssuance?: RecordIssuance;
 }
 
 export interface ExchangeCall {
@@ -77,6 +81,10 @@ interface Prepared {
 export function createExchangeToken(deps: ExchangeDeps) {
   return async function exchangeToken(call: ExchangeCall): Promise<TokenExchangeResponse> {
     const exchanged = await recordDecision(deps.audit, issuanceLog<Exchanged>(requestFields(call)), () => exchange(deps, call));
+    // After the answer is made and off its path: the inventory is statistics (issuance-recorder.ts).
+    const { request } = call;
+    const underPolicy = request.subjectTokenType !== TOKEN_TYPE.accessToken;
+    recordIssued(deps.recordIssuance, exchanged.facts, { tokenType: request.requestedTokenType, nowMs: deps.clock.now(), underPolicy });
     return exchanged.response;
   };
 }

@@ -9,6 +9,8 @@ import type { RevokeTokenId } from "../admin/revoke-token-id.js";
 import type { RevokeWorkload } from "../admin/revoke-workload.js";
 import type { UnblockWorkload } from "../admin/unblock-workload.js";
 import type { RevokeSvid } from "../admin/revoke-svid.js";
+import type { ListWorkloads } from "../admin/list-workloads.js";
+import { workloadRoutes } from "./workload-routes.js";
 import type { AppEnv } from "./app-env.js";
 import { readJson } from "./json-body.js";
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "../protocol/broker-defaults.js";
@@ -20,6 +22,8 @@ export interface AdminRouteDeps {
   readonly listRevocations: ListRevocations;
   readonly unblockWorkload: UnblockWorkload;
   readonly revokeSvid: RevokeSvid;
+  /** GET /admin/workloads, the workload inventory (workload-routes.ts). */
+  readonly listWorkloads: ListWorkloads;
   readonly maxBodyBytes: number;
 }
 
@@ -117,6 +121,8 @@ export function adminRoutes(app: Hono<AppEnv>, deps: AdminRouteDeps): void {
     await deps.unblockWorkload({ workloadId: workloadId.data, reason: reason.data }, adminCall(c));
     return c.body(null, 204);
   });
+
+  workloadRoutes(app, { listWorkloads: deps.listWorkloads, adminCall });
 }
 
 function adminCall(c: { get(key: "caller" | "requestId" | "clientAddress"): string }): AdminCall {

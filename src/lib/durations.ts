@@ -12,3 +12,12 @@ export function parseDurationSeconds(text: string | number): number | undefined 
   const unit = UNIT_SECONDS[match[2] ?? "s"] ?? 1;
   return amount * unit;
 }
+
+/**
+ * As {@link parseDurationSeconds}, and days too ("30d"): for spans of retention and staleness,
+ * never for credential lifetimes (which stay in seconds, minutes and hours).
+ */
+export function parseLongDurationSeconds(text: string): number | undefined {
+  const days = /^(\d{1,5})d$/.exec(text.trim());
+  return days ? Number(days[1]) * 86_400 : parseDurationSeconds(text);
+}

@@ -61,6 +61,8 @@ export class BrokerMetrics {
 
   readonly storeDuration = this.histogram("broker_revocation_store_duration_seconds", "Revocation store call latency by operation.", ["operation"] as const, [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1]);
 
+  readonly inventoryWrites = this.counter("broker_inventory_writes_total", "Workload inventory writes after an issuance, by outcome (ok; failed: store down or slow; dropped: too many in flight). Issuance never waits for them.", ["outcome"] as const);
+
   constructor(build: BuildInfo = { version: "unknown" }) {
     collectDefaultMetrics({ register: this.registry, prefix: "broker_" });
     new Gauge({

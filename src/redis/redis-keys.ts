@@ -11,6 +11,9 @@ import { sha256Hex } from "../lib/hash.js";
  *   broker:once:<key>             the claim's expiresAt expires at expiresAt (+ grace)
  *   broker:svid:<serial>          SvidRecord            expires at expiresAt (+ grace)
  *   broker:probe:{<n>}            never written: read by the Cluster readiness probe (ping)
+ *   broker:inv:wl:<workloadId>    inventory: one workload's usage (hash)  expires BROKER_INVENTORY_TTL after its last write
+ *   broker:inv:pol:<policyId>     inventory: what a policy granted (hash) expires BROKER_INVENTORY_TTL after its last write
+ *   broker:inv:index              inventory: workloads by last issuance (sorted set, capped; redis-inventory-store.ts)
  *
  * An id longer than MAX_ID_BYTES, or starting with "#", is replaced by "#" + its SHA-256, so a key
  * never exceeds ~220 bytes and the two forms cannot collide. Listing reads ids from the values.
@@ -19,9 +22,17 @@ import { sha256Hex } from "../lib/hash.js";
 export const KEY_PREFIX = "broker:";
 const MAX_ID_BYTES = 200;
 
-export type RedisKeyKind = "jti" | "workload" | "block" | "once" | "svid";
+export type RedisKeyKind = "jti" | "workload" | "block" | "once" | "svid" | "inventoryWorkload" | "inventoryPolicy";
 
-const KEY_INFIX: Record<RedisKeyKind, string> = { jti: "rev:jti:", workload: "rev:wl:", block: "block:", once: "once:", svid: "svid:" };
+const KEY_INFIX: Record<RedisKeyKind, string> = {
+  jti: "rev:jti:",
+  workload: "rev:wl:",
+  block: "block:",
+  once: "once:",
+  svid: "svid:",
+  inventoryWorkload: "inv:wl:",
+  inventoryPolicy: "inv:pol:",
+};
 
 export function redisKey(kind: RedisKeyKind, id: string): string {
   const part = Buffer.byteLength(id, "utf8") <= MAX_ID_BYTES && !id.startsWith("#") ? id : `#${sha256Hex(id)}`;

@@ -14,6 +14,8 @@ import type { IssuanceFloor } from "../authorization/revocation-checks.js";
 import type { ExternalTokenType } from "../identity/types.js";
 import type { Grant } from "../policy/types.js";
 import { refuseKeyBound } from "../authorization/key-bound-subject.js";
+import { recordIssued } from "../authorization/issuance-record.js";
+import type { RecordIssuance } from "../inventory/issuance-recorder.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
 import { nextIssuanceStampMs, type IssuanceChecks, type SvidRegistry } from "../revocation/revocation-store.js";
@@ -47,6 +49,8 @@ export interface IssueX509SvidDeps extends AuthorizeDeps {
   readonly clock: Clock;
   /** Global cap on SVID validity, seconds (BROKER_SVID_MAX_LIFETIME). */
   readonly maxLifetimeSeconds: number;
+  /** Tells the workload inventory of each SVID issued, without waiting; undefined: no inventory. */
+  readonly recordIssuance?: RecordIssuance;
 }
 
 export type IssueX509Svid = (request: X509SvidRequest) => Promise<IssuedX509Svid>;
@@ -82,6 +86,7 @@ export function createIssueX509Svid(deps: IssueX509SvidDeps): IssueX509Svid {
   };
   return async function issueX509Svid(request) {
     const issued = await recordDecision(deps.audit, issuanceLog<Issued>(requestFields(request)), () => issue(issuer, request));
+    recordIssued(deps.recordIssuance, issued.facts, { tokenType: "x509_svid", nowMs: deps.clock.now(), underPolicy: true });
     return issued.svid;
   };
 }

@@ -153,6 +153,7 @@ describe("the table covers the protected surface", () => {
     expect(ROUTES.map((route) => `${route.method} ${route.path}`).sort()).toEqual([
       "DELETE /admin/blocks/:workloadId",
       "GET /admin/revocations",
+      "GET /admin/workloads",
       "POST /admin/revocations/svids",
       "POST /admin/revocations/tokens",
       "POST /admin/revocations/workloads",

@@ -36,6 +36,40 @@ describe("loadPolicySet", () => {
     expect(set.version).toMatch(/^[0-9a-f]{64}$/);
   });
 
+  it("describe() answers what each policy can grant, in load order: literal workload id or none, owner, delegation", async () => {
+    const { dir } = await dirWith({
+      "a.policy.yaml": `owner: team-a\ndescription: first one\n${policyYaml({ id: "lit", scopes: ["read"], tokenTypes: ["access_token", "jwt"], grantExtra: "  spiffe_id: spiffe://broker.local/lit\n  delegation:\n    actor_condition: 'true'\n    max_chain_depth: 2" })}`,
+      "b.policy.yaml": policyYaml({ id: "expr", workloadId: null, scopes: [], maxLifetime: "5m", grantExtra: `  workload_id_expr: '"wl/" + identity.subject'` }),
+    });
+    const set = await loadPolicySet(dir, { knownIssuers: KNOWN_ISSUERS });
+    expect(set.describe()).toEqual([
+      {
+        id: "lit",
+        issuer: "local-dev",
+        owner: "team-a",
+        description: "first one",
+        audiences: ["https://a.example.com"],
+        scopes: ["read"],
+        tokenTypes: ["access_token", "jwt"],
+        maxLifetimeSeconds: 600,
+        delegation: { allowed: true, maxChainDepth: 2 },
+        workloadId: "wl/lit",
+      },
+      {
+        id: "expr",
+        issuer: "local-dev",
+        owner: undefined,
+        description: undefined,
+        audiences: ["https://a.example.com"],
+        scopes: [],
+        tokenTypes: ["access_token"],
+        maxLifetimeSeconds: 300,
+        delegation: { allowed: false, maxChainDepth: 0 },
+        workloadId: undefined,
+      },
+    ]);
+  });
+
   it("derives the version from names and contents", async () => {
     const one = await dirWith({ "a.policy.yaml": policyYaml({ id: "a" }) });
     const same = await dirWith({ "a.policy.yaml": policyYaml({ id: "a" }) });

@@ -18,6 +18,7 @@ import { ManualClock } from "../../src/lib/clock.js";
 import { silentLog } from "../../src/lib/log.js";
 import { createPolicySet } from "../../src/policy/index.js";
 import { MemoryRateLimiter } from "../../src/rate-limit/memory-rate-limiter.js";
+import { MemoryInventoryStore } from "../../src/inventory/memory-inventory-store.js";
 import { MemoryRevocationStore } from "../../src/revocation/memory-revocation-store.js";
 import { STORE_CALLS, StoreUnavailableError, type RevocationStore } from "../../src/revocation/revocation-store.js";
 import { aroundCalls } from "../../src/lib/around-calls.js";
@@ -87,6 +88,7 @@ export async function createRevocationApp(options: { adminSecret?: string | null
       policies: { current: () => NO_POLICIES },
       revocations: store,
       limiter: new MemoryRateLimiter(clock),
+      inventory: new MemoryInventoryStore(clock),
       clock,
       log: silentLog,
       audit: { record: (event) => audit.push(event) },
