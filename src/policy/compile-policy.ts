@@ -5,7 +5,6 @@ import type { CelBindings } from "./cel.js";
 import { compileExpressions, spiffeIdProblem } from "./compile-expressions.js";
 import type { CompileIssue, Programs } from "./compile-expressions.js";
 import { compileConditionTrace, type ConditionTrace } from "./condition-trace.js";
-import { explainPolicy } from "./explain-policies.js";
 import { WORKLOAD_ID_PATTERN } from "./policy-schema.js";
 import type { PolicyFile } from "./policy-schema.js";
 import { summarizePolicy } from "./policy-summary.js";
@@ -18,7 +17,6 @@ import type {
   GrantLimits,
   Narrow,
   NarrowedRequest,
-  PolicyExplanation,
   PolicySummary,
   PrincipalContext,
   RequestContext,
@@ -67,8 +65,6 @@ export interface CompiledPolicy extends GrantLimits {
   conditionFailure(bindings: CelBindings): ConditionFailure | undefined;
   /** The same for the grant's actor_condition, `bindings.actor` being the actor; undefined without delegation. */
   actorConditionFailure(bindings: CelBindings): ConditionFailure | undefined;
-  /** `match` with the failing part of the condition and the grant, for `broker policy explain`. */
-  explain(subject: VerifiedSubject, request: RequestContext, narrow: Narrow, bindings?: CelBindings): PolicyExplanation;
 }
 
 export type Compilation =
@@ -133,7 +129,6 @@ export function compilePolicy(file: PolicyFile, options: CompileOptions = { trus
     },
     conditionFailure: (bindings) => traces.condition.firstFailure(bindings),
     actorConditionFailure: (bindings) => traces.actorCondition?.firstFailure(bindings),
-    explain: (subject, request, narrow, bindings = celBindings(subject, request)) => explainPolicy(policy, subject, request, narrow, bindings),
   };
   return { ok: true, policy: Object.freeze(policy), warnings: compiled.warnings };
 }

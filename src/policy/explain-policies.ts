@@ -32,7 +32,7 @@ export function explainPolicies(policies: readonly CompiledPolicy[], subject: Ve
     const base = { id: policy.id, issuer: policy.issuer };
     if (policy.issuer !== subject.identity.issuer) return { ...base, applied: false, outcome: "not_applicable" };
     if (won) return { ...base, applied: true, outcome: "not_reached" };
-    const verdict = policy.explain(subject, request, narrow, bindings);
+    const verdict = explainPolicy(policy, subject, request, narrow, bindings);
     won = verdict.outcome === "granted";
     return verdict;
   });
