@@ -18,6 +18,7 @@ import type {
   Narrow,
   NarrowedRequest,
   PolicySummary,
+  PolicyOutcomeName,
   PrincipalContext,
   RequestContext,
 } from "./types.js";
@@ -26,14 +27,7 @@ import type {
 export type PolicyOutcome =
   | { readonly outcome: "granted"; readonly grant: Grant; readonly narrowed: NarrowedRequest | undefined }
   | {
-      readonly outcome:
-        | "condition_false"
-        | "grant_error"
-        | "target_not_granted"
-        | "scope_not_granted"
-        | "token_type_not_granted"
-        | "delegation_not_granted"
-        | "actor_not_allowed";
+      readonly outcome: Exclude<PolicyOutcomeName, "granted">;
       /** For the audit log only: may name policy internals. */
       readonly detail: string;
     };

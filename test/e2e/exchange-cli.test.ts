@@ -6,7 +6,7 @@
 import { execFile } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import { chmod, chown, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,36 +15,19 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GRANTS, startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
 import { githubActionsClaims, gitlabCiClaims } from "../support/test-issuer.js";
 import { CLI_ARGS } from "../support/compiled-broker.js";
+import { startFakeGithubRunner, type FakeGithubRunner } from "../support/fake-github-runner.js";
 import { ROOT } from "../support/repo-root.js";
 
 const REQUEST_TOKEN = "runner-request-token-0123456789";
 
 let fx: InProcessBroker;
-let runner: Server;
-let runnerUrl: string;
+let runner: FakeGithubRunner;
 let dir: string;
-const runnerCalls: { authorized: boolean; audience: string | null }[] = [];
 
 beforeAll(async () => {
   fx = await startInProcessBroker({ listen: true });
   dir = await mkdtemp(join(tmpdir(), "broker-exchange-cli-"));
-  runner = createServer((req, res) => {
-    void (async () => {
-      const url = new URL(req.url ?? "/", "http://runner.invalid");
-      const authorized = req.headers.authorization === `bearer ${REQUEST_TOKEN}` && url.pathname === "/_apis/token" && url.searchParams.get("api-version") === "2.0";
-      const audience = url.searchParams.get("audience");
-      runnerCalls.push({ authorized, audience });
-      if (!authorized || audience === null) {
-        res.writeHead(401, { "content-type": "application/json" }).end('{"message":"unauthorized"}');
-        return;
-      }
-      const value = await fx.issuers.github.mint(githubActionsClaims({}, { aud: audience }), { alg: "RS256" });
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ count: value.length, value }));
-    })();
-  });
-  runner.listen(0, "127.0.0.1");
-  await new Promise((resolve) => runner.once("listening", resolve));
-  runnerUrl = `http://127.0.0.1:${(runner.address() as AddressInfo).port}`;
+  runner = await startFakeGithubRunner(REQUEST_TOKEN, (audience) => fx.issuers.github.mint(githubActionsClaims({}, { aud: audience }), { alg: "RS256" }));
 }, 60_000);
 afterAll(async () => {
   runner?.close();
@@ -75,7 +58,7 @@ function cliAt(broker: string, args: readonly string[], env: Record<string, stri
 
 const githubEnv = (requestToken = REQUEST_TOKEN) => ({
   GITHUB_ACTIONS: "true",
-  ACTIONS_ID_TOKEN_REQUEST_URL: `${runnerUrl}/_apis/token?api-version=2.0`,
+  ACTIONS_ID_TOKEN_REQUEST_URL: runner.requestUrl,
   ACTIONS_ID_TOKEN_REQUEST_TOKEN: requestToken,
 });
 
@@ -90,7 +73,7 @@ describe("broker exchange", { timeout: 90_000 }, () => {
     const audience = GRANTS.github.audiences[0];
     const result = await cli(["--audience", audience, "--scope", "deploy:read", "--lifetime", "300"], githubEnv());
     expect(result.code, result.stderr).toBe(0);
-    expect(runnerCalls.at(-1)).toEqual({ authorized: true, audience: fx.url });
+    expect(runner.calls.at(-1)).toEqual({ authorized: true, audience: fx.url });
     const lines = result.stdout.trimEnd().split("\n");
     expect(lines).toHaveLength(3);
     const token = lines[2] ?? "";
@@ -219,7 +202,7 @@ describe("broker exchange", { timeout: 90_000 }, () => {
   it("fails clearly when the runner refuses the request token, or no subject token is available", async () => {
     const refused = await cli(["--audience", GRANTS.github.audiences[0]], githubEnv("wrong-request-token"));
     expect(refused.code).toBe(2);
-    expect(runnerCalls.at(-1)?.authorized).toBe(false);
+    expect(runner.calls.at(-1)?.authorized).toBe(false);
     expect(refused.stderr).toMatch(/GitHub Actions refused the OIDC token request \(401\).*id-token: write/);
     expect(refused.stdout).toBe("");
     expect(refused.stderr).not.toContain("wrong-request-token");
@@ -236,11 +219,11 @@ describe("broker exchange", { timeout: 90_000 }, () => {
   });
 
   it("checks --out before it asks the runner for a token: an unwritable --out spends nothing and exits 64", async () => {
-    const calls = runnerCalls.length;
+    const calls = runner.calls.length;
     const result = await cli(["--audience", GRANTS.github.audiences[0], "--out", join(dir, "no-such-folder", "token")], githubEnv());
     expect(result.code).toBe(64);
     expect(result.stderr).toMatch(/--out .*no-such-folder\/token cannot be written \(ENOENT\); nothing was exchanged/);
-    expect(runnerCalls.length).toBe(calls);
+    expect(runner.calls.length).toBe(calls);
     expect(result.stdout).toBe("");
   });
 

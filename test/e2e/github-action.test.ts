@@ -8,8 +8,6 @@
  */
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
@@ -17,6 +15,7 @@ import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { GRANTS, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { startFakeGithubRunner, type FakeGithubRunner } from "../support/fake-github-runner.js";
 import { ROOT } from "../support/repo-root.js";
 import { githubActionsClaims } from "../support/test-issuer.js";
 
@@ -24,28 +23,13 @@ const REQUEST_TOKEN = "runner-request-token-action-0123456789";
 const ENTRY = join(ROOT, "action", "dist", "index.mjs");
 
 let fx: BrokerFixture;
-let runner: Server;
-let runnerUrl: string;
+let runner: FakeGithubRunner;
 let dir: string;
 
 beforeAll(async () => {
   fx = await startBrokerFixture();
   dir = await mkdtemp(join(tmpdir(), "broker-action-"));
-  runner = createServer((req, res) => {
-    void (async () => {
-      const url = new URL(req.url ?? "/", "http://runner.invalid");
-      const audience = url.searchParams.get("audience");
-      if (req.headers.authorization !== `bearer ${REQUEST_TOKEN}` || audience === null) {
-        res.writeHead(401, { "content-type": "application/json" }).end('{"message":"unauthorized"}');
-        return;
-      }
-      const value = await fx.issuers.github.mint(githubActionsClaims({}, { aud: audience }), { alg: "RS256" });
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ count: value.length, value }));
-    })();
-  });
-  runner.listen(0, "127.0.0.1");
-  await new Promise((resolve) => runner.once("listening", resolve));
-  runnerUrl = `http://127.0.0.1:${(runner.address() as AddressInfo).port}`;
+  runner = await startFakeGithubRunner(REQUEST_TOKEN, (audience) => fx.issuers.github.mint(githubActionsClaims({}, { aud: audience }), { alg: "RS256" }));
 }, 60_000);
 afterAll(async () => {
   runner?.close();
@@ -63,7 +47,7 @@ async function runAction(inputs: Record<string, string>, requestToken = REQUEST_
     GITHUB_OUTPUT: outputFile,
     GITHUB_WORKSPACE: dir,
     RUNNER_TEMP: dir,
-    ACTIONS_ID_TOKEN_REQUEST_URL: `${runnerUrl}/_apis/token?api-version=2.0`,
+    ACTIONS_ID_TOKEN_REQUEST_URL: runner.requestUrl,
     ACTIONS_ID_TOKEN_REQUEST_TOKEN: requestToken,
     // The runner passes every declared input, defaults applied, as INPUT_<NAME> (hyphens kept).
     "INPUT_RETRIES": "2",
