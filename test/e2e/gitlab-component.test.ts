@@ -81,7 +81,9 @@ describe("the GitLab CI component", () => {
     const used = new Set([...text.matchAll(/\$\[\[\s*inputs\.([a-z_]+)\s*\]\]/g)].map((match) => match[1]));
     expect(used).toEqual(new Set(Object.keys(inputs)));
     for (const [name, input] of Object.entries(inputs)) expect(input.description, name).toBeTruthy();
-    const job = interpolate({ broker_url: "https://broker.example.com" });
+    expect(() => interpolate({ broker_url: "https://broker.example.com" })).toThrow("input image is required");
+    const job = interpolate({ broker_url: "https://broker.example.com", image: "ghcr.io/acme/credential-broker:0.1.0" });
+    expect(job.image).toBe("ghcr.io/acme/credential-broker:0.1.0");
     expect(job.id_tokens.BROKER_ID_TOKEN?.aud).toBe("$BROKER_URL");
     expect(job.variables.BROKER_URL).toBe("https://broker.example.com");
   });
@@ -92,6 +94,7 @@ describe("the GitLab CI component", () => {
       audience: GRANTS.gitlab.audiences[0] ?? "",
       scope: "artifacts:pull",
       lifetime: 300,
+      image: "unused-here",
       cli: `node ${CLI_ARGS.join(" ")}`,
     });
     const idToken = await fx.issuers.gitlab.mint(gitlabCiClaims(), { alg: "RS256" });
@@ -108,7 +111,7 @@ describe("the GitLab CI component", () => {
   });
 
   it("fails the job before its script when the broker refuses (exit 2), printing no token", async () => {
-    const job = interpolate({ broker_url: fx.url, audience: "https://not-granted.example.com", cli: `node ${CLI_ARGS.join(" ")}` });
+    const job = interpolate({ broker_url: fx.url, audience: "https://not-granted.example.com", image: "unused-here", cli: `node ${CLI_ARGS.join(" ")}` });
     const idToken = await fx.issuers.gitlab.mint(gitlabCiClaims(), { alg: "RS256" });
     const result = await runJob(job, idToken, "echo script-ran");
     expect(result.code).toBe(2);
