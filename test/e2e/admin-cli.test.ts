@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
 import { CLI_ARGS } from "../support/compiled-broker.js";
 import { ROOT } from "../support/repo-root.js";
+import { runAdminCli } from "../support/admin-cli.js";
 
 const SECRET = "cli-test-admin-secret-0123456789-abcdefghij";
 const run = promisify(execFile);
@@ -23,19 +24,7 @@ afterAll(async () => {
   await fx?.close();
 });
 
-async function broker(args: string[], token = SECRET): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [...CLI_ARGS, ...args, "--url", fx.url], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", BROKER_ADMIN_TOKEN: token },
-      timeout: 30_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: failed.code ?? -1, stdout: failed.stdout ?? "", stderr: failed.stderr ?? "" };
-  }
-}
+const broker = (args: string[], token = SECRET) => runAdminCli(fx.url, args, token);
 
 // Each CLI call starts a node process (seconds on a loaded machine): a test runs several in a row.
 describe("broker revoke / revocations list / unblock", { timeout: 90_000 }, () => {

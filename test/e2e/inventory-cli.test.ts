@@ -5,20 +5,16 @@
  * revocation with a block shows in its state; `--stale` lists what was never issued and the
  * grants never asked for; a wrong credential is refused; nothing prints the credential.
  */
-import { execFile } from "node:child_process";
 import { request } from "node:http";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
 import { GRANTS, OIDC_SUBJECT } from "../support/broker-folder.js";
-import { CLI_ARGS } from "../support/compiled-broker.js";
 import { startRedisServer, type RedisServerHandle } from "../support/redis-server.js";
 import { eventually, rawClient } from "../support/redis-store.js";
-import { ROOT } from "../support/repo-root.js";
+import { runAdminCli } from "../support/admin-cli.js";
 import { gitlabCiClaims } from "../support/test-issuer.js";
 
 const SECRET = "inventory-e2e-admin-secret-0123456789-abcdefghij";
-const run = promisify(execFile);
 
 let redis: RedisServerHandle;
 let fx: BrokerFixture;
@@ -44,19 +40,7 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-async function broker(args: string[], token = SECRET): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [...CLI_ARGS, ...args, "--url", fx.url], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", BROKER_ADMIN_TOKEN: token },
-      timeout: 30_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: failed.code ?? -1, stdout: failed.stdout ?? "", stderr: failed.stderr ?? "" };
-  }
-}
+const broker = (args: string[], token = SECRET) => runAdminCli(fx.url, args, token);
 
 type Row = Record<string, unknown> & { workload_id: string };
 
