@@ -28,6 +28,13 @@ describe("broker keys init / rotate / list", () => {
     expect(forced.status).toBe(0);
     expect(forced.stderr).toMatch(/^WARNING: forced:/);
     expect(cli("rotate").stderr).toMatch(/exactly one of/);
+    const activateWithAlg = cli("rotate", "--activate", "--alg", "PS256");
+    expect(activateWithAlg.status).toBe(1);
+    expect(activateWithAlg.stderr).toBe("broker keys: --alg and --rsa-bits choose the key --prepare generates\n");
+    const badAlg = cli("rotate", "--prepare", "--alg", "HS256");
+    expect(badAlg.status).toBe(1);
+    expect(badAlg.stderr).toMatch(/option '--alg <alg>' argument 'HS256' is invalid\. one of ES256, RS256, PS256/);
+    expect(cli("rotate", "--prepare", "--alg", "RS256", "--rsa-bits", "1024").stderr).toMatch(/argument '1024' is invalid\. one of 2048, 3072, 4096/);
     const list = cli("list");
     expect(list.stdout).toMatch(/^NAME\s+KID\s+ALG\s+STATE\s+CREATED/);
     expect(list.stdout).toMatch(/active/);
