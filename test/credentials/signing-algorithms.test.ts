@@ -12,6 +12,7 @@ import { calculateJwkThumbprint, createLocalJWKSet, decodeProtectedHeader, jwtVe
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createAccessTokenMinter } from "../../src/credentials/access-token.js";
 import { FileKeyStore } from "../../src/credentials/file-key-store.js";
+import { createJwtSvidMinter } from "../../src/credentials/jwt-svid.js";
 import { initSigningKeys, listKeys, prepareNextKey } from "../../src/credentials/key-rotation.js";
 import { readKeyset } from "../../src/credentials/keyset-document.js";
 import { toSigningKey } from "../../src/credentials/signing-key.js";
@@ -88,6 +89,22 @@ describe("signatures by RFC 7518's parameters", () => {
     expect(payload.sub).toBe("w");
     const others = (["ES256", "RS256", "PS256"] as const).filter((other) => other !== alg);
     await expect(jwtVerify(token, jwks, { algorithms: others, currentDate: new Date(NOW_MS) })).rejects.toThrow(/"alg" \(Algorithm\) Header Parameter value not allowed/);
+  });
+});
+
+describe("JWT-SVIDs with an RSA key", () => {
+  it.each(["RS256", "PS256"] as const)("a %s JWT-SVID (JWT-SVID §3 allows it) verifies with jose against the published key", async (alg) => {
+    const key = await toSigningKey(rsa(), alg);
+    const keys = { activeKey: () => key, publishedKeys: () => [key.publicJwk], keysRevision: () => 1 };
+    const { token } = await createJwtSvidMinter({ issuer: ISSUER, keys, clock: new ManualClock(NOW_MS) }).mint({
+      spiffeId: "spiffe://example.org/w",
+      audiences: ["https://api.test"],
+      lifetimeSeconds: 60,
+      extraClaims: {},
+    });
+    expect(decodeProtectedHeader(token)).toEqual({ alg, typ: "JWT", kid: key.kid });
+    const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: [{ ...key.publicJwk }] }), { algorithms: [alg], audience: "https://api.test", currentDate: new Date(NOW_MS) });
+    expect(payload.sub).toBe("spiffe://example.org/w");
   });
 });
 
