@@ -35,7 +35,7 @@ const rsaBits = (text: string): number => {
   return bits;
 };
 
-// The new key's algorithm: ES256 unless a relying party needs RSA (docs/security.md, "Signing algorithms").
+// The new key's algorithm: ES256 unless a relying party needs RSA (docs/security.md, "The broker's own signing algorithms").
 const algOption = ["--alg <alg>", `the new signing key's algorithm: ${BROKER_SIGNING_ALGORITHMS.join(", ")} (default ES256)`, signingAlgorithm] as const;
 const rsaBitsOption = ["--rsa-bits <bits>", `RSA modulus size for RS256 and PS256: ${RSA_KEY_BITS.join(", ")} (default 2048)`, rsaBits] as const;
 
