@@ -4,7 +4,7 @@
  * 1. A broker whose only key is RS256 (then one whose only key is PS256, 3072 bits) issues access
  *    tokens that jose verifies against the JWKS it serves, only as that algorithm; the broker
  *    accepts them back for re-exchange and /introspect; a resource server's verifier reading the
- *    broker's JWKS over HTTP accepts them.
+ *    broker's JWKS over HTTP accepts them, bearer and DPoP-bound.
  * 2. A rotation from ES256 to PS256 and back: during each overlap the JWKS and the metadata carry
  *    both keys, and tokens of both algorithms verify with jose, re-exchange and introspect active;
  *    after the PS256 key is retired its tokens verify nowhere.
@@ -15,8 +15,9 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createResourceAccessVerifier } from "../../src/dpop/resource-access.js";
 import type { BrokerSigningAlgorithm } from "../../src/protocol/broker-tokens.js";
-import { eventually, GRANTS, OIDC_SUBJECT, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { eventually, GRANTS, OIDC_SUBJECT, requestBroker, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
 import { CLI_ARGS } from "../support/compiled-broker.js";
+import { ath, makeProof, proofKey } from "../support/dpop-proofs.js";
 import { replicaClient, type ReplicaClient } from "../support/replica-client.js";
 import { ROOT } from "../support/repo-root.js";
 
@@ -122,6 +123,24 @@ describe.each([
     const verify = createResourceAccessVerifier({ issuer: fx.url, audience: AUDIENCE, publicUrl: "https://api.test" });
     const decision = await verify({ authorization: `Bearer ${await issue(fx, broker)}`, dpop: undefined, method: "GET", path: "/" });
     expect(decision.ok, JSON.stringify(decision)).toBe(true);
+  });
+
+  it(`a DPoP-bound ${alg} token: the resource server accepts it with a proof of the bound key, and not as Bearer`, async () => {
+    const client = await proofKey("ES256");
+    const form = new URLSearchParams({ ...fx.form(await fx.issuers.oidc.mint({ sub: OIDC_SUBJECT })), audience: AUDIENCE }).toString();
+    const dpop = await makeProof(client, { htm: "POST", htu: `${fx.url}/token` });
+    const res = await requestBroker(fx.url, "/token", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", dpop }, body: form });
+    expect(res.status, res.text).toBe(200);
+    expect(res.json.token_type).toBe("DPoP");
+    const token = res.json.access_token as string;
+    expect(decodeProtectedHeader(token).alg).toBe(alg);
+    const verify = createResourceAccessVerifier({ issuer: fx.url, audience: AUDIENCE, publicUrl: "https://api.test" });
+    const proof = await makeProof(client, { htm: "GET", htu: "https://api.test/orders", ath: ath(token) });
+    const decision = await verify({ authorization: `DPoP ${token}`, dpop: proof, method: "GET", path: "/orders" });
+    expect(decision.ok, JSON.stringify(decision)).toBe(true);
+    if (decision.ok) expect(decision.access.jkt).toBe(client.jkt);
+    const asBearer = await verify({ authorization: `Bearer ${token}`, dpop: undefined, method: "GET", path: "/orders" });
+    expect(asBearer.ok).toBe(false);
   });
 });
 
