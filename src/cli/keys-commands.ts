@@ -8,18 +8,36 @@ import {
   listKeys,
   prepareNextKey,
   retireKey,
+  RSA_KEY_BITS,
+  type KeyGeneration,
   type KeyListing,
   type RotationResult,
 } from "../credentials/key-rotation.js";
 import { systemClock } from "../lib/clock.js";
 import { parseDurationSeconds } from "../lib/durations.js";
 import { DEFAULT_KEYS_DIR, TOKEN_LIFETIME_CEILING_SECONDS } from "../protocol/broker-defaults.js";
+import { BROKER_SIGNING_ALGORITHMS, isBrokerSigningAlgorithm, type BrokerSigningAlgorithm } from "../protocol/broker-tokens.js";
 
 const lifetime = (text: string): number => {
   const seconds = parseDurationSeconds(text);
   if (seconds === undefined || seconds <= 0 || seconds > TOKEN_LIFETIME_CEILING_SECONDS) throw new InvalidArgumentError("a duration like 90s, 15m or 1h, at most 1h");
   return seconds;
 };
+
+const signingAlgorithm = (text: string): BrokerSigningAlgorithm => {
+  if (!isBrokerSigningAlgorithm(text)) throw new InvalidArgumentError(`one of ${BROKER_SIGNING_ALGORITHMS.join(", ")}`);
+  return text;
+};
+
+const rsaBits = (text: string): number => {
+  const bits = Number(text);
+  if (!(RSA_KEY_BITS as readonly number[]).includes(bits)) throw new InvalidArgumentError(`one of ${RSA_KEY_BITS.join(", ")}`);
+  return bits;
+};
+
+// The new key's algorithm: ES256 unless a relying party needs RSA (docs/security.md, "The broker's own signing algorithms").
+const algOption = ["--alg <alg>", `the new signing key's algorithm: ${BROKER_SIGNING_ALGORITHMS.join(", ")} (default ES256)`, signingAlgorithm] as const;
+const rsaBitsOption = ["--rsa-bits <bits>", `RSA modulus size for RS256 and PS256: ${RSA_KEY_BITS.join(", ")} (default 2048)`, rsaBits] as const;
 
 /**
  * `broker keys init | rotate --prepare | --activate | --retire <name> | list`: signing key
@@ -39,6 +57,8 @@ export function addKeysCommands(program: Command): void {
     .option("--trust-domain <name>", "SPIFFE trust domain of the CA", process.env.BROKER_TRUST_DOMAIN)
     .option("--ca-days <days>", "validity of the root CA in days", (text: string) => Number(text), 1825)
     .option("--if-missing", "create only what is missing and succeed when everything exists (an init container's mode); never overwrites")
+    .option(...algOption)
+    .option(...rsaBitsOption)
     .action((options: InitOptions) => run(() => initKeys(options)));
 
   keys
@@ -46,17 +66,20 @@ export function addKeysCommands(program: Command): void {
     .description("one rotation step: --prepare (publish the next key), --activate (it signs), --retire <name> (drop a previous key)")
     .option(...dirOption)
     .option("--prepare", "generate the next key and publish it in the JWKS without signing with it")
+    .option(...algOption)
+    .option(...rsaBitsOption)
     .option("--activate", "make the prepared key sign; the previous active key stays published")
     .option("--retire <name>", "remove a previous key from the JWKS once its last token has expired")
     .option("--max-token-lifetime <duration>", "the brokers' BROKER_MAX_TOKEN_LIFETIME (default: that variable, else its 1h ceiling)", lifetime)
     .option("--force", "override a refused safety check (prints what it overrode)")
-    .action((options: { dir: string; prepare?: boolean; activate?: boolean; retire?: string; maxTokenLifetime?: number; force?: boolean }) =>
+    .action((options: KeyGeneration & { dir: string; prepare?: boolean; activate?: boolean; retire?: string; maxTokenLifetime?: number; force?: boolean }) =>
       run(async () => {
         const steps = [options.prepare, options.activate, options.retire].filter((step) => step !== undefined);
         if (steps.length !== 1) throw new Error("give exactly one of --prepare, --activate, --retire <name>");
+        if (!options.prepare && (options.alg !== undefined || options.rsaBits !== undefined)) throw new Error("--alg and --rsa-bits choose the key --prepare generates");
         const dir = signingDir(options.dir);
         const common = { clock: systemClock, force: options.force === true };
-        if (options.prepare) return report("prepared (published, not signing yet)", await prepareNextKey(dir, common));
+        if (options.prepare) return report("prepared (published, not signing yet)", await prepareNextKey(dir, { ...common, ...generation(options) }));
         if (options.activate) return report("activated (signing; the previous key stays published)", await activateNextKey(dir, common));
         const maxTokenLifetimeSeconds = options.maxTokenLifetime ?? lifetime(process.env.BROKER_MAX_TOKEN_LIFETIME ?? `${TOKEN_LIFETIME_CEILING_SECONDS}s`);
         return report("retired (no longer published)", await retireKey(dir, options.retire ?? "", { ...common, maxTokenLifetimeSeconds }));
@@ -65,7 +88,7 @@ export function addKeysCommands(program: Command): void {
 
   keys
     .command("list")
-    .description("list the keys: name, kid, state and ages")
+    .description("list the keys: name, kid, algorithm, state and ages")
     .option(...dirOption)
     .option("--json", "print JSON")
     .action((options: { dir: string; json?: boolean }) =>
@@ -76,7 +99,10 @@ export function addKeysCommands(program: Command): void {
     );
 }
 
-interface InitOptions {
+/** Only the options given, so that an absent one keeps its default. */
+const generation = ({ alg, rsaBits }: KeyGeneration): KeyGeneration => ({ ...(alg === undefined ? {} : { alg }), ...(rsaBits === undefined ? {} : { rsaBits }) });
+
+interface InitOptions extends KeyGeneration {
   readonly dir: string;
   readonly ca?: boolean;
   readonly trustDomain?: string;
@@ -97,7 +123,7 @@ async function initKeys(options: InitOptions): Promise<void> {
   }
   const signing = join(resolve(options.dir), "signing");
   if (options.ifMissing && (await present(join(signing, "keyset.json")))) process.stdout.write(`signing keys exist, kept: ${signing}\n`);
-  else report("created active key", await initSigningKeys(signing, { clock: systemClock }));
+  else report("created active key", await initSigningKeys(signing, { clock: systemClock, ...generation(options) }));
   if (!options.ca || !options.trustDomain) return;
   const dir = join(resolve(options.dir), "ca-root");
   const paths = { dir, certificate: join(dir, "ca.pem"), key: join(dir, "ca.key") };
@@ -132,15 +158,15 @@ async function run(step: () => Promise<void>): Promise<void> {
 
 function report(what: string, result: RotationResult): void {
   for (const warning of result.warnings) process.stderr.write(`WARNING: ${warning}\n`);
-  process.stdout.write(`${what}: ${result.name} (kid ${result.kid})\n`);
+  process.stdout.write(`${what}: ${result.name} (kid ${result.kid}${result.alg === undefined ? "" : `, alg ${result.alg}`})\n`);
 }
 
 /** A fixed-width table; ages in whole units ("3d", "5h", "12m", "40s"). */
 function formatListing(listing: readonly KeyListing[], nowMs: number): string {
   const age = (at: string | undefined) => (at === undefined ? "-" : humanAge((nowMs - Date.parse(at)) / 1000));
   const rows = [
-    ["NAME", "KID", "STATE", "CREATED", "ACTIVATED", "DEACTIVATED"],
-    ...listing.map((key) => [key.name, key.kid, key.state, age(key.createdAt), age(key.activatedAt), age(key.deactivatedAt)]),
+    ["NAME", "KID", "ALG", "STATE", "CREATED", "ACTIVATED", "DEACTIVATED"],
+    ...listing.map((key) => [key.name, key.kid, key.alg, key.state, age(key.createdAt), age(key.activatedAt), age(key.deactivatedAt)]),
   ];
   const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? "").length))) ?? [];
   return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ").trimEnd()).join("\n") + "\n";

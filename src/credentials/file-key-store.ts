@@ -189,7 +189,7 @@ async function readKeyState(dir: string, text?: string): Promise<KeyState> {
       throw new Error(`${manifestPath}: key ${JSON.stringify(name)}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
     }
     try {
-      keys.set(name, await toSigningKey(createPrivateKey(pem)));
+      keys.set(name, await toSigningKey(createPrivateKey(pem), keyset.keys?.[name]?.alg));
     } catch (error) {
       throw new Error(`${file}: ${error instanceof Error ? error.message : String(error)}`);
     }

@@ -2,6 +2,7 @@ import { open, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { writeFileAtomic } from "../lib/atomic-file.js";
+import { BROKER_SIGNING_ALGORITHMS } from "../protocol/broker-tokens.js";
 
 /**
  * keys/signing/keyset.json: which key signs (`active`), which other keys the JWKS publishes
@@ -13,7 +14,7 @@ import { writeFileAtomic } from "../lib/atomic-file.js";
  *
  * ```json
  * { "revision": 3, "active": "key-20250101T000000Z-Kqf", "published": ["key-20241201T000000Z-a1B"],
- *   "keys": { "key-20250101T000000Z-Kqf": { "kid": "Kqf…", "created_at": "…", "activated_at": "…" } } }
+ *   "keys": { "key-20250101T000000Z-Kqf": { "kid": "Kqf…", "alg": "ES256", "created_at": "…", "activated_at": "…" } } }
  * ```
  */
 export const KEYSET_FILE = "keyset.json";
@@ -26,6 +27,11 @@ const timestamp = z.iso.datetime({ offset: true });
 const keyRecordSchema = z.looseObject({
   /** RFC 7638 thumbprint, for `broker keys list` (the store derives it from the PEM). */
   kid: z.string().optional(),
+  /**
+   * The JWS algorithm the key signs with: ES256 (EC P-256), RS256 or PS256 (RSA). Absent in files
+   * written before RSA keys existed: derived from an EC P-256 key; an RSA key without it is refused.
+   */
+  alg: z.enum(BROKER_SIGNING_ALGORITHMS).optional(),
   /** When the key was created and, for a prepared key, published. */
   created_at: timestamp.optional(),
   /** When it last became the active key. */

@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from "jose";
-import { ACCESS_TOKEN_CLAIMS, ACCESS_TOKEN_TYP, SIGNING_ALGORITHM, type AccessTokenClaims } from "../protocol/broker-tokens.js";
+import { ACCESS_TOKEN_CLAIMS, ACCESS_TOKEN_TYP, BROKER_SIGNING_ALGORITHMS, type AccessTokenClaims } from "../protocol/broker-tokens.js";
 import { BrokerError } from "../errors/broker-error.js";
 import { authorizationCredential } from "../protocol/authorization-header.js";
 import { scopesOf } from "../protocol/scope.js";
@@ -130,7 +130,7 @@ function settingsOf(options: ResourceServerOptions): AccessSettings {
 
 /**
  * Decides whether a request may reach a resource protected by the broker's tokens (a denial is a
- * value): the token (ES256 by a published broker key, `typ` at+jwt, `iss`, `aud`, alive), its
+ * value): the token (signed by a published broker key with that key's algorithm, `typ` at+jwt, `iss`, `aud`, alive), its
  * sender constraint (RFC 9449 §7.1, §7.2: a bound token only with the DPoP scheme and a valid proof
  * of its key, carrying `ath`; an unbound one only as Bearer), the scopes, then revocation through
  * introspection when configured.
@@ -172,7 +172,10 @@ async function verifyToken(settings: AccessSettings, token: string, scheme: Sche
     ({ payload: claims } = (await jwtVerify(token, settings.keys, {
       issuer: settings.issuer,
       audience: settings.audience,
-      algorithms: [SIGNING_ALGORITHM],
+      // Any algorithm a broker key may have, but only with a key that has it: every key in the
+      // broker's JWKS carries its `alg`, and jose's key set picks no key whose `alg` (or type)
+      // differs from the header's (RFC 8725 §3.1), so an ES256 token never meets an RSA key.
+      algorithms: [...BROKER_SIGNING_ALGORITHMS],
       typ: ACCESS_TOKEN_TYP,
       currentDate: new Date(settings.clock.now()),
       requiredClaims: [...ACCESS_TOKEN_CLAIMS],

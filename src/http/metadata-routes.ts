@@ -1,7 +1,7 @@
 import type { Hono } from "hono";
 import { JWKS_MAX_AGE_SECONDS } from "../credentials/key-rotation.js";
 import type { KeyStore } from "../credentials/key-store.js";
-import { SIGNING_ALGORITHM } from "../protocol/broker-tokens.js";
+import { BROKER_SIGNING_ALGORITHMS } from "../protocol/broker-tokens.js";
 import { DPOP_ALGORITHMS } from "../dpop/algorithms.js";
 import { TOKEN_EXCHANGE_GRANT } from "../protocol/token-types.js";
 import type { AppEnv } from "./app-env.js";
@@ -22,7 +22,8 @@ export function metadataRoutes(app: Hono<AppEnv>, deps: { issuerUrl: string; key
     // request carrying client credentials is refused with invalid_client. No JWT client
     // authentication, so no token_endpoint_auth_signing_alg_values_supported (RFC 8414 §2).
     token_endpoint_auth_methods_supported: ["none"],
-    access_token_signing_alg_values_supported: [SIGNING_ALGORITHM],
+    // Filled in per published key set (below): one algorithm per key.
+    access_token_signing_alg_values_supported: [] as string[],
     // RFC 7009: the token itself proves possession; no client authentication.
     revocation_endpoint: `${deps.issuerUrl}/revoke`,
     revocation_endpoint_auth_methods_supported: ["none"],
@@ -34,9 +35,19 @@ export function metadataRoutes(app: Hono<AppEnv>, deps: { issuerUrl: string; key
     // RFC 9449 §5.1: the proof algorithms accepted, exactly.
     dpop_signing_alg_values_supported: [...DPOP_ALGORITHMS],
   };
-  const metadataJson = JSON.stringify(metadata);
-  const serveMetadata = () =>
-    new Response(metadataJson, { headers: { "Content-Type": "application/json", "Cache-Control": `public, max-age=${JWKS_MAX_AGE_SECONDS}` } });
+  // The algorithms of the keys published now (a rotation from ES256 to PS256 lists both while
+  // they overlap); rebuilt only when the published set changes, like the JWKS below.
+  let metadataKeysRef: unknown;
+  let metadataJson = "";
+  const serveMetadata = () => {
+    const published = deps.keys.publishedKeys();
+    if (published !== metadataKeysRef) {
+      metadataKeysRef = published;
+      const algorithms = BROKER_SIGNING_ALGORITHMS.filter((alg) => published.some((jwk) => jwk.alg === alg));
+      metadataJson = JSON.stringify({ ...metadata, access_token_signing_alg_values_supported: algorithms });
+    }
+    return new Response(metadataJson, { headers: { "Content-Type": "application/json", "Cache-Control": `public, max-age=${JWKS_MAX_AGE_SECONDS}` } });
+  };
   app.get("/.well-known/oauth-authorization-server", serveMetadata);
   app.get("/.well-known/openid-configuration", serveMetadata);
 

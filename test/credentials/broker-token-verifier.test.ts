@@ -6,7 +6,7 @@ import { createBrokerTokenVerifier, type BrokerTokenVerifier } from "../../src/c
 import type { KeyStore } from "../../src/credentials/key-store.js";
 import { BrokerError } from "../../src/errors/broker-error.js";
 import { ManualClock } from "../../src/lib/clock.js";
-import { ACCESS_TOKEN_CLAIMS, ACCESS_TOKEN_TYP, MAX_BROKER_TOKEN_CHARS, SIGNING_ALGORITHM } from "../../src/protocol/broker-tokens.js";
+import { ACCESS_TOKEN_CLAIMS, ACCESS_TOKEN_TYP, isBrokerSigningAlgorithm, MAX_BROKER_TOKEN_CHARS } from "../../src/protocol/broker-tokens.js";
 import { b64u, ecdsa, forgeSignature, type ForgeAlgorithm } from "../support/jws-forge.js";
 
 /**
@@ -19,7 +19,11 @@ const ISSUER = "https://broker.test";
 const NOW = 1_785_000_000;
 const SEED = 0x14b;
 
-/** The verifier as it was before node:crypto: jose's jwtVerify over the published keys. */
+/**
+ * The verifier as it was before node:crypto: jose's jwtVerify over the published keys, allowing
+ * the broker algorithms (ES256, RS256, PS256) that the published keys have. jose's key set picks
+ * only a key whose `alg` is the header's; ours says so explicitly too, with the same error.
+ */
 function joseReference(options: { issuer: string; keys: KeyStore; clock: ManualClock }) {
   const invalid = (label: string, what: string, detail: string) => new BrokerError("invalid_request", `${label} ${what}`, { detail });
   return async (token: string, label = "subject_token") => {
@@ -27,7 +31,7 @@ function joseReference(options: { issuer: string; keys: KeyStore; clock: ManualC
     try {
       const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: options.keys.publishedKeys().map((jwk) => ({ ...jwk })) }), {
         issuer: options.issuer,
-        algorithms: [SIGNING_ALGORITHM],
+        algorithms: [...new Set(options.keys.publishedKeys().map((jwk) => jwk.alg).filter(isBrokerSigningAlgorithm))],
         typ: ACCESS_TOKEN_TYP,
         currentDate: new Date(options.clock.now()),
         requiredClaims: [...ACCESS_TOKEN_CLAIMS, "client_id"],
@@ -71,9 +75,9 @@ const member = (name: string, raw: string | undefined) => (raw === undefined ? [
 const mostly = <T,>(usual: T, ...others: T[]): fc.Arbitrary<T> => fc.oneof({ weight: 8, arbitrary: fc.constant(usual) }, { weight: 1, arbitrary: fc.constantFrom(...others) });
 
 const headerArb = fc.record({
-  alg: mostly<string | undefined>('"ES256"', '"ES384"', '"RS256"', '"none"', '"es256"', undefined),
+  alg: mostly<string | undefined>('"ES256"', '"ES384"', '"RS256"', '"PS256"', '"HS256"', '"none"', '"es256"', undefined),
   typ: mostly<string | undefined>('"at+jwt"', '"AT+JWT"', '"application/at+jwt"', '"JWT"', "1", undefined),
-  kid: mostly<string | undefined>('"k-active"', '"k-previous"', '"k-unknown"', "1", undefined),
+  kid: mostly<string | undefined>('"k-active"', '"k-previous"', '"k-rs256"', '"k-ps256"', '"k-unknown"', "1", undefined),
   crit: mostly<string | undefined>(undefined, '["b64"]', '["exp"]', "[]"),
 });
 
@@ -118,6 +122,8 @@ describe("broker-token verifier with node:crypto, against its jose version", () 
   let active: Signer;
   let previous: Signer;
   let signers: Signer[];
+  let rs256: Signer;
+  let ps256: Signer;
   const clock = new ManualClock(NOW * 1000 + 250);
 
   beforeAll(() => {
@@ -126,13 +132,26 @@ describe("broker-token verifier with node:crypto, against its jose version", () 
     const stranger = signer("k-active", "ES256", () => generateKeyPairSync("ec", { namedCurve: "P-256" }));
     const p384 = signer("k-active", "ES384", () => generateKeyPairSync("ec", { namedCurve: "P-384" }));
     const rsa = signer("k-active", "RS256", () => generateKeyPairSync("rsa", { modulusLength: 2048 }));
-    signers = [active, previous, stranger, p384, rsa];
+    rs256 = signer("k-rs256", "RS256", () => generateKeyPairSync("rsa", { modulusLength: 2048 }));
+    ps256 = signer("k-ps256", "PS256", () => generateKeyPairSync("rsa", { modulusLength: 2048 }));
+    // The PS256 key's own private key signing PKCS#1 v1.5 (RS256), and PSS with the RS256 key: alg confusion between the two RSA schemes.
+    const ps256AsRs = { ...ps256, alg: "RS256" as const };
+    const rs256AsPs = { ...rs256, alg: "PS256" as const };
+    signers = [active, previous, stranger, p384, rsa, rs256, ps256, ps256AsRs, rs256AsPs];
   });
 
   /** The published key sets a broker may hold: one key, a rotation pair, kid-less keys, a stray type. */
   const publishedSets = (): JWK[][] => {
     const noKid = ({ kid: _kid, ...jwk }: JWK): JWK => jwk;
-    return [[active.publicJwk], [active.publicJwk, previous.publicJwk], [noKid(active.publicJwk), noKid(previous.publicJwk)], [active.publicJwk, (signers[3] as Signer).publicJwk]];
+    return [
+      [active.publicJwk],
+      [active.publicJwk, previous.publicJwk],
+      [noKid(active.publicJwk), noKid(previous.publicJwk)],
+      [active.publicJwk, (signers[3] as Signer).publicJwk],
+      // A rotation between algorithms: EC and both RSA schemes published at once.
+      [active.publicJwk, rs256.publicJwk, ps256.publicJwk],
+      [ps256.publicJwk],
+    ];
   };
   const verifiers = (published: JWK[]): { ours: BrokerTokenVerifier; reference: ReturnType<typeof joseReference> } => {
     // The verifier reads publishedKeys() only; the signing half of the store is not needed here.
@@ -147,7 +166,7 @@ describe("broker-token verifier with node:crypto, against its jose version", () 
       fc.asyncProperty(headerArb, claimsArb, fc.nat({ max: 20 }), fc.nat({ max: sets.length - 1 }), mutationArb, async (h, c, signerPick, setPick, mutation) => {
         const header = b64u(`{${[...member("alg", h.alg), ...member("typ", h.typ), ...member("kid", h.kid), ...member("crit", h.crit)].join(",")}}`);
         const payload = b64u(`{${Object.entries(c).flatMap(([name, raw]) => member(name, raw)).join(",")}}`);
-        // Mostly the active key; sometimes the previous one, an unpublished P-256 key, P-384 or RSA.
+        // Mostly the active key; sometimes the previous one, an unpublished P-256 key, P-384 or an RSA key (right or wrong scheme).
         const by = signerPick < 12 ? active : (signers[signerPick % signers.length] as Signer);
         const signature = forgeSignature(by.alg, by.privateKey, Buffer.from(`${header}.${payload}`));
         const token = mutate(`${header}.${payload}.${b64u(signature)}`, mutation.kind, mutation.at);

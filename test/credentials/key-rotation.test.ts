@@ -34,7 +34,7 @@ describe("broker keys: init → prepare → activate → retire", () => {
     for (const file of await readdir(dir)) expect((await stat(join(dir, file))).mode & 0o777, file).toBe(0o600);
     const keyset = await readKeyset(dir);
     expect(keyset).toMatchObject({ active: first.name, published: [] });
-    expect(keyset.keys?.[first.name]).toEqual({ kid: first.kid, created_at: "2030-01-01T00:00:00.000Z", activated_at: "2030-01-01T00:00:00.000Z" });
+    expect(keyset.keys?.[first.name]).toEqual({ kid: first.kid, alg: "ES256", created_at: "2030-01-01T00:00:00.000Z", activated_at: "2030-01-01T00:00:00.000Z" });
     expect((await FileKeyStore.load(dir)).activeKey().kid).toBe(first.kid);
     await expect(initSigningKeys(dir, { clock })).rejects.toThrow(/refusing to overwrite/);
     expect((await readKeyset(dir)).active).toBe(first.name);

@@ -105,7 +105,7 @@ describe("key rotation across two live replicas", () => {
 
     // 2. Prepare: published everywhere, signing nowhere.
     const prepared = await keysCli("rotate", "--prepare");
-    const newKid = /\(kid ([\w-]{43})\)/.exec(prepared.stdout)?.[1] ?? "";
+    const newKid = /\(kid ([\w-]{43}), alg ES256\)/.exec(prepared.stdout)?.[1] ?? "";
     expect(newKid).not.toBe("");
     for (const url of Object.values(urls)) {
       await eventually(async () => (await kids(url)).length === 2, DEADLINE_MS, `${url} publishes the prepared key`);

@@ -18,7 +18,7 @@ describe("broker keys init / rotate / list", () => {
       spawnSync(process.execPath, [...CLI_ARGS, "keys", ...args, "--dir", keysDir], { cwd: ROOT, encoding: "utf8", env: { PATH: process.env.PATH ?? "" } });
     const init = cli("init");
     expect(init.status, init.stderr).toBe(0);
-    expect(init.stdout).toMatch(/^created active key: \S+ \(kid [\w-]{43}\)\n$/);
+    expect(init.stdout).toMatch(/^created active key: \S+ \(kid [\w-]{43}, alg ES256\)\n$/);
     expect(cli("init").status).toBe(1);
     expect(cli("rotate", "--prepare").status).toBe(0);
     const early = cli("rotate", "--activate");
@@ -28,8 +28,15 @@ describe("broker keys init / rotate / list", () => {
     expect(forced.status).toBe(0);
     expect(forced.stderr).toMatch(/^WARNING: forced:/);
     expect(cli("rotate").stderr).toMatch(/exactly one of/);
+    const activateWithAlg = cli("rotate", "--activate", "--alg", "PS256");
+    expect(activateWithAlg.status).toBe(1);
+    expect(activateWithAlg.stderr).toBe("broker keys: --alg and --rsa-bits choose the key --prepare generates\n");
+    const badAlg = cli("rotate", "--prepare", "--alg", "HS256");
+    expect(badAlg.status).toBe(1);
+    expect(badAlg.stderr).toMatch(/option '--alg <alg>' argument 'HS256' is invalid\. one of ES256, RS256, PS256/);
+    expect(cli("rotate", "--prepare", "--alg", "RS256", "--rsa-bits", "1024").stderr).toMatch(/argument '1024' is invalid\. one of 2048, 3072, 4096/);
     const list = cli("list");
-    expect(list.stdout).toMatch(/^NAME\s+KID\s+STATE\s+CREATED/);
+    expect(list.stdout).toMatch(/^NAME\s+KID\s+ALG\s+STATE\s+CREATED/);
     expect(list.stdout).toMatch(/active/);
     expect(list.stdout).toMatch(/previous/);
     for (const output of [init, forced, list]) expect(output.stdout + output.stderr).not.toMatch(/PRIVATE KEY/);
