@@ -15,6 +15,8 @@ import type { Config } from "./config.js";
 import { devAdminSecretPath, ensureDevAdminSecret, ensureDevIssuer } from "./credentials/dev-material.js";
 import { findDevelopmentMaterial } from "./credentials/development-material-check.js";
 import { FileKeyStore } from "./credentials/file-key-store.js";
+import { openToken } from "./pkcs11/open-token-keys.js";
+import { tokenKeyCustody } from "./pkcs11/token-key-custody.js";
 import { devCaExists, ensureDevCa, loadCertificateAuthority, loadDevCa, type CertificateAuthority } from "./credentials/x509/ca-store.js";
 import { loadTokenVerifier, type TokenVerifier } from "./identity/token-verifier.js";
 import { systemClock } from "./lib/clock.js";
@@ -25,6 +27,8 @@ import { packageVersion } from "./lib/package-version.js";
 import { countPolicyReloads } from "./metrics/policy-reloads.js";
 import { PolicyStore } from "./policy/index.js";
 import { MemoryRateLimiter } from "./rate-limit/memory-rate-limiter.js";
+import type { TokenClient } from "./pkcs11/token-client.js";
+import type { Pkcs11Settings } from "./pkcs11/token-settings.js";
 import { openRedisRevocationStore } from "./redis/open-redis-store.js";
 import { RedisRateLimiter } from "./redis/redis-rate-limiter.js";
 import { RedisInventoryStore } from "./redis/redis-inventory-store.js";
@@ -195,6 +199,7 @@ async function openKeyStore(config: Config, logger: Logger): Promise<FileKeyStor
     }
   }
   const log = logger.child({ component: "keys" });
+  if (config.signingKeys.custody === "pkcs11") return openTokenKeyStore(signingDir, config.signingKeys.pkcs11, log);
   if (await FileKeyStore.exists(signingDir)) return FileKeyStore.load(signingDir, { log });
   if (!config.devKeys) {
     throw new StartupError(`no signing keys in ${signingDir} (keyset.json); see keys/README.md, or set BROKER_DEV_KEYS=on for development`);
@@ -205,6 +210,31 @@ async function openKeyStore(config: Config, logger: Logger): Promise<FileKeyStor
     "DEVELOPMENT SIGNING KEY GENERATED: not for production. Tokens signed with it are trusted only by verifiers that fetch this broker's JWKS.",
   );
   return store;
+}
+
+/**
+ * The keyset's keys inside a PKCS#11 token (BROKER_SIGNING_KEYS=pkcs11): never generated at start,
+ * development or not (`broker keys init --custody pkcs11` makes them). Every problem is reported
+ * at once: the module, the token and the login, then each key the keyset names that the token lacks.
+ */
+async function openTokenKeyStore(signingDir: string, settings: Pkcs11Settings, log: Logger): Promise<FileKeyStore> {
+  if (!(await FileKeyStore.exists(signingDir))) {
+    throw new StartupError(`no signing keys in ${signingDir} (keyset.json): with BROKER_SIGNING_KEYS=pkcs11, create them inside the token with broker keys init --custody pkcs11`);
+  }
+  let client: TokenClient;
+  try {
+    client = await openToken(settings, log);
+  } catch (error) {
+    throw new StartupError(`BROKER_SIGNING_KEYS=pkcs11: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  try {
+    const store = await FileKeyStore.load(signingDir, { log, custody: tokenKeyCustody(client), release: () => client.close() });
+    log.info({ token: client.session.tokenLabel, slot: client.session.slotId, activeKid: store.activeKey().kid }, "signing keys in the PKCS#11 token");
+    return store;
+  } catch (error) {
+    await client.close();
+    throw new StartupError(`BROKER_SIGNING_KEYS=pkcs11: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 /**

@@ -1,0 +1,45 @@
+import { randomBytes } from "node:crypto";
+import { calculateJwkThumbprint, type JWK } from "jose";
+import type { KeyCustody } from "../credentials/key-custody.js";
+import type { TokenClient } from "./token-client.js";
+import { tokenBrokerSigningKey } from "./token-signer.js";
+
+/**
+ * Signing keys inside a PKCS#11 token: a keyset name is the key pair's CKA_LABEL; `create`
+ * generates the pair inside the token (sensitive, never extractable), `destroy` destroys both
+ * halves. The token's CKA_ID is 16 random bytes (the kid is the public key's thumbprint, which
+ * anyone can recompute; the label names the key).
+ */
+export function tokenKeyCustody(client: TokenClient): KeyCustody {
+  return {
+    kind: "pkcs11",
+    async create(nameFor) {
+      // The kid (and so the name) is known only once the pair exists: generate under a
+      // provisional label, then relabel it before anything can name it.
+      const provisional = `pending-${randomBytes(8).toString("hex")}`;
+      const info = await client.call("generate", provisional, { kind: "ec", curve: "P-256" });
+      const kid = await calculateJwkThumbprint(info.publicJwk as JWK, "sha256");
+      const name = nameFor(kid);
+      await client.call("relabel", provisional, name);
+      return { name, kid };
+    },
+    async open(name) {
+      const info = await client.call("findKey", name);
+      if (info === undefined) throw new Error(`key ${JSON.stringify(name)}: no key pair labelled so in token "${client.session.tokenLabel}"`);
+      return tokenBrokerSigningKey(client, info);
+    },
+    async destroy(name) {
+      await client.call("destroy", name);
+    },
+    async readiness(name) {
+      const token = await client.readiness();
+      if (!token.ok) return token;
+      // The active key must still be there (destroyed underneath: every signature would fail).
+      const found = await client.call("findKey", name).then(
+        (info) => info !== undefined,
+        () => false,
+      );
+      return found ? token : { ok: false, detail: `the active signing key ${JSON.stringify(name)} is missing from the token` };
+    },
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * Signing keys inside a real SoftHSM2 token (test/support/softhsm.ts), with a real broker process
+ * (BROKER_SIGNING_KEYS=pkcs11): the keys are generated inside the token and cannot leave it; the
+ * broker's tokens verify with jose against its JWKS, through a rotation; a key destroyed
+ * underneath the broker makes /token answer 503 with one log line and /readyz not ready.
+ */
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { activateNextKey, initSigningKeys, prepareNextKey, retireKey } from "../../src/credentials/key-rotation.js";
+import { readKeyset } from "../../src/credentials/keyset-document.js";
+import { TokenClient } from "../../src/pkcs11/token-client.js";
+import { tokenKeyCustody } from "../../src/pkcs11/token-key-custody.js";
+import { OIDC_SUBJECT, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { expectRefusal } from "../support/refusal.js";
+import { createSoftHsmToken, useSoftHsmEnv, type SoftHsmToken } from "../support/softhsm.js";
+
+const AUDIENCE = "https://a.example.com";
+const clock = { now: () => Date.now() };
+let token: SoftHsmToken;
+let client: TokenClient;
+let fx: BrokerFixture;
+
+beforeAll(async () => {
+  token = createSoftHsmToken("e2e-signing");
+  useSoftHsmEnv(token);
+  // This process's own session on the token: what `broker keys` does, and the test's view inside it.
+  client = await TokenClient.open({ module: token.module, token: token.label, pin: token.pin });
+  fx = await startBrokerFixture({
+    env: token.brokerEnv,
+    prepareKeys: (keysDir) => initSigningKeys(join(keysDir, "signing"), { clock, custody: tokenKeyCustody(client) }),
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await fx?.close();
+  await client?.close();
+  token?.remove();
+}, 30_000);
+
+const signingDir = () => join(fx.keysDir, "signing");
+
+async function issue(): Promise<{ status: number; text: string; accessToken: string | undefined }> {
+  const res = await fx.exchange({ ...fx.form(await fx.issuers.oidc.mint({ sub: OIDC_SUBJECT })), audience: AUDIENCE });
+  return { status: res.status, text: res.text, accessToken: res.json.access_token as string | undefined };
+}
+
+async function verifyAgainstJwks(accessToken: string) {
+  const jwks = (await fx.get("/.well-known/jwks.json")).json as unknown as JSONWebKeySet;
+  return jwtVerify(accessToken, createLocalJWKSet(jwks), { issuer: fx.url, audience: AUDIENCE, typ: "at+jwt", algorithms: ["ES256"] });
+}
+
+describe("signing keys in a PKCS#11 token (SoftHSM2), a real broker process", () => {
+  it("generates the key inside the token, sensitive and never extractable: its value cannot be read, no PEM exists", async () => {
+    const { active } = await readKeyset(signingDir());
+    expect(await client.call("attributes", active)).toEqual({ sensitive: true, extractable: false, alwaysSensitive: true, neverExtractable: true, token: true, private: true, valueReadable: false });
+    expect((await readdir(signingDir())).filter((name) => name.endsWith(".pem"))).toEqual([]);
+  });
+
+  it("issues tokens signed in the token that jose verifies against the broker's JWKS", async () => {
+    const { status, text, accessToken } = await issue();
+    expect(status, text).toBe(200);
+    const { protectedHeader, payload } = await verifyAgainstJwks(accessToken as string);
+    const { active, keys } = await readKeyset(signingDir());
+    expect(protectedHeader.kid).toBe(keys?.[active]?.kid);
+    expect(payload.aud).toBe(AUDIENCE);
+    expect((await fx.get("/readyz")).json).toMatchObject({ status: "ready", checks: { signing_keys: { ok: true } } });
+  });
+
+  it("rotates through the token: prepare publishes, activate signs with the new key, retire destroys the old token object", async () => {
+    const before = await readKeyset(signingDir());
+    const custody = tokenKeyCustody(client);
+    const prepared = await prepareNextKey(signingDir(), { clock, custody });
+    expect(await client.call("findKey", prepared.name)).toBeDefined();
+    await expect.poll(async () => ((await fx.get("/.well-known/jwks.json")).json.keys as { kid: string }[]).map((key) => key.kid), { timeout: 15_000 }).toContain(prepared.kid);
+    await activateNextKey(signingDir(), { clock, custody, force: true });
+    await expect.poll(async () => (await verifyAgainstJwks((await issue()).accessToken as string)).protectedHeader.kid, { timeout: 15_000 }).toBe(prepared.kid);
+    await retireKey(signingDir(), before.active, { clock, custody, force: true, maxTokenLifetimeSeconds: 900 });
+    expect(await client.call("findKey", before.active)).toBeUndefined();
+    await expect.poll(async () => ((await fx.get("/.well-known/jwks.json")).json.keys as { kid: string }[]).map((key) => key.kid), { timeout: 15_000 }).toEqual([prepared.kid]);
+  }, 60_000);
+
+  it("answers 503 temporarily_unavailable with one log line, never a 500, when the key is destroyed underneath; /readyz says not ready", async () => {
+    const { active } = await readKeyset(signingDir());
+    expect(await client.call("destroy", active)).toBe(2);
+    const res = await fx.exchange({ ...fx.form(await fx.issuers.oidc.mint({ sub: OIDC_SUBJECT })), audience: AUDIENCE });
+    expectRefusal(res, { status: 503, error: "temporarily_unavailable" });
+    expect(res.headers.get("retry-after")).toBe("2");
+    const lines = fx.broker.logRecords().filter((record) => record.msg === "PKCS#11 token call failed: requests that need it answer 503");
+    expect(lines).toContainEqual(expect.objectContaining({ pkcs11Call: "sign", keyLabel: active }));
+    expect(fx.broker.output.join("\n")).not.toContain(token.pin);
+    const ready = await fx.get("/readyz");
+    expect(ready.status).toBe(503);
+    expect(ready.json).toMatchObject({ status: "not ready", checks: { signing_keys: { ok: false } } });
+  });
+});
