@@ -40,6 +40,11 @@ import type { RevocationStore } from "./revocation/revocation-store.js";
 /** A start-up problem the operator must fix: logged as its message, without a stack. */
 export class StartupError extends Error {}
 
+/** How the adapters are opened, when not as configured: the token opener (a test wraps the token worker). */
+export interface OpenOptions {
+  readonly openToken?: (settings: Pkcs11Settings, log: Logger) => Promise<TokenClient>;
+}
+
 /** A broker built on its opened adapters, with the trust material the caller watches and closes. */
 export interface OpenedBroker {
   readonly broker: Broker;
@@ -53,9 +58,10 @@ export interface OpenedBroker {
  * to be, for main.ts and the in-process test brokers alike. On a failure part-way, what was
  * already opened (file watchers) is closed before the error goes on.
  */
-export async function openBroker(config: Config, logger: Logger, options: Pick<BrokerPorts, "isDraining"> = {}): Promise<OpenedBroker> {
+export async function openBroker(config: Config, logger: Logger, options: Pick<BrokerPorts, "isDraining"> & OpenOptions = {}): Promise<OpenedBroker> {
   const metrics = new BrokerMetrics({ version: packageVersion() });
-  const { keys, verifier, policies } = await openTrustMaterial(config, logger, metrics);
+  const { openToken: tokenOpener, ...ports } = options;
+  const { keys, verifier, policies } = await openTrustMaterial(config, logger, metrics, tokenOpener);
   try {
     const stores = await openStores(config, logger);
     const audit = createPinoAuditSink(logger);
@@ -69,7 +75,7 @@ export async function openBroker(config: Config, logger: Logger, options: Pick<B
       audit,
       requestAudits: audit,
       metrics,
-      ...options,
+      ...ports,
     });
     return { broker, keys, verifier, policies };
   } catch (error) {
@@ -80,8 +86,13 @@ export async function openBroker(config: Config, logger: Logger, options: Pick<B
 }
 
 /** The signing keys, the trusted issuers' verifier and the policies, each following its files. */
-export async function openTrustMaterial(config: Config, logger: Logger, metrics: BrokerMetrics): Promise<{ keys: FileKeyStore; verifier: TokenVerifier; policies: PolicyStore }> {
-  const keys = await openKeyStore(config, logger);
+export async function openTrustMaterial(
+  config: Config,
+  logger: Logger,
+  metrics: BrokerMetrics,
+  tokenOpener: OpenOptions["openToken"] = openToken,
+): Promise<{ keys: FileKeyStore; verifier: TokenVerifier; policies: PolicyStore }> {
+  const keys = await openKeyStore(config, logger, tokenOpener);
   const verifier = await loadTokenVerifier(config.issuersFile, {
     brokerIssuer: config.issuerUrl,
     clock: systemClock,
@@ -191,7 +202,7 @@ export async function refuseDevelopmentMaterial(config: Config, logger: Logger):
 }
 
 /** Loads keys/signing; on a first start in development, generates keys and says so loudly. */
-async function openKeyStore(config: Config, logger: Logger): Promise<FileKeyStore> {
+async function openKeyStore(config: Config, logger: Logger, tokenOpener: NonNullable<OpenOptions["openToken"]>): Promise<FileKeyStore> {
   const signingDir = join(config.keysDir, "signing");
   if (config.devKeys) {
     if (await ensureDevIssuer(config.keysDir)) {
@@ -199,7 +210,7 @@ async function openKeyStore(config: Config, logger: Logger): Promise<FileKeyStor
     }
   }
   const log = logger.child({ component: "keys" });
-  if (config.signingKeys.custody === "pkcs11") return openTokenKeyStore(signingDir, config.signingKeys.pkcs11, log);
+  if (config.signingKeys.custody === "pkcs11") return openTokenKeyStore(signingDir, config.signingKeys.pkcs11, log, tokenOpener);
   if (await FileKeyStore.exists(signingDir)) return FileKeyStore.load(signingDir, { log });
   if (!config.devKeys) {
     throw new StartupError(`no signing keys in ${signingDir} (keyset.json); see keys/README.md, or set BROKER_DEV_KEYS=on for development`);
@@ -217,13 +228,13 @@ async function openKeyStore(config: Config, logger: Logger): Promise<FileKeyStor
  * development or not (`broker keys init --custody pkcs11` makes them). Every problem is reported
  * at once: the module, the token and the login, then each key the keyset names that the token lacks.
  */
-async function openTokenKeyStore(signingDir: string, settings: Pkcs11Settings, log: Logger): Promise<FileKeyStore> {
+async function openTokenKeyStore(signingDir: string, settings: Pkcs11Settings, log: Logger, tokenOpener: NonNullable<OpenOptions["openToken"]>): Promise<FileKeyStore> {
   if (!(await FileKeyStore.exists(signingDir))) {
     throw new StartupError(`no signing keys in ${signingDir} (keyset.json): with BROKER_SIGNING_KEYS=pkcs11, create them inside the token with broker keys init --custody pkcs11`);
   }
   let client: TokenClient;
   try {
-    client = await openToken(settings, log);
+    client = await tokenOpener(settings, log);
   } catch (error) {
     throw new StartupError(`BROKER_SIGNING_KEYS=pkcs11: ${error instanceof Error ? error.message : String(error)}`);
   }

@@ -135,14 +135,16 @@ export class TokenOperations {
     };
   }
 
-  /** Logs out, closes the session and finalizes the module (best effort: the worker ends next). */
+  /**
+   * Closes this session (best effort: the token may be gone already). No C_Logout or C_Finalize:
+   * login state and the library are per process, and another client in it (a test's, the CLI's)
+   * may still use them; the process's exit ends both.
+   */
   close(): void {
-    for (const step of [() => this.session?.logout(), () => this.session?.close(), () => this.module?.finalize()]) {
-      try {
-        step();
-      } catch {
-        // Closing is best effort: the token may be gone already.
-      }
+    try {
+      this.session?.close();
+    } catch {
+      // The token may be gone already: nothing left to close.
     }
     this.session = undefined;
     this.module = undefined;

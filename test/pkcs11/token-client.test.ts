@@ -1,6 +1,7 @@
 import { createPublicKey, verify } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TokenClient } from "../../src/pkcs11/token-client.js";
+import { stallingTokenGate } from "../support/stalling-token.js";
 import { createSoftHsmToken, useSoftHsmEnv, type SoftHsmToken } from "../support/softhsm.js";
 
 let token: SoftHsmToken;
@@ -29,5 +30,31 @@ describe("TokenClient on a real SoftHSM2 token", () => {
   it("keeps the private key sensitive and non-extractable: its value cannot be read", async () => {
     const attributes = await client.call("attributes", "es-key");
     expect(attributes).toEqual({ sensitive: true, extractable: false, alwaysSensitive: true, neverExtractable: true, token: true, private: true, valueReadable: false });
+  });
+});
+
+describe("TokenClient bounds: a stalled token (a worker blocked in sign)", () => {
+  it("rejects a call at its deadline, refuses at once beyond the queue bound, and serves again once the token answers", async () => {
+    const gate = stallingTokenGate();
+    const stalled = await TokenClient.open({ module: token.module, token: token.label, pin: token.pin }, { ...gate.workerOptions, timeoutMs: 300, maxQueued: 2 });
+    try {
+      await stalled.call("generate", "stall-key", { kind: "ec", curve: "P-256" });
+      gate.shut();
+      const started = performance.now();
+      const first = stalled.call("sign", "stall-key", "ES256", Buffer.from("x"));
+      const second = stalled.call("sign", "stall-key", "ES256", Buffer.from("y"));
+      // The queue holds two: a third is refused at once, without waiting for the deadline.
+      await expect(stalled.call("ping")).rejects.toThrow(/queue bound/);
+      expect(performance.now() - started).toBeLessThan(100);
+      await expect(first).rejects.toThrow(/no answer within 300 ms/);
+      await expect(second).rejects.toThrow(/no answer within 300 ms/);
+      expect(performance.now() - started).toBeLessThan(1_000);
+      expect((await stalled.readiness()).ok).toBe(false);
+      gate.open();
+      await expect.poll(async () => (await stalled.call("sign", "stall-key", "ES256", Buffer.from("z"))).byteLength, { timeout: 5_000 }).toBe(64);
+    } finally {
+      gate.open();
+      await stalled.close();
+    }
   });
 });
