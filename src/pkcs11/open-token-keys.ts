@@ -27,7 +27,7 @@ export async function openToken(settings: Pkcs11Settings, log: Log, options: Omi
   try {
     return await TokenClient.open(open, { ...options, log, timeoutMs: settings.timeoutMs });
   } catch (error) {
-    throw new Error(`PKCS#11 token ${settings.token === undefined ? `in slot ${settings.slot}` : JSON.stringify(settings.token)}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(`PKCS#11 module ${settings.module}: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
 
