@@ -11,7 +11,6 @@ import { openToken } from "../../src/pkcs11/open-token-keys.js";
 import { TokenClient } from "../../src/pkcs11/token-client.js";
 import { tokenKeyCustody } from "../../src/pkcs11/token-key-custody.js";
 import { encodeForm, OIDC_SUBJECT, startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
-import { expectRefusal } from "../support/refusal.js";
 import { createSoftHsmToken, useSoftHsmEnv, type SoftHsmToken } from "../support/softhsm.js";
 import { stallingTokenGate } from "../support/stalling-token.js";
 
