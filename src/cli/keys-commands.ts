@@ -9,11 +9,13 @@ import {
   prepareNextKey,
   retireKey,
   type KeyListing,
+  type RotationOptions,
   type RotationResult,
 } from "../credentials/key-rotation.js";
 import { systemClock } from "../lib/clock.js";
 import { parseDurationSeconds } from "../lib/durations.js";
 import { DEFAULT_KEYS_DIR, TOKEN_LIFETIME_CEILING_SECONDS } from "../protocol/broker-defaults.js";
+import { custodyOption, withCustody, type CustodyKind } from "./keys-custody.js";
 
 const lifetime = (text: string): number => {
   const seconds = parseDurationSeconds(text);
@@ -39,6 +41,7 @@ export function addKeysCommands(program: Command): void {
     .option("--trust-domain <name>", "SPIFFE trust domain of the CA", process.env.BROKER_TRUST_DOMAIN)
     .option("--ca-days <days>", "validity of the root CA in days", (text: string) => Number(text), 1825)
     .option("--if-missing", "create only what is missing and succeed when everything exists (an init container's mode); never overwrites")
+    .option(...custodyOption)
     .action((options: InitOptions) => run(() => initKeys(options)));
 
   keys
@@ -50,30 +53,37 @@ export function addKeysCommands(program: Command): void {
     .option("--retire <name>", "remove a previous key from the JWKS once its last token has expired")
     .option("--max-token-lifetime <duration>", "the brokers' BROKER_MAX_TOKEN_LIFETIME (default: that variable, else its 1h ceiling)", lifetime)
     .option("--force", "override a refused safety check (prints what it overrode)")
-    .action((options: { dir: string; prepare?: boolean; activate?: boolean; retire?: string; maxTokenLifetime?: number; force?: boolean }) =>
+    .option(...custodyOption)
+    .action((options: { dir: string; prepare?: boolean; activate?: boolean; retire?: string; maxTokenLifetime?: number; force?: boolean; custody: CustodyKind }) =>
       run(async () => {
         const steps = [options.prepare, options.activate, options.retire].filter((step) => step !== undefined);
         if (steps.length !== 1) throw new Error("give exactly one of --prepare, --activate, --retire <name>");
         const dir = signingDir(options.dir);
-        const common = { clock: systemClock, force: options.force === true };
-        if (options.prepare) return report("prepared (published, not signing yet)", await prepareNextKey(dir, common));
-        if (options.activate) return report("activated (signing; the previous key stays published)", await activateNextKey(dir, common));
-        const maxTokenLifetimeSeconds = options.maxTokenLifetime ?? lifetime(process.env.BROKER_MAX_TOKEN_LIFETIME ?? `${TOKEN_LIFETIME_CEILING_SECONDS}s`);
-        return report("retired (no longer published)", await retireKey(dir, options.retire ?? "", { ...common, maxTokenLifetimeSeconds }));
+        // --activate touches no key: only keyset.json changes.
+        if (options.activate) return report("activated (signing; the previous key stays published)", await activateNextKey(dir, { clock: systemClock, force: options.force === true }));
+        return withCustody(options.custody, (custody) => rotateStep(dir, options, { clock: systemClock, force: options.force === true, ...(custody ? { custody } : {}) }));
       }),
     );
 
   keys
     .command("list")
-    .description("list the keys: name, kid, state and ages")
+    .description("list the keys: name, kid, state and ages (with --custody pkcs11, the kid read from the token)")
     .option(...dirOption)
     .option("--json", "print JSON")
-    .action((options: { dir: string; json?: boolean }) =>
+    .option(...custodyOption)
+    .action((options: { dir: string; json?: boolean; custody: CustodyKind }) =>
       run(async () => {
-        const listing = await listKeys(signingDir(options.dir));
+        const listing = await withCustody(options.custody, (custody) => listKeys(signingDir(options.dir), ...(custody ? [custody] : [])));
         process.stdout.write(options.json ? `${JSON.stringify(listing, null, 2)}\n` : formatListing(listing, Date.now()));
       }),
     );
+}
+
+/** `rotate --prepare` (a new key, in the custody) or `--retire <name>` (its file or token object destroyed). */
+async function rotateStep(dir: string, options: { prepare?: boolean; retire?: string; maxTokenLifetime?: number }, common: RotationOptions): Promise<void> {
+  if (options.prepare) return report("prepared (published, not signing yet)", await prepareNextKey(dir, common));
+  const maxTokenLifetimeSeconds = options.maxTokenLifetime ?? lifetime(process.env.BROKER_MAX_TOKEN_LIFETIME ?? `${TOKEN_LIFETIME_CEILING_SECONDS}s`);
+  return report("retired (no longer published)", await retireKey(dir, options.retire ?? "", { ...common, maxTokenLifetimeSeconds }));
 }
 
 interface InitOptions {
@@ -82,6 +92,7 @@ interface InitOptions {
   readonly trustDomain?: string;
   readonly caDays: number;
   readonly ifMissing?: boolean;
+  readonly custody: CustodyKind;
 }
 
 /**
@@ -97,7 +108,7 @@ async function initKeys(options: InitOptions): Promise<void> {
   }
   const signing = join(resolve(options.dir), "signing");
   if (options.ifMissing && (await present(join(signing, "keyset.json")))) process.stdout.write(`signing keys exist, kept: ${signing}\n`);
-  else report("created active key", await initSigningKeys(signing, { clock: systemClock }));
+  else report("created active key", await withCustody(options.custody, (custody) => initSigningKeys(signing, { clock: systemClock, ...(custody ? { custody } : {}) })));
   if (!options.ca || !options.trustDomain) return;
   const dir = join(resolve(options.dir), "ca-root");
   const paths = { dir, certificate: join(dir, "ca.pem"), key: join(dir, "ca.key") };
