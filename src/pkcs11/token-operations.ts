@@ -55,6 +55,16 @@ export class TokenOperations {
     return { label, id: id.toString("hex"), publicJwk: this.publicJwk(label) };
   }
 
+  /** The key pair whose private half has CKA_ID `idHex` (it must have a label: keys are named by it). */
+  findKeyById(idHex: string): TokenKeyInfo | undefined {
+    const found = all(this.live().find({ class: graphene.ObjectClass.PRIVATE_KEY, id: Buffer.from(idHex, "hex") }));
+    if (found.length === 0) return undefined;
+    if (found.length > 1) throw new Error(`the token holds ${found.length} private keys with id ${idHex}`);
+    const label = (found[0] as graphene.SessionObject).getAttribute({ label: null }).label;
+    if (typeof label !== "string" || label === "") throw new Error(`the private key with id ${idHex} has no label`);
+    return this.findKey(label);
+  }
+
   /** Every private key in the token that has a label. */
   listKeys(): TokenKeyInfo[] {
     const found: TokenKeyInfo[] = [];

@@ -58,6 +58,8 @@ export interface TokenCalls {
   open(settings: TokenOpenSettings): TokenSession;
   ping(): void;
   findKey(label: string): TokenKeyInfo | undefined;
+  /** The key pair whose private half has CKA_ID `idHex`; undefined when none. */
+  findKeyById(idHex: string): TokenKeyInfo | undefined;
   listKeys(): TokenKeyInfo[];
   generate(label: string, spec: KeySpec): TokenKeyInfo;
   relabel(label: string, newLabel: string): void;
