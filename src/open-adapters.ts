@@ -240,7 +240,7 @@ async function openTokenKeyStore(signingDir: string, settings: Pkcs11Settings, l
   }
   try {
     const store = await FileKeyStore.load(signingDir, { log, custody: tokenKeyCustody(client), release: () => client.close() });
-    log.info({ token: client.session.tokenLabel, slot: client.session.slotId, activeKid: store.activeKey().kid }, "signing keys in the PKCS#11 token");
+    log.info({ tokenLabel: client.session.tokenLabel, slot: client.session.slotId, activeKid: store.activeKey().kid }, "signing keys in the PKCS#11 token");
     return store;
   } catch (error) {
     await client.close();

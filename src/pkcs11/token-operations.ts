@@ -15,6 +15,7 @@ const CURVES: Readonly<Record<"P-256" | "P-384", string>> = { "P-256": "06082a86
 export class TokenOperations {
   private module: graphene.Module | undefined;
   private session: graphene.Session | undefined;
+  private settings: TokenOpenSettings | undefined;
   private readonly privateKeys = new Map<string, graphene.PrivateKey>();
 
   /** Loads the module, finds the token (label or slot id), opens a session and logs in as CKU_USER. */
@@ -27,24 +28,46 @@ export class TokenOperations {
     }
     module.initialize();
     this.module = module;
+    this.settings = settings;
     const slot = findSlot(module, settings);
-    const session = slot.open(graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION);
-    try {
-      session.login(settings.pin, graphene.UserType.USER);
-    } catch (error) {
-      // Another session of this process (another worker) logged in to the same token already.
-      if (!reason(error).includes("CKR_USER_ALREADY_LOGGED_IN")) {
-        session.close();
-        throw new Error(reason(error).includes("CKR_PIN_INCORRECT") ? "the PIN was refused (CKR_PIN_INCORRECT)" : `login failed (${reason(error)})`);
-      }
-    }
-    this.session = session;
+    this.session = loggedInSession(slot, settings.pin);
     return { slotId: slotId(slot), tokenLabel: slot.getToken().label.trim() };
   }
 
-  /** A cheap call that the token must answer: the session's state (C_GetSessionInfo). */
+  /**
+   * A cheap call that the token must answer (C_GetSessionInfo), which also heals a session the
+   * token dropped (token removed and back, the login lost): /readyz's probe brings it back.
+   */
   ping(): void {
-    void this.live().state;
+    this.ensureLoggedIn();
+  }
+
+  /**
+   * Makes sure the session is open and logged in as the user: a token that went away and came
+   * back (a removed token directory, an HSM failover) closes sessions and forgets the login, and
+   * private keys are invisible without it. Reopens and logs in again when so.
+   */
+  private ensureLoggedIn(): void {
+    let state: number | undefined;
+    try {
+      state = this.live().state;
+    } catch {
+      state = undefined;
+    }
+    if (state === USER_FUNCTIONS.ro || state === USER_FUNCTIONS.rw) return;
+    const { module, settings } = this;
+    if (module === undefined || settings === undefined) throw new Error("the token is not open");
+    this.privateKeys.clear();
+    if (state !== undefined) {
+      loginUser(this.live(), settings.pin);
+      return;
+    }
+    try {
+      this.session?.close();
+    } catch {
+      // The session is gone already: that is why it is being replaced.
+    }
+    this.session = loggedInSession(findSlot(module, settings), settings.pin);
   }
 
   /** The key pair labelled `label`: its public half and CKA_ID; undefined when the token has no such private key. */
@@ -104,13 +127,16 @@ export class TokenOperations {
 
   /** Signs `data` with the private key labelled `label`, in the given form. */
   sign(label: string, form: SignatureForm, data: Uint8Array): Uint8Array {
-    const key = this.privateKey(label, true) as graphene.PrivateKey;
+    const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     try {
-      return signWith(this.live(), key, form, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+      return signWith(this.live(), this.privateKey(label, true) as graphene.PrivateKey, form, bytes);
     } catch (error) {
-      // A handle may be stale (the key destroyed underneath): look the label up again next time.
+      // A stale handle (the login lost, the key destroyed underneath): look the label up again,
+      // logged in, and sign once more; a key that is gone fails with the first error.
       this.privateKeys.delete(label);
-      throw error;
+      const again = this.privateKey(label, false);
+      if (again === undefined) throw error;
+      return signWith(this.live(), again, form, bytes);
     }
   }
 
@@ -168,6 +194,7 @@ export class TokenOperations {
   private privateKey(label: string, required: boolean): graphene.PrivateKey | undefined {
     const cached = this.privateKeys.get(label);
     if (cached !== undefined) return cached;
+    this.ensureLoggedIn();
     const found = this.live().find({ class: graphene.ObjectClass.PRIVATE_KEY, label });
     if (found.length === 0) {
       if (required) throw new Error(`the token holds no private key labelled ${JSON.stringify(label)}`);
@@ -217,6 +244,30 @@ function signWith(session: graphene.Session, key: graphene.PrivateKey, form: Sig
       const params = new graphene.RsaPssParams(graphene.MechanismEnum.SHA256, graphene.RsaMgf.MGF1_SHA256, 32);
       return session.createSign({ name: "SHA256_RSA_PKCS_PSS", params }, key).once(data);
     }
+  }
+}
+
+/** CKS_RO_USER_FUNCTIONS, CKS_RW_USER_FUNCTIONS (PKCS#11 §5.6): a session logged in as the user. */
+const USER_FUNCTIONS = { ro: 1, rw: 3 } as const;
+
+function loggedInSession(slot: graphene.Slot, pin: string): graphene.Session {
+  const session = slot.open(graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION);
+  try {
+    loginUser(session, pin);
+  } catch (error) {
+    session.close();
+    throw error;
+  }
+  return session;
+}
+
+function loginUser(session: graphene.Session, pin: string): void {
+  try {
+    session.login(pin, graphene.UserType.USER);
+  } catch (error) {
+    // Another session of this process (another worker) logged in to the same token already.
+    if (reason(error).includes("CKR_USER_ALREADY_LOGGED_IN")) return;
+    throw new Error(reason(error).includes("CKR_PIN_INCORRECT") ? "the PIN was refused (CKR_PIN_INCORRECT)" : `login failed (${reason(error)})`);
   }
 }
 

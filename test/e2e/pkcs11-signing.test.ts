@@ -4,7 +4,7 @@
  * broker's tokens verify with jose against its JWKS, through a rotation; a key destroyed
  * underneath the broker makes /token answer 503 with one log line and /readyz not ready.
  */
-import { readdir } from "node:fs/promises";
+import { readdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,7 +12,8 @@ import { activateNextKey, initSigningKeys, prepareNextKey, retireKey } from "../
 import { readKeyset } from "../../src/credentials/keyset-document.js";
 import { TokenClient } from "../../src/pkcs11/token-client.js";
 import { tokenKeyCustody } from "../../src/pkcs11/token-key-custody.js";
-import { OIDC_SUBJECT, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import { encodeForm, OIDC_SUBJECT, requestBroker, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
+import type { BrokerProcess } from "../support/broker-process.js";
 import { expectRefusal } from "../support/refusal.js";
 import { createSoftHsmToken, useSoftHsmEnv, type SoftHsmToken } from "../support/softhsm.js";
 
@@ -21,6 +22,8 @@ const clock = { now: () => Date.now() };
 let token: SoftHsmToken;
 let client: TokenClient;
 let fx: BrokerFixture;
+/** A broker started after the token's storage came back (the last test runs on it). */
+let restarted: BrokerProcess;
 
 beforeAll(async () => {
   token = createSoftHsmToken("e2e-signing");
@@ -81,17 +84,43 @@ describe("signing keys in a PKCS#11 token (SoftHSM2), a real broker process", ()
     await expect.poll(async () => ((await fx.get("/.well-known/jwks.json")).json.keys as { kid: string }[]).map((key) => key.kid), { timeout: 15_000 }).toEqual([prepared.kid]);
   }, 60_000);
 
+  it("fails closed when the token's storage is removed underneath it: 503 and not ready, and stays not ready (SoftHSM2 keeps a vanished token invalid until the process restarts)", async () => {
+    const away = `${token.tokenDir}.away`;
+    await rename(token.tokenDir, away);
+    try {
+      const res = await fx.exchange({ ...fx.form(await fx.issuers.oidc.mint({ sub: OIDC_SUBJECT })), audience: AUDIENCE });
+      expectRefusal(res, { status: 503, error: "temporarily_unavailable" });
+      expect((await fx.get("/readyz")).status).toBe(503);
+    } finally {
+      await rename(away, token.tokenDir);
+    }
+    // Not a 500 and not a hang afterwards either; readiness holds the replica out until restarted.
+    expectRefusal(await fx.exchange({ ...fx.form(await fx.issuers.oidc.mint({ sub: OIDC_SUBJECT })), audience: AUDIENCE }), { status: 503, error: "temporarily_unavailable" });
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    expect((await fx.get("/readyz")).json).toMatchObject({ status: "not ready", checks: { signing_keys: { ok: false, detail: expect.stringContaining("missing from the token") } } });
+    // A restarted broker (a new process: the library reads the token afresh) signs again.
+    restarted = await fx.startReplica();
+    const again = await requestBroker(restarted.url, "/token", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: encodeForm({ ...fx.form(await fx.issuers.oidc.mint({ sub: OIDC_SUBJECT })), audience: AUDIENCE }) });
+    expect(again.status, again.text).toBe(200);
+  }, 60_000);
+
   it("answers 503 temporarily_unavailable with one log line, never a 500, when the key is destroyed underneath; /readyz says not ready", async () => {
     const { active } = await readKeyset(signingDir());
+    const exchange = async () =>
+      requestBroker(restarted.url, "/token", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: encodeForm({ ...fx.form(await fx.issuers.oidc.mint({ sub: OIDC_SUBJECT })), audience: AUDIENCE }) });
+    expect((await exchange()).status).toBe(200);
     expect(await client.call("destroy", active)).toBe(2);
-    const res = await fx.exchange({ ...fx.form(await fx.issuers.oidc.mint({ sub: OIDC_SUBJECT })), audience: AUDIENCE });
+    const res = await exchange();
     expectRefusal(res, { status: 503, error: "temporarily_unavailable" });
     expect(res.headers.get("retry-after")).toBe("2");
-    const lines = fx.broker.logRecords().filter((record) => record.msg === "PKCS#11 token call failed: requests that need it answer 503");
+    const lines = restarted.logRecords().filter((record) => record.msg === "PKCS#11 token call failed: requests that need it answer 503");
     expect(lines).toContainEqual(expect.objectContaining({ pkcs11Call: "sign", keyLabel: active }));
-    expect(fx.broker.output.join("\n")).not.toContain(token.pin);
-    const ready = await fx.get("/readyz");
+    expect(restarted.output.join("\n")).not.toContain(token.pin);
+    const ready = await requestBroker(restarted.url, "/readyz");
     expect(ready.status).toBe(503);
     expect(ready.json).toMatchObject({ status: "not ready", checks: { signing_keys: { ok: false } } });
+    // Past the failed call's hold, the probe itself finds the key gone.
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    expect((await requestBroker(restarted.url, "/readyz")).json).toMatchObject({ checks: { signing_keys: { ok: false, detail: expect.stringContaining("missing from the token") } } });
   });
 });

@@ -1,4 +1,5 @@
 import { createPublicKey, verify } from "node:crypto";
+import * as graphene from "graphene-pk11";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TokenClient } from "../../src/pkcs11/token-client.js";
 import { stallingTokenGate } from "../support/stalling-token.js";
@@ -56,5 +57,21 @@ describe("TokenClient bounds: a stalled token (a worker blocked in sign)", () =>
       gate.open();
       await stalled.close();
     }
+  });
+});
+
+describe("TokenClient: a login the token forgot", () => {
+  it("logs in again when the session lost its login (another session of the process logged out): private keys visible again", async () => {
+    await client.call("generate", "relogin-key", { kind: "ec", curve: "P-256" });
+    // C_Logout from any session of the process logs every session of it out (PKCS#11 §5.6).
+    const module = graphene.Module.load(token.module, "test-logout");
+    module.initialize();
+    const slot = module.getSlots(true).items(0);
+    const other = slot.open(graphene.SessionFlag.SERIAL_SESSION);
+    other.logout();
+    other.close();
+    const signature = await client.call("sign", "relogin-key", "ES256", Buffer.from("after logout"));
+    expect(signature.byteLength).toBe(64);
+    expect(await client.call("findKey", "relogin-key")).toBeDefined();
   });
 });
