@@ -109,7 +109,7 @@ export class TokenClient {
     return { ok: true, detail: `pkcs11 token "${this.session.tokenLabel}" (slot ${this.session.slotId})` };
   }
 
-  /** Logs out and stops the worker; calls still waiting are refused. */
+  /** Closes the session and stops the worker; calls still waiting are refused. */
   async close(): Promise<void> {
     if (this.exited === undefined) await this.call("close").catch(() => undefined);
     this.exited ??= "closed";

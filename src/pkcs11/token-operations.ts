@@ -1,8 +1,9 @@
 /**
  * The PKCS#11 calls themselves, through graphene-pk11: what the token worker (token-worker.ts)
- * runs, one call at a time, on its own thread. Nothing here ever reads a private key's value:
+ * runs, one call at a time, on its own thread. Nothing here hands out a private key's value:
  * keys are generated inside the token as sensitive and non-extractable, and only signatures and
- * public halves leave it.
+ * public halves leave it (`attributes` asks for CKA_VALUE only to report that the token refuses,
+ * and drops whatever a misconfigured token might answer).
  */
 import { createHash, randomBytes } from "node:crypto";
 import * as graphene from "graphene-pk11";
