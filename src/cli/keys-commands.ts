@@ -15,6 +15,7 @@ import {
 import { systemClock } from "../lib/clock.js";
 import { parseDurationSeconds } from "../lib/durations.js";
 import { DEFAULT_KEYS_DIR, TOKEN_LIFETIME_CEILING_SECONDS } from "../protocol/broker-defaults.js";
+import type { KeyCustody } from "../credentials/key-custody.js";
 import { custodyOption, withCustody, type CustodyKind } from "./keys-custody.js";
 
 const lifetime = (text: string): number => {
@@ -67,16 +68,29 @@ export function addKeysCommands(program: Command): void {
 
   keys
     .command("list")
-    .description("list the keys: name, kid, state and ages (with --custody pkcs11, the kid read from the token)")
+    .description("list the keys: name, kid, state and ages (with --custody pkcs11, read from the token, and the token's keys keyset.json does not name as unlisted)")
     .option(...dirOption)
     .option("--json", "print JSON")
     .option(...custodyOption)
     .action((options: { dir: string; json?: boolean; custody: CustodyKind }) =>
       run(async () => {
-        const listing = await withCustody(options.custody, (custody) => listKeys(signingDir(options.dir), ...(custody ? [custody] : [])));
+        const listing = await withCustody(options.custody, (custody) => listWithUnlisted(signingDir(options.dir), custody));
         process.stdout.write(options.json ? `${JSON.stringify(listing, null, 2)}\n` : formatListing(listing, Date.now()));
       }),
     );
+}
+
+/** A key in the custody that keyset.json does not name: a token's other keys, or a crashed create's leftover. */
+type ListedKey = Omit<KeyListing, "state"> & { readonly state: KeyListing["state"] | "unlisted" };
+
+/** `keys list`: the keyset's keys, then (token custody) the token's keys the keyset does not name. */
+async function listWithUnlisted(dir: string, custody: KeyCustody | undefined): Promise<ListedKey[]> {
+  const listing: ListedKey[] = await listKeys(dir, ...(custody ? [custody] : []));
+  const named = new Set(listing.map((key) => key.name));
+  for (const key of (await custody?.list?.()) ?? []) {
+    if (!named.has(key.name)) listing.push({ name: key.name, kid: key.kid, state: "unlisted", createdAt: undefined, activatedAt: undefined, deactivatedAt: undefined });
+  }
+  return listing;
 }
 
 /** `rotate --prepare` (a new key, in the custody) or `--retire <name>` (its file or token object destroyed). */
@@ -147,7 +161,7 @@ function report(what: string, result: RotationResult): void {
 }
 
 /** A fixed-width table; ages in whole units ("3d", "5h", "12m", "40s"). */
-function formatListing(listing: readonly KeyListing[], nowMs: number): string {
+function formatListing(listing: readonly ListedKey[], nowMs: number): string {
   const age = (at: string | undefined) => (at === undefined ? "-" : humanAge((nowMs - Date.parse(at)) / 1000));
   const rows = [
     ["NAME", "KID", "STATE", "CREATED", "ACTIVATED", "DEACTIVATED"],

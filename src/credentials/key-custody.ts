@@ -21,6 +21,12 @@ export interface KeyCustody {
   /** Destroys the key held under `name` (retire): a PEM file deleted, a token object destroyed. */
   destroy(name: string): Promise<void>;
   /**
+   * Every key the custody holds, named or not in keyset.json (a token may hold keys another tool
+   * made, or one a crashed `create` left under a provisional name). Undefined for files: the
+   * folder is the keyset.
+   */
+  list?(): Promise<readonly { readonly name: string; readonly kid: string }[]>;
+  /**
    * /readyz for the key under `name` (the active one): whether it can sign now. Undefined for a
    * custody that cannot fail apart from its files (they are read once per change).
    */

@@ -28,6 +28,10 @@ export function tokenKeyCustody(client: TokenClient): KeyCustody {
       if (info === undefined) throw new Error(`key ${JSON.stringify(name)}: no key pair labelled so in token "${client.session.tokenLabel}"`);
       return tokenBrokerSigningKey(client, info);
     },
+    async list() {
+      const keys = await client.call("listKeys");
+      return Promise.all(keys.map(async (info) => ({ name: info.label, kid: await calculateJwkThumbprint(info.publicJwk as JWK, "sha256") })));
+    },
     async destroy(name) {
       await client.call("destroy", name);
     },

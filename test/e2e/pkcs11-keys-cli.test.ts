@@ -55,6 +55,11 @@ describe("broker keys with BROKER_SIGNING_KEYS=pkcs11", () => {
       const retire = cli("rotate", "--retire", first, "--force");
       expect(retire.status, retire.stderr).toBe(0);
       expect((await client.call("listKeys")).map((key) => key.label)).toEqual([keyset.active]);
+      // A key the keyset does not name (another tool's, a crashed create's leftover) is listed as such.
+      await client.call("generate", "pending-leftover", { kind: "ec", curve: "P-256" });
+      const unlisted = cli("list");
+      expect(unlisted.stdout).toMatch(/^pending-leftover\s+[\w-]{43}\s+unlisted/m);
+      expect(unlisted.stdout).toMatch(new RegExp(`^${keyset.active}\\s+[\\w-]{43}\\s+active`, "m"));
     } finally {
       await client.close();
     }
