@@ -27,7 +27,7 @@ import { packageVersion } from "./lib/package-version.js";
 import { countPolicyReloads } from "./metrics/policy-reloads.js";
 import { PolicyStore } from "./policy/index.js";
 import { MemoryRateLimiter } from "./rate-limit/memory-rate-limiter.js";
-import type { TokenClient } from "./pkcs11/token-client.js";
+import type { TokenClient, TokenClientOptions } from "./pkcs11/token-client.js";
 import type { Pkcs11Settings } from "./pkcs11/token-settings.js";
 import { openRedisRevocationStore } from "./redis/open-redis-store.js";
 import { RedisRateLimiter } from "./redis/redis-rate-limiter.js";
@@ -42,8 +42,11 @@ export class StartupError extends Error {}
 
 /** How the adapters are opened, when not as configured: the token opener (a test wraps the token worker). */
 export interface OpenOptions {
-  readonly openToken?: (settings: Pkcs11Settings, log: Logger) => Promise<TokenClient>;
+  readonly openToken?: (settings: Pkcs11Settings, log: Logger, options: Pick<TokenClientOptions, "onCall">) => Promise<TokenClient>;
 }
+
+/** Opens the token with the process's metrics already attached. */
+type TokenOpener = (settings: Pkcs11Settings, log: Logger) => Promise<TokenClient>;
 
 /** A broker built on its opened adapters, with the trust material the caller watches and closes. */
 export interface OpenedBroker {
@@ -92,7 +95,14 @@ export async function openTrustMaterial(
   metrics: BrokerMetrics,
   tokenOpener: OpenOptions["openToken"] = openToken,
 ): Promise<{ keys: FileKeyStore; verifier: TokenVerifier; policies: PolicyStore }> {
-  const keys = await openKeyStore(config, logger, tokenOpener);
+  const keys = await openKeyStore(config, logger, (settings, log) =>
+    tokenOpener(settings, log, {
+      onCall: (call, outcome, seconds) => {
+        metrics.pkcs11Calls.inc({ call, outcome });
+        if (seconds !== undefined) metrics.pkcs11Duration.observe({ call }, seconds);
+      },
+    }),
+  );
   const verifier = await loadTokenVerifier(config.issuersFile, {
     brokerIssuer: config.issuerUrl,
     clock: systemClock,
@@ -202,7 +212,7 @@ export async function refuseDevelopmentMaterial(config: Config, logger: Logger):
 }
 
 /** Loads keys/signing; on a first start in development, generates keys and says so loudly. */
-async function openKeyStore(config: Config, logger: Logger, tokenOpener: NonNullable<OpenOptions["openToken"]>): Promise<FileKeyStore> {
+async function openKeyStore(config: Config, logger: Logger, tokenOpener: TokenOpener): Promise<FileKeyStore> {
   const signingDir = join(config.keysDir, "signing");
   if (config.devKeys) {
     if (await ensureDevIssuer(config.keysDir)) {
@@ -228,7 +238,7 @@ async function openKeyStore(config: Config, logger: Logger, tokenOpener: NonNull
  * development or not (`broker keys init --custody pkcs11` makes them). Every problem is reported
  * at once: the module, the token and the login, then each key the keyset names that the token lacks.
  */
-async function openTokenKeyStore(signingDir: string, settings: Pkcs11Settings, log: Logger, tokenOpener: NonNullable<OpenOptions["openToken"]>): Promise<FileKeyStore> {
+async function openTokenKeyStore(signingDir: string, settings: Pkcs11Settings, log: Logger, tokenOpener: TokenOpener): Promise<FileKeyStore> {
   if (!(await FileKeyStore.exists(signingDir))) {
     throw new StartupError(`no signing keys in ${signingDir} (keyset.json): with BROKER_SIGNING_KEYS=pkcs11, create them inside the token with broker keys init --custody pkcs11`);
   }

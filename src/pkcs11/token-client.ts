@@ -23,7 +23,12 @@ export interface TokenClientOptions {
   /** The worker script (default: token-worker beside this file); a test may wrap it. */
   readonly workerUrl?: URL;
   readonly workerData?: unknown;
+  /** Told of every call's end: the metrics count them (open-adapters.ts wires it). */
+  readonly onCall?: (call: TokenCallName, outcome: TokenCallOutcome, seconds: number | undefined) => void;
 }
+
+/** How a call ended: answered; answered with an error; no answer in time; never sent (queue full, worker gone). */
+export type TokenCallOutcome = "ok" | "failed" | "timeout" | "refused";
 
 interface Pending {
   resolve(value: unknown): void;
@@ -46,6 +51,7 @@ export class TokenClient {
   private readonly timeoutMs: number;
   private readonly maxQueued: number;
   private readonly log: Log;
+  private readonly onCall: NonNullable<TokenClientOptions["onCall"]>;
 
   private opened: TokenSession = { slotId: -1, tokenLabel: "" };
 
@@ -56,6 +62,7 @@ export class TokenClient {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS;
     this.maxQueued = options.maxQueued ?? DEFAULT_TOKEN_QUEUE;
     this.log = options.log ?? silentLog;
+    this.onCall = options.onCall ?? (() => undefined);
   }
 
   /** Starts the worker and opens the token (module, token, login); throws with what went wrong. */
@@ -75,21 +82,34 @@ export class TokenClient {
   /** Runs one token call within the deadline; rejects with TokenUnavailableError otherwise. */
   call<K extends TokenCallName>(name: K, ...args: Parameters<TokenCalls[K]>): Promise<ReturnType<TokenCalls[K]>> {
     const label = typeof args[0] === "string" && name !== "open" ? args[0] : undefined;
-    if (this.exited !== undefined) return Promise.reject(this.failed(name, label, `the token worker stopped (${this.exited})`));
-    if (this.pending.size >= this.maxQueued) return Promise.reject(this.failed(name, label, `${this.pending.size} token calls already waiting (queue bound)`));
+    const refuse = (reason: string) => {
+      this.onCall(name, "refused", undefined);
+      return Promise.reject(this.failed(name, label, reason));
+    };
+    if (this.exited !== undefined) return refuse(`the token worker stopped (${this.exited})`);
+    if (this.pending.size >= this.maxQueued) return refuse(`${this.pending.size} token calls already waiting (queue bound)`);
     const id = this.nextId++;
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
     // Opening loads the module and logs in once, on a worker still starting: it gets longer.
     const timeoutMs = name === "open" ? Math.max(this.timeoutMs, OPEN_TIMEOUT_MS) : this.timeoutMs;
     const deadline = Date.now() + timeoutMs;
     return new Promise<ReturnType<TokenCalls[K]>>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
+        this.onCall(name, "timeout", undefined);
         reject(this.failed(name, label, `no answer within ${timeoutMs} ms${name === "open" ? "" : " (BROKER_PKCS11_TIMEOUT_MS)"}`));
       }, timeoutMs);
       timer.unref();
       this.pending.set(id, {
-        resolve: (value) => resolve(value as ReturnType<TokenCalls[K]>),
-        reject: (error) => reject(name === "open" ? error : this.failed(name, label, error.message)),
+        resolve: (value) => {
+          this.onCall(name, "ok", seconds());
+          resolve(value as ReturnType<TokenCalls[K]>);
+        },
+        reject: (error) => {
+          this.onCall(name, "failed", seconds());
+          reject(name === "open" ? error : this.failed(name, label, error.message));
+        },
         timer,
       });
       const request: TokenRequest = { id, name, args, deadline };

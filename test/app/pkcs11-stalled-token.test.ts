@@ -34,7 +34,7 @@ beforeAll(async () => {
         await client.close();
       }
     },
-    openToken: (settings, log) => openToken(settings, log, gate.workerOptions),
+    openToken: (settings, log, options) => openToken(settings, log, { ...options, ...gate.workerOptions }),
   });
 }, 60_000);
 
@@ -81,6 +81,11 @@ describe("a stalled PKCS#11 token", () => {
       const lines = broker.broker.logRecords().filter((record) => record.msg === "PKCS#11 token call failed: requests that need it answer 503");
       expect(lines).toContainEqual(expect.objectContaining({ pkcs11Call: "sign", reason: `no answer within ${TIMEOUT_MS} ms (BROKER_PKCS11_TIMEOUT_MS)` }));
       expect(broker.broker.output.join("\n")).not.toContain(token.pin);
+      // The metrics count both: the signature answered before the stall, the one cut off.
+      const metrics = await (await fetch(`${broker.url}/metrics`)).text();
+      expect(metrics).toMatch(/^broker_pkcs11_calls_total\{call="sign",outcome="timeout"\} [1-9]/m);
+      expect(metrics).toMatch(/^broker_pkcs11_calls_total\{call="sign",outcome="ok"\} [1-9]/m);
+      expect(metrics).toMatch(/^broker_pkcs11_call_duration_seconds_count\{call="sign"\} [1-9]/m);
     } finally {
       gate.open();
     }
