@@ -10,7 +10,8 @@
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# No install scripts: compiling with tsc needs none (pkcs11js's native addon is built below).
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 # The CLI runs as `broker …` (a symlink on PATH below): its shebang needs the executable bit.
@@ -19,8 +20,11 @@ RUN npx tsc -p tsconfig.build.json && chmod 0755 dist/cli/broker.js
 FROM node:24-bookworm-slim AS production-dependencies
 WORKDIR /app
 COPY package.json package-lock.json ./
-# No install scripts: no production dependency has one, and none may run unseen.
+# No install scripts, but one named: pkcs11js (graphene-pk11's binding, BROKER_SIGNING_KEYS=pkcs11)
+# is a native addon, built here with a toolchain only this stage has; none other may run unseen.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+RUN npm rebuild pkcs11js
 
 FROM node:24-bookworm-slim
 ARG VERSION=0.1.0

@@ -11,7 +11,7 @@ const FLOORS = [
   { type: "http", pattern: "src/http" },
   { type: "use-case", pattern: `src/(${USE_CASES.join("|")})`, capture: ["name"] },
   { type: "kernel", pattern: "src/authorization" },
-  { type: "adapter", pattern: "src/(redis|metrics)", capture: ["name"] },
+  { type: "adapter", pattern: "src/(redis|metrics|pkcs11)", capture: ["name"] },
   { type: "domain", pattern: `src/(${DOMAINS.join("|")})`, capture: ["name"] },
   { type: "ground", pattern: "src/(lib|protocol|errors|types)", capture: ["name"] },
 ];
@@ -56,6 +56,17 @@ export default tseslint.config(
         { group: ["hono", "hono/*", "@hono/*"], message: "hono belongs in src/app.ts and src/http/ only." },
         { group: ["ioredis"], message: "ioredis belongs in the Redis adapters (src/redis/) and the process (main.ts, open-adapters.ts) only." },
         { group: ["pino", "pino-*"], message: "pino belongs in lib/logger.ts, audit/, cli/ and the process (main.ts, open-adapters.ts) only." },
+      ]),
+    },
+  },
+  // The PKCS#11 binding only in its adapter (src/pkcs11/): the domain sees the ports (Signer, the key
+  // custody). A rule of its own name, so it adds to the fences above instead of replacing them.
+  {
+    files: ["src/**/*.ts"],
+    ignores: ["src/pkcs11/**"],
+    rules: {
+      "@typescript-eslint/no-restricted-imports": layering([
+        { group: ["graphene-pk11", "pkcs11js"], message: "the PKCS#11 binding belongs in the token adapter (src/pkcs11/) only." },
       ]),
     },
   },

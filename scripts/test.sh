@@ -39,6 +39,19 @@ if ! command -v haproxy >/dev/null 2>&1; then
   fi
 fi
 
+# The PKCS#11 tests (test/pkcs11/, test/e2e/pkcs11-*) initialise real SoftHSM2 tokens in temp dirs.
+if ! command -v softhsm2-util >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing softhsm2 (Debian package)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2 >/dev/null
+  else
+    echo "softhsm2 is required by the tests: install it with 'sudo apt-get install -y softhsm2'" >&2
+    echo "(or 'brew install softhsm' on macOS, with SOFTHSM2_MODULE set to its libsofthsm2.so), then run 'npm test' again." >&2
+    exit 1
+  fi
+fi
+
 echo "== typecheck"
 npx tsc -p tsconfig.json --noEmit
 echo "== lint"

@@ -227,7 +227,8 @@ function readinessChecks(ports: BrokerPorts, storeReadiness: StoreReadiness): Re
   return [
     // A draining replica answers what reaches it, but a load balancer should send nothing new.
     { name: "accepting", check: () => ({ ok: !isDraining(), ...(isDraining() ? { detail: "shutting down" } : {}) }) },
-    { name: "signing_keys", check: () => ({ ok: ports.keys.publishedKeys().length > 0 }) },
+    // A token custody answers for itself: a token that does not answer makes the replica not ready.
+    { name: "signing_keys", check: () => ports.keys.readiness?.() ?? { ok: ports.keys.publishedKeys().length > 0 } },
     { name: "policies", check: () => ({ ok: true, detail: `version ${ports.policies.current().version}` }) },
     { name: "revocation_store", check: () => storeReadiness.check() },
   ];

@@ -14,6 +14,7 @@ import { DEFAULT_HOST, DEFAULT_KEYS_DIR, DEFAULT_POLICY_DIR, DEFAULT_PORT, defau
 import { isScopeToken } from "./protocol/scope.js";
 import { parseRateLimit } from "./rate-limit/rate-limit-setting.js";
 import type { RateLimit } from "./rate-limit/rate-limiter.js";
+import { PKCS11_ENV, pkcs11Settings, type Pkcs11Settings } from "./pkcs11/token-settings.js";
 import { defaultWaitTimeoutMs } from "./redis/revocation-replication.js";
 
 /** Every setting the broker reads, with its default. docs/configuration.md documents each one. */
@@ -25,6 +26,8 @@ export interface Config {
   readonly policyDir: string;
   readonly issuersFile: string;
   readonly keysDir: string;
+  /** Where the signing keys of keys/signing/keyset.json are held: PEM files, or a PKCS#11 token (settings here). */
+  readonly signingKeys: { readonly custody: "files" } | { readonly custody: "pkcs11"; readonly pkcs11: Pkcs11Settings };
   /** Generate development keys on first start when none exist. */
   readonly devKeys: boolean;
   /** NODE_ENV=production: no development allowances (loopback http key URLs from discovery) and development material (issuer, keys, CA) refused at start. */
@@ -242,6 +245,7 @@ const envSchema = z.object({
       return seconds;
     }),
   BROKER_INVENTORY_MAX_WORKLOADS: integer(1, 10_000_000, String(DEFAULT_INVENTORY_BOUNDS.maxWorkloads)),
+  ...PKCS11_ENV,
   LOG_PRETTY: flag("false"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   NODE_ENV: z.string().optional(),
@@ -276,6 +280,13 @@ function checkTogether(e: z.infer<typeof envSchema>): { redisRevocationWaitMs: n
   return { redisRevocationWaitMs };
 }
 
+/** BROKER_SIGNING_KEYS and the token it names; throws ConfigError with every problem of the token settings. */
+function signingKeyCustody(e: z.infer<typeof envSchema>): Config["signingKeys"] {
+  const { settings, problems } = pkcs11Settings(e, resolve);
+  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n${problems.map((problem) => `  ${problem}`).join("\n")}`);
+  return settings === undefined ? { custody: "files" } : { custody: "pkcs11", pkcs11: settings };
+}
+
 /** Reads the environment into one typed Config; lists every bad setting at once. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
@@ -285,6 +296,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   const { redisRevocationWaitMs } = checkTogether(e);
+  const signingKeys = signingKeyCustody(e);
   const issuerUrl = (e.BROKER_ISSUER_URL ?? defaultBrokerUrl(e.BROKER_PORT)).replace(/\/+$/, "");
   const policyDir = resolve(e.BROKER_POLICY_DIR);
   const production = e.NODE_ENV === "production";
@@ -295,6 +307,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     policyDir,
     issuersFile: resolve(e.BROKER_ISSUERS_FILE ?? `${policyDir}/issuers.yaml`),
     keysDir: resolve(e.BROKER_KEYS_DIR),
+    signingKeys,
     // Never mint keys silently in production: a missing key there is an outage to fix, not to paper over.
     devKeys: e.BROKER_DEV_KEYS === "on" || (e.BROKER_DEV_KEYS === "auto" && !production),
     production,

@@ -15,6 +15,8 @@ import type { Config } from "./config.js";
 import { devAdminSecretPath, ensureDevAdminSecret, ensureDevIssuer } from "./credentials/dev-material.js";
 import { findDevelopmentMaterial } from "./credentials/development-material-check.js";
 import { FileKeyStore } from "./credentials/file-key-store.js";
+import { openToken } from "./pkcs11/open-token-keys.js";
+import { tokenKeyCustody } from "./pkcs11/token-key-custody.js";
 import { devCaExists, ensureDevCa, loadCertificateAuthority, loadDevCa, type CertificateAuthority } from "./credentials/x509/ca-store.js";
 import { loadTokenVerifier, type TokenVerifier } from "./identity/token-verifier.js";
 import { systemClock } from "./lib/clock.js";
@@ -25,6 +27,8 @@ import { packageVersion } from "./lib/package-version.js";
 import { countPolicyReloads } from "./metrics/policy-reloads.js";
 import { PolicyStore } from "./policy/index.js";
 import { MemoryRateLimiter } from "./rate-limit/memory-rate-limiter.js";
+import type { TokenClient, TokenClientOptions } from "./pkcs11/token-client.js";
+import type { Pkcs11Settings } from "./pkcs11/token-settings.js";
 import { openRedisRevocationStore } from "./redis/open-redis-store.js";
 import { RedisRateLimiter } from "./redis/redis-rate-limiter.js";
 import { RedisInventoryStore } from "./redis/redis-inventory-store.js";
@@ -35,6 +39,14 @@ import type { RevocationStore } from "./revocation/revocation-store.js";
 
 /** A start-up problem the operator must fix: logged as its message, without a stack. */
 export class StartupError extends Error {}
+
+/** How the adapters are opened, when not as configured: the token opener (a test wraps the token worker). */
+export interface OpenOptions {
+  readonly openToken?: (settings: Pkcs11Settings, log: Logger, options: Pick<TokenClientOptions, "onCall">) => Promise<TokenClient>;
+}
+
+/** Opens the token with the process's metrics already attached. */
+type TokenOpener = (settings: Pkcs11Settings, log: Logger) => Promise<TokenClient>;
 
 /** A broker built on its opened adapters, with the trust material the caller watches and closes. */
 export interface OpenedBroker {
@@ -49,9 +61,10 @@ export interface OpenedBroker {
  * to be, for main.ts and the in-process test brokers alike. On a failure part-way, what was
  * already opened (file watchers) is closed before the error goes on.
  */
-export async function openBroker(config: Config, logger: Logger, options: Pick<BrokerPorts, "isDraining"> = {}): Promise<OpenedBroker> {
+export async function openBroker(config: Config, logger: Logger, options: Pick<BrokerPorts, "isDraining"> & OpenOptions = {}): Promise<OpenedBroker> {
   const metrics = new BrokerMetrics({ version: packageVersion() });
-  const { keys, verifier, policies } = await openTrustMaterial(config, logger, metrics);
+  const { openToken: tokenOpener, ...ports } = options;
+  const { keys, verifier, policies } = await openTrustMaterial(config, logger, metrics, tokenOpener);
   try {
     const stores = await openStores(config, logger);
     const audit = createPinoAuditSink(logger);
@@ -65,7 +78,7 @@ export async function openBroker(config: Config, logger: Logger, options: Pick<B
       audit,
       requestAudits: audit,
       metrics,
-      ...options,
+      ...ports,
     });
     return { broker, keys, verifier, policies };
   } catch (error) {
@@ -76,8 +89,20 @@ export async function openBroker(config: Config, logger: Logger, options: Pick<B
 }
 
 /** The signing keys, the trusted issuers' verifier and the policies, each following its files. */
-export async function openTrustMaterial(config: Config, logger: Logger, metrics: BrokerMetrics): Promise<{ keys: FileKeyStore; verifier: TokenVerifier; policies: PolicyStore }> {
-  const keys = await openKeyStore(config, logger);
+export async function openTrustMaterial(
+  config: Config,
+  logger: Logger,
+  metrics: BrokerMetrics,
+  tokenOpener: OpenOptions["openToken"] = openToken,
+): Promise<{ keys: FileKeyStore; verifier: TokenVerifier; policies: PolicyStore }> {
+  const keys = await openKeyStore(config, logger, (settings, log) =>
+    tokenOpener(settings, log, {
+      onCall: (call, outcome, seconds) => {
+        metrics.pkcs11Calls.inc({ call, outcome });
+        if (seconds !== undefined) metrics.pkcs11Duration.observe({ call }, seconds);
+      },
+    }),
+  );
   const verifier = await loadTokenVerifier(config.issuersFile, {
     brokerIssuer: config.issuerUrl,
     clock: systemClock,
@@ -187,7 +212,7 @@ export async function refuseDevelopmentMaterial(config: Config, logger: Logger):
 }
 
 /** Loads keys/signing; on a first start in development, generates keys and says so loudly. */
-async function openKeyStore(config: Config, logger: Logger): Promise<FileKeyStore> {
+async function openKeyStore(config: Config, logger: Logger, tokenOpener: TokenOpener): Promise<FileKeyStore> {
   const signingDir = join(config.keysDir, "signing");
   if (config.devKeys) {
     if (await ensureDevIssuer(config.keysDir)) {
@@ -195,6 +220,7 @@ async function openKeyStore(config: Config, logger: Logger): Promise<FileKeyStor
     }
   }
   const log = logger.child({ component: "keys" });
+  if (config.signingKeys.custody === "pkcs11") return openTokenKeyStore(signingDir, config.signingKeys.pkcs11, log, tokenOpener);
   if (await FileKeyStore.exists(signingDir)) return FileKeyStore.load(signingDir, { log });
   if (!config.devKeys) {
     throw new StartupError(`no signing keys in ${signingDir} (keyset.json); see keys/README.md, or set BROKER_DEV_KEYS=on for development`);
@@ -205,6 +231,31 @@ async function openKeyStore(config: Config, logger: Logger): Promise<FileKeyStor
     "DEVELOPMENT SIGNING KEY GENERATED: not for production. Tokens signed with it are trusted only by verifiers that fetch this broker's JWKS.",
   );
   return store;
+}
+
+/**
+ * The keyset's keys inside a PKCS#11 token (BROKER_SIGNING_KEYS=pkcs11): never generated at start,
+ * development or not (`broker keys init --custody pkcs11` makes them). Every problem is reported
+ * at once: the module, the token and the login, then each key the keyset names that the token lacks.
+ */
+async function openTokenKeyStore(signingDir: string, settings: Pkcs11Settings, log: Logger, tokenOpener: TokenOpener): Promise<FileKeyStore> {
+  if (!(await FileKeyStore.exists(signingDir))) {
+    throw new StartupError(`no signing keys in ${signingDir} (keyset.json): with BROKER_SIGNING_KEYS=pkcs11, create them inside the token with broker keys init --custody pkcs11`);
+  }
+  let client: TokenClient;
+  try {
+    client = await tokenOpener(settings, log);
+  } catch (error) {
+    throw new StartupError(`BROKER_SIGNING_KEYS=pkcs11: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  try {
+    const store = await FileKeyStore.load(signingDir, { log, custody: tokenKeyCustody(client), release: () => client.close() });
+    log.info({ tokenLabel: client.session.tokenLabel, slot: client.session.slotId, activeKid: store.activeKey().kid }, "signing keys in the PKCS#11 token");
+    return store;
+  } catch (error) {
+    await client.close();
+    throw new StartupError(`BROKER_SIGNING_KEYS=pkcs11: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 /**

@@ -11,12 +11,15 @@ import {
   RSA_KEY_BITS,
   type KeyGeneration,
   type KeyListing,
+  type RotationOptions,
   type RotationResult,
 } from "../credentials/key-rotation.js";
 import { systemClock } from "../lib/clock.js";
 import { parseDurationSeconds } from "../lib/durations.js";
 import { DEFAULT_KEYS_DIR, TOKEN_LIFETIME_CEILING_SECONDS } from "../protocol/broker-defaults.js";
 import { BROKER_SIGNING_ALGORITHMS, isBrokerSigningAlgorithm, type BrokerSigningAlgorithm } from "../protocol/broker-tokens.js";
+import type { KeyCustody } from "../credentials/key-custody.js";
+import { custodyOption, withCustody, type CustodyKind } from "./keys-custody.js";
 
 const lifetime = (text: string): number => {
   const seconds = parseDurationSeconds(text);
@@ -59,6 +62,7 @@ export function addKeysCommands(program: Command): void {
     .option("--if-missing", "create only what is missing and succeed when everything exists (an init container's mode); never overwrites")
     .option(...algOption)
     .option(...rsaBitsOption)
+    .option(...custodyOption)
     .action((options: InitOptions) => run(() => initKeys(options)));
 
   keys
@@ -66,41 +70,71 @@ export function addKeysCommands(program: Command): void {
     .description("one rotation step: --prepare (publish the next key), --activate (it signs), --retire <name> (drop a previous key)")
     .option(...dirOption)
     .option("--prepare", "generate the next key and publish it in the JWKS without signing with it")
-    .option(...algOption)
-    .option(...rsaBitsOption)
     .option("--activate", "make the prepared key sign; the previous active key stays published")
     .option("--retire <name>", "remove a previous key from the JWKS once its last token has expired")
     .option("--max-token-lifetime <duration>", "the brokers' BROKER_MAX_TOKEN_LIFETIME (default: that variable, else its 1h ceiling)", lifetime)
     .option("--force", "override a refused safety check (prints what it overrode)")
-    .action((options: KeyGeneration & { dir: string; prepare?: boolean; activate?: boolean; retire?: string; maxTokenLifetime?: number; force?: boolean }) =>
+    .option(...algOption)
+    .option(...rsaBitsOption)
+    .option(...custodyOption)
+    .action((options: RotateOptions) =>
       run(async () => {
         const steps = [options.prepare, options.activate, options.retire].filter((step) => step !== undefined);
         if (steps.length !== 1) throw new Error("give exactly one of --prepare, --activate, --retire <name>");
         if (!options.prepare && (options.alg !== undefined || options.rsaBits !== undefined)) throw new Error("--alg and --rsa-bits choose the key --prepare generates");
         const dir = signingDir(options.dir);
-        const common = { clock: systemClock, force: options.force === true };
-        if (options.prepare) return report("prepared (published, not signing yet)", await prepareNextKey(dir, { ...common, ...generation(options) }));
-        if (options.activate) return report("activated (signing; the previous key stays published)", await activateNextKey(dir, common));
-        const maxTokenLifetimeSeconds = options.maxTokenLifetime ?? lifetime(process.env.BROKER_MAX_TOKEN_LIFETIME ?? `${TOKEN_LIFETIME_CEILING_SECONDS}s`);
-        return report("retired (no longer published)", await retireKey(dir, options.retire ?? "", { ...common, maxTokenLifetimeSeconds }));
+        // --activate touches no key: only keyset.json changes.
+        if (options.activate) return report("activated (signing; the previous key stays published)", await activateNextKey(dir, { clock: systemClock, force: options.force === true }));
+        return withCustody(options.custody, (custody) => rotateStep(dir, options, { clock: systemClock, force: options.force === true, ...(custody ? { custody } : {}) }));
       }),
     );
 
   keys
     .command("list")
-    .description("list the keys: name, kid, algorithm, state and ages")
+    .description("list the keys: name, kid, algorithm, state and ages (with --custody pkcs11, read from the token, and the token's keys keyset.json does not name as unlisted)")
     .option(...dirOption)
     .option("--json", "print JSON")
-    .action((options: { dir: string; json?: boolean }) =>
+    .option(...custodyOption)
+    .action((options: { dir: string; json?: boolean; custody: CustodyKind }) =>
       run(async () => {
-        const listing = await listKeys(signingDir(options.dir));
+        const listing = await withCustody(options.custody, (custody) => listWithUnlisted(signingDir(options.dir), custody));
         process.stdout.write(options.json ? `${JSON.stringify(listing, null, 2)}\n` : formatListing(listing, Date.now()));
       }),
     );
 }
 
+/** A key in the custody that keyset.json does not name: a token's other keys, or a crashed create's leftover. */
+type ListedKey = Omit<KeyListing, "state"> & { readonly state: KeyListing["state"] | "unlisted" };
+
+/** `keys list`: the keyset's keys, then (token custody) the token's keys the keyset does not name. */
+async function listWithUnlisted(dir: string, custody: KeyCustody | undefined): Promise<ListedKey[]> {
+  const listing: ListedKey[] = await listKeys(dir, ...(custody ? [custody] : []));
+  const named = new Set(listing.map((key) => key.name));
+  for (const key of (await custody?.list?.()) ?? []) {
+    if (!named.has(key.name)) listing.push({ name: key.name, kid: key.kid, alg: "?", state: "unlisted", createdAt: undefined, activatedAt: undefined, deactivatedAt: undefined });
+  }
+  return listing;
+}
+
+/** `rotate --prepare` (a new key, in the custody) or `--retire <name>` (its file or token object destroyed). */
+async function rotateStep(dir: string, options: RotateOptions, common: RotationOptions): Promise<void> {
+  if (options.prepare) return report("prepared (published, not signing yet)", await prepareNextKey(dir, { ...common, ...generation(options) }));
+  const maxTokenLifetimeSeconds = options.maxTokenLifetime ?? lifetime(process.env.BROKER_MAX_TOKEN_LIFETIME ?? `${TOKEN_LIFETIME_CEILING_SECONDS}s`);
+  return report("retired (no longer published)", await retireKey(dir, options.retire ?? "", { ...common, maxTokenLifetimeSeconds }));
+}
+
 /** Only the options given, so that an absent one keeps its default. */
 const generation = ({ alg, rsaBits }: KeyGeneration): KeyGeneration => ({ ...(alg === undefined ? {} : { alg }), ...(rsaBits === undefined ? {} : { rsaBits }) });
+
+interface RotateOptions extends KeyGeneration {
+  readonly dir: string;
+  readonly prepare?: boolean;
+  readonly activate?: boolean;
+  readonly retire?: string;
+  readonly maxTokenLifetime?: number;
+  readonly force?: boolean;
+  readonly custody: CustodyKind;
+}
 
 interface InitOptions extends KeyGeneration {
   readonly dir: string;
@@ -108,6 +142,7 @@ interface InitOptions extends KeyGeneration {
   readonly trustDomain?: string;
   readonly caDays: number;
   readonly ifMissing?: boolean;
+  readonly custody: CustodyKind;
 }
 
 /**
@@ -123,7 +158,7 @@ async function initKeys(options: InitOptions): Promise<void> {
   }
   const signing = join(resolve(options.dir), "signing");
   if (options.ifMissing && (await present(join(signing, "keyset.json")))) process.stdout.write(`signing keys exist, kept: ${signing}\n`);
-  else report("created active key", await initSigningKeys(signing, { clock: systemClock, ...generation(options) }));
+  else report("created active key", await withCustody(options.custody, (custody) => initSigningKeys(signing, { clock: systemClock, ...generation(options), ...(custody ? { custody } : {}) })));
   if (!options.ca || !options.trustDomain) return;
   const dir = join(resolve(options.dir), "ca-root");
   const paths = { dir, certificate: join(dir, "ca.pem"), key: join(dir, "ca.key") };
@@ -162,7 +197,7 @@ function report(what: string, result: RotationResult): void {
 }
 
 /** A fixed-width table; ages in whole units ("3d", "5h", "12m", "40s"). */
-function formatListing(listing: readonly KeyListing[], nowMs: number): string {
+function formatListing(listing: readonly ListedKey[], nowMs: number): string {
   const age = (at: string | undefined) => (at === undefined ? "-" : humanAge((nowMs - Date.parse(at)) / 1000));
   const rows = [
     ["NAME", "KID", "ALG", "STATE", "CREATED", "ACTIVATED", "DEACTIVATED"],

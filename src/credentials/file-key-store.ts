@@ -1,20 +1,23 @@
-import { createPrivateKey } from "node:crypto";
 import { watch, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { JWK } from "jose";
 import { systemClock } from "../lib/clock.js";
 import { silentLog, type Log } from "../lib/log.js";
+import { fileKeyCustody } from "./file-key-custody.js";
+import type { KeyCustody } from "./key-custody.js";
 import type { KeyStore } from "./key-store.js";
 import { initSigningKeys } from "./key-rotation.js";
 import { KEYSET_FILE, parseKeyset } from "./keyset-document.js";
-import { toSigningKey, type SigningKey } from "./signing-key.js";
+import type { SigningKey } from "./signing-key.js";
 
 export { writeFileAtomic } from "../lib/atomic-file.js";
 
 /** One consistent reading of the keys folder: swapped as a whole, never piecemeal. */
 interface KeyState {
   readonly active: SigningKey;
+  /** The active key's name in keyset.json (its file, or its label in a token). */
+  readonly activeName: string;
   readonly published: readonly Readonly<JWK>[];
   /** keyset.json as read: the periodic check compares it to decide whether to reload. */
   readonly manifestText: string;
@@ -41,7 +44,8 @@ const KEY_RELOAD_INTERVAL_MS = 10_000;
 
 /**
  * Signing keys from files: keys/signing/keyset.json names the active key and the other published
- * ones; each key is a PKCS#8 PEM `<name>.pem` beside it (mode 0600). `broker keys` edits the
+ * ones; each key is a PKCS#8 PEM `<name>.pem` beside it (mode 0600), or, with a token custody,
+ * a key pair labelled `<name>` inside a PKCS#11 token (key-custody.ts). `broker keys` edits the
  * folder; this store reads it, and with {@link watch} re-reads it when keyset.json changes, so
  * every replica follows a rotation without a restart. A reload that fails keeps the keys in force.
  */
@@ -56,11 +60,17 @@ export class FileKeyStore implements KeyStore {
     private readonly dir: string,
     private state: KeyState,
     private readonly log: Log,
+    private readonly custody: KeyCustody,
+    private readonly release: (() => Promise<void>) | undefined,
   ) {}
 
-  /** Loads the keyset in `dir` (keys/signing). Throws with a clear reason when it is unusable. */
-  static async load(dir: string, options: { log?: Log } = {}): Promise<FileKeyStore> {
-    return new FileKeyStore(dir, await readKeyState(dir), options.log ?? silentLog);
+  /**
+   * Loads the keyset in `dir` (keys/signing), its keys held by `custody` (default: PEM files
+   * beside it). Throws with every unusable key listed when it is unusable.
+   */
+  static async load(dir: string, options: { log?: Log; custody?: KeyCustody; release?: () => Promise<void> } = {}): Promise<FileKeyStore> {
+    const custody = options.custody ?? fileKeyCustody(dir);
+    return new FileKeyStore(dir, await readKeyState(dir, custody), options.log ?? silentLog, custody, options.release);
   }
 
   /** True when `dir` holds a keyset manifest. */
@@ -96,6 +106,12 @@ export class FileKeyStore implements KeyStore {
     return this.state.revision;
   }
 
+  /** /readyz: whether the active key can sign now (a token answers; files always can once read). */
+  async readiness(): Promise<{ readonly ok: boolean; readonly detail?: string }> {
+    if (this.custody.readiness === undefined) return { ok: this.state.published.length > 0 };
+    return this.custody.readiness(this.state.activeName);
+  }
+
   /**
    * Re-reads the folder and swaps the active key and the published set in one assignment.
    * Unchanged keyset.json after a good load: nothing to do. Reloads run one at a time.
@@ -129,8 +145,9 @@ export class FileKeyStore implements KeyStore {
     this.interval.unref();
   }
 
-  /** Stops watching. */
+  /** Stops watching (and lets the custody go: a token's session is closed). */
   close(): void {
+    void this.release?.();
     this.watcher?.close();
     this.watcher = undefined;
     clearTimeout(this.debounce);
@@ -143,7 +160,7 @@ export class FileKeyStore implements KeyStore {
     try {
       const text = await readFile(join(this.dir, KEYSET_FILE), "utf8");
       if (text === before.manifestText && this.lastFailure === undefined) return describe(before, false);
-      const next = await readKeyState(this.dir, text);
+      const next = await readKeyState(this.dir, this.custody, text);
       this.lastFailure = undefined;
       const changed = next.active.kid !== before.active.kid || kids(next).join() !== kids(before).join();
       // Keep the old objects when nothing that matters changed: consumers cache per reference.
@@ -173,34 +190,24 @@ const kids = (state: KeyState): string[] => state.published.map((jwk) => jwk.kid
 
 const describe = (state: KeyState, changed: boolean): KeyReloadResult => ({ ok: true, changed, activeKid: state.active.kid, publishedKids: kids(state) });
 
-/** Reads keyset.json (or uses `text`, already read) and every key it names. */
-async function readKeyState(dir: string, text?: string): Promise<KeyState> {
+/** Reads keyset.json (or uses `text`, already read) and every key it names; lists every key it cannot use. */
+async function readKeyState(dir: string, custody: KeyCustody, text?: string): Promise<KeyState> {
   const manifestPath = join(dir, KEYSET_FILE);
   const manifestText = text ?? (await readFile(manifestPath, "utf8"));
   const keyset = parseKeyset(manifestText, manifestPath);
-  const names = [keyset.active, ...keyset.published.filter((name) => name !== keyset.active)];
-  const keys = new Map<string, SigningKey>();
-  for (const name of [...new Set(names)]) {
-    const file = join(dir, `${name}.pem`);
-    let pem: string;
-    try {
-      pem = await readFile(file, "utf8");
-    } catch (error) {
-      throw new Error(`${manifestPath}: key ${JSON.stringify(name)}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
-    }
-    try {
-      keys.set(name, await toSigningKey(createPrivateKey(pem), keyset.keys?.[name]?.alg));
-    } catch (error) {
-      throw new Error(`${file}: ${error instanceof Error ? error.message : String(error)}`);
-    }
-  }
-  const active = keys.get(keyset.active);
+  const names = [...new Set([keyset.active, ...keyset.published])];
+  const opened = await Promise.allSettled(names.map((name) => custody.open(name, keyset.keys?.[name]?.alg)));
+  const problems = opened.flatMap((result) => (result.status === "rejected" ? [result.reason instanceof Error ? result.reason.message : String(result.reason)] : []));
+  if (problems.length > 0) throw new Error(`${manifestPath}: ${problems.join("; ")}`);
+  const keys = opened.map((result) => (result as PromiseFulfilledResult<SigningKey>).value);
+  const active = keys[0];
   if (!active) throw new Error(`${manifestPath}: active key missing`);
   const record = keyset.keys?.[keyset.active];
   const since = record?.activated_at ?? record?.created_at;
   return {
     active,
-    published: Object.freeze([...keys.values()].map((key) => key.publicJwk)),
+    activeName: keyset.active,
+    published: Object.freeze(keys.map((key) => key.publicJwk)),
     manifestText,
     activeSince: since === undefined ? undefined : Math.floor(Date.parse(since) / 1000),
     revision: keyset.revision ?? 0,

@@ -17,4 +17,9 @@ export interface KeyStore extends SignerSource {
    * same on every replica that reads the same keys: the SPIFFE bundle's sequence is built on it.
    */
   keysRevision(): number;
+  /**
+   * /readyz: whether the active key can sign now. Undefined: whenever keys are published (keys
+   * read into this process cannot fail later); a token custody asks the token.
+   */
+  readiness?(): Promise<{ readonly ok: boolean; readonly detail?: string }>;
 }

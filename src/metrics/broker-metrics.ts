@@ -61,6 +61,8 @@ export class BrokerMetrics {
 
   readonly storeDuration = this.histogram("broker_revocation_store_duration_seconds", "Revocation store call latency by operation.", ["operation"] as const, [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1]);
 
+  readonly pkcs11Calls = this.counter("broker_pkcs11_calls_total", "PKCS#11 token calls (BROKER_SIGNING_KEYS=pkcs11), by call (sign, findKey, ping, ...) and outcome (ok; failed: the token answered an error; timeout: no answer within BROKER_PKCS11_TIMEOUT_MS; refused: the queue was full or the worker stopped).", ["call", "outcome"] as const);
+  readonly pkcs11Duration = this.histogram("broker_pkcs11_call_duration_seconds", "PKCS#11 token call latency from submission (queue wait included), by call; answered calls only.", ["call"] as const, [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 2.5]);
   readonly inventoryWrites = this.counter("broker_inventory_writes_total", "Workload inventory writes after an issuance, by outcome (ok; failed: store down or slow; dropped: too many in flight). Issuance never waits for them.", ["outcome"] as const);
 
   constructor(build: BuildInfo = { version: "unknown" }) {

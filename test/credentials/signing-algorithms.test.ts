@@ -149,7 +149,7 @@ describe("broker keys with --alg: rotation tooling and the file store", () => {
     const { alg: _alg, ...withoutAlg } = keyset.keys?.[rsaKey.name] ?? {};
     await writeFile(join(dir, "keyset.json"), JSON.stringify({ ...keyset, keys: { [rsaKey.name]: withoutAlg } }));
     await expect(FileKeyStore.load(dir)).rejects.toThrow(`${join(dir, `${rsaKey.name}.pem`)}: an RSA signing key needs its alg (RS256 or PS256) recorded in keyset.json`);
-    expect((await listKeys(dir))[0]?.kid).toMatch(/^\(unusable: an RSA signing key needs its alg/);
+    expect((await listKeys(dir))[0]?.kid).toMatch(/^\(unusable: \S+\.pem: an RSA signing key needs its alg/);
 
     await rm(dir, { recursive: true });
     const ecKey = await initSigningKeys(dir, { clock });

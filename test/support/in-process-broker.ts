@@ -21,7 +21,7 @@ import { Readable } from "node:stream";
 import { serve } from "@hono/node-server";
 import type { Broker } from "../../src/build-broker.js";
 import { loadConfig, type Config } from "../../src/config.js";
-import { openBroker } from "../../src/open-adapters.js";
+import { openBroker, type OpenOptions } from "../../src/open-adapters.js";
 import type { AppEnv } from "../../src/http/app-env.js";
 import { createLogger } from "../../src/lib/logger.js";
 import type { PolicyStore } from "../../src/policy/index.js";
@@ -45,6 +45,8 @@ export interface InProcessBrokerOptions extends BrokerFixtureOptions {
    * process, such as the CLI, to reach the broker. The tests' own requests still go in-process.
    */
   readonly listen?: boolean;
+  /** How the PKCS#11 token is opened (BROKER_SIGNING_KEYS=pkcs11): a test wraps the token worker. */
+  readonly openToken?: OpenOptions["openToken"];
 }
 
 export interface InProcessBroker extends BrokerUnderTest {
@@ -74,7 +76,7 @@ export async function startInProcessBroker(options: InProcessBrokerOptions = {})
     const logs = memoryLogs();
     const logger = createLogger({ level: config.logLevel }, { write: (line: string) => logs.write(line) });
     // The very function main.ts builds its broker with (open-adapters.ts): the same adapters.
-    const { broker, verifier, policies, keys } = await openBroker(config, logger);
+    const { broker, verifier, policies, keys } = await openBroker(config, logger, options.openToken === undefined ? {} : { openToken: options.openToken });
     opened.push(keys, policies);
     opened.push(broker);
     if (port !== undefined) opened.push(await listen(broker.app, port));
