@@ -15,7 +15,11 @@ import type { Config } from "./config.js";
 import { devAdminSecretPath, ensureDevAdminSecret, ensureDevIssuer } from "./credentials/dev-material.js";
 import { findDevelopmentMaterial } from "./credentials/development-material-check.js";
 import { FileKeyStore } from "./credentials/file-key-store.js";
-import { devCaExists, ensureDevCa, loadCertificateAuthority, loadDevCa, type CertificateAuthority } from "./credentials/x509/ca-store.js";
+import { warnOfCaExpiry } from "./credentials/x509/ca-expiry.js";
+import { CA_SET_FILE } from "./credentials/x509/ca-set-document.js";
+import { fixedCaSource, singleCaSet, type CaSet, type CaSource } from "./credentials/x509/ca-set.js";
+import { CaSetStore } from "./credentials/x509/ca-set-store.js";
+import { devCaExists, ensureDevCa, loadCertificateAuthority, loadDevCa } from "./credentials/x509/ca-store.js";
 import { loadTokenVerifier, type TokenVerifier } from "./identity/token-verifier.js";
 import { systemClock } from "./lib/clock.js";
 import { globalHttpFetch } from "./lib/http-fetch.js";
@@ -42,6 +46,8 @@ export interface OpenedBroker {
   readonly keys: FileKeyStore;
   readonly verifier: TokenVerifier;
   readonly policies: PolicyStore;
+  /** The X.509-SVID CAs (a managed folder follows its files; SIGHUP reloads it); undefined without a CA. */
+  readonly ca: CaSource | undefined;
 }
 
 /**
@@ -67,7 +73,7 @@ export async function openBroker(config: Config, logger: Logger, options: Pick<B
       metrics,
       ...options,
     });
-    return { broker, keys, verifier, policies };
+    return { broker, keys, verifier, policies, ca: stores.ca };
   } catch (error) {
     keys.close();
     policies.close();
@@ -208,15 +214,20 @@ async function openKeyStore(config: Config, logger: Logger): Promise<FileKeyStor
 }
 
 /**
- * The X.509-SVID CA: the configured intermediate (BROKER_CA_CERT/KEY/CHAIN) in production; else
- * keys/ca/, generated as a development root on first start when dev keys are allowed. Undefined
- * (SVID routes answer 404) when there is neither. A CA that fails its checks stops the start.
+ * The X.509-SVID CAs, in this order: the static CA (BROKER_CA_CERT/KEY/CHAIN; no rotation), else
+ * the managed CA folder (BROKER_CA_DIR/ca-set.json, followed like the signing keys), else
+ * keys/ca/ca.pem (the development root, generated on first start when dev keys are allowed).
+ * Undefined (SVID routes answer 404) when there is none. A CA that fails its checks stops the
+ * start; both a static CA and a managed folder is refused as ambiguous.
  */
-async function openCertificateAuthority(config: Config, logger: Logger): Promise<CertificateAuthority | undefined> {
+async function openCertificateAuthority(config: Config, logger: Logger): Promise<CaSource | undefined> {
   const now = new Date(systemClock.now());
   const log = logger.child({ component: "ca" });
+  const checkExpiry = (set: CaSet) => warnOfCaExpiry(set, systemClock, config.caExpiryWarningSeconds, log);
   try {
+    const managed = await CaSetStore.exists(config.caDir);
     if (config.ca !== undefined) {
+      if (managed) throw new Error(`BROKER_CA_CERT and the managed CA folder ${join(config.caDir, CA_SET_FILE)} are both configured: after broker ca init, unset BROKER_CA_CERT, BROKER_CA_KEY and BROKER_CA_CHAIN`);
       const ca = await loadCertificateAuthority({
         certificatePem: await readFile(config.ca.certFile, "utf8"),
         keyPem: await readFile(config.ca.keyFile, "utf8"),
@@ -225,21 +236,34 @@ async function openCertificateAuthority(config: Config, logger: Logger): Promise
         now,
       });
       log.info({ trustDomain: config.trustDomain, subject: ca.certificate.subject, notAfter: ca.notAfter }, "X.509-SVID CA loaded");
-      return ca;
+      return fixedCaSource(withExpiryCheck(singleCaSet(ca), checkExpiry));
+    }
+    if (managed) {
+      const store = await CaSetStore.load(config.caDir, { trustDomain: config.trustDomain, clock: systemClock, log, onChange: checkExpiry });
+      const set = store.current();
+      log.info({ dir: config.caDir, activeCa: set.active.name, publishedCas: set.published.map((each) => each.name), revision: set.revision }, "X.509-SVID CA set loaded");
+      // Every replica follows a CA rotation by itself, as it follows the signing keys.
+      store.watch();
+      return store;
     }
     if (!(await devCaExists(config.keysDir))) {
       if (!config.devKeys) {
-        log.warn({}, "no CA configured (BROKER_CA_CERT, BROKER_CA_KEY): X.509-SVIDs, the SPIFFE bundle and the CRL are disabled");
+        log.warn({}, "no CA configured (BROKER_CA_CERT, BROKER_CA_KEY, or broker ca init): X.509-SVIDs, the SPIFFE bundle and the CRL are disabled");
         return undefined;
       }
       await ensureDevCa(config.keysDir, config.trustDomain, now);
       log.warn(
         { dir: join(config.keysDir, "ca"), trustDomain: config.trustDomain },
-        "DEVELOPMENT ROOT CA GENERATED: not for production. Configure an intermediate with BROKER_CA_CERT, BROKER_CA_KEY and BROKER_CA_CHAIN.",
+        "DEVELOPMENT ROOT CA GENERATED: not for production. Configure your CA with broker ca init (or BROKER_CA_CERT, BROKER_CA_KEY and BROKER_CA_CHAIN).",
       );
     }
-    return await loadDevCa(config.keysDir, config.trustDomain, now);
+    return fixedCaSource(withExpiryCheck(singleCaSet(await loadDevCa(config.keysDir, config.trustDomain, now)), checkExpiry));
   } catch (error) {
     throw new StartupError(`X.509-SVID CA: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+function withExpiryCheck(set: CaSet, check: (set: CaSet) => void): CaSet {
+  check(set);
+  return set;
 }
