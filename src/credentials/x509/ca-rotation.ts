@@ -1,4 +1,4 @@
-import { generateKeyPairSync, X509Certificate } from "node:crypto";
+import { generateKeyPairSync, randomBytes, X509Certificate } from "node:crypto";
 import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../lib/atomic-file.js";
@@ -207,7 +207,10 @@ async function addCa(dir: string, options: CaRotationOptions, from: ImportedCa |
   let keyText: string;
   if (from === undefined) {
     const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    const certificate = await selfSignedRoot(caKeyOf(privateKey), options.trustDomain, now, { commonName: root?.commonName ?? "credential broker root CA", days: root?.days ?? 365 });
+    // A name of its own per root (its creation time): relying parties (openssl's -crl_check among
+    // them) pick a CA's CRL by issuer name, so two CAs in one bundle must not share one.
+    const commonName = root?.commonName ?? `credential broker root CA ${now.toISOString().replace(/[-:]|\.\d+/g, "")} ${randomBytes(3).toString("hex")}`;
+    const certificate = await selfSignedRoot(caKeyOf(privateKey), options.trustDomain, now, { commonName, days: root?.days ?? 365 });
     certificatePem = `${certificate.toString("pem")}\n`;
     keyText = privateKey.export({ format: "pem", type: "pkcs8" }).toString();
   } else {
