@@ -18,7 +18,7 @@ import { loadCaSet, singleCaSet } from "../../../src/credentials/x509/ca-set.js"
 import { CaSetStore } from "../../../src/credentials/x509/ca-set-store.js";
 import { createRootCa, ensureDevCa, loadDevCa } from "../../../src/credentials/x509/ca-store.js";
 import { ManualClock } from "../../../src/lib/clock.js";
-import { TRUST_DOMAIN } from "../../support/svid-harness.js";
+import { openssl, scratch, TRUST_DOMAIN } from "../../support/svid-harness.js";
 
 const SVID_LIFETIME = 3600;
 let keysDir: string;
@@ -128,6 +128,30 @@ describe("broker ca rotate", () => {
     const mine = (await readCaSet(dir)).active;
     await expect(prepareNextCa(dir, { ...options(), trustDomain: "other.test", from: { certificatePem, key: await readFile(join(dir, `${mine}.key`), "utf8") } })).rejects.toThrow(/does not match/);
     expect((await readCaSet(dir)).published).toEqual([]);
+  });
+
+  it("imports intermediates from the operator's PKI with their chain; two under one upstream root publish that root once", async () => {
+    const pki = await scratch();
+    try {
+      const run = async (args: string[]) => expect((await openssl(args, pki.dir)).code).toBe(0);
+      const p256 = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+      await run(["req", "-x509", ...p256, "-keyout", "root.key", "-subj", "/O=upstream/CN=root", "-days", "30", "-out", "root.pem"]);
+      await pki.write("ca.cnf", `[ca]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n`);
+      for (const name of ["int1", "int2"]) {
+        await run(["req", "-new", ...p256, "-keyout", `${name}.key`, "-subj", `/O=${TRUST_DOMAIN}/CN=${name}`, "-out", `${name}.csr`]);
+        await run(["x509", "-req", "-in", `${name}.csr`, "-CA", "root.pem", "-CAkey", "root.key", "-CAcreateserial", "-days", "10", "-extfile", "ca.cnf", "-extensions", "ca", "-out", `${name}.pem`]);
+      }
+      const imported = async (name: string) => ({ certificatePem: await readFile(join(pki.dir, `${name}.pem`), "utf8"), key: await readFile(join(pki.dir, `${name}.key`), "utf8"), chainPem: await readFile(join(pki.dir, "root.pem"), "utf8") });
+      const first = await initCaSet(dir, { ...options(), from: await imported("int1") });
+      clock.advance(1000);
+      const second = await prepareNextCa(dir, { ...options(), from: await imported("int2") });
+      expect((await readCaSet(dir)).cas[second.name]).toMatchObject({ chain: `${second.name}-chain.pem` });
+      const set = await load();
+      expect(set.published.map((each) => [each.name, each.ca.certificate.subject])).toEqual([[first.name, `O=${TRUST_DOMAIN}, CN=int1`], [second.name, `O=${TRUST_DOMAIN}, CN=int2`]]);
+      expect(set.roots.map((root) => root.subject)).toEqual(["O=upstream, CN=root"]);
+    } finally {
+      await pki.close();
+    }
   });
 
   it("a pkcs11: key without a token configured fails with a clear error", async () => {
