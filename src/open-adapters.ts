@@ -58,8 +58,9 @@ export interface OpenedBroker {
 export async function openBroker(config: Config, logger: Logger, options: Pick<BrokerPorts, "isDraining"> = {}): Promise<OpenedBroker> {
   const metrics = new BrokerMetrics({ version: packageVersion() });
   const { keys, verifier, policies } = await openTrustMaterial(config, logger, metrics);
+  let stores: Awaited<ReturnType<typeof openStores>> | undefined;
   try {
-    const stores = await openStores(config, logger);
+    stores = await openStores(config, logger);
     const audit = createPinoAuditSink(logger);
     const broker = buildBroker(await withDevelopmentAdminSecret(config, logger), {
       keys,
@@ -77,6 +78,7 @@ export async function openBroker(config: Config, logger: Logger, options: Pick<B
   } catch (error) {
     keys.close();
     policies.close();
+    stores?.ca?.close?.();
     throw error;
   }
 }
