@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
-import { activateNextCa, initCaSet, listCas, prepareNextCa, retireCa, type CaListing, type CaRotationResult, type ImportedCa } from "../credentials/x509/ca-rotation.js";
+import { activateNextCa, initCaSet, listCas, prepareNextCa, retireCa, writeCaRequest, type CaListing, type CaRotationResult, type ImportedCa } from "../credentials/x509/ca-rotation.js";
 import { systemClock } from "../lib/clock.js";
 import { parseDurationSeconds } from "../lib/durations.js";
 import { DEFAULT_KEYS_DIR } from "../protocol/broker-defaults.js";
@@ -71,6 +71,20 @@ export function addCaCommands(program: Command): void {
         if (options.activate) return report("activated (signing SVIDs; the previous CA stays in the bundle)", await activateNextCa(dir, base));
         const maxSvidLifetimeSeconds = options.maxSvidLifetime ?? lifetime(process.env.BROKER_SVID_MAX_LIFETIME ?? "1h");
         return report("retired (out of the bundle; its CRL no longer served)", await retireCa(dir, options.retire ?? "", { ...base, maxSvidLifetimeSeconds }));
+      }),
+    );
+
+  withCommon(ca.command("request"))
+    .description("a new CA key and a certificate request (PKCS#10) for your PKI to sign as an intermediate; then rotate --prepare --certificate <signed> --key <key> --chain <upstream>")
+    .option("--out <dir>", "where to write <name>.key (0600) and <name>.csr", ".")
+    .option("--common-name <name>", "the CN asked for (default: credential broker intermediate CA <time>)")
+    .option("--key <pkcs11-uri>", "ask for an existing key in the token instead of generating one")
+    .action((options: { dir: string; trustDomain?: string; out: string; commonName?: string; key?: string }) =>
+      run(async () => {
+        if (!options.trustDomain) throw new Error("--trust-domain (or BROKER_TRUST_DOMAIN) is needed");
+        const written = await writeCaRequest(resolve(options.out), options.trustDomain, { ...(options.commonName ? { commonName: options.commonName } : {}), ...(options.key ? { tokenKey: options.key } : {}) }, systemClock);
+        process.stdout.write(`wrote ${written.csr}${written.key === undefined ? "" : ` and ${written.key} (mode 0600)`}: have your PKI sign it as a CA, then\n`);
+        process.stdout.write(`broker ca rotate --prepare --certificate <signed.pem> --key ${written.key ?? options.key ?? ""} --chain <upstream-chain.pem>\n`);
       }),
     );
 

@@ -6,8 +6,9 @@ import type { Clock } from "../../lib/clock.js";
 import { RotationRefused } from "../key-rotation.js";
 import { BUNDLE_REFRESH_HINT_SECONDS } from "./bundle.js";
 import { caKeyOf } from "./ca-key.js";
+import { caCertificateRequest } from "./ca-request.js";
 import { CA_SET_FILE, isPkcs11Uri, readCaSet, withCaSetLock, writeCaSet, type CaRecord, type CaSetDocument } from "./ca-set-document.js";
-import { keyIdOf, loadCaSet, type TokenCaKeyResolver } from "./ca-set.js";
+import { keyIdOf, loadCaSet, noTokenConfigured, type TokenCaKeyResolver } from "./ca-set.js";
 import { devCaPaths, loadCertificateAuthority, selfSignedRoot } from "./ca-store.js";
 import { x509 } from "./x509.js";
 
@@ -146,6 +147,30 @@ export async function retireCa(dir: string, name: string, options: CaRotationOpt
   });
 }
 
+/**
+ * `broker ca request`: a new P-256 CA key (`<out>/<name>.key`, 0600) and a certificate request for
+ * it (`<name>.csr`), or, with `tokenKey` (a `pkcs11:` URI), a request for that token key. The
+ * operator's PKI signs it; `--prepare --certificate … --key …` brings the result in.
+ */
+export async function writeCaRequest(out: string, trustDomain: string, options: { commonName?: string; tokenKey?: string; resolveToken?: TokenCaKeyResolver }, clock: Clock): Promise<{ csr: string; key: string | undefined }> {
+  const stamp = new Date(clock.now()).toISOString().replace(/[-:]|\.\d+/g, "");
+  const name = `ca-request-${stamp}`;
+  await mkdir(out, { recursive: true, mode: 0o700 });
+  const commonName = options.commonName ?? `credential broker intermediate CA ${stamp}`;
+  if (options.tokenKey !== undefined) {
+    const key = await (options.resolveToken ?? noTokenConfigured)(options.tokenKey);
+    const csr = join(out, `${name}.csr`);
+    await writeFileAtomic(csr, await caCertificateRequest(key, trustDomain, commonName), 0o644);
+    return { csr, key: undefined };
+  }
+  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const key = join(out, `${name}.key`);
+  const csr = join(out, `${name}.csr`);
+  await writeFileAtomic(key, privateKey.export({ format: "pem", type: "pkcs8" }).toString(), 0o600);
+  await writeFileAtomic(csr, await caCertificateRequest(caKeyOf(privateKey), trustDomain, commonName), 0o644);
+  return { csr, key };
+}
+
 /** One line of `broker ca list`. */
 export interface CaListing {
   readonly name: string;
@@ -220,7 +245,7 @@ async function addCa(dir: string, options: CaRotationOptions, from: ImportedCa |
   // Checked before anything is written: a CA that would not load never reaches the folder.
   const common = { certificatePem, chainPem: from?.chainPem, trustDomain: options.trustDomain, now };
   const ca = isPkcs11Uri(keyText)
-    ? await loadCertificateAuthority({ ...common, key: await (options.tokenKey ?? rejectToken)(keyText) })
+    ? await loadCertificateAuthority({ ...common, key: await (options.tokenKey ?? noTokenConfigured)(keyText) })
     : await loadCertificateAuthority({ ...common, keyPem: keyText });
   const keyId = keyIdOf(ca);
   const name = `ca-${now.toISOString().replace(/[-:]|\.\d+/g, "")}-${keyId.slice(0, 8)}`;
@@ -265,8 +290,6 @@ async function readManifest(dir: string): Promise<CaSetDocument> {
 async function requireManifest(dir: string): Promise<void> {
   if (!(await exists(join(dir, CA_SET_FILE)))) throw new Error(`no ${CA_SET_FILE} in ${dir}: run broker ca init first (docs/operations.md, "Rotate the CA")`);
 }
-
-const rejectToken: TokenCaKeyResolver = (uri) => Promise.reject(new Error(`the key ${uri} is in a PKCS#11 token, but no token is configured (BROKER_PKCS11_MODULE, BROKER_PKCS11_TOKEN)`));
 
 function check(options: CaRotationOptions, safe: boolean, problem: string): string[] {
   if (safe) return [];
