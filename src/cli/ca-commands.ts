@@ -3,6 +3,7 @@ import { join, resolve } from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
 import { activateNextCa, initCaSet, listCas, prepareNextCa, retireCa, writeCaRequest, type CaListing, type CaRotationResult, type ImportedCa } from "../credentials/x509/ca-rotation.js";
 import { systemClock } from "../lib/clock.js";
+import { ageOf, formatTable } from "./age-table.js";
 import { parseDurationSeconds } from "../lib/durations.js";
 import { DEFAULT_KEYS_DIR } from "../protocol/broker-defaults.js";
 
@@ -132,20 +133,10 @@ function report(what: string, result: CaRotationResult): void {
 
 /** A fixed-width table; ages in whole units. */
 function formatListing(listing: readonly CaListing[], nowMs: number): string {
-  const age = (at: string | undefined) => (at === undefined ? "-" : humanAge((nowMs - Date.parse(at)) / 1000));
+  const age = (at: string | undefined) => ageOf(at, nowMs);
   const rows = [
     ["NAME", "STATE", "KEY ID", "EXPIRES", "KEY", "CREATED", "ACTIVATED", "DEACTIVATED"],
     ...listing.map((each) => [each.name, each.state, each.keyId.slice(0, 16), each.notAfter.slice(0, 10), each.key, age(each.createdAt), age(each.activatedAt), age(each.deactivatedAt)]),
   ];
-  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? "").length))) ?? [];
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ").trimEnd()).join("\n") + "\n";
-}
-
-function humanAge(seconds: number): string {
-  if (!Number.isFinite(seconds)) return "?";
-  const s = Math.max(0, Math.floor(seconds));
-  if (s >= 86_400) return `${Math.floor(s / 86_400)}d ago`;
-  if (s >= 3600) return `${Math.floor(s / 3600)}h ago`;
-  if (s >= 60) return `${Math.floor(s / 60)}m ago`;
-  return `${s}s ago`;
+  return formatTable(rows);
 }
