@@ -189,7 +189,7 @@ async function openRevocationStore(config: Config, logger: Logger): Promise<{ st
  * development: one fatal line per piece found, then the start is refused (exit 1).
  */
 export async function refuseDevelopmentMaterial(config: Config, logger: Logger): Promise<void> {
-  const problems = await findDevelopmentMaterial({ keysDir: config.keysDir, issuersFile: config.issuersFile, caCertFile: config.ca?.certFile });
+  const problems = await findDevelopmentMaterial({ keysDir: config.keysDir, issuersFile: config.issuersFile, caCertFile: config.ca?.certFile, caDir: config.caDir });
   for (const problem of problems) logger.fatal({ problem }, "development material refused in production");
   if (problems.length > 0) throw new StartupError(`NODE_ENV=production: ${problems.length} piece(s) of development material found (listed above); refusing to start`);
 }
