@@ -51,6 +51,7 @@ export const ROUTE_TABLE: readonly { method: "GET" | "POST" | "DELETE"; path: st
   { method: "GET", path: "/.well-known/spiffe-bundle", auth: "public" },
   { method: "GET", path: "/svid/bundle.pem", auth: "public" },
   { method: "GET", path: "/svid/crl", auth: "public" },
+  { method: "GET", path: "/svid/crls.pem", auth: "public" },
   { method: "GET", path: "/healthz", auth: "public" },
   { method: "GET", path: "/readyz", auth: "public" },
   { method: "GET", path: "/metrics", auth: "public" },

@@ -6,7 +6,7 @@ import { createAccessTokenMinter, type AccessTokenMinter } from "./credentials/a
 import { createBrokerTokenVerifier, type BrokerTokenVerifier } from "./credentials/broker-token-verifier.js";
 import { createJwtSvidMinter } from "./credentials/jwt-svid.js";
 import type { KeyStore } from "./credentials/key-store.js";
-import type { CertificateAuthority } from "./credentials/x509/ca-store.js";
+import type { CaSource } from "./credentials/x509/ca-set.js";
 import { createBrokerDpop, type BrokerDpop } from "./authorization/broker-dpop.js";
 import { createExchangeToken, type ExchangeToken } from "./exchange/exchange-token.js";
 import { createReExchange } from "./exchange/re-exchange.js";
@@ -77,7 +77,7 @@ export interface BrokerPorts {
   readonly revocations: RevocationStore;
   readonly limiter: RateLimiter;
   /** The X.509-SVID CA; undefined: the SVID routes answer 404. */
-  readonly ca?: CertificateAuthority;
+  readonly ca?: CaSource;
   readonly clock: Clock;
   readonly log: Log;
   readonly audit: AuditSink;
@@ -157,6 +157,7 @@ export function buildBroker(settings: BrokerSettings, ports: BrokerPorts): Broke
   });
   // The inventory's last second of issuances is written before the store's client closes.
   const close = async (): Promise<void> => {
+    ports.ca?.close?.();
     await recordIssuance?.drain();
     await revocations.close();
   };
@@ -178,7 +179,7 @@ function addScrapeGauges(metrics: BrokerMetrics, ports: BrokerPorts, revocations
   metrics.addScrapeGauges({
     inForce: inForceCounts(revocations, clock),
     signingKeyAgeSeconds: () => signingKeyAgeSeconds(keys, clock),
-    ...(ca === undefined ? {} : { caNotAfter: () => ca.notAfter }),
+    ...(ca === undefined ? {} : { caNotAfter: () => ca.current().published.map((each) => ({ ca: each.name, state: each.state, notAfter: each.ca.notAfter })) }),
     issuerKeyAges: () => verifier.keyAges(),
   });
 }

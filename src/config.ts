@@ -1,5 +1,5 @@
 import { availableParallelism } from "node:os";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { z } from "zod";
 import { DEFAULT_PROOF_WINDOW_SECONDS } from "./dpop/verify-proof.js";
 import { DEFAULT_REMOTE_JWKS_LIMITS } from "./identity/remote-jwks.js";
@@ -78,6 +78,10 @@ export interface Config {
    * first start when dev keys are allowed).
    */
   readonly ca: { readonly certFile: string; readonly keyFile: string; readonly chainFile: string | undefined } | undefined;
+  /** The managed CA folder (ca-set.json; `broker ca`): BROKER_CA_DIR, default `<keysDir>/ca`. */
+  readonly caDir: string;
+  /** Warn (log, at start and on every CA reload) when a published CA expires within this many seconds. */
+  readonly caExpiryWarningSeconds: number;
   /** How far ahead a CRL's nextUpdate lies, seconds. */
   readonly crlNextUpdateSeconds: number;
   /**
@@ -214,6 +218,18 @@ const envSchema = z.object({
   BROKER_CA_CERT: z.string().min(1).optional(),
   BROKER_CA_KEY: z.string().min(1).optional(),
   BROKER_CA_CHAIN: z.string().min(1).optional(),
+  BROKER_CA_DIR: z.string().min(1).optional(),
+  BROKER_CA_EXPIRY_WARNING: z
+    .string()
+    .default("30d")
+    .transform((text, ctx) => {
+      const seconds = parseLongDurationSeconds(text);
+      if (seconds === undefined || seconds <= 0 || seconds > 3650 * 86_400) {
+        ctx.addIssue({ code: "custom", message: "BROKER_CA_EXPIRY_WARNING must be a duration like 30d or 720h, at most 3650d" });
+        return z.NEVER;
+      }
+      return seconds;
+    }),
   BROKER_CRL_NEXT_UPDATE: duration("BROKER_CRL_NEXT_UPDATE", "5m", 86_400),
   BROKER_DPOP_PROOF_WINDOW: duration("BROKER_DPOP_PROOF_WINDOW", secondsText(DEFAULT_PROOF_WINDOW_SECONDS), 600),
   BROKER_DPOP_NONCE: z.enum(["off", "required"]).default("off"),
@@ -337,6 +353,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       e.BROKER_CA_CERT === undefined || e.BROKER_CA_KEY === undefined
         ? undefined
         : { certFile: resolve(e.BROKER_CA_CERT), keyFile: resolve(e.BROKER_CA_KEY), chainFile: e.BROKER_CA_CHAIN === undefined ? undefined : resolve(e.BROKER_CA_CHAIN) },
+    caDir: resolve(e.BROKER_CA_DIR ?? join(e.BROKER_KEYS_DIR, "ca")),
+    caExpiryWarningSeconds: e.BROKER_CA_EXPIRY_WARNING,
     crlNextUpdateSeconds: e.BROKER_CRL_NEXT_UPDATE,
     dpop: { proofWindowSeconds: e.BROKER_DPOP_PROOF_WINDOW, nonce: e.BROKER_DPOP_NONCE, nonceSecret: e.BROKER_DPOP_NONCE_SECRET },
     rateLimits: { client: e.BROKER_RATE_LIMIT_CLIENT, workload: e.BROKER_RATE_LIMIT_WORKLOAD },

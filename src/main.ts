@@ -6,6 +6,7 @@ import type { Broker } from "./build-broker.js";
 import { openBroker, refuseDevelopmentMaterial, StartupError } from "./open-adapters.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import type { FileKeyStore } from "./credentials/file-key-store.js";
+import type { CaSource } from "./credentials/x509/ca-set.js";
 import { gracefulClose } from "./lib/graceful-close.js";
 import { createLogger } from "./lib/logger.js";
 import { PolicyLoadError, type PolicyStore } from "./policy/index.js";
@@ -39,19 +40,20 @@ async function main(): Promise<void> {
 
 async function run(config: Config, logger: Logger): Promise<void> {
   if (config.production) await refuseDevelopmentMaterial(config, logger);
-  const { broker, keys, verifier, policies } = await openBroker(config, logger, { isDraining: () => closer.isDraining() });
-  reloadOnHangup(policies, keys);
+  const { broker, keys, verifier, policies, ca } = await openBroker(config, logger, { isDraining: () => closer.isDraining() });
+  reloadOnHangup(policies, keys, ca);
   const server = listen(config, broker.app, logger, () => policies.current().policyIds.length);
   void verifier.warmUp();
   const closer = gracefulClose(server);
   stopOnTerminate({ config, logger, closer, close: () => broker.close(), stopWatching: [policies, keys] });
 }
 
-/** SIGHUP: reload the policies and the signing keys now, without waiting for a file event. */
-function reloadOnHangup(policies: PolicyStore, keys: FileKeyStore): void {
+/** SIGHUP: reload the policies, the signing keys and the CA set now, without waiting for a file event. */
+function reloadOnHangup(policies: PolicyStore, keys: FileKeyStore, ca: CaSource | undefined): void {
   process.on("SIGHUP", () => {
     void policies.reload();
     void keys.reload();
+    void ca?.reload?.();
   });
 }
 

@@ -17,7 +17,11 @@ import { findDevelopmentMaterial } from "./credentials/development-material-chec
 import { FileKeyStore } from "./credentials/file-key-store.js";
 import { openToken } from "./pkcs11/open-token-keys.js";
 import { tokenKeyCustody } from "./pkcs11/token-key-custody.js";
-import { devCaExists, ensureDevCa, loadCertificateAuthority, loadDevCa, type CertificateAuthority } from "./credentials/x509/ca-store.js";
+import { warnOfCaExpiry } from "./credentials/x509/ca-expiry.js";
+import { CA_SET_FILE } from "./credentials/x509/ca-set-document.js";
+import { fixedCaSource, singleCaSet, type CaSet, type CaSource } from "./credentials/x509/ca-set.js";
+import { CaSetStore } from "./credentials/x509/ca-set-store.js";
+import { devCaExists, ensureDevCa, loadCertificateAuthority, loadDevCa } from "./credentials/x509/ca-store.js";
 import { loadTokenVerifier, type TokenVerifier } from "./identity/token-verifier.js";
 import { systemClock } from "./lib/clock.js";
 import { globalHttpFetch } from "./lib/http-fetch.js";
@@ -54,6 +58,8 @@ export interface OpenedBroker {
   readonly keys: FileKeyStore;
   readonly verifier: TokenVerifier;
   readonly policies: PolicyStore;
+  /** The X.509-SVID CAs (a managed folder follows its files; SIGHUP reloads it); undefined without a CA. */
+  readonly ca: CaSource | undefined;
 }
 
 /**
@@ -65,8 +71,9 @@ export async function openBroker(config: Config, logger: Logger, options: Pick<B
   const metrics = new BrokerMetrics({ version: packageVersion() });
   const { openToken: tokenOpener, ...ports } = options;
   const { keys, verifier, policies } = await openTrustMaterial(config, logger, metrics, tokenOpener);
+  let stores: Awaited<ReturnType<typeof openStores>> | undefined;
   try {
-    const stores = await openStores(config, logger);
+    stores = await openStores(config, logger);
     const audit = createPinoAuditSink(logger);
     const broker = buildBroker(await withDevelopmentAdminSecret(config, logger), {
       keys,
@@ -80,10 +87,11 @@ export async function openBroker(config: Config, logger: Logger, options: Pick<B
       metrics,
       ...ports,
     });
-    return { broker, keys, verifier, policies };
+    return { broker, keys, verifier, policies, ca: stores.ca };
   } catch (error) {
     keys.close();
     policies.close();
+    stores?.ca?.close?.();
     throw error;
   }
 }
@@ -206,7 +214,7 @@ async function openRevocationStore(config: Config, logger: Logger): Promise<{ st
  * development: one fatal line per piece found, then the start is refused (exit 1).
  */
 export async function refuseDevelopmentMaterial(config: Config, logger: Logger): Promise<void> {
-  const problems = await findDevelopmentMaterial({ keysDir: config.keysDir, issuersFile: config.issuersFile, caCertFile: config.ca?.certFile });
+  const problems = await findDevelopmentMaterial({ keysDir: config.keysDir, issuersFile: config.issuersFile, caCertFile: config.ca?.certFile, caDir: config.caDir });
   for (const problem of problems) logger.fatal({ problem }, "development material refused in production");
   if (problems.length > 0) throw new StartupError(`NODE_ENV=production: ${problems.length} piece(s) of development material found (listed above); refusing to start`);
 }
@@ -259,15 +267,20 @@ async function openTokenKeyStore(signingDir: string, settings: Pkcs11Settings, l
 }
 
 /**
- * The X.509-SVID CA: the configured intermediate (BROKER_CA_CERT/KEY/CHAIN) in production; else
- * keys/ca/, generated as a development root on first start when dev keys are allowed. Undefined
- * (SVID routes answer 404) when there is neither. A CA that fails its checks stops the start.
+ * The X.509-SVID CAs, in this order: the static CA (BROKER_CA_CERT/KEY/CHAIN; no rotation), else
+ * the managed CA folder (BROKER_CA_DIR/ca-set.json, followed like the signing keys), else
+ * keys/ca/ca.pem (the development root, generated on first start when dev keys are allowed).
+ * Undefined (SVID routes answer 404) when there is none. A CA that fails its checks stops the
+ * start; both a static CA and a managed folder is refused as ambiguous.
  */
-async function openCertificateAuthority(config: Config, logger: Logger): Promise<CertificateAuthority | undefined> {
+async function openCertificateAuthority(config: Config, logger: Logger): Promise<CaSource | undefined> {
   const now = new Date(systemClock.now());
   const log = logger.child({ component: "ca" });
+  const checkExpiry = (set: CaSet) => warnOfCaExpiry(set, systemClock, config.caExpiryWarningSeconds, log);
   try {
+    const managed = await CaSetStore.exists(config.caDir);
     if (config.ca !== undefined) {
+      if (managed) throw new Error(`BROKER_CA_CERT and the managed CA folder ${join(config.caDir, CA_SET_FILE)} are both configured: after broker ca init, unset BROKER_CA_CERT, BROKER_CA_KEY and BROKER_CA_CHAIN`);
       const ca = await loadCertificateAuthority({
         certificatePem: await readFile(config.ca.certFile, "utf8"),
         keyPem: await readFile(config.ca.keyFile, "utf8"),
@@ -276,21 +289,34 @@ async function openCertificateAuthority(config: Config, logger: Logger): Promise
         now,
       });
       log.info({ trustDomain: config.trustDomain, subject: ca.certificate.subject, notAfter: ca.notAfter }, "X.509-SVID CA loaded");
-      return ca;
+      return fixedCaSource(withExpiryCheck(singleCaSet(ca), checkExpiry));
+    }
+    if (managed) {
+      const store = await CaSetStore.load(config.caDir, { trustDomain: config.trustDomain, clock: systemClock, log, onChange: checkExpiry });
+      const set = store.current();
+      log.info({ dir: config.caDir, activeCa: set.active.name, publishedCas: set.published.map((each) => each.name), revision: set.revision }, "X.509-SVID CA set loaded");
+      // Every replica follows a CA rotation by itself, as it follows the signing keys.
+      store.watch();
+      return store;
     }
     if (!(await devCaExists(config.keysDir))) {
       if (!config.devKeys) {
-        log.warn({}, "no CA configured (BROKER_CA_CERT, BROKER_CA_KEY): X.509-SVIDs, the SPIFFE bundle and the CRL are disabled");
+        log.warn({}, "no CA configured (BROKER_CA_CERT, BROKER_CA_KEY, or broker ca init): X.509-SVIDs, the SPIFFE bundle and the CRL are disabled");
         return undefined;
       }
       await ensureDevCa(config.keysDir, config.trustDomain, now);
       log.warn(
         { dir: join(config.keysDir, "ca"), trustDomain: config.trustDomain },
-        "DEVELOPMENT ROOT CA GENERATED: not for production. Configure an intermediate with BROKER_CA_CERT, BROKER_CA_KEY and BROKER_CA_CHAIN.",
+        "DEVELOPMENT ROOT CA GENERATED: not for production. Configure your CA with broker ca init (or BROKER_CA_CERT, BROKER_CA_KEY and BROKER_CA_CHAIN).",
       );
     }
-    return await loadDevCa(config.keysDir, config.trustDomain, now);
+    return fixedCaSource(withExpiryCheck(singleCaSet(await loadDevCa(config.keysDir, config.trustDomain, now)), checkExpiry));
   } catch (error) {
     throw new StartupError(`X.509-SVID CA: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+function withExpiryCheck(set: CaSet, check: (set: CaSet) => void): CaSet {
+  check(set);
+  return set;
 }

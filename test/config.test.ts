@@ -16,6 +16,13 @@ describe("loadConfig", () => {
     expect(config.issuersFile.endsWith("policies/issuers.yaml")).toBe(true);
   });
 
+  it("reads the managed CA folder (default <keys>/ca) and the CA expiry warning horizon (default 30d)", () => {
+    expect(loadConfig({})).toMatchObject({ caDir: expect.stringMatching(/\/keys\/ca$/), caExpiryWarningSeconds: 30 * 86_400 });
+    expect(loadConfig({ BROKER_KEYS_DIR: "/srv/keys" }).caDir).toBe("/srv/keys/ca");
+    expect(loadConfig({ BROKER_CA_DIR: "/srv/ca", BROKER_CA_EXPIRY_WARNING: "720h" })).toMatchObject({ caDir: "/srv/ca", caExpiryWarningSeconds: 720 * 3600 });
+    expect(() => loadConfig({ BROKER_CA_EXPIRY_WARNING: "soon" })).toThrow(/BROKER_CA_EXPIRY_WARNING must be a duration like 30d/);
+  });
+
   it("writes JSON logs unless pretty output is asked for", () => {
     expect(loadConfig({}).logPretty).toBe(false);
     expect(loadConfig({ LOG_PRETTY: "true" }).logPretty).toBe(true);

@@ -25,6 +25,7 @@ const REGISTRARS: Readonly<Record<string, Registrar>> = {
   unblock: adminCommands,
   inventory: async () => (await import("./inventory-command.js")).addInventoryCommand,
   keys: async () => (await import("./keys-commands.js")).addKeysCommands,
+  ca: async () => (await import("./ca-commands.js")).addCaCommands,
   exchange: async () => (await import("./exchange-command.js")).addExchangeCommand,
   svid: async () => (await import("./svid-command.js")).addSvidCommand,
 };

@@ -15,6 +15,7 @@ import {
   type RotationResult,
 } from "../credentials/key-rotation.js";
 import { systemClock } from "../lib/clock.js";
+import { ageOf, formatTable } from "./age-table.js";
 import { parseDurationSeconds } from "../lib/durations.js";
 import { DEFAULT_KEYS_DIR, TOKEN_LIFETIME_CEILING_SECONDS } from "../protocol/broker-defaults.js";
 import { BROKER_SIGNING_ALGORITHMS, isBrokerSigningAlgorithm, type BrokerSigningAlgorithm } from "../protocol/broker-tokens.js";
@@ -198,20 +199,10 @@ function report(what: string, result: RotationResult): void {
 
 /** A fixed-width table; ages in whole units ("3d", "5h", "12m", "40s"). */
 function formatListing(listing: readonly ListedKey[], nowMs: number): string {
-  const age = (at: string | undefined) => (at === undefined ? "-" : humanAge((nowMs - Date.parse(at)) / 1000));
+  const age = (at: string | undefined) => ageOf(at, nowMs);
   const rows = [
     ["NAME", "KID", "ALG", "STATE", "CREATED", "ACTIVATED", "DEACTIVATED"],
     ...listing.map((key) => [key.name, key.kid, key.alg, key.state, age(key.createdAt), age(key.activatedAt), age(key.deactivatedAt)]),
   ];
-  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? "").length))) ?? [];
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ").trimEnd()).join("\n") + "\n";
-}
-
-function humanAge(seconds: number): string {
-  if (!Number.isFinite(seconds)) return "?";
-  const s = Math.max(0, Math.floor(seconds));
-  if (s >= 86_400) return `${Math.floor(s / 86_400)}d ago`;
-  if (s >= 3600) return `${Math.floor(s / 3600)}h ago`;
-  if (s >= 60) return `${Math.floor(s / 60)}m ago`;
-  return `${s}s ago`;
+  return formatTable(rows);
 }

@@ -5,6 +5,7 @@ import { parse } from "yaml";
 import { DEV_ISSUER, devAdminSecretPath, devIssuerPaths } from "./dev-material.js";
 import { readKeyset } from "./keyset-document.js";
 import { toSigningKey } from "./signing-key.js";
+import { CA_SET_FILE } from "./x509/ca-set-document.js";
 import { DEV_ROOT_CA_COMMON_NAME, devCaPaths } from "./x509/ca-store.js";
 
 export interface DevelopmentMaterialInput {
@@ -14,6 +15,8 @@ export interface DevelopmentMaterialInput {
   readonly issuersFile: string;
   /** BROKER_CA_CERT, when a CA is configured. */
   readonly caCertFile: string | undefined;
+  /** The managed CA folder (BROKER_CA_DIR): every CA its ca-set.json names is checked by common name. */
+  readonly caDir?: string;
 }
 
 /**
@@ -27,12 +30,40 @@ export interface DevelopmentMaterialInput {
  * - a signing key by its keyset.json record (`development: true`), or, for keys made before that
  *   marker, by its file being named after its own thumbprint, which only a development start does;
  * - the development CA by where it lives (keys/ca/, read only when no CA is configured) and by its
- *   common name, wherever BROKER_CA_CERT points.
+ *   common name, wherever BROKER_CA_CERT points or the managed CA folder's ca-set.json names it.
  *
  * Files that cannot be read or parsed are left to the regular loaders, which report them.
  */
 export async function findDevelopmentMaterial(input: DevelopmentMaterialInput): Promise<string[]> {
-  return [...(await developmentIssuers(input)), ...(await developmentSigningKeys(input.keysDir)), ...(await developmentCa(input)), ...(await developmentAdminSecret(input.keysDir))];
+  return [
+    ...(await developmentIssuers(input)),
+    ...(await developmentSigningKeys(input.keysDir)),
+    ...(await developmentCa(input)),
+    ...(await developmentManagedCas(input)),
+    ...(await developmentAdminSecret(input.keysDir)),
+  ];
+}
+
+/** A development root moved into the managed CA folder (broker ca init), under any file name. */
+async function developmentManagedCas({ caDir, caCertFile }: DevelopmentMaterialInput): Promise<string[]> {
+  if (caDir === undefined || caCertFile !== undefined) return [];
+  const document = await readOptional(join(caDir, CA_SET_FILE), (text) => JSON.parse(text) as unknown);
+  const cas = isRecord(document) && isRecord(document.cas) ? Object.entries(document.cas) : [];
+  const problems: string[] = [];
+  for (const [name, record] of cas) {
+    const file = isRecord(record) && typeof record.certificate === "string" ? join(caDir, record.certificate) : undefined;
+    const pem = file === undefined ? undefined : await readOptional(file, (text) => text);
+    if (pem !== undefined && isDevelopmentRoot(pem)) problems.push(`CA ${name} in ${join(caDir, CA_SET_FILE)} is the development root CA: rotate it out (broker ca rotate) and retire it`);
+  }
+  return problems;
+}
+
+function isDevelopmentRoot(pem: string): boolean {
+  try {
+    return new X509Certificate(pem).subject.split("\n").includes(`CN=${DEV_ROOT_CA_COMMON_NAME}`);
+  } catch {
+    return false;
+  }
 }
 
 /** A development start's generated admin secret opens the admin API to whoever reads the keys folder. */

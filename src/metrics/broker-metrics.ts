@@ -80,7 +80,8 @@ export class BrokerMetrics {
     readonly inForce: () => Promise<{ tokens: number; workloads: number; svids: number; blocks: number }>;
     readonly signingKeyAgeSeconds: () => number | undefined;
     /** Epoch seconds of the X.509-SVID CA's earliest notAfter; undefined: no CA. */
-    readonly caNotAfter?: () => number | undefined;
+    /** Every published X.509-SVID CA with its chain's earliest notAfter (epoch seconds). */
+    readonly caNotAfter?: () => readonly { readonly ca: string; readonly state: string; readonly notAfter: number }[];
     /** Age of each remote issuer key set (seconds since its last good fetch; undefined: never fetched). */
     readonly issuerKeyAges?: () => readonly { readonly issuer: string; readonly ageSeconds: number | undefined }[];
   }): void {
@@ -117,12 +118,12 @@ export class BrokerMetrics {
     if (caNotAfter !== undefined) {
       new Gauge({
         name: "broker_x509_ca_not_after_timestamp_seconds",
-        help: "When the X.509-SVID CA (its chain's earliest notAfter) expires, epoch seconds: alert well before, no SVID outlives it.",
+        help: "When each published X.509-SVID CA (its chain's earliest notAfter) expires, epoch seconds, by CA name and state (active, next, previous): alert well before the active one's, no SVID outlives it.",
+        labelNames: ["ca", "state"] as const,
         registers: [this.registry],
         collect() {
-          const notAfter = caNotAfter();
-          if (notAfter === undefined) this.reset();
-          else this.set(notAfter);
+          this.reset();
+          for (const { ca, state, notAfter } of caNotAfter()) this.set({ ca, state }, notAfter);
         },
       });
     }

@@ -1,5 +1,5 @@
 import { createPublicKey } from "node:crypto";
-import type { CaKey } from "../credentials/x509/ca-key-port.js";
+import type { CaKey } from "../credentials/x509/ca-key.js";
 import { BrokerError } from "../errors/broker-error.js";
 import { ecdsaRawToDer } from "./ecdsa-der.js";
 import { parsePkcs11Uri, resolvePkcs11Key } from "./pkcs11-uri.js";

@@ -1,7 +1,7 @@
 import type { AuditSink, SvidAuditEvent } from "../audit/audit-event.js";
 import { knowing, type DecisionFacts } from "../audit/decision-facts.js";
 import { issuanceLog, recordDecision, type IssuanceRequestFields } from "../audit/record-decision.js";
-import type { CertificateAuthority } from "../credentials/x509/ca-store.js";
+import type { CaSet, CaSource } from "../credentials/x509/ca-set.js";
 import { checkCsrAgainstGrant, parseCsr, verifyCsr, type CheckedCsr } from "../credentials/x509/csr.js";
 import { pemOf } from "../credentials/x509/pem.js";
 import { signSvid } from "../credentials/x509/sign-svid.js";
@@ -44,7 +44,8 @@ export interface IssuedX509Svid {
 
 export interface IssueX509SvidDeps extends AuthorizeDeps {
   readonly revocations: IssuanceChecks & SvidRegistry;
-  readonly ca: CertificateAuthority;
+  /** The CAs in force: the active one signs (read per request; its profile is derived once per set). */
+  readonly ca: CaSource;
   readonly audit: AuditSink;
   readonly clock: Clock;
   /** Global cap on SVID validity, seconds (BROKER_SVID_MAX_LIFETIME). */
@@ -61,6 +62,8 @@ interface Issuer {
   readonly profile: ReturnType<typeof svidSigningProfile>;
   readonly bundlePem: string;
   readonly intermediatesPem: string;
+  /** The active CA's chain's earliest notAfter: no SVID outlives it. */
+  readonly caNotAfter: number;
 }
 
 /** An issued SVID, with what its issuance established for the audit record. */
@@ -78,17 +81,25 @@ interface Issued {
  * revocation, and audit the decision.
  */
 export function createIssueX509Svid(deps: IssueX509SvidDeps): IssueX509Svid {
-  const issuer: Issuer = {
-    deps,
-    profile: svidSigningProfile(deps.ca),
-    bundlePem: certificatesPem(deps.ca.roots),
-    intermediatesPem: certificatesPem(deps.ca.intermediates),
+  // Recomputed when the CA set changes (a rotation step), not per request.
+  let cached: { readonly set: CaSet; readonly issuer: Issuer } | undefined;
+  const currentIssuer = (): Issuer => {
+    const set = deps.ca.current();
+    if (cached?.set !== set) cached = { set, issuer: issuerOf(deps, set) };
+    return cached.issuer;
   };
   return async function issueX509Svid(request) {
+    const issuer = currentIssuer();
     const issued = await recordDecision(deps.audit, issuanceLog<Issued>(requestFields(request)), () => issue(issuer, request));
     recordIssued(deps.recordIssuance, issued.facts, { tokenType: "x509_svid", nowMs: deps.clock.now(), underPolicy: true });
     return issued.svid;
   };
+}
+
+/** The active CA's signing profile and PEMs, and the bundle of every published CA's roots. */
+function issuerOf(deps: IssueX509SvidDeps, set: CaSet): Issuer {
+  const active = set.active.ca;
+  return { deps, profile: svidSigningProfile(active), bundlePem: certificatesPem(set.roots), intermediatesPem: certificatesPem(active.intermediates), caNotAfter: active.notAfter };
 }
 
 /** What the audit record takes from the request itself: the token and the CSR as digests only. */
@@ -157,7 +168,7 @@ async function signAndRecord(
     keyType: csr.keyType,
     now,
     lifetimeSeconds: Math.min(grant.maxLifetimeSeconds, deps.maxLifetimeSeconds),
-    caNotAfter: deps.ca.notAfter,
+    caNotAfter: issuer.caNotAfter,
   });
   const certificate = await signSvid(profile, template, csr.spki);
   validateSvid(certificate, profile.issuer, { spiffeId, dnsNames: grant.dnsNames, publicKey: csr.publicKey, serial: template.serial, notAfter: template.notAfter });

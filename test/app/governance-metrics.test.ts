@@ -101,7 +101,8 @@ describe("governance metrics", () => {
     expect(keyAge).toBeLessThan(120);
     // A key file has no fetch age: spiffe's keys come from jwks_file.
     expect(sample(text, "broker_issuer_keys_age_seconds", { issuer: "spiffe" })).toBeUndefined();
-    const notAfter = sample(text, "broker_x509_ca_not_after_timestamp_seconds");
+    // One series per published CA: a single CA (the development root here) is "ca", active.
+    const notAfter = sample(text, "broker_x509_ca_not_after_timestamp_seconds", { ca: "ca", state: "active" });
     expect(notAfter).toBeGreaterThan(Date.now() / 1000);
   });
 });

@@ -13,6 +13,7 @@ import { ensureDevAdminSecret, ensureDevIssuer } from "../../src/credentials/dev
 import { findDevelopmentMaterial } from "../../src/credentials/development-material-check.js";
 import { initSigningKeys } from "../../src/credentials/key-rotation.js";
 import { writeKeyset } from "../../src/credentials/keyset-document.js";
+import { initCaSet } from "../../src/credentials/x509/ca-rotation.js";
 import { createRootCa, devCaPaths, ensureDevCa } from "../../src/credentials/x509/ca-store.js";
 import { ManualClock } from "../../src/lib/clock.js";
 
@@ -66,6 +67,21 @@ describe("findDevelopmentMaterial", () => {
     await writeFile(issuersFile, stringify({ issuers: [{ id: "renamed", issuer: "https://ci.example.com", keys: { jwks_file: "./copied.json" } }] }));
     const problems = await findDevelopmentMaterial({ keysDir, issuersFile, caCertFile: undefined });
     expect(problems).toEqual([expect.stringMatching(/trusts the development issuer: entry "renamed" .*holds the development issuer's key/)]);
+  });
+
+  it("recognises the development root moved into a managed CA folder under another name, and passes a managed folder without it", async () => {
+    await ensureDevCa(keysDir, "example.org", new Date(clock.now()));
+    const devPaths = devCaPaths(keysDir);
+    const from = { certificatePem: await readFile(devPaths.certificate, "utf8"), key: await readFile(devPaths.key, "utf8") };
+    const caDir = join(dir, "managed-ca");
+    const adopted = await initCaSet(caDir, { clock, trustDomain: "example.org", from });
+    await rm(devPaths.dir, { recursive: true });
+    expect(await findDevelopmentMaterial({ keysDir, issuersFile, caCertFile: undefined, caDir })).toEqual([
+      expect.stringMatching(new RegExp(`CA ${adopted.name} in .*ca-set\\.json is the development root CA: rotate it out`)),
+    ]);
+    const clean = join(dir, "clean-ca");
+    await initCaSet(clean, { clock, trustDomain: "example.org" });
+    expect(await findDevelopmentMaterial({ keysDir, issuersFile, caCertFile: undefined, caDir: clean })).toEqual([]);
   });
 
   it("recognises the development CA named by BROKER_CA_CERT, by location and by common name", async () => {

@@ -2,6 +2,7 @@
  * JWT-SVIDs through /token (requested_token_type jwt), built with the real keys, minters and
  * policies, verified by jose against the `use: jwt-svid` keys of the SPIFFE bundle.
  */
+import { singleCaSet } from "../../src/credentials/x509/ca-set.js";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -73,7 +74,7 @@ describe("a JWT-SVID", () => {
 
   it("verifies with jose against the bundle's jwt-svid keys; sub is the SPIFFE ID, aud the asked audience", async () => {
     const res = await call(request("ledger", { audiences: ["https://audit.example.com"] }));
-    const bundle = spiffeBundle(h.ca, keys.publishedKeys(), keys.keysRevision());
+    const bundle = spiffeBundle(singleCaSet(h.ca), keys.publishedKeys(), keys.keysRevision());
     const jwtKeys = bundle.keys.filter((key) => key.use === "jwt-svid");
     expect(jwtKeys).toHaveLength(1);
     expect(jwtKeys[0]?.kid).toBe(keys.activeKey().kid);

@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CaKey } from "../../src/credentials/x509/ca-key-port.js";
+import type { CaKey } from "../../src/credentials/x509/ca-key.js";
 import { bitString, DER_NULL, DER_TRUE, directoryString, explicit, oid, octetString, sequence, setOf, time, unsignedInteger } from "../../src/credentials/x509/der-writer.js";
 import { pemOf } from "../../src/credentials/x509/pem.js";
 import { openTokenCaKey } from "../../src/pkcs11/token-ca-key.js";

@@ -5,6 +5,7 @@
  * (memory by default), and an audit sink that collects records. One ManualClock drives it all.
  * Requests carry a client address as a Node socket would give it.
  */
+import { fixedCaSource, singleCaSet } from "../../src/credentials/x509/ca-set.js";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -153,7 +154,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<RateLi
       policies: { current: () => policies },
       revocations: new MemoryRevocationStore(clock),
       limiter: options.limiter?.(clock) ?? new MemoryRateLimiter(clock),
-      ca,
+      ca: fixedCaSource(singleCaSet(ca)),
       clock,
       log: silentLog,
       audit: { record: (event: AuditEvent) => void audit.push(event) },

@@ -3,6 +3,7 @@
  * the real issuance use case over real policies and a real MemoryRevocationStore; only the
  * subject-token verifier is a fake implementing SubjectTokenVerifier.
  */
+import { fixedCaSource, singleCaSet, type CaSource } from "../../src/credentials/x509/ca-set.js";
 import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -115,6 +116,8 @@ grant:
 export interface SvidHarness {
   readonly dir: string;
   readonly ca: CertificateAuthority;
+  /** The same CA as the use cases take it: a fixed set of one. */
+  readonly cas: CaSource;
   readonly clock: ManualClock;
   readonly store: RevocationStore;
   readonly policies: PolicySet;
@@ -143,11 +146,13 @@ export async function svidHarness(options: { maxLifetimeSeconds?: number; store?
   );
   const audit: AuditEvent[] = [];
   const maxLifetimeSeconds = options.maxLifetimeSeconds ?? 3600;
-  const issue = createIssueX509Svid({ verifier, policies: () => policies, revocations: store, ca, audit: { record: (event) => audit.push(event) }, clock, maxLifetimeSeconds });
+  const cas = fixedCaSource(singleCaSet(ca));
+  const issue = createIssueX509Svid({ verifier, policies: () => policies, revocations: store, ca: cas, audit: { record: (event) => audit.push(event) }, clock, maxLifetimeSeconds });
   let counter = 0;
   return {
     dir,
     ca,
+    cas,
     clock,
     store,
     policies,

@@ -16,7 +16,7 @@ let publish: PublishCrl;
 beforeAll(async () => {
   h = await svidHarness();
   tmp = await scratch();
-  publish = createPublishCrl({ ca: h.ca, revocations: h.store, clock: h.clock, nextUpdateSeconds: 300 });
+  publish = createPublishCrl({ ca: h.cas, revocations: h.store, clock: h.clock, nextUpdateSeconds: 300 });
 });
 afterAll(async () => {
   await h?.close();
@@ -117,7 +117,7 @@ describe("the CRL", () => {
 
   it("a store outage is a 503, never a CRL that leaves revocations out", async () => {
     const failing = createPublishCrl({
-      ca: h.ca,
+      ca: h.cas,
       revocations: { ...h.store, revokedSvids: async () => Promise.reject(new (await import("../../src/revocation/revocation-store.js")).StoreUnavailableError("down")) },
       clock: h.clock,
       nextUpdateSeconds: 300,

@@ -194,7 +194,7 @@ describe("authorization is /token's", () => {
       verifier: new FixedVerifier({ ledger: boundLedger }),
       policies: () => h.policies,
       revocations: h.store,
-      ca: h.ca,
+      ca: h.cas,
       audit: { record: (event) => h.audit.push(event) },
       clock: h.clock,
       maxLifetimeSeconds: 3600,

@@ -1,6 +1,6 @@
 import { X509Certificate } from "node:crypto";
 import type { JWK } from "jose";
-import type { CertificateAuthority } from "./ca-store.js";
+import type { CaSet } from "./ca-set.js";
 import { certificatesPem } from "./x509.js";
 
 /** How often bundle consumers should refetch, seconds (SPIFFE Trust Domain and Bundle §4.1.2). */
@@ -20,14 +20,18 @@ export interface SpiffeBundle {
  *
  * `spiffe_sequence` MUST change whenever the contents change (Trust Domain and Bundle §4.1.1), and
  * replicas must agree on it without talking to each other. It is therefore derived from what every
- * replica reads alike: the newest root's notBefore (epoch seconds; a new CA is made later than the
- * one it replaces) plus the keys' revision (raised by one on every publish, activation and
- * retirement, `keysRevision`). Each term only grows, and each change of the contents raises one of
- * them, so the sum grows with every change and is the same on every replica for the same files.
- * Before revisions existed the sequence was the notBefore alone: the sum continues from it.
+ * replica reads alike: the newest root's notBefore ever published (epoch seconds; a new CA is
+ * made later than the one it replaces; ca-set.json keeps it as `root_sequence` so withdrawing a
+ * prepared CA cannot lower it), plus the keys' revision (keyset.json, raised by one on every
+ * publish, activation and retirement, `keysRevision`), plus the CA set's revision (ca-set.json,
+ * raised the same way by every `broker ca` step). Each term only grows, and each change of the
+ * contents raises one of them, so the sum grows with every change and is the same on every
+ * replica for the same files. Before revisions existed the sequence was the notBefore alone, and
+ * a single CA (BROKER_CA_CERT, keys/ca/ca.pem) has CA revision 0: the sum continues from both.
+ * Moving a CA into the managed folder (`broker ca init`) keeps its notBefore and adds a revision ≥ 1.
  */
-export function spiffeBundle(ca: CertificateAuthority, jwtKeys: readonly Readonly<JWK>[], keysRevision: number): SpiffeBundle {
-  const x509Keys = ca.roots.map((root) => {
+export function spiffeBundle(cas: CaSet, jwtKeys: readonly Readonly<JWK>[], keysRevision: number): SpiffeBundle {
+  const x509Keys = cas.roots.map((root) => {
     const der = Buffer.from(root.rawData);
     const { kty, crv, x, y, n, e } = new X509Certificate(der).publicKey.export({ format: "jwk" });
     const publicJwk = Object.fromEntries(Object.entries({ kty, crv, x, y, n, e }).filter(([, value]) => value !== undefined));
@@ -37,15 +41,14 @@ export function spiffeBundle(ca: CertificateAuthority, jwtKeys: readonly Readonl
     const { kty, crv, x, y, n, e, kid } = key;
     return Object.fromEntries(Object.entries({ kty, kid, crv, x, y, n, e, use: "jwt-svid" }).filter(([, value]) => value !== undefined)) as JWK;
   });
-  const newestRoot = Math.max(...ca.roots.map((root) => Math.floor(root.notBefore.getTime() / 1000)));
   return {
     keys: [...x509Keys, ...jwtSvidKeys],
-    spiffe_sequence: newestRoot + keysRevision,
+    spiffe_sequence: cas.rootSequence + keysRevision + cas.revision,
     spiffe_refresh_hint: BUNDLE_REFRESH_HINT_SECONDS,
   };
 }
 
-/** The X.509 roots as PEM: what `openssl verify -CAfile` and TLS libraries load. */
-export function bundlePem(ca: CertificateAuthority): string {
-  return certificatesPem(ca.roots);
+/** Every published CA's X.509 roots as PEM, each once: what `openssl verify -CAfile` and TLS libraries load. */
+export function bundlePem(cas: CaSet): string {
+  return certificatesPem(cas.roots);
 }

@@ -1,10 +1,10 @@
-import { X509Certificate as NodeCertificate, randomBytes } from "node:crypto";
+import { X509Certificate as NodeCertificate, generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../file-key-store.js";
-import { importCaKey, type CaKey } from "./ca-key.js";
-import { pemOf } from "./pem.js";
-import { subtle, x509 } from "./x509.js";
+import { caKeyOf, fileCaKey, sameCaPublicKey, type CaKey } from "./ca-key.js";
+import { caKeySigning } from "./ca-key-webcrypto.js";
+import { x509 } from "./x509.js";
 
 /** The CA that signs X.509-SVIDs, with the chain above it. Immutable once loaded. */
 export interface CertificateAuthority {
@@ -51,27 +51,41 @@ export async function createRootCa(
 ): Promise<void> {
   if (await exists(paths.certificate)) throw new Error(`${paths.certificate} exists: refusing to overwrite a CA`);
   await mkdir(paths.dir, { recursive: true, mode: 0o700 });
-  const keys = await subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"]);
+  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const certificate = await selfSignedRoot(caKeyOf(privateKey), trustDomain, now, options);
+  await writeFileAtomic(paths.key, privateKey.export({ format: "pem", type: "pkcs8" }).toString(), 0o600);
+  await writeFileAtomic(paths.certificate, `${certificate.toString("pem")}\n`, 0o644);
+}
+
+/**
+ * A self-signed root certificate for `key`, signed through the CaKey port (so a token's key can
+ * be a root as well as a file's): the extensions createRootCa describes.
+ */
+export async function selfSignedRoot(key: CaKey, trustDomain: string, now: Date, options: { readonly commonName: string; readonly days: number }): Promise<x509.X509Certificate> {
   const serial = randomBytes(16);
   serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x01;
-  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serial.toString("hex"),
-    name: [{ O: [trustDomain] }, { CN: [options.commonName] }],
-    notBefore: new Date(now.getTime() - 60_000),
-    notAfter: new Date(now.getTime() + options.days * 86_400_000),
-    signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
-    keys,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      // Trust Domain and Bundle / X509-SVID §3.2: a signing certificate may carry its trust domain's SPIFFE ID.
-      new x509.SubjectAlternativeNameExtension([{ type: "url", value: `spiffe://${trustDomain}` }], false),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-    ],
-  });
-  const pkcs8 = Buffer.from(await subtle.exportKey("pkcs8", keys.privateKey));
-  await writeFileAtomic(paths.key, `${pemOf("PRIVATE KEY", pkcs8)}\n`, 0o600);
-  await writeFileAtomic(paths.certificate, `${certificate.toString("pem")}\n`, 0o644);
+  const signing = caKeySigning(key);
+  const publicKey = new x509.PublicKey(key.publicKey.export({ format: "der", type: "spki" }));
+  return x509.X509CertificateGenerator.create(
+    {
+      serialNumber: serial.toString("hex"),
+      subject: [{ O: [trustDomain] }, { CN: [options.commonName] }],
+      issuer: [{ O: [trustDomain] }, { CN: [options.commonName] }],
+      notBefore: new Date(now.getTime() - 60_000),
+      notAfter: new Date(now.getTime() + options.days * 86_400_000),
+      publicKey,
+      signingKey: signing.signingKey,
+      signingAlgorithm: signing.signingAlgorithm,
+      extensions: [
+        new x509.BasicConstraintsExtension(true, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        // Trust Domain and Bundle / X509-SVID §3.2: a signing certificate may carry its trust domain's SPIFFE ID.
+        new x509.SubjectAlternativeNameExtension([{ type: "url", value: `spiffe://${trustDomain}` }], false),
+        await x509.SubjectKeyIdentifierExtension.create(publicKey, false, signing.crypto),
+      ],
+    },
+    signing.crypto,
+  );
 }
 
 /** Loads the development CA from keys/ca/. */
@@ -91,25 +105,27 @@ export async function devCaExists(keysDir: string): Promise<boolean> {
   return exists(devCaPaths(keysDir).certificate);
 }
 
+/** A CA's files as read: its key as PEM (file custody) or already behind the port (a token's). */
+export type CaMaterial = {
+  readonly certificatePem: string;
+  readonly chainPem: string | undefined;
+  readonly trustDomain: string;
+  readonly now: Date;
+} & ({ readonly keyPem: string } | { readonly key: CaKey });
+
 /**
  * Loads and checks a CA: the key matches the certificate; the certificate is a CA allowed to sign
  * certificates, valid now, and names no other trust domain; the chain links it, certificate by
  * certificate, to a self-signed root. Throws with the reason when any of that fails.
  */
-export async function loadCertificateAuthority(input: {
-  certificatePem: string;
-  keyPem: string;
-  chainPem: string | undefined;
-  trustDomain: string;
-  now: Date;
-}): Promise<CertificateAuthority> {
+export async function loadCertificateAuthority(input: CaMaterial): Promise<CertificateAuthority> {
   const [certificate, ...extra] = splitCertificates(input.certificatePem, "CA certificate");
   if (certificate === undefined || extra.length > 0) throw new Error("CA certificate: expected exactly one certificate");
   const chain = input.chainPem === undefined ? [] : splitCertificates(input.chainPem, "CA chain");
-  const key = await importCaKey(input.keyPem);
+  const key = "key" in input ? input.key : fileCaKey(input.keyPem);
 
   const signer = new NodeCertificate(Buffer.from(certificate.rawData));
-  if (!signer.checkPrivateKey(key.keyObject)) throw new Error("CA key does not match the CA certificate");
+  if (!sameCaPublicKey(key, signer.publicKey)) throw new Error("CA key does not match the CA certificate");
   checkSigningCertificate(certificate, input.trustDomain, input.now, "CA certificate", true);
 
   // Walk up: each certificate must be issued and signed by the next; the last must be a self-signed root.

@@ -1,3 +1,4 @@
+import { caKeySigning } from "./ca-key-webcrypto.js";
 import type { CertificateAuthority } from "./ca-store.js";
 import { x509 } from "./x509.js";
 
@@ -21,17 +22,19 @@ export async function signCrl(ca: CertificateAuthority, entries: readonly CrlEnt
   const ski = ca.certificate.getExtension(x509.SubjectKeyIdentifierExtension);
   const aki = ski !== null ? new x509.AuthorityKeyIdentifierExtension(ski.keyId, false) : await x509.AuthorityKeyIdentifierExtension.create(ca.certificate.publicKey, false);
   const thisUpdate = new Date(Math.floor(nowMs / 1000) * 1000);
+  // Signed through the CaKey port: the provider hands the TBSCertList to `ca.key.sign`.
+  const signing = caKeySigning(ca.key);
   return x509.X509CrlGenerator.create({
     issuer: ca.certificate.subjectName,
     thisUpdate,
     nextUpdate: new Date(thisUpdate.getTime() + nextUpdateSeconds * 1000),
-    signingKey: ca.key.privateKey,
-    signingAlgorithm: ca.key.signingAlgorithm,
+    signingKey: signing.signingKey,
+    signingAlgorithm: signing.signingAlgorithm,
     extensions: [aki, new x509.Extension(CRL_NUMBER_OID, false, derInteger(BigInt(nowMs)))],
     entries: [...entries]
       .sort((a, b) => (a.serial < b.serial ? -1 : a.serial > b.serial ? 1 : 0))
       .map((entry) => ({ serialNumber: entry.serial, revocationDate: new Date(entry.revokedAt * 1000) })),
-  });
+  }, signing.crypto);
 }
 
 /** DER INTEGER of a non-negative number. */

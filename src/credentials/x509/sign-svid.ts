@@ -1,14 +1,8 @@
-import { createHash, sign } from "node:crypto";
-import { promisify } from "node:util";
+import { createHash } from "node:crypto";
 import { subjectPublicKeyBits } from "./der-reader.js";
 import { bitString, DER_TRUE, directoryString, explicit, ia5, implicit, namedBits, octetString, oid, sequence, setOf, time, unsignedInteger } from "./der-writer.js";
 import type { SvidSigningProfile } from "./svid-signing-profile.js";
 import type { SvidTemplate } from "./svid-template.js";
-
-// With a callback, node:crypto signs on the libuv thread pool: the event loop keeps serving
-// during an RSA signature (milliseconds). An ECDSA signature (~35 µs) is signed in place: the trip
-// to the pool and back through a promise costs the main thread more than the signature itself.
-const signAsync = promisify(sign);
 
 const OID = {
   basicConstraints: oid("2.5.29.19"),
@@ -63,7 +57,8 @@ export async function signSvid(profile: SvidSigningProfile, template: SvidTempla
       ),
     ),
   );
-  const signature = profile.signsOnPool ? await signAsync(profile.digest, tbs, profile.signingKey) : sign(profile.digest, tbs, profile.signingKey);
+  // Through the CaKey port (ca-key.ts): RSA on the thread pool, ECDSA in place, a token's key in the token.
+  const signature = await profile.sign(tbs);
   return sequence(tbs, profile.signatureAlgorithm, bitString(signature));
 }
 

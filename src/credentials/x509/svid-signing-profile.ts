@@ -1,4 +1,4 @@
-import { createHash, X509Certificate, type KeyObject } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 import type { CertificateAuthority } from "./ca-store.js";
 import { bytesOf, subjectPublicKeyBits, tbsFieldsOf } from "./der-reader.js";
 import { DER_NULL, oid, sequence } from "./der-writer.js";
@@ -6,8 +6,8 @@ import { x509 } from "./x509.js";
 
 /**
  * What every SVID takes from its CA, worked out once when issuance is set up rather than per
- * request: the issuer name, the authority key identifier, the signature algorithm and the keys
- * in node:crypto form.
+ * request: the issuer name, the authority key identifier, the signature algorithm and the CA
+ * key's `sign` (the CaKey port: a file key signs RSA on the thread pool and ECDSA in place).
  */
 export interface SvidSigningProfile {
   /** The CA certificate's subject Name, byte for byte (RFC 5280 §4.1.2.4: the SVID's issuer). */
@@ -16,20 +16,17 @@ export interface SvidSigningProfile {
   readonly authorityKeyId: Buffer;
   /** AlgorithmIdentifier DER, in the TBSCertificate and around the signature (RFC 5280 §4.1.1.2). */
   readonly signatureAlgorithm: Buffer;
-  /** node:crypto digest name for `sign`. */
-  readonly digest: "sha256" | "sha384";
-  readonly signingKey: KeyObject;
-  /** RSA signatures cost milliseconds: made on libuv's thread pool. ECDSA ones are made in place. */
-  readonly signsOnPool: boolean;
+  /** The CA key's signature over a TBSCertificate: the X.509 signatureValue. */
+  readonly sign: (tbs: Uint8Array) => Promise<Buffer>;
   /** The CA certificate parsed by node:crypto: what each SVID is re-validated against. */
   readonly issuer: X509Certificate;
 }
 
 // RFC 5758 §3.2 (ECDSA: parameters absent) and RFC 4055 §5 (RSA: parameters NULL).
 const ALGORITHMS = {
-  "ECDSA/SHA-256": { identifier: sequence(oid("1.2.840.10045.4.3.2")), digest: "sha256" },
-  "ECDSA/SHA-384": { identifier: sequence(oid("1.2.840.10045.4.3.3")), digest: "sha384" },
-  "RSASSA-PKCS1-v1_5/SHA-256": { identifier: sequence(oid("1.2.840.113549.1.1.11"), DER_NULL), digest: "sha256" },
+  "ECDSA/SHA-256": sequence(oid("1.2.840.10045.4.3.2")),
+  "ECDSA/SHA-384": sequence(oid("1.2.840.10045.4.3.3")),
+  "RSASSA-PKCS1-v1_5/SHA-256": sequence(oid("1.2.840.113549.1.1.11"), DER_NULL),
 } as const;
 
 /** The profile of `ca`. Throws for a signing algorithm the CA key loader would not have produced. */
@@ -43,10 +40,8 @@ export function svidSigningProfile(ca: CertificateAuthority): SvidSigningProfile
     issuerName: Buffer.from(bytesOf(der, tbsFieldsOf(der).subject)),
     // RFC 5280 §4.2.1.1: the issuer's subject key identifier; without one, method (1) of §4.2.1.2 on its key.
     authorityKeyId: ski !== null ? Buffer.from(ski.keyId, "hex") : createHash("sha1").update(subjectPublicKeyBits(new Uint8Array(ca.certificate.publicKey.rawData))).digest(),
-    signatureAlgorithm: algorithm.identifier,
-    digest: algorithm.digest,
-    signingKey: ca.key.keyObject,
-    signsOnPool: ca.key.keyObject.asymmetricKeyType === "rsa",
+    signatureAlgorithm: algorithm,
+    sign: ca.key.sign,
     issuer: new X509Certificate(Buffer.from(der)),
   });
 }

@@ -3,6 +3,7 @@
  * contents change. Real keys folder, real `broker keys` steps, real CA files; the e2e proof with two
  * replicas is in test/e2e/key-rotation.test.ts.
  */
+import { singleCaSet } from "../../../src/credentials/x509/ca-set.js";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,7 +37,7 @@ describe("spiffe_sequence", () => {
     const sequences: number[] = [];
     const kidSets: string[] = [];
     const look = () => {
-      const bundle = spiffeBundle(ca, store.publishedKeys(), store.keysRevision());
+      const bundle = spiffeBundle(singleCaSet(ca), store.publishedKeys(), store.keysRevision());
       sequences.push(bundle.spiffe_sequence);
       kidSets.push(bundle.keys.map((key) => key.kid ?? "x509").sort().join());
     };
@@ -57,18 +58,18 @@ describe("spiffe_sequence", () => {
     // The revision is in keyset.json: a replica loading the folder now serves the same sequence.
     expect((await readKeyset(keysDir)).revision).toBe(4);
     const fresh = await FileKeyStore.load(keysDir);
-    expect(spiffeBundle(ca, fresh.publishedKeys(), fresh.keysRevision()).spiffe_sequence).toBe(sequences[3]);
+    expect(spiffeBundle(singleCaSet(ca), fresh.publishedKeys(), fresh.keysRevision()).spiffe_sequence).toBe(sequences[3]);
   });
 
   it("grows when the CA is replaced by a newer one, the keys unchanged", async () => {
     const older = new Date("2030-01-01T00:00:00Z");
     const caDir = join(dir, "ca-change");
     await ensureDevCa(caDir, TRUST_DOMAIN, older);
-    const before = spiffeBundle(await loadDevCa(caDir, TRUST_DOMAIN, older), [], 7).spiffe_sequence;
+    const before = spiffeBundle(singleCaSet(await loadDevCa(caDir, TRUST_DOMAIN, older)), [], 7).spiffe_sequence;
     await rm(devCaPaths(caDir).dir, { recursive: true, force: true });
     const newer = new Date(older.getTime() + 1_000);
     await ensureDevCa(caDir, TRUST_DOMAIN, newer);
-    expect(spiffeBundle(await loadDevCa(caDir, TRUST_DOMAIN, newer), [], 7).spiffe_sequence).toBeGreaterThan(before);
+    expect(spiffeBundle(singleCaSet(await loadDevCa(caDir, TRUST_DOMAIN, newer)), [], 7).spiffe_sequence).toBeGreaterThan(before);
   });
 
   it("keeps what it was for a keyset written before revisions (continues from the root's notBefore)", async () => {
@@ -76,6 +77,6 @@ describe("spiffe_sequence", () => {
     const caDir = join(dir, "legacy");
     await ensureDevCa(caDir, TRUST_DOMAIN, at);
     const ca = await loadDevCa(caDir, TRUST_DOMAIN, at);
-    expect(spiffeBundle(ca, [], 0).spiffe_sequence).toBe(Math.floor((at.getTime() - 60_000) / 1000));
+    expect(spiffeBundle(singleCaSet(ca), [], 0).spiffe_sequence).toBe(Math.floor((at.getTime() - 60_000) / 1000));
   });
 });

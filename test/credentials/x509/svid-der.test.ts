@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { caKeySigning } from "../../../src/credentials/x509/ca-key-webcrypto.js";
 import { ensureDevCa, loadCertificateAuthority, loadDevCa, type CertificateAuthority } from "../../../src/credentials/x509/ca-store.js";
 import { bytesOf, childrenOf, readElement, readWhole, subjectPublicKeyBits } from "../../../src/credentials/x509/der-reader.js";
 import { namedBits, oid, time, tlv, unsignedInteger } from "../../../src/credentials/x509/der-writer.js";
@@ -25,6 +26,7 @@ async function peculiarSvid(ca: CertificateAuthority, template: SvidTemplate, sp
   const usages = x509.KeyUsageFlags.digitalSignature | (template.keyEncipherment ? x509.KeyUsageFlags.keyEncipherment : 0);
   const names = [{ type: "url" as const, value: template.spiffeId }, ...template.dnsNames.map((value) => ({ type: "dns" as const, value }))];
   const ski = ca.certificate.getExtension(x509.SubjectKeyIdentifierExtension);
+  const signing = caKeySigning(ca.key);
   const certificate = await x509.X509CertificateGenerator.create({
     serialNumber: template.serial,
     subject: template.subject.map((rdn) => ({ ...rdn })),
@@ -32,8 +34,8 @@ async function peculiarSvid(ca: CertificateAuthority, template: SvidTemplate, sp
     notBefore: template.notBefore,
     notAfter: template.notAfter,
     publicKey,
-    signingKey: ca.key.privateKey,
-    signingAlgorithm: ca.key.signingAlgorithm,
+    signingKey: signing.signingKey,
+    signingAlgorithm: signing.signingAlgorithm,
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(usages, true),
@@ -42,7 +44,7 @@ async function peculiarSvid(ca: CertificateAuthority, template: SvidTemplate, sp
       await x509.SubjectKeyIdentifierExtension.create(publicKey),
       ski !== null ? new x509.AuthorityKeyIdentifierExtension(ski.keyId, false) : await x509.AuthorityKeyIdentifierExtension.create(ca.certificate.publicKey, false),
     ],
-  });
+  }, signing.crypto);
   return Buffer.from(certificate.rawData);
 }
 

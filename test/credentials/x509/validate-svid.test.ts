@@ -8,6 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { caKeySigning } from "../../../src/credentials/x509/ca-key-webcrypto.js";
 import { ensureDevCa, loadDevCa, type CertificateAuthority } from "../../../src/credentials/x509/ca-store.js";
 import { signSvid } from "../../../src/credentials/x509/sign-svid.js";
 import { svidSigningProfile, type SvidSigningProfile } from "../../../src/credentials/x509/svid-signing-profile.js";
@@ -64,6 +65,8 @@ interface Variant {
 async function svid(variant: Variant = {}): Promise<Buffer> {
   const usage = new x509.KeyUsagesExtension(variant.usages ?? x509.KeyUsageFlags.digitalSignature, variant.usageCritical ?? true);
   const names = variant.names ?? [{ type: "url" as const, value: SPIFFE_ID }, ...DNS_NAMES.map((value) => ({ type: "dns" as const, value }))];
+  // The CA key signs through its port; another key (a case about the signature) through WebCrypto.
+  const signing = caKeySigning(ca.key);
   const certificate = await x509.X509CertificateGenerator.create({
     serialNumber: variant.serial ?? template.serial,
     subject: [{ O: ["SPIFFE"] }],
@@ -71,7 +74,7 @@ async function svid(variant: Variant = {}): Promise<Buffer> {
     notBefore: template.notBefore,
     notAfter: variant.notAfter ?? template.notAfter,
     publicKey: new x509.PublicKey(variant.publicKey ?? spki),
-    signingKey: variant.signingKey ?? ca.key.privateKey,
+    signingKey: variant.signingKey ?? signing.signingKey,
     signingAlgorithm: ca.key.signingAlgorithm,
     extensions: [
       ...(variant.omit === "basicConstraints" ? [] : [new x509.BasicConstraintsExtension(variant.ca ?? false, undefined, variant.constraintsCritical ?? true)]),
@@ -80,7 +83,7 @@ async function svid(variant: Variant = {}): Promise<Buffer> {
       new x509.ExtendedKeyUsageExtension([...(variant.ekus ?? [SERVER_AUTH, CLIENT_AUTH])], false),
       new x509.SubjectAlternativeNameExtension([...names], false),
     ],
-  });
+  }, signing.crypto);
   return Buffer.from(certificate.rawData);
 }
 
