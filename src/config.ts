@@ -28,6 +28,8 @@ export interface Config {
   readonly keysDir: string;
   /** Where the signing keys of keys/signing/keyset.json are held: PEM files, or a PKCS#11 token (settings here). */
   readonly signingKeys: { readonly custody: "files" } | { readonly custody: "pkcs11"; readonly pkcs11: Pkcs11Settings };
+  /** The PKCS#11 token (BROKER_PKCS11_*) when one is configured: the signing keys' or a CA key's home. */
+  readonly pkcs11: Pkcs11Settings | undefined;
   /** Generate development keys on first start when none exist. */
   readonly devKeys: boolean;
   /** NODE_ENV=production: no development allowances (loopback http key URLs from discovery) and development material (issuer, keys, CA) refused at start. */
@@ -74,8 +76,9 @@ export interface Config {
   readonly svidMaxLifetimeSeconds: number;
   /**
    * The CA that signs X.509-SVIDs in production: an intermediate's certificate and key, and the
-   * chain above it up to the upstream root. Undefined: keys/ca/ (a development root generated on
-   * first start when dev keys are allowed).
+   * chain above it up to the upstream root. `keyFile` is a path, or an RFC 7512 `pkcs11:` URI
+   * naming the key in the token (kept as written). Undefined: the managed folder, else keys/ca/ (a
+   * development root generated on first start when dev keys are allowed).
    */
   readonly ca: { readonly certFile: string; readonly keyFile: string; readonly chainFile: string | undefined } | undefined;
   /** The managed CA folder (ca-set.json; `broker ca`): BROKER_CA_DIR, default `<keysDir>/ca`. */
@@ -297,10 +300,21 @@ function checkTogether(e: z.infer<typeof envSchema>): { redisRevocationWaitMs: n
 }
 
 /** BROKER_SIGNING_KEYS and the token it names; throws ConfigError with every problem of the token settings. */
-function signingKeyCustody(e: z.infer<typeof envSchema>): Config["signingKeys"] {
-  const { settings, problems } = pkcs11Settings(e, resolve);
+function keyCustody(e: z.infer<typeof envSchema>): Pick<Config, "signingKeys" | "pkcs11"> {
+  const { settings, problems } = pkcs11Settings(e, resolve, e.BROKER_CA_KEY);
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n${problems.map((problem) => `  ${problem}`).join("\n")}`);
-  return settings === undefined ? { custody: "files" } : { custody: "pkcs11", pkcs11: settings };
+  const signingKeys: Config["signingKeys"] = settings !== undefined && e.BROKER_SIGNING_KEYS === "pkcs11" ? { custody: "pkcs11", pkcs11: settings } : { custody: "files" };
+  return { signingKeys, pkcs11: settings };
+}
+
+/** The static CA's files (a `pkcs11:` key URI is kept as written), the managed folder and the expiry horizon. */
+function caSettings(e: z.infer<typeof envSchema>): Pick<Config, "ca" | "caDir" | "caExpiryWarningSeconds"> {
+  const { BROKER_CA_CERT: cert, BROKER_CA_KEY: key, BROKER_CA_CHAIN: chain } = e;
+  return {
+    ca: cert === undefined || key === undefined ? undefined : { certFile: resolve(cert), keyFile: key.startsWith("pkcs11:") ? key : resolve(key), chainFile: chain === undefined ? undefined : resolve(chain) },
+    caDir: resolve(e.BROKER_CA_DIR ?? join(e.BROKER_KEYS_DIR, "ca")),
+    caExpiryWarningSeconds: e.BROKER_CA_EXPIRY_WARNING,
+  };
 }
 
 /** Reads the environment into one typed Config; lists every bad setting at once. */
@@ -312,7 +326,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   const { redisRevocationWaitMs } = checkTogether(e);
-  const signingKeys = signingKeyCustody(e);
   const issuerUrl = (e.BROKER_ISSUER_URL ?? defaultBrokerUrl(e.BROKER_PORT)).replace(/\/+$/, "");
   const policyDir = resolve(e.BROKER_POLICY_DIR);
   const production = e.NODE_ENV === "production";
@@ -323,7 +336,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     policyDir,
     issuersFile: resolve(e.BROKER_ISSUERS_FILE ?? `${policyDir}/issuers.yaml`),
     keysDir: resolve(e.BROKER_KEYS_DIR),
-    signingKeys,
+    ...keyCustody(e),
     // Never mint keys silently in production: a missing key there is an outage to fix, not to paper over.
     devKeys: e.BROKER_DEV_KEYS === "on" || (e.BROKER_DEV_KEYS === "auto" && !production),
     production,
@@ -349,12 +362,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ownTokenAudience: e.BROKER_OWN_TOKEN_AUDIENCE,
     trustDomain: e.BROKER_TRUST_DOMAIN,
     svidMaxLifetimeSeconds: e.BROKER_SVID_MAX_LIFETIME,
-    ca:
-      e.BROKER_CA_CERT === undefined || e.BROKER_CA_KEY === undefined
-        ? undefined
-        : { certFile: resolve(e.BROKER_CA_CERT), keyFile: resolve(e.BROKER_CA_KEY), chainFile: e.BROKER_CA_CHAIN === undefined ? undefined : resolve(e.BROKER_CA_CHAIN) },
-    caDir: resolve(e.BROKER_CA_DIR ?? join(e.BROKER_KEYS_DIR, "ca")),
-    caExpiryWarningSeconds: e.BROKER_CA_EXPIRY_WARNING,
+    ...caSettings(e),
     crlNextUpdateSeconds: e.BROKER_CRL_NEXT_UPDATE,
     dpop: { proofWindowSeconds: e.BROKER_DPOP_PROOF_WINDOW, nonce: e.BROKER_DPOP_NONCE, nonceSecret: e.BROKER_DPOP_NONCE_SECRET },
     rateLimits: { client: e.BROKER_RATE_LIMIT_CLIENT, workload: e.BROKER_RATE_LIMIT_WORKLOAD },

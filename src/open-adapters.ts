@@ -15,11 +15,10 @@ import type { Config } from "./config.js";
 import { devAdminSecretPath, ensureDevAdminSecret, ensureDevIssuer } from "./credentials/dev-material.js";
 import { findDevelopmentMaterial } from "./credentials/development-material-check.js";
 import { FileKeyStore } from "./credentials/file-key-store.js";
-import { openToken } from "./pkcs11/open-token-keys.js";
 import { tokenKeyCustody } from "./pkcs11/token-key-custody.js";
 import { warnOfCaExpiry } from "./credentials/x509/ca-expiry.js";
 import { CA_SET_FILE } from "./credentials/x509/ca-set-document.js";
-import { fixedCaSource, singleCaSet, type CaSet, type CaSource } from "./credentials/x509/ca-set.js";
+import { fixedCaSource, singleCaSet, type CaSet, type CaSource, type TokenCaKeyResolver } from "./credentials/x509/ca-set.js";
 import { CaSetStore } from "./credentials/x509/ca-set-store.js";
 import { devCaExists, ensureDevCa, loadCertificateAuthority, loadDevCa } from "./credentials/x509/ca-store.js";
 import { loadTokenVerifier, type TokenVerifier } from "./identity/token-verifier.js";
@@ -31,8 +30,8 @@ import { packageVersion } from "./lib/package-version.js";
 import { countPolicyReloads } from "./metrics/policy-reloads.js";
 import { PolicyStore } from "./policy/index.js";
 import { MemoryRateLimiter } from "./rate-limit/memory-rate-limiter.js";
-import type { TokenClient, TokenClientOptions } from "./pkcs11/token-client.js";
-import type { Pkcs11Settings } from "./pkcs11/token-settings.js";
+import { sharedToken, type SharedToken, type TokenOpenerOption } from "./open-token.js";
+import type { TokenClient } from "./pkcs11/token-client.js";
 import { openRedisRevocationStore } from "./redis/open-redis-store.js";
 import { RedisRateLimiter } from "./redis/redis-rate-limiter.js";
 import { RedisInventoryStore } from "./redis/redis-inventory-store.js";
@@ -46,11 +45,8 @@ export class StartupError extends Error {}
 
 /** How the adapters are opened, when not as configured: the token opener (a test wraps the token worker). */
 export interface OpenOptions {
-  readonly openToken?: (settings: Pkcs11Settings, log: Logger, options: Pick<TokenClientOptions, "onCall">) => Promise<TokenClient>;
+  readonly openToken?: TokenOpenerOption;
 }
-
-/** Opens the token with the process's metrics already attached. */
-type TokenOpener = (settings: Pkcs11Settings, log: Logger) => Promise<TokenClient>;
 
 /** A broker built on its opened adapters, with the trust material the caller watches and closes. */
 export interface OpenedBroker {
@@ -70,10 +66,18 @@ export interface OpenedBroker {
 export async function openBroker(config: Config, logger: Logger, options: Pick<BrokerPorts, "isDraining"> & OpenOptions = {}): Promise<OpenedBroker> {
   const metrics = new BrokerMetrics({ version: packageVersion() });
   const { openToken: tokenOpener, ...ports } = options;
-  const { keys, verifier, policies } = await openTrustMaterial(config, logger, metrics, tokenOpener);
+  const token = sharedToken(config.pkcs11, logger, metrics, tokenOpener);
+  let trust: Awaited<ReturnType<typeof openTrustMaterial>>;
+  try {
+    trust = await openTrustMaterial(config, logger, metrics, token);
+  } catch (error) {
+    await token.close();
+    throw error;
+  }
+  const { keys, verifier, policies } = trust;
   let stores: Awaited<ReturnType<typeof openStores>> | undefined;
   try {
-    stores = await openStores(config, logger);
+    stores = await openStores(config, logger, token);
     const audit = createPinoAuditSink(logger);
     const broker = buildBroker(await withDevelopmentAdminSecret(config, logger), {
       keys,
@@ -92,6 +96,7 @@ export async function openBroker(config: Config, logger: Logger, options: Pick<B
     keys.close();
     policies.close();
     stores?.ca?.close?.();
+    await token.close();
     throw error;
   }
 }
@@ -101,16 +106,9 @@ export async function openTrustMaterial(
   config: Config,
   logger: Logger,
   metrics: BrokerMetrics,
-  tokenOpener: OpenOptions["openToken"] = openToken,
+  token: SharedToken = sharedToken(config.pkcs11, logger, metrics),
 ): Promise<{ keys: FileKeyStore; verifier: TokenVerifier; policies: PolicyStore }> {
-  const keys = await openKeyStore(config, logger, (settings, log) =>
-    tokenOpener(settings, log, {
-      onCall: (call, outcome, seconds) => {
-        metrics.pkcs11Calls.inc({ call, outcome });
-        if (seconds !== undefined) metrics.pkcs11Duration.observe({ call }, seconds);
-      },
-    }),
-  );
+  const keys = await openKeyStore(config, logger, token);
   const verifier = await loadTokenVerifier(config.issuersFile, {
     brokerIssuer: config.issuerUrl,
     clock: systemClock,
@@ -164,7 +162,7 @@ async function openPolicies(config: Config, verifier: TokenVerifier, logger: Log
 }
 
 /** Revocation state, the rate limiter, the workload inventory and the X.509-SVID CA. */
-export async function openStores(config: Config, logger: Logger): Promise<Pick<BrokerPorts, "revocations" | "limiter" | "ca" | "inventory">> {
+export async function openStores(config: Config, logger: Logger, token: SharedToken): Promise<Pick<BrokerPorts, "revocations" | "limiter" | "ca" | "inventory">> {
   const opened = await openRevocationStore(config, logger);
   // Rate limits share the revocation store's Redis client (and its fail-closed settings).
   const limiter = opened.redis ? new RedisRateLimiter(opened.redis, systemClock) : new MemoryRateLimiter(systemClock);
@@ -175,7 +173,7 @@ export async function openStores(config: Config, logger: Logger): Promise<Pick<B
   );
   const inventory = openInventory(config, opened.redis);
   logger.info({ inventory: inventory?.kind ?? "off", ...(config.inventory ?? {}) }, "workload inventory");
-  return { revocations: opened.store, limiter, ca: await openCertificateAuthority(config, logger), ...(inventory ? { inventory } : {}) };
+  return { revocations: opened.store, limiter, ca: await openCertificateAuthority(config, logger, token.caKey), ...(inventory ? { inventory } : {}) };
 }
 
 /** The workload inventory on the store's Redis client (or in memory without one); undefined when BROKER_INVENTORY=off. */
@@ -220,7 +218,7 @@ export async function refuseDevelopmentMaterial(config: Config, logger: Logger):
 }
 
 /** Loads keys/signing; on a first start in development, generates keys and says so loudly. */
-async function openKeyStore(config: Config, logger: Logger, tokenOpener: TokenOpener): Promise<FileKeyStore> {
+async function openKeyStore(config: Config, logger: Logger, token: SharedToken): Promise<FileKeyStore> {
   const signingDir = join(config.keysDir, "signing");
   if (config.devKeys) {
     if (await ensureDevIssuer(config.keysDir)) {
@@ -228,7 +226,7 @@ async function openKeyStore(config: Config, logger: Logger, tokenOpener: TokenOp
     }
   }
   const log = logger.child({ component: "keys" });
-  if (config.signingKeys.custody === "pkcs11") return openTokenKeyStore(signingDir, config.signingKeys.pkcs11, log, tokenOpener);
+  if (config.signingKeys.custody === "pkcs11") return openTokenKeyStore(signingDir, log, token);
   if (await FileKeyStore.exists(signingDir)) return FileKeyStore.load(signingDir, { log });
   if (!config.devKeys) {
     throw new StartupError(`no signing keys in ${signingDir} (keyset.json); see keys/README.md, or set BROKER_DEV_KEYS=on for development`);
@@ -246,22 +244,22 @@ async function openKeyStore(config: Config, logger: Logger, tokenOpener: TokenOp
  * development or not (`broker keys init --custody pkcs11` makes them). Every problem is reported
  * at once: the module, the token and the login, then each key the keyset names that the token lacks.
  */
-async function openTokenKeyStore(signingDir: string, settings: Pkcs11Settings, log: Logger, tokenOpener: TokenOpener): Promise<FileKeyStore> {
+async function openTokenKeyStore(signingDir: string, log: Logger, token: SharedToken): Promise<FileKeyStore> {
   if (!(await FileKeyStore.exists(signingDir))) {
     throw new StartupError(`no signing keys in ${signingDir} (keyset.json): with BROKER_SIGNING_KEYS=pkcs11, create them inside the token with broker keys init --custody pkcs11`);
   }
   let client: TokenClient;
   try {
-    client = await tokenOpener(settings, log);
+    client = await token.client();
   } catch (error) {
     throw new StartupError(`BROKER_SIGNING_KEYS=pkcs11: ${error instanceof Error ? error.message : String(error)}`);
   }
   try {
-    const store = await FileKeyStore.load(signingDir, { log, custody: tokenKeyCustody(client), release: () => client.close() });
+    const store = await FileKeyStore.load(signingDir, { log, custody: tokenKeyCustody(client), release: () => token.close() });
     log.info({ tokenLabel: client.session.tokenLabel, slot: client.session.slotId, activeKid: store.activeKey().kid }, "signing keys in the PKCS#11 token");
     return store;
   } catch (error) {
-    await client.close();
+    await token.close();
     throw new StartupError(`BROKER_SIGNING_KEYS=pkcs11: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
@@ -273,7 +271,7 @@ async function openTokenKeyStore(signingDir: string, settings: Pkcs11Settings, l
  * Undefined (SVID routes answer 404) when there is none. A CA that fails its checks stops the
  * start; both a static CA and a managed folder is refused as ambiguous.
  */
-async function openCertificateAuthority(config: Config, logger: Logger): Promise<CaSource | undefined> {
+async function openCertificateAuthority(config: Config, logger: Logger, tokenKey: TokenCaKeyResolver): Promise<CaSource | undefined> {
   const now = new Date(systemClock.now());
   const log = logger.child({ component: "ca" });
   const checkExpiry = (set: CaSet) => warnOfCaExpiry(set, systemClock, config.caExpiryWarningSeconds, log);
@@ -281,18 +279,20 @@ async function openCertificateAuthority(config: Config, logger: Logger): Promise
     const managed = await CaSetStore.exists(config.caDir);
     if (config.ca !== undefined) {
       if (managed) throw new Error(`BROKER_CA_CERT and the managed CA folder ${join(config.caDir, CA_SET_FILE)} are both configured: after broker ca init, unset BROKER_CA_CERT, BROKER_CA_KEY and BROKER_CA_CHAIN`);
+      const { keyFile } = config.ca;
       const ca = await loadCertificateAuthority({
         certificatePem: await readFile(config.ca.certFile, "utf8"),
-        keyPem: await readFile(config.ca.keyFile, "utf8"),
+        // An RFC 7512 URI names a key in the token: the private half never comes here.
+        ...(keyFile.startsWith("pkcs11:") ? { key: await tokenKey(keyFile) } : { keyPem: await readFile(keyFile, "utf8") }),
         chainPem: config.ca.chainFile === undefined ? undefined : await readFile(config.ca.chainFile, "utf8"),
         trustDomain: config.trustDomain,
         now,
       });
-      log.info({ trustDomain: config.trustDomain, subject: ca.certificate.subject, notAfter: ca.notAfter }, "X.509-SVID CA loaded");
+      log.info({ trustDomain: config.trustDomain, subject: ca.certificate.subject, notAfter: ca.notAfter, keyCustody: ca.key.custody }, "X.509-SVID CA loaded");
       return fixedCaSource(withExpiryCheck(singleCaSet(ca), checkExpiry));
     }
     if (managed) {
-      const store = await CaSetStore.load(config.caDir, { trustDomain: config.trustDomain, clock: systemClock, log, onChange: checkExpiry });
+      const store = await CaSetStore.load(config.caDir, { trustDomain: config.trustDomain, clock: systemClock, log, onChange: checkExpiry, tokenKey });
       const set = store.current();
       log.info({ dir: config.caDir, activeCa: set.active.name, publishedCas: set.published.map((each) => each.name), revision: set.revision }, "X.509-SVID CA set loaded");
       // Every replica follows a CA rotation by itself, as it follows the signing keys.

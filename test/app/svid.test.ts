@@ -115,6 +115,10 @@ describe("SVIDs from a real broker process", () => {
     expect(res.status).toBe(200);
     expect(res.json).toMatchObject({ issued_token_type: TOKEN_TYPES.jwt, token_type: "N_A" });
     const jwtKeys = keys.filter((key) => key.use === "jwt-svid").map(({ use: _use, ...key }) => key);
+    // Each JWT key says its algorithm (RFC 7517 §4.4), as in the broker's JWKS.
+    const published = (await fx.get("/.well-known/jwks.json")).json.keys as { alg: string }[];
+    expect(jwtKeys.map((key) => key.alg)).toEqual(published.map((key) => key.alg));
+    expect(jwtKeys[0]?.alg).toBe("ES256");
     const { payload } = await jwtVerify(res.json.access_token as string, createLocalJWKSet({ keys: jwtKeys }), { audience: "https://ledger-db.example.com" });
     expect(payload.sub).toBe(spiffeIdOf("ledger"));
   });

@@ -25,8 +25,21 @@ describe("BROKER_SIGNING_KEYS and BROKER_PKCS11_* (config.ts)", () => {
     expect(problems).toThrow(/BROKER_PKCS11_MODULE: required[\s\S]*exactly one of BROKER_PKCS11_TOKEN[\s\S]*exactly one of BROKER_PKCS11_PIN_FILE/);
   });
 
-  it("refuses token settings without BROKER_SIGNING_KEYS=pkcs11, and bad values", () => {
-    expect(() => loadConfig({ BROKER_PKCS11_MODULE: "/x.so" })).toThrow(/set only with BROKER_SIGNING_KEYS=pkcs11/);
+  it("takes the token for CA keys alone: file signing keys, the token in config.pkcs11, a pkcs11: BROKER_CA_KEY kept as written", () => {
+    const { BROKER_SIGNING_KEYS: _, ...tokenOnly } = TOKEN;
+    const config = loadConfig({ ...tokenOnly, BROKER_CA_CERT: "ca.pem", BROKER_CA_KEY: "pkcs11:token=broker;object=ca-1" });
+    expect(config.signingKeys).toEqual({ custody: "files" });
+    expect(config.pkcs11).toMatchObject({ module: TOKEN.BROKER_PKCS11_MODULE, token: "broker" });
+    expect(config.ca).toEqual({ certFile: resolve("ca.pem"), keyFile: "pkcs11:token=broker;object=ca-1", chainFile: undefined });
+    expect(loadConfig({}).pkcs11).toBeUndefined();
+  });
+
+  it("requires the token for a pkcs11: BROKER_CA_KEY, and the whole token once any BROKER_PKCS11_* is set", () => {
+    expect(() => loadConfig({ BROKER_CA_CERT: "ca.pem", BROKER_CA_KEY: "pkcs11:object=ca-1" })).toThrow(/BROKER_PKCS11_MODULE: required with a pkcs11: BROKER_CA_KEY/);
+    expect(() => loadConfig({ BROKER_PKCS11_MODULE: "/x.so" })).toThrow(/exactly one of BROKER_PKCS11_TOKEN[\s\S]*exactly one of BROKER_PKCS11_PIN_FILE/);
+  });
+
+  it("refuses bad values", () => {
     expect(() => loadConfig({ ...TOKEN, BROKER_PKCS11_TIMEOUT_MS: "5" })).toThrow(/BROKER_PKCS11_TIMEOUT_MS/);
     expect(() => loadConfig({ ...TOKEN, BROKER_SIGNING_KEYS: "kms" })).toThrow(/BROKER_SIGNING_KEYS/);
     expect(() => loadConfig({ ...TOKEN, BROKER_PKCS11_TOKEN: undefined, BROKER_PKCS11_SLOT: "one" })).toThrow(/must be a slot id/);

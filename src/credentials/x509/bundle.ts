@@ -16,7 +16,8 @@ export interface SpiffeBundle {
 /**
  * The trust domain's bundle: each X.509 root as a `use: x509-svid` key whose `x5c` holds exactly
  * that certificate (X509-SVID §6.1), and each published JWT signing key as a `use: jwt-svid` key
- * with its `kid` (JWT-SVID §6.1).
+ * with its `kid` (JWT-SVID §6.1) and its `alg`: an RSA key signs RS256 or PS256, never both, and a
+ * verifier that honours `alg` (RFC 7517 §4.4) then refuses the other.
  *
  * `spiffe_sequence` MUST change whenever the contents change (Trust Domain and Bundle §4.1.1), and
  * replicas must agree on it without talking to each other. It is therefore derived from what every
@@ -38,8 +39,8 @@ export function spiffeBundle(cas: CaSet, jwtKeys: readonly Readonly<JWK>[], keys
     return { ...publicJwk, use: "x509-svid", x5c: [der.toString("base64")] };
   });
   const jwtSvidKeys = jwtKeys.map((key) => {
-    const { kty, crv, x, y, n, e, kid } = key;
-    return Object.fromEntries(Object.entries({ kty, kid, crv, x, y, n, e, use: "jwt-svid" }).filter(([, value]) => value !== undefined)) as JWK;
+    const { kty, crv, x, y, n, e, kid, alg } = key;
+    return Object.fromEntries(Object.entries({ kty, kid, alg, crv, x, y, n, e, use: "jwt-svid" }).filter(([, value]) => value !== undefined)) as JWK;
   });
   return {
     keys: [...x509Keys, ...jwtSvidKeys],
