@@ -15,12 +15,15 @@ const CLI_TOKEN_TIMEOUT_MS = 30_000;
 
 /**
  * Opens the token the BROKER_PKCS11_* variables name (the same ones the brokers read), logged in;
- * throws every problem with them at once, never the PIN. `purpose` starts the error.
+ * throws every problem with them at once, never the PIN. `purpose` starts the error. For the
+ * signing keys (`broker keys --custody pkcs11`) the variables are read as BROKER_SIGNING_KEYS=pkcs11
+ * reads them; a CA key needs them whatever BROKER_SIGNING_KEYS says.
  */
-export async function openTokenFromEnv(purpose: string): Promise<TokenClient> {
-  const parsed = z.object(PKCS11_ENV).safeParse({ ...process.env, BROKER_SIGNING_KEYS: "pkcs11" });
+export async function openTokenFromEnv(purpose: string, options: { signingKeys?: boolean } = {}): Promise<TokenClient> {
+  const parsed = z.object(PKCS11_ENV).safeParse(options.signingKeys ? { ...process.env, BROKER_SIGNING_KEYS: "pkcs11" } : process.env);
   if (!parsed.success) throw new Error(`${purpose}: ${parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ")}`);
   const { settings, problems } = pkcs11Settings(parsed.data, resolve);
+  if (settings === undefined && problems.length === 0) throw new Error(`${purpose}, but no token is configured (BROKER_PKCS11_MODULE, BROKER_PKCS11_TOKEN or BROKER_PKCS11_SLOT, BROKER_PKCS11_PIN_FILE or BROKER_PKCS11_PIN)`);
   if (settings === undefined) throw new Error(`${purpose}: ${problems.join("; ")}`);
   return openToken({ ...settings, timeoutMs: Math.max(settings.timeoutMs, CLI_TOKEN_TIMEOUT_MS) }, silentLog);
 }

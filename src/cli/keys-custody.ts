@@ -23,7 +23,7 @@ export const custodyOption = [
  */
 export async function withCustody<T>(kind: CustodyKind, work: (custody: KeyCustody | undefined) => Promise<T>): Promise<T> {
   if (kind === "files") return work(undefined);
-  const client = await openTokenFromEnv("keys in the PKCS#11 token");
+  const client = await openTokenFromEnv("keys in the PKCS#11 token", { signingKeys: true });
   try {
     return await work(tokenKeyCustody(client));
   } finally {

@@ -172,14 +172,18 @@ describe("broker ca --in-token (SoftHSM2)", () => {
     const dir = join(work, "no-token");
     const refused = ca({}, "init", "--in-token", "--dir", dir);
     expect(refused.status).toBe(1);
-    expect(refused.stderr).toMatch(/^broker ca: the CA key is in the PKCS#11 token: .*BROKER_PKCS11_MODULE: required/);
+    expect(refused.stderr).toMatch(/^broker ca: the CA key is in the PKCS#11 token, but no token is configured \(BROKER_PKCS11_MODULE, /);
     await expect(readFile(join(dir, CA_SET_FILE))).rejects.toThrow(/ENOENT/);
     // A folder whose prepared CA is in the token: activating it needs the token.
     expect(inToken("init", "--in-token", "--dir", dir).status).toBe(0);
     expect(inToken("rotate", "--prepare", "--in-token", "--dir", dir).status).toBe(0);
     const activate = ca({}, "rotate", "--activate", "--force", "--dir", dir);
     expect(activate.status).toBe(1);
-    expect(activate.stderr).toMatch(/BROKER_PKCS11_MODULE: required/);
+    expect(activate.stderr).toMatch(/but no token is configured/);
+    // Half a configuration: every missing setting named at once.
+    const half = ca({ BROKER_PKCS11_TOKEN: token.label }, "rotate", "--activate", "--force", "--dir", dir);
+    expect(half.status).toBe(1);
+    expect(half.stderr).toMatch(/BROKER_PKCS11_MODULE: required.*BROKER_PKCS11_PIN_FILE: set exactly one/);
     const wrong = ca({ ...token.brokerEnv, BROKER_PKCS11_PIN_FILE: join(work, "no-such-pin") }, "rotate", "--activate", "--force", "--dir", dir);
     expect(wrong.status).toBe(1);
     expect(wrong.stderr).toContain("BROKER_PKCS11_PIN_FILE: cannot read");
