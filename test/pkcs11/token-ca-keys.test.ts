@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initCaSet } from "../../src/credentials/x509/ca-rotation.js";
 import { loadCaSet } from "../../src/credentials/x509/ca-set.js";
+import { ensureDevCa } from "../../src/credentials/x509/ca-store.js";
 import { ManualClock } from "../../src/lib/clock.js";
 import { parsePkcs11Uri, resolvePkcs11Key } from "../../src/pkcs11/pkcs11-uri.js";
 import { openTokenCaKey } from "../../src/pkcs11/token-ca-key.js";
@@ -56,6 +57,16 @@ describe("CA keys in the token", () => {
     await client.call("destroy", made.name);
     await client.call("relabel", "moved-away", made.name);
     expect((await loadCaSet(dir, { trustDomain: TRUST_DOMAIN, now: new Date(clock.now()), tokenKey })).active.name).toBe(made.name);
+  });
+
+  it("init --in-token in a folder holding the development CA makes a new root in the token rather than adopting the file key", async () => {
+    const keysDir = join(work, "dev-keys");
+    await ensureDevCa(keysDir, TRUST_DOMAIN, new Date(clock.now()));
+    const made = await initCaSet(join(keysDir, "ca"), { clock, trustDomain: TRUST_DOMAIN, inToken: tokenCaKeyGenerator(client) });
+    expect(made.name).not.toBe("ca");
+    const set = await loadCaSet(join(keysDir, "ca"), { trustDomain: TRUST_DOMAIN, now: new Date(clock.now()), tokenKey });
+    expect(set.active.ca.key.custody).toBe("pkcs11");
+    await client.call("destroy", made.name);
   });
 
   it("a step that fails after generating destroys the key it made, and writes nothing", async () => {

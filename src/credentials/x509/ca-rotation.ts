@@ -71,15 +71,17 @@ export interface NewRoot {
 /**
  * Creates the managed CA folder's ca-set.json with one active CA: `from` (the files
  * BROKER_CA_CERT/KEY/CHAIN named: copied in, key 0600), else the development CA already in the
- * folder (ca.pem, ca.key: kept where it is), else a new self-signed root. Refuses when a
- * manifest exists.
+ * folder (ca.pem, ca.key: kept where it is) unless a new key is asked for (`inToken`, a key
+ * type), else a new self-signed root. Refuses when a manifest exists.
  */
 export async function initCaSet(dir: string, options: CaRotationOptions & { from?: ImportedCa; root?: NewRoot }): Promise<CaRotationResult> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   if (await exists(join(dir, CA_SET_FILE))) throw new Error(`${join(dir, CA_SET_FILE)} exists: refusing to overwrite it (use broker ca rotate)`);
   return withCaSetLock(dir, async () => {
     const legacy = devCaPaths(join(dir, ".."));
-    const adoptLegacy = options.from === undefined && legacy.dir === dir && (await exists(legacy.certificate)) && (await exists(legacy.key));
+    // A new key asked for (--in-token, --key-type) is a new root: the development CA's file key is not what was asked.
+    const newKeyAsked = options.inToken !== undefined || options.root?.keyType !== undefined;
+    const adoptLegacy = options.from === undefined && !newKeyAsked && legacy.dir === dir && (await exists(legacy.certificate)) && (await exists(legacy.key));
     const added = adoptLegacy ? await describeFiles(dir, { certificate: "ca.pem", key: "ca.key" }, options) : await addCa(dir, options, options.from, options.root);
     const now = iso(options.clock);
     const document: CaSetDocument = { active: added.name, published: [], cas: { [added.name]: { ...added.record, created_at: now, activated_at: now } } };
