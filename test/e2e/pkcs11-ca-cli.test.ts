@@ -174,6 +174,16 @@ describe("broker ca --in-token (SoftHSM2)", () => {
     expect(refused.status).toBe(1);
     expect(refused.stderr).toMatch(/^broker ca: the CA key is in the PKCS#11 token, but no token is configured \(BROKER_PKCS11_MODULE, /);
     await expect(readFile(join(dir, CA_SET_FILE))).rejects.toThrow(/ENOENT/);
+    // Options that do not go together are refused before the token is asked for anything.
+    const badType = ca({}, "init", "--in-token", "--key-type", "ed25519", "--dir", dir);
+    expect(badType.status).not.toBe(0);
+    expect(badType.stderr).toContain("a CA key type: P-256, P-384, RSA-2048, RSA-3072");
+    const imported = inToken("init", "--in-token", "--certificate", join(work, "x.pem"), "--key", "pkcs11:object=x", "--dir", dir);
+    expect(imported.status).toBe(1);
+    expect(imported.stderr).toContain("--in-token and --key-type are for a generated root");
+    const stray = inToken("rotate", "--activate", "--in-token", "--dir", dir);
+    expect(stray.stderr).toContain("--in-token, --key-type, --certificate, --key and --chain go with --prepare");
+    await expect(readFile(join(dir, CA_SET_FILE))).rejects.toThrow(/ENOENT/);
     // A folder whose prepared CA is in the token: activating it needs the token.
     expect(inToken("init", "--in-token", "--dir", dir).status).toBe(0);
     expect(inToken("rotate", "--prepare", "--in-token", "--dir", dir).status).toBe(0);
