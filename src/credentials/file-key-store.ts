@@ -1,8 +1,8 @@
-import { watch, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { JWK } from "jose";
 import { systemClock } from "../lib/clock.js";
+import { FolderFollower, type FollowOptions } from "../lib/folder-follower.js";
 import { silentLog, type Log } from "../lib/log.js";
 import { fileKeyCustody } from "./file-key-custody.js";
 import type { KeyCustody } from "./key-custody.js";
@@ -32,12 +32,8 @@ export type KeyReloadResult =
   | { readonly ok: true; readonly changed: boolean; readonly activeKid: string; readonly publishedKids: readonly string[] }
   | { readonly ok: false; readonly reason: string };
 
-export interface KeyWatchOptions {
-  /** Quiet time after the last file event before reloading (rotation writes a PEM, then the manifest). */
-  readonly debounceMs?: number;
-  /** Periodic check, for mounts where file events never arrive (network and some container volumes). */
-  readonly intervalMs?: number;
-}
+/** How the store follows its folder (lib/folder-follower.ts). */
+export type KeyWatchOptions = FollowOptions;
 
 /** How often every replica re-checks keyset.json when no file event arrives: bounds rotation lag. */
 const KEY_RELOAD_INTERVAL_MS = 10_000;
@@ -50,10 +46,7 @@ const KEY_RELOAD_INTERVAL_MS = 10_000;
  * every replica follows a rotation without a restart. A reload that fails keeps the keys in force.
  */
 export class FileKeyStore implements KeyStore {
-  private watcher: FSWatcher | undefined;
-  private debounce: NodeJS.Timeout | undefined;
-  private interval: NodeJS.Timeout | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly follower: FolderFollower<KeyReloadResult>;
   private lastFailure: string | undefined;
 
   private constructor(
@@ -62,7 +55,9 @@ export class FileKeyStore implements KeyStore {
     private readonly log: Log,
     private readonly custody: KeyCustody,
     private readonly release: (() => Promise<void>) | undefined,
-  ) {}
+  ) {
+    this.follower = new FolderFollower(dir, "signing keys", () => this.reloadNow(), log);
+  }
 
   /**
    * Loads the keyset in `dir` (keys/signing), its keys held by `custody` (default: PEM files
@@ -117,42 +112,18 @@ export class FileKeyStore implements KeyStore {
    * Unchanged keyset.json after a good load: nothing to do. Reloads run one at a time.
    */
   reload(): Promise<KeyReloadResult> {
-    const next = this.queue.then(() => this.reloadNow());
-    this.queue = next.catch(() => undefined);
-    return next;
+    return this.follower.reload();
   }
 
   /** Reloads on file events in the folder (debounced) and every `intervalMs` regardless. */
   watch(options: KeyWatchOptions = {}): void {
-    if (this.interval !== undefined) return;
-    const debounceMs = options.debounceMs ?? 200;
-    const schedule = () => {
-      clearTimeout(this.debounce);
-      this.debounce = setTimeout(() => void this.reload(), debounceMs);
-      this.debounce.unref();
-    };
-    try {
-      this.watcher = watch(this.dir, schedule);
-      this.watcher.on("error", (error) => {
-        this.log.warn({ dir: this.dir, reason: error.message }, "signing keys: file watch failed; relying on the periodic check");
-        this.watcher?.close();
-        this.watcher = undefined;
-      });
-    } catch (error) {
-      this.log.warn({ dir: this.dir, reason: error instanceof Error ? error.message : String(error) }, "signing keys: cannot watch the folder; relying on the periodic check");
-    }
-    this.interval = setInterval(() => void this.reload(), options.intervalMs ?? KEY_RELOAD_INTERVAL_MS);
-    this.interval.unref();
+    this.follower.follow(options, KEY_RELOAD_INTERVAL_MS);
   }
 
   /** Stops watching (and lets the custody go: a token's session is closed). */
   close(): void {
     void this.release?.();
-    this.watcher?.close();
-    this.watcher = undefined;
-    clearTimeout(this.debounce);
-    clearInterval(this.interval);
-    this.interval = undefined;
+    this.follower.close();
   }
 
   private async reloadNow(): Promise<KeyReloadResult> {

@@ -4,6 +4,7 @@ import type { Clock } from "../lib/clock.js";
 import type { BrokerSigningAlgorithm } from "../protocol/broker-tokens.js";
 import { fileKeyCustody } from "./file-key-custody.js";
 import { KeyNotHeld, type KeyCustody, type KeyGeneration } from "./key-custody.js";
+import { isoNow, safetyCheck, secondsSince } from "./rotation-safety.js";
 import { KEYSET_FILE, readKeyset, withKeysetLock, writeKeyset, type KeyRecord, type Keyset } from "./keyset-document.js";
 
 /**
@@ -42,10 +43,7 @@ export interface RotationResult {
   readonly warnings: readonly string[];
 }
 
-/** A safety check refused the step; `--force` would override it. */
-export class RotationRefused extends Error {
-  override readonly name = "RotationRefused";
-}
+export { RotationRefused } from "./rotation-safety.js";
 
 /**
  * Creates `dir` (0700) with one new active key (0600 files). Refuses when a keyset exists.
@@ -56,7 +54,7 @@ export async function initSigningKeys(dir: string, options: KeyGeneration & { cl
   await mkdir(dir, { recursive: true, mode: 0o700 });
   if (await exists(join(dir, KEYSET_FILE))) throw new Error(`${join(dir, KEYSET_FILE)} exists: refusing to overwrite keys (use broker keys rotate)`);
   return withKeysetLock(dir, async () => {
-    const now = iso(options.clock);
+    const now = isoNow(options.clock);
     const development = options.development === true;
     const key = await generateKey(custodyOf(dir, options), options, development);
     const record = { kid: key.kid, alg: key.alg, created_at: now, activated_at: now, ...(development ? { development } : {}) };
@@ -75,7 +73,7 @@ export async function prepareNextKey(dir: string, options: RotationOptions & Key
     await writeKeyset(dir, {
       ...keyset,
       published: [...keyset.published, key.name],
-      keys: { ...keyset.keys, [key.name]: { kid: key.kid, alg: key.alg, created_at: iso(options.clock) } },
+      keys: { ...keyset.keys, [key.name]: { kid: key.kid, alg: key.alg, created_at: isoNow(options.clock) } },
     });
     return { ...key, warnings: [] };
   });
@@ -90,12 +88,12 @@ export async function activateNextKey(dir: string, options: RotationOptions): Pr
     const name = pending[0] as string;
     const record = keyset.keys?.[name] ?? {};
     const publishedFor = secondsSince(record.created_at, options.clock);
-    const warnings = check(
+    const warnings = safetyCheck(
       options,
       publishedFor >= PUBLISH_BEFORE_ACTIVATE_SECONDS,
       `key ${name} was published ${Math.floor(publishedFor)} s ago; verifiers may cache the JWKS for ${JWKS_MAX_AGE_SECONDS} s and replicas reload within 10 s: wait until ${PUBLISH_BEFORE_ACTIVATE_SECONDS} s have passed`,
     );
-    const now = iso(options.clock);
+    const now = isoNow(options.clock);
     const previous = keyset.active;
     await writeKeyset(dir, {
       active: name,
@@ -121,9 +119,9 @@ export async function retireKey(dir: string, name: string, options: RotationOpti
     let warnings: readonly string[] = [];
     if (record.deactivated_at !== undefined) {
       const since = secondsSince(record.deactivated_at, options.clock);
-      warnings = check(options, since >= needed, `key ${name} stopped signing ${Math.floor(since)} s ago; tokens it signed may live ${options.maxTokenLifetimeSeconds} s (+${RETIRE_MARGIN_SECONDS} s margin): wait ${Math.ceil(needed - since)} s more`);
+      warnings = safetyCheck(options, since >= needed, `key ${name} stopped signing ${Math.floor(since)} s ago; tokens it signed may live ${options.maxTokenLifetimeSeconds} s (+${RETIRE_MARGIN_SECONDS} s margin): wait ${Math.ceil(needed - since)} s more`);
     } else if (record.activated_at !== undefined || record.created_at === undefined) {
-      warnings = check(options, false, `keyset.json does not say when key ${name} stopped signing: cannot tell whether its last token has expired`);
+      warnings = safetyCheck(options, false, `keyset.json does not say when key ${name} stopped signing: cannot tell whether its last token has expired`);
     }
     await writeKeyset(dir, { ...keyset, published: keyset.published.filter((other) => other !== name), keys: withoutKey(keyset.keys, name) });
     await custodyOf(dir, options).destroy(name);
@@ -185,23 +183,13 @@ function unusable(custody: KeyCustody, error: unknown): string {
   return `(unusable: ${error instanceof Error ? error.message : String(error)})`;
 }
 
-function check(options: RotationOptions, safe: boolean, problem: string): string[] {
-  if (safe) return [];
-  if (!options.force) throw new RotationRefused(`${problem} (--force overrides)`);
-  return [`forced: ${problem}`];
-}
 
-function secondsSince(timestamp: string | undefined, clock: Clock): number {
-  const at = timestamp === undefined ? Number.NaN : Date.parse(timestamp);
-  return Number.isFinite(at) ? (clock.now() - at) / 1000 : 0;
-}
 
 function withoutKey(keys: Keyset["keys"], name: string): Keyset["keys"] {
   if (keys === undefined) return undefined;
   return Object.fromEntries(Object.entries(keys).filter(([other]) => other !== name));
 }
 
-const iso = (clock: Clock): string => new Date(clock.now()).toISOString();
 
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(

@@ -1,5 +1,6 @@
-import { open, readFile, rm } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { withFileLock } from "../lib/file-lock.js";
 import { z } from "zod";
 import { writeFileAtomic } from "../lib/atomic-file.js";
 import { BROKER_SIGNING_ALGORITHMS } from "../protocol/broker-tokens.js";
@@ -114,21 +115,5 @@ async function currentRevision(dir: string): Promise<number> {
  * steps never interleave their read-modify-write of keyset.json.
  */
 export async function withKeysetLock<T>(dir: string, change: () => Promise<T>): Promise<T> {
-  const lockPath = join(dir, "keyset.lock");
-  let handle;
-  try {
-    handle = await open(lockPath, "wx", 0o600);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "EEXIST") {
-      throw new Error(`${lockPath} exists: another keys command is running (if none is, a crashed one left it: remove the file)`);
-    }
-    throw error;
-  }
-  try {
-    await handle.writeFile(`${process.pid}\n`);
-    await handle.close();
-    return await change();
-  } finally {
-    await rm(lockPath, { force: true });
-  }
+  return withFileLock(join(dir, "keyset.lock"), "keys", change);
 }

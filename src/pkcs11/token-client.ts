@@ -45,6 +45,8 @@ interface Pending {
  */
 export class TokenClient {
   private readonly pending = new Map<number, Pending>();
+  /** Calls posted to the worker and not answered yet, whether or not their callers still wait. */
+  private readonly posted = new Set<number>();
   private nextId = 1;
   private exited: string | undefined;
   private lastFailureAt = Number.NEGATIVE_INFINITY;
@@ -87,7 +89,9 @@ export class TokenClient {
       return Promise.reject(this.failed(name, label, reason));
     };
     if (this.exited !== undefined) return refuse(`the token worker stopped (${this.exited})`);
-    if (this.pending.size >= this.maxQueued) return refuse(`${this.pending.size} token calls already waiting (queue bound)`);
+    // Counted until the worker answers, even past a caller's deadline: a wedged token holds every
+    // call posted to it, and beyond the bound the next is refused at once instead of piling up.
+    if (this.posted.size >= this.maxQueued) return refuse(`${this.posted.size} token calls already waiting (queue bound)`);
     const id = this.nextId++;
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
@@ -113,6 +117,7 @@ export class TokenClient {
         timer,
       });
       const request: TokenRequest = { id, name, args, deadline };
+      this.posted.add(id);
       this.worker.postMessage(request);
     });
   }
@@ -143,6 +148,7 @@ export class TokenClient {
 
   private listen(): void {
     this.worker.on("message", (reply: TokenReply) => {
+      this.posted.delete(reply.id);
       const waiting = this.pending.get(reply.id);
       if (waiting === undefined) return; // answered already: its deadline passed
       this.pending.delete(reply.id);
@@ -152,6 +158,7 @@ export class TokenClient {
     });
     const stop = (why: string) => {
       this.exited ??= why;
+      this.posted.clear();
       for (const [id, waiting] of this.pending) {
         this.pending.delete(id);
         clearTimeout(waiting.timer);

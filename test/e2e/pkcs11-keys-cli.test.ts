@@ -36,7 +36,7 @@ describe("broker keys with BROKER_SIGNING_KEYS=pkcs11", () => {
   it("init, list, rotate --prepare/--activate/--retire: keys generated and destroyed inside the token, none exported", async () => {
     const init = cli("init");
     expect(init.status, init.stderr).toBe(0);
-    expect(init.stdout).toMatch(/^created active key: \S+ \(kid [\w-]{43}\)\n$/);
+    expect(init.stdout).toMatch(/^created active key: \S+ \(kid [\w-]{43}, alg ES256\)\n$/);
     const signing = join(keysDir, "signing");
     const first = (await readKeyset(signing)).active;
     const prepare = cli("rotate", "--prepare");
@@ -44,7 +44,7 @@ describe("broker keys with BROKER_SIGNING_KEYS=pkcs11", () => {
     expect(cli("rotate", "--activate", "--force").status).toBe(0);
     const list = cli("list");
     expect(list.status, list.stderr).toBe(0);
-    expect(list.stdout).toMatch(/^NAME\s+KID\s+STATE/);
+    expect(list.stdout).toMatch(/^NAME\s+KID\s+ALG\s+STATE/);
     expect(list.stdout).not.toContain("missing");
     const client = await TokenClient.open({ module: token.module, token: token.label, pin: token.pin });
     try {
@@ -58,8 +58,8 @@ describe("broker keys with BROKER_SIGNING_KEYS=pkcs11", () => {
       // A key the keyset does not name (another tool's, a crashed create's leftover) is listed as such.
       await client.call("generate", "pending-leftover", { kind: "ec", curve: "P-256" });
       const unlisted = cli("list");
-      expect(unlisted.stdout).toMatch(/^pending-leftover\s+[\w-]{43}\s+unlisted/m);
-      expect(unlisted.stdout).toMatch(new RegExp(`^${keyset.active}\\s+[\\w-]{43}\\s+active`, "m"));
+      expect(unlisted.stdout).toMatch(/^pending-leftover\s+[\w-]{43}\s+\?\s+unlisted/m);
+      expect(unlisted.stdout).toMatch(new RegExp(`^${keyset.active}\\s+[\\w-]{43}\\s+ES256\\s+active`, "m"));
     } finally {
       await client.close();
     }

@@ -50,6 +50,10 @@ describe("TokenClient bounds: a stalled token (a worker blocked in sign)", () =>
       await expect(first).rejects.toThrow(/no answer within 300 ms/);
       await expect(second).rejects.toThrow(/no answer within 300 ms/);
       expect(performance.now() - started).toBeLessThan(1_000);
+      // Past their callers' deadlines the two still sit in the wedged worker: the bound still holds.
+      const refusedAt = performance.now();
+      await expect(stalled.call("sign", "stall-key", "ES256", Buffer.from("w"))).rejects.toThrow(/queue bound/);
+      expect(performance.now() - refusedAt).toBeLessThan(100);
       expect((await stalled.readiness()).ok).toBe(false);
       gate.open();
       await expect.poll(async () => (await stalled.call("sign", "stall-key", "ES256", Buffer.from("z"))).byteLength, { timeout: 5_000 }).toBe(64);

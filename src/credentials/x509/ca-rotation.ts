@@ -3,7 +3,7 @@ import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../lib/atomic-file.js";
 import type { Clock } from "../../lib/clock.js";
-import { RotationRefused } from "../key-rotation.js";
+import { isoNow, safetyCheck, secondsSince } from "../rotation-safety.js";
 import { BUNDLE_REFRESH_HINT_SECONDS } from "./bundle.js";
 import { fileCaKey, type CaKey } from "./ca-key.js";
 import { freshCaKey, type CaKeyType, type TokenCaKeyDestroyer, type TokenCaKeyGenerator } from "./ca-new-key.js";
@@ -83,7 +83,7 @@ export async function initCaSet(dir: string, options: CaRotationOptions & { from
     const newKeyAsked = options.inToken !== undefined || options.root?.keyType !== undefined;
     const adoptLegacy = options.from === undefined && !newKeyAsked && legacy.dir === dir && (await exists(legacy.certificate)) && (await exists(legacy.key));
     const added = adoptLegacy ? await describeFiles(dir, { certificate: "ca.pem", key: "ca.key" }, options) : await addCa(dir, options, options.from, options.root);
-    const now = iso(options.clock);
+    const now = isoNow(options.clock);
     const document: CaSetDocument = { active: added.name, published: [], cas: { [added.name]: { ...added.record, created_at: now, activated_at: now } } };
     await writeCaSet(dir, document, added.rootNotBefore);
     return added.result;
@@ -99,7 +99,7 @@ export async function prepareNextCa(dir: string, options: CaRotationOptions & { 
     if (pending.length > 0) throw new Error(`CA ${pending.join(", ")} is already prepared: activate it (broker ca rotate --activate) or retire it first`);
     const added = await addCa(dir, options, options.from, options.root);
     if (Object.hasOwn(document.cas, added.name)) throw new Error(`CA ${added.name} is already in ${CA_SET_FILE}`);
-    await writeCaSet(dir, { ...document, published: [...document.published, added.name], cas: { ...document.cas, [added.name]: { ...added.record, created_at: iso(options.clock) } } }, added.rootNotBefore);
+    await writeCaSet(dir, { ...document, published: [...document.published, added.name], cas: { ...document.cas, [added.name]: { ...added.record, created_at: isoNow(options.clock) } } }, added.rootNotBefore);
     return added.result;
   });
 }
@@ -114,14 +114,14 @@ export async function activateNextCa(dir: string, options: CaRotationOptions): P
     const name = pending[0] as string;
     const record = document.cas[name] as CaRecord;
     const publishedFor = secondsSince(record.created_at, options.clock);
-    const warnings = check(
+    const warnings = safetyCheck(
       options,
       publishedFor >= PUBLISH_CA_BEFORE_ACTIVATE_SECONDS,
       `CA ${name} was published ${Math.floor(publishedFor)} s ago; relying parties refresh the bundle every ${BUNDLE_REFRESH_HINT_SECONDS} s and replicas reload within ${CA_RELOAD_INTERVAL_MS / 1000} s: wait until ${PUBLISH_CA_BEFORE_ACTIVATE_SECONDS} s have passed`,
     );
     // Loads the new CA as the replicas will: a CA that would not load is refused before it is made active.
     const result = await describeRecord(dir, name, record, options, warnings);
-    const now = iso(options.clock);
+    const now = isoNow(options.clock);
     const previous = document.active;
     const cas = { ...document.cas, [previous]: { ...(document.cas[previous] as CaRecord), deactivated_at: now }, [name]: { ...record, activated_at: now } };
     await writeCaSet(dir, { ...document, active: name, published: [...document.published.filter((other) => other !== name), previous], cas }, 0);
@@ -141,9 +141,9 @@ export async function retireCa(dir: string, name: string, options: CaRotationOpt
     let warnings: string[] = [];
     if (record.deactivated_at !== undefined) {
       const since = secondsSince(record.deactivated_at, options.clock);
-      warnings = check(options, since >= needed, `CA ${name} stopped signing ${Math.floor(since)} s ago; SVIDs it signed may live ${options.maxSvidLifetimeSeconds} s (+${CA_RETIRE_MARGIN_SECONDS} s margin): wait ${Math.ceil(needed - since)} s more`);
+      warnings = safetyCheck(options, since >= needed, `CA ${name} stopped signing ${Math.floor(since)} s ago; SVIDs it signed may live ${options.maxSvidLifetimeSeconds} s (+${CA_RETIRE_MARGIN_SECONDS} s margin): wait ${Math.ceil(needed - since)} s more`);
     } else if (record.activated_at !== undefined || record.created_at === undefined) {
-      warnings = check(options, false, `${CA_SET_FILE} does not say when CA ${name} stopped signing: cannot tell whether its last SVID has expired`);
+      warnings = safetyCheck(options, false, `${CA_SET_FILE} does not say when CA ${name} stopped signing: cannot tell whether its last SVID has expired`);
     }
     const result = await describeRecord(dir, name, record, { ...options, tolerateInvalid: true }, warnings);
     await writeCaSet(dir, { ...document, published: document.published.filter((other) => other !== name) }, 0);
@@ -303,19 +303,6 @@ async function readManifest(dir: string): Promise<CaSetDocument> {
 async function requireManifest(dir: string): Promise<void> {
   if (!(await exists(join(dir, CA_SET_FILE)))) throw new Error(`no ${CA_SET_FILE} in ${dir}: run broker ca init first (docs/operations.md, "Rotate the CA")`);
 }
-
-function check(options: CaRotationOptions, safe: boolean, problem: string): string[] {
-  if (safe) return [];
-  if (!options.force) throw new RotationRefused(`${problem} (--force overrides)`);
-  return [`forced: ${problem}`];
-}
-
-function secondsSince(timestamp: string | undefined, clock: Clock): number {
-  const at = timestamp === undefined ? Number.NaN : Date.parse(timestamp);
-  return Number.isFinite(at) ? (clock.now() - at) / 1000 : 0;
-}
-
-const iso = (clock: Clock): string => new Date(clock.now()).toISOString();
 
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(

@@ -1,7 +1,7 @@
-import { watch, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Clock } from "../../lib/clock.js";
+import { FolderFollower, type FollowOptions } from "../../lib/folder-follower.js";
 import { silentLog, type Log } from "../../lib/log.js";
 import { CA_RELOAD_INTERVAL_MS } from "./ca-rotation.js";
 import { CA_SET_FILE } from "./ca-set-document.js";
@@ -18,10 +18,7 @@ export type CaReloadResult = { readonly ok: true; readonly changed: boolean; rea
  * each start and swap (the expiry check and warning).
  */
 export class CaSetStore implements CaSource {
-  private watcher: FSWatcher | undefined;
-  private debounce: NodeJS.Timeout | undefined;
-  private interval: NodeJS.Timeout | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly follower: FolderFollower<CaReloadResult>;
   private lastFailure: string | undefined;
 
   private constructor(
@@ -29,7 +26,9 @@ export class CaSetStore implements CaSource {
     private set: CaSet,
     private manifestText: string,
     private readonly options: CaSetStoreOptions,
-  ) {}
+  ) {
+    this.follower = new FolderFollower(dir, "CA folder", () => this.reloadNow(), options.log ?? silentLog);
+  }
 
   /** Loads `<dir>/ca-set.json`. Throws with a clear reason when it is unusable. */
   static async load(dir: string, options: CaSetStoreOptions): Promise<CaSetStore> {
@@ -53,40 +52,16 @@ export class CaSetStore implements CaSource {
 
   /** Re-reads the folder and swaps the set in one assignment; reloads run one at a time. */
   reload(): Promise<CaReloadResult> {
-    const next = this.queue.then(() => this.reloadNow());
-    this.queue = next.catch(() => undefined);
-    return next;
+    return this.follower.reload();
   }
 
   /** Reloads on file events in the folder (debounced) and every `intervalMs` regardless. */
-  watch(options: { debounceMs?: number; intervalMs?: number } = {}): void {
-    if (this.interval !== undefined) return;
-    const log = this.options.log ?? silentLog;
-    const schedule = () => {
-      clearTimeout(this.debounce);
-      this.debounce = setTimeout(() => void this.reload(), options.debounceMs ?? 200);
-      this.debounce.unref();
-    };
-    try {
-      this.watcher = watch(this.dir, schedule);
-      this.watcher.on("error", (error) => {
-        log.warn({ dir: this.dir, reason: error.message }, "CA folder: file watch failed; relying on the periodic check");
-        this.watcher?.close();
-        this.watcher = undefined;
-      });
-    } catch (error) {
-      log.warn({ dir: this.dir, reason: error instanceof Error ? error.message : String(error) }, "CA folder: cannot watch; relying on the periodic check");
-    }
-    this.interval = setInterval(() => void this.reload(), options.intervalMs ?? CA_RELOAD_INTERVAL_MS);
-    this.interval.unref();
+  watch(options: FollowOptions = {}): void {
+    this.follower.follow(options, CA_RELOAD_INTERVAL_MS);
   }
 
   close(): void {
-    this.watcher?.close();
-    this.watcher = undefined;
-    clearTimeout(this.debounce);
-    clearInterval(this.interval);
-    this.interval = undefined;
+    this.follower.close();
   }
 
   private async reloadNow(): Promise<CaReloadResult> {
