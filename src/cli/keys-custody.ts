@@ -1,11 +1,7 @@
-import { resolve } from "node:path";
 import { InvalidArgumentError } from "commander";
-import { z } from "zod";
 import type { KeyCustody } from "../credentials/key-custody.js";
-import { silentLog } from "../lib/log.js";
-import { openToken } from "../pkcs11/open-token-keys.js";
 import { tokenKeyCustody } from "../pkcs11/token-key-custody.js";
-import { PKCS11_ENV, pkcs11Settings } from "../pkcs11/token-settings.js";
+import { openTokenFromEnv } from "./cli-token.js";
 
 export type CustodyKind = "files" | "pkcs11";
 
@@ -27,11 +23,7 @@ export const custodyOption = [
  */
 export async function withCustody<T>(kind: CustodyKind, work: (custody: KeyCustody | undefined) => Promise<T>): Promise<T> {
   if (kind === "files") return work(undefined);
-  const parsed = z.object(PKCS11_ENV).safeParse({ ...process.env, BROKER_SIGNING_KEYS: "pkcs11" });
-  if (!parsed.success) throw new Error(parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; "));
-  const { settings, problems } = pkcs11Settings(parsed.data, resolve);
-  if (settings === undefined) throw new Error(problems.join("; "));
-  const client = await openToken(settings, silentLog);
+  const client = await openTokenFromEnv("keys in the PKCS#11 token", { signingKeys: true });
   try {
     return await work(tokenKeyCustody(client));
   } finally {

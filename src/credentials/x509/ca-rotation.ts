@@ -1,12 +1,12 @@
-import { generateKeyPairSync, randomBytes, X509Certificate } from "node:crypto";
+import { randomBytes, X509Certificate } from "node:crypto";
 import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../lib/atomic-file.js";
 import type { Clock } from "../../lib/clock.js";
 import { isoNow, safetyCheck, secondsSince } from "../rotation-safety.js";
 import { BUNDLE_REFRESH_HINT_SECONDS } from "./bundle.js";
-import { caKeyOf } from "./ca-key.js";
-import { caCertificateRequest } from "./ca-request.js";
+import { fileCaKey, type CaKey } from "./ca-key.js";
+import { freshCaKey, type CaKeyType, type TokenCaKeyDestroyer, type TokenCaKeyGenerator } from "./ca-new-key.js";
 import { CA_SET_FILE, isPkcs11Uri, readCaSet, withCaSetLock, writeCaSet, type CaRecord, type CaSetDocument } from "./ca-set-document.js";
 import { keyIdOf, loadCaSet, noTokenConfigured, type TokenCaKeyResolver } from "./ca-set.js";
 import { devCaPaths, loadCertificateAuthority, selfSignedRoot } from "./ca-store.js";
@@ -36,6 +36,8 @@ export interface CaRotationOptions {
   readonly force?: boolean;
   /** Loads a `pkcs11:` key; without one, such a CA is refused with a clear error. */
   readonly tokenKey?: TokenCaKeyResolver;
+  /** Generates a new root's key inside the token (`--in-token`) rather than in a file. */
+  readonly inToken?: TokenCaKeyGenerator;
 }
 
 /** What a step did, and any safety check that `force` overrode. */
@@ -46,6 +48,8 @@ export interface CaRotationResult {
   readonly subject: string;
   readonly notAfter: string;
   readonly warnings: readonly string[];
+  /** What else the step did (a retired CA's token key destroyed). */
+  readonly notes?: readonly string[];
 }
 
 /** A CA brought in from elsewhere: PEM texts, or a token key's URI in place of the key PEM. */
@@ -60,20 +64,24 @@ export interface ImportedCa {
 export interface NewRoot {
   readonly days: number;
   readonly commonName?: string;
+  /** Default P-256. */
+  readonly keyType?: CaKeyType;
 }
 
 /**
  * Creates the managed CA folder's ca-set.json with one active CA: `from` (the files
  * BROKER_CA_CERT/KEY/CHAIN named: copied in, key 0600), else the development CA already in the
- * folder (ca.pem, ca.key: kept where it is), else a new self-signed root. Refuses when a
- * manifest exists.
+ * folder (ca.pem, ca.key: kept where it is) unless a new key is asked for (`inToken`, a key
+ * type), else a new self-signed root. Refuses when a manifest exists.
  */
 export async function initCaSet(dir: string, options: CaRotationOptions & { from?: ImportedCa; root?: NewRoot }): Promise<CaRotationResult> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   if (await exists(join(dir, CA_SET_FILE))) throw new Error(`${join(dir, CA_SET_FILE)} exists: refusing to overwrite it (use broker ca rotate)`);
   return withCaSetLock(dir, async () => {
     const legacy = devCaPaths(join(dir, ".."));
-    const adoptLegacy = options.from === undefined && legacy.dir === dir && (await exists(legacy.certificate)) && (await exists(legacy.key));
+    // A new key asked for (--in-token, --key-type) is a new root: the development CA's file key is not what was asked.
+    const newKeyAsked = options.inToken !== undefined || options.root?.keyType !== undefined;
+    const adoptLegacy = options.from === undefined && !newKeyAsked && legacy.dir === dir && (await exists(legacy.certificate)) && (await exists(legacy.key));
     const added = adoptLegacy ? await describeFiles(dir, { certificate: "ca.pem", key: "ca.key" }, options) : await addCa(dir, options, options.from, options.root);
     const now = isoNow(options.clock);
     const document: CaSetDocument = { active: added.name, published: [], cas: { [added.name]: { ...added.record, created_at: now, activated_at: now } } };
@@ -122,7 +130,7 @@ export async function activateNextCa(dir: string, options: CaRotationOptions): P
 }
 
 /** Step 3: removes a previous (or abandoned prepared) CA from the bundle and its CRL, and deletes its files. */
-export async function retireCa(dir: string, name: string, options: CaRotationOptions & { maxSvidLifetimeSeconds: number }): Promise<CaRotationResult> {
+export async function retireCa(dir: string, name: string, options: CaRotationOptions & { maxSvidLifetimeSeconds: number; destroyTokenKey?: TokenCaKeyDestroyer }): Promise<CaRotationResult> {
   await requireManifest(dir);
   return withCaSetLock(dir, async () => {
     const document = await readManifest(dir);
@@ -142,33 +150,26 @@ export async function retireCa(dir: string, name: string, options: CaRotationOpt
     for (const file of [record.certificate, record.chain, isPkcs11Uri(record.key) ? undefined : record.key]) {
       if (file !== undefined) await rm(join(dir, file), { force: true });
     }
-    if (isPkcs11Uri(record.key)) return { ...result, warnings: [...result.warnings, `its key stays in the token (${record.key}): destroy it there when no longer needed`] };
-    return result;
+    if (!isPkcs11Uri(record.key)) return result;
+    const key = await retiredTokenKey(record.key, document, name, options.destroyTokenKey);
+    return "note" in key ? { ...result, notes: [key.note] } : { ...result, warnings: [...result.warnings, key.warning] };
   });
 }
 
 /**
- * `broker ca request`: a new P-256 CA key (`<out>/<name>.key`, 0600) and a certificate request for
- * it (`<name>.csr`), or, with `tokenKey` (a `pkcs11:` URI), a request for that token key. The
- * operator's PKI signs it; `--prepare --certificate … --key …` brings the result in.
+ * A retired CA's token key: kept by default (an operator's PKI may want it for audit, and a token
+ * key cannot be brought back), or destroyed with `destroy` unless a CA that stays names it too.
+ * Its manifest entry is gone either way; answers the line that says which.
  */
-export async function writeCaRequest(out: string, trustDomain: string, options: { commonName?: string; tokenKey?: string; resolveToken?: TokenCaKeyResolver }, clock: Clock): Promise<{ csr: string; key: string | undefined }> {
-  const stamp = new Date(clock.now()).toISOString().replace(/[-:]|\.\d+/g, "");
-  const name = `ca-request-${stamp}`;
-  await mkdir(out, { recursive: true, mode: 0o700 });
-  const commonName = options.commonName ?? `credential broker intermediate CA ${stamp}`;
-  if (options.tokenKey !== undefined) {
-    const key = await (options.resolveToken ?? noTokenConfigured)(options.tokenKey);
-    const csr = join(out, `${name}.csr`);
-    await writeFileAtomic(csr, await caCertificateRequest(key, trustDomain, commonName), 0o644);
-    return { csr, key: undefined };
+async function retiredTokenKey(uri: string, document: CaSetDocument, retired: string, destroy: TokenCaKeyDestroyer | undefined): Promise<{ note: string } | { warning: string }> {
+  if (destroy === undefined) return { warning: `its key stays in the token (${uri}): destroy it there when no longer needed (--destroy-key destroys it on retire)` };
+  const stillNamed = [document.active, ...document.published].filter((other) => other !== retired).map((other) => (document.cas[other] as CaRecord).key).filter(isPkcs11Uri);
+  try {
+    await destroy(uri, stillNamed);
+    return { note: `its key was destroyed in the token (${uri})` };
+  } catch (error) {
+    return { warning: `its key stays in the token (${uri}), not destroyed: ${error instanceof Error ? error.message : String(error)}` };
   }
-  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const key = join(out, `${name}.key`);
-  const csr = join(out, `${name}.csr`);
-  await writeFileAtomic(key, privateKey.export({ format: "pem", type: "pkcs8" }).toString(), 0o600);
-  await writeFileAtomic(csr, await caCertificateRequest(caKeyOf(privateKey), trustDomain, commonName), 0o644);
-  return { csr, key };
 }
 
 /** One line of `broker ca list`. */
@@ -225,37 +226,49 @@ interface AddedCa {
   readonly result: CaRotationResult;
 }
 
-/** Writes a new CA's files into the folder (generated root, or the imported PEMs) and checks it loads. */
+/**
+ * Writes a new CA's files into the folder (a generated root, its key in a file or in the token;
+ * or the imported CA) and checks it loads. A generated key is discarded when any step fails.
+ */
 async function addCa(dir: string, options: CaRotationOptions, from: ImportedCa | undefined, root: NewRoot | undefined): Promise<AddedCa> {
   const now = new Date(options.clock.now());
-  let certificatePem: string;
-  let keyText: string;
-  if (from === undefined) {
-    const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    // A name of its own per root (its creation time): relying parties (openssl's -crl_check among
-    // them) pick a CA's CRL by issuer name, so two CAs in one bundle must not share one.
-    const commonName = root?.commonName ?? `credential broker root CA ${now.toISOString().replace(/[-:]|\.\d+/g, "")} ${randomBytes(3).toString("hex")}`;
-    const certificate = await selfSignedRoot(caKeyOf(privateKey), options.trustDomain, now, { commonName, days: root?.days ?? 365 });
-    certificatePem = `${certificate.toString("pem")}\n`;
-    keyText = privateKey.export({ format: "pem", type: "pkcs8" }).toString();
-  } else {
-    certificatePem = from.certificatePem;
-    keyText = from.key;
+  const made = from === undefined ? await freshCaKey(root?.keyType ?? "P-256", options.inToken) : undefined;
+  try {
+    let certificatePem: string;
+    let key: CaKey;
+    if (made !== undefined) {
+      // A name of its own per root (its creation time): relying parties (openssl's -crl_check among
+      // them) pick a CA's CRL by issuer name, so two CAs in one bundle must not share one.
+      const commonName = root?.commonName ?? `credential broker root CA ${now.toISOString().replace(/[-:]|\.\d+/g, "")} ${randomBytes(3).toString("hex")}`;
+      certificatePem = `${(await selfSignedRoot(made.key, options.trustDomain, now, { commonName, days: root?.days ?? 365 })).toString("pem")}\n`;
+      key = made.key;
+    } else {
+      const imported = from as ImportedCa;
+      certificatePem = imported.certificatePem;
+      key = isPkcs11Uri(imported.key) ? await (options.tokenKey ?? noTokenConfigured)(imported.key) : fileCaKey(imported.key);
+    }
+    // Checked before anything is written: a CA that would not load never reaches the folder.
+    const ca = await loadCertificateAuthority({ certificatePem, chainPem: from?.chainPem, trustDomain: options.trustDomain, now, key });
+    const keyId = keyIdOf(ca);
+    const name = `ca-${now.toISOString().replace(/[-:]|\.\d+/g, "")}-${keyId.slice(0, 8)}`;
+    // The files (and the token key's label) first: a manifest naming them must never be visible before they exist.
+    const keyRecord = made !== undefined ? await made.keep(name, dir) : await keepImportedKey(dir, name, (from as ImportedCa).key);
+    if (from?.chainPem !== undefined) await writeFileAtomic(join(dir, `${name}-chain.pem`), from.chainPem, 0o644);
+    await writeFileAtomic(join(dir, `${name}.pem`), certificatePem, 0o644);
+    const record: CaRecord = { certificate: `${name}.pem`, key: keyRecord, ...(from?.chainPem === undefined ? {} : { chain: `${name}-chain.pem` }) };
+    const rootNotBefore = Math.max(...ca.roots.map((each) => Math.floor(each.notBefore.getTime() / 1000)));
+    return { name, record, rootNotBefore, result: { name, keyId, subject: ca.certificate.subject, notAfter: new Date(ca.notAfter * 1000).toISOString(), warnings: [] } };
+  } catch (error) {
+    await made?.discard().catch(() => undefined);
+    throw error;
   }
-  // Checked before anything is written: a CA that would not load never reaches the folder.
-  const common = { certificatePem, chainPem: from?.chainPem, trustDomain: options.trustDomain, now };
-  const ca = isPkcs11Uri(keyText)
-    ? await loadCertificateAuthority({ ...common, key: await (options.tokenKey ?? noTokenConfigured)(keyText) })
-    : await loadCertificateAuthority({ ...common, keyPem: keyText });
-  const keyId = keyIdOf(ca);
-  const name = `ca-${now.toISOString().replace(/[-:]|\.\d+/g, "")}-${keyId.slice(0, 8)}`;
-  const record: CaRecord = { certificate: `${name}.pem`, key: isPkcs11Uri(keyText) ? keyText : `${name}.key`, ...(from?.chainPem === undefined ? {} : { chain: `${name}-chain.pem` }) };
-  // The files first: a manifest naming them must never be visible before they exist.
-  if (!isPkcs11Uri(keyText)) await writeFileAtomic(join(dir, `${name}.key`), keyText.endsWith("\n") ? keyText : `${keyText}\n`, 0o600);
-  if (from?.chainPem !== undefined) await writeFileAtomic(join(dir, `${name}-chain.pem`), from.chainPem, 0o644);
-  await writeFileAtomic(join(dir, `${name}.pem`), certificatePem, 0o644);
-  const rootNotBefore = Math.max(...ca.roots.map((each) => Math.floor(each.notBefore.getTime() / 1000)));
-  return { name, record, rootNotBefore, result: { name, keyId, subject: ca.certificate.subject, notAfter: new Date(ca.notAfter * 1000).toISOString(), warnings: [] } };
+}
+
+/** An imported key: a token key stays named by its URI; a PEM is copied into the folder (0600). */
+async function keepImportedKey(dir: string, name: string, key: string): Promise<string> {
+  if (isPkcs11Uri(key)) return key;
+  await writeFileAtomic(join(dir, `${name}.key`), key.endsWith("\n") ? key : `${key}\n`, 0o600);
+  return `${name}.key`;
 }
 
 /** The development CA already in the folder (ca.pem, ca.key), adopted where it is. */
@@ -290,9 +303,6 @@ async function readManifest(dir: string): Promise<CaSetDocument> {
 async function requireManifest(dir: string): Promise<void> {
   if (!(await exists(join(dir, CA_SET_FILE)))) throw new Error(`no ${CA_SET_FILE} in ${dir}: run broker ca init first (docs/operations.md, "Rotate the CA")`);
 }
-
-
-
 
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(

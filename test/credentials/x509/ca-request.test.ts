@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { caKeyOf, digestOf, type CaKey } from "../../../src/credentials/x509/ca-key.js";
-import { initCaSet, prepareNextCa, writeCaRequest } from "../../../src/credentials/x509/ca-rotation.js";
+import { initCaSet, prepareNextCa } from "../../../src/credentials/x509/ca-rotation.js";
+import { writeCaRequest } from "../../../src/credentials/x509/ca-request.js";
 import { loadCaSet } from "../../../src/credentials/x509/ca-set.js";
 import { ManualClock } from "../../../src/lib/clock.js";
 import { openssl, scratch, TRUST_DOMAIN } from "../../support/svid-harness.js";
@@ -68,7 +69,7 @@ describe("broker ca request", () => {
     let signatures = 0;
     const remote: CaKey = { ...file, custody: "pkcs11", sign: async (tbs) => (signatures++, sign(digestOf(file.signingAlgorithm), tbs, privateKey)) };
     const written = await writeCaRequest(join(pki.dir, "token"), TRUST_DOMAIN, { tokenKey: "pkcs11:object=ca-next", resolveToken: async () => remote }, clock);
-    expect(written.key).toBeUndefined();
+    expect(written).toMatchObject({ key: "pkcs11:object=ca-next", custody: "pkcs11" });
     expect(signatures).toBe(1);
     expect(await run(["req", "-in", written.csr, "-verify", "-noout"])).toMatch(/verify OK/);
   });
