@@ -15,6 +15,7 @@ import { isScopeToken } from "./protocol/scope.js";
 import { parseRateLimit } from "./rate-limit/rate-limit-setting.js";
 import type { RateLimit } from "./rate-limit/rate-limiter.js";
 import { PKCS11_ENV, pkcs11Settings, type Pkcs11Settings } from "./pkcs11/token-settings.js";
+import { isPkcs11Uri } from "./protocol/pkcs11-uri.js";
 import { defaultWaitTimeoutMs } from "./redis/revocation-replication.js";
 
 /** Every setting the broker reads, with its default. docs/configuration.md documents each one. */
@@ -311,7 +312,7 @@ function keyCustody(e: z.infer<typeof envSchema>): Pick<Config, "signingKeys" | 
 function caSettings(e: z.infer<typeof envSchema>): Pick<Config, "ca" | "caDir" | "caExpiryWarningSeconds"> {
   const { BROKER_CA_CERT: cert, BROKER_CA_KEY: key, BROKER_CA_CHAIN: chain } = e;
   return {
-    ca: cert === undefined || key === undefined ? undefined : { certFile: resolve(cert), keyFile: key.startsWith("pkcs11:") ? key : resolve(key), chainFile: chain === undefined ? undefined : resolve(chain) },
+    ca: cert === undefined || key === undefined ? undefined : { certFile: resolve(cert), keyFile: isPkcs11Uri(key) ? key : resolve(key), chainFile: chain === undefined ? undefined : resolve(chain) },
     caDir: resolve(e.BROKER_CA_DIR ?? join(e.BROKER_KEYS_DIR, "ca")),
     caExpiryWarningSeconds: e.BROKER_CA_EXPIRY_WARNING,
   };

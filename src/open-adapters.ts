@@ -30,6 +30,7 @@ import { packageVersion } from "./lib/package-version.js";
 import { countPolicyReloads } from "./metrics/policy-reloads.js";
 import { PolicyStore } from "./policy/index.js";
 import { MemoryRateLimiter } from "./rate-limit/memory-rate-limiter.js";
+import { isPkcs11Uri } from "./protocol/pkcs11-uri.js";
 import { sharedToken, type SharedToken, type TokenOpenerOption } from "./open-token.js";
 import type { TokenClient } from "./pkcs11/token-client.js";
 import { openRedisRevocationStore } from "./redis/open-redis-store.js";
@@ -283,7 +284,7 @@ async function openCertificateAuthority(config: Config, logger: Logger, tokenKey
       const ca = await loadCertificateAuthority({
         certificatePem: await readFile(config.ca.certFile, "utf8"),
         // An RFC 7512 URI names a key in the token: the private half never comes here.
-        ...(keyFile.startsWith("pkcs11:") ? { key: await tokenKey(keyFile) } : { keyPem: await readFile(keyFile, "utf8") }),
+        ...(isPkcs11Uri(keyFile) ? { key: await tokenKey(keyFile) } : { keyPem: await readFile(keyFile, "utf8") }),
         chainPem: config.ca.chainFile === undefined ? undefined : await readFile(config.ca.chainFile, "utf8"),
         trustDomain: config.trustDomain,
         now,

@@ -12,6 +12,7 @@ import { openTokenCaKey } from "../pkcs11/token-ca-key.js";
 import { tokenCaKeyDestroyer, tokenCaKeyGenerator } from "../pkcs11/token-ca-keys.js";
 import type { TokenClient } from "../pkcs11/token-client.js";
 import { DEFAULT_KEYS_DIR } from "../protocol/broker-defaults.js";
+import { isPkcs11Uri } from "../protocol/pkcs11-uri.js";
 import { withLazyToken } from "./cli-token.js";
 
 /** BROKER_SVID_MAX_LIFETIME's ceiling (config.ts): the longest an SVID can live. */
@@ -166,7 +167,7 @@ async function source(options: CaOptions, token: Token): Promise<{ from?: Import
   if (options.certificate === undefined && options.key === undefined && options.chain === undefined) return { root, ...(options.inToken ? { inToken: tokenHooks(token).inToken } : {}) };
   if (options.inToken || options.keyType !== undefined) throw new Error("--in-token and --key-type are for a generated root: an imported CA brings its key (--key pkcs11:… for one in the token)");
   if (options.certificate === undefined || options.key === undefined) throw new Error("--certificate and --key go together (--chain only with them)");
-  const key = options.key.startsWith("pkcs11:") ? options.key : await readFile(options.key, "utf8");
+  const key = isPkcs11Uri(options.key) ? options.key : await readFile(options.key, "utf8");
   const from: ImportedCa = { certificatePem: await readFile(options.certificate, "utf8"), key, ...(options.chain === undefined ? {} : { chainPem: await readFile(options.chain, "utf8") }) };
   return { from, root };
 }

@@ -1,3 +1,4 @@
+import { isPkcs11Uri } from "../protocol/pkcs11-uri.js";
 import type { TokenClient } from "./token-client.js";
 import type { TokenKeyInfo } from "./token-protocol.js";
 
@@ -14,10 +15,6 @@ export interface Pkcs11KeyUri {
 /** Path attributes accepted (RFC 7512 §2.3); any other is refused rather than silently ignored. */
 const ACCEPTED = new Set(["object", "id", "token", "type"]);
 
-/** True when `text` is a PKCS#11 URI (where a setting takes a key path or a URI). */
-export function isPkcs11Uri(text: string): boolean {
-  return text.toLowerCase().startsWith("pkcs11:");
-}
 
 /**
  * Parses `pkcs11:object=broker-ca-1;token=broker` (RFC 7512): `object` and/or `id` name the key;

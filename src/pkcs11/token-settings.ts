@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { isPkcs11Uri } from "../protocol/pkcs11-uri.js";
 import { DEFAULT_TOKEN_TIMEOUT_MS } from "./token-client.js";
 
 /**
@@ -44,7 +45,7 @@ type Pkcs11Env = z.infer<z.ZodObject<typeof PKCS11_ENV>>;
 export function pkcs11Settings(e: Pkcs11Env, resolvePath: (path: string) => string, caKey?: string): { settings: Pkcs11Settings | undefined; problems: string[] } {
   const problems: string[] = [];
   const given = [e.BROKER_PKCS11_MODULE, e.BROKER_PKCS11_TOKEN, e.BROKER_PKCS11_SLOT, e.BROKER_PKCS11_PIN_FILE, e.BROKER_PKCS11_PIN].some((value) => value !== undefined);
-  const needers = [...(e.BROKER_SIGNING_KEYS === "pkcs11" ? ["BROKER_SIGNING_KEYS=pkcs11"] : []), ...(caKey?.startsWith("pkcs11:") ? ["a pkcs11: BROKER_CA_KEY"] : [])];
+  const needers = [...(e.BROKER_SIGNING_KEYS === "pkcs11" ? ["BROKER_SIGNING_KEYS=pkcs11"] : []), ...(caKey !== undefined && isPkcs11Uri(caKey) ? ["a pkcs11: BROKER_CA_KEY"] : [])];
   if (!given && needers.length === 0) return { settings: undefined, problems };
   const why = needers.length > 0 ? `required with ${needers.join(" and ")}` : "required with the other BROKER_PKCS11_* settings";
   if (e.BROKER_PKCS11_MODULE === undefined) problems.push(`BROKER_PKCS11_MODULE: ${why} (the PKCS#11 module's path)`);

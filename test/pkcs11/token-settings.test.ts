@@ -36,6 +36,8 @@ describe("BROKER_SIGNING_KEYS and BROKER_PKCS11_* (config.ts)", () => {
 
   it("requires the token for a pkcs11: BROKER_CA_KEY, and the whole token once any BROKER_PKCS11_* is set", () => {
     expect(() => loadConfig({ BROKER_CA_CERT: "ca.pem", BROKER_CA_KEY: "pkcs11:object=ca-1" })).toThrow(/BROKER_PKCS11_MODULE: required with a pkcs11: BROKER_CA_KEY/);
+    // The scheme is case-insensitive (RFC 3986 §3.1): never read as a file path.
+    expect(() => loadConfig({ BROKER_CA_CERT: "ca.pem", BROKER_CA_KEY: "PKCS11:object=ca-1" })).toThrow(/BROKER_PKCS11_MODULE: required with a pkcs11: BROKER_CA_KEY/);
     expect(() => loadConfig({ BROKER_PKCS11_MODULE: "/x.so" })).toThrow(/exactly one of BROKER_PKCS11_TOKEN[\s\S]*exactly one of BROKER_PKCS11_PIN_FILE/);
   });
 

@@ -29,7 +29,7 @@ export const CA_SET_FILE = "ca-set.json";
 /** CA names: also the stem of their files. */
 export const CA_NAME = /^[A-Za-z0-9_-]{1,128}$/;
 const FILE_NAME = /^[A-Za-z0-9_.-]{1,160}$/;
-const PKCS11_URI = /^pkcs11:[^\s]{1,1000}$/;
+const PKCS11_URI = /^pkcs11:[^\s]{1,1000}$/i;
 
 const timestamp = z.iso.datetime({ offset: true });
 const fileName = z
@@ -64,7 +64,7 @@ export type CaRecord = z.infer<typeof caRecordSchema>;
 export type CaSetDocument = z.infer<typeof caSetSchema>;
 
 /** True for a key named by a PKCS#11 URI rather than a file. */
-export const isPkcs11Uri = (key: string): boolean => key.startsWith("pkcs11:");
+export { isPkcs11Uri } from "../../protocol/pkcs11-uri.js";
 
 /** Parses ca-set.json text; throws with the file and every problem, including CAs named but not described. */
 export function parseCaSet(text: string, path: string): CaSetDocument {
