@@ -1,13 +1,9 @@
 import { createPublicKey } from "node:crypto";
 import type { CaKey } from "../credentials/x509/ca-key.js";
-import { BrokerError } from "../errors/broker-error.js";
 import { ecdsaRawToDer } from "./ecdsa-der.js";
 import { parsePkcs11Uri, resolvePkcs11Key } from "./pkcs11-uri.js";
-import type { TokenClient } from "./token-client.js";
+import { cannotSignNow, type TokenClient } from "./token-client.js";
 import type { TokenKeyInfo } from "./token-protocol.js";
-
-/** Seconds a caller should wait before retrying when the token cannot sign. */
-const TOKEN_RETRY_AFTER_SECONDS = 2;
 
 /**
  * The CA key inside a PKCS#11 token: SVIDs, CRLs and CSRs are signed by one bounded token call
@@ -29,11 +25,7 @@ export function tokenCaKey(client: TokenClient, info: TokenKeyInfo): CaKey {
         if (!ec) return Buffer.from(await client.call("sign", label, "RS256", tbs));
         return ecdsaRawToDer(await client.call("sign", label, hash === "SHA-384" ? "ECDSA-SHA384" : "ECDSA-SHA256", tbs));
       } catch (error) {
-        throw new BrokerError("temporarily_unavailable", "the CA cannot sign right now; retry shortly", {
-          detail: error instanceof Error ? error.message : String(error),
-          cause: error,
-          retryAfterSeconds: TOKEN_RETRY_AFTER_SECONDS,
-        });
+        throw cannotSignNow("the CA", error);
       }
     },
   };

@@ -1,4 +1,5 @@
 import { Worker } from "node:worker_threads";
+import { BrokerError } from "../errors/broker-error.js";
 import { silentLog, type Log } from "../lib/log.js";
 import type { TokenCallName, TokenCalls, TokenOpenSettings, TokenReply, TokenRequest, TokenSession } from "./token-protocol.js";
 
@@ -14,6 +15,18 @@ export const TOKEN_FAILURE_HOLD_MS = 2_000;
 /** A token call that failed, timed out or was refused: the token cannot sign now. Safe to log. */
 export class TokenUnavailableError extends Error {
   override readonly name = "TokenUnavailableError";
+}
+
+/**
+ * A token signature that failed, as the request sees it: 503 temporarily_unavailable, asking the
+ * caller back after the token's failure hold. The client has already logged the one line saying why.
+ */
+export function cannotSignNow(what: string, error: unknown): BrokerError {
+  return new BrokerError("temporarily_unavailable", `${what} cannot sign right now; retry shortly`, {
+    detail: error instanceof Error ? error.message : String(error),
+    cause: error,
+    retryAfterSeconds: TOKEN_FAILURE_HOLD_MS / 1000,
+  });
 }
 
 export interface TokenClientOptions {

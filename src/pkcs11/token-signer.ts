@@ -1,12 +1,8 @@
 import { calculateJwkThumbprint, type JWK } from "jose";
 import { MIN_RSA_BITS, type SigningKey } from "../credentials/signing-key.js";
-import { BrokerError } from "../errors/broker-error.js";
 import type { BrokerSigningAlgorithm } from "../protocol/broker-tokens.js";
-import type { TokenClient } from "./token-client.js";
+import { cannotSignNow, type TokenClient } from "./token-client.js";
 import type { PublicJwk, TokenKeyInfo } from "./token-protocol.js";
-
-/** Seconds a caller should wait before retrying when the token cannot sign: the token's failure hold. */
-const TOKEN_RETRY_AFTER_SECONDS = 2;
 
 /**
  * A signing key inside a PKCS#11 token, behind the Signer port: `sign` is one bounded call to the
@@ -32,11 +28,7 @@ export async function tokenSigningKey(client: TokenClient, info: TokenKeyInfo, a
       try {
         return await client.call("sign", info.label, alg, signingInput);
       } catch (error) {
-        throw new BrokerError("temporarily_unavailable", "the broker cannot sign right now; retry shortly", {
-          detail: error instanceof Error ? error.message : String(error),
-          cause: error,
-          retryAfterSeconds: TOKEN_RETRY_AFTER_SECONDS,
-        });
+        throw cannotSignNow("the broker", error);
       }
     },
   };
