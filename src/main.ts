@@ -31,10 +31,10 @@ async function main(): Promise<void> {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(2);
   }
-  const logger = createLogger({ level: config.logLevel, pretty: config.logPretty });
+  const logger = workerLogger(createLogger({ level: config.logLevel, pretty: config.logPretty }));
   try {
     if (isClusterPrimary(config)) await superviseWorkers(config, logger);
-    else await run(config, workerLogger(logger));
+    else await run(config, logger);
   } catch (error) {
     // Start-up problems are the operator's to fix: say what, without a stack for known kinds.
     const known = error instanceof ConfigError || error instanceof PolicyLoadError || error instanceof StartupError;
