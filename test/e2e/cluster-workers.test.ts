@@ -30,6 +30,7 @@ interface Answer {
   readonly status: number;
   readonly text: string;
   readonly json: Record<string, unknown>;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   /** The pid of the worker whose access line carries this request's id. */
   readonly pid: number;
 }
@@ -39,12 +40,12 @@ async function ask(broker: Pick<BrokerProcess, "url" | "logRecords">, path: stri
   const requestId = `cluster-${randomUUID()}`;
   const body = init.form === undefined ? undefined : encodeForm(init.form);
   const headers: Record<string, string> = { ...init.headers, "x-request-id": requestId, connection: "close", ...(body === undefined ? {} : { "content-type": "application/x-www-form-urlencoded" }) };
-  const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+  const { status, text, received } = await new Promise<{ status: number; text: string; received: Answer["headers"] }>((resolve, reject) => {
     const outgoing = request(`${broker.url}${path}`, { method: init.method ?? (body === undefined ? "GET" : "POST"), agent: false, headers }, (res) => {
       let received = "";
       res.setEncoding("utf8");
       res.on("data", (chunk: string) => (received += chunk));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: received }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: received, received: res.headers }));
     });
     outgoing.on("error", reject);
     outgoing.end(body);
@@ -57,7 +58,7 @@ async function ask(broker: Pick<BrokerProcess, "url" | "logRecords">, path: stri
   } catch {
     // /metrics is text.
   }
-  return { status, text, json, pid: pid as number };
+  return { status, text, json, headers: received, pid: pid as number };
 }
 
 function pidOf(broker: Pick<BrokerProcess, "logRecords">, requestId: string): number | undefined {
@@ -254,7 +255,7 @@ describe("BROKER_WORKERS=2: a development start's first run", () => {
   });
 
   it("generates the development material once, in the primary, and both workers use it (one admin secret)", async () => {
-    broker = await startBroker({ BROKER_WORKERS: "2", REDIS_URL: redis.url, BROKER_KEYS_DIR: join(dir, "keys"), BROKER_POLICY_DIR: join(dir, "policies") });
+    broker = await startBroker({ BROKER_WORKERS: "2", REDIS_URL: redis.url, BROKER_KEYS_DIR: join(dir, "keys"), BROKER_POLICY_DIR: join(dir, "policies"), BROKER_DPOP_NONCE: "required" });
     await workersListening(broker);
     const generated = broker.logRecords().filter((record) => typeof record.msg === "string" && record.msg.includes("GENERATED"));
     expect(generated.map((record) => (record.msg as string).split(":")[0]).sort()).toEqual(["DEVELOPMENT ADMIN SECRET GENERATED", "DEVELOPMENT ISSUER KEY GENERATED", "DEVELOPMENT ROOT CA GENERATED", "DEVELOPMENT SIGNING KEY GENERATED"]);
@@ -267,4 +268,14 @@ describe("BROKER_WORKERS=2: a development start's first run", () => {
     };
     await askUntil(broker, listing, (so) => distinctPids(so).size === 2);
   }, 60_000);
+
+  it("BROKER_DPOP_NONCE=required without a secret: the primary gives every worker one, so their nonces agree", async () => {
+    const started = broker as BrokerProcess;
+    expect(started.logRecords().some((record) => typeof record.msg === "string" && record.msg.startsWith("BROKER_DPOP_NONCE=required without BROKER_DPOP_NONCE_SECRET: the workers share a secret"))).toBe(true);
+    // Every /token answer carries the current nonce (RFC 9449 §8), a refusal too. Same 60 s window: same nonce on every worker.
+    const nonceOf = (answer: Answer) => String(answer.headers["dpop-nonce"]);
+    const answers = await askUntil(started, () => ask(started, "/token", { form: {} }), (so) => distinctPids(so).size === 2 && new Set(so.map((each) => nonceOf(each).split(".")[0])).size === 1, 20);
+    expect(answers.every((answer) => answer.status === 400)).toBe(true);
+    expect(new Set(answers.map(nonceOf)).size).toBe(1);
+  });
 });
