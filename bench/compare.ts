@@ -3,7 +3,11 @@
  * number of rounds (so a slow minute on this shared machine falls on every server alike), each
  * figure the median of its rounds. Also the p99 at half load and the RSS soak.
  */
-import { CONNECTIONS, DURATION, load, rssMb, type BodyPool, type LoadOptions, type Result, type Server } from "./processes.js";
+import { join } from "node:path";
+import { BROKER_ARGS, CONNECTIONS, DURATION, load, rssMb, startProcess, stopProcess, type BodyPool, type LoadOptions, type Result, type Server } from "./processes.js";
+
+/** Workers of the BROKER_WORKERS broker run beside the single process (BENCH_WORKERS; 0 leaves it out). */
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
 
 export interface Scenario {
   readonly key: string;
@@ -22,6 +26,8 @@ export interface Comparison {
   readonly rounds: Result[][];
   /** Requests of cold scenarios the verified-token cache answered (a valid run has none). */
   readonly cacheHits: number;
+  /** The BROKER_WORKERS broker's req/s ratios, beside the single process's (empty without it). */
+  readonly workerRatios: Record<string, number | undefined>;
 }
 
 const median = (values: number[]): number => {
@@ -52,7 +58,13 @@ export async function cacheHits(server: Server): Promise<number> {
   return line === undefined ? 0 : Number(line.split(" ").at(-1));
 }
 
-export async function compareInRounds(work: string, rounds: number, scenarios: readonly Scenario[]): Promise<Comparison> {
+/**
+ * Runs `scenarios` in alternating rounds. Given `workersEnv` (the deployed broker's environment),
+ * a broker with BROKER_WORKERS=WORKERS on it runs the cold ES256 exchange in the same rounds.
+ */
+export async function compareInRounds(work: string, rounds: number, given: readonly Scenario[], workersEnv?: Record<string, string>): Promise<Comparison> {
+  const workers = await workersScenario(work, given, workersEnv);
+  const scenarios = workers === undefined ? given : [...given, workers];
   // Each server's first scenario gets an unmeasured warm-up (JIT, caches, connections).
   const warmed = new Set<Server>();
   const all: Result[][] = [];
@@ -77,7 +89,29 @@ export async function compareInRounds(work: string, rounds: number, scenarios: r
       s.scenario,
     );
   });
-  return { medians, rounds: all, cacheHits: hits };
+  if (workers !== undefined) await stopProcess(workers.server);
+  return { medians, rounds: all, cacheHits: hits, workerRatios: workerRatios(medians) };
+}
+
+/** The cold ES256 exchange on a broker of WORKERS workers (same Redis, rate limits, bodies); undefined: not asked for. */
+async function workersScenario(work: string, scenarios: readonly Scenario[], env: Record<string, string> | undefined): Promise<Scenario | undefined> {
+  const single = scenarios.find((s) => s.key === "cold-es256");
+  if (env === undefined || single === undefined || WORKERS < 2) return undefined;
+  const server = await startProcess(BROKER_ARGS, { ...env, BROKER_WORKERS: String(WORKERS) }, join(work, "broker-workers.log"));
+  return { ...single, key: "workers-cold-es256", scenario: `broker, BROKER_WORKERS=${WORKERS}: cold exchange ES256 (redis, rate limits on)`, server };
+}
+
+function workerRatios(medians: Record<string, Result>): Record<string, number | undefined> {
+  const workers = medians["workers-cold-es256"];
+  if (workers === undefined) return {};
+  const ratio = (a?: Result, b?: Result) => (a && b ? Math.round((a.requestsPerSecond / b.requestsPerSecond) * 100) / 100 : undefined);
+  const { naive, "oidc-provider": peer, "cold-es256": single } = medians;
+  return {
+    [`cold exchange ES256, ${WORKERS} workers / naive floor, req/s (one process: ${ratio(single, naive)})`]: ratio(workers, naive),
+    [`cold exchange ES256, ${WORKERS} workers / oidc-provider, req/s (one process: ${ratio(single, peer)})`]: ratio(workers, peer),
+    [`cold exchange ES256, ${WORKERS} workers / one process, req/s`]: ratio(workers, single),
+    [`CPU µs per cold ES256 exchange, ${WORKERS} workers (primary and workers; one process: ${single?.cpuMicrosPerRequest})`]: workers.cpuMicrosPerRequest,
+  };
 }
 
 /**
