@@ -3,8 +3,9 @@
  * number of rounds (so a slow minute on this shared machine falls on every server alike), each
  * figure the median of its rounds. Also the p99 at half load and the RSS soak.
  */
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { BROKER_ARGS, CONNECTIONS, DURATION, load, rssMb, startProcess, stopProcess, type BodyPool, type LoadOptions, type Result, type Server } from "./processes.js";
+import { benchPort, BROKER_ARGS, CONNECTIONS, DURATION, load, rssMb, startProcess, stopProcess, type BodyPool, type LoadOptions, type Result, type Server } from "./processes.js";
 
 /** Workers of the BROKER_WORKERS broker run beside the single process (BENCH_WORKERS; 0 leaves it out). */
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
@@ -97,7 +98,14 @@ export async function compareInRounds(work: string, rounds: number, given: reado
 async function workersScenario(work: string, scenarios: readonly Scenario[], env: Record<string, string> | undefined): Promise<Scenario | undefined> {
   const single = scenarios.find((s) => s.key === "cold-es256");
   if (env === undefined || single === undefined || WORKERS < 2) return undefined;
-  const server = await startProcess(BROKER_ARGS, { ...env, BROKER_WORKERS: String(WORKERS) }, join(work, "broker-workers.log"));
+  // A port of its own: the deployed broker's environment names that broker's port.
+  const log = join(work, "broker-workers.log");
+  const server = await startProcess(BROKER_ARGS, { ...env, BROKER_WORKERS: String(WORKERS), BROKER_PORT: String(await benchPort()) }, log);
+  // /healthz answers once one worker listens: wait for all of them (and be sure it is this group that answered).
+  for (const deadline = Date.now() + 30_000; !(await readFile(log, "utf8")).includes('"msg":"all workers listening"'); ) {
+    if (server.child.exitCode !== null || Date.now() > deadline) throw new Error(`the BROKER_WORKERS broker did not start; see ${log}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   return { ...single, key: "workers-cold-es256", scenario: `broker, BROKER_WORKERS=${WORKERS}: cold exchange ES256 (redis, rate limits on)`, server };
 }
 
