@@ -44,7 +44,7 @@ export { refuseDevelopmentMaterial, StartupError } from "./development-start.js"
 
 /**
  * How the adapters are opened, when not as configured: the token opener (a test wraps the token
- * worker); the metrics (a cluster worker's answer the group's scrape).
+ * worker); the metrics (a cluster worker's, whose scrape is the whole group's).
  */
 export interface OpenOptions {
   readonly openToken?: TokenOpenerOption;
