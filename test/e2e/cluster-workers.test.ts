@@ -11,8 +11,8 @@
  *   4. SIGHUP to the primary reaches both workers: a new policy is applied by each;
  *   5. a killed worker is replaced, and the broker answers throughout;
  *   6. SIGTERM: every worker drains and stops, the primary exits 0.
- * Then, apart: a crash loop makes the primary give up (exit 1); a worker that cannot start stops
- * the start; development material is generated once, by the primary; the refusals at start.
+ * Then, apart: a crash loop makes the primary give up (exit 1); a worker that does not stop on
+ * SIGTERM is killed past the bound (exit 1); a worker that cannot start stops the start; development material is generated once, by the primary; the refusals at start.
  */
 import { randomUUID } from "node:crypto";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -216,6 +216,22 @@ describe("BROKER_WORKERS=2: failures", () => {
       await fx.close();
     }
   }, 60_000);
+
+  it("SIGTERM with a worker that does not stop: killed past the grace period + 5 s, exit 1", async () => {
+    const fx = await startBrokerFixture({ env: { REDIS_URL: redis.url, BROKER_WORKERS: "2", BROKER_SHUTDOWN_GRACE: "1s" } });
+    try {
+      const { pids } = await workersListening(fx.broker);
+      // A stopped process cannot act on SIGTERM: it hangs as a worker stuck in a loop would.
+      process.kill(pids[0] as number, "SIGSTOP");
+      const signalled = performance.now();
+      expect(await fx.broker.stop("SIGTERM")).toBe(1);
+      expect(performance.now() - signalled).toBeGreaterThanOrEqual(5_500);
+      expect(fx.broker.logRecords().find((record) => record.msg === "workers did not stop within the bound: killing them")).toMatchObject({ boundMs: 6_000 });
+      expect(fx.broker.logRecords().filter((record) => record.msg === "stopped" && record.worker !== undefined)).toHaveLength(1);
+    } finally {
+      await fx.close();
+    }
+  }, 40_000);
 
   it("a worker that cannot start stops the start: exit 1", async () => {
     const keys = await mkdtemp(join(tmpdir(), "broker-cluster-keys-"));
