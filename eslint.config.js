@@ -50,12 +50,12 @@ export default tseslint.config(
   // pino only in logging/audit, cli and main. The domain knows nothing of the transport.
   {
     files: ["src/**/*.ts"],
-    ignores: ["src/app.ts", "src/http/**", "src/main.ts", "src/open-adapters.ts", "src/open-token.ts", "src/cli/**", "src/lib/logger.ts", "src/audit/**", "src/redis/**"],
+    ignores: ["src/app.ts", "src/http/**", "src/main.ts", "src/open-adapters.ts", "src/open-token.ts", "src/development-start.ts", "src/cluster-*.ts", "src/cli/**", "src/lib/logger.ts", "src/audit/**", "src/redis/**"],
     rules: {
       "no-restricted-imports": layering([
         { group: ["hono", "hono/*", "@hono/*"], message: "hono belongs in src/app.ts and src/http/ only." },
         { group: ["ioredis"], message: "ioredis belongs in the Redis adapters (src/redis/) and the process (main.ts, open-adapters.ts, open-token.ts) only." },
-        { group: ["pino", "pino-*"], message: "pino belongs in lib/logger.ts, audit/, cli/ and the process (main.ts, open-adapters.ts, open-token.ts) only." },
+        { group: ["pino", "pino-*"], message: "pino belongs in lib/logger.ts, audit/, cli/ and the process (main.ts, open-adapters.ts, open-token.ts, development-start.ts, cluster-*.ts) only." },
       ]),
     },
   },

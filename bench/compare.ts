@@ -3,7 +3,12 @@
  * number of rounds (so a slow minute on this shared machine falls on every server alike), each
  * figure the median of its rounds. Also the p99 at half load and the RSS soak.
  */
-import { CONNECTIONS, DURATION, load, rssMb, type BodyPool, type LoadOptions, type Result, type Server } from "./processes.js";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { benchPort, BROKER_ARGS, CONNECTIONS, DURATION, load, rssMb, startProcess, stopProcess, type BodyPool, type LoadOptions, type Result, type Server } from "./processes.js";
+
+/** Workers of the BROKER_WORKERS broker run beside the single process (BENCH_WORKERS; 0 leaves it out). */
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
 
 export interface Scenario {
   readonly key: string;
@@ -22,6 +27,8 @@ export interface Comparison {
   readonly rounds: Result[][];
   /** Requests of cold scenarios the verified-token cache answered (a valid run has none). */
   readonly cacheHits: number;
+  /** The BROKER_WORKERS broker's req/s ratios, beside the single process's (empty without it). */
+  readonly workerRatios: Record<string, number | undefined>;
 }
 
 const median = (values: number[]): number => {
@@ -52,7 +59,13 @@ export async function cacheHits(server: Server): Promise<number> {
   return line === undefined ? 0 : Number(line.split(" ").at(-1));
 }
 
-export async function compareInRounds(work: string, rounds: number, scenarios: readonly Scenario[]): Promise<Comparison> {
+/**
+ * Runs `scenarios` in alternating rounds. Given `workersEnv` (the deployed broker's environment),
+ * a broker with BROKER_WORKERS=WORKERS on it runs the cold ES256 exchange in the same rounds.
+ */
+export async function compareInRounds(work: string, rounds: number, given: readonly Scenario[], workersEnv?: Record<string, string>): Promise<Comparison> {
+  const workers = await workersScenario(work, given, workersEnv);
+  const scenarios = workers === undefined ? given : [...given, workers];
   // Each server's first scenario gets an unmeasured warm-up (JIT, caches, connections).
   const warmed = new Set<Server>();
   const all: Result[][] = [];
@@ -77,7 +90,36 @@ export async function compareInRounds(work: string, rounds: number, scenarios: r
       s.scenario,
     );
   });
-  return { medians, rounds: all, cacheHits: hits };
+  if (workers !== undefined) await stopProcess(workers.server);
+  return { medians, rounds: all, cacheHits: hits, workerRatios: workerRatios(medians) };
+}
+
+/** The cold ES256 exchange on a broker of WORKERS workers (same Redis, rate limits, bodies); undefined: not asked for. */
+async function workersScenario(work: string, scenarios: readonly Scenario[], env: Record<string, string> | undefined): Promise<Scenario | undefined> {
+  const single = scenarios.find((s) => s.key === "cold-es256");
+  if (env === undefined || single === undefined || WORKERS < 2) return undefined;
+  // A port of its own: the deployed broker's environment names that broker's port.
+  const log = join(work, "broker-workers.log");
+  const server = await startProcess(BROKER_ARGS, { ...env, BROKER_WORKERS: String(WORKERS), BROKER_PORT: String(await benchPort()) }, log);
+  // /healthz answers once one worker listens: wait for all of them (and be sure it is this group that answered).
+  for (const deadline = Date.now() + 30_000; !(await readFile(log, "utf8")).includes('"msg":"all workers listening"'); ) {
+    if (server.child.exitCode !== null || Date.now() > deadline) throw new Error(`the BROKER_WORKERS broker did not start; see ${log}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { ...single, key: "workers-cold-es256", scenario: `broker, BROKER_WORKERS=${WORKERS}: cold exchange ES256 (redis, rate limits on)`, server };
+}
+
+function workerRatios(medians: Record<string, Result>): Record<string, number | undefined> {
+  const workers = medians["workers-cold-es256"];
+  if (workers === undefined) return {};
+  const ratio = (a?: Result, b?: Result) => (a && b ? Math.round((a.requestsPerSecond / b.requestsPerSecond) * 100) / 100 : undefined);
+  const { naive, "oidc-provider": peer, "cold-es256": single } = medians;
+  return {
+    [`cold exchange ES256, ${WORKERS} workers / naive floor, req/s (one process: ${ratio(single, naive)})`]: ratio(workers, naive),
+    [`cold exchange ES256, ${WORKERS} workers / oidc-provider, req/s (one process: ${ratio(single, peer)})`]: ratio(workers, peer),
+    [`cold exchange ES256, ${WORKERS} workers / one process, req/s`]: ratio(workers, single),
+    [`CPU µs per cold ES256 exchange, ${WORKERS} workers (primary and workers; one process: ${single?.cpuMicrosPerRequest})`]: workers.cpuMicrosPerRequest,
+  };
 }
 
 /**

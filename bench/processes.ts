@@ -106,15 +106,36 @@ export async function stopProcess(server: Server): Promise<void> {
   await exited;
 }
 
-/** utime + stime of a process, in microseconds (Linux /proc; USER_HZ is 100). */
+/**
+ * CPU time of a server, in microseconds (Linux /proc; USER_HZ is 100): utime + stime of the process
+ * and of every descendant (a BROKER_WORKERS primary's workers), plus cutime + cstime (children
+ * already exited and reaped, e.g. a replaced worker). A single process has no children: its own.
+ */
 export async function cpuMicros(pid: number): Promise<number> {
-  const fields = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]?.split(" ") ?? [];
-  return ((Number(fields[11]) + Number(fields[12])) * 1_000_000) / 100;
+  let ticks = 0;
+  for (const each of await processTree(pid)) {
+    const fields = (await readFile(`/proc/${each}/stat`, "utf8").catch(() => "")).split(") ")[1]?.split(" ") ?? [];
+    ticks += [11, 12, 13, 14].reduce((sum, index) => sum + (Number(fields[index]) || 0), 0);
+  }
+  return (ticks * 1_000_000) / 100;
 }
 
+/** A process and its descendants, from /proc's children lists. */
+async function processTree(pid: number): Promise<number[]> {
+  const children = await readFile(`/proc/${pid}/task/${pid}/children`, "utf8").then(
+    (text) => text.split(/\s+/).filter((each) => each !== "").map(Number),
+    () => [],
+  );
+  return [pid, ...(await Promise.all(children.map(processTree))).flat()];
+}
+
+/** RSS of a server, summed over the process and its descendants (a worker group: the sum of each one's). */
 export async function rssMb(pid: number, field: "VmHWM" | "VmRSS"): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, "utf8");
-  const kb = Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  let kb = 0;
+  for (const each of await processTree(pid)) {
+    const status = await readFile(`/proc/${each}/status`, "utf8").catch(() => "");
+    kb += Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  }
   return Math.round(kb / 102.4) / 10;
 }
 

@@ -166,7 +166,7 @@ async function main(): Promise<void> {
     { key: "cached", scenario: "broker: exchange, one subject token repeated (redis, rate limits on)", server: deployed, path: "/token", options: { bodies: [body] } },
     { key: "svid-deployed", scenario: "broker: X.509-SVID from a P-256 CSR (redis, rate limits on)", server: deployed, path: "/svid/x509", options: { bodies: [svidBody] } },
     { key: "svid-floor", scenario: "floor: CSR parse + sign with @peculiar/x509", server: svidFloor, path: "/svid/x509", options: { bodies: [svidBody] } },
-  ]);
+  ], limitedEnv);
   for (const [key, result] of Object.entries(comparison.medians)) record(key, result);
   await Promise.all([naive, peer, svidFloor, ...(baseline ? [baseline] : [])].map(stopProcess));
 
@@ -306,6 +306,7 @@ function summarize(memo: Record<string, Result>, comparison: Comparison): Record
     "broker (redis, single-use) / broker (memory), req/s": ratio(memo["redis-replay"], memo.memory),
     "added latency of the Redis checks, µs (c=1)":
       memo["memory-c1"] && memo["redis-c1"] ? Math.round(1e6 / memo["redis-c1"].requestsPerSecond - 1e6 / memo["memory-c1"].requestsPerSecond) : undefined,
+    ...comparison.workerRatios,
   };
 }
 

@@ -12,11 +12,11 @@ import { DEFAULT_FIXTURE_REQUIREMENT, FIXTURE_REQUIREMENTS, type FixtureRequirem
 import { B64TOKEN } from "./protocol/authorization-header.js";
 import { DEFAULT_HOST, DEFAULT_KEYS_DIR, DEFAULT_POLICY_DIR, DEFAULT_PORT, defaultBrokerUrl, TOKEN_LIFETIME_CEILING_SECONDS } from "./protocol/broker-defaults.js";
 import { isScopeToken } from "./protocol/scope.js";
-import { parseRateLimit } from "./rate-limit/rate-limit-setting.js";
 import type { RateLimit } from "./rate-limit/rate-limiter.js";
 import { PKCS11_ENV, pkcs11Settings, type Pkcs11Settings } from "./pkcs11/token-settings.js";
 import { isPkcs11Uri } from "./protocol/pkcs11-uri.js";
 import { defaultWaitTimeoutMs } from "./redis/revocation-replication.js";
+import { duration, flag, integer, rateLimit, workerCount } from "./setting-schemas.js";
 
 /** Every setting the broker reads, with its default. docs/configuration.md documents each one. */
 export interface Config {
@@ -106,42 +106,16 @@ export interface Config {
    * index holds. Undefined: off.
    */
   readonly inventory: { readonly ttlSeconds: number; readonly maxWorkloads: number } | undefined;
+  /**
+   * Broker worker processes (node:cluster) behind one port: 1 is one process and no cluster
+   * primary at all; more need REDIS_URL (revocations, claims, rate limits and the inventory must be
+   * shared by every worker).
+   */
+  readonly workers: number;
   /** Human-readable log lines (pino-pretty) instead of JSON: for a terminal, never for collection. */
   readonly logPretty: boolean;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 }
-
-const duration = (name: string, fallback: string, max: number) =>
-  z
-    .string()
-    .default(fallback)
-    .transform((text, ctx) => {
-      const seconds = parseDurationSeconds(text);
-      if (seconds === undefined || seconds <= 0 || seconds > max) {
-        ctx.addIssue({ code: "custom", message: `${name} must be a duration like 90s, 15m or 1h, at most ${max}s` });
-        return z.NEVER;
-      }
-      return seconds;
-    });
-
-const flag = (fallback: "true" | "false") => z.enum(["true", "false", "1", "0"]).default(fallback).transform((v) => v === "true" || v === "1");
-
-const integer = (min: number, max: number, fallback: string) =>
-  z.string().default(fallback).transform(Number).pipe(z.number().int().min(min).max(max));
-
-/** "off" or "<count>/<duration>[,burst=<n>]" (rate-limit-setting.ts). */
-const rateLimit = (fallback: string) =>
-  z
-    .string()
-    .default(fallback)
-    .transform((text, ctx): RateLimit | undefined => {
-      const parsed = parseRateLimit(text);
-      if (parsed !== undefined && "error" in parsed) {
-        ctx.addIssue({ code: "custom", message: parsed.error });
-        return z.NEVER;
-      }
-      return parsed;
-    });
 
 /** Concurrency defaults scale with the CPUs this process may use. */
 const CPUS = availableParallelism();
@@ -265,6 +239,7 @@ const envSchema = z.object({
       return seconds;
     }),
   BROKER_INVENTORY_MAX_WORKLOADS: integer(1, 10_000_000, String(DEFAULT_INVENTORY_BOUNDS.maxWorkloads)),
+  BROKER_WORKERS: workerCount(CPUS),
   ...PKCS11_ENV,
   LOG_PRETTY: flag("false"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -291,6 +266,13 @@ function checkTogether(e: z.infer<typeof envSchema>): { redisRevocationWaitMs: n
   // Production refuses development material (src/credentials/development-material-check.ts): it may not make it either.
   if (e.NODE_ENV === "production" && e.BROKER_DEV_KEYS === "on") {
     throw new ConfigError("invalid configuration:\n  BROKER_DEV_KEYS: on is for development; NODE_ENV=production never generates or trusts development material");
+  }
+  // In memory, revocations, single-use claims, DPoP proof jtis, rate limits and the inventory would
+  // each be one worker's own: a revocation through one worker would not hold on the next.
+  if (e.BROKER_WORKERS > 1 && e.REDIS_URL === undefined) {
+    throw new ConfigError(
+      `invalid configuration:\n  BROKER_WORKERS: ${e.BROKER_WORKERS} workers need the shared store: set REDIS_URL (in memory, revocations, single-use claims, DPoP proof replay, rate limits and the inventory would be per worker), or BROKER_WORKERS=1`,
+    );
   }
   // WAIT is itself a command: it must answer before the command timeout cuts it off.
   const redisRevocationWaitMs = e.BROKER_REDIS_REVOCATION_WAIT_MS ?? defaultWaitTimeoutMs(e.BROKER_REDIS_COMMAND_TIMEOUT_MS);
@@ -372,6 +354,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       svid: { inFlight: e.BROKER_SVID_CONCURRENCY, queued: e.BROKER_SVID_QUEUE },
     },
     inventory: e.BROKER_INVENTORY === "off" ? undefined : { ttlSeconds: e.BROKER_INVENTORY_TTL, maxWorkloads: e.BROKER_INVENTORY_MAX_WORKLOADS },
+    workers: e.BROKER_WORKERS,
     logPretty: e.LOG_PRETTY,
     logLevel: e.LOG_LEVEL,
   };

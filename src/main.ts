@@ -3,6 +3,8 @@ import { serve } from "@hono/node-server";
 import type { Server } from "node:http";
 import type { Logger } from "pino";
 import type { Broker } from "./build-broker.js";
+import { isClusterPrimary, superviseWorkers } from "./cluster-primary.js";
+import { workerLogger, workerOpenOptions } from "./cluster-worker.js";
 import { openBroker, refuseDevelopmentMaterial, StartupError } from "./open-adapters.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import type { FileKeyStore } from "./credentials/file-key-store.js";
@@ -13,7 +15,9 @@ import { PolicyLoadError, type PolicyStore } from "./policy/index.js";
 
 /**
  * The process: config → logger → open the adapters (keys, issuers, policies, Redis, CA) →
- * buildBroker → listen; SIGHUP reloads, SIGTERM/SIGINT drain and close. Nothing imports this file.
+ * buildBroker → listen; SIGHUP reloads, SIGTERM/SIGINT drain and close. With BROKER_WORKERS > 1
+ * this process is the primary instead (cluster-primary.ts), and each worker it forks runs `run`
+ * here, as one broker. Nothing imports this file.
  */
 async function main(): Promise<void> {
   // Let the old generation grow to 1.5× the live heap between full collections instead of V8's
@@ -27,9 +31,10 @@ async function main(): Promise<void> {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(2);
   }
-  const logger = createLogger({ level: config.logLevel, pretty: config.logPretty });
+  const logger = workerLogger(createLogger({ level: config.logLevel, pretty: config.logPretty }));
   try {
-    await run(config, logger);
+    if (isClusterPrimary(config)) await superviseWorkers(config, logger);
+    else await run(config, logger);
   } catch (error) {
     // Start-up problems are the operator's to fix: say what, without a stack for known kinds.
     const known = error instanceof ConfigError || error instanceof PolicyLoadError || error instanceof StartupError;
@@ -40,7 +45,7 @@ async function main(): Promise<void> {
 
 async function run(config: Config, logger: Logger): Promise<void> {
   if (config.production) await refuseDevelopmentMaterial(config, logger);
-  const { broker, keys, verifier, policies, ca } = await openBroker(config, logger, { isDraining: () => closer.isDraining() });
+  const { broker, keys, verifier, policies, ca } = await openBroker(config, logger, { isDraining: () => closer.isDraining(), ...workerOpenOptions() });
   reloadOnHangup(policies, keys, ca);
   const server = listen(config, broker.app, logger, () => policies.current().policyIds.length);
   void verifier.warmUp();

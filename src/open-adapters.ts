@@ -12,15 +12,14 @@ import { narrowWithin } from "./authorization/attenuate.js";
 import { createPinoAuditSink } from "./audit/pino-audit-sink.js";
 import { buildBroker, type Broker, type BrokerPorts } from "./build-broker.js";
 import type { Config } from "./config.js";
-import { devAdminSecretPath, ensureDevAdminSecret, ensureDevIssuer } from "./credentials/dev-material.js";
-import { findDevelopmentMaterial } from "./credentials/development-material-check.js";
+import { ensureDevCaLogged, ensureDevIssuerLogged, generateDevSigningKeys, StartupError, withDevelopmentAdminSecret } from "./development-start.js";
 import { FileKeyStore } from "./credentials/file-key-store.js";
 import { tokenKeyCustody } from "./pkcs11/token-key-custody.js";
 import { warnOfCaExpiry } from "./credentials/x509/ca-expiry.js";
 import { CA_SET_FILE } from "./credentials/x509/ca-set-document.js";
 import { fixedCaSource, singleCaSet, type CaSet, type CaSource, type TokenCaKeyResolver } from "./credentials/x509/ca-set.js";
 import { CaSetStore } from "./credentials/x509/ca-set-store.js";
-import { devCaExists, ensureDevCa, loadCertificateAuthority, loadDevCa } from "./credentials/x509/ca-store.js";
+import { devCaExists, loadCertificateAuthority, loadDevCa } from "./credentials/x509/ca-store.js";
 import { loadTokenVerifier, type TokenVerifier } from "./identity/token-verifier.js";
 import { systemClock } from "./lib/clock.js";
 import { globalHttpFetch } from "./lib/http-fetch.js";
@@ -41,12 +40,15 @@ import type { InventoryStore } from "./inventory/inventory-store.js";
 import { MemoryRevocationStore } from "./revocation/memory-revocation-store.js";
 import type { RevocationStore } from "./revocation/revocation-store.js";
 
-/** A start-up problem the operator must fix: logged as its message, without a stack. */
-export class StartupError extends Error {}
+export { refuseDevelopmentMaterial, StartupError } from "./development-start.js";
 
-/** How the adapters are opened, when not as configured: the token opener (a test wraps the token worker). */
+/**
+ * How the adapters are opened, when not as configured: the token opener (a test wraps the token
+ * worker); the metrics (a cluster worker's, whose scrape is the whole group's).
+ */
 export interface OpenOptions {
   readonly openToken?: TokenOpenerOption;
+  readonly metrics?: BrokerMetrics;
 }
 
 /** A broker built on its opened adapters, with the trust material the caller watches and closes. */
@@ -65,8 +67,7 @@ export interface OpenedBroker {
  * already opened (file watchers) is closed before the error goes on.
  */
 export async function openBroker(config: Config, logger: Logger, options: Pick<BrokerPorts, "isDraining"> & OpenOptions = {}): Promise<OpenedBroker> {
-  const metrics = new BrokerMetrics({ version: packageVersion() });
-  const { openToken: tokenOpener, ...ports } = options;
+  const { openToken: tokenOpener, metrics = new BrokerMetrics({ version: packageVersion() }), ...ports } = options;
   const token = sharedToken(config.pkcs11, logger, metrics, tokenOpener);
   let trust: Awaited<ReturnType<typeof openTrustMaterial>>;
   try {
@@ -127,21 +128,6 @@ export async function openTrustMaterial(
   // Every replica follows a key rotation by itself: file events plus a periodic check (keys/README.md).
   keys.watch();
   return { keys, verifier, policies };
-}
-
-/**
- * A development start without BROKER_ADMIN_SECRET gets one in keys/dev-admin-secret (generated on
- * first start), and says how to use it, so the quick start's admin commands work as written. The
- * secret itself is never logged. Production (and BROKER_DEV_KEYS=off) is left as configured.
- */
-async function withDevelopmentAdminSecret(config: Config, logger: Logger): Promise<Config> {
-  if (!config.devKeys || config.adminSecret !== undefined) return config;
-  const file = devAdminSecretPath(config.keysDir);
-  const { secret, created } = await ensureDevAdminSecret(config.keysDir);
-  const howTo = `export BROKER_ADMIN_TOKEN="$(cat ${file})"`;
-  if (created) logger.warn({ file, howTo }, "DEVELOPMENT ADMIN SECRET GENERATED: the admin API (broker revoke, revocations list, unblock) takes it as BROKER_ADMIN_TOKEN; set BROKER_ADMIN_SECRET in production");
-  else logger.info({ file, howTo }, "admin API: development admin secret in use");
-  return { ...config, adminSecret: secret };
 }
 
 /**
@@ -208,36 +194,18 @@ async function openRevocationStore(config: Config, logger: Logger): Promise<{ st
   }
 }
 
-/**
- * NODE_ENV=production trusts nothing made for development, even on a folder that once ran in
- * development: one fatal line per piece found, then the start is refused (exit 1).
- */
-export async function refuseDevelopmentMaterial(config: Config, logger: Logger): Promise<void> {
-  const problems = await findDevelopmentMaterial({ keysDir: config.keysDir, issuersFile: config.issuersFile, caCertFile: config.ca?.certFile, caDir: config.caDir });
-  for (const problem of problems) logger.fatal({ problem }, "development material refused in production");
-  if (problems.length > 0) throw new StartupError(`NODE_ENV=production: ${problems.length} piece(s) of development material found (listed above); refusing to start`);
-}
-
 /** Loads keys/signing; on a first start in development, generates keys and says so loudly. */
 async function openKeyStore(config: Config, logger: Logger, token: SharedToken): Promise<FileKeyStore> {
   const signingDir = join(config.keysDir, "signing");
-  if (config.devKeys) {
-    if (await ensureDevIssuer(config.keysDir)) {
-      logger.warn({ dir: join(config.keysDir, "dev-issuer") }, "DEVELOPMENT ISSUER KEY GENERATED: the local-dev issuer is for trying the broker out; remove it from issuers.yaml in production");
-    }
-  }
+  if (config.devKeys) await ensureDevIssuerLogged(config, logger);
   const log = logger.child({ component: "keys" });
   if (config.signingKeys.custody === "pkcs11") return openTokenKeyStore(signingDir, log, token);
   if (await FileKeyStore.exists(signingDir)) return FileKeyStore.load(signingDir, { log });
   if (!config.devKeys) {
     throw new StartupError(`no signing keys in ${signingDir} (keyset.json); see keys/README.md, or set BROKER_DEV_KEYS=on for development`);
   }
-  const store = await FileKeyStore.generate(signingDir, { log });
-  logger.warn(
-    { dir: signingDir, kid: store.activeKey().kid },
-    "DEVELOPMENT SIGNING KEY GENERATED: not for production. Tokens signed with it are trusted only by verifiers that fetch this broker's JWKS.",
-  );
-  return store;
+  await generateDevSigningKeys(signingDir, logger);
+  return FileKeyStore.load(signingDir, { log });
 }
 
 /**
@@ -305,11 +273,7 @@ async function openCertificateAuthority(config: Config, logger: Logger, tokenKey
         log.warn({}, "no CA configured (BROKER_CA_CERT, BROKER_CA_KEY, or broker ca init): X.509-SVIDs, the SPIFFE bundle and the CRL are disabled");
         return undefined;
       }
-      await ensureDevCa(config.keysDir, config.trustDomain, now);
-      log.warn(
-        { dir: join(config.keysDir, "ca"), trustDomain: config.trustDomain },
-        "DEVELOPMENT ROOT CA GENERATED: not for production. Configure your CA with broker ca init (or BROKER_CA_CERT, BROKER_CA_KEY and BROKER_CA_CHAIN).",
-      );
+      await ensureDevCaLogged(config, logger);
     }
     return fixedCaSource(withExpiryCheck(singleCaSet(await loadDevCa(config.keysDir, config.trustDomain, now)), checkExpiry));
   } catch (error) {

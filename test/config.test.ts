@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../src/config.js";
 
@@ -21,6 +22,22 @@ describe("loadConfig", () => {
     expect(loadConfig({ BROKER_KEYS_DIR: "/srv/keys" }).caDir).toBe("/srv/keys/ca");
     expect(loadConfig({ BROKER_CA_DIR: "/srv/ca", BROKER_CA_EXPIRY_WARNING: "720h" })).toMatchObject({ caDir: "/srv/ca", caExpiryWarningSeconds: 720 * 3600 });
     expect(() => loadConfig({ BROKER_CA_EXPIRY_WARNING: "soon" })).toThrow(/BROKER_CA_EXPIRY_WARNING must be a duration like 30d/);
+  });
+
+  it("runs one process by default; BROKER_WORKERS takes 1–64 or auto, and more than one needs REDIS_URL", () => {
+    const redis = { REDIS_URL: "redis://127.0.0.1:6379" };
+    expect(loadConfig({}).workers).toBe(1);
+    expect(loadConfig({ BROKER_WORKERS: "1" }).workers).toBe(1);
+    expect(loadConfig({ ...redis, BROKER_WORKERS: "64" }).workers).toBe(64);
+    expect(loadConfig({ ...redis, BROKER_WORKERS: "auto" }).workers).toBe(Math.min(availableParallelism(), 64));
+    for (const bad of ["0", "65", "-1", "1.5", "two", "", " 2", "002"]) {
+      expect(() => loadConfig({ ...redis, BROKER_WORKERS: bad }), bad).toThrow(/BROKER_WORKERS: must be auto or an integer 1–64/);
+    }
+    // Listed with the other bad settings, not instead of them.
+    expect(() => loadConfig({ BROKER_WORKERS: "many", BROKER_PORT: "99999" })).toThrow(/BROKER_PORT[\s\S]*BROKER_WORKERS|BROKER_WORKERS[\s\S]*BROKER_PORT/);
+    const withoutRedis = () => loadConfig({ BROKER_WORKERS: "2" });
+    expect(withoutRedis).toThrow(ConfigError);
+    expect(withoutRedis).toThrow(/BROKER_WORKERS: 2 workers need the shared store: set REDIS_URL/);
   });
 
   it("writes JSON logs unless pretty output is asked for", () => {

@@ -25,11 +25,20 @@ export function httpMetrics(metrics: BrokerMetrics): MiddlewareHandler<AppEnv> {
   };
 }
 
-/** GET /metrics: the Prometheus text exposition. Restrict it at the network edge in production. */
+/**
+ * GET /metrics: the Prometheus text exposition (with several workers, the whole group's).
+ * Restrict it at the network edge in production. A group scrape that cannot be completed (a worker
+ * did not answer) is a 503, never a partial sum: summed counters would seem to go down.
+ */
 export function metricsRoutes(app: Hono<AppEnv>, deps: { metrics: BrokerMetrics }): void {
   app.get("/metrics", async (c) => {
-    const { body, contentType } = await deps.metrics.scrape();
     c.header("Cache-Control", "no-store");
-    return c.body(body, 200, { "Content-Type": contentType });
+    let scrape: Awaited<ReturnType<BrokerMetrics["scrape"]>>;
+    try {
+      scrape = await deps.metrics.scrape();
+    } catch (error) {
+      return c.text(`metrics unavailable: ${error instanceof Error ? error.message : String(error)}\n`, 503);
+    }
+    return c.body(scrape.body, 200, { "Content-Type": scrape.contentType });
   });
 }

@@ -1,8 +1,15 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { MetricsSnapshot, Scrape } from "./aggregate-scrapes.js";
 
 /** Which build is running: `broker_build_info`'s labels. */
 export interface BuildInfo {
   readonly version: string;
+}
+
+/** How GET /metrics is answered when this process is one of several workers: the whole group's scrape. */
+export interface ScrapeOptions {
+  /** The process group's merged exposition (a cluster worker asks its primary); undefined: this registry's. */
+  readonly groupScrape?: () => Promise<Scrape>;
 }
 
 /**
@@ -10,6 +17,11 @@ export interface BuildInfo {
  * only from closed sets (error codes, route patterns, configured policy ids and issuer hosts, the
  * version of the policy set in force: one series at a time):
  * never a workload id, token, serial or client address, so cardinality stays bounded.
+ *
+ * With several workers (BROKER_WORKERS) a scrape merges every worker's registry with prom-client's
+ * aggregation: counters and histograms are summed (the default); each gauge below says how it
+ * merges (`aggregator`): a value every worker reads from the same store or files is `max` or
+ * `min` (the most alarming one), never a sum that would count it once per worker.
  */
 export class BrokerMetrics {
   readonly registry = new Registry();
@@ -55,9 +67,9 @@ export class BrokerMetrics {
   readonly policyReloads = this.counter("broker_policy_reloads_total", "Policy reloads (file change, periodic check, SIGHUP), by outcome: applied (a new set in force), unchanged, failed (invalid, or refused by its fixtures: the previous set stays).", ["outcome"] as const);
 
   /** One series at a time: the version of the policy set in force (value 1). */
-  readonly policySetInfo = new Gauge({ name: "broker_policy_set_info", help: "The policy set in force, by version (sha256 of its files); always 1.", labelNames: ["version"] as const, registers: [this.registry] });
+  readonly policySetInfo = new Gauge({ name: "broker_policy_set_info", help: "The policy set in force, by version (sha256 of its files); always 1.", labelNames: ["version"] as const, registers: [this.registry], aggregator: "max" });
 
-  readonly policySetLoaded = new Gauge({ name: "broker_policy_set_loaded_timestamp_seconds", help: "When the policy set in force was put in force (Unix seconds).", registers: [this.registry] });
+  readonly policySetLoaded = new Gauge({ name: "broker_policy_set_loaded_timestamp_seconds", help: "When the policy set in force was put in force (Unix seconds).", registers: [this.registry], aggregator: "max" });
 
   readonly storeDuration = this.histogram("broker_revocation_store_duration_seconds", "Revocation store call latency by operation.", ["operation"] as const, [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1]);
 
@@ -65,13 +77,17 @@ export class BrokerMetrics {
   readonly pkcs11Duration = this.histogram("broker_pkcs11_call_duration_seconds", "PKCS#11 token call latency from submission (queue wait included), by call; answered calls only.", ["call"] as const, [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 2.5]);
   readonly inventoryWrites = this.counter("broker_inventory_writes_total", "Workload inventory writes after an issuance, by outcome (ok; failed: store down or slow; dropped: too many in flight). Issuance never waits for them.", ["outcome"] as const);
 
-  constructor(build: BuildInfo = { version: "unknown" }) {
+  private readonly groupScrape: (() => Promise<Scrape>) | undefined;
+
+  constructor(build: BuildInfo = { version: "unknown" }, options: ScrapeOptions = {}) {
+    this.groupScrape = options.groupScrape;
     collectDefaultMetrics({ register: this.registry, prefix: "broker_" });
     new Gauge({
       name: "broker_build_info",
       help: "Always 1; the labels say which build runs (package version, Node.js version).",
       labelNames: ["version", "node_version"] as const,
       registers: [this.registry],
+      aggregator: "first",
     }).set({ version: build.version, node_version: process.versions.node }, 1);
   }
 
@@ -90,6 +106,8 @@ export class BrokerMetrics {
       help: "Revocation entries and blocks in force, by kind (read from the store at most every 15 s).",
       labelNames: ["kind"] as const,
       registers: [this.registry],
+      // Every worker lists the same store.
+      aggregator: "max",
       async collect() {
         try {
           const counts = await sources.inForce();
@@ -104,6 +122,8 @@ export class BrokerMetrics {
       name: "broker_signing_key_age_seconds",
       help: "Seconds since the active signing key started signing (absent when keyset.json does not record it).",
       registers: [this.registry],
+      // The oldest key any worker still signs with (one that has not followed a rotation yet).
+      aggregator: "max",
       collect() {
         const age = sources.signingKeyAgeSeconds();
         if (age === undefined) this.reset();
@@ -121,6 +141,8 @@ export class BrokerMetrics {
         help: "When each published X.509-SVID CA (its chain's earliest notAfter) expires, epoch seconds, by CA name and state (active, next, previous): alert well before the active one's, no SVID outlives it.",
         labelNames: ["ca", "state"] as const,
         registers: [this.registry],
+        // The earliest expiry any worker holds.
+        aggregator: "min",
         collect() {
           this.reset();
           for (const { ca, state, notAfter } of caNotAfter()) this.set({ ca, state }, notAfter);
@@ -133,6 +155,8 @@ export class BrokerMetrics {
         help: "Seconds since each remote issuer's keys were last fetched successfully (by issuer id; absent before the first good fetch and for key files). Past the JWKS stale limit its tokens are refused.",
         labelNames: ["issuer"] as const,
         registers: [this.registry],
+        // The stalest key set any worker verifies with.
+        aggregator: "max",
         collect() {
           this.reset();
           for (const { issuer, ageSeconds } of issuerKeyAges()) if (ageSeconds !== undefined) this.set({ issuer }, ageSeconds);
@@ -157,8 +181,14 @@ export class BrokerMetrics {
     return new Histogram({ name, help, labelNames, buckets, registers: [this.registry] });
   }
 
-  /** The Prometheus text exposition and its content type. */
-  async scrape(): Promise<{ body: string; contentType: string }> {
+  /** The Prometheus text exposition and its content type: this process's, or its worker group's. */
+  async scrape(): Promise<Scrape> {
+    if (this.groupScrape !== undefined) return this.groupScrape();
     return { body: await this.registry.metrics(), contentType: this.registry.contentType };
+  }
+
+  /** This process's metrics as values, for the primary to merge with the other workers' (aggregate-scrapes.ts). */
+  snapshot(): Promise<MetricsSnapshot> {
+    return this.registry.getMetricsAsJSON();
   }
 }
