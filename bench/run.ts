@@ -16,7 +16,8 @@
  * half-load p99), BENCH_ONLY=svid (only the X.509-SVID scenario on the memory
  * broker; BENCH_CPU_PROF=1 runs it under --cpu-prof), BENCH_BASELINE (a checkout of another commit, built, with its
  * node_modules: its broker runs the deployed scenarios in the same rounds; BENCH_BASELINE_ENV, JSON, adds
- * to its environment, e.g. the same checkout with another setting). Needs redis-server.
+ * to its environment, e.g. the same checkout with another setting; BENCH_BASELINE_NODE_FLAGS, its
+ * node flags instead of `--max-semi-space-size=8`). Needs redis-server.
  */
 import { createPrivateKey, randomBytes } from "node:crypto";
 import { mkdtemp, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
@@ -52,6 +53,8 @@ const SOAK_SECONDS = Number(process.env.BENCH_SOAK_SECONDS ?? 0);
 const BASELINE = process.env.BENCH_BASELINE;
 /** Extra environment for the baseline broker, as JSON (e.g. the same build with another setting). */
 const BASELINE_ENV = JSON.parse(process.env.BENCH_BASELINE_ENV ?? "{}") as Record<string, string>;
+/** Node's flags for the baseline broker, space-separated (default: the shipped `--max-semi-space-size=8`): GC settings measured side by side. */
+const BASELINE_NODE_FLAGS = (process.env.BENCH_BASELINE_NODE_FLAGS ?? BROKER_ARGS.slice(0, -1).join(" ")).split(" ").filter((flag) => flag !== "");
 const PEER_CLIENT_ID = "bench-client";
 const PEER_CLIENT_SECRET = randomBytes(24).toString("base64url");
 /** Rate limits on, with budgets no load here reaches: what the checks cost, not what they refuse. */
@@ -147,7 +150,7 @@ async function main(): Promise<void> {
   const svidFloor = await startProcess(["--import", "tsx", "bench/floor-server.ts", "svid", "$PORT"], {}, join(work, "svid-floor.log"));
   // A baseline build (BENCH_BASELINE: a checkout with its own dist/ and node_modules), run beside
   // this one in the same rounds: the before/after of a change, measured side by side.
-  const baseline = BASELINE === undefined ? undefined : await startProcess(["--max-semi-space-size=8", join(BASELINE, "dist/main.js")], { ...limitedEnv, ...BASELINE_ENV, BROKER_PORT: String(await benchPort()) }, join(work, "broker-baseline.log"));
+  const baseline = BASELINE === undefined ? undefined : await startProcess([...BASELINE_NODE_FLAGS, join(BASELINE, "dist/main.js")], { ...limitedEnv, ...BASELINE_ENV, BROKER_PORT: String(await benchPort()) }, join(work, "broker-baseline.log"));
   const baselineScenarios: Scenario[] =
     baseline === undefined
       ? []
