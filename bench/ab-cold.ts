@@ -4,7 +4,8 @@
  * cold exchange only, in many short alternating runs: on a machine shared with other work, load
  * shifts within seconds, so `npm run bench`'s two long rounds can put a busy minute on one side.
  * Each round runs both brokers back to back (the order swapped every round) and the figure is
- * the median of the rounds' CPU ratios.
+ * the median of the rounds' CPU ratios. Each run also reports the broker's GC time per request and
+ * major (mark-compact) collections per 10,000 requests, from its own /metrics.
  *
  * Both brokers as deployed (Redis, both rate limits on with budgets no load reaches), production
  * material made as in `npm run bench`, every request a new subject token (the bench's pool: each
@@ -63,11 +64,20 @@ async function main(): Promise<void> {
   const self = await startProcess(BROKER_ARGS, { ...env, BROKER_PORT: String(await benchPort()) }, join(work, "broker-self.log"));
   const other = await startProcess(["--max-semi-space-size=8", join(BASELINE, "dist/main.js")], { ...env, ...BASELINE_ENV, BROKER_PORT: String(await benchPort()) }, join(work, "broker-baseline.log"));
   try {
-    const runOne = (server: Server, name: string, warmUp = false): Promise<Result> => load(work, name, server, "/token", { pool, durationSeconds: SECONDS, warmUp });
+    const runOne = async (server: Server, name: string, warmUp = false): Promise<Measured> => {
+      const before = await gcStats(server);
+      const result = await load(work, name, server, "/token", { pool, durationSeconds: SECONDS, warmUp });
+      const after = await gcStats(server);
+      const requests = Math.max(1, result.requests);
+      return Object.assign(result, {
+        gcMicrosPerRequest: Math.round(((after.seconds - before.seconds) * 1e6) / requests),
+        majorGcsPer10k: Math.round(((after.majors - before.majors) * 10_000) / requests),
+      });
+    };
     await runOne(self, "warm-up", true);
     await runOne(other, "warm-up", true);
     const hitsBefore = (await cacheHits(self)) + (await cacheHits(other));
-    const rows: { round: number; self: Result; baseline: Result }[] = [];
+    const rows: { round: number; self: Measured; baseline: Measured }[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       const first = round % 2 === 1 ? "self" : "baseline";
       const a = await runOne(first === "self" ? self : other, first);
@@ -75,7 +85,7 @@ async function main(): Promise<void> {
       const [mine, theirs] = first === "self" ? [a, b] : [b, a];
       rows.push({ round, self: mine, baseline: theirs });
       console.log(
-        `round ${round} (${first} first): this build ${mine.cpuMicrosPerRequest} µs/req at ${mine.requestsPerSecond} req/s, baseline ${theirs.cpuMicrosPerRequest} µs/req at ${theirs.requestsPerSecond} req/s, ratio ${(mine.cpuMicrosPerRequest / theirs.cpuMicrosPerRequest).toFixed(3)}`,
+        `round ${round} (${first} first): this build ${describe(mine)}; baseline ${describe(theirs)}; CPU ratio ${(mine.cpuMicrosPerRequest / theirs.cpuMicrosPerRequest).toFixed(3)}`,
       );
     }
     const hits = (await cacheHits(self)) + (await cacheHits(other)) - hitsBefore;
@@ -91,6 +101,10 @@ async function main(): Promise<void> {
           medianCpuMicrosThisBuild: median(rows.map((row) => row.self.cpuMicrosPerRequest)),
           medianCpuMicrosBaseline: median(rows.map((row) => row.baseline.cpuMicrosPerRequest)),
           medianCpuRatio: Number(median(rows.map((row) => row.self.cpuMicrosPerRequest / row.baseline.cpuMicrosPerRequest)).toFixed(3)),
+          medianGcMicrosThisBuild: median(rows.map((row) => row.self.gcMicrosPerRequest)),
+          medianGcMicrosBaseline: median(rows.map((row) => row.baseline.gcMicrosPerRequest)),
+          majorGcsPer10kThisBuild: median(rows.map((row) => row.self.majorGcsPer10k)),
+          majorGcsPer10kBaseline: median(rows.map((row) => row.baseline.majorGcsPer10k)),
           medianRpsRatio: Number(median(rows.map((row) => row.self.requestsPerSecond / row.baseline.requestsPerSecond)).toFixed(3)),
           cacheHits: hits,
           errorsAndNon2xx: failures,
@@ -108,6 +122,27 @@ async function main(): Promise<void> {
     await stopProcess(other);
     await redis.stop();
   }
+}
+
+/** A run's result with the broker's own GC figures (prom-client's nodejs_gc_duration_seconds, from /metrics). */
+type Measured = Result & { gcMicrosPerRequest: number; majorGcsPer10k: number };
+
+function describe(result: Measured): string {
+  return `${result.cpuMicrosPerRequest} µs/req (GC ${result.gcMicrosPerRequest} µs, ${result.majorGcsPer10k} major GCs per 10k) at ${result.requestsPerSecond} req/s`;
+}
+
+/** Seconds spent in GC (every kind) and the count of major (mark-compact) collections so far. */
+async function gcStats(server: Server): Promise<{ seconds: number; majors: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+  let seconds = 0;
+  let majors = 0;
+  for (const line of text.split("\n")) {
+    const match = /^broker_nodejs_gc_duration_seconds_(sum|count)\{kind="(\w+)"\} (\S+)$/.exec(line);
+    if (match === null) continue;
+    if (match[1] === "sum") seconds += Number(match[3]);
+    else if (match[2] === "major") majors += Number(match[3]);
+  }
+  return { seconds, majors };
 }
 
 function median(values: readonly number[]): number {
