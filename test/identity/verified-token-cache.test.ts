@@ -226,6 +226,19 @@ describe("VerifiedTokenCache", () => {
     expect(cache.size).toBe(1);
   });
 
+  it("remembers at most maxEntries digests of tokens seen once, and caches none of them", () => {
+    const clock = manualClock();
+    const cache = new VerifiedTokenCache({ ttlSeconds: 10, maxEntries: 20 }, clock);
+    const now = Math.floor(T0 / 1000);
+    for (let i = 0; i < 500; i++) expect(cache.admit(digestOf(i), subject(now + 3600), keys, undefined)).toBe(false);
+    expect(cache.size).toBe(0);
+    expect(cache.remembered).toBe(20);
+    // The last 20 are remembered: their second verification is cached; an older one's is not.
+    expect(cache.admit(digestOf(499), subject(now + 3600), keys, undefined)).toBe(true);
+    expect(cache.admit(digestOf(0), subject(now + 3600), keys, undefined)).toBe(false);
+    expect(cache.size).toBe(1);
+  });
+
   it("drops an entry whose issuer keys went stale", async () => {
     const clock = manualClock();
     const cache = new VerifiedTokenCache({ ttlSeconds: 10, maxEntries: 100 }, clock);
