@@ -119,6 +119,7 @@ export async function openTrustMaterial(
     remoteJwks: { cooldownMs: config.jwksRefetchCooldownMs, cacheMaxAgeMs: config.jwksCacheMaxAgeMs },
     verifiedTokenCache: { ttlSeconds: config.verifiedTokenCacheSeconds, maxEntries: config.verifiedTokenCacheMaxEntries },
     onCacheLookup: (hit) => metrics.verifiedTokenCache.inc({ result: hit ? "hit" : "miss" }),
+    onCacheAdmission: () => metrics.verifiedTokenCacheAdmissions.inc(),
     onIssuerKeyRefused: (issuer) => metrics.issuerKeysRefused.inc({ issuer }),
     allowLoopbackHttpJwksUri: !config.production,
   });

@@ -33,13 +33,27 @@ const refusalFacts = new WeakMap<object, DecisionFacts>();
  * Runs one step of a decision. When it refuses (throws), the refusal carries `facts`, the facts
  * known when the step began, besides those the step attached itself (those win: they are newer).
  * The error is rethrown as it was.
+ *
+ * Not an async function: every exchange runs several steps through here, and `async` + `await`
+ * cost a promise, a suspended frame and a microtask each. A step that answers a promise gets one
+ * rejection handler (nothing more on success); a synchronous answer is passed through resolved.
  */
-export async function knowing<T>(facts: DecisionFacts, step: () => T | Promise<T>): Promise<T> {
+export function knowing<T>(facts: DecisionFacts, step: () => T | Promise<T>): Promise<T> {
+  let answer: T | Promise<T>;
   try {
-    return await step();
+    answer = step();
   } catch (error) {
-    throw withFacts(error, facts);
+    return Promise.reject(withFacts(error, facts));
   }
+  if (!isThenable(answer)) return Promise.resolve(answer);
+  // Promise.resolve hands a native promise back as it is; any other thenable is adopted.
+  return Promise.resolve(answer).catch((error: unknown) => {
+    throw withFacts(error, facts);
+  });
+}
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof value === "object" && value !== null && typeof (value as { then?: unknown }).then === "function";
 }
 
 /** Attaches `facts` to a refusal (facts it already carries win) and answers the same error, for `throw`. */

@@ -1,3 +1,4 @@
+import { merged } from "../lib/merged.js";
 import { BrokerError } from "../errors/broker-error.js";
 import { MAX_CHAIN_DEPTH } from "../policy/policy-schema.js";
 import type { MayAct } from "../policy/types.js";
@@ -17,7 +18,8 @@ export function nestAct(actor: VerifiedActor, previous: ActClaim | undefined): A
     });
   }
   const inner = actor.chain ?? previous;
-  return { ...actor.act, ...(inner ? { act: inner } : {}) };
+  // merged, not spreads: one hidden class per shape of claim (lib/merged.ts).
+  return merged(actor.act, inner ? { act: inner } : undefined);
 }
 
 /** Refuses a chain longer than the grant's limit (and the hard cap). */

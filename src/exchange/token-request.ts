@@ -1,3 +1,4 @@
+import { merged } from "../lib/merged.js";
 import { BrokerError } from "../errors/broker-error.js";
 import type { GrantedTokenType, RequestContext } from "../policy/types.js";
 import type { FormFields } from "../protocol/form-fields.js";
@@ -45,7 +46,7 @@ export function parseTokenExchangeRequest(fields: FormFields): TokenExchangeRequ
   if (actorTokenType !== undefined && !SUBJECT_TOKEN_TYPES.includes(actorTokenType)) {
     throw new BrokerError("invalid_request", `unsupported actor_token_type; accepted: ${SUBJECT_TOKEN_TYPES.join(", ")}`);
   }
-  return {
+  const request: TokenExchangeRequest = {
     subjectToken,
     subjectTokenType: subjectTokenType as SubjectTokenType,
     requestedTokenType: requestedTokenType(fields.single("requested_token_type")),
@@ -53,10 +54,9 @@ export function parseTokenExchangeRequest(fields: FormFields): TokenExchangeRequ
     resources: targets(fields.all("resource"), "resource", true),
     scopes: scopes(fields.single("scope")),
     requestedLifetimeSeconds: requestedLifetime(fields.single("requested_lifetime")),
-    ...(actorToken !== undefined && actorTokenType !== undefined
-      ? { actorToken: { token: actorToken, type: actorTokenType as SubjectTokenType } }
-      : {}),
   };
+  // merged only for a delegation request, not a spread on every request (lib/merged.ts).
+  return actorToken !== undefined && actorTokenType !== undefined ? merged(request, { actorToken: { token: actorToken, type: actorTokenType as SubjectTokenType } }) : request;
 }
 
 function required(fields: FormFields, name: string): string {

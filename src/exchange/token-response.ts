@@ -15,13 +15,15 @@ export interface TokenExchangeResponse {
 
 /** RFC 8693 §2.2.1; `scope` is included whenever the token carries one; `DPoP` for a bound token (RFC 9449 §5). */
 export function response(accessToken: string, expiresIn: number, scope: string, dpopBound = false): TokenExchangeResponse {
-  return {
+  const answer: { -readonly [K in keyof TokenExchangeResponse]: TokenExchangeResponse[K] } = {
     access_token: accessToken,
     issued_token_type: TOKEN_TYPE.accessToken,
     token_type: dpopBound ? "DPoP" : "Bearer",
     expires_in: expiresIn,
-    ...(scope ? { scope } : {}),
   };
+  // Added, not spread in: a spread would build the object through a runtime copy (lib/merged.ts).
+  if (scope) answer.scope = scope;
+  return answer;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { merged } from "../lib/merged.js";
 import type { Hono, MiddlewareHandler } from "hono";
 import type { DpopNonces } from "../dpop/nonce.js";
 import { parseTokenExchangeRequest } from "../exchange/token-request.js";
@@ -20,12 +21,9 @@ export function tokenRoutes(app: Hono<AppEnv>, deps: { exchangeToken: ExchangeTo
     const request = parseTokenExchangeRequest(form);
     // RFC 9449 §5: a DPoP header binds the issued token to its key (read only when present: no cost otherwise).
     const dpopProof = c.req.header("dpop");
-    const result = await deps.exchangeToken({
-      request,
-      requestId: c.get("requestId"),
-      clientAddress: c.get("clientAddress"),
-      ...(dpopProof !== undefined ? { dpopProof } : {}),
-    });
+    const call = { request, requestId: c.get("requestId"), clientAddress: c.get("clientAddress") };
+    // merged only with a proof, not a spread on every request (lib/merged.ts).
+    const result = await deps.exchangeToken(dpopProof === undefined ? call : merged(call, { dpopProof }));
     // RFC 6749 §5.1: token responses must not be cached.
     const headers: Record<string, string> = { "Cache-Control": "no-store", Pragma: "no-cache" };
     // RFC 9449 §8: set on the context by dpopNonceHeader, whose c.header jsonAnswer does not carry.

@@ -38,6 +38,8 @@ export interface TokenVerifierOptions {
   readonly verifiedTokenCache?: VerifiedTokenCacheLimits;
   /** Told of every cache lookup, for metrics. */
   readonly onCacheLookup?: (hit: boolean) => void;
+  /** Told of every verification the cache took in (a token's second verification: the doorkeeper), for metrics. */
+  readonly onCacheAdmission?: () => void;
   /**
    * Accept a plain-http loopback `jwks_uri` from a discovery document (tests, local development).
    * Default false: learned key URLs must be https. Never true in production.
@@ -105,7 +107,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     options.onCacheLookup?.(cached !== undefined);
     if (cached !== undefined) return cached;
     const { subject, route } = await verifyFully(token, label);
-    cache.set(digest, subject, route.keys, route.config.requireIat ? route.config.maxTokenAgeSeconds : undefined);
+    // Cached on its second verification only (the doorkeeper): a token seen once costs a fingerprint.
+    if (cache.admit(digest, subject, route.keys, route.config.requireIat ? route.config.maxTokenAgeSeconds : undefined)) options.onCacheAdmission?.();
     return subject;
   }
 

@@ -1,5 +1,6 @@
 import { sha256Hex } from "../lib/hash.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
+import { TokenDoorkeeper } from "./token-doorkeeper.js";
 import type { VerifiedSubject } from "./types.js";
 
 /** Bounds of the verified-token cache; `ttlSeconds: 0` turns it off. */
@@ -49,15 +50,22 @@ export interface KeySetStamp {
  *   fresh verification would (refetching keys older than the JWKS cache max age), so once the
  *   issuer has dropped a key and the keys are due, the hit is dropped and the token re-verified;
  * - replay protection, revocation, blocks and policy are not cached: they run on every request.
- * Only successes are cached, so a flood of bad tokens cannot fill it with anything.
+ * Only successes are cached, so a flood of bad tokens cannot fill it with anything. And only
+ * tokens verified twice: the first successful verification of a token leaves only its digest's
+ * fingerprint with the {@link TokenDoorkeeper} (as many as `maxEntries`); the second, while the
+ * fingerprint is remembered, caches it; the third is a hit. Tokens presented once (a CI job's
+ * OIDC token) so cost the cache nothing.
  */
 export class VerifiedTokenCache {
   private readonly entries = new Map<string, Entry>();
+  private readonly doorkeeper: TokenDoorkeeper | undefined;
 
   constructor(
     private readonly limits: VerifiedTokenCacheLimits,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.doorkeeper = this.enabled ? new TokenDoorkeeper(limits.maxEntries) : undefined;
+  }
 
   get enabled(): boolean {
     return this.limits.ttlSeconds > 0 && this.limits.maxEntries > 0;
@@ -83,20 +91,23 @@ export class VerifiedTokenCache {
   }
 
   /**
-   * Caches a verification. `maxTokenAgeSeconds` is the issuer's max_token_age when it applies
-   * (a token with `iat`), else undefined.
+   * Offers a successful full verification to the cache: cached when the doorkeeper remembers the
+   * digest from an earlier verification, else only remembered there. Answers whether it was
+   * cached. `maxTokenAgeSeconds` is the issuer's max_token_age when it applies (a token with
+   * `iat`), else undefined.
    */
-  set(digest: string, subject: VerifiedSubject, keys: KeySetStamp, maxTokenAgeSeconds: number | undefined): void {
-    if (!this.enabled) return;
+  admit(digest: string, subject: VerifiedSubject, keys: KeySetStamp, maxTokenAgeSeconds: number | undefined): boolean {
+    if (this.doorkeeper === undefined || !this.doorkeeper.admits(digest)) return false;
     const now = epochSeconds(this.clock);
     let validUntil = Math.min(now + this.limits.ttlSeconds, subject.expiresAt);
     if (maxTokenAgeSeconds !== undefined && subject.issuedAt !== undefined) validUntil = Math.min(validUntil, subject.issuedAt + maxTokenAgeSeconds);
     // Re-inserting moves the entry to the end, keeping the map in cachedAt order.
     this.entries.delete(digest);
-    if (validUntil <= now) return;
+    if (validUntil <= now) return false;
     this.evict(now);
     // Every hit hands out the same objects: freeze them so no caller can change another's view.
     this.entries.set(digest, { subject: deepFreeze(subject), cachedAt: now, validUntil, keys, keysVersion: keys.keySetVersion() });
+    return true;
   }
 
   /**
@@ -112,6 +123,11 @@ export class VerifiedTokenCache {
 
   get size(): number {
     return this.entries.size;
+  }
+
+  /** Digests the doorkeeper remembers (verified once, not necessarily cached). */
+  get remembered(): number {
+    return this.doorkeeper?.size ?? 0;
   }
 }
 

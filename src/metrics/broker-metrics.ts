@@ -58,6 +58,12 @@ export class BrokerMetrics {
 
   readonly verifiedTokenCache = this.counter("broker_verified_token_cache_lookups_total", "Lookups of external tokens in the verified-token cache, by result (hit, miss).", ["result"] as const);
 
+  readonly verifiedTokenCacheAdmissions = this.counter(
+    "broker_verified_token_cache_admissions_total",
+    "External tokens taken into the verified-token cache: on their second successful verification while the doorkeeper still remembered the first. Misses minus admissions are verifications of tokens seen once.",
+    [] as const,
+  );
+
   readonly storeOperations = this.counter("broker_revocation_store_operations_total", "Revocation store calls, by operation and outcome (ok, unavailable).", ["operation", "outcome"] as const);
 
   readonly rateLimited = this.counter("broker_rate_limited_total", "Requests refused with 429 by a rate limit, by limit (client address or workload).", ["limit"] as const);

@@ -132,21 +132,34 @@ const MAX_DEPTH = 32;
  * Copies a JSON value (verified claims) into CEL input. Objects become `Map`s rather than plain
  * objects so that a claim named `$typeName` cannot make the evaluator treat it as a protobuf
  * message; `undefined` members are dropped, as JSON would.
+ *
+ * Runs on every decision over every claim, so it allocates only what it returns: plain loops
+ * rather than `filter().map()` (two arrays per list) and `Object.entries` (an array per member).
  */
 export function toCelInput(value: unknown, depth = 0): CelInput {
-  if (value === null || typeof value === "string" || typeof value === "boolean") return value;
-  if (typeof value === "number") return value;
+  if (value === null || typeof value === "string" || typeof value === "boolean" || typeof value === "number") return value;
   if (depth >= MAX_DEPTH) return null;
-  if (Array.isArray(value)) return value.filter((item) => item !== undefined).map((item: unknown) => toCelInput(item, depth + 1));
-  if (typeof value === "object") {
-    const map = new Map<string, CelInput>();
-    for (const [key, member] of Object.entries(value)) {
-      if (member !== undefined) map.set(key, toCelInput(member, depth + 1));
-    }
-    return map;
+  if (Array.isArray(value)) {
+    const list: CelInput[] = [];
+    for (const item of value as readonly unknown[]) if (item !== undefined) list.push(toCelInput(item, depth + 1));
+    return list;
   }
+  if (typeof value === "object") return membersToCel(new Map<string, CelInput>(), value, depth);
   // bigint, functions, symbols cannot come from JSON; CEL sees them as null.
   return null;
+}
+
+/**
+ * Sets `object`'s own enumerable members (the ones Object.entries lists, in its order) on `map`,
+ * each through {@link toCelInput}, and answers the map.
+ */
+function membersToCel(map: Map<string, CelInput>, object: object, depth = 0): Map<string, CelInput> {
+  for (const key in object) {
+    if (!Object.hasOwn(object, key)) continue;
+    const member: unknown = (object as Record<string, unknown>)[key];
+    if (member !== undefined) map.set(key, toCelInput(member, depth + 1));
+  }
+  return map;
 }
 
 /** True when the result is an evaluation error (missing field, bad overload, ...). */

@@ -229,7 +229,8 @@ function checkDelegation(parts: PolicyParts, bindings: CelBindings, request: Req
   // one this grant admits, not only the one presenting it: nobody hides behind another actor.
   const actors = [bindings.actor, ...(request.actorChain ?? []).map(actorBinding)];
   for (const [index, actor] of actors.entries()) {
-    const held = actorCondition({ ...bindings, actor });
+    // A literal, not `{ ...bindings, actor }`: a spread then a property makes a hidden class per call (lib/merged.ts).
+    const held = actorCondition({ identity: bindings.identity, claims: bindings.claims, request: bindings.request, actor });
     if (held !== true) {
       const which = index === 0 ? "" : ` for prior actor ${index} of the actor_token's chain`;
       return {

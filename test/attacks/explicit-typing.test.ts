@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OIDC_SUBJECT, startInProcessBroker, TOKEN_TYPES, type InProcessBroker } from "../support/in-process-broker.js";
-import { expectNeverAllowed } from "../support/attack-helpers.js";
+import { expectNeverAllowed, verifiedTokenCacheLookups } from "../support/attack-helpers.js";
 import { expectRefusal } from "../support/refusal.js";
 import type { TestIssuer } from "../support/test-issuer.js";
 
@@ -72,16 +72,29 @@ describe("subject_token_type id_token means an OpenID Connect ID token", () => {
     expect(res.status, res.text).toBe(200);
   });
 
-  it("refuses an access token (typ at+jwt) as id_token, though the same token is fine as jwt", async () => {
+  it("refuses an access token (typ at+jwt) as id_token, though the same token is fine as jwt, from the verified-token cache too", async () => {
     const token = await accessTokens.mint({ sub: OIDC_SUBJECT }, { header: { typ: "at+jwt" } });
+    const description = /^subject_token is an access token \(typ at\+jwt\), not an ID token$/;
+    // Verified in full: refused as id_token, fine as jwt (that second verification caches it).
+    expectRefusal(await exchange(token, TOKEN_TYPES.idToken), { status: 400, error: "invalid_request", description });
     expect((await exchange(token)).status).toBe(200);
-    // The verification above is cached: the id_token rule must still apply.
-    expectRefusal(await exchange(token, TOKEN_TYPES.idToken), { status: 400, error: "invalid_request", description: /^subject_token is an access token \(typ at\+jwt\), not an ID token$/ });
+    // Now answered by the cache: the id_token rule must still apply.
+    await expectCacheHit(async () => expectRefusal(await exchange(token, TOKEN_TYPES.idToken), { status: 400, error: "invalid_request", description }));
   });
 
-  it("refuses a token without iat as id_token (OIDC Core §2), though its issuer does not require iat for jwt", async () => {
+  it("refuses a token without iat as id_token (OIDC Core §2), though its issuer does not require iat for jwt, from the verified-token cache too", async () => {
     const token = await accessTokens.mint({ sub: OIDC_SUBJECT, iat: undefined });
+    const description = /^subject_token is not an ID token: it has no "iat" claim$/;
+    expectRefusal(await exchange(token, TOKEN_TYPES.idToken), { status: 400, error: "invalid_request", description });
     expect((await exchange(token)).status).toBe(200);
-    expectRefusal(await exchange(token, TOKEN_TYPES.idToken), { status: 400, error: "invalid_request", description: /^subject_token is not an ID token: it has no "iat" claim$/ });
+    await expectCacheHit(async () => expectRefusal(await exchange(token, TOKEN_TYPES.idToken), { status: 400, error: "invalid_request", description }));
   });
 });
+
+/** Runs `step` and asserts the verified-token cache answered exactly one lookup during it. */
+async function expectCacheHit(step: () => Promise<void>): Promise<void> {
+  const before = await verifiedTokenCacheLookups(fx);
+  await step();
+  const after = await verifiedTokenCacheLookups(fx);
+  expect(after.hit - before.hit, "the token was answered by the verified-token cache").toBe(1);
+}

@@ -8,6 +8,7 @@ import { exportJWK, generateKeyPair } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, startInProcessBroker, type InProcessBroker } from "../support/in-process-broker.js";
 import { expectRefusal } from "../support/refusal.js";
+import { verifiedTokenCacheLookups } from "../support/attack-helpers.js";
 import { generateSigningKey, type TestIssuer } from "../support/test-issuer.js";
 
 const SUBJECT = "oidc-workload";
@@ -60,8 +61,12 @@ describe("a cached verification never outlives the issuer's key", () => {
     const old = rotating.keys.find((key) => key.alg === "ES256");
     if (old === undefined) throw new Error("no ES256 key");
     const token = await rotating.mint({ sub: SUBJECT });
+    // The second verification caches the token (the doorkeeper); the third is a cache hit.
     expect((await exchange(token)).status).toBe(200);
     expect((await exchange(token)).status).toBe(200);
+    const before = await verifiedTokenCacheLookups(fx);
+    expect((await exchange(token)).status).toBe(200);
+    expect((await verifiedTokenCacheLookups(fx)).hit, "the token is in the verified-token cache").toBe(before.hit + 1);
     await rotating.rotate({ alg: "ES256", retireOld: true });
     const fetchesBefore = rotating.requests.jwks;
     // Within the JWKS max age plus the cooldown the key set is refetched, and the cached token must

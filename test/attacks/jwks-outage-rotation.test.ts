@@ -7,7 +7,7 @@
  * retired key's tokens are refused from then on.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectNeverAllowed } from "../support/attack-helpers.js";
+import { expectNeverAllowed, verifiedTokenCacheLookups } from "../support/attack-helpers.js";
 import { expectNoInternals, expectRefusal } from "../support/refusal.js";
 import { eventually, startInProcessBroker, type InProcessBroker, type BrokerResponse } from "../support/in-process-broker.js";
 import { freePort } from "../support/broker-process.js";
@@ -95,6 +95,18 @@ describe("JWKS outage after keys were cached", () => {
     issuer("flaky").failWith("500");
     expect((await exchangeWith("flaky", { alg: "ES256" })).status).toBe(200);
     expect((await exchangeWith("flaky", { alg: "RS256" })).status).toBe(200);
+  });
+
+  it("JWKS answering 500: a token verified twice before the outage is still answered from the verified-token cache", async () => {
+    issuer("flaky").failWith("none");
+    const token = await issuer("flaky").mint({ sub: WORKLOAD });
+    // Cached on its second verification (the doorkeeper), while the issuer's JWKS is up.
+    for (let i = 0; i < 2; i++) expect((await fx.exchange(fx.form(token))).status).toBe(200);
+    issuer("flaky").failWith("500");
+    const before = await verifiedTokenCacheLookups(fx);
+    const res = await fx.exchange(fx.form(token));
+    expect(res.status, res.text).toBe(200);
+    expect((await verifiedTokenCacheLookups(fx)).hit, "the token was answered by the verified-token cache").toBe(before.hit + 1);
   });
 
   it("during the outage an unknown kid is the caller's problem (400), and a kid flood costs at most one fetch", async () => {

@@ -10,6 +10,7 @@ import { bitString, DER_NULL, oid, sequence, tlv, unsignedInteger } from "../../
 import { encodeForm, startInProcessBroker, TOKEN_TYPES, type InProcessBroker, type BrokerResponse } from "../support/in-process-broker.js";
 import { kubernetesClaims, type TestIssuer } from "../support/test-issuer.js";
 import { expectRefusal } from "../support/refusal.js";
+import { verifiedTokenCacheLookups } from "../support/attack-helpers.js";
 import { makeCsr, openssl, scratch } from "../support/svid-harness.js";
 
 const TRUST_DOMAIN = "cost.svid.test";
@@ -124,6 +125,9 @@ describe("/svid/x509: CSR work an unauthenticated caller can cause", () => {
     expectRefusal(await svid(token, pemOf(der)), { status: 400, error: "invalid_request", description: /^csr signature does not verify/ });
     const issued = await svid(token, good.pem);
     expect(issued.status, issued.text).toBe(200);
+    // The third presentation is answered by the verified-token cache; the single-use claim is not.
+    const before = await verifiedTokenCacheLookups(fx);
     expectRefusal(await svid(token, good.pem), { status: 400, error: "invalid_request", description: /^subject_token was already used$/ });
+    expect((await verifiedTokenCacheLookups(fx)).hit, "the token was answered by the verified-token cache").toBe(before.hit + 1);
   });
 });

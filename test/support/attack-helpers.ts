@@ -91,3 +91,14 @@ export async function startCountingServer(): Promise<CountingServer> {
       }),
   };
 }
+
+/**
+ * How many lookups the broker's verified-token cache has answered (`hit`) or not (`miss`) so
+ * far, from its /metrics: for tests that must run on the cache's hit path, which a token reaches
+ * on its third presentation (the doorkeeper caches it on its second verification).
+ */
+export async function verifiedTokenCacheLookups(fx: { get(path: string): Promise<{ readonly text: string }> }): Promise<{ hit: number; miss: number }> {
+  const { text } = await fx.get("/metrics");
+  const count = (result: string): number => Number(new RegExp(`^broker_verified_token_cache_lookups_total\\{result="${result}"\\} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
+  return { hit: count("hit"), miss: count("miss") };
+}

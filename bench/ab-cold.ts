@@ -1,0 +1,154 @@
+/**
+ * `npx tsx bench/ab-cold.ts`: this build's broker against another build's (BENCH_BASELINE, a
+ * built checkout with its node_modules; BENCH_BASELINE_ENV, JSON, adds to its environment) on the
+ * cold exchange only, in many short alternating runs: on a machine shared with other work, load
+ * shifts within seconds, so `npm run bench`'s two long rounds can put a busy minute on one side.
+ * Each round runs both brokers back to back (the order swapped every round) and the figure is
+ * the median of the rounds' CPU ratios. Each run also reports the broker's GC time per request and
+ * major (mark-compact) collections per 10,000 requests, from its own /metrics.
+ *
+ * Both brokers as deployed (Redis, both rate limits on with budgets no load reaches), production
+ * material made as in `npm run bench`, every request a new subject token (the bench's pool: each
+ * token is sent once, to one broker), checked to have missed the verified-token cache.
+ *
+ * Env: BENCH_BASELINE (required), BENCH_BASELINE_ENV, BENCH_AB_ROUNDS (default 12),
+ * BENCH_DURATION (s per run, default 2), BENCH_CONNECTIONS (default 50), BENCH_AB_ALG (ES256, the
+ * default, or RS256).
+ */
+import { createPrivateKey } from "node:crypto";
+import { mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { initSigningKeys } from "../src/credentials/key-rotation.js";
+import { toSigningKey } from "../src/credentials/signing-key.js";
+import { systemClock } from "../src/lib/clock.js";
+import { startRedisServer } from "../test/support/redis-server.js";
+import { cacheHits } from "./compare.js";
+import { benchPort, BROKER_ARGS, bodyPool, load, ROOT, run, startProcess, stopProcess, type Result, type Server } from "./processes.js";
+import { BENCH_ISSUER, exchangeBody, mintRs256Subject, mintSubject, writeConfig } from "./setup.js";
+
+const BASELINE = process.env.BENCH_BASELINE;
+const BASELINE_ENV = JSON.parse(process.env.BENCH_BASELINE_ENV ?? "{}") as Record<string, string>;
+const ROUNDS = Number(process.env.BENCH_AB_ROUNDS ?? 12);
+const SECONDS = Number(process.env.BENCH_DURATION ?? 2);
+const ALG = process.env.BENCH_AB_ALG === "RS256" ? "RS256" : "ES256";
+const UNLIMITED = "100000000/1s";
+
+async function main(): Promise<void> {
+  if (BASELINE === undefined) throw new Error("BENCH_BASELINE=<a built checkout> is required");
+  await run("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: ROOT });
+  const work = await mkdtemp(join(tmpdir(), "broker-ab-"));
+  const issuerUrl = `http://127.0.0.1:${await benchPort()}`;
+  const { policyDir, benchKeyFile, rsKey, rsKid } = await writeConfig(work, issuerUrl);
+  await initSigningKeys(join(work, "keys", "signing"), { clock: systemClock });
+  const redis = await startRedisServer();
+  const env = {
+    BROKER_ISSUER_URL: issuerUrl,
+    BROKER_KEYS_DIR: join(work, "keys"),
+    BROKER_POLICY_DIR: policyDir,
+    LOG_LEVEL: "info",
+    NODE_ENV: "production",
+    BROKER_WATCH_POLICIES: "false",
+    BROKER_POLICY_FIXTURES: "off",
+    REDIS_URL: redis.url,
+    BROKER_RATE_LIMIT_CLIENT: UNLIMITED,
+    BROKER_RATE_LIMIT_WORKLOAD: UNLIMITED,
+  };
+  // Enough that no token comes back: about 2,000 exchanges a second per run, and two warm-ups.
+  const tokens = ROUNDS * 2 * SECONDS * 2_000 + 30_000;
+  const benchKey = await toSigningKey(createPrivateKey(await readFile(benchKeyFile, "utf8")));
+  const bodies = await Promise.all(
+    Array.from({ length: tokens }, async () => exchangeBody(ALG === "RS256" ? mintRs256Subject(rsKey, rsKid, issuerUrl) : await mintSubject(benchKey, BENCH_ISSUER, issuerUrl))),
+  );
+  const pool = bodyPool(bodies);
+  const self = await startProcess(BROKER_ARGS, { ...env, BROKER_PORT: String(await benchPort()) }, join(work, "broker-self.log"));
+  const other = await startProcess(["--max-semi-space-size=8", join(BASELINE, "dist/main.js")], { ...env, ...BASELINE_ENV, BROKER_PORT: String(await benchPort()) }, join(work, "broker-baseline.log"));
+  try {
+    const runOne = async (server: Server, name: string, warmUp = false): Promise<Measured> => {
+      const before = await gcStats(server);
+      const result = await load(work, name, server, "/token", { pool, durationSeconds: SECONDS, warmUp });
+      const after = await gcStats(server);
+      const requests = Math.max(1, result.requests);
+      return Object.assign(result, {
+        gcMicrosPerRequest: Math.round(((after.seconds - before.seconds) * 1e6) / requests),
+        majorGcsPer10k: Math.round(((after.majors - before.majors) * 10_000) / requests),
+      });
+    };
+    await runOne(self, "warm-up", true);
+    await runOne(other, "warm-up", true);
+    const hitsBefore = (await cacheHits(self)) + (await cacheHits(other));
+    const rows: { round: number; self: Measured; baseline: Measured }[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      const first = round % 2 === 1 ? "self" : "baseline";
+      const a = await runOne(first === "self" ? self : other, first);
+      const b = await runOne(first === "self" ? other : self, first === "self" ? "baseline" : "self");
+      const [mine, theirs] = first === "self" ? [a, b] : [b, a];
+      rows.push({ round, self: mine, baseline: theirs });
+      console.log(
+        `round ${round} (${first} first): this build ${describe(mine)}; baseline ${describe(theirs)}; CPU ratio ${(mine.cpuMicrosPerRequest / theirs.cpuMicrosPerRequest).toFixed(3)}`,
+      );
+    }
+    const hits = (await cacheHits(self)) + (await cacheHits(other)) - hitsBefore;
+    const failures = rows.reduce((sum, row) => sum + row.self.errors + row.self.non2xx + row.baseline.errors + row.baseline.non2xx, 0);
+    console.log(
+      JSON.stringify(
+        {
+          alg: ALG,
+          rounds: ROUNDS,
+          secondsPerRun: SECONDS,
+          baseline: BASELINE,
+          baselineEnv: BASELINE_ENV,
+          medianCpuMicrosThisBuild: median(rows.map((row) => row.self.cpuMicrosPerRequest)),
+          medianCpuMicrosBaseline: median(rows.map((row) => row.baseline.cpuMicrosPerRequest)),
+          medianCpuRatio: Number(median(rows.map((row) => row.self.cpuMicrosPerRequest / row.baseline.cpuMicrosPerRequest)).toFixed(3)),
+          medianGcMicrosThisBuild: median(rows.map((row) => row.self.gcMicrosPerRequest)),
+          medianGcMicrosBaseline: median(rows.map((row) => row.baseline.gcMicrosPerRequest)),
+          majorGcsPer10kThisBuild: median(rows.map((row) => row.self.majorGcsPer10k)),
+          majorGcsPer10kBaseline: median(rows.map((row) => row.baseline.majorGcsPer10k)),
+          medianRpsRatio: Number(median(rows.map((row) => row.self.requestsPerSecond / row.baseline.requestsPerSecond)).toFixed(3)),
+          cacheHits: hits,
+          errorsAndNon2xx: failures,
+        },
+        null,
+        2,
+      ),
+    );
+    if (hits > 0 || failures > 0) {
+      console.error(`INVALID RUN: ${hits} cache hits, ${failures} errors or non-2xx (logs in ${work})`);
+      process.exitCode = 1;
+    }
+  } finally {
+    await stopProcess(self);
+    await stopProcess(other);
+    await redis.stop();
+  }
+}
+
+/** A run's result with the broker's own GC figures (prom-client's nodejs_gc_duration_seconds, from /metrics). */
+type Measured = Result & { gcMicrosPerRequest: number; majorGcsPer10k: number };
+
+function describe(result: Measured): string {
+  return `${result.cpuMicrosPerRequest} µs/req (GC ${result.gcMicrosPerRequest} µs, ${result.majorGcsPer10k} major GCs per 10k) at ${result.requestsPerSecond} req/s`;
+}
+
+/** Seconds spent in GC (every kind) and the count of major (mark-compact) collections so far. */
+async function gcStats(server: Server): Promise<{ seconds: number; majors: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+  let seconds = 0;
+  let majors = 0;
+  for (const line of text.split("\n")) {
+    const match = /^broker_nodejs_gc_duration_seconds_(sum|count)\{kind="(\w+)"\} (\S+)$/.exec(line);
+    if (match === null) continue;
+    if (match[1] === "sum") seconds += Number(match[3]);
+    else if (match[2] === "major") majors += Number(match[3]);
+  }
+  return { seconds, majors };
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+}
+
+await main();
