@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { AuditEvent, AuditSink } from "./audit-event.js";
+import { logWritten } from "../lib/logger.js";
 import { requestPairedAuditSink, type AccessFacts, type RequestAudits } from "./request-audits.js";
 
 /**
@@ -7,9 +8,13 @@ import { requestPairedAuditSink, type AccessFacts, type RequestAudits } from "./
  * under `audit`. A record made during a request carries that request's access facts (requestId,
  * method, path, status, durationMs, clientAddress) beside it, at the top of the line where the
  * access line has them, and the request writes no access line of its own (request-context.ts).
+ * When the logger's output writes once per event-loop turn (lib/logger.ts), `written` is that
+ * output's: the request awaits it, so its record is on stdout before its answer leaves.
  */
 export function createPinoAuditSink(logger: Logger): AuditSink & RequestAudits {
   const audit = logger.child({ channel: "audit" });
+  const output = logWritten(logger);
+  const written = output === undefined ? undefined : () => output.written();
   return requestPairedAuditSink((event: AuditEvent, access: AccessFacts | undefined) => {
     const message = `${event.event} ${"decision" in event ? event.decision : event.outcome}`;
     if (access === undefined) {
@@ -18,5 +23,5 @@ export function createPinoAuditSink(logger: Logger): AuditSink & RequestAudits {
     }
     const { requestId, method, path, status, durationMs, clientAddress } = access;
     audit.info({ requestId, method, path, status, durationMs, clientAddress, audit: event }, message);
-  });
+  }, written);
 }

@@ -31,6 +31,12 @@ export interface RequestAudits {
    * caller writes the access line itself.
    */
   close(request: OpenRequest, access: AccessFacts | undefined): boolean;
+  /**
+   * Undefined when every record and line written so far is on the output; else a promise that
+   * settles when they are (rejected when the output failed). The request awaits it after `close`,
+   * so no answer leaves before its record (pino-audit-sink.ts).
+   */
+  written(): Promise<void> | undefined;
 }
 
 /** The requests in flight under one id: one, or several (a caller may repeat its X-Request-Id). */
@@ -46,8 +52,12 @@ interface InFlight {
  * with its access facts. A record is written at once, alone, when no request of its id is in
  * flight (work outside a request) or when several are (two requests sent with the same
  * X-Request-Id: which one it belongs to cannot be told, and a record is never attributed by guess).
+ * `written` says when what `write` wrote is on the output (undefined: at once, when it returns).
  */
-export function requestPairedAuditSink(write: (event: AuditEvent, access: AccessFacts | undefined) => void): AuditSink & RequestAudits {
+export function requestPairedAuditSink(
+  write: (event: AuditEvent, access: AccessFacts | undefined) => void,
+  written: () => Promise<void> | undefined = () => undefined,
+): AuditSink & RequestAudits {
   const inFlight = new Map<string, InFlight>();
   return {
     record(event) {
@@ -76,5 +86,6 @@ export function requestPairedAuditSink(write: (event: AuditEvent, access: Access
       for (const event of records) write(event, access);
       return true;
     },
+    written,
   };
 }

@@ -1,0 +1,117 @@
+import { writeSync } from "node:fs";
+
+/** How long a write that the descriptor refused for now (EAGAIN, EBUSY) waits before trying again, as sonic-boom does. */
+const BUSY_RETRY_MS = 100;
+
+/** Writes bytes to a descriptor and says how many it took: fs.writeSync, replaceable in tests. */
+export type WriteBytes = (fd: number, bytes: Buffer, offset: number, length: number) => number;
+
+/**
+ * A pino destination that writes the lines of one event-loop turn with one write(2): lines are
+ * kept until the turn's I/O callbacks have run (setImmediate), then written together,
+ * synchronously. A request whose answer must not leave before its audit record awaits
+ * {@link written} (request-context.ts), so a record still reaches the descriptor before the
+ * answer it records, as with one synchronous write per line, for one write(2) per turn instead of
+ * one per line (bench/README.md, "Audit lines batched per event-loop turn").
+ *
+ * A write that fails (EPIPE, ENOSPC, EBADF, …) rejects the waiting requests, which then answer
+ * 500 rather than hang or leave unrecorded; its lines are dropped, and the next turn's lines are
+ * tried again. EAGAIN and EBUSY are retried after 100 ms, blocking, as sonic-boom's synchronous
+ * mode does: a stalled reader slows the broker down rather than filling its memory.
+ */
+export class BatchedLogOutput {
+  /** Satisfies pino's DestinationStream. */
+  readonly writable = true;
+  readonly #fd: number;
+  readonly #writeBytes: WriteBytes;
+  readonly #onFailure: (error: NodeJS.ErrnoException) => void;
+  /** The lines of this turn, concatenated (a rope: flattened once, when written). */
+  #pending = "";
+  #scheduled = false;
+  /** Created on the first {@link written} of a batch: a batch nobody waits for makes no promise. */
+  #waiters: Waiters | undefined;
+
+  constructor(options: { fd: number; writeBytes?: WriteBytes; onFailure?: (error: NodeJS.ErrnoException) => void }) {
+    this.#fd = options.fd;
+    this.#writeBytes = options.writeBytes ?? writeSync;
+    this.#onFailure = options.onFailure ?? (() => undefined);
+  }
+
+  /** pino calls this with one complete line (its newline included). */
+  write(line: string): void {
+    this.#pending += line;
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(this.#flushTurn);
+  }
+
+  /**
+   * Undefined when every line written so far is on the descriptor; else a promise that settles
+   * when they are: resolved once written, rejected with the error if the write failed.
+   */
+  written(): Promise<void> | undefined {
+    if (this.#pending === "") return undefined;
+    this.#waiters ??= waiters();
+    return this.#waiters.promise;
+  }
+
+  /** Writes what is pending now (process exit, SIGTERM's last line): nothing waits for a turn. */
+  flushSync(): void {
+    const lines = this.#pending;
+    const waiting = this.#waiters;
+    this.#pending = "";
+    this.#waiters = undefined;
+    if (lines === "") return;
+    try {
+      this.#writeAll(Buffer.from(lines, "utf8"));
+    } catch (error) {
+      this.#onFailure(error as NodeJS.ErrnoException);
+      waiting?.reject(error);
+      return;
+    }
+    waiting?.resolve();
+  }
+
+  /** pino's `logger.flush(cb)`: synchronous here, so the callback runs once the lines are written. */
+  flush(callback?: (error?: Error) => void): void {
+    this.flushSync();
+    callback?.();
+  }
+
+  readonly #flushTurn = (): void => {
+    this.#scheduled = false;
+    this.flushSync();
+  };
+
+  /** Every byte, across partial writes; EAGAIN/EBUSY wait and retry, anything else throws. */
+  #writeAll(bytes: Buffer): void {
+    let offset = 0;
+    while (offset < bytes.length) {
+      try {
+        offset += this.#writeBytes(this.#fd, bytes, offset, bytes.length - offset);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== "EAGAIN" && code !== "EBUSY") throw error;
+        Atomics.wait(SLEEPER, 0, 0, BUSY_RETRY_MS);
+      }
+    }
+  }
+}
+
+const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
+
+interface Waiters {
+  readonly promise: Promise<void>;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+function waiters(): Waiters {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<void>((settle, fail) => {
+    resolve = settle;
+    reject = fail;
+  });
+  return { promise, resolve, reject };
+}
