@@ -8,13 +8,11 @@ import { requestPairedAuditSink, type AccessFacts, type RequestAudits } from "./
  * under `audit`. A record made during a request carries that request's access facts (requestId,
  * method, path, status, durationMs, clientAddress) beside it, at the top of the line where the
  * access line has them, and the request writes no access line of its own (request-context.ts).
- * When the logger's output writes once per event-loop turn (lib/logger.ts), `written` is that
- * output's: the request awaits it, so its record is on stdout before its answer leaves.
+ * When the logger's output writes once per event-loop turn (lib/logger.ts), the request awaits
+ * that write (`written`), so its record is on stdout before its answer leaves.
  */
 export function createPinoAuditSink(logger: Logger): AuditSink & RequestAudits {
   const audit = logger.child({ channel: "audit" });
-  const output = logWritten(logger);
-  const written = output === undefined ? undefined : () => output.written();
   return requestPairedAuditSink((event: AuditEvent, access: AccessFacts | undefined) => {
     const message = `${event.event} ${"decision" in event ? event.decision : event.outcome}`;
     if (access === undefined) {
@@ -23,5 +21,5 @@ export function createPinoAuditSink(logger: Logger): AuditSink & RequestAudits {
     }
     const { requestId, method, path, status, durationMs, clientAddress } = access;
     audit.info({ requestId, method, path, status, durationMs, clientAddress, audit: event }, message);
-  }, written);
+  }, logWritten(logger));
 }

@@ -27,7 +27,8 @@ export class BatchedLogOutput {
   readonly #onFailure: (error: NodeJS.ErrnoException) => void;
   /** The lines of this turn, concatenated (a rope: flattened once, when written). */
   #pending = "";
-  #scheduled = false;
+  /** The end-of-turn write, while one is scheduled. */
+  #scheduled: NodeJS.Immediate | undefined;
   /** Created on the first {@link written} of a batch: a batch nobody waits for makes no promise. */
   #waiters: Waiters | undefined;
 
@@ -40,9 +41,7 @@ export class BatchedLogOutput {
   /** pino calls this with one complete line (its newline included). */
   write(line: string): void {
     this.#pending += line;
-    if (this.#scheduled) return;
-    this.#scheduled = true;
-    setImmediate(this.#flushTurn);
+    this.#scheduled ??= setImmediate(this.#flushTurn);
   }
 
   /**
@@ -55,21 +54,22 @@ export class BatchedLogOutput {
     return this.#waiters.promise;
   }
 
+  /**
+   * Writes what is pending now instead of at the end of the turn, for a request that no other
+   * can share a write with (the only one in flight: nothing to batch, so no reason to wait for
+   * the turn). Undefined once written; a rejected promise when the write failed.
+   */
+  writtenNow(): Promise<void> | undefined {
+    // Nothing left for the end of the turn: one JS entry less (measured ~5 µs a request at c=1).
+    if (this.#scheduled !== undefined) clearImmediate(this.#scheduled);
+    this.#scheduled = undefined;
+    const error = this.#writePending();
+    return error === undefined ? undefined : Promise.reject(error);
+  }
+
   /** Writes what is pending now (process exit, SIGTERM's last line): nothing waits for a turn. */
   flushSync(): void {
-    const lines = this.#pending;
-    const waiting = this.#waiters;
-    this.#pending = "";
-    this.#waiters = undefined;
-    if (lines === "") return;
-    try {
-      this.#writeAll(Buffer.from(lines, "utf8"));
-    } catch (error) {
-      this.#onFailure(error as NodeJS.ErrnoException);
-      waiting?.reject(error);
-      return;
-    }
-    waiting?.resolve();
+    this.#writePending();
   }
 
   /** pino's `logger.flush(cb)`: synchronous here, so the callback runs once the lines are written. */
@@ -78,8 +78,26 @@ export class BatchedLogOutput {
     callback?.();
   }
 
+  /** Undefined once written, else the error (its waiters rejected with it, its lines dropped). */
+  #writePending(): Error | undefined {
+    const lines = this.#pending;
+    const waiting = this.#waiters;
+    this.#pending = "";
+    this.#waiters = undefined;
+    if (lines === "") return undefined;
+    try {
+      this.#writeAll(Buffer.from(lines, "utf8"));
+    } catch (error) {
+      this.#onFailure(error as NodeJS.ErrnoException);
+      waiting?.reject(error);
+      return error as Error;
+    }
+    waiting?.resolve();
+    return undefined;
+  }
+
   readonly #flushTurn = (): void => {
-    this.#scheduled = false;
+    this.#scheduled = undefined;
     this.flushSync();
   };
 

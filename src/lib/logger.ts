@@ -80,11 +80,12 @@ export function prettyPrinterInstalled(resolve: (id: string) => string = createR
   }
 }
 
-/** What a request waits for before its answer leaves: its lines on the output (request-context.ts). */
-export interface LogWritten {
-  /** Undefined when every line logged so far is written; else settles when they are (rejects if the write failed). */
-  written(): Promise<void> | undefined;
-}
+/**
+ * What a request waits for before its answer leaves: its lines on the output (request-context.ts).
+ * `written`: undefined when every line logged so far is written, else settles when they are at
+ * the end of the turn (rejects if the write failed); `writtenNow`: the same, written at once.
+ */
+export type LogWritten = Pick<BatchedLogOutput, "written" | "writtenNow">;
 
 /** The batched output of each logger createLogger made with one; children share their root's. */
 const OUTPUTS = new WeakMap<Logger, LogWritten>();

@@ -123,6 +123,33 @@ describe("BatchedLogOutput: the lines of one event-loop turn in one write(2)", (
     await nextTurn();
   });
 
+  it("writtenNow writes what is pending at once, and the end of the turn then has nothing to write", async () => {
+    const { output, writes, text } = fileOutput();
+    output.write("one\n");
+    const waiting = output.written();
+    output.write("two\n");
+    expect(output.writtenNow()).toBeUndefined();
+    expect(text()).toBe("one\ntwo\n");
+    await waiting;
+    await nextTurn();
+    expect(writes).toHaveLength(1);
+    expect(output.writtenNow()).toBeUndefined();
+    expect(writes).toHaveLength(1);
+  });
+
+  it("writtenNow answers a failed write with a rejected promise, and rejects the batch's other waiters", async () => {
+    const { output, failures } = fileOutput({
+      writeBytes: () => () => {
+        throw errno("EBADF");
+      },
+    });
+    output.write("line\n");
+    const other = output.written();
+    await expect(output.writtenNow()).rejects.toMatchObject({ code: "EBADF" });
+    await expect(other).rejects.toMatchObject({ code: "EBADF" });
+    expect(failures.map((error) => error.code)).toEqual(["EBADF"]);
+  });
+
   it("flushSync and pino's flush(cb) write what is pending at once, without waiting for the turn", () => {
     const { output, writes, text } = fileOutput();
     output.write("at exit\n");
