@@ -3,6 +3,14 @@ import { writeSync } from "node:fs";
 /** How long a write that the descriptor refused for now (EAGAIN, EBUSY) waits before trying again, as sonic-boom does. */
 const BUSY_RETRY_MS = 100;
 
+/**
+ * The most one write(2) carries when it holds several lines: PIPE_BUF on Linux, the size up to
+ * which a write to a pipe is atomic. Several processes writing one pipe (replicas under
+ * node:cluster, a shell's `|`) then never interleave inside a line, as with one write per line;
+ * a single longer line goes alone, as it always did.
+ */
+const ATOMIC_WRITE_BYTES = 4096;
+
 /** Writes bytes to a descriptor and says how many it took: fs.writeSync, replaceable in tests. */
 export type WriteBytes = (fd: number, bytes: Buffer, offset: number, length: number) => number;
 
@@ -86,7 +94,7 @@ export class BatchedLogOutput {
     this.#waiters = undefined;
     if (lines === "") return undefined;
     try {
-      this.#writeAll(Buffer.from(lines, "utf8"));
+      this.#writeLines(Buffer.from(lines, "utf8"));
     } catch (error) {
       this.#onFailure(error as NodeJS.ErrnoException);
       waiting?.reject(error);
@@ -101,12 +109,26 @@ export class BatchedLogOutput {
     this.flushSync();
   };
 
-  /** Every byte, across partial writes; EAGAIN/EBUSY wait and retry, anything else throws. */
-  #writeAll(bytes: Buffer): void {
-    let offset = 0;
-    while (offset < bytes.length) {
+  /** Whole lines, at most ATOMIC_WRITE_BYTES a write (a longer line alone). */
+  #writeLines(bytes: Buffer): void {
+    let start = 0;
+    while (start < bytes.length) {
+      let end = bytes.length;
+      if (end - start > ATOMIC_WRITE_BYTES) {
+        const lastFitting = bytes.lastIndexOf(NEWLINE, start + ATOMIC_WRITE_BYTES - 1);
+        end = (lastFitting >= start ? lastFitting : bytes.indexOf(NEWLINE, start)) + 1 || bytes.length;
+      }
+      this.#writeAll(bytes, start, end);
+      start = end;
+    }
+  }
+
+  /** Every byte of [offset, end), across partial writes; EAGAIN/EBUSY wait and retry, anything else throws. */
+  #writeAll(bytes: Buffer, from: number, end: number): void {
+    let offset = from;
+    while (offset < end) {
       try {
-        offset += this.#writeBytes(this.#fd, bytes, offset, bytes.length - offset);
+        offset += this.#writeBytes(this.#fd, bytes, offset, end - offset);
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         if (code !== "EAGAIN" && code !== "EBUSY") throw error;
@@ -117,6 +139,7 @@ export class BatchedLogOutput {
 }
 
 const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
+const NEWLINE = 0x0a;
 
 interface Waiters {
   readonly promise: Promise<void>;

@@ -34,9 +34,9 @@ afterEach(() => {
 const errno = (code: string) => Object.assign(new Error(`${code}: simulated`), { code });
 
 describe("BatchedLogOutput: the lines of one event-loop turn in one write(2)", () => {
-  it("writes 200 lines of one turn with one write, at the end of the turn, in order", async () => {
+  it("writes 100 lines of one turn (under 4096 bytes) with one write, at the end of the turn, in order", async () => {
     const { output, writes, text } = fileOutput();
-    const lines = Array.from({ length: 200 }, (_, i) => `{"n":${i},"text":"é ✓"}\n`);
+    const lines = Array.from({ length: 100 }, (_, i) => `{"n":${i},"text":"é ✓"}\n`);
     for (const line of lines) output.write(line);
     expect(writes).toEqual([]);
     expect(text()).toBe("");
@@ -68,6 +68,26 @@ describe("BatchedLogOutput: the lines of one event-loop turn in one write(2)", (
     await nextTurn();
     expect(writes).toHaveLength(2);
     expect(text()).toBe("a\nb\nc\n");
+  });
+
+  it("writes a batch over 4096 bytes (PIPE_BUF) as writes of whole lines of at most 4096 bytes, a longer line alone", async () => {
+    const { output, writes, text } = fileOutput();
+    const lines = Array.from({ length: 40 }, (_, i) => `{"n":${i},"pad":"${"x".repeat(300 + i)}"}\n`);
+    const long = `{"long":"${"y".repeat(9000)}"}\n`;
+    const all = [...lines.slice(0, 20), long, ...lines.slice(20)];
+    for (const line of all) output.write(line);
+    await output.written();
+    expect(text()).toBe(all.join(""));
+    expect(writes.length).toBeGreaterThan(3);
+    // Each write ends a line; only the long line's write is over 4096 bytes.
+    let at = 0;
+    for (const size of writes) {
+      const chunk = text().slice(at, at + size);
+      at += size;
+      expect(chunk.endsWith("\n")).toBe(true);
+      if (size > 4096) expect(chunk).toBe(long);
+    }
+    expect(writes.filter((size) => size > 4096)).toEqual([Buffer.byteLength(long)]);
   });
 
   it("finishes a partial write (a pipe that takes a few bytes at a time)", async () => {
