@@ -3,7 +3,8 @@
  * 600-byte line per request to a file, the answer after its line is written), driven by
  * autocannon at c=50 and c=1; server CPU µs per request from /proc:
  *   per-line     one synchronous write(2) per line (the broker before)
- *   immediate    lines kept, written at the end of the turn (setImmediate), answers waiting for it
+ *   immediate    lines kept, written at the end of the turn (setImmediate) in writes of whole lines
+ *                of at most 4096 bytes (as the broker writes them), answers waiting for it
  *   next-tick    the same with process.nextTick: after the current callback's microtasks
  *   immediate-unless-alone   immediate, but written at once when no other request is in flight
  *                (the broker's rule, src/audit/request-audits.ts). This server handles each
@@ -38,7 +39,13 @@ function serve(mode: Mode, file: string, port: number): void {
     const waiting = waiters;
     pending = "";
     waiters = undefined;
-    if (lines !== "") writeSync(fd, lines);
+    // Whole lines, at most 4096 bytes a write (PIPE_BUF), as src/lib/log-output.ts writes them.
+    for (let at = 0; at < lines.length; ) {
+      const fit = lines.lastIndexOf("\n", at + 4095);
+      const cut = lines.length - at <= 4096 || fit < at ? lines.length : fit + 1;
+      writeSync(fd, lines.slice(at, cut));
+      at = cut;
+    }
     waiting?.resolve();
   };
   const write = (text: string) => {
