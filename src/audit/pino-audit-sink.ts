@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { AuditEvent, AuditSink } from "./audit-event.js";
+import { logWritten } from "../lib/logger.js";
 import { requestPairedAuditSink, type AccessFacts, type RequestAudits } from "./request-audits.js";
 
 /**
@@ -7,6 +8,8 @@ import { requestPairedAuditSink, type AccessFacts, type RequestAudits } from "./
  * under `audit`. A record made during a request carries that request's access facts (requestId,
  * method, path, status, durationMs, clientAddress) beside it, at the top of the line where the
  * access line has them, and the request writes no access line of its own (request-context.ts).
+ * When the logger's output writes once per event-loop turn (lib/logger.ts), the request awaits
+ * that write (`written`), so its record is on stdout before its answer leaves.
  */
 export function createPinoAuditSink(logger: Logger): AuditSink & RequestAudits {
   const audit = logger.child({ channel: "audit" });
@@ -18,5 +21,5 @@ export function createPinoAuditSink(logger: Logger): AuditSink & RequestAudits {
     }
     const { requestId, method, path, status, durationMs, clientAddress } = access;
     audit.info({ requestId, method, path, status, durationMs, clientAddress, audit: event }, message);
-  });
+  }, logWritten(logger));
 }

@@ -31,6 +31,22 @@ export interface RequestAudits {
    * caller writes the access line itself.
    */
   close(request: OpenRequest, access: AccessFacts | undefined): boolean;
+  /**
+   * Undefined when every record and line written so far is on the output; else a promise that
+   * settles when they are (rejected when the output failed). The request awaits it after `close`,
+   * so no answer leaves before its record (pino-audit-sink.ts). With no other request in flight
+   * (nothing to share a write with, e.g. one client at a time), the output writes at once.
+   */
+  written(): Promise<void> | undefined;
+}
+
+/**
+ * An output that writes once per event-loop turn (lib/log-output.ts): `written` settles at the end
+ * of the turn, `writtenNow` writes at once. Undefined: `write` is on the output when it returns.
+ */
+export interface BatchedOutput {
+  written(): Promise<void> | undefined;
+  writtenNow(): Promise<void> | undefined;
 }
 
 /** The requests in flight under one id: one, or several (a caller may repeat its X-Request-Id). */
@@ -46,9 +62,12 @@ interface InFlight {
  * with its access facts. A record is written at once, alone, when no request of its id is in
  * flight (work outside a request) or when several are (two requests sent with the same
  * X-Request-Id: which one it belongs to cannot be told, and a record is never attributed by guess).
+ * `output` says when what `write` wrote is on the output (undefined: at once, when it returns).
  */
-export function requestPairedAuditSink(write: (event: AuditEvent, access: AccessFacts | undefined) => void): AuditSink & RequestAudits {
+export function requestPairedAuditSink(write: (event: AuditEvent, access: AccessFacts | undefined) => void, output?: BatchedOutput): AuditSink & RequestAudits {
   const inFlight = new Map<string, InFlight>();
+  /** Requests opened and not yet closed, whatever their ids. */
+  let openCount = 0;
   return {
     record(event) {
       const only = inFlight.get(event.requestId)?.only;
@@ -57,6 +76,7 @@ export function requestPairedAuditSink(write: (event: AuditEvent, access: Access
       else only.records.push(event);
     },
     open(requestId) {
+      openCount += 1;
       const request: OpenRequest = { requestId, records: undefined };
       const entry = inFlight.get(requestId);
       if (entry === undefined) {
@@ -68,6 +88,7 @@ export function requestPairedAuditSink(write: (event: AuditEvent, access: Access
       return request;
     },
     close(request, access) {
+      openCount -= 1;
       const entry = inFlight.get(request.requestId);
       if (entry !== undefined && (entry.count -= 1) === 0) inFlight.delete(request.requestId);
       const { records } = request;
@@ -76,5 +97,6 @@ export function requestPairedAuditSink(write: (event: AuditEvent, access: Access
       for (const event of records) write(event, access);
       return true;
     },
+    written: () => (output === undefined ? undefined : openCount === 0 ? output.writtenNow() : output.written()),
   };
 }

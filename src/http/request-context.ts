@@ -12,6 +12,7 @@ const SAFE_REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
  * client address from the socket (never from a header a client can forge), and writes the
  * request's access facts once: on its audit records when it made any (`audits`: one line per
  * decision, not an audit line and an access line saying the same), else on an access line.
+ * The answer waits until those lines are on the output (RequestAudits.written).
  */
 export function requestContext(options: { log: Log; audits?: RequestAudits | undefined }): MiddlewareHandler<AppEnv> {
   const { log, audits } = options;
@@ -44,6 +45,11 @@ export function requestContext(options: { log: Log; audits?: RequestAudits | und
       // answers handler errors through onError; this is what escaped it), the records go alone.
       const paired = open !== undefined && audits?.close(open, access) === true;
       if (access !== undefined && !paired) log.info(access, "request");
+      // The answer leaves when this returns: not before the lines written so far (this request's
+      // record among them) are on the output, which writes them once per event-loop turn. A failed
+      // write rejects here: the answer becomes a 500 (app.ts onError), never an unrecorded decision.
+      const pending = audits?.written();
+      if (pending !== undefined) await pending;
     }
   };
 }

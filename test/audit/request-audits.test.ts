@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { AuditEvent } from "../../src/audit/audit-event.js";
-import { requestPairedAuditSink, type AccessFacts } from "../../src/audit/request-audits.js";
+import { requestPairedAuditSink, type AccessFacts, type BatchedOutput } from "../../src/audit/request-audits.js";
 
 const event = (requestId: string, jti = "j1"): AuditEvent => ({ event: "token_revocation", requestId, actor: "w", jti, exp: 1, tokenSha256: "00", outcome: "revoked", clientAddress: "10.0.0.1" });
 const access = (requestId: string, status = 200): AccessFacts => ({ requestId, method: "POST", path: "/revoke", status, durationMs: 1.5, clientAddress: "10.0.0.1" });
@@ -74,5 +74,31 @@ describe("audit records paired with their request's access facts", () => {
     sink.record(event("r1"));
     sink.close(open, undefined);
     expect(written).toEqual([{ event: event("r1"), access: undefined }]);
+  });
+
+  it("waits for the output's end-of-turn write while other requests are in flight, and has it written at once by the last one", () => {
+    const asked: string[] = [];
+    const turn = Promise.resolve();
+    const output: BatchedOutput = {
+      written: () => (asked.push("end of turn"), turn),
+      writtenNow: () => (asked.push("now"), undefined),
+    };
+    const sink = requestPairedAuditSink(() => undefined, output);
+    const first = sink.open("a");
+    const second = sink.open("b");
+    sink.close(first, access("a"));
+    expect(sink.written()).toBe(turn);
+    sink.close(second, access("b"));
+    expect(sink.written()).toBeUndefined();
+    // One client at a time: nothing could share the write.
+    sink.close(sink.open("c"), access("c"));
+    expect(sink.written()).toBeUndefined();
+    expect(asked).toEqual(["end of turn", "now", "now"]);
+  });
+
+  it("without a batched output, what it wrote is written: nothing to wait for", () => {
+    const { sink } = recordingSink();
+    sink.close(sink.open("r1"), access("r1"));
+    expect(sink.written()).toBeUndefined();
   });
 });

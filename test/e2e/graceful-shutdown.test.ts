@@ -4,7 +4,9 @@
  *
  * Every request either gets a complete JSON answer (200, or a 4xx it deserved: never a 5xx, a reset
  * or a truncated body) or, once the listener is closed, a refused connection (counted apart:
- * the load balancer's job). The process exits 0 within the grace period and logs "stopped".
+ * the load balancer's job). The process exits 0 within the grace period and logs "stopped", and
+ * every answered request's audit record is on its stdout: the log lines of the last event-loop
+ * turns (written once per turn, lib/log-output.ts) are written out before it exits.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OIDC_SUBJECT, startBrokerFixture, type BrokerFixture } from "../support/broker-fixture.js";
@@ -26,6 +28,8 @@ afterAll(async () => {
 
 interface Tally {
   answered: Map<number, number>;
+  /** The X-Request-Id of every answered request. */
+  answeredIds: string[];
   refused: number;
   failures: string[];
   /** Requests that started before SIGTERM and were answered after it. */
@@ -39,7 +43,7 @@ function errorCode(error: unknown): string {
 
 describe("graceful shutdown", () => {
   it("answers every accepted request during a SIGTERM under load, then exits 0 and logs stopped", async () => {
-    const tally: Tally = { answered: new Map(), refused: 0, failures: [], spanningSignal: 0 };
+    const tally: Tally = { answered: new Map(), answeredIds: [], refused: 0, failures: [], spanningSignal: 0 };
     const start = performance.now();
     let signalledAt = Number.POSITIVE_INFINITY;
     const body = async () =>
@@ -67,6 +71,7 @@ describe("graceful shutdown", () => {
             tally.failures.push(`${res.status} ${text.slice(0, 120)}`);
           } else {
             tally.answered.set(res.status, (tally.answered.get(res.status) ?? 0) + 1);
+            tally.answeredIds.push(res.headers.get("x-request-id") ?? "(none)");
             if (sentAt < signalledAt && performance.now() > signalledAt) tally.spanningSignal += 1;
           }
         } catch (error) {
@@ -100,6 +105,9 @@ describe("graceful shutdown", () => {
     const messages = fx.broker.logRecords().map((record) => record.msg);
     expect(messages).toContain("stopped");
     expect(messages).not.toContain("shutdown grace period over: closing remaining connections");
+    expect(messages.at(-1), "the last line logged before exit(0) is written").toBe("stopped");
+    const recorded = new Set(fx.broker.logRecords().flatMap((record) => (record.channel === "audit" && typeof record.requestId === "string" ? [record.requestId] : [])));
+    expect(tally.answeredIds.filter((id) => !recorded.has(id)), "answered requests without an audit record on stdout").toEqual([]);
     console.log(`shutdown under load: ${tally.answered.get(200)} answered (${tally.spanningSignal} across the signal), ${tally.refused} refused, exit in ${Math.round(exitMs)} ms`);
   }, 60_000);
 });

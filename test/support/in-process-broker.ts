@@ -24,6 +24,7 @@ import { loadConfig, type Config } from "../../src/config.js";
 import { openBroker, type OpenOptions } from "../../src/open-adapters.js";
 import type { AppEnv } from "../../src/http/app-env.js";
 import { createLogger } from "../../src/lib/logger.js";
+import type { BatchedLogOutput } from "../../src/lib/log-output.js";
 import type { PolicyStore } from "../../src/policy/index.js";
 import type { BrokerLogs, BrokerUnderTest } from "./broker-fixture.js";
 import { freePort } from "./broker-process.js";
@@ -47,6 +48,11 @@ export interface InProcessBrokerOptions extends BrokerFixtureOptions {
   readonly listen?: boolean;
   /** How the PKCS#11 token is opened (BROKER_SIGNING_KEYS=pkcs11): a test wraps the token worker. */
   readonly openToken?: OpenOptions["openToken"];
+  /**
+   * Where the logger writes instead of memory: a BatchedLogOutput on a file, as main.ts's on
+   * stdout (one write per event-loop turn, answers waiting for it). `broker.output` then stays empty.
+   */
+  readonly logOutput?: BatchedLogOutput;
 }
 
 export interface InProcessBroker extends BrokerUnderTest {
@@ -74,7 +80,7 @@ export async function startInProcessBroker(options: InProcessBrokerOptions = {})
     const config = loadConfig({ ...folder.env });
     if (config.redisUrl !== undefined || config.production) throw new Error("REDIS_URL and NODE_ENV=production need a broker process (startBrokerFixture)");
     const logs = memoryLogs();
-    const logger = createLogger({ level: config.logLevel }, { write: (line: string) => logs.write(line) });
+    const logger = createLogger({ level: config.logLevel }, options.logOutput ?? { write: (line: string) => logs.write(line) });
     // The very function main.ts builds its broker with (open-adapters.ts): the same adapters.
     const { broker, verifier, policies, keys } = await openBroker(config, logger, options.openToken === undefined ? {} : { openToken: options.openToken });
     opened.push(keys, policies);
