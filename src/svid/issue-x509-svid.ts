@@ -171,7 +171,8 @@ async function signAndRecord(
     caNotAfter: issuer.caNotAfter,
   });
   const certificate = await signSvid(profile, template, csr.spki);
-  validateSvid(certificate, profile.issuer, { spiffeId, dnsNames: grant.dnsNames, publicKey: csr.publicKey, serial: template.serial, notAfter: template.notAfter });
+  // The independent check every certificate gets before it leaves (validate-svid.ts).
+  validateSvid(certificate, profile, { spiffeId, dnsNames: grant.dnsNames, spki: csr.spki, serial: template.serial, notBefore: template.notBefore, notAfter: template.notAfter });
   const expiresAt = Math.floor(template.notAfter.getTime() / 1000);
   const issued = { ...facts, serial: template.serial, exp: expiresAt };
   // Recorded before it is handed out: an SVID the CRL could not cover is never returned.
