@@ -172,7 +172,7 @@ async function signAndRecord(
   });
   const certificate = await signSvid(profile, template, csr.spki);
   // The independent check every certificate gets before it leaves (validate-svid.ts).
-  validateSvid(certificate, profile, { spiffeId, dnsNames: grant.dnsNames, spki: csr.spki, serial: template.serial, notBefore: template.notBefore, notAfter: template.notAfter });
+  validateSvid(certificate, profile, { spiffeId, dnsNames: grant.dnsNames, spki: csr.spki, serial: template.serial, notBefore: template.notBefore, notAfter: template.notAfter, subject: template.subject });
   const expiresAt = Math.floor(template.notAfter.getTime() / 1000);
   const issued = { ...facts, serial: template.serial, exp: expiresAt };
   // Recorded before it is handed out: an SVID the CRL could not cover is never returned.

@@ -11,6 +11,8 @@ export interface SvidExpectation {
   readonly serial: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
+  /** The subject's RDNs as the template has them (X509-SVID §2: informative, but exactly as planned). */
+  readonly subject: readonly Readonly<Record<string, readonly string[]>>[];
 }
 
 /** What every SVID of one CA must say about its issuer, worked out once per CA set (svid-signing-profile.ts). */
@@ -57,6 +59,14 @@ const SERVER_AUTH = Buffer.from("06082b06010505070301", "hex");
 const CLIENT_AUTH = Buffer.from("06082b06010505070302", "hex");
 /** RFC 5280 §4.2.1.3 bits an SVID may have: digitalSignature (0), keyEncipherment (2, RSA keys); never keyCertSign (5) or cRLSign (6). */
 const KEY_USAGE_BIT = { digitalSignature: 0, keyEncipherment: 2, keyCertSign: 5, cRLSign: 6 } as const;
+/** Subject attribute types by OBJECT IDENTIFIER contents (hex): the ones an SVID template names. */
+const ATTRIBUTE_TYPES: ReadonlyMap<string, string> = new Map([
+  ["55040a", "O"],
+  ["550403", "CN"],
+]);
+/** PrintableString's alphabet (X.680 §41.4). */
+const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
 /** GeneralName tags (RFC 5280 §4.2.1.6): dNSName [2], uniformResourceIdentifier [6], both IA5String. */
 const GENERAL_NAME = { dns: 0x82, uri: 0x86 } as const;
 
@@ -82,12 +92,17 @@ export function validateSvid(der: Buffer, issuer: SvidIssuerCheck, expected: Svi
     throw new Error(`signed SVID failed validation: not a well-formed certificate: ${messageOf(error)}`);
   }
   const { tbs, fields, outerAlgorithm, signature } = certificate;
-  const [version, serial, innerAlgorithm, issuerName, validity, , spki, extensions] = fields;
+  const [version, serial, innerAlgorithm, issuerName, validity, subject, spki, extensions] = fields;
   if (!slice(der, version).equals(VERSION_3)) problems.push("not an X.509 v3 certificate");
   if (!slice(der, issuerName).equals(issuer.issuerName)) problems.push("not issued by the CA (issuer name differs)");
   if (!slice(der, spki).equals(expected.spki)) problems.push("public key is not the CSR's");
   checkSerial(der, serial, expected.serial, problems);
   checkValidity(der, validity, expected, problems);
+  try {
+    if (subjectOf(der, subject) !== plannedSubject(expected.subject)) problems.push("subject is not the planned one");
+  } catch (error) {
+    problems.push(`subject unreadable: ${messageOf(error)}`);
+  }
   const algorithm = slice(der, innerAlgorithm);
   if (!algorithm.equals(issuer.signatureAlgorithm) || !slice(der, outerAlgorithm).equals(algorithm)) problems.push("signature algorithm is not the CA's, or differs inside and outside the TBSCertificate");
   try {
@@ -140,6 +155,36 @@ function encodedTime(date: Date): Buffer {
   const text = utc ? digits.slice(2) : digits;
   return Buffer.concat([Buffer.from([utc ? 0x17 : 0x18, text.length]), Buffer.from(text, "latin1")]);
 }
+
+/**
+ * Name ::= SEQUENCE OF RelativeDistinguishedName (SET SIZE (1..MAX) OF AttributeTypeAndValue),
+ * RFC 5280 §4.1.2.4, read strictly: known types, PrintableString in its alphabet or valid UTF-8;
+ * as text, one RDN a line, its attributes sorted.
+ */
+function subjectOf(der: Buffer, name: DerElement | undefined): string {
+  if (name === undefined) throw new Error("no subject");
+  return childrenOf(der, name)
+    .map((rdn) => {
+      const pairs = rdn.tag === 0x31 ? childrenOf(der, rdn) : [];
+      if (pairs.length === 0) throw new Error("an RDN that is not a non-empty SET");
+      return pairs.map((pair) => attributeOf(der, pair)).sort().join("+");
+    })
+    .join("\n");
+}
+
+function attributeOf(der: Buffer, pair: DerElement): string {
+  const [type, value, ...rest] = pair.tag === 0x30 ? childrenOf(der, pair) : [];
+  const name = type?.tag === 0x06 ? ATTRIBUTE_TYPES.get(contents(der, type).toString("hex")) : undefined;
+  if (name === undefined || value === undefined || rest.length > 0) throw new Error("an attribute of an unknown type or shape");
+  const bytes = contents(der, value);
+  if (value.tag === 0x13 && PRINTABLE.test(bytes.toString("latin1"))) return `${name}=${bytes.toString("latin1")}`;
+  if (value.tag === 0x0c) return `${name}=${UTF8.decode(bytes)}`;
+  throw new Error("an attribute value that is not a PrintableString or UTF8String");
+}
+
+/** The template's subject in subjectOf's form. */
+const plannedSubject = (rdns: SvidExpectation["subject"]): string =>
+  rdns.map((rdn) => Object.entries(rdn).flatMap(([type, values]) => values.map((value) => `${type}=${value}`)).sort().join("+")).join("\n");
 
 /** The extensions, each once, each known and as critical as RFC 5280 has it, each with its content checked. */
 function checkExtensions(der: Buffer, wrapper: DerElement | undefined, issuer: SvidIssuerCheck, expected: SvidExpectation, problems: string[]): void {

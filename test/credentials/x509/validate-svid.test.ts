@@ -39,7 +39,7 @@ beforeAll(async () => {
   workloadKey = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey;
   spki = workloadKey.export({ format: "der", type: "spki" });
   template = svidTemplate({ spiffeId: SPIFFE_ID, dnsNames: DNS_NAMES, keyType: "ec", now: Math.floor(now.getTime() / 1000), lifetimeSeconds: 600, caNotAfter: ca.notAfter });
-  expected = { spiffeId: SPIFFE_ID, dnsNames: DNS_NAMES, spki, serial: template.serial, notBefore: template.notBefore, notAfter: template.notAfter };
+  expected = { spiffeId: SPIFFE_ID, dnsNames: DNS_NAMES, spki, serial: template.serial, notBefore: template.notBefore, notAfter: template.notAfter, subject: template.subject };
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -72,7 +72,7 @@ async function svid(variant: Variant = {}): Promise<Buffer> {
   const signing = caKeySigning(ca.key);
   const certificate = await x509.X509CertificateGenerator.create({
     serialNumber: variant.serial ?? template.serial,
-    subject: [{ O: ["SPIFFE"] }],
+    subject: template.subject.map((rdn) => ({ ...rdn })),
     issuer: variant.issuer ?? ca.certificate.subjectName,
     notBefore: variant.notBefore ?? template.notBefore,
     notAfter: variant.notAfter ?? template.notAfter,
