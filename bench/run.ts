@@ -14,7 +14,7 @@
  * (default 2), BENCH_SOAK_SECONDS (default 0: off; 60 for the RSS check), BENCH_ONLY=profile
  * (only the profiled cold exchange), BENCH_ONLY=compare (only the alternating comparison and the
  * half-load p99), BENCH_ONLY=svid (only the X.509-SVID scenario on the memory
- * broker; BENCH_ONLY=svid-redis: on the deployed shape; BENCH_CPU_PROF=1 runs it under --cpu-prof), BENCH_BASELINE (a checkout of another commit, built, with its
+ * broker; BENCH_CPU_PROF=1 runs it under --cpu-prof), BENCH_BASELINE (a checkout of another commit, built, with its
  * node_modules: its broker runs the deployed scenarios in the same rounds; BENCH_BASELINE_ENV, JSON, adds
  * to its environment, e.g. the same checkout with another setting). Needs redis-server.
  */

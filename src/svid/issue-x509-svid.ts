@@ -1,5 +1,5 @@
 import type { AuditSink, SvidAuditEvent } from "../audit/audit-event.js";
-import { knowing, type DecisionFacts } from "../audit/decision-facts.js";
+import { knowing, withFacts, type DecisionFacts } from "../audit/decision-facts.js";
 import { issuanceLog, recordDecision, type IssuanceRequestFields } from "../audit/record-decision.js";
 import type { CaSet, CaSource } from "../credentials/x509/ca-set.js";
 import { checkCsrAgainstGrant, parseCsr, verifyCsr, type CheckedCsr } from "../credentials/x509/csr.js";
@@ -149,16 +149,19 @@ async function issue(issuer: Issuer, request: X509SvidRequest): Promise<Issued> 
 }
 
 /** The CSR's proof of possession, and no more asked than the grant gives (its SPIFFE ID and DNS names). */
-function checkCsr(parsed: ReturnType<typeof parseCsr>, granted: Grant): Promise<GrantCheck<CheckedCsr>> {
+function checkCsr(parsed: ReturnType<typeof parseCsr>, granted: Grant): GrantCheck<CheckedCsr> {
   // The grant schema requires a SPIFFE ID wherever x509_svid is granted.
   if (granted.spiffeId === undefined) throw new Error(`policy ${granted.policyId} granted x509_svid without a SPIFFE ID`);
   const spiffeId = granted.spiffeId;
   const facts = { spiffeId };
-  return knowing(facts, () => {
+  // Synchronous work: a refusal carries the facts through withFacts, without knowing's promise.
+  try {
     const csr = verifyCsr(parsed);
     checkCsrAgainstGrant(csr.asks, { spiffeId, dnsNames: granted.dnsNames });
     return { checked: csr, facts };
-  });
+  } catch (error) {
+    throw withFacts(error, facts);
+  }
 }
 
 /** Builds the certificate from the grant, signs it, re-validates it, and records its serial before handing it out. */
