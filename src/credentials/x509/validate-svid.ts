@@ -159,7 +159,7 @@ function encodedTime(date: Date): Buffer {
 /**
  * Name ::= SEQUENCE OF RelativeDistinguishedName (SET SIZE (1..MAX) OF AttributeTypeAndValue),
  * RFC 5280 §4.1.2.4, read strictly: known types, PrintableString in its alphabet or valid UTF-8;
- * as text, one RDN a line, its attributes sorted.
+ * as text, one RDN a line, its attributes sorted, as JSON (no value can pass for a separator).
  */
 function subjectOf(der: Buffer, name: DerElement | undefined): string {
   if (name === undefined) throw new Error("no subject");
@@ -167,7 +167,7 @@ function subjectOf(der: Buffer, name: DerElement | undefined): string {
     .map((rdn) => {
       const pairs = rdn.tag === 0x31 ? childrenOf(der, rdn) : [];
       if (pairs.length === 0) throw new Error("an RDN that is not a non-empty SET");
-      return pairs.map((pair) => attributeOf(der, pair)).sort().join("+");
+      return JSON.stringify(pairs.map((pair) => attributeOf(der, pair)).sort());
     })
     .join("\n");
 }
@@ -184,7 +184,7 @@ function attributeOf(der: Buffer, pair: DerElement): string {
 
 /** The template's subject in subjectOf's form. */
 const plannedSubject = (rdns: SvidExpectation["subject"]): string =>
-  rdns.map((rdn) => Object.entries(rdn).flatMap(([type, values]) => values.map((value) => `${type}=${value}`)).sort().join("+")).join("\n");
+  rdns.map((rdn) => JSON.stringify(Object.entries(rdn).flatMap(([type, values]) => values.map((value) => `${type}=${value}`)).sort())).join("\n");
 
 /** The extensions, each once, each known and as critical as RFC 5280 has it, each with its content checked. */
 function checkExtensions(der: Buffer, wrapper: DerElement | undefined, issuer: SvidIssuerCheck, expected: SvidExpectation, problems: string[]): void {

@@ -61,6 +61,7 @@ interface Variant {
   readonly omit?: "basicConstraints" | "keyUsage";
   readonly repeatKeyUsage?: boolean;
   readonly notBefore?: Date;
+  readonly subject?: Record<string, string[]>[];
   readonly sanCritical?: boolean;
   readonly extra?: "unknownExtension" | "withoutAuthorityKeyId";
 }
@@ -72,7 +73,7 @@ async function svid(variant: Variant = {}): Promise<Buffer> {
   const signing = caKeySigning(ca.key);
   const certificate = await x509.X509CertificateGenerator.create({
     serialNumber: variant.serial ?? template.serial,
-    subject: template.subject.map((rdn) => ({ ...rdn })),
+    subject: variant.subject ?? template.subject.map((rdn) => ({ ...rdn })),
     issuer: variant.issuer ?? ca.certificate.subjectName,
     notBefore: variant.notBefore ?? template.notBefore,
     notAfter: variant.notAfter ?? template.notAfter,
@@ -122,6 +123,7 @@ describe("validateSvid", () => {
     ["another serial", async () => ({ serial: "01" }), /serial differs/],
     ["another expiry", async () => ({ notAfter: new Date(template.notAfter.getTime() + 1000) }), /notAfter differs/],
     ["another start", async () => ({ notBefore: new Date(template.notBefore.getTime() - 1000) }), /notBefore differs/],
+    ["with another subject", async () => ({ subject: [{ O: ["SPIFFE"] }, { CN: ["www.bank.example"] }] as Record<string, string[]>[] }), /subject is not the planned one/],
     ["a critical subjectAltName", async () => ({ sanCritical: true }), /subjectAltName is critical/],
     ["an extension an SVID does not carry", async () => ({ extra: "unknownExtension" }), /extension an SVID does not carry/],
     ["without the CA's key identifier", async () => ({ extra: "withoutAuthorityKeyId" }), /authorityKeyIdentifier differs/],
