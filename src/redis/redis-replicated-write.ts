@@ -21,7 +21,7 @@ export async function replicatedWrite(
   write: (batch: ChainableCommander) => ChainableCommander,
 ): Promise<unknown> {
   const { waitTimeoutMs, confirmMaster } = redis.replication;
-  const bound = redis.timeoutMs * (confirmMaster ? 3 : 2) + waitTimeoutMs;
+  const bound = writeBoundMs(redis);
   return redis.run(
     operation,
     async () => {
@@ -49,6 +49,12 @@ export async function replicatedWrite(
     },
     bound,
   );
+}
+
+/** The deadline of one replicated write, from the call: its round trips and WAIT's own timeout. */
+function writeBoundMs(redis: RedisStoreCore): number {
+  const { waitTimeoutMs, confirmMaster } = redis.replication;
+  return redis.timeoutMs * (confirmMaster ? 3 : 2) + waitTimeoutMs;
 }
 
 /** A pipeline's replies, in order; the first error (READONLY, MOVED, …) is thrown. */
@@ -102,10 +108,15 @@ export async function replicatedSet(redis: RedisStoreCore, operation: string, ke
   const { client, replication } = redis;
   const mayBeShort = client instanceof Redis && replication.confirmMaster === undefined && (replication.replicas === 0 || (replication.replicas === "auto" && replication.minimum === 0));
   if (mayBeShort && redis.now() - (replicasSeenAt.get(redis) ?? Number.NEGATIVE_INFINITY) >= LONG_PATH_SECONDS) {
-    const done = await redis.run(operation, async () => {
-      const [role] = await Promise.all([client.role(), client.set(key, value, "EXAT", expireAtSeconds)]);
-      return requiredReplicas(replication, connectedReplicas(role)) === 0;
-    });
+    // The long path's deadline: a record under load is refused no sooner than it was.
+    const done = await redis.run(
+      operation,
+      async () => {
+        const [role] = await Promise.all([client.role(), client.set(key, value, "EXAT", expireAtSeconds)]);
+        return requiredReplicas(replication, connectedReplicas(role)) === 0;
+      },
+      writeBoundMs(redis),
+    );
     if (done) return;
     replicasSeenAt.set(redis, redis.now());
   }
