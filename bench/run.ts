@@ -109,8 +109,10 @@ async function main(): Promise<void> {
     return;
   }
 
-  if (process.env.BENCH_ONLY === "svid") {
-    await svidOnly(work, brokerEnv, await mintSubject(benchKey, BENCH_ISSUER, issuerUrl));
+  if (process.env.BENCH_ONLY === "svid" || process.env.BENCH_ONLY === "svid-redis") {
+    // svid-redis: the deployed shape (Redis, both rate limits on), to profile what Redis adds.
+    const shape = process.env.BENCH_ONLY === "svid" ? { env: brokerEnv, label: "memory" } : { env: limitedEnv, label: "redis, rate limits on" };
+    await svidOnly(work, shape, await mintSubject(benchKey, BENCH_ISSUER, issuerUrl));
     await redis.stop();
     return;
   }
@@ -267,17 +269,18 @@ async function supportingScenarios(record: (key: string, result: Result) => void
 }
 
 /**
- * `BENCH_ONLY=svid`: only "broker: X.509-SVID from a CSR (memory)" (for quick iteration), with
+ * `BENCH_ONLY=svid`: only "broker: X.509-SVID from a CSR (memory)" (for quick iteration);
+ * `BENCH_ONLY=svid-redis`: the same on the deployed shape (Redis, both rate limits on). With
  * `BENCH_CPU_PROF=1` under --cpu-prof (read the profile with a frame summariser).
  */
-async function svidOnly(work: string, brokerEnv: Record<string, string>, subjectToken: string): Promise<void> {
+async function svidOnly(work: string, shape: { readonly env: Record<string, string>; readonly label: string }, subjectToken: string): Promise<void> {
   const profileDir = process.env.BENCH_CPU_PROF === "1" ? await mkdtemp(join(work, "cpu-prof-")) : undefined;
   const profileArgs = profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
-  const memory = await startProcess([...profileArgs, ...BROKER_ARGS], brokerEnv, join(work, "broker-memory.log"));
+  const broker = await startProcess([...profileArgs, ...BROKER_ARGS], shape.env, join(work, "broker-svid.log"));
   const { csrPem } = await generateKeyAndCsr("ec-p256");
   const svidBody = new URLSearchParams({ subject_token_type: JWT_TYPE, subject_token: subjectToken, csr: csrPem }).toString();
-  const result = await load(work, "broker: X.509-SVID from a CSR (memory)", memory, "/svid/x509", { bodies: [svidBody], warmUp: true });
-  await stopProcess(memory);
+  const result = await load(work, `broker: X.509-SVID from a CSR (${shape.label})`, broker, "/svid/x509", { bodies: [svidBody], warmUp: true });
+  await stopProcess(broker);
   console.log(`${result.scenario}: ${result.requestsPerSecond} req/s, p99 ${result.latencyMs.p99} ms, ${result.cpuMicrosPerRequest} µs CPU/req, errors ${result.errors}, non2xx ${result.non2xx}`);
   if (profileDir !== undefined) console.log(`cpu profile: ${join(profileDir, (await readdir(profileDir)).find((name) => name.endsWith(".cpuprofile")) ?? "?")}`);
 }

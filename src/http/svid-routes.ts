@@ -7,6 +7,7 @@ import { BrokerError } from "../errors/broker-error.js";
 import type { IssueX509Svid } from "../svid/issue-x509-svid.js";
 import type { PublishCrl } from "../svid/publish-crl.js";
 import { parseX509SvidForm } from "../svid/x509-svid-form.js";
+import { jsonAnswer } from "./answer.js";
 import type { AppEnv } from "./app-env.js";
 import { refuseAuthorizationHeader, refuseBodyCredentials } from "./client-authentication.js";
 import { readForm } from "./form.js";
@@ -47,15 +48,9 @@ export function svidRoutes(app: Hono<AppEnv>, deps: { svid: SvidRouteDeps | unde
     refuseBodyCredentials(fields);
     const form = parseX509SvidForm(fields);
     const issued = await issueX509Svid({ ...form, requestId: c.get("requestId"), clientAddress: c.get("clientAddress") });
-    c.header("Cache-Control", "no-store");
-    c.header("Pragma", "no-cache");
-    return c.json({
-      spiffe_id: issued.spiffeId,
-      x509_svid: issued.chainPem,
-      bundle: issued.bundlePem,
-      expires_at: issued.expiresAt,
-      serial: issued.serial,
-    });
+    // Plain headers, X-Request-Id among them: written on @hono/node-server's cached-response path (answer.ts).
+    const body = { spiffe_id: issued.spiffeId, x509_svid: issued.chainPem, bundle: issued.bundlePem, expires_at: issued.expiresAt, serial: issued.serial };
+    return jsonAnswer(c, body, 200, { "Cache-Control": "no-store", Pragma: "no-cache" });
   });
 
   app.get("/svid/bundle.pem", () => {

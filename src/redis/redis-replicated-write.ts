@@ -1,4 +1,4 @@
-import type { ChainableCommander } from "ioredis";
+import { Redis, type ChainableCommander } from "ioredis";
 import { StoreUnavailableError } from "../revocation/revocation-store.js";
 import type { RedisStoreCore } from "./redis-store-core.js";
 import { requiredReplicas } from "./revocation-replication.js";
@@ -21,7 +21,7 @@ export async function replicatedWrite(
   write: (batch: ChainableCommander) => ChainableCommander,
 ): Promise<unknown> {
   const { waitTimeoutMs, confirmMaster } = redis.replication;
-  const bound = redis.timeoutMs * (confirmMaster ? 3 : 2) + waitTimeoutMs;
+  const bound = writeBoundMs(redis);
   return redis.run(
     operation,
     async () => {
@@ -49,6 +49,12 @@ export async function replicatedWrite(
     },
     bound,
   );
+}
+
+/** The deadline of one replicated write, from the call: its round trips and WAIT's own timeout. */
+function writeBoundMs(redis: RedisStoreCore): number {
+  const { waitTimeoutMs, confirmMaster } = redis.replication;
+  return redis.timeoutMs * (confirmMaster ? 3 : 2) + waitTimeoutMs;
 }
 
 /** A pipeline's replies, in order; the first error (READONLY, MOVED, …) is thrown. */
@@ -80,4 +86,39 @@ function runIdOf(info: unknown): string {
   const runId = /(?:^|\n)run_id:([0-9a-f]+)/.exec(typeof info === "string" ? info : "")?.[1];
   if (runId === undefined) throw new StoreUnavailableError("redis INFO gave no run_id");
   return runId;
+}
+
+/** Per store: when (epoch seconds) a short write last found a replica that must acknowledge. */
+const replicasSeenAt = new WeakMap<RedisStoreCore, number>();
+/** How long writes go straight to the long path after that, before the short one is tried again. */
+const LONG_PATH_SECONDS = 10;
+
+/**
+ * A replicated SET (the SVID record, written on every issuance) by the short path when no
+ * replica has to acknowledge it: ROLE and the SET queued on the client's auto-pipeline (one
+ * connection, in order, in one write with whatever else the process sends that turn) instead of a
+ * pipeline of their own led by CLIENT INFO, whose only use is to pair the write with a WAIT. ROLE
+ * is still read with every write: a replica that must acknowledge (or an answer from anything but
+ * a master) sends the write down the whole of {@link replicatedWrite}, which writes it again (a
+ * SET of the same value is idempotent) and waits; for the next 10 s this store's writes go there
+ * directly (so a Redis with replicas pays the extra round trip once per 10 s, not per write). Only
+ * on a standalone Redis (Sentinel confirms its master; a Cluster routes by key, ROLE has none).
+ */
+export async function replicatedSet(redis: RedisStoreCore, operation: string, key: string, value: string, expireAtSeconds: number): Promise<void> {
+  const { client, replication } = redis;
+  const mayBeShort = client instanceof Redis && replication.confirmMaster === undefined && (replication.replicas === 0 || (replication.replicas === "auto" && replication.minimum === 0));
+  if (mayBeShort && redis.now() - (replicasSeenAt.get(redis) ?? Number.NEGATIVE_INFINITY) >= LONG_PATH_SECONDS) {
+    // The long path's deadline: a record under load is refused no sooner than it was.
+    const done = await redis.run(
+      operation,
+      async () => {
+        const [role] = await Promise.all([client.role(), client.set(key, value, "EXAT", expireAtSeconds)]);
+        return requiredReplicas(replication, connectedReplicas(role)) === 0;
+      },
+      writeBoundMs(redis),
+    );
+    if (done) return;
+    replicasSeenAt.set(redis, redis.now());
+  }
+  await replicatedWrite(redis, operation, key, (batch) => batch.set(key, value, "EXAT", expireAtSeconds));
 }

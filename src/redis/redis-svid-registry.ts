@@ -2,7 +2,7 @@ import type { SvidRecord, SvidRegistry, WorkloadRevocation } from "../revocation
 import { svidRevocation } from "../revocation/store-rules.js";
 import { parseSvidRecord, parseWorkloadRevocation, serializeMeta, serializeSvidRecord } from "./redis-entries.js";
 import { keyPattern, redisKey } from "./redis-keys.js";
-import { replicatedWrite } from "./redis-replicated-write.js";
+import { replicatedSet, replicatedWrite } from "./redis-replicated-write.js";
 import { required, type RedisStoreCore } from "./redis-store-core.js";
 
 /**
@@ -28,7 +28,7 @@ export function redisSvidRegistry(redis: RedisStoreCore): SvidRegistry {
     async recordSvid(entry) {
       const record = { serial: entry.serial, workloadId: entry.workloadId, issuedAt: entry.issuedAt, issuedAtMs: entry.issuedAtMs, expiresAt: entry.expiresAt };
       const key = redisKey("svid", entry.serial);
-      await replicatedWrite(redis, "recordSvid", key, (batch) => batch.set(key, serializeSvidRecord(record), "EXAT", redis.redisExpiry(entry.expiresAt)));
+      await replicatedSet(redis, "recordSvid", key, serializeSvidRecord(record), redis.redisExpiry(entry.expiresAt));
     },
 
     async revokeSvid(serial, meta) {

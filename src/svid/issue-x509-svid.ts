@@ -1,5 +1,5 @@
 import type { AuditSink, SvidAuditEvent } from "../audit/audit-event.js";
-import { knowing, type DecisionFacts } from "../audit/decision-facts.js";
+import { knowing, withFacts, type DecisionFacts } from "../audit/decision-facts.js";
 import { issuanceLog, recordDecision, type IssuanceRequestFields } from "../audit/record-decision.js";
 import type { CaSet, CaSource } from "../credentials/x509/ca-set.js";
 import { checkCsrAgainstGrant, parseCsr, verifyCsr, type CheckedCsr } from "../credentials/x509/csr.js";
@@ -18,6 +18,7 @@ import { recordIssued } from "../authorization/issuance-record.js";
 import type { RecordIssuance } from "../inventory/issuance-recorder.js";
 import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
+import { merged } from "../lib/merged.js";
 import { nextIssuanceStampMs, type IssuanceChecks, type SvidRegistry } from "../revocation/revocation-store.js";
 import { guard } from "../revocation/store-guard.js";
 
@@ -59,6 +60,8 @@ export type IssueX509Svid = (request: X509SvidRequest) => Promise<IssuedX509Svid
 /** The CA's material read once, not per request: issuer name, key identifier, algorithm, keys and PEMs. */
 interface Issuer {
   readonly deps: IssueX509SvidDeps;
+  /** authorize's dependencies with the key-bound refusal, built once (a spread per request costs a hidden class: lib/merged.ts). */
+  readonly authorizeDeps: AuthorizeDeps;
   readonly profile: ReturnType<typeof svidSigningProfile>;
   readonly bundlePem: string;
   readonly intermediatesPem: string;
@@ -83,9 +86,11 @@ interface Issued {
 export function createIssueX509Svid(deps: IssueX509SvidDeps): IssueX509Svid {
   // Recomputed when the CA set changes (a rotation step), not per request.
   let cached: { readonly set: CaSet; readonly issuer: Issuer } | undefined;
+  // No DPoP here: a subject token bound to a key (cnf) cannot be proven, so it is refused.
+  const authorizeDeps = merged(deps, { verifier: refuseKeyBound(deps.verifier) });
   const currentIssuer = (): Issuer => {
     const set = deps.ca.current();
-    if (cached?.set !== set) cached = { set, issuer: issuerOf(deps, set) };
+    if (cached?.set !== set) cached = { set, issuer: issuerOf(deps, authorizeDeps, set) };
     return cached.issuer;
   };
   return async function issueX509Svid(request) {
@@ -97,25 +102,28 @@ export function createIssueX509Svid(deps: IssueX509SvidDeps): IssueX509Svid {
 }
 
 /** The active CA's signing profile and PEMs, and the bundle of every published CA's roots. */
-function issuerOf(deps: IssueX509SvidDeps, set: CaSet): Issuer {
+function issuerOf(deps: IssueX509SvidDeps, authorizeDeps: AuthorizeDeps, set: CaSet): Issuer {
   const active = set.active.ca;
-  return { deps, profile: svidSigningProfile(active), bundlePem: certificatesPem(set.roots), intermediatesPem: certificatesPem(active.intermediates), caNotAfter: active.notAfter };
+  return { deps, authorizeDeps, profile: svidSigningProfile(active), bundlePem: certificatesPem(set.roots), intermediatesPem: certificatesPem(active.intermediates), caNotAfter: active.notAfter };
 }
 
 /** What the audit record takes from the request itself: the token and the CSR as digests only. */
 function requestFields(request: X509SvidRequest): IssuanceRequestFields<SvidAuditEvent> {
+  // The CSR first: sha256Hex remembers the last value hashed, and the verified-token cache asks
+  // for the subject token's digest next, so the token is hashed once per request, not twice.
+  const csrSha256 = sha256Hex(request.csrPem);
   return {
     event: "svid_issuance",
     requestId: request.requestId,
     subjectTokenSha256: sha256Hex(request.subjectToken),
-    csrSha256: sha256Hex(request.csrPem),
+    csrSha256,
     clientAddress: request.clientAddress,
   };
 }
 
 /** The steps of one issuance: read the CSR, authorize (checking the CSR against the grant), sign, record. */
 async function issue(issuer: Issuer, request: X509SvidRequest): Promise<Issued> {
-  const { deps } = issuer;
+  const { deps, authorizeDeps } = issuer;
   // The CSR's cheap checks first; its signature only once the subject token is verified, so an
   // unauthenticated caller cannot make the broker do signature work for it. The single-use
   // claim comes after both: a bad CSR does not use up the token.
@@ -131,8 +139,7 @@ async function issue(issuer: Issuer, request: X509SvidRequest): Promise<Issued> 
     now,
   } as const;
   const subjectToken = request.subjectTokenType === undefined ? request.subjectToken : { token: request.subjectToken, type: request.subjectTokenType };
-  // No DPoP here: a subject token bound to a key (cnf) cannot be proven, so it is refused.
-  const authorization = await authorize({ ...deps, verifier: refuseKeyBound(deps.verifier) }, subjectToken, context, {
+  const authorization = await authorize(authorizeDeps, subjectToken, context, {
     checkGrant: (granted) => checkCsr(parsed, granted),
   });
   const { grant, checked: csr, facts } = authorization;
@@ -142,16 +149,19 @@ async function issue(issuer: Issuer, request: X509SvidRequest): Promise<Issued> 
 }
 
 /** The CSR's proof of possession, and no more asked than the grant gives (its SPIFFE ID and DNS names). */
-function checkCsr(parsed: ReturnType<typeof parseCsr>, granted: Grant): Promise<GrantCheck<CheckedCsr>> {
+function checkCsr(parsed: ReturnType<typeof parseCsr>, granted: Grant): GrantCheck<CheckedCsr> {
   // The grant schema requires a SPIFFE ID wherever x509_svid is granted.
   if (granted.spiffeId === undefined) throw new Error(`policy ${granted.policyId} granted x509_svid without a SPIFFE ID`);
   const spiffeId = granted.spiffeId;
   const facts = { spiffeId };
-  return knowing(facts, () => {
+  // Synchronous work: a refusal carries the facts through withFacts, without knowing's promise.
+  try {
     const csr = verifyCsr(parsed);
     checkCsrAgainstGrant(csr.asks, { spiffeId, dnsNames: granted.dnsNames });
     return { checked: csr, facts };
-  });
+  } catch (error) {
+    throw withFacts(error, facts);
+  }
 }
 
 /** Builds the certificate from the grant, signs it, re-validates it, and records its serial before handing it out. */
@@ -171,9 +181,10 @@ async function signAndRecord(
     caNotAfter: issuer.caNotAfter,
   });
   const certificate = await signSvid(profile, template, csr.spki);
-  validateSvid(certificate, profile.issuer, { spiffeId, dnsNames: grant.dnsNames, publicKey: csr.publicKey, serial: template.serial, notAfter: template.notAfter });
+  // The independent check every certificate gets before it leaves (validate-svid.ts).
+  validateSvid(certificate, profile, { spiffeId, dnsNames: grant.dnsNames, spki: csr.spki, serial: template.serial, notBefore: template.notBefore, notAfter: template.notAfter, subject: template.subject });
   const expiresAt = Math.floor(template.notAfter.getTime() / 1000);
-  const issued = { ...facts, serial: template.serial, exp: expiresAt };
+  const issued = merged(facts, { serial: template.serial, exp: expiresAt });
   // Recorded before it is handed out: an SVID the CRL could not cover is never returned.
   // Stamped after the workload revocation the issuance read, as access tokens are (revocation-store.ts).
   const issuedAtMs = nextIssuanceStampMs(deps.clock.now(), granted.floor.issueAfterMs);

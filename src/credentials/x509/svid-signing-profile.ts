@@ -1,4 +1,4 @@
-import { createHash, X509Certificate } from "node:crypto";
+import { createHash, X509Certificate, type KeyObject } from "node:crypto";
 import type { CertificateAuthority } from "./ca-store.js";
 import { bytesOf, subjectPublicKeyBits, tbsFieldsOf } from "./der-reader.js";
 import { DER_NULL, oid, sequence } from "./der-writer.js";
@@ -7,7 +7,8 @@ import { x509 } from "./x509.js";
 /**
  * What every SVID takes from its CA, worked out once when issuance is set up rather than per
  * request: the issuer name, the authority key identifier, the signature algorithm and the CA
- * key's `sign` (the CaKey port: a file key signs RSA on the thread pool and ECDSA in place).
+ * key's `sign` (the CaKey port: a file key signs RSA on the thread pool and ECDSA in place), and
+ * the CA certificate's public key that every SVID's signature is checked with.
  */
 export interface SvidSigningProfile {
   /** The CA certificate's subject Name, byte for byte (RFC 5280 §4.1.2.4: the SVID's issuer). */
@@ -18,8 +19,8 @@ export interface SvidSigningProfile {
   readonly signatureAlgorithm: Buffer;
   /** The CA key's signature over a TBSCertificate: the X.509 signatureValue. */
   readonly sign: (tbs: Uint8Array) => Promise<Buffer>;
-  /** The CA certificate parsed by node:crypto: what each SVID is re-validated against. */
-  readonly issuer: X509Certificate;
+  /** The CA certificate's public key, imported once: each SVID's signature is verified with it (validate-svid.ts). */
+  readonly caPublicKey: KeyObject;
 }
 
 // RFC 5758 §3.2 (ECDSA: parameters absent) and RFC 4055 §5 (RSA: parameters NULL).
@@ -42,6 +43,7 @@ export function svidSigningProfile(ca: CertificateAuthority): SvidSigningProfile
     authorityKeyId: ski !== null ? Buffer.from(ski.keyId, "hex") : createHash("sha1").update(subjectPublicKeyBits(new Uint8Array(ca.certificate.publicKey.rawData))).digest(),
     signatureAlgorithm: algorithm,
     sign: ca.key.sign,
-    issuer: new X509Certificate(Buffer.from(der)),
+    // From the certificate, not from the CA key port: the check must not trust what signed.
+    caPublicKey: new X509Certificate(Buffer.from(der)).publicKey,
   });
 }

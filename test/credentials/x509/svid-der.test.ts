@@ -4,21 +4,22 @@
  * one @peculiar/x509 writes for the same certificate (and, with an RSA CA, whose PKCS#1 v1.5
  * signatures are deterministic, the whole certificate is). The DER writer and reader on their own.
  */
-import { generateKeyPairSync, type KeyObject, type webcrypto } from "node:crypto";
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { caKeySigning } from "../../../src/credentials/x509/ca-key-webcrypto.js";
-import { ensureDevCa, loadCertificateAuthority, loadDevCa, type CertificateAuthority } from "../../../src/credentials/x509/ca-store.js";
+import { ensureDevCa, loadDevCa, type CertificateAuthority } from "../../../src/credentials/x509/ca-store.js";
 import { bytesOf, childrenOf, readElement, readWhole, subjectPublicKeyBits } from "../../../src/credentials/x509/der-reader.js";
 import { namedBits, oid, time, tlv, unsignedInteger } from "../../../src/credentials/x509/der-writer.js";
 import { signSvid } from "../../../src/credentials/x509/sign-svid.js";
 import { svidSigningProfile, type SvidSigningProfile } from "../../../src/credentials/x509/svid-signing-profile.js";
 import type { SvidTemplate } from "../../../src/credentials/x509/svid-template.js";
-import { subtle, x509 } from "../../../src/credentials/x509/x509.js";
+import { x509 } from "../../../src/credentials/x509/x509.js";
 import { TRUST_DOMAIN } from "../../support/svid-harness.js";
+import { testRootCa } from "../../support/test-root-ca.js";
 
 /** What sign-svid.ts did before it wrote DER itself: the reference encoding. */
 async function peculiarSvid(ca: CertificateAuthority, template: SvidTemplate, spki: Buffer): Promise<Buffer> {
@@ -54,33 +55,6 @@ const tbsOf = (certificate: Buffer): Buffer => {
   return bytesOf(certificate, tbs);
 };
 
-/** A self-signed root with @peculiar/x509, loaded as the broker loads a configured CA. */
-async function rootCa(algorithm: webcrypto.EcKeyGenParams | webcrypto.RsaHashedKeyGenParams, withSki: boolean): Promise<CertificateAuthority> {
-  const keys = (await subtle.generateKey(algorithm, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
-  const now = Date.now();
-  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: "7f01",
-    name: [{ O: [TRUST_DOMAIN] }, { CN: ["test root ÿ"] }],
-    notBefore: new Date(now - 60_000),
-    notAfter: new Date(now + 86_400_000),
-    signingAlgorithm: algorithm,
-    keys,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      ...(withSki ? [await x509.SubjectKeyIdentifierExtension.create(keys.publicKey)] : []),
-    ],
-  });
-  const pkcs8 = Buffer.from(await subtle.exportKey("pkcs8", keys.privateKey)).toString("base64");
-  return loadCertificateAuthority({
-    certificatePem: certificate.toString("pem"),
-    keyPem: `-----BEGIN PRIVATE KEY-----\n${pkcs8}\n-----END PRIVATE KEY-----\n`,
-    chainPem: undefined,
-    trustDomain: TRUST_DOMAIN,
-    now: new Date(now),
-  });
-}
-
 const spkiOf = (key: KeyObject): Buffer => key.export({ format: "der", type: "spki" });
 const WORKLOAD_KEYS = {
   ec: [spkiOf(generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey), spkiOf(generateKeyPairSync("ec", { namedCurve: "P-384" }).publicKey)],
@@ -106,8 +80,8 @@ beforeAll(async () => {
   await ensureDevCa(dir, TRUST_DOMAIN, new Date());
   const entries: [string, CertificateAuthority][] = [
     ["development root (EC P-256)", await loadDevCa(dir, TRUST_DOMAIN, new Date())],
-    ["EC P-384 root, SHA-384", await rootCa({ name: "ECDSA", namedCurve: "P-384", hash: "SHA-384" }, true)],
-    ["RSA-2048 root without a subject key identifier", await rootCa({ name: "RSASSA-PKCS1-v1_5", hash: "SHA-256", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]) }, false)],
+    ["EC P-384 root, SHA-384", await testRootCa({ name: "ECDSA", namedCurve: "P-384", hash: "SHA-384" }, true)],
+    ["RSA-2048 root without a subject key identifier", await testRootCa({ name: "RSASSA-PKCS1-v1_5", hash: "SHA-256", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]) }, false)],
   ];
   for (const [name, ca] of entries) cas[name] = { ca, profile: svidSigningProfile(ca) };
 }, 60_000);

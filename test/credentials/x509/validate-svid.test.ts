@@ -3,7 +3,7 @@
  * the grant in any single way the check covers is refused with that reason. The wrong ones are
  * built with @peculiar/x509, signed by the real CA key unless the case is about the signature.
  */
-import { createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -39,7 +39,7 @@ beforeAll(async () => {
   workloadKey = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey;
   spki = workloadKey.export({ format: "der", type: "spki" });
   template = svidTemplate({ spiffeId: SPIFFE_ID, dnsNames: DNS_NAMES, keyType: "ec", now: Math.floor(now.getTime() / 1000), lifetimeSeconds: 600, caNotAfter: ca.notAfter });
-  expected = { spiffeId: SPIFFE_ID, dnsNames: DNS_NAMES, publicKey: createPublicKey({ key: spki, format: "der", type: "spki" }), serial: template.serial, notAfter: template.notAfter };
+  expected = { spiffeId: SPIFFE_ID, dnsNames: DNS_NAMES, spki, serial: template.serial, notBefore: template.notBefore, notAfter: template.notAfter, subject: template.subject };
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -60,6 +60,10 @@ interface Variant {
   readonly ekus?: readonly string[];
   readonly omit?: "basicConstraints" | "keyUsage";
   readonly repeatKeyUsage?: boolean;
+  readonly notBefore?: Date;
+  readonly subject?: Record<string, string[]>[];
+  readonly sanCritical?: boolean;
+  readonly extra?: "unknownExtension" | "withoutAuthorityKeyId";
 }
 
 async function svid(variant: Variant = {}): Promise<Buffer> {
@@ -69,9 +73,9 @@ async function svid(variant: Variant = {}): Promise<Buffer> {
   const signing = caKeySigning(ca.key);
   const certificate = await x509.X509CertificateGenerator.create({
     serialNumber: variant.serial ?? template.serial,
-    subject: [{ O: ["SPIFFE"] }],
+    subject: variant.subject ?? template.subject.map((rdn) => ({ ...rdn })),
     issuer: variant.issuer ?? ca.certificate.subjectName,
-    notBefore: template.notBefore,
+    notBefore: variant.notBefore ?? template.notBefore,
     notAfter: variant.notAfter ?? template.notAfter,
     publicKey: new x509.PublicKey(variant.publicKey ?? spki),
     signingKey: variant.signingKey ?? signing.signingKey,
@@ -81,7 +85,10 @@ async function svid(variant: Variant = {}): Promise<Buffer> {
       ...(variant.omit === "keyUsage" ? [] : [usage]),
       ...(variant.repeatKeyUsage ? [usage] : []),
       new x509.ExtendedKeyUsageExtension([...(variant.ekus ?? [SERVER_AUTH, CLIENT_AUTH])], false),
-      new x509.SubjectAlternativeNameExtension([...names], false),
+      new x509.SubjectAlternativeNameExtension([...names], variant.sanCritical ?? false),
+      await x509.SubjectKeyIdentifierExtension.create(new x509.PublicKey(variant.publicKey ?? spki)),
+      ...(variant.extra === "withoutAuthorityKeyId" ? [] : [new x509.AuthorityKeyIdentifierExtension(profile.authorityKeyId.toString("hex"), false)]),
+      ...(variant.extra === "unknownExtension" ? [new x509.Extension("1.3.6.1.4.1.99999.1", false, new Uint8Array([0x05, 0x00]))] : []),
     ],
   }, signing.crypto);
   return Buffer.from(certificate.rawData);
@@ -90,9 +97,9 @@ async function svid(variant: Variant = {}): Promise<Buffer> {
 describe("validateSvid", () => {
   it("passes the certificate signSvid writes, and the same certificate built with @peculiar/x509", async () => {
     const signed = await signSvid(profile, template, spki);
-    expect(() => validateSvid(signed, profile.issuer, expected)).not.toThrow();
+    expect(() => validateSvid(signed, profile, expected)).not.toThrow();
     const built = await svid();
-    expect(() => validateSvid(built, profile.issuer, expected)).not.toThrow();
+    expect(() => validateSvid(built, profile, expected)).not.toThrow();
   });
 
   it.each<[string, () => Promise<Variant>, RegExp]>([
@@ -115,9 +122,14 @@ describe("validateSvid", () => {
     ["another public key", async () => ({ publicKey: generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ format: "der", type: "spki" }) }), /public key is not the CSR's/],
     ["another serial", async () => ({ serial: "01" }), /serial differs/],
     ["another expiry", async () => ({ notAfter: new Date(template.notAfter.getTime() + 1000) }), /notAfter differs/],
+    ["another start", async () => ({ notBefore: new Date(template.notBefore.getTime() - 1000) }), /notBefore differs/],
+    ["with another subject", async () => ({ subject: [{ O: ["SPIFFE"] }, { CN: ["www.bank.example"] }] as Record<string, string[]>[] }), /subject is not the planned one/],
+    ["a critical subjectAltName", async () => ({ sanCritical: true }), /subjectAltName is critical/],
+    ["an extension an SVID does not carry", async () => ({ extra: "unknownExtension" }), /extension an SVID does not carry/],
+    ["without the CA's key identifier", async () => ({ extra: "withoutAuthorityKeyId" }), /authorityKeyIdentifier differs/],
   ])("refuses a certificate %s", async (_name, variant, reason) => {
     const der = await svid(await variant());
-    expect(() => validateSvid(der, profile.issuer, expected)).toThrow(reason);
+    expect(() => validateSvid(der, profile, expected)).toThrow(reason);
   });
 
   // signSvid's own bytes with one encoding changed in place (same length): the signature no longer
@@ -126,16 +138,18 @@ describe("validateSvid", () => {
     ["keyUsage critical written FALSE (not DER)", "0603551d0f0101ff", "0603551d0f010100", /extensions unreadable: .*critical/],
     ["basicConstraints critical written FALSE (not DER)", "0603551d130101ff", "0603551d13010100", /extensions unreadable: .*critical/],
     ["keyUsage with 8 unused bits", "040403020780", "040403020880", /extensions unreadable: .*BIT STRING/],
-    ["keyUsage with keyCertSign set (bit 5)", "040403020780", "040403020184", /allows certificate or CRL signing/],
+    ["keyUsage with keyCertSign set (bit 5)", "040403020780", "040403020284", /allows certificate or CRL signing/],
+    ["keyUsage with a trailing zero bit (not DER)", "040403020780", "040403020680", /extensions unreadable: .*BIT STRING/],
+    ["version 2 instead of 3", "a003020102", "a003020101", /not an X.509 v3 certificate/],
     ["keyUsage without digitalSignature (bit 2 only)", "040403020780", "040403020520", /lacks digitalSignature/],
     ["basicConstraints that is not a SEQUENCE", "0101ff04023000", "0101ff04020500", /extensions unreadable: .*SEQUENCE/],
   ])("refuses signSvid's certificate with %s", async (_name, from, to, reason) => {
     const signed = (await signSvid(profile, template, spki)).toString("hex");
     expect(signed.split(from)).toHaveLength(2);
-    expect(() => validateSvid(Buffer.from(signed.replace(from, to), "hex"), profile.issuer, expected)).toThrow(reason);
+    expect(() => validateSvid(Buffer.from(signed.replace(from, to), "hex"), profile, expected)).toThrow(reason);
   });
 
   it("refuses bytes that are not a certificate at all", () => {
-    expect(() => validateSvid(Buffer.from("3000", "hex"), profile.issuer, expected)).toThrow();
+    expect(() => validateSvid(Buffer.from("3000", "hex"), profile, expected)).toThrow();
   });
 });
