@@ -99,12 +99,19 @@ export function relayScrapes(listening: () => readonly Worker[]): { workerGone(w
       if (workers.length === 0) return finish(new Error("no worker is listening"));
       for (const worker of workers) tell(worker, { broker: "collect", id });
     });
+  // Scrapes that arrive while a collection is under way share it: GET /metrics is public, and a
+  // flood of scrapes would otherwise ask every worker for a snapshot once per request.
+  let collecting: Promise<Scrape> | undefined;
+  const collectShared = (): Promise<Scrape> =>
+    (collecting ??= collectAll().finally(() => {
+      collecting = undefined;
+    }));
   cluster.on("message", (worker: Worker, message: unknown) => {
     if (!isRelayMessage(message)) return;
     if (message.broker === "collected") collections.get(message.id)?.received(worker, message);
     if (message.broker === "scrape") {
       const reply = (answer: { scrape?: Scrape; error?: string }) => tell(worker, { broker: "scraped", id: message.id, ...answer });
-      collectAll().then((scrape) => reply({ scrape }), (error: unknown) => reply({ error: messageOf(error) }));
+      collectShared().then((scrape) => reply({ scrape }), (error: unknown) => reply({ error: messageOf(error) }));
     }
   });
   return { workerGone: (worker) => [...collections.values()].forEach((collection) => collection.gone(worker)) };
