@@ -144,22 +144,18 @@ export function toCelInput(value: unknown, depth = 0): CelInput {
     for (const item of value as readonly unknown[]) if (item !== undefined) list.push(toCelInput(item, depth + 1));
     return list;
   }
-  if (typeof value === "object") return membersToCel(new Map<string, CelInput>(), value, depth);
+  if (typeof value === "object") {
+    // Own enumerable string keys, in Object.entries' order, without its array per member.
+    const map = new Map<string, CelInput>();
+    for (const key in value) {
+      if (!Object.hasOwn(value, key)) continue;
+      const member: unknown = (value as Record<string, unknown>)[key];
+      if (member !== undefined) map.set(key, toCelInput(member, depth + 1));
+    }
+    return map;
+  }
   // bigint, functions, symbols cannot come from JSON; CEL sees them as null.
   return null;
-}
-
-/**
- * Sets `object`'s own enumerable members (the ones Object.entries lists, in its order) on `map`,
- * each through {@link toCelInput}, and answers the map.
- */
-function membersToCel(map: Map<string, CelInput>, object: object, depth = 0): Map<string, CelInput> {
-  for (const key in object) {
-    if (!Object.hasOwn(object, key)) continue;
-    const member: unknown = (object as Record<string, unknown>)[key];
-    if (member !== undefined) map.set(key, toCelInput(member, depth + 1));
-  }
-  return map;
 }
 
 /** True when the result is an evaluation error (missing field, bad overload, ...). */
