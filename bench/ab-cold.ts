@@ -11,7 +11,8 @@
  * material made as in `npm run bench`, every request a new subject token (the bench's pool: each
  * token is sent once, to one broker), checked to have missed the verified-token cache.
  *
- * Env: BENCH_BASELINE (required), BENCH_BASELINE_ENV, BENCH_AB_ROUNDS (default 12),
+ * Env: BENCH_BASELINE (required), BENCH_BASELINE_ENV, BENCH_BASELINE_NODE_FLAGS (the baseline
+ * broker's node flags instead of the shipped ones, e.g. "--max-semi-space-size=16"), BENCH_AB_ROUNDS (default 12),
  * BENCH_DURATION (s per run, default 2), BENCH_CONNECTIONS (default 50), BENCH_AB_ALG (ES256, the
  * default, or RS256).
  */
@@ -29,6 +30,7 @@ import { BENCH_ISSUER, exchangeBody, mintRs256Subject, mintSubject, writeConfig 
 
 const BASELINE = process.env.BENCH_BASELINE;
 const BASELINE_ENV = JSON.parse(process.env.BENCH_BASELINE_ENV ?? "{}") as Record<string, string>;
+const BASELINE_NODE_FLAGS = (process.env.BENCH_BASELINE_NODE_FLAGS ?? BROKER_ARGS.slice(0, -1).join(" ")).split(" ").filter((flag) => flag !== "");
 const ROUNDS = Number(process.env.BENCH_AB_ROUNDS ?? 12);
 const SECONDS = Number(process.env.BENCH_DURATION ?? 2);
 const ALG = process.env.BENCH_AB_ALG === "RS256" ? "RS256" : "ES256";
@@ -54,15 +56,15 @@ async function main(): Promise<void> {
     BROKER_RATE_LIMIT_CLIENT: UNLIMITED,
     BROKER_RATE_LIMIT_WORKLOAD: UNLIMITED,
   };
-  // Enough that no token comes back: about 2,000 exchanges a second per run, and two warm-ups.
-  const tokens = ROUNDS * 2 * SECONDS * 2_000 + 30_000;
+  // Enough that no token comes back: up to 5,000 exchanges a second per run, and two warm-ups.
+  const tokens = ROUNDS * 2 * SECONDS * 5_000 + 30_000;
   const benchKey = await toSigningKey(createPrivateKey(await readFile(benchKeyFile, "utf8")));
   const bodies = await Promise.all(
     Array.from({ length: tokens }, async () => exchangeBody(ALG === "RS256" ? mintRs256Subject(rsKey, rsKid, issuerUrl) : await mintSubject(benchKey, BENCH_ISSUER, issuerUrl))),
   );
   const pool = bodyPool(bodies);
   const self = await startProcess(BROKER_ARGS, { ...env, BROKER_PORT: String(await benchPort()) }, join(work, "broker-self.log"));
-  const other = await startProcess(["--max-semi-space-size=8", join(BASELINE, "dist/main.js")], { ...env, ...BASELINE_ENV, BROKER_PORT: String(await benchPort()) }, join(work, "broker-baseline.log"));
+  const other = await startProcess([...BASELINE_NODE_FLAGS, join(BASELINE, "dist/main.js")], { ...env, ...BASELINE_ENV, BROKER_PORT: String(await benchPort()) }, join(work, "broker-baseline.log"));
   try {
     const runOne = async (server: Server, name: string, warmUp = false): Promise<Measured> => {
       const before = await gcStats(server);
@@ -98,6 +100,7 @@ async function main(): Promise<void> {
           secondsPerRun: SECONDS,
           baseline: BASELINE,
           baselineEnv: BASELINE_ENV,
+          baselineNodeFlags: BASELINE_NODE_FLAGS,
           medianCpuMicrosThisBuild: median(rows.map((row) => row.self.cpuMicrosPerRequest)),
           medianCpuMicrosBaseline: median(rows.map((row) => row.baseline.cpuMicrosPerRequest)),
           medianCpuRatio: Number(median(rows.map((row) => row.self.cpuMicrosPerRequest / row.baseline.cpuMicrosPerRequest)).toFixed(3)),

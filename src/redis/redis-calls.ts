@@ -26,21 +26,37 @@ export function defaultCallTimeoutMs(client: Redis | Cluster): number {
 /**
  * Bounds `work` by `timeoutMs`, even if ioredis never answers, and turns every failure into
  * `Unavailable` ("redis <operation> …"); one already of that kind passes unchanged.
+ *
+ * One promise, one timer and two callbacks per call, not an async function racing a deadline
+ * promise: every Redis read and write of every request comes through here (four or five per
+ * exchange), and `Promise.race` plus the async frame allocated ~1.5 KB per call (bench/README.md).
  */
-export async function boundedCall<T>(operation: string, work: () => Promise<T>, timeoutMs: number, Unavailable: UnavailableError): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Unavailable(`redis ${operation}: no answer within ${timeoutMs} ms`)), timeoutMs);
+export function boundedCall<T>(operation: string, work: () => Promise<T>, timeoutMs: number, Unavailable: UnavailableError): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Unavailable(`redis ${operation}: no answer within ${timeoutMs} ms`)), timeoutMs);
+    const fail = (error: unknown): void => {
+      clearTimeout(timer);
+      reject(unavailable(operation, error, Unavailable));
+    };
+    let pending: Promise<T>;
+    try {
+      pending = work();
+    } catch (error) {
+      fail(error);
+      return;
+    }
+    pending.then((value) => {
+      clearTimeout(timer);
+      resolve(value);
+    }, fail);
   });
-  try {
-    return await Promise.race([work(), deadline]);
-  } catch (error) {
-    if (error instanceof Unavailable) throw error;
-    const message = error instanceof Error ? error.message : String(error);
-    throw new Unavailable(`redis ${operation} failed: ${message}`, { cause: error });
-  } finally {
-    clearTimeout(timer);
-  }
+}
+
+/** `error` as `Unavailable`: unchanged when it already is one, else wrapped with its message. */
+function unavailable(operation: string, error: unknown, Unavailable: UnavailableError): Error {
+  if (error instanceof Unavailable) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new Unavailable(`redis ${operation} failed: ${message}`, { cause: error });
 }
 
 /** A Lua script and its SHA-1, the name EVALSHA knows it by. */
