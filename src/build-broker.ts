@@ -19,12 +19,14 @@ import type { Log } from "./lib/log.js";
 import { Semaphore } from "./lib/semaphore.js";
 import { BrokerMetrics } from "./metrics/broker-metrics.js";
 import { inForceCounts } from "./metrics/in-force.js";
-import { countingAuditSink, timedRevocationStore } from "./metrics/instrument.js";
+import { countingAuditSink, timedIssuanceState, timedRevocationStore } from "./metrics/instrument.js";
 import { TimeToRevoke } from "./metrics/time-to-revoke.js";
 import type { PolicySet } from "./policy/index.js";
+import { admitInOneTrip, type AdmitIssuance } from "./authorization/admit-issuance.js";
 import { createRateLimitGate, type AdmitWorkload } from "./authorization/rate-limit-gate.js";
 import { reportingOutages, type RateLimiter } from "./rate-limit/rate-limiter.js";
 import { shedWhenBusy, type ShedWork } from "./rate-limit/shed-load.js";
+import type { ReadIssuanceState } from "./revocation/issuance-state.js";
 import type { RevocationStore } from "./revocation/revocation-store.js";
 import { createAuthenticateCaller, type AuthenticateCaller } from "./authorization/authenticate-caller.js";
 import { createIntrospectToken } from "./introspection/introspect-token.js";
@@ -76,6 +78,11 @@ export interface BrokerPorts {
   /** Revocation state; closed by {@link Broker.close}. */
   readonly revocations: RevocationStore;
   readonly limiter: RateLimiter;
+  /**
+   * The store's issuance checks and the workload's rate charge in one round trip, over the same
+   * store and limiter state (Redis standalone or Sentinel); undefined: asked in turn.
+   */
+  readonly issuanceState?: ReadIssuanceState;
   /** The X.509-SVID CA; undefined: the SVID routes answer 404. */
   readonly ca?: CaSource;
   readonly clock: Clock;
@@ -105,12 +112,8 @@ export function buildBroker(settings: BrokerSettings, ports: BrokerPorts): Broke
   const metrics = ports.metrics ?? new BrokerMetrics();
   // Readiness follows what the store does for requests, not only a probe (store-readiness.ts).
   const storeReadiness = new StoreReadiness(ports.revocations.kind, () => revocations.ping());
-  // Timed first, then watched for the refusals it answers (time to revoke).
-  const revocations = new TimeToRevoke(metrics, clock).observing(timedRevocationStore(ports.revocations, metrics, () => storeReadiness.recordFailure()));
   const audit = countingAuditSink(ports.audit, metrics, { clock, issuerLabel: issuerLabels(ports.verifier.issuers().map((issuer) => issuer.id), settings.issuerUrl) });
-  // The limiter shares the store's Redis (main.ts): its outages make the store not ready too.
-  const limiter = reportingOutages(ports.limiter, () => storeReadiness.recordFailure());
-  const rateLimits = createRateLimitGate({ limiter, ...settings.rateLimits, audit, onLimited: (limit) => metrics.rateLimited.inc({ limit }) });
+  const { revocations, rateLimits, admitIssuance } = instrumentedStore(settings, ports, metrics, audit, () => storeReadiness.recordFailure());
   addScrapeGauges(metrics, ports, revocations);
   const dpop = settings.dpop === undefined ? undefined : createBrokerDpop({ issuerUrl: settings.issuerUrl, revocations, clock, ...settings.dpop });
   if (dpop?.ephemeralNonceSecret) {
@@ -123,7 +126,7 @@ export function buildBroker(settings: BrokerSettings, ports: BrokerPorts): Broke
       coalesceMs: DEFAULT_INVENTORY_COALESCE_MS,
       onOutcome: (outcome) => metrics.inventoryWrites.inc({ outcome }),
     });
-  const parts: UseCaseParts = { settings, ports, revocations, audit, minter, brokerTokens, admitWorkload: rateLimits.admitWorkload, dpop, recordIssuance };
+  const parts: UseCaseParts = { settings, ports, revocations, audit, minter, brokerTokens, admitWorkload: rateLimits.admitWorkload, admitIssuance, dpop, recordIssuance };
   const onShed = (work: ShedWork) => metrics.shed.inc({ work });
   const { concurrency } = settings;
   const workBounds = ports.workBounds ?? {
@@ -171,6 +174,22 @@ export function buildBroker(settings: BrokerSettings, ports: BrokerPorts): Broke
 function issuerLabels(issuerIds: readonly string[], brokerIssuer: string): (issuer: string | undefined) => string {
   const known = new Set(issuerIds);
   return (issuer) => (issuer === undefined ? "none" : known.has(issuer) ? issuer : issuer === brokerIssuer ? "broker" : "none");
+}
+
+/**
+ * The store and the limiter as requests use them: every call timed and counted, the refusals the
+ * store answers timed (time to revoke), every outage telling readiness (`onUnavailable`: the
+ * limiter shares the store's Redis, main.ts). With the store's one-trip issuance read, that read too.
+ */
+function instrumentedStore(settings: BrokerSettings, ports: BrokerPorts, metrics: BrokerMetrics, audit: AuditSink, onUnavailable: () => void) {
+  // Timed first, then watched for the refusals it answers (time to revoke).
+  const timeToRevoke = new TimeToRevoke(metrics, ports.clock);
+  const revocations = timeToRevoke.observing(timedRevocationStore(ports.revocations, metrics, onUnavailable));
+  const limiter = reportingOutages(ports.limiter, onUnavailable);
+  const rateLimits = createRateLimitGate({ limiter, ...settings.rateLimits, audit, onLimited: (limit) => metrics.rateLimited.inc({ limit }) });
+  const read = ports.issuanceState && timeToRevoke.observingIssuance(timedIssuanceState(ports.issuanceState, metrics, onUnavailable));
+  const admitIssuance = read && admitInOneTrip(read, rateLimits.workloadLimit, rateLimits.judgeWorkloadCharge);
+  return { revocations, rateLimits, admitIssuance };
 }
 
 /** The gauges read at scrape time: revocations in force, the signing key's age, the CA's expiry, each issuer's key age. */
@@ -245,6 +264,8 @@ interface UseCaseParts {
   readonly minter: AccessTokenMinter;
   readonly brokerTokens: BrokerTokenVerifier;
   readonly admitWorkload: AdmitWorkload;
+  /** The store's checks and the workload's charge in one round trip; undefined: in turn. */
+  readonly admitIssuance: AdmitIssuance | undefined;
   readonly dpop: BrokerDpop | undefined;
   /** Tells the inventory of each credential issued, without waiting; undefined: inventory off. */
   readonly recordIssuance: RecordIssuance | undefined;
@@ -252,7 +273,7 @@ interface UseCaseParts {
 
 /** POST /token: external exchange, re-exchange, delegation, JWT-SVID. */
 function exchangeTokenUseCase(parts: UseCaseParts): ExchangeToken {
-  const { settings, ports, revocations, audit, minter, brokerTokens, admitWorkload } = parts;
+  const { settings, ports, revocations, audit, minter, brokerTokens, admitWorkload, admitIssuance } = parts;
   const { verifier, clock } = ports;
   const policies = () => ports.policies.current();
   const issuer = settings.issuerUrl;
@@ -288,13 +309,14 @@ function exchangeTokenUseCase(parts: UseCaseParts): ExchangeToken {
     clock,
     maxLifetimeSeconds: settings.maxTokenLifetimeSeconds,
     admitWorkload,
+    admitIssuance,
     ...(parts.recordIssuance ? { recordIssuance: parts.recordIssuance } : {}),
   });
 }
 
 /** POST /svid/x509, the bundle and the CRL; undefined without a CA (those routes answer 404). */
 function svidDeps(parts: UseCaseParts, bound: (issue: SvidRouteDeps["issueX509Svid"]) => SvidRouteDeps["issueX509Svid"]): SvidRouteDeps | undefined {
-  const { settings, ports, revocations, audit, admitWorkload } = parts;
+  const { settings, ports, revocations, audit, admitWorkload, admitIssuance } = parts;
   const { ca, verifier, clock } = ports;
   if (ca === undefined) return undefined;
   const maxLifetimeSeconds = settings.svidMaxLifetimeSeconds;
@@ -302,7 +324,7 @@ function svidDeps(parts: UseCaseParts, bound: (issue: SvidRouteDeps["issueX509Sv
     ca,
     maxLifetimeSeconds,
     issueX509Svid: bound(
-      createIssueX509Svid({ verifier, policies: () => ports.policies.current(), revocations, ca, audit, clock, maxLifetimeSeconds, admitWorkload, ...(parts.recordIssuance ? { recordIssuance: parts.recordIssuance } : {}) }),
+      createIssueX509Svid({ verifier, policies: () => ports.policies.current(), revocations, ca, audit, clock, maxLifetimeSeconds, admitWorkload, admitIssuance, ...(parts.recordIssuance ? { recordIssuance: parts.recordIssuance } : {}) }),
     ),
     publishCrl: createPublishCrl({ ca, revocations, clock, nextUpdateSeconds: settings.crlNextUpdateSeconds }),
   };

@@ -34,6 +34,7 @@ import { sharedToken, type SharedToken, type TokenOpenerOption } from "./open-to
 import type { TokenClient } from "./pkcs11/token-client.js";
 import { openRedisRevocationStore } from "./redis/open-redis-store.js";
 import { RedisRateLimiter } from "./redis/redis-rate-limiter.js";
+import type { ReadIssuanceState } from "./revocation/issuance-state.js";
 import { RedisInventoryStore } from "./redis/redis-inventory-store.js";
 import { MemoryInventoryStore } from "./inventory/memory-inventory-store.js";
 import type { InventoryStore } from "./inventory/inventory-store.js";
@@ -150,7 +151,11 @@ async function openPolicies(config: Config, verifier: TokenVerifier, logger: Log
 }
 
 /** Revocation state, the rate limiter, the workload inventory and the X.509-SVID CA. */
-export async function openStores(config: Config, logger: Logger, token: SharedToken): Promise<Pick<BrokerPorts, "revocations" | "limiter" | "ca" | "inventory">> {
+export async function openStores(
+  config: Config,
+  logger: Logger,
+  token: SharedToken,
+): Promise<Pick<BrokerPorts, "revocations" | "limiter" | "issuanceState" | "ca" | "inventory">> {
   const opened = await openRevocationStore(config, logger);
   // Rate limits share the revocation store's Redis client (and its fail-closed settings).
   const limiter = opened.redis ? new RedisRateLimiter(opened.redis, systemClock) : new MemoryRateLimiter(systemClock);
@@ -161,7 +166,13 @@ export async function openStores(config: Config, logger: Logger, token: SharedTo
   );
   const inventory = openInventory(config, opened.redis);
   logger.info({ inventory: inventory?.kind ?? "off", ...(config.inventory ?? {}) }, "workload inventory");
-  return { revocations: opened.store, limiter, ca: await openCertificateAuthority(config, logger, token.caKey), ...(inventory ? { inventory } : {}) };
+  return {
+    revocations: opened.store,
+    limiter,
+    ...(opened.issuanceState ? { issuanceState: opened.issuanceState } : {}),
+    ca: await openCertificateAuthority(config, logger, token.caKey),
+    ...(inventory ? { inventory } : {}),
+  };
 }
 
 /** The workload inventory on the store's Redis client (or in memory without one); undefined when BROKER_INVENTORY=off. */
@@ -175,7 +186,10 @@ function openInventory(config: Config, redis: Redis | Cluster | undefined): Inve
  * process's memory (development, one replica). The Redis client is returned too, for the rate
  * limiter; the store owns it and closes it.
  */
-async function openRevocationStore(config: Config, logger: Logger): Promise<{ store: RevocationStore; redis: Redis | Cluster | undefined }> {
+async function openRevocationStore(
+  config: Config,
+  logger: Logger,
+): Promise<{ store: RevocationStore; redis: Redis | Cluster | undefined; issuanceState?: ReadIssuanceState | undefined }> {
   if (config.redisUrl === undefined) {
     logger.warn({}, "REDIS_URL is not set: revocations and rate limits live in this process only; run several replicas only with Redis");
     return { store: new MemoryRevocationStore(systemClock), redis: undefined };
@@ -188,8 +202,8 @@ async function openRevocationStore(config: Config, logger: Logger): Promise<{ st
     revocationWaitMs: config.redisRevocationWaitMs,
   };
   try {
-    const { store, client } = openRedisRevocationStore(settings, systemClock, logger.child({ component: "redis" }));
-    return { store, redis: client };
+    const { store, client, issuanceState } = openRedisRevocationStore(settings, systemClock, logger.child({ component: "redis" }));
+    return { store, redis: client, issuanceState };
   } catch (error) {
     throw new StartupError(`REDIS_URL: ${error instanceof Error ? error.message : String(error)}`);
   }

@@ -3,13 +3,14 @@ import { merged } from "../lib/merged.js";
 import { BrokerError, type BrokerErrorCode } from "../errors/broker-error.js";
 import type { ExternalTokenType, SubjectTokenVerifier, VerifiedSubject } from "../identity/types.js";
 import type { DenialReason, Grant, NarrowedRequest, PolicySet, RequestContext } from "../policy/types.js";
+import { admitInTurn, type AdmitIssuance } from "./admit-issuance.js";
 import type { AdmitWorkload } from "./rate-limit-gate.js";
 import type { IssuanceChecks } from "../revocation/revocation-store.js";
 import { chainDepth } from "./act-claim.js";
 import { narrowWithin } from "./attenuate.js";
 import { checkChainDepth, nestAct } from "./delegation.js";
 import { policyTraceFacts } from "./policy-trace-record.js";
-import { checkIssuance, type IssuanceFloor } from "./revocation-checks.js";
+import type { IssuanceFloor } from "./revocation-checks.js";
 import { actorFacts, type VerifiedActor } from "./verify-actor.js";
 
 export interface AuthorizeDeps {
@@ -18,6 +19,11 @@ export interface AuthorizeDeps {
   readonly revocations: IssuanceChecks;
   /** The per-workload rate limit (throws 429); undefined: none. */
   readonly admitWorkload?: AdmitWorkload;
+  /**
+   * The store's checks and the workload's charge in one round trip (admit-issuance.ts), used
+   * instead of `revocations` and `admitWorkload` where the store can; undefined: in turn.
+   */
+  readonly admitIssuance?: AdmitIssuance | undefined;
 }
 
 export const DENIAL_CODES: Record<DenialReason, BrokerErrorCode> = {
@@ -122,17 +128,7 @@ export async function authorize<C>(
 }
 
 /** The workload's budget, its block and a single-use token's first use: the store's say, last. */
-async function admitIssuance(deps: AuthorizeDeps, grant: Grant, subject: VerifiedSubject): Promise<IssuanceFloor> {
+function admitIssuance(deps: AuthorizeDeps, grant: Grant, subject: VerifiedSubject): Promise<IssuanceFloor> {
   const issuance = { workloadId: grant.workloadId, replay: subject.replayKey ? { key: subject.replayKey, expiresAt: subject.expiresAt } : undefined };
-  if (deps.admitWorkload === undefined) return checkIssuance(deps.revocations, issuance);
-  if (issuance.replay !== undefined) {
-    // The limit first: a refused request must not use up a single-use subject token.
-    await deps.admitWorkload(grant.workloadId);
-    return checkIssuance(deps.revocations, issuance);
-  }
-  // Nothing single-use at stake: both in one round trip. A block or a store outage outranks the limit.
-  const [limit, store] = await Promise.allSettled([deps.admitWorkload(grant.workloadId), checkIssuance(deps.revocations, issuance)]);
-  if (store.status === "rejected") throw store.reason;
-  if (limit.status === "rejected") throw limit.reason;
-  return store.value;
+  return deps.admitIssuance !== undefined ? deps.admitIssuance(issuance) : admitInTurn(deps, issuance);
 }

@@ -1,7 +1,7 @@
 import type { AuditSink } from "../audit/audit-event.js";
 import { BrokerError } from "../errors/broker-error.js";
 import { clientBucket } from "../rate-limit/client-key.js";
-import { RateLimiterUnavailableError, type LimitKind, type RateLimit, type RateLimiter } from "../rate-limit/rate-limiter.js";
+import { RateLimiterUnavailableError, type LimitKind, type RateDecision, type RateLimit, type RateLimiter } from "../rate-limit/rate-limiter.js";
 
 /** The endpoints that issue credentials, and so are rate limited. */
 export type LimitedEndpoint = "/token" | "/svid/x509";
@@ -11,6 +11,28 @@ export type AdmitClient = (request: { readonly clientAddress: string; readonly r
 
 /** Charges an issuance to the verified workload before anything is signed or claimed. Throws BrokerError. */
 export type AdmitWorkload = (workloadId: string) => Promise<void>;
+
+/**
+ * The workload's charge made elsewhere (with the store's issuance read, authorization/admit-issuance.ts),
+ * judged as admitWorkload judges its own: throws the same refusal, counts it the same.
+ */
+export type JudgeWorkloadCharge = (decision: RateDecision) => void;
+
+/** The refusal of a request over `limit`: 429 with Retry-After (see createRateLimitGate). */
+function refusal(kind: LimitKind, limit: RateLimit, retryAfterSeconds: number): BrokerError {
+  return new BrokerError("temporarily_unavailable", `${DESCRIPTIONS[kind]}; retry after ${retryAfterSeconds} s`, {
+    reason: "rate_limited",
+    retryAfterSeconds,
+    detail: `rate_limited: ${kind} limit ${limit.text}`,
+  });
+}
+
+/** Undefined when allowed; else Retry-After in whole seconds (at least 1), the refusal counted. */
+function judgedDecision(kind: LimitKind, decision: RateDecision, onLimited: ((kind: LimitKind) => void) | undefined): { retryAfterSeconds: number } | undefined {
+  if (decision.allowed) return undefined;
+  onLimited?.(kind);
+  return { retryAfterSeconds: Math.max(1, Math.ceil(decision.retryAfterMs / 1000)) };
+}
 
 /** Seconds a caller should wait when the limiter itself cannot answer. */
 const UNAVAILABLE_RETRY_AFTER_SECONDS = 2;
@@ -45,20 +67,17 @@ export interface RateLimitGateDeps {
  * with the request's own audit record. An outage thus never lets a credential through unchecked,
  * and every refused exchange is still audited with its token digest.
  */
-export function createRateLimitGate(deps: RateLimitGateDeps): { admitClient: AdmitClient; admitWorkload: AdmitWorkload } {
+export function createRateLimitGate(deps: RateLimitGateDeps): {
+  admitClient: AdmitClient;
+  admitWorkload: AdmitWorkload;
+  /** The per-workload limit (undefined: off), for a charge made elsewhere; and how that charge is judged. */
+  workloadLimit: RateLimit | undefined;
+  judgeWorkloadCharge: JudgeWorkloadCharge;
+} {
+  const judged = (kind: LimitKind, decision: RateDecision) => judgedDecision(kind, decision, deps.onLimited);
   /** Undefined when allowed; throws RateLimiterUnavailableError when the limiter cannot answer. */
-  const check = async (kind: LimitKind, id: string, limit: RateLimit): Promise<{ retryAfterSeconds: number } | undefined> => {
-    const decision = await deps.limiter.take({ kind, id }, limit);
-    if (decision.allowed) return undefined;
-    deps.onLimited?.(kind);
-    return { retryAfterSeconds: Math.max(1, Math.ceil(decision.retryAfterMs / 1000)) };
-  };
-  const refusal = (kind: LimitKind, limit: RateLimit, retryAfterSeconds: number): BrokerError =>
-    new BrokerError("temporarily_unavailable", `${DESCRIPTIONS[kind]}; retry after ${retryAfterSeconds} s`, {
-      reason: "rate_limited",
-      retryAfterSeconds,
-      detail: `rate_limited: ${kind} limit ${limit.text}`,
-    });
+  const check = async (kind: LimitKind, id: string, limit: RateLimit): Promise<{ retryAfterSeconds: number } | undefined> =>
+    judged(kind, await deps.limiter.take({ kind, id }, limit));
 
   const { client, workload } = deps;
   return {
@@ -100,6 +119,12 @@ export function createRateLimitGate(deps: RateLimitGateDeps): { admitClient: Adm
           retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS,
         });
       }
+      if (limited !== undefined) throw refusal("workload", workload, limited.retryAfterSeconds);
+    },
+    workloadLimit: workload,
+    judgeWorkloadCharge: (decision) => {
+      if (workload === undefined) return;
+      const limited = judged("workload", decision);
       if (limited !== undefined) throw refusal("workload", workload, limited.retryAfterSeconds);
     },
   };

@@ -1,6 +1,7 @@
 import type { BrokerTokenClaims } from "../credentials/broker-token-verifier.js";
 import { BrokerError } from "../errors/broker-error.js";
 import { latestCutoff, revocationCutoffMs, type IssuanceChecks, type TokenRevocationCause } from "../revocation/revocation-store.js";
+import type { IssuanceState } from "../revocation/issuance-state.js";
 import { guard } from "../revocation/store-guard.js";
 import { tokenRef } from "./token-family.js";
 
@@ -39,12 +40,25 @@ export async function checkIssuance(
       check.replay ? store.claimOnce(check.replay.key, check.replay.expiresAt) : true,
     ]),
   );
+  return judgeIssuance({ block, revocation, firstUse }, check);
+}
+
+/**
+ * What the store answered for an issuance, judged: refused when the workload is blocked
+ * (unauthorized_client) or the single-use token was used before (RFC 8693 §2.2.2:
+ * invalid_request), else the floor the credential is stamped after.
+ */
+export function judgeIssuance(
+  state: Pick<IssuanceState, "block" | "revocation" | "firstUse">,
+  check: { readonly workloadId: string; readonly replay: { readonly key: string } | undefined },
+): IssuanceFloor {
+  const { block, revocation } = state;
   if (block) {
     throw new BrokerError("unauthorized_client", "issuance to this workload is blocked", {
       detail: `workload ${check.workloadId} blocked by ${block.actor}: ${block.reason}`,
     });
   }
-  if (!firstUse) {
+  if (!state.firstUse) {
     throw new BrokerError("invalid_request", "subject_token was already used", { detail: `replay of ${check.replay?.key}` });
   }
   return { issueAfterMs: revocation === undefined ? undefined : revocationCutoffMs(revocation) };

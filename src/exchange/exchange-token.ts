@@ -11,6 +11,7 @@ import { epochSeconds, type Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
 import { merged } from "../lib/merged.js";
 import type { NarrowedRequest, PolicySet, RequestContext } from "../policy/types.js";
+import type { AdmitIssuance } from "../authorization/admit-issuance.js";
 import type { AdmitWorkload } from "../authorization/rate-limit-gate.js";
 import type { IssuanceChecks } from "../revocation/revocation-store.js";
 import { authorize, type Authorization } from "../authorization/authorize.js";
@@ -44,6 +45,8 @@ export interface ExchangeDeps {
   readonly verifyDpopProof?: VerifyTokenRequestProof;
   /** The per-workload rate limit, checked once the subject is verified and a policy matched. */
   readonly admitWorkload?: AdmitWorkload;
+  /** The store's checks and the workload's charge in one round trip, where the store can (authorize.ts). */
+  readonly admitIssuance?: AdmitIssuance | undefined;
   /** Tells the workload inventory of each credential issued, without waiting; undefined: no inventory. */
   readonly recordIssuance?: RecordIssuance;
 }
@@ -165,7 +168,7 @@ async function exchangeExternal(deps: ExchangeDeps, prepared: Prepared, subjectT
   const authorization = await authorize(
     // A subject token bound to a key (cnf) is usable only with a proof by that key. (Named, not
     // `{ ...deps, verifier }`: a spread followed by a property costs a hidden class per call, lib/merged.ts.)
-    { verifier: requireKeyProof(deps.verifier, dpop?.jkt), policies: deps.policies, revocations: deps.revocations, admitWorkload: deps.admitWorkload },
+    { verifier: requireKeyProof(deps.verifier, dpop?.jkt), policies: deps.policies, revocations: deps.revocations, admitWorkload: deps.admitWorkload, admitIssuance: deps.admitIssuance },
     subjectToken,
     prepared.context,
     { resolveActor: prepared.resolveActor, checkGrant: (grant) => checkRequireDpop(grant, dpop), maxLifetimeSeconds: deps.maxLifetimeSeconds },

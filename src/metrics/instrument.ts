@@ -2,6 +2,7 @@ import type { AuditEvent, AuditSink } from "../audit/audit-event.js";
 import { aroundCalls, type AroundCall, type CallLabels } from "../lib/around-calls.js";
 import type { Clock } from "../lib/clock.js";
 import type { HttpFetch } from "../lib/http-fetch.js";
+import type { ReadIssuanceState } from "../revocation/issuance-state.js";
 import { STORE_CALLS, StoreUnavailableError, type RevocationStore } from "../revocation/revocation-store.js";
 import type { BrokerMetrics } from "./broker-metrics.js";
 
@@ -85,8 +86,19 @@ const STORE_OPERATIONS: CallLabels<RevocationStore> = {
  * (readiness); behaviour is unchanged. One object serves every role of the store.
  */
 export function timedRevocationStore(store: RevocationStore, metrics: BrokerMetrics, onUnavailable: () => void = () => undefined): RevocationStore {
+  return { kind: store.kind, ...aroundCalls(store, STORE_OPERATIONS, storeCallTimer(metrics, onUnavailable)) };
+}
+
+/** The store's issuance read (ReadIssuanceState), timed and counted as every store call, as `issuanceState`. */
+export function timedIssuanceState(read: ReadIssuanceState, metrics: BrokerMetrics, onUnavailable: () => void = () => undefined): ReadIssuanceState {
+  const time = storeCallTimer(metrics, onUnavailable);
+  return (query) => time("issuanceState", () => read(query));
+}
+
+/** Times one store call and counts its outcome by operation, telling `onUnavailable` of each outage. */
+function storeCallTimer(metrics: BrokerMetrics, onUnavailable: () => void): AroundCall {
   // performance.now rather than prom-client's startTimer: no closures nor hrtime arrays per call.
-  const time: AroundCall = async (operation, call) => {
+  return async (operation, call) => {
     const started = performance.now();
     try {
       const result = await call();
@@ -101,5 +113,4 @@ export function timedRevocationStore(store: RevocationStore, metrics: BrokerMetr
       metrics.storeDuration.observe({ operation }, (performance.now() - started) / 1000);
     }
   };
-  return { kind: store.kind, ...aroundCalls(store, STORE_OPERATIONS, time) };
 }

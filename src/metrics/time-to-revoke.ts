@@ -1,3 +1,4 @@
+import type { ReadIssuanceState } from "../revocation/issuance-state.js";
 import type { Clock } from "../lib/clock.js";
 import { blockSource, statusOf } from "../revocation/store-rules.js";
 import { aroundCalls, type CallLabels } from "../lib/around-calls.js";
@@ -53,5 +54,14 @@ export class TimeToRevoke {
       return block;
     };
     return { kind: store.kind, ...aroundCalls(store, UNTOUCHED, (_label, call) => call()), tokenStatus, tokenRevocation, activeBlock };
+  }
+
+  /** The store's issuance read, timing the block refusals it answers as `observing` does activeBlock's. */
+  observingIssuance(read: ReadIssuanceState): ReadIssuanceState {
+    return async (query) => {
+      const state = await read(query);
+      if (state.block !== undefined) this.refused("block", blockSource(state.block));
+      return state;
+    };
   }
 }

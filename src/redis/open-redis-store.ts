@@ -4,7 +4,10 @@ import type { Log } from "../lib/log.js";
 import { checkRedisSettings, createRedisClient, whenRedisReady } from "./redis-connection.js";
 import { replicationFor } from "./redis-replication.js";
 import { createRedisRevocationStore, type RedisRevocationStore } from "./redis-revocation-store.js";
+import { redisIssuanceState } from "./redis-issuance-state.js";
+import { RedisStoreCore } from "./redis-store-core.js";
 import { parseRedisUrl } from "./redis-url.js";
+import type { ReadIssuanceState } from "../revocation/issuance-state.js";
 
 /** The Redis settings of the broker's config (REDIS_*). */
 export interface RedisSettings {
@@ -22,7 +25,11 @@ export interface RedisSettings {
  * URL). It does not wait for Redis: the broker starts even when Redis is down, requests fail
  * closed (503) and /readyz says why until it is back; once it is ready, its settings are checked.
  */
-export function openRedisRevocationStore(settings: RedisSettings, clock: Clock, log: Log): { store: RedisRevocationStore; client: Redis | Cluster } {
+export function openRedisRevocationStore(
+  settings: RedisSettings,
+  clock: Clock,
+  log: Log,
+): { store: RedisRevocationStore; client: Redis | Cluster; issuanceState: ReadIssuanceState | undefined } {
   const client = createRedisClient(settings.url, { commandTimeoutMs: settings.commandTimeoutMs, connectTimeoutMs: settings.connectTimeoutMs, log });
   whenRedisReady(client, settings.connectTimeoutMs).then(
     () => checkRedisSettings(client, log),
@@ -34,5 +41,6 @@ export function openRedisRevocationStore(settings: RedisSettings, clock: Clock, 
     waitTimeoutMs: settings.revocationWaitMs,
     commandTimeoutMs: settings.commandTimeoutMs,
   });
-  return { store: createRedisRevocationStore(client, clock, { log, replication }), client };
+  // The issuance read works on the store's keys and the limiter's budgets with the same settings.
+  return { store: createRedisRevocationStore(client, clock, { log, replication }), client, issuanceState: redisIssuanceState(new RedisStoreCore(client, clock, { log })) };
 }

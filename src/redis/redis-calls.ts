@@ -73,11 +73,19 @@ export function luaScript(lua: string): LuaScript {
  * Runs `script` on one key (so it runs on a Cluster too): EVALSHA, loading it with EVAL when the
  * server does not know it yet (NOSCRIPT).
  */
-export async function evalScript(client: Redis | Cluster, script: LuaScript, key: string, args: readonly (string | number)[]): Promise<unknown> {
+export function evalScript(client: Redis | Cluster, script: LuaScript, key: string, args: readonly (string | number)[]): Promise<unknown> {
+  return evalKeys(client, script, [key], args);
+}
+
+/**
+ * Runs `script` on `keys`, as evalScript. Several keys only where they may be in one script: not on
+ * a Cluster unless they share a slot.
+ */
+export async function evalKeys(client: Redis | Cluster, script: LuaScript, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
   try {
-    return await client.evalsha(script.sha, 1, key, ...args);
+    return await client.evalsha(script.sha, keys.length, ...keys, ...args);
   } catch (error) {
     if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
-    return client.eval(script.lua, 1, key, ...args);
+    return client.eval(script.lua, keys.length, ...keys, ...args);
   }
 }

@@ -22,7 +22,7 @@ export function rateLimitKey(key: RateLimitKey): string {
 const KNOWN_KEYS_MAX = 4_096;
 const knownKeys = new Map<string, string>();
 
-function cachedRateLimitKey(key: RateLimitKey): string {
+export function cachedRateLimitKey(key: RateLimitKey): string {
   const lookup = `${key.kind}\n${key.id}`;
   let redisKey = knownKeys.get(lookup);
   if (redisKey === undefined) {
@@ -34,20 +34,26 @@ function cachedRateLimitKey(key: RateLimitKey): string {
 }
 
 /**
- * GCRA (gcra.ts) on one key, atomically. KEYS[1] the budget; ARGV: now (ms), interval (ms), burst.
- * Answers {1, 0} when allowed (the new TAT is stored, expiring when the budget is full again), or
- * {0, ms to wait} when refused (nothing is written). One key per call: runs on Redis Cluster too.
+ * GCRA (gcra.ts) on one key as a Lua function, for the scripts that charge a budget (TAKE below,
+ * and the issuance read of redis-issuance-state.ts): `gcra(key, now ms, interval ms, burst)`
+ * answers 1, 0 when allowed (the new TAT is stored, expiring when the budget is full again), or
+ * 0 and the ms to wait when refused (nothing is written).
  */
-const TAKE = luaScript(`
-local now = tonumber(ARGV[1])
-local interval = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1])) or now
-if tat < now then tat = now end
-local nextTat = tat + interval
-local allowAt = nextTat - tonumber(ARGV[3]) * interval
-if now < allowAt then return {0, math.ceil(allowAt - now)} end
-redis.call('SET', KEYS[1], nextTat, 'PX', math.max(1, math.ceil(nextTat - now)))
-return {1, 0}`);
+export const GCRA_LUA = `
+local function gcra(key, now, interval, burst)
+  local tat = tonumber(redis.call('GET', key)) or now
+  if tat < now then tat = now end
+  local nextTat = tat + interval
+  local allowAt = nextTat - burst * interval
+  if now < allowAt then return 0, math.ceil(allowAt - now) end
+  redis.call('SET', key, nextTat, 'PX', math.max(1, math.ceil(nextTat - now)))
+  return 1, 0
+end`;
+
+/** KEYS[1] the budget; ARGV: now (ms), interval (ms), burst. One key per call: runs on Redis Cluster too. */
+const TAKE = luaScript(`${GCRA_LUA}
+local allowed, wait = gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+return {allowed, wait}`);
 
 /**
  * Rate limits in Redis, shared by every replica: the budget of a client or workload is one count

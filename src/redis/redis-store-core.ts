@@ -55,6 +55,11 @@ export class RedisStoreCore {
     return epochSeconds(this.clock);
   }
 
+  /** The injected clock in milliseconds (the rate limiter's unit). */
+  nowMs(): number {
+    return this.clock.now();
+  }
+
   /** When Redis drops the key of an entry that expires at `expiresAt`. */
   redisExpiry(expiresAt: number): number {
     return expiresAt + this.grace;
