@@ -2,8 +2,10 @@ import { sha256Hex } from "../lib/hash.js";
 
 /**
  * Key layout of the revocation store. Every command touches exactly one key (Lua scripts
- * included), so the same code runs on standalone, Sentinel and Cluster. Values are JSON entries
- * holding the meta (actor, reason, at).
+ * included), so the same code runs on standalone, Sentinel and Cluster; the one exception is the
+ * issuance read of redis-issuance-state.ts (a workload's block, revocation, budget and a claim in
+ * one script), which runs only where there are no slots (standalone, Sentinel). Values are JSON
+ * entries holding the meta (actor, reason, at).
  *
  *   broker:rev:jti:<jti>          TokenRevocation       expires at expiresAt (+ grace)
  *   broker:rev:wl:<workloadId>    WorkloadRevocation    expires at expiresAt (+ grace)
