@@ -16,17 +16,10 @@
  * BENCH_DURATION (s per run, default 2), BENCH_CONNECTIONS (default 50), BENCH_AB_ALG (ES256, the
  * default, or RS256).
  */
-import { createPrivateKey } from "node:crypto";
-import { mkdtemp, readFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { initSigningKeys } from "../src/credentials/key-rotation.js";
-import { toSigningKey } from "../src/credentials/signing-key.js";
-import { systemClock } from "../src/lib/clock.js";
-import { startRedisServer } from "../test/support/redis-server.js";
 import { cacheHits } from "./compare.js";
-import { benchPort, BROKER_ARGS, bodyPool, load, ROOT, run, startProcess, stopProcess, type Result, type Server } from "./processes.js";
-import { BENCH_ISSUER, exchangeBody, mintRs256Subject, mintSubject, writeConfig } from "./setup.js";
+import { benchPort, BROKER_ARGS, load, startProcess, stopProcess, type Result, type Server } from "./processes.js";
+import { prepareColdBench } from "./cold-bench.js";
 
 const BASELINE = process.env.BENCH_BASELINE;
 const BASELINE_ENV = JSON.parse(process.env.BENCH_BASELINE_ENV ?? "{}") as Record<string, string>;
@@ -34,35 +27,11 @@ const BASELINE_NODE_FLAGS = (process.env.BENCH_BASELINE_NODE_FLAGS ?? BROKER_ARG
 const ROUNDS = Number(process.env.BENCH_AB_ROUNDS ?? 12);
 const SECONDS = Number(process.env.BENCH_DURATION ?? 2);
 const ALG = process.env.BENCH_AB_ALG === "RS256" ? "RS256" : "ES256";
-const UNLIMITED = "100000000/1s";
 
 async function main(): Promise<void> {
   if (BASELINE === undefined) throw new Error("BENCH_BASELINE=<a built checkout> is required");
-  await run("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: ROOT });
-  const work = await mkdtemp(join(tmpdir(), "broker-ab-"));
-  const issuerUrl = `http://127.0.0.1:${await benchPort()}`;
-  const { policyDir, benchKeyFile, rsKey, rsKid } = await writeConfig(work, issuerUrl);
-  await initSigningKeys(join(work, "keys", "signing"), { clock: systemClock });
-  const redis = await startRedisServer();
-  const env = {
-    BROKER_ISSUER_URL: issuerUrl,
-    BROKER_KEYS_DIR: join(work, "keys"),
-    BROKER_POLICY_DIR: policyDir,
-    LOG_LEVEL: "info",
-    NODE_ENV: "production",
-    BROKER_WATCH_POLICIES: "false",
-    BROKER_POLICY_FIXTURES: "off",
-    REDIS_URL: redis.url,
-    BROKER_RATE_LIMIT_CLIENT: UNLIMITED,
-    BROKER_RATE_LIMIT_WORKLOAD: UNLIMITED,
-  };
   // Enough that no token comes back: up to 5,000 exchanges a second per run, and two warm-ups.
-  const tokens = ROUNDS * 2 * SECONDS * 5_000 + 30_000;
-  const benchKey = await toSigningKey(createPrivateKey(await readFile(benchKeyFile, "utf8")));
-  const bodies = await Promise.all(
-    Array.from({ length: tokens }, async () => exchangeBody(ALG === "RS256" ? mintRs256Subject(rsKey, rsKid, issuerUrl) : await mintSubject(benchKey, BENCH_ISSUER, issuerUrl))),
-  );
-  const pool = bodyPool(bodies);
+  const { work, env, pool, redis } = await prepareColdBench("broker-ab-", ALG, ROUNDS * 2 * SECONDS * 5_000 + 30_000);
   const self = await startProcess(BROKER_ARGS, { ...env, BROKER_PORT: String(await benchPort()) }, join(work, "broker-self.log"));
   const other = await startProcess([...BASELINE_NODE_FLAGS, join(BASELINE, "dist/main.js")], { ...env, ...BASELINE_ENV, BROKER_PORT: String(await benchPort()) }, join(work, "broker-baseline.log"));
   try {

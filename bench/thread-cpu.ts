@@ -6,21 +6,14 @@
  * printed in µs per request. The main thread is "node"; V8's GC and compiler helpers are
  * "V8 DefaultWorke", libuv's pool "libuv-worker".
  */
-import { createPrivateKey } from "node:crypto";
-import { mkdtemp, readdir, readFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { initSigningKeys } from "../src/credentials/key-rotation.js";
-import { toSigningKey } from "../src/credentials/signing-key.js";
-import { systemClock } from "../src/lib/clock.js";
-import { startRedisServer } from "../test/support/redis-server.js";
 import { cacheHits } from "./compare.js";
-import { benchPort, BROKER_ARGS, bodyPool, load, ROOT, run, startProcess, stopProcess } from "./processes.js";
-import { BENCH_ISSUER, exchangeBody, mintRs256Subject, mintSubject, writeConfig } from "./setup.js";
+import { benchPort, BROKER_ARGS, load, startProcess, stopProcess } from "./processes.js";
+import { prepareColdBench } from "./cold-bench.js";
 
 const SECONDS = Number(process.env.BENCH_DURATION ?? 8);
 const ALG = process.env.BENCH_AB_ALG === "RS256" ? "RS256" : "ES256";
-const UNLIMITED = "100000000/1s";
 
 async function threadTicks(pid: number): Promise<Map<string, number>> {
   const byName = new Map<string, number>();
@@ -35,32 +28,8 @@ async function threadTicks(pid: number): Promise<Map<string, number>> {
 }
 
 async function main(): Promise<void> {
-  await run("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: ROOT });
-  const work = await mkdtemp(join(tmpdir(), "broker-threads-"));
-  const issuerUrl = `http://127.0.0.1:${await benchPort()}`;
-  const { policyDir, benchKeyFile, rsKey, rsKid } = await writeConfig(work, issuerUrl);
-  await initSigningKeys(join(work, "keys", "signing"), { clock: systemClock });
-  const redis = await startRedisServer();
-  const env = {
-    BROKER_ISSUER_URL: issuerUrl,
-    BROKER_KEYS_DIR: join(work, "keys"),
-    BROKER_POLICY_DIR: policyDir,
-    LOG_LEVEL: "info",
-    NODE_ENV: "production",
-    BROKER_WATCH_POLICIES: "false",
-    BROKER_POLICY_FIXTURES: "off",
-    REDIS_URL: redis.url,
-    BROKER_RATE_LIMIT_CLIENT: UNLIMITED,
-    BROKER_RATE_LIMIT_WORKLOAD: UNLIMITED,
-    ...(JSON.parse(process.env.BENCH_ENV ?? "{}") as Record<string, string>),
-  };
-  const benchKey = await toSigningKey(createPrivateKey(await readFile(benchKeyFile, "utf8")));
-  const bodies = await Promise.all(
-    Array.from({ length: (SECONDS + 3) * 4_000 + 10_000 }, async () =>
-      exchangeBody(ALG === "RS256" ? mintRs256Subject(rsKey, rsKid, issuerUrl) : await mintSubject(benchKey, BENCH_ISSUER, issuerUrl)),
-    ),
-  );
-  const pool = bodyPool(bodies);
+  const { work, env: deployed, pool, redis } = await prepareColdBench("broker-threads-", ALG, (SECONDS + 3) * 5_000 + 10_000);
+  const env = { ...deployed, ...(JSON.parse(process.env.BENCH_ENV ?? "{}") as Record<string, string>) };
   const server = await startProcess(process.env.BENCH_NODE_ARGS ? [...process.env.BENCH_NODE_ARGS.split(" "), ...BROKER_ARGS.slice(1)] : BROKER_ARGS, { ...env, BROKER_PORT: String(await benchPort()) }, join(work, "broker.log"));
   try {
     await load(work, "warm-up", server, "/token", { pool, durationSeconds: 3 });
