@@ -164,6 +164,13 @@ async function timeToRevoke(replica: ReplicaClient, cause: string): Promise<{ co
   return { count: value("count"), sum: value("sum") };
 }
 
+/** How many store calls of `operation` a replica made, by outcome "ok". */
+async function storeCalls(replica: ReplicaClient, operation: string): Promise<number> {
+  const text = (await replica.get("/metrics")).text;
+  const line = text.split("\n").find((each) => each.startsWith(`broker_revocation_store_operations_total{operation="${operation}",outcome="ok"}`));
+  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(" ") + 1));
+}
+
 // Tokens made in earlier steps that must stay revoked through the Redis outage (step 4).
 const mustStayRevoked: string[] = [];
 
@@ -218,6 +225,12 @@ describe("two broker replicas sharing one Redis", () => {
     expect(blocked.json.block).toMatchObject({ workload_id: workload, until: null, actor: "bootstrap-admin", reason: "replica test: retire" });
     expectRefusal(await a.exchange(await githubForm()), { status: 400, error: "unauthorized_client" });
     expect((await timeToRevoke(b, "block")).count).toBe(1);
+    // On standalone Redis every exchange asked the store in one script (redis-issuance-state.ts),
+    // not read by read: the block refusals above came from that read.
+    for (const replica of [a, b]) {
+      expect(await storeCalls(replica, "issuanceState"), replica.name).toBeGreaterThanOrEqual(2);
+      expect(await storeCalls(replica, "workloadRevocation"), replica.name).toBe(0);
+    }
     // The fresh token was issued before this second revocation: now inactive on both.
     expect(await active(b, fresh)).toBe(false);
     expect(await active(a, fresh)).toBe(false);
