@@ -77,6 +77,8 @@ async function main(): Promise<void> {
           medianGcMicrosBaseline: median(rows.map((row) => row.baseline.gcMicrosPerRequest)),
           majorGcsPer10kThisBuild: median(rows.map((row) => row.self.majorGcsPer10k)),
           majorGcsPer10kBaseline: median(rows.map((row) => row.baseline.majorGcsPer10k)),
+          peakRssMbThisBuild: Math.max(...rows.map((row) => row.self.peakRssMb)),
+          peakRssMbBaseline: Math.max(...rows.map((row) => row.baseline.peakRssMb)),
           medianRpsRatio: Number(median(rows.map((row) => row.self.requestsPerSecond / row.baseline.requestsPerSecond)).toFixed(3)),
           cacheHits: hits,
           errorsAndNon2xx: failures,
@@ -100,7 +102,7 @@ async function main(): Promise<void> {
 type Measured = Result & { gcMicrosPerRequest: number; majorGcsPer10k: number };
 
 function describe(result: Measured): string {
-  return `${result.cpuMicrosPerRequest} µs/req (GC ${result.gcMicrosPerRequest} µs, ${result.majorGcsPer10k} major GCs per 10k) at ${result.requestsPerSecond} req/s`;
+  return `${result.cpuMicrosPerRequest} µs/req (GC ${result.gcMicrosPerRequest} µs, ${result.majorGcsPer10k} major GCs per 10k) at ${result.requestsPerSecond} req/s, peak RSS ${result.peakRssMb} MB`;
 }
 
 /** Seconds spent in GC (every kind) and the count of major (mark-compact) collections so far. */
