@@ -30,7 +30,7 @@ import { createRootCa } from "../src/credentials/x509/ca-store.js";
 import { toSigningKey, type SigningKey } from "../src/credentials/signing-key.js";
 import { systemClock } from "../src/lib/clock.js";
 import { startRedisServer } from "../test/support/redis-server.js";
-import { compareInRounds, halfLoadP99, soak, type Comparison, type Scenario } from "./compare.js";
+import { COLD_HIT_SHARE_MAX, compareInRounds, halfLoadP99, soak, type Comparison, type Scenario } from "./compare.js";
 import { benchPort, BROKER_ARGS, bodyPool, CONNECTIONS, DURATION, load, ROOT, run, startProcess, stopProcess, type Result } from "./processes.js";
 import { printProfile, profileColdExchange } from "./profile-run.js";
 import {
@@ -209,8 +209,14 @@ async function main(): Promise<void> {
   // and its results file says so in its name.
   const failed = [...results, ...comparison.rounds.flat()].filter((r) => r.errors > 0 || r.non2xx > 0);
   if (failed.length > 0) console.error(`INVALID RUN: errors or non-2xx answers in ${[...new Set(failed.map((r) => r.scenario))].join("; ")}: see the server logs`);
-  if (comparison.cacheHits > 0) console.error(`INVALID RUN: the verified-token cache answered ${comparison.cacheHits} requests of a cold scenario`);
-  const invalid = failed.length > 0 || comparison.cacheHits > 0;
+  const coldBound = comparison.coldRequests * COLD_HIT_SHARE_MAX;
+  const tooWarm = comparison.cacheHits > coldBound || comparison.cacheAdmissions > coldBound;
+  if (tooWarm) {
+    console.error(
+      `INVALID RUN: the verified-token cache answered ${comparison.cacheHits} and took in ${comparison.cacheAdmissions} of ${comparison.coldRequests} cold requests (at most ${Math.floor(coldBound)} each: a pool cycles too soon)`,
+    );
+  }
+  const invalid = failed.length > 0 || tooWarm;
   const resultsDir = join(ROOT, "bench/results");
   await mkdir(resultsDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
@@ -303,7 +309,9 @@ function summarize(memo: Record<string, Result>, comparison: Comparison): Record
     "CPU µs per X.509-SVID (issue 14: <= 800)": cpu("svid-deployed"),
     "X.509-SVID / @peculiar/x509 floor, req/s": ratio(memo["svid-deployed"], memo["svid-floor"]),
     "p99 ms of the cold exchange at half of its max rate (issue 14: <= 10)": memo["cold-half"]?.latencyMs.p99,
-    "cold-scenario requests the verified-token cache answered (must be 0)": comparison.cacheHits,
+    "cold-scenario requests the verified-token cache answered (at most 1 in 10,000: compare.ts COLD_HIT_SHARE_MAX)": comparison.cacheHits,
+    "cold-scenario tokens the cache took in (fingerprint collisions only)": comparison.cacheAdmissions,
+    "cold-scenario requests, all rounds": comparison.coldRequests,
     "cold exchange ES256, this build / baseline, req/s": ratio(memo["cold-es256"], memo["baseline-cold-es256"]),
     "cold exchange RS256, this build / baseline, req/s": ratio(memo["cold-rs256"], memo["baseline-cold-rs256"]),
     "cached exchange, this build / baseline, req/s": ratio(memo.cached, memo["baseline-cached"]),
