@@ -12,7 +12,9 @@
  * token is sent once, to one broker), checked to have missed the verified-token cache.
  *
  * Env: BENCH_BASELINE (required), BENCH_BASELINE_ENV, BENCH_BASELINE_NODE_FLAGS (the baseline
- * broker's node flags instead of the shipped ones, e.g. "--max-semi-space-size=16"), BENCH_AB_ROUNDS (default 12),
+ * broker's node flags instead of the shipped ones, e.g. "--max-semi-space-size=16"),
+ * BENCH_BASELINE_NODE (another node binary for the baseline broker, e.g. the shipped image's
+ * Node 24 against the machine's: BENCH_BASELINE may then be this checkout), BENCH_AB_ROUNDS (default 12),
  * BENCH_DURATION (s per run, default 2), BENCH_CONNECTIONS (default 50), BENCH_AB_ALG (ES256, the
  * default, or RS256), BENCH_AB_SCENARIO (cold, the default, or svid: `npm run bench`'s X.509-SVID
  * scenario instead, one subject token and one P-256 CSR repeated, so its cache hits are expected).
@@ -25,6 +27,7 @@ import { prepareColdBench } from "./cold-bench.js";
 const BASELINE = process.env.BENCH_BASELINE;
 const BASELINE_ENV = JSON.parse(process.env.BENCH_BASELINE_ENV ?? "{}") as Record<string, string>;
 const BASELINE_NODE_FLAGS = (process.env.BENCH_BASELINE_NODE_FLAGS ?? BROKER_ARGS.slice(0, -1).join(" ")).split(" ").filter((flag) => flag !== "");
+const BASELINE_NODE = process.env.BENCH_BASELINE_NODE;
 const ROUNDS = Number(process.env.BENCH_AB_ROUNDS ?? 12);
 const SECONDS = Number(process.env.BENCH_DURATION ?? 2);
 const ALG = process.env.BENCH_AB_ALG === "RS256" ? "RS256" : "ES256";
@@ -37,7 +40,7 @@ async function main(): Promise<void> {
   const { work, env, redis } = cold;
   const [path, pool] = SVID ? ["/svid/x509", bodyPool([cold.svidBody])] : ["/token", cold.pool];
   const self = await startProcess(BROKER_ARGS, { ...env, BROKER_PORT: String(await benchPort()) }, join(work, "broker-self.log"));
-  const other = await startProcess([...BASELINE_NODE_FLAGS, join(BASELINE, "dist/main.js")], { ...env, ...BASELINE_ENV, BROKER_PORT: String(await benchPort()) }, join(work, "broker-baseline.log"));
+  const other = await startProcess([...BASELINE_NODE_FLAGS, join(BASELINE, "dist/main.js")], { ...env, ...BASELINE_ENV, BROKER_PORT: String(await benchPort()) }, join(work, "broker-baseline.log"), BASELINE_NODE);
   try {
     const runOne = async (server: Server, name: string, warmUp = false): Promise<Measured> => {
       const before = await gcStats(server);
@@ -76,6 +79,8 @@ async function main(): Promise<void> {
           baseline: BASELINE,
           baselineEnv: BASELINE_ENV,
           baselineNodeFlags: BASELINE_NODE_FLAGS,
+          baselineNode: BASELINE_NODE ?? process.execPath,
+          thisBuildNode: process.execPath,
           medianCpuMicrosThisBuild: median(rows.map((row) => row.self.cpuMicrosPerRequest)),
           medianCpuMicrosBaseline: median(rows.map((row) => row.baseline.cpuMicrosPerRequest)),
           medianCpuRatio: Number(median(rows.map((row) => row.self.cpuMicrosPerRequest / row.baseline.cpuMicrosPerRequest)).toFixed(3)),

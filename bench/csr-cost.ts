@@ -33,7 +33,7 @@ async function cpuMicros(pid: number): Promise<number> {
 async function startBroker(env: Record<string, string>, logFile: string): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
   const log = await open(logFile, "a");
-  const args = process.env.BENCH_BROKER === "dist" ? ["--max-semi-space-size=8", "dist/main.js"] : ["--import", "tsx", "src/main.ts"];
+  const args = process.env.BENCH_BROKER === "dist" ? ["--max-semi-space-size=8", "--no-maglev", "dist/main.js"] : ["--import", "tsx", "src/main.ts"];
   const child = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? "", ...env, BROKER_PORT: String(port) }, stdio: ["ignore", log.fd, log.fd] });
   await log.close();
   const url = `http://127.0.0.1:${port}`;

@@ -17,7 +17,7 @@ export const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 export const run = promisify(execFile);
 /** The broker as the image runs it (Dockerfile CMD, npm run start:prod). */
-export const BROKER_ARGS = ["--max-semi-space-size=8", "dist/main.js"];
+export const BROKER_ARGS = ["--max-semi-space-size=8", "--no-maglev", "dist/main.js"];
 
 export interface Result {
   scenario: string;
@@ -75,11 +75,12 @@ export interface LoadOptions {
   readonly warmUp?: boolean;
 }
 
-export async function startProcess(args: string[], env: Record<string, string>, logFile: string): Promise<Server> {
+/** Starts `node <args>` (this process's node, or `node` when given) and waits for its /healthz. */
+export async function startProcess(args: string[], env: Record<string, string>, logFile: string, node = process.execPath): Promise<Server> {
   const port = Number(env.BROKER_PORT ?? (await benchPort()));
   // Logs go to a file, as a collector would take them, not through a pipe this process must drain.
   const log = await open(logFile, "a");
-  const child = spawn(process.execPath, args.map((arg) => arg.replace("$PORT", String(port))), {
+  const child = spawn(node, args.map((arg) => arg.replace("$PORT", String(port))), {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", ...env, BROKER_PORT: String(port) },
     stdio: ["ignore", log.fd, log.fd],

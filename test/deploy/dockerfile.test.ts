@@ -8,6 +8,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { BROKER_ARGS } from "../../bench/processes.js";
 import { ROUTE_TABLE } from "../../src/app.js";
 import { SETTING_NAMES } from "../../src/config.js";
 import { startBrokerFixture } from "../support/broker-fixture.js";
@@ -94,6 +95,20 @@ describe("Dockerfile", () => {
     // The keys folder a fresh named volume copies: the runtime user's, 0700.
     expect(script).toContain(`chown ${user} /app/keys`);
     expect(script).toContain("chmod 0700 /app/keys");
+  });
+
+  it("runs node with the flags npm run start:prod and the bench use (what the bench measures is what ships)", () => {
+    const [, ...args] = execForm(byKeyword("CMD")[0] as NonNullable<(typeof finalInstructions)[number]>);
+    const flags = args.filter((arg) => arg.startsWith("--"));
+    expect(flags).toContain("--max-semi-space-size=8");
+    expect(flags).toContain("--no-maglev");
+    const scripts = (JSON.parse(readRepoFile("package.json")) as { scripts: Record<string, string> }).scripts;
+    expect(scripts["start:prod"]).toBe(["node", ...args].join(" "));
+    expect(BROKER_ARGS).toEqual(args);
+    // Every flag is one this Node accepts (Node 20 knows --no-maglev; it is already its default there).
+    const probe = spawnSync(process.execPath, [...flags, "-e", "0"], { encoding: "utf8" });
+    expect(probe.status, probe.stderr).toBe(0);
+    expect(probe.stderr).toBe("");
   });
 
   it("sets only settings the broker reads, production mode, and the OCI labels", () => {
