@@ -84,11 +84,12 @@ async function cacheCounts(server: Server): Promise<{ hits: number; admissions: 
 export const COLD_HIT_SHARE_MAX = 1 / 10_000;
 
 /**
- * Runs `scenarios` in alternating rounds. Given `workersEnv` (the deployed broker's environment),
- * a broker with BROKER_WORKERS=WORKERS on it runs the cold ES256 exchange in the same rounds.
+ * Runs `scenarios` in alternating rounds. Given `workersSetup` (the deployed broker's environment
+ * and a pool of cold ES256 bodies of its own), a broker with BROKER_WORKERS=WORKERS on it runs the
+ * cold ES256 exchange in the same rounds.
  */
-export async function compareInRounds(work: string, rounds: number, given: readonly Scenario[], workersEnv?: Record<string, string>): Promise<Comparison> {
-  const workers = await workersScenario(work, given, workersEnv);
+export async function compareInRounds(work: string, rounds: number, given: readonly Scenario[], workersSetup?: WorkersSetup): Promise<Comparison> {
+  const workers = await workersScenario(work, given, workersSetup);
   const scenarios = workers === undefined ? given : [...given, workers];
   // Each server's first scenario gets an unmeasured warm-up (JIT, caches, connections).
   const warmed = new Set<Server>();
@@ -101,13 +102,15 @@ export async function compareInRounds(work: string, rounds: number, given: reado
       warmed.add(s.server);
       const before = s.cold ? await cacheCounts(s.server) : undefined;
       const result = await load(work, s.scenario, s.server, s.path, { ...s.options, warmUp, label: `c=${s.options.connections ?? CONNECTIONS}, round ${round}` });
+      let cache = "";
       if (before !== undefined) {
         const after = await cacheCounts(s.server);
         cold.hits += after.hits - before.hits;
         cold.admissions += after.admissions - before.admissions;
         cold.requests += result.requests;
+        cache = `, cache hits ${after.hits - before.hits}, admissions ${after.admissions - before.admissions}`;
       }
-      console.log(`  ${result.scenario}: ${result.requestsPerSecond} req/s, ${result.cpuMicrosPerRequest} µs CPU/req, p99 ${result.latencyMs.p99} ms`);
+      console.log(`  ${result.scenario}: ${result.requestsPerSecond} req/s, ${result.cpuMicrosPerRequest} µs CPU/req, p99 ${result.latencyMs.p99} ms${cache}`);
       results.push(result);
     }
     all.push(results);
@@ -124,9 +127,23 @@ export async function compareInRounds(work: string, rounds: number, given: reado
 }
 
 /** The cold ES256 exchange on a broker of WORKERS workers (same Redis, rate limits, bodies); undefined: not asked for. */
-async function workersScenario(work: string, scenarios: readonly Scenario[], env: Record<string, string> | undefined): Promise<Scenario | undefined> {
+/**
+ * The BROKER_WORKERS broker's environment and its own pool of cold bodies. Its own, because it
+ * runs nothing but the cold exchange: its doorkeeper (a ring of the last 10,000 tokens per worker)
+ * is never flushed by another scenario's tokens, so on a pool shared with the other brokers a
+ * round could reach tokens it saw at the end of the last round and admit them (seen 2026-12-05
+ * 06:55: 1,310 admissions, the run reported invalid). On a pool of its own it meets a token again
+ * only after the whole pool, more than its rings hold.
+ */
+export interface WorkersSetup {
+  readonly env: Record<string, string>;
+  readonly pool: BodyPool;
+}
+
+async function workersScenario(work: string, scenarios: readonly Scenario[], setup: WorkersSetup | undefined): Promise<Scenario | undefined> {
   const single = scenarios.find((s) => s.key === "cold-es256");
-  if (env === undefined || single === undefined || WORKERS < 2) return undefined;
+  if (setup === undefined || single === undefined || WORKERS < 2) return undefined;
+  const { env, pool } = setup;
   // A port of its own: the deployed broker's environment names that broker's port.
   const log = join(work, "broker-workers.log");
   const server = await startProcess(BROKER_ARGS, { ...env, BROKER_WORKERS: String(WORKERS), BROKER_PORT: String(await benchPort()) }, log);
@@ -135,7 +152,7 @@ async function workersScenario(work: string, scenarios: readonly Scenario[], env
     if (server.child.exitCode !== null || Date.now() > deadline) throw new Error(`the BROKER_WORKERS broker did not start; see ${log}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return { ...single, key: "workers-cold-es256", scenario: `broker, BROKER_WORKERS=${WORKERS}: cold exchange ES256 (redis, rate limits on)`, server };
+  return { ...single, key: "workers-cold-es256", scenario: `broker, BROKER_WORKERS=${WORKERS}: cold exchange ES256 (redis, rate limits on)`, server, options: { ...single.options, pool } };
 }
 
 function workerRatios(medians: Record<string, Result>): Record<string, number | undefined> {

@@ -17,7 +17,7 @@
  * broker; BENCH_CPU_PROF=1 runs it under --cpu-prof), BENCH_BASELINE (a checkout of another commit, built, with its
  * node_modules: its broker runs the deployed scenarios in the same rounds; BENCH_BASELINE_ENV, JSON, adds
  * to its environment, e.g. the same checkout with another setting; BENCH_BASELINE_NODE_FLAGS, its
- * node flags instead of `--max-semi-space-size=8`). Needs redis-server.
+ * node flags instead of the shipped ones, BROKER_ARGS). Needs redis-server.
  */
 import { createPrivateKey, randomBytes } from "node:crypto";
 import { mkdtemp, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
@@ -53,7 +53,7 @@ const SOAK_SECONDS = Number(process.env.BENCH_SOAK_SECONDS ?? 0);
 const BASELINE = process.env.BENCH_BASELINE;
 /** Extra environment for the baseline broker, as JSON (e.g. the same build with another setting). */
 const BASELINE_ENV = JSON.parse(process.env.BENCH_BASELINE_ENV ?? "{}") as Record<string, string>;
-/** Node's flags for the baseline broker, space-separated (default: the shipped `--max-semi-space-size=8`): GC settings measured side by side. */
+/** Node's flags for the baseline broker, space-separated (default: the shipped ones, BROKER_ARGS): GC and compiler settings measured side by side. */
 const BASELINE_NODE_FLAGS = (process.env.BENCH_BASELINE_NODE_FLAGS ?? BROKER_ARGS.slice(0, -1).join(" ")).split(" ").filter((flag) => flag !== "");
 const PEER_CLIENT_ID = "bench-client";
 const PEER_CLIENT_SECRET = randomBytes(24).toString("base64url");
@@ -138,6 +138,8 @@ async function main(): Promise<void> {
   const rsBodies = Array.from({ length: COLD_TOKENS }, () => exchangeBody(mintRs256Subject(rsKey, rsKid, issuerUrl)));
   const esPool = bodyPool(esBodies);
   const rsPool = bodyPool(rsBodies);
+  // The BROKER_WORKERS broker's own tokens (compare.ts WorkersSetup says why).
+  const workersBodies = await Promise.all(Array.from({ length: ES_TOKENS }, async () => exchangeBody(await mintSubject(benchKey, BENCH_ISSUER, issuerUrl))));
   const deployed = await startProcess(BROKER_ARGS, limitedEnv, join(work, "broker-deployed.log"));
   const naive = await startProcess(["--import", "tsx", "bench/floor-server.ts", "naive", "$PORT", benchJwks, BENCH_ISSUER], {}, join(work, "naive.log"));
   // The peer: oidc-provider's client_credentials grant, ES256 JWT access tokens.
@@ -171,7 +173,7 @@ async function main(): Promise<void> {
     { key: "cached", scenario: "broker: exchange, one subject token repeated (redis, rate limits on)", server: deployed, path: "/token", options: { bodies: [body] } },
     { key: "svid-deployed", scenario: "broker: X.509-SVID from a P-256 CSR (redis, rate limits on)", server: deployed, path: "/svid/x509", options: { bodies: [svidBody] } },
     { key: "svid-floor", scenario: "floor: CSR parse + sign with @peculiar/x509", server: svidFloor, path: "/svid/x509", options: { bodies: [svidBody] } },
-  ], limitedEnv);
+  ], { env: limitedEnv, pool: bodyPool(workersBodies) });
   for (const [key, result] of Object.entries(comparison.medians)) record(key, result);
   await Promise.all([naive, peer, svidFloor, ...(baseline ? [baseline] : [])].map(stopProcess));
 
