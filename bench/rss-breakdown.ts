@@ -7,7 +7,8 @@
  * binary its code pages) beside V8's own heap spaces (from the broker's /metrics). Another Node
  * or other flags: BENCH_NODE (a node binary), BENCH_NODE_ARGS (default: the shipped flags),
  * BENCH_ENV (JSON, added to the broker's environment, e.g. {"MALLOC_ARENA_MAX":"1"} to move
- * malloc's memory into `[heap]` where it can be told apart).
+ * malloc's memory into `[heap]` where it can be told apart). BENCH_RSS_SCENARIO=svid drives the
+ * bench's X.509-SVID scenario instead of the cold exchange.
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -18,18 +19,21 @@ const SECONDS = Number(process.env.BENCH_DURATION ?? 15);
 const NODE = process.env.BENCH_NODE ?? process.execPath;
 const FLAGS = process.env.BENCH_NODE_ARGS === undefined ? BROKER_ARGS.slice(0, -1) : process.env.BENCH_NODE_ARGS.split(" ").filter((flag) => flag !== "");
 const EXTRA_ENV = JSON.parse(process.env.BENCH_ENV ?? "{}") as Record<string, string>;
+const SVID = process.env.BENCH_RSS_SCENARIO === "svid";
 const MB = 1024 * 1024;
 
 async function main(): Promise<void> {
-  const { work, env, pool, redis } = await prepareColdBench("broker-rss-", "ES256", SECONDS * 5_000 + 20_000);
+  const { work, env, pool, redis, svidBody } = await prepareColdBench("broker-rss-", "ES256", SVID ? 1 : SECONDS * 5_000 + 20_000);
   const server = await startProcess([...FLAGS, "dist/main.js"], { ...env, ...EXTRA_ENV, BROKER_PORT: String(await benchPort()) }, join(work, "broker.log"), NODE);
   try {
-    const result = await load(work, "rss", server, "/token", { pool, durationSeconds: SECONDS, warmUp: true });
+    const result = SVID
+      ? await load(work, "rss", server, "/svid/x509", { bodies: [svidBody], durationSeconds: SECONDS, warmUp: true })
+      : await load(work, "rss", server, "/token", { pool, durationSeconds: SECONDS, warmUp: true });
     const pid = server.child.pid;
     if (pid === undefined) throw new Error("the broker has no pid");
     const status = await readFile(`/proc/${pid}/status`, "utf8");
     const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0);
-    console.log(`node ${NODE} ${FLAGS.join(" ")}: ${result.requestsPerSecond} req/s, ${result.cpuMicrosPerRequest} µs CPU/req, peak RSS ${result.peakRssMb} MB, errors ${result.errors + result.non2xx}`);
+    console.log(`${SVID ? "X.509-SVID" : "cold ES256"}, node ${NODE} ${FLAGS.join(" ")}: ${result.requestsPerSecond} req/s, ${result.cpuMicrosPerRequest} µs CPU/req, peak RSS ${result.peakRssMb} MB, errors ${result.errors + result.non2xx}`);
     console.log(`RSS now ${(kb("VmRSS") / 1024).toFixed(1)} MB: anonymous ${(kb("RssAnon") / 1024).toFixed(1)}, file-backed ${(kb("RssFile") / 1024).toFixed(1)}`);
     console.log(`by mapping: ${byMapping(await readFile(`/proc/${pid}/smaps`, "utf8"))}`);
     const metrics = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
