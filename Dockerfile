@@ -64,7 +64,8 @@ EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.BROKER_PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # A young generation of 2 x 8 MB instead of V8's 2 x 16 MB: ~15 MB less RSS under load for ~2 %
-# CPU. No Maglev (on by default since Node 22, off in Node 20): on Node 24 its compiler's memory
-# kept the 60 s soak at 160 MB RSS; without it ~1.5 % more CPU (bench/README.md). Set here because
-# V8 cannot change either once running; package.json's start:prod and the bench use the same flags.
+# CPU. No Maglev (V8's mid-tier compiler, on by default since Node 22, absent from Node 20): on
+# Node 24 it kept ~20 MB more RSS (a 60 s soak at 160 MB); without it 0-1.5 % more CPU, paired
+# (bench/README.md). Set here because V8 cannot change either once running; package.json's
+# start:prod and the bench use the same flags (test/deploy/dockerfile.test.ts).
 CMD ["node", "--max-semi-space-size=8", "--no-maglev", "dist/main.js"]

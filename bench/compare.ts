@@ -126,7 +126,6 @@ export async function compareInRounds(work: string, rounds: number, given: reado
   return { medians, rounds: all, cacheHits: cold.hits, cacheAdmissions: cold.admissions, coldRequests: cold.requests, workerRatios: workerRatios(medians) };
 }
 
-/** The cold ES256 exchange on a broker of WORKERS workers (same Redis, rate limits, bodies); undefined: not asked for. */
 /**
  * The BROKER_WORKERS broker's environment and its own pool of cold bodies. Its own, because it
  * runs nothing but the cold exchange: its doorkeeper (a ring of the last 10,000 tokens per worker)
@@ -140,6 +139,7 @@ export interface WorkersSetup {
   readonly pool: BodyPool;
 }
 
+/** The cold ES256 exchange on a broker of WORKERS workers (same Redis and rate limits, a pool of its own); undefined: not asked for. */
 async function workersScenario(work: string, scenarios: readonly Scenario[], setup: WorkersSetup | undefined): Promise<Scenario | undefined> {
   const single = scenarios.find((s) => s.key === "cold-es256");
   if (setup === undefined || single === undefined || WORKERS < 2) return undefined;
