@@ -137,8 +137,8 @@ describe("deploy/kubernetes: the Deployment is the broker", () => {
     const mebibytes = (quantity: unknown) => Number(/^(\d+)Mi$/.exec(String(quantity))?.[1]);
     const { requests, limits } = container.resources ?? {};
     expect(requests?.cpu).toMatch(/^\d+m$/);
-    // bench/README.md: peak RSS 121–142 MB per process under load.
-    expect(mebibytes(requests?.memory) * 1.048576).toBeGreaterThan(142);
+    // bench/README.md, fifth round: peak RSS up to 165 MB per process under load on the image's Node 24.
+    expect(mebibytes(requests?.memory) * 1.048576).toBeGreaterThan(165);
     expect(mebibytes(limits?.memory)).toBeGreaterThan(mebibytes(requests?.memory));
     expect(limits?.cpu).toBeUndefined();
   });
