@@ -1,5 +1,5 @@
-import { Cluster, type Redis } from "ioredis";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { Cluster } from "ioredis";
+import { beforeEach, describe, expect, it } from "vitest";
 import { admitInOneTrip, admitInTurn, type AdmitIssuance, type IssuanceCheck } from "../../src/authorization/admit-issuance.js";
 import { createRateLimitGate } from "../../src/authorization/rate-limit-gate.js";
 import { BrokerError } from "../../src/errors/broker-error.js";
@@ -12,8 +12,8 @@ import { redisIssuanceState } from "../../src/redis/redis-issuance-state.js";
 import { RedisRateLimiter } from "../../src/redis/redis-rate-limiter.js";
 import { createRedisRevocationStore, redisKey, type RedisRevocationStore } from "../../src/redis/redis-revocation-store.js";
 import { RedisStoreCore } from "../../src/redis/redis-store-core.js";
-import { startRedisServer, type RedisServerHandle } from "../support/redis-server.js";
-import { COMMAND_TIMEOUT_MS, rawClient, within } from "../support/redis-store.js";
+import { startRedisServer } from "../support/redis-server.js";
+import { COMMAND_TIMEOUT_MS, redisServerForSuite, within } from "../support/redis-store.js";
 
 /*
  * The issuance read in one round trip (one Lua script: the workload's block and revocation, its
@@ -31,18 +31,7 @@ function limit(text: string): RateLimit {
   return parsed;
 }
 
-let server: RedisServerHandle;
-let raw: Redis;
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  raw = rawClient(server.url);
-});
-
-afterAll(async () => {
-  await raw?.quit();
-  await server?.stop();
-});
+const redis = redisServerForSuite();
 
 /** Both ways of admitting an issuance, over one client, store and limiter, with a manual clock. */
 interface Paths {
@@ -92,8 +81,8 @@ async function outcome(admit: AdmitIssuance, check: IssuanceCheck): Promise<Outc
 
 /** Every key with its value (a budget's TAT, a claim, an entry) and whether it expires. */
 async function snapshot(): Promise<Record<string, { value: string | null; expires: boolean }>> {
-  const keys = (await raw.keys("*")).sort();
-  const entries = await Promise.all(keys.map(async (key) => [key, { value: await raw.get(key), expires: (await raw.pttl(key)) > 0 }] as const));
+  const keys = (await redis.raw.keys("*")).sort();
+  const entries = await Promise.all(keys.map(async (key) => [key, { value: await redis.raw.get(key), expires: (await redis.raw.pttl(key)) > 0 }] as const));
   return Object.fromEntries(entries);
 }
 
@@ -137,7 +126,7 @@ const scenarios: { name: string; limit: string | undefined; steps: Step[]; expec
     steps: [
       { setUp: (p) => p.store.revokeWorkload({ ...meta, at: nowSeconds, workloadId: wl, revokedAt: nowSeconds, cutoffMs: T0 + 5, expiresAt: nowSeconds + 600 }) },
       { check: plain },
-      { setUp: () => raw.set(redisKey("workload", wl), JSON.stringify({ workloadId: wl, revokedAt: nowSeconds, expiresAt: nowSeconds + 600, ...meta })) },
+      { setUp: () => redis.raw.set(redisKey("workload", wl), JSON.stringify({ workloadId: wl, revokedAt: nowSeconds, expiresAt: nowSeconds + 600, ...meta })) },
       { check: plain },
     ],
     expected: ["ok after 5", "ok after 999"],
@@ -175,10 +164,10 @@ const scenarios: { name: string; limit: string | undefined; steps: Step[]; expec
     name: "an unreadable block or revocation entry fails closed (503)",
     limit: "1/1s,burst=5",
     steps: [
-      { setUp: () => raw.set(redisKey("block", wl), "not json") },
+      { setUp: () => redis.raw.set(redisKey("block", wl), "not json") },
       { check: plain },
-      { setUp: () => raw.del(redisKey("block", wl)) },
-      { setUp: () => raw.set(redisKey("workload", wl), JSON.stringify({ workloadId: wl })) },
+      { setUp: () => redis.raw.del(redisKey("block", wl)) },
+      { setUp: () => redis.raw.set(redisKey("workload", wl), JSON.stringify({ workloadId: wl })) },
       { check: plain },
     ],
     expected: ["temporarily_unavailable", "temporarily_unavailable"],
@@ -187,14 +176,14 @@ const scenarios: { name: string; limit: string | undefined; steps: Step[]; expec
 
 describe("the issuance read in one round trip answers as the limiter and the store asked in turn (real redis-server)", () => {
   beforeEach(async () => {
-    await raw.flushall();
+    await redis.raw.flushall();
   });
 
   for (const scenario of scenarios) {
     it(scenario.name, async () => {
       const run = async (path: "inTurn" | "oneTrip") => {
-        await raw.flushall();
-        const paths = await openPaths(server.url, scenario.limit === undefined ? undefined : limit(scenario.limit));
+        await redis.raw.flushall();
+        const paths = await openPaths(redis.server.url, scenario.limit === undefined ? undefined : limit(scenario.limit));
         try {
           const outcomes: Outcome[] = [];
           for (const step of scenario.steps) {
@@ -215,14 +204,14 @@ describe("the issuance read in one round trip answers as the limiter and the sto
   }
 
   it("a single-use token of a blocked workload over its limit: the block is the answer, and the token is not used up", async () => {
-    const paths = await openPaths(server.url, limit("1/1s,burst=1"));
+    const paths = await openPaths(redis.server.url, limit("1/1s,burst=1"));
     try {
       expect(await outcome(paths.oneTrip, plain)).toEqual({ floor: undefined });
       await paths.store.blockWorkload({ ...meta, at: nowSeconds, workloadId: wl, until: undefined });
       // In turn, the limit is asked first and answers 429 before the block is read; read together,
       // the block (the operator's decision, which waiting will not change) outranks it.
       expect(await outcome(paths.oneTrip, once("a"))).toMatchObject({ error: "unauthorized_client" });
-      expect(await raw.exists(redisKey("once", "gha:a"))).toBe(0);
+      expect(await redis.raw.exists(redisKey("once", "gha:a"))).toBe(0);
       await paths.store.unblockWorkload(wl);
       paths.clock.advance(1_000);
       expect(await outcome(paths.oneTrip, once("a"))).toEqual({ floor: undefined });
@@ -232,11 +221,11 @@ describe("the issuance read in one round trip answers as the limiter and the sto
   });
 
   it("works after the script cache is flushed (NOSCRIPT: loaded again with EVAL)", async () => {
-    const paths = await openPaths(server.url, limit("1/1s,burst=5"));
+    const paths = await openPaths(redis.server.url, limit("1/1s,burst=5"));
     try {
       await paths.store.blockWorkload({ ...meta, at: nowSeconds, workloadId: wl, until: undefined });
       expect(await outcome(paths.oneTrip, plain)).toMatchObject({ error: "unauthorized_client" });
-      await raw.script("FLUSH");
+      await redis.raw.script("FLUSH");
       expect(await outcome(paths.oneTrip, plain)).toMatchObject({ error: "unauthorized_client" });
     } finally {
       await paths.close();
@@ -244,7 +233,7 @@ describe("the issuance read in one round trip answers as the limiter and the sto
   });
 
   it("keeps a key no longer than the store's own: a long workload id is hashed as redisKey does", async () => {
-    const paths = await openPaths(server.url, limit("1/1s,burst=5"));
+    const paths = await openPaths(redis.server.url, limit("1/1s,burst=5"));
     const long = `spiffe://example.org/${"x".repeat(300)}`;
     try {
       await paths.store.blockWorkload({ ...meta, at: nowSeconds, workloadId: long, until: undefined });

@@ -1,25 +1,12 @@
-import type { Redis } from "ioredis";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { StoreUnavailableError } from "../../src/revocation/revocation-store.js";
 import { redisKey, type RedisRevocationStore } from "../../src/redis/redis-revocation-store.js";
-import { startRedisServer, type RedisServerHandle } from "../support/redis-server.js";
 import { clockNearNow } from "../support/revocation-store-contract.js";
-import { openRedisStore, rawClient, recordingLog } from "../support/redis-store.js";
+import { openRedisStore, recordingLog, redisServerForSuite } from "../support/redis-store.js";
 
 const meta = { actor: "operator@example", reason: "test", at: 0 } as const;
 
-let server: RedisServerHandle;
-let raw: Redis;
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  raw = rawClient(server.url);
-});
-
-afterAll(async () => {
-  await raw?.quit();
-  await server?.stop();
-});
+const redis = redisServerForSuite();
 
 describe("RedisRevocationStore against redis-server", () => {
   const clock = clockNearNow();
@@ -27,8 +14,8 @@ describe("RedisRevocationStore against redis-server", () => {
   let store: RedisRevocationStore;
 
   beforeEach(async () => {
-    await raw.flushall();
-    store = await openRedisStore(server.url, clock);
+    await redis.raw.flushall();
+    store = await openRedisStore(redis.server.url, clock);
   });
 
   afterEach(async () => {
@@ -36,7 +23,7 @@ describe("RedisRevocationStore against redis-server", () => {
   });
 
   it("a revocation write that no replica acknowledges is refused, not acknowledged; claims and reads keep their path", async () => {
-    const strict = await openRedisStore(server.url, clock, { replication: { replicas: 1, minimum: 0, waitTimeoutMs: 50 } });
+    const strict = await openRedisStore(redis.server.url, clock, { replication: { replicas: 1, minimum: 0, waitTimeoutMs: 50 } });
     try {
       await expect(strict.revokeToken({ ...meta, at: now, jti: "jti-1", expiresAt: now + 600 })).rejects.toThrow(/replicated to 0 of 1/);
       await expect(strict.revokeWorkload({ ...meta, at: now, workloadId: "wl-a", revokedAt: now, expiresAt: now + 600 })).rejects.toBeInstanceOf(
@@ -59,8 +46,8 @@ describe("RedisRevocationStore against redis-server", () => {
     await store.revokeWorkload({ ...meta, at: now, workloadId: "wl-a", revokedAt: now, expiresAt: now + 3600 });
     await store.blockWorkload({ ...meta, at: now, workloadId: "wl-a", until: undefined });
     await store.claimOnce("iss|jti-9", now + 30);
-    expect((await raw.keys("*")).sort()).toEqual(["broker:block:wl-a", "broker:once:iss|jti-9", "broker:rev:jti:jti-1", "broker:rev:wl:wl-a"]);
-    expect(JSON.parse((await raw.get("broker:rev:wl:wl-a")) ?? "")).toEqual({
+    expect((await redis.raw.keys("*")).sort()).toEqual(["broker:block:wl-a", "broker:once:iss|jti-9", "broker:rev:jti:jti-1", "broker:rev:wl:wl-a"]);
+    expect(JSON.parse((await redis.raw.get("broker:rev:wl:wl-a")) ?? "")).toEqual({
       workloadId: "wl-a",
       revokedAt: now,
       // Given no precise cutoff, the end of the revokedAt second (the whole-second rule).
@@ -78,21 +65,21 @@ describe("RedisRevocationStore against redis-server", () => {
     await store.blockWorkload({ ...meta, at: now, workloadId: "wl-a", until: now + 120 });
     await store.blockWorkload({ ...meta, at: now, workloadId: "wl-b", until: undefined });
     await store.claimOnce("iss|jti-9", now + 30);
-    expect(await raw.call("EXPIRETIME", "broker:rev:jti:jti-1")).toBe(now + 600 + 60);
-    expect(await raw.call("EXPIRETIME", "broker:rev:wl:wl-a")).toBe(now + 3600 + 60);
-    expect(await raw.call("EXPIRETIME", "broker:block:wl-a")).toBe(now + 120 + 60);
-    expect(await raw.call("EXPIRETIME", "broker:block:wl-b")).toBe(-1);
-    expect(await raw.call("EXPIRETIME", "broker:once:iss|jti-9")).toBe(now + 30 + 60);
+    expect(await redis.raw.call("EXPIRETIME", "broker:rev:jti:jti-1")).toBe(now + 600 + 60);
+    expect(await redis.raw.call("EXPIRETIME", "broker:rev:wl:wl-a")).toBe(now + 3600 + 60);
+    expect(await redis.raw.call("EXPIRETIME", "broker:block:wl-a")).toBe(now + 120 + 60);
+    expect(await redis.raw.call("EXPIRETIME", "broker:block:wl-b")).toBe(-1);
+    expect(await redis.raw.call("EXPIRETIME", "broker:once:iss|jti-9")).toBe(now + 30 + 60);
   });
 
   it("without a grace period the keys expire exactly at expiresAt", async () => {
-    const exact = await openRedisStore(server.url, clock, { expiryGraceSeconds: 0 });
+    const exact = await openRedisStore(redis.server.url, clock, { expiryGraceSeconds: 0 });
     try {
       await exact.revokeToken({ ...meta, at: now, jti: "jti-1", expiresAt: now + 600 });
       await exact.claimOnce("k", now + 30);
-      expect(await raw.call("EXPIRETIME", "broker:rev:jti:jti-1")).toBe(now + 600);
-      expect(await raw.call("EXPIRETIME", "broker:once:k")).toBe(now + 30);
-      const ttl = await raw.ttl("broker:rev:jti:jti-1");
+      expect(await redis.raw.call("EXPIRETIME", "broker:rev:jti:jti-1")).toBe(now + 600);
+      expect(await redis.raw.call("EXPIRETIME", "broker:once:k")).toBe(now + 30);
+      const ttl = await redis.raw.ttl("broker:rev:jti:jti-1");
       expect(ttl).toBeGreaterThan(590);
       expect(ttl).toBeLessThanOrEqual(600);
     } finally {
@@ -103,13 +90,13 @@ describe("RedisRevocationStore against redis-server", () => {
   it("a later workload revocation extends the key's expiry; an older one leaves entry and expiry alone", async () => {
     await store.revokeWorkload({ ...meta, at: now, workloadId: "wl-a", revokedAt: now, expiresAt: now + 3600 });
     await store.revokeWorkload({ ...meta, at: now, workloadId: "wl-a", revokedAt: now - 10, expiresAt: now + 3590 });
-    expect(await raw.call("EXPIRETIME", "broker:rev:wl:wl-a")).toBe(now + 3660);
+    expect(await redis.raw.call("EXPIRETIME", "broker:rev:wl:wl-a")).toBe(now + 3660);
     await store.revokeWorkload({ ...meta, at: now, workloadId: "wl-a", revokedAt: now + 100, expiresAt: now + 3700 });
-    expect(await raw.call("EXPIRETIME", "broker:rev:wl:wl-a")).toBe(now + 3760);
+    expect(await redis.raw.call("EXPIRETIME", "broker:rev:wl:wl-a")).toBe(now + 3760);
   });
 
   it("concurrent workload revocations from two replicas keep the latest instant", async () => {
-    const other = await openRedisStore(server.url, clock);
+    const other = await openRedisStore(redis.server.url, clock);
     try {
       const instants = Array.from({ length: 40 }, (_unused, index) => now - 200 + index * 5);
       await Promise.all(
@@ -137,15 +124,15 @@ describe("RedisRevocationStore against redis-server", () => {
     await store.revokeToken({ ...meta, at: now, jti: "#abc", expiresAt: now + 60 });
     expect(await store.tokenStatus({ jti: lookalike, sub: "wl", iat: now })).toBe("active");
     expect(await store.tokenStatus({ jti: "#abc", sub: "wl", iat: now })).toBe("revoked");
-    for (const key of await raw.keys("*")) expect(key.length).toBeLessThanOrEqual(100);
+    for (const key of await redis.raw.keys("*")) expect(key.length).toBeLessThanOrEqual(100);
   });
 
   it("an unreadable entry fails closed on the hot path and is left out of the listing with a warning", async () => {
     const log = recordingLog();
-    const watched = await openRedisStore(server.url, clock, { log });
+    const watched = await openRedisStore(redis.server.url, clock, { log });
     try {
-      await raw.set(redisKey("workload", "wl-a"), "not json");
-      await raw.set(redisKey("jti", "jti-x"), JSON.stringify({ jti: "jti-x" }));
+      await redis.raw.set(redisKey("workload", "wl-a"), "not json");
+      await redis.raw.set(redisKey("jti", "jti-x"), JSON.stringify({ jti: "jti-x" }));
       await watched.revokeToken({ ...meta, at: now, jti: "jti-ok", expiresAt: now + 60 });
       await expect(watched.tokenStatus({ jti: "t", sub: "wl-a", iat: now })).rejects.toBeInstanceOf(StoreUnavailableError);
       await expect(watched.tokenStatus({ jti: "jti-x", sub: "wl-b", iat: now })).rejects.toBeInstanceOf(StoreUnavailableError);
@@ -166,18 +153,18 @@ describe("RedisRevocationStore against redis-server", () => {
       await Promise.all(entries.slice(start, start + 100).map((jti) => store.revokeToken({ ...meta, at: now, jti, expiresAt: now + 600 })));
     }
     await store.claimOnce("iss|x", now + 60);
-    await raw.set("other-app:key", "1");
+    await redis.raw.set("other-app:key", "1");
     const listing = await store.list();
     expect(listing.tokens.map((entry) => entry.jti).sort()).toEqual([...entries].sort());
   });
 
   it("an entry Redis still holds after its expiry by the broker's clock does not count", async () => {
     const later = clockNearNow();
-    const stale = await openRedisStore(server.url, later);
+    const stale = await openRedisStore(redis.server.url, later);
     try {
       await stale.revokeToken({ ...meta, at: now, jti: "jti-1", expiresAt: now + 10 });
       later.advance(10_000);
-      expect(await raw.exists("broker:rev:jti:jti-1")).toBe(1);
+      expect(await redis.raw.exists("broker:rev:jti:jti-1")).toBe(1);
       expect(await stale.tokenStatus({ jti: "jti-1", sub: "wl", iat: now })).toBe("active");
       expect((await stale.list()).tokens).toEqual([]);
     } finally {

@@ -1,9 +1,6 @@
-import type { Redis } from "ioredis";
-import { afterAll, beforeAll } from "vitest";
 import { MemoryRevocationStore } from "../../src/revocation/memory-revocation-store.js";
-import { startRedisServer, type RedisServerHandle } from "../support/redis-server.js";
 import { revocationStoreContract } from "../support/revocation-store-contract.js";
-import { openRedisStore, rawClient } from "../support/redis-store.js";
+import { openRedisStore, redisServerForSuite } from "../support/redis-store.js";
 
 revocationStoreContract("MemoryRevocationStore", () => ({
   open: async (clock) => new MemoryRevocationStore(clock),
@@ -12,23 +9,12 @@ revocationStoreContract("MemoryRevocationStore", () => ({
   reset: async () => {},
 }));
 
-let server: RedisServerHandle;
-let raw: Redis;
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  raw = rawClient(server.url);
-});
-
-afterAll(async () => {
-  await raw?.quit();
-  await server?.stop();
-});
+const redis = redisServerForSuite();
 
 revocationStoreContract("RedisRevocationStore (standalone redis-server)", () => ({
-  open: (clock) => openRedisStore(server.url, clock),
-  peer: (clock) => openRedisStore(server.url, clock),
+  open: (clock) => openRedisStore(redis.server.url, clock),
+  peer: (clock) => openRedisStore(redis.server.url, clock),
   reset: async () => {
-    await raw.flushall();
+    await redis.raw.flushall();
   },
 }));

@@ -1,4 +1,5 @@
 import { Redis } from "ioredis";
+import { afterAll, beforeAll } from "vitest";
 import type { Log } from "../../src/lib/log.js";
 import { silentLog } from "../../src/lib/log.js";
 import { createRedisClient, parseRedisUrl, whenRedisReady } from "../../src/redis/redis-connection.js";
@@ -6,6 +7,7 @@ import { replicationFor } from "../../src/redis/redis-replication.js";
 import { defaultWaitTimeoutMs } from "../../src/redis/revocation-replication.js";
 import { createRedisRevocationStore, type RedisRevocationStore, type RedisRevocationStoreOptions } from "../../src/redis/redis-revocation-store.js";
 import type { Clock } from "../../src/lib/clock.js";
+import { startRedisServer, type RedisServerHandle } from "./redis-server.js";
 
 export const COMMAND_TIMEOUT_MS = 400;
 
@@ -29,6 +31,35 @@ export async function openRedisStore(
 /** A plain client for looking behind the store (TTLs, raw values). */
 export function rawClient(url: string): Redis {
   return new Redis(url, { maxRetriesPerRequest: 1 });
+}
+
+/**
+ * A redis-server of this test file's own and a raw client on it: started before its tests,
+ * stopped after them. Read `server` and `raw` inside tests and hooks, once they have started.
+ */
+export function redisServerForSuite(): { readonly server: RedisServerHandle; readonly raw: Redis } {
+  let server: RedisServerHandle | undefined;
+  let raw: Redis | undefined;
+  beforeAll(async () => {
+    server = await startRedisServer();
+    raw = rawClient(server.url);
+  });
+  afterAll(async () => {
+    await raw?.quit();
+    await server?.stop();
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error("the suite's redis-server is not started yet: use it inside a test or a hook");
+    return value;
+  };
+  return {
+    get server() {
+      return started(server);
+    },
+    get raw() {
+      return started(raw);
+    },
+  };
 }
 
 export interface LogRecord {
