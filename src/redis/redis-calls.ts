@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { Cluster, type Redis } from "ioredis";
+import { coalesceWrites } from "./coalesce-writes.js";
 
 /*
  * What every Redis adapter (revocation store, rate limiter) does the same way on the shared
@@ -86,6 +87,8 @@ export async function evalKeys(client: Redis | Cluster, script: LuaScript, keys:
     return await client.evalsha(script.sha, keys.length, ...keys, ...args);
   } catch (error) {
     if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
+    // A server new to the script answers every EVALSHA of the turn so: their EVALs leave together too.
+    coalesceWrites(client);
     return client.eval(script.lua, keys.length, ...keys, ...args);
   }
 }

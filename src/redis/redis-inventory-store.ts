@@ -15,6 +15,7 @@ import {
 import { issuedInLastDay, liveAt, oldestHour } from "../inventory/usage-counters.js";
 import { boundedCall, defaultCallTimeoutMs, evalScript, luaScript } from "./redis-calls.js";
 import { KEY_PREFIX, redisKey } from "./redis-keys.js";
+import { coalesceWrites } from "./coalesce-writes.js";
 
 /** The sorted set of workloads by last issuance (ms), capped at `maxWorkloads`. */
 export const INVENTORY_INDEX_KEY = `${KEY_PREFIX}inv:index`;
@@ -183,6 +184,7 @@ export class RedisInventoryStore implements InventoryStore {
   }
 
   private run<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    coalesceWrites(this.client);
     return boundedCall(operation, work, this.timeoutMs, InventoryUnavailableError);
   }
 }

@@ -3,6 +3,7 @@ import type { Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/hash.js";
 import { intervalMs, RateLimiterUnavailableError, type RateDecision, type RateLimit, type RateLimiter, type RateLimitKey } from "../rate-limit/rate-limiter.js";
 import { boundedCall, defaultCallTimeoutMs, evalScript, luaScript } from "./redis-calls.js";
+import { coalesceWrites } from "./coalesce-writes.js";
 
 /**
  * Key layout: `broker:rl:<kind>:<SHA-256 of the id>`. Hashing keeps every key the same short
@@ -77,6 +78,7 @@ export class RedisRateLimiter implements RateLimiter {
 
   async take(key: RateLimitKey, limit: RateLimit): Promise<RateDecision> {
     const args = [this.clock.now(), intervalMs(limit), limit.burst];
+    coalesceWrites(this.client);
     const reply = await boundedCall("rate limit", () => evalScript(this.client, TAKE, cachedRateLimitKey(key), args), this.timeoutMs, RateLimiterUnavailableError);
     if (!Array.isArray(reply) || typeof reply[0] !== "number" || typeof reply[1] !== "number") {
       throw new RateLimiterUnavailableError("redis rate limit: unexpected reply");

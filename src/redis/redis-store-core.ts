@@ -4,6 +4,7 @@ import { silentLog, type Log } from "../lib/log.js";
 import { StoreUnavailableError } from "../revocation/revocation-store.js";
 import { ClusterMasters } from "./redis-cluster-masters.js";
 import { boundedCall, commandTimeoutOf, defaultCallTimeoutMs } from "./redis-calls.js";
+import { coalesceWrites } from "./coalesce-writes.js";
 import { defaultWaitTimeoutMs, type RevocationReplication } from "./revocation-replication.js";
 
 export interface RedisRevocationStoreOptions {
@@ -67,6 +68,7 @@ export class RedisStoreCore {
 
   /** Bounds `work` by timeoutMs and turns every failure into StoreUnavailableError. */
   run<T>(operation: string, work: () => Promise<T>, timeoutMs = this.timeoutMs): Promise<T> {
+    coalesceWrites(this.client);
     return boundedCall(operation, work, timeoutMs, StoreUnavailableError);
   }
 
