@@ -21,7 +21,7 @@
  */
 import { join } from "node:path";
 import { cacheHits } from "./compare.js";
-import { benchPort, bodyPool, BROKER_ARGS, load, startProcess, stopProcess, type Result, type Server } from "./processes.js";
+import { benchPort, bodyPool, BROKER_ARGS, load, releaseWork, startProcess, stopProcess, type Result, type Server } from "./processes.js";
 import { prepareColdBench } from "./cold-bench.js";
 
 const BASELINE = process.env.BENCH_BASELINE;
@@ -41,6 +41,8 @@ async function main(): Promise<void> {
   const [path, pool] = SVID ? ["/svid/x509", bodyPool([cold.svidBody])] : ["/token", cold.pool];
   const self = await startProcess(BROKER_ARGS, { ...env, BROKER_PORT: String(await benchPort()) }, join(work, "broker-self.log"));
   const other = await startProcess([...BASELINE_NODE_FLAGS, join(BASELINE, "dist/main.js")], { ...env, ...BASELINE_ENV, BROKER_PORT: String(await benchPort()) }, join(work, "broker-baseline.log"), BASELINE_NODE);
+  // Logs are kept when the run failed or threw (releaseWork).
+  let finished = false;
   try {
     const runOne = async (server: Server, name: string, warmUp = false): Promise<Measured> => {
       const before = await gcStats(server);
@@ -99,13 +101,15 @@ async function main(): Promise<void> {
       ),
     );
     if (hits > 0 || failures > 0) {
-      console.error(`INVALID RUN: ${hits} cache hits, ${failures} errors or non-2xx (logs in ${work})`);
+      console.error(`INVALID RUN: ${hits} cache hits, ${failures} errors or non-2xx`);
       process.exitCode = 1;
     }
+    finished = true;
   } finally {
     await stopProcess(self);
     await stopProcess(other);
     await redis.stop();
+    await releaseWork(work, finished && process.exitCode === undefined);
   }
 }
 

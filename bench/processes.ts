@@ -4,7 +4,7 @@
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { open, readFile, writeFile } from "node:fs/promises";
+import { open, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -18,6 +18,19 @@ export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 export const run = promisify(execFile);
 /** The broker as the image runs it (Dockerfile CMD, npm run start:prod). */
 export const BROKER_ARGS = ["--max-semi-space-size=8", "--no-maglev", "dist/main.js"];
+
+/**
+ * Deletes a tool's working directory once its run is done: the brokers' logs there (an audit line
+ * per request) grow to gigabytes per run, and a few runs filled this machine's disk. Kept, and
+ * named, when the run was invalid (its logs say why) or with BENCH_KEEP_WORK=1.
+ */
+export async function releaseWork(work: string, valid: boolean): Promise<void> {
+  if (!valid || process.env.BENCH_KEEP_WORK === "1") {
+    console.log(`server logs: ${work}`);
+    return;
+  }
+  await rm(work, { recursive: true, force: true });
+}
 
 export interface Result {
   scenario: string;

@@ -13,7 +13,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { prepareColdBench } from "./cold-bench.js";
-import { benchPort, BROKER_ARGS, load, startProcess, stopProcess } from "./processes.js";
+import { benchPort, BROKER_ARGS, load, releaseWork, startProcess, stopProcess } from "./processes.js";
 
 const SECONDS = Number(process.env.BENCH_DURATION ?? 15);
 const NODE = process.env.BENCH_NODE ?? process.execPath;
@@ -25,6 +25,8 @@ const MB = 1024 * 1024;
 async function main(): Promise<void> {
   const { work, env, pool, redis, svidBody } = await prepareColdBench("broker-rss-", "ES256", SVID ? 1 : SECONDS * 5_000 + 20_000);
   const server = await startProcess([...FLAGS, "dist/main.js"], { ...env, ...EXTRA_ENV, BROKER_PORT: String(await benchPort()) }, join(work, "broker.log"), NODE);
+  // Logs are kept when the run failed or threw (releaseWork).
+  let finished = false;
   try {
     const result = SVID
       ? await load(work, "rss", server, "/svid/x509", { bodies: [svidBody], durationSeconds: SECONDS, warmUp: true })
@@ -38,9 +40,11 @@ async function main(): Promise<void> {
     console.log(`by mapping: ${byMapping(await readFile(`/proc/${pid}/smaps`, "utf8"))}`);
     const metrics = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
     console.log(`V8 heap spaces (size): ${heapSpaces(metrics)}`);
+    finished = true;
   } finally {
     await stopProcess(server);
     await redis.stop();
+    await releaseWork(work, finished && process.exitCode === undefined);
   }
 }
 

@@ -31,7 +31,7 @@ import { toSigningKey, type SigningKey } from "../src/credentials/signing-key.js
 import { systemClock } from "../src/lib/clock.js";
 import { startRedisServer } from "../test/support/redis-server.js";
 import { COLD_HIT_SHARE_MAX, compareInRounds, halfLoadP99, soak, type Comparison, type Scenario } from "./compare.js";
-import { benchPort, BROKER_ARGS, bodyPool, CONNECTIONS, DURATION, load, ROOT, run, startProcess, stopProcess, type Result } from "./processes.js";
+import { benchPort, BROKER_ARGS, bodyPool, CONNECTIONS, DURATION, load, releaseWork, ROOT, run, startProcess, stopProcess, type Result } from "./processes.js";
 import { printProfile, profileColdExchange } from "./profile-run.js";
 import {
   ACCESS_TOKEN_TYPE,
@@ -205,7 +205,6 @@ async function main(): Promise<void> {
   for (const [name, value] of Object.entries(summary)) console.log(`${name}: ${value}`);
   if (rss) console.log(`RSS during the ${SOAK_SECONDS} s soak (MB, every 5 s): ${rss.samplesMb.join(" ")}`);
   if (profile) printProfile(profile);
-  console.log(`server logs: ${work}`);
   // A scenario whose answers were errors measured something else (a floor refusing every token
   // looks fast), and a "cold" run the cache answered measured the warm path: either voids the run,
   // and its results file says so in its name.
@@ -225,6 +224,7 @@ async function main(): Promise<void> {
   const machine = { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30) };
   const document = { machine, loadAverage: loadavg(), durationSeconds: DURATION, connections: CONNECTIONS, rounds: ROUNDS, invalid, results, rounds_detail: comparison.rounds, summary, soakRssMb: rss?.samplesMb, stages: profile };
   await writeFile(join(resultsDir, `${stamp}${invalid ? "-INVALID" : ""}.json`), `${JSON.stringify(document, null, 2)}\n`);
+  await releaseWork(work, !invalid);
   if (invalid) process.exitCode = 1;
 }
 

@@ -9,7 +9,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { cacheHits } from "./compare.js";
-import { benchPort, BROKER_ARGS, load, startProcess, stopProcess } from "./processes.js";
+import { benchPort, BROKER_ARGS, load, releaseWork, startProcess, stopProcess } from "./processes.js";
 import { prepareColdBench } from "./cold-bench.js";
 
 const SECONDS = Number(process.env.BENCH_DURATION ?? 8);
@@ -31,6 +31,8 @@ async function main(): Promise<void> {
   const { work, env: deployed, pool, redis } = await prepareColdBench("broker-threads-", ALG, (SECONDS + 3) * 5_000 + 10_000);
   const env = { ...deployed, ...(JSON.parse(process.env.BENCH_ENV ?? "{}") as Record<string, string>) };
   const server = await startProcess(process.env.BENCH_NODE_ARGS ? [...process.env.BENCH_NODE_ARGS.split(" "), ...BROKER_ARGS.slice(1)] : BROKER_ARGS, { ...env, BROKER_PORT: String(await benchPort()) }, join(work, "broker.log"));
+  // Logs are kept when the run failed or threw (releaseWork).
+  let finished = false;
   try {
     await load(work, "warm-up", server, "/token", { pool, durationSeconds: 3 });
     const pid = server.child.pid ?? 0;
@@ -45,9 +47,11 @@ async function main(): Promise<void> {
     }));
     console.log(`${ALG} cold: ${result.requests} requests, ${result.requestsPerSecond} req/s, ${result.cpuMicrosPerRequest} µs/req (process), cache hits ${hits}, errors ${result.errors + result.non2xx}`);
     console.table(rows.filter((row) => row["µs/request"] > 0));
+    finished = true;
   } finally {
     await stopProcess(server);
     await redis.stop();
+    await releaseWork(work, finished && process.exitCode === undefined);
   }
 }
 
