@@ -1,7 +1,7 @@
 import { Cluster, Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { silentLog } from "../../src/lib/log.js";
-import { coalesceWrites } from "../../src/redis/coalesce-writes.js";
+import { coalesceWrites, type CoalesceUntil } from "../../src/redis/coalesce-writes.js";
 import { createRedisClient, whenRedisReady } from "../../src/redis/redis-connection.js";
 import { RedisRateLimiter } from "../../src/redis/redis-rate-limiter.js";
 import { createRedisRevocationStore } from "../../src/redis/redis-revocation-store.js";
@@ -89,6 +89,30 @@ describe("coalesceWrites: the commands of one turn leave in one write", () => {
     // the kernel split it).
     expect(reads).toBeLessThanOrEqual(2);
     expect(replies).toEqual(Array.from({ length: COMMANDS }, (_, i) => i + 1));
+  });
+
+  it("until the iteration's end: commands sent from separate callbacks of one iteration leave together (a turn holds only its own)", async () => {
+    // Timer callbacks due together run in one timers phase, each its own turn, as the callbacks
+    // of sockets that were ready together do in the poll phase.
+    const fromSeparateCallbacks = async (until: CoalesceUntil | undefined): Promise<number> => {
+      const client = await brokerClient();
+      const writes = countSocketWrites(client);
+      const sent: Promise<number>[] = [];
+      await new Promise<void>((resolve) => {
+        for (let i = 0; i < COMMANDS; i++) {
+          setTimeout(() => {
+            if (until !== undefined) coalesceWrites(client, until);
+            sent.push(client.incr(`coalesce:iteration:${until ?? "none"}`));
+            if (sent.length === COMMANDS) resolve();
+          }, 0);
+        }
+      });
+      await Promise.all(sent);
+      return writes();
+    };
+    expect(await fromSeparateCallbacks("turn")).toBeGreaterThanOrEqual(COMMANDS / 2);
+    // Timers due a millisecond apart may fall into two iterations: two writes at most.
+    expect(await fromSeparateCallbacks("iteration")).toBeLessThanOrEqual(2);
   });
 
   it("holds nothing past the turn: the socket is uncorked before the next turn", async () => {
