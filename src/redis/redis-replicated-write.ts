@@ -95,8 +95,8 @@ const LONG_PATH_SECONDS = 10;
 
 /**
  * A replicated SET (the SVID record, written on every issuance) by the short path when no
- * replica has to acknowledge it: ROLE and the SET queued on the client's auto-pipeline (one
- * connection, in order, in one write with whatever else the process sends that turn) instead of a
+ * replica has to acknowledge it: ROLE and the SET sent together (one connection, in order, in one
+ * write with whatever else the process sends that turn: coalesce-writes.ts) instead of a
  * pipeline of their own led by CLIENT INFO, whose only use is to pair the write with a WAIT. ROLE
  * is still read with every write: a replica that must acknowledge (or an answer from anything but
  * a master) sends the write down the whole of {@link replicatedWrite}, which writes it again (a
