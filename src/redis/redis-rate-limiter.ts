@@ -78,9 +78,10 @@ export class RedisRateLimiter implements RateLimiter {
 
   async take(key: RateLimitKey, limit: RateLimit): Promise<RateDecision> {
     const args = [this.clock.now(), intervalMs(limit), limit.burst];
-    // A request's first command (the client-address charge, before its body is read): sent from
-    // its own socket's callback, so only the iteration's end gathers it with the others'.
-    coalesceWrites(this.client, "iteration");
+    // The client-address charge is a request's first command, before its body is read: sent from
+    // its own socket's callback, so only the iteration's end gathers it with the others'. A
+    // workload charge comes mid-request (re-exchange, actors), and leaves with its turn.
+    coalesceWrites(this.client, key.kind === "client" ? "iteration" : "turn");
     const reply = await boundedCall("rate limit", () => evalScript(this.client, TAKE, cachedRateLimitKey(key), args), this.timeoutMs, RateLimiterUnavailableError);
     if (!Array.isArray(reply) || typeof reply[0] !== "number" || typeof reply[1] !== "number") {
       throw new RateLimiterUnavailableError("redis rate limit: unexpected reply");

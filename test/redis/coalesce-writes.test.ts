@@ -6,10 +6,12 @@ import { createRedisClient, whenRedisReady } from "../../src/redis/redis-connect
 import { RedisRateLimiter } from "../../src/redis/redis-rate-limiter.js";
 import { createRedisRevocationStore } from "../../src/redis/redis-revocation-store.js";
 import { systemClock } from "../../src/lib/clock.js";
+import type { LimitKind } from "../../src/rate-limit/rate-limiter.js";
 import { COMMAND_TIMEOUT_MS, redisServerForSuite } from "../support/redis-store.js";
 
 const suite = redisServerForSuite();
 const COMMANDS = 40;
+const NO_LIMIT = { count: 1_000, periodSeconds: 1, burst: 1_000, text: "1000/1s,burst=1000" };
 
 const open: (Redis | Cluster)[] = [];
 afterEach(async () => {
@@ -146,8 +148,7 @@ describe("coalesceWrites: the commands of one turn leave in one write", () => {
     const limiter = new RedisRateLimiter(client, systemClock);
     const store = createRedisRevocationStore(client, systemClock);
     const writes = countSocketWrites(client);
-    const limit = { count: 1_000, periodSeconds: 1, burst: 1_000, text: "1000/1s,burst=1000" };
-    const decisions = await Promise.all(Array.from({ length: COMMANDS / 2 }, (_, i) => limiter.take({ kind: "client", id: `10.0.0.${i}` }, limit)));
+    const decisions = await Promise.all(Array.from({ length: COMMANDS / 2 }, (_, i) => limiter.take({ kind: "client", id: `10.0.0.${i}` }, NO_LIMIT)));
     expect(decisions.every((decision) => decision.allowed)).toBe(true);
     // The first EVALSHA of a script new to this server is answered NOSCRIPT and sent again as EVAL:
     // one write for the turn's EVALSHAs, one for the EVALs.
@@ -155,5 +156,18 @@ describe("coalesceWrites: the commands of one turn leave in one write", () => {
     const blocks = await Promise.all(Array.from({ length: COMMANDS / 2 }, (_, i) => store.activeBlock(`spiffe://example.org/w${i}`)));
     expect(blocks.every((block) => block === undefined)).toBe(true);
     expect(writes()).toBeLessThanOrEqual(3);
+  });
+
+  it("holds a client-address charge (a request's first command) to the iteration's end, a workload charge to its turn's", async () => {
+    const client = await brokerClient();
+    const limiter = new RedisRateLimiter(client, systemClock);
+    const corkedAfterTheTurn = async (kind: LimitKind): Promise<number> => {
+      const taken = limiter.take({ kind, id: "spiffe://example.org/w" }, NO_LIMIT);
+      const corked = await new Promise<number>((resolve) => process.nextTick(() => resolve(client.stream.writableCorked)));
+      await taken;
+      return corked;
+    };
+    expect(await corkedAfterTheTurn("workload")).toBe(0);
+    expect(await corkedAfterTheTurn("client")).toBe(1);
   });
 });
