@@ -46,14 +46,18 @@ function ephemeralRange(): [number, number] {
   return [49_152, 65_535];
 }
 
-async function canBind(port: number): Promise<boolean> {
+/**
+ * Whether 127.0.0.1:`port` is free now. Answers false on a port in use (or any listen error);
+ * never throws. (It once raced `once(server, "listening")` against `once(server, "error")`: the
+ * first rejects on the same error the second resolves on, and won the race, so a busy port threw
+ * EADDRINUSE out of freePort instead of trying another: seen once in CI.)
+ */
+export function canBind(port: number): Promise<boolean> {
   const server = createServer();
-  const listening = once(server, "listening").then(() => true);
-  const failed = once(server, "error").then(() => false);
-  server.listen(port, "127.0.0.1");
-  const ok = await Promise.race([listening, failed]);
-  if (ok) await new Promise<void>((resolve) => server.close(() => resolve()));
-  return ok;
+  return new Promise<boolean>((resolve) => {
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
 }
 
 async function kernelChosenPort(): Promise<number> {
