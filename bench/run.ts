@@ -106,6 +106,7 @@ async function main(): Promise<void> {
   if (process.env.BENCH_ONLY === "profile") {
     printProfile(await profileColdExchange(work, limitedEnv, esBodies));
     await redis.stop();
+    await releaseWork(work, true);
     return;
   }
 
@@ -114,6 +115,8 @@ async function main(): Promise<void> {
     const shape = process.env.BENCH_ONLY === "svid" ? { env: brokerEnv, label: "memory" } : { env: limitedEnv, label: "redis, rate limits on" };
     await svidOnly(work, shape, await mintSubject(benchKey, BENCH_ISSUER, issuerUrl));
     await redis.stop();
+    // The profile it printed the path of lives there.
+    if (process.env.BENCH_CPU_PROF !== "1") await releaseWork(work, true);
     return;
   }
 
