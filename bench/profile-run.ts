@@ -48,7 +48,7 @@ export async function profileColdExchange(work: string, env: Record<string, stri
 export function printProfile(profile: StageProfile): void {
   console.log(
     `\nPer-stage cost of one cold ES256 exchange (redis, rate limits on), main-thread self time from --cpu-prof, ${profile.durationSeconds} s at c=${CONNECTIONS}, ${profile.requests} requests: ` +
-      `${profile.sampledMicrosPerRequest} µs/request sampled on the main thread, ${profile.cpuMicrosPerRequest} µs/request of process CPU (/proc; the rest is other threads: libuv's pool, GC helpers)`,
+      `${profile.sampledMicrosPerRequest} µs/request sampled on the main thread, ${profile.cpuMicrosPerRequest} µs/request of process CPU (/proc; the rest is other threads: the profiler's own, ~35 µs, then V8's helpers and libuv's pool)`,
   );
   console.table(profile.rows.map((row) => ({ stage: row.stage, "µs/request": row.microsPerRequest, "share %": row.share })));
   console.log(`largest frames in "other" (map them in bench/stages.ts): ${profile.topOther.map((f) => `${f.frame} ${f.microsPerRequest} µs`).join("; ")}`);

@@ -225,7 +225,9 @@ async function main(): Promise<void> {
   await mkdir(resultsDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const machine = { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30) };
-  const document = { machine, loadAverage: loadavg(), durationSeconds: DURATION, connections: CONNECTIONS, rounds: ROUNDS, invalid, results, rounds_detail: comparison.rounds, summary, soakRssMb: rss?.samplesMb, stages: profile };
+  // How the brokers were started, so a result file says which flags its figures belong to.
+  const brokers = { args: BROKER_ARGS, ...(BASELINE === undefined ? {} : { baseline: BASELINE, baselineNodeFlags: BASELINE_NODE_FLAGS, baselineEnv: BASELINE_ENV }) };
+  const document = { machine, brokers, loadAverage: loadavg(), durationSeconds: DURATION, connections: CONNECTIONS, rounds: ROUNDS, invalid, results, rounds_detail: comparison.rounds, summary, soakRssMb: rss?.samplesMb, stages: profile };
   await writeFile(join(resultsDir, `${stamp}${invalid ? "-INVALID" : ""}.json`), `${JSON.stringify(document, null, 2)}\n`);
   await releaseWork(work, !invalid);
   if (invalid) process.exitCode = 1;
