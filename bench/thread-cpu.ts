@@ -8,8 +8,8 @@
  * Node 20 names every thread "node". BENCH_NODE_ARGS (space-separated) replaces the production
  * node flags (BROKER_ARGS: the image's), e.g. to see what a GC flag moves between threads.
  * BENCH_REPEAT=N measures N times on the same process, BENCH_GAP_SECONDS idle between them: how
- * a long-lived broker's cost moves, and what an idle gap takes off the next window (work V8
- * defers to idle time is on no window's bill: `npm run bench`'s alternating runs have gaps).
+ * a long-lived broker's cost moves, and whether an idle gap (as between `npm run bench`'s
+ * alternating runs) changes the next window's.
  */
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
