@@ -84,9 +84,14 @@ async function cacheCounts(server: Server): Promise<{ hits: number; admissions: 
 export const COLD_HIT_SHARE_MAX = 1 / 10_000;
 
 /**
- * Runs `scenarios` in alternating rounds. Given `workersSetup` (the deployed broker's environment
- * and a pool of cold ES256 bodies of its own), a broker with BROKER_WORKERS=WORKERS on it runs the
- * cold ES256 exchange in the same rounds.
+ * Runs `scenarios` in alternating rounds: in the order given in odd rounds, in reverse in even
+ * ones, so each scenario runs early in one round and late in the next, and a pair given side by
+ * side (a baseline's scenario and this build's) runs A-then-B, then B-then-A. On this machine the
+ * second of two back-to-back runs measured up to ~10 % dearer whichever server it was (bench/README,
+ * seventh and eighth rounds); with an even number of rounds the median (their mean, for two)
+ * cancels a steady position effect instead of charging it to one side. Given `workersSetup` (the
+ * deployed broker's environment and a pool of cold ES256 bodies of its own), a broker with
+ * BROKER_WORKERS=WORKERS on it runs the cold ES256 exchange in the same rounds.
  */
 export async function compareInRounds(work: string, rounds: number, given: readonly Scenario[], workersSetup?: WorkersSetup): Promise<Comparison> {
   const workers = await workersScenario(work, given, workersSetup);
@@ -96,8 +101,11 @@ export async function compareInRounds(work: string, rounds: number, given: reado
   const all: Result[][] = [];
   const cold = { hits: 0, admissions: 0, requests: 0 };
   for (let round = 1; round <= rounds; round++) {
-    const results: Result[] = [];
-    for (const s of scenarios) {
+    const results: Result[] = Array.from({ length: scenarios.length });
+    const order = scenarios.map((_, index) => index);
+    if (round % 2 === 0) order.reverse();
+    for (const index of order) {
+      const s = scenarios[index] as Scenario;
       const warmUp = !warmed.has(s.server);
       warmed.add(s.server);
       const before = s.cold ? await cacheCounts(s.server) : undefined;
@@ -111,8 +119,9 @@ export async function compareInRounds(work: string, rounds: number, given: reado
         cache = `, cache hits ${after.hits - before.hits}, admissions ${after.admissions - before.admissions}`;
       }
       console.log(`  ${result.scenario}: ${result.requestsPerSecond} req/s, ${result.cpuMicrosPerRequest} µs CPU/req, p99 ${result.latencyMs.p99} ms${cache}`);
-      results.push(result);
+      results[index] = result;
     }
+    // Kept in the order given, whatever order the round ran in.
     all.push(results);
   }
   const medians: Record<string, Result> = {};

@@ -158,22 +158,20 @@ async function main(): Promise<void> {
   // A baseline build (BENCH_BASELINE: a checkout with its own dist/ and node_modules), run beside
   // this one in the same rounds: the before/after of a change, measured side by side.
   const baseline = BASELINE === undefined ? undefined : await startProcess([...BASELINE_NODE_FLAGS, join(BASELINE, "dist/main.js")], { ...limitedEnv, ...BASELINE_ENV, BROKER_PORT: String(await benchPort()) }, join(work, "broker-baseline.log"));
-  const baselineScenarios: Scenario[] =
-    baseline === undefined
-      ? []
-      : [
-          { key: "baseline-cold-es256", scenario: "baseline broker: cold exchange ES256 (redis, rate limits on)", server: baseline, path: "/token", options: { pool: esPool }, cold: true },
-          { key: "baseline-cold-rs256", scenario: "baseline broker: cold exchange RS256 (redis, rate limits on)", server: baseline, path: "/token", options: { pool: rsPool }, cold: true },
-          { key: "baseline-cached", scenario: "baseline broker: exchange, one subject token repeated (redis, rate limits on)", server: baseline, path: "/token", options: { bodies: [body] } },
-          { key: "baseline-svid", scenario: "baseline broker: X.509-SVID from a P-256 CSR (redis, rate limits on)", server: baseline, path: "/svid/x509", options: { bodies: [svidBody] } },
-        ];
+  // Each baseline scenario sits just before this build's (compareInRounds reverses the order every
+  // other round, so each pair runs both ways round), the floors and the peer beside the cold exchange.
+  const beside = (key: string, label: string, options: Scenario["options"], cold?: true): Scenario[] =>
+    baseline === undefined ? [] : [{ key: `baseline-${key}`, scenario: `baseline broker: ${label} (redis, rate limits on)`, server: baseline, path: key === "svid" ? "/svid/x509" : "/token", options, ...(cold ? { cold } : {}) }];
   const comparison = await compareInRounds(work, ROUNDS, [
-    ...baselineScenarios,
+    ...beside("cold-es256", "cold exchange ES256", { pool: esPool }, true),
+    { key: "cold-es256", scenario: "broker: cold exchange, a new ES256 subject token each time (redis, rate limits on)", server: deployed, path: "/token", options: { pool: esPool }, cold: true },
     { key: "naive", scenario: "floor: naive exchange handler", server: naive, path: "/token", options: { bodies: [body] } },
     { key: "oidc-provider", scenario: "peer: oidc-provider client_credentials, ES256 JWT", server: peer, path: "/token", options: { bodies: [peerBody], headers: peerHeaders } },
-    { key: "cold-es256", scenario: "broker: cold exchange, a new ES256 subject token each time (redis, rate limits on)", server: deployed, path: "/token", options: { pool: esPool }, cold: true },
+    ...beside("cold-rs256", "cold exchange RS256", { pool: rsPool }, true),
     { key: "cold-rs256", scenario: "broker: cold exchange, a new RS256 subject token each time (redis, rate limits on)", server: deployed, path: "/token", options: { pool: rsPool }, cold: true },
+    ...beside("cached", "exchange, one subject token repeated", { bodies: [body] }),
     { key: "cached", scenario: "broker: exchange, one subject token repeated (redis, rate limits on)", server: deployed, path: "/token", options: { bodies: [body] } },
+    ...beside("svid", "X.509-SVID from a P-256 CSR", { bodies: [svidBody] }),
     { key: "svid-deployed", scenario: "broker: X.509-SVID from a P-256 CSR (redis, rate limits on)", server: deployed, path: "/svid/x509", options: { bodies: [svidBody] } },
     { key: "svid-floor", scenario: "floor: CSR parse + sign with @peculiar/x509", server: svidFloor, path: "/svid/x509", options: { bodies: [svidBody] } },
   ], { env: limitedEnv, pool: bodyPool(workersBodies) });
@@ -323,6 +321,8 @@ function summarize(memo: Record<string, Result>, comparison: Comparison): Record
     "CPU per cold RS256 exchange / naive floor's per request": cpuRatio("cold-rs256", "naive"),
     "CPU per cached exchange / naive floor's per request": cpuRatio("cached", "naive"),
     "CPU per cold ES256 exchange, this build / baseline": cpuRatio("cold-es256", "baseline-cold-es256"),
+    "CPU per cold RS256 exchange, this build / baseline": cpuRatio("cold-rs256", "baseline-cold-rs256"),
+    "CPU per cached exchange, this build / baseline": cpuRatio("cached", "baseline-cached"),
     "CPU per X.509-SVID, this build / baseline": cpuRatio("svid-deployed", "baseline-svid"),
     "X.509-SVID per second, redis, rate limits on (issue 14: >= 1000)": memo["svid-deployed"]?.requestsPerSecond,
     "CPU µs per X.509-SVID (issue 14: <= 800)": cpu("svid-deployed"),
