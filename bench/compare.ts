@@ -87,7 +87,7 @@ export const COLD_HIT_SHARE_MAX = 1 / 10_000;
  * Runs `scenarios` in alternating rounds: in the order given in odd rounds, in reverse in even
  * ones, so each scenario runs early in one round and late in the next, and a pair given side by
  * side (a baseline's scenario and this build's) runs A-then-B, then B-then-A. On this machine the
- * second of two back-to-back runs measured up to ~10 % dearer whichever server it was (bench/README,
+ * second of two back-to-back runs measured up to ~10–13 % dearer whichever server it was (bench/README,
  * seventh and eighth rounds); with an even number of rounds the median (their mean, for two)
  * cancels a steady position effect instead of charging it to one side. Given `workersSetup` (the
  * deployed broker's environment and a pool of cold ES256 bodies of its own), a broker with

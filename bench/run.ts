@@ -158,21 +158,18 @@ async function main(): Promise<void> {
   // A baseline build (BENCH_BASELINE: a checkout with its own dist/ and node_modules), run beside
   // this one in the same rounds: the before/after of a change, measured side by side.
   const baseline = BASELINE === undefined ? undefined : await startProcess([...BASELINE_NODE_FLAGS, join(BASELINE, "dist/main.js")], { ...limitedEnv, ...BASELINE_ENV, BROKER_PORT: String(await benchPort()) }, join(work, "broker-baseline.log"));
-  // Each baseline scenario sits just before this build's (compareInRounds reverses the order every
-  // other round, so each pair runs both ways round), the floors and the peer beside the cold exchange.
-  const beside = (key: string, label: string, options: Scenario["options"], cold?: true): Scenario[] =>
-    baseline === undefined ? [] : [{ key: `baseline-${key}`, scenario: `baseline broker: ${label} (redis, rate limits on)`, server: baseline, path: key === "svid" ? "/svid/x509" : "/token", options, ...(cold ? { cold } : {}) }];
+  // Each baseline scenario sits just before this build's same one (compareInRounds reverses the
+  // order every other round, so each pair runs both ways round), the floors and the peer beside
+  // the cold exchange.
+  const withBaseline = (scenario: Scenario, key: string, label: string): Scenario[] =>
+    baseline === undefined ? [scenario] : [{ ...scenario, key, scenario: `baseline broker: ${label} (redis, rate limits on)`, server: baseline }, scenario];
   const comparison = await compareInRounds(work, ROUNDS, [
-    ...beside("cold-es256", "cold exchange ES256", { pool: esPool }, true),
-    { key: "cold-es256", scenario: "broker: cold exchange, a new ES256 subject token each time (redis, rate limits on)", server: deployed, path: "/token", options: { pool: esPool }, cold: true },
+    ...withBaseline({ key: "cold-es256", scenario: "broker: cold exchange, a new ES256 subject token each time (redis, rate limits on)", server: deployed, path: "/token", options: { pool: esPool }, cold: true }, "baseline-cold-es256", "cold exchange ES256"),
     { key: "naive", scenario: "floor: naive exchange handler", server: naive, path: "/token", options: { bodies: [body] } },
     { key: "oidc-provider", scenario: "peer: oidc-provider client_credentials, ES256 JWT", server: peer, path: "/token", options: { bodies: [peerBody], headers: peerHeaders } },
-    ...beside("cold-rs256", "cold exchange RS256", { pool: rsPool }, true),
-    { key: "cold-rs256", scenario: "broker: cold exchange, a new RS256 subject token each time (redis, rate limits on)", server: deployed, path: "/token", options: { pool: rsPool }, cold: true },
-    ...beside("cached", "exchange, one subject token repeated", { bodies: [body] }),
-    { key: "cached", scenario: "broker: exchange, one subject token repeated (redis, rate limits on)", server: deployed, path: "/token", options: { bodies: [body] } },
-    ...beside("svid", "X.509-SVID from a P-256 CSR", { bodies: [svidBody] }),
-    { key: "svid-deployed", scenario: "broker: X.509-SVID from a P-256 CSR (redis, rate limits on)", server: deployed, path: "/svid/x509", options: { bodies: [svidBody] } },
+    ...withBaseline({ key: "cold-rs256", scenario: "broker: cold exchange, a new RS256 subject token each time (redis, rate limits on)", server: deployed, path: "/token", options: { pool: rsPool }, cold: true }, "baseline-cold-rs256", "cold exchange RS256"),
+    ...withBaseline({ key: "cached", scenario: "broker: exchange, one subject token repeated (redis, rate limits on)", server: deployed, path: "/token", options: { bodies: [body] } }, "baseline-cached", "exchange, one subject token repeated"),
+    ...withBaseline({ key: "svid-deployed", scenario: "broker: X.509-SVID from a P-256 CSR (redis, rate limits on)", server: deployed, path: "/svid/x509", options: { bodies: [svidBody] } }, "baseline-svid", "X.509-SVID from a P-256 CSR"),
     { key: "svid-floor", scenario: "floor: CSR parse + sign with @peculiar/x509", server: svidFloor, path: "/svid/x509", options: { bodies: [svidBody] } },
   ], { env: limitedEnv, pool: bodyPool(workersBodies) });
   for (const [key, result] of Object.entries(comparison.medians)) record(key, result);
