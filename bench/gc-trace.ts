@@ -17,6 +17,7 @@
  */
 import { open, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { cacheHits } from "./compare.js";
 import { benchPort, BROKER_ARGS, load, releaseWork, startProcess, stopProcess } from "./processes.js";
 import { prepareColdBench } from "./cold-bench.js";
@@ -116,4 +117,5 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await main();
+// Run as a script; imported (by its test), it only lends its parser.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) await main();
