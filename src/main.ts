@@ -9,7 +9,7 @@ import { openBroker, refuseDevelopmentMaterial, StartupError } from "./open-adap
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import type { FileKeyStore } from "./credentials/file-key-store.js";
 import type { CaSource } from "./credentials/x509/ca-set.js";
-import { gracefulClose } from "./lib/graceful-close.js";
+import { gracefulClose, type DrainOutcome, type GracefulClose } from "./lib/graceful-close.js";
 import { createLogger } from "./lib/logger.js";
 import { PolicyLoadError, type PolicyStore } from "./policy/index.js";
 
@@ -45,12 +45,12 @@ async function main(): Promise<void> {
 
 async function run(config: Config, logger: Logger): Promise<void> {
   if (config.production) await refuseDevelopmentMaterial(config, logger);
+  const closer = gracefulClose();
   const { broker, keys, verifier, policies, ca } = await openBroker(config, logger, { isDraining: () => closer.isDraining(), ...workerOpenOptions() });
   reloadOnHangup(policies, keys, ca);
-  const server = listen(config, broker.app, logger, () => policies.current().policyIds.length);
+  const server = listen(config, broker.app, logger, closer.ServerResponse, () => policies.current().policyIds.length);
   void verifier.warmUp();
-  const closer = gracefulClose(server);
-  stopOnTerminate({ config, logger, closer, close: () => broker.close(), stopWatching: [policies, keys] });
+  stopOnTerminate({ config, logger, drain: (graceMs) => closer.drain(server, graceMs), close: () => broker.close(), stopWatching: [policies, keys] });
 }
 
 /** SIGHUP: reload the policies, the signing keys and the CA set now, without waiting for a file event. */
@@ -62,8 +62,11 @@ function reloadOnHangup(policies: PolicyStore, keys: FileKeyStore, ca: CaSource 
   });
 }
 
-/** Serves the app on BROKER_HOST:BROKER_PORT with the request bounds of the config. */
-function listen(config: Config, app: Broker["app"], logger: Logger, policyCount: () => number): Server {
+/**
+ * Serves the app on BROKER_HOST:BROKER_PORT with the request bounds of the config; `responses` is
+ * the response class (graceful-close.ts: answers written while draining close their connection).
+ */
+function listen(config: Config, app: Broker["app"], logger: Logger, responses: GracefulClose["ServerResponse"], policyCount: () => number): Server {
   const server = serve({
     fetch: app.fetch,
     hostname: config.host,
@@ -75,6 +78,7 @@ function listen(config: Config, app: Broker["app"], logger: Logger, policyCount:
       // a 5 s headers timeout could hold a slowloris socket for 35 s. Sweep every second.
       connectionsCheckingInterval: 1_000,
       maxHeaderSize: 16 * 1024,
+      ServerResponse: responses,
     },
   }) as Server;
   server.keepAliveTimeout = 5_000;
@@ -91,18 +95,18 @@ function listen(config: Config, app: Broker["app"], logger: Logger, policyCount:
 function stopOnTerminate(stop: {
   readonly config: Config;
   readonly logger: Logger;
-  readonly closer: ReturnType<typeof gracefulClose>;
+  readonly drain: (graceMs: number) => Promise<DrainOutcome>;
   readonly close: () => Promise<void>;
   readonly stopWatching: readonly { close(): void }[];
 }): void {
-  const { config, logger, closer } = stop;
+  const { config, logger } = stop;
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal, graceMs: config.shutdownGraceMs }, "shutting down: no new connections, finishing in-flight requests");
     for (const watcher of stop.stopWatching) watcher.close();
-    void closer.drain(config.shutdownGraceMs).then(async (outcome) => {
+    void stop.drain(config.shutdownGraceMs).then(async (outcome) => {
       if (outcome === "forced") logger.warn({ graceMs: config.shutdownGraceMs }, "shutdown grace period over: closing remaining connections");
       await stop.close().catch(() => undefined);
       logger.info({ outcome }, "stopped");

@@ -1,10 +1,15 @@
 import { Server as NetServer } from "node:net";
-import type { Server, ServerResponse } from "node:http";
+import { ServerResponse, type IncomingMessage, type Server } from "node:http";
 
 /** How a drain ended: every connection closed by itself, or the grace period ran out. */
 export type DrainOutcome = "drained" | "forced";
 
 export interface GracefulClose {
+  /**
+   * The response class to create the server with (`http.createServer({ ServerResponse })`): an
+   * answer whose head is written once {@link drain} has begun says `Connection: close`.
+   */
+  readonly ServerResponse: typeof ServerResponse;
   /** True once {@link drain} has begun (readiness reports it). */
   isDraining(): boolean;
   /**
@@ -15,32 +20,39 @@ export interface GracefulClose {
    * client that is sending on one at that instant, and fail its request. Past `graceMs`, every
    * remaining connection is closed.
    */
-  drain(graceMs: number): Promise<DrainOutcome>;
+  drain(server: Server, graceMs: number): Promise<DrainOutcome>;
 }
 
 /**
- * Adds graceful close to a node:http server. Node's own `server.close()` also closes idle
- * connections at once (Node ≥ 19), which resets requests a client is writing on them at that
- * moment; this closes only the listener and lets connections finish.
+ * Graceful close for a node:http server. Node's own `server.close()` also closes idle connections
+ * at once (Node ≥ 19), which resets requests a client is writing on them at that moment; this
+ * closes only the listener and lets connections finish.
+ *
+ * Which answers say `Connection: close` is decided when each answer's head is written, by the
+ * response class, rather than by keeping the responses in flight in a set for the drain to walk.
+ * A long-lived `Set` with an add and a delete per request is what made a broker under load promote
+ * ~250 KB of finished requests per scavenge: V8 replaces a hash table's backing store as entries
+ * come and go, allocates the new one in the old generation once the table lives there (as it does
+ * after any full collection under load), and a replaced old store, dead but not yet collected,
+ * still holds the responses that were in it. Every scavenge then kept those requests alive and
+ * promoted them, for ~10 % more CPU per exchange (bench/README.md, ninth round).
  */
-export function gracefulClose(server: Server): GracefulClose {
+export function gracefulClose(): GracefulClose {
   let draining = false;
-  const inFlight = new Set<ServerResponse>();
-  server.prependListener("request", (_request, response: ServerResponse) => {
-    if (draining) {
-      response.setHeader("Connection", "close");
-      return;
-    }
-    inFlight.add(response);
-    response.once("close", () => inFlight.delete(response));
-  });
+  const writeHead = ServerResponse.prototype.writeHead;
+  class DrainAwareResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {}
+  // Assigned rather than declared as a method: `writeHead` has several overloads, and this one
+  // only adds a header before handing every argument on unchanged. Node's implicit head
+  // (`end()` without `writeHead`) goes through `writeHead` too.
+  DrainAwareResponse.prototype.writeHead = function writeHeadDraining(this: ServerResponse, ...args: unknown[]): ServerResponse {
+    if (draining && !this.headersSent) this.setHeader("Connection", "close");
+    return Reflect.apply(writeHead, this, args) as ServerResponse;
+  } as typeof writeHead;
   return {
+    ServerResponse: DrainAwareResponse,
     isDraining: () => draining,
-    drain(graceMs) {
+    drain(server, graceMs) {
       draining = true;
-      for (const response of inFlight) {
-        if (!response.headersSent) response.setHeader("Connection", "close");
-      }
       return new Promise<DrainOutcome>((resolve) => {
         const force = setTimeout(() => {
           server.closeAllConnections();
