@@ -31,11 +31,14 @@ export interface GracefulClose {
  * Which answers say `Connection: close` is decided when each answer's head is written, by the
  * response class, rather than by keeping the responses in flight in a set for the drain to walk.
  * A long-lived `Set` with an add and a delete per request is what made a broker under load promote
- * ~250 KB of finished requests per scavenge: V8 replaces a hash table's backing store as entries
- * come and go, allocates the new one in the old generation once the table lives there (as it does
- * after any full collection under load), and a replaced old store, dead but not yet collected,
- * still holds the responses that were in it. Every scavenge then kept those requests alive and
- * promoted them, for ~10 % more CPU per exchange (bench/README.md, ninth round).
+ * ~250 KB of finished requests per scavenge. V8 replaces a Set's hash table with a new one every
+ * few dozen adds (deleted entries are compacted away only by copying), and allocates the new table
+ * in the generation of the old one. Once the table is in the old generation (after the first
+ * mark-compact that finds the Set alive), every replaced table stays in the old generation, dead
+ * but uncollected until the next mark-compact, still pointing at the responses it held. A scavenge
+ * treats those pointers as roots, so each one kept ~50 finished requests alive, promoted them, and
+ * brought on mark-compacts that promoted the next table: ~10 % more CPU per exchange, for the life
+ * of the process (bench/README.md, ninth round).
  */
 export function gracefulClose(): GracefulClose {
   let draining = false;
