@@ -7,8 +7,10 @@
  *
  * - scavenges (young generation): their count, the main thread's pause and the helper threads'
  *   parallel work (`background.scavenge.parallel`) per exchange; what survived and was promoted
- *   per scavenge; and the part of the pause spent on external weak handles, i.e. finalizing the
- *   native objects (node:crypto jobs, hashes) that died young, with how many died per exchange;
+ *   per scavenge, and how many scavenges promoted more than 100 KB (a broker in the usual state
+ *   promotes a few KB; the ninth round in bench/README.md found what kept ~250 KB); and the part
+ *   of the pause spent on external weak handles, i.e. finalizing the native objects
+ *   (node:crypto jobs, hashes) that died young, with how many died per exchange;
  * - mark-compacts (old generation): their count and pause per exchange.
  *
  * Unlike process CPU, which moves ~30 % within an hour on this shared machine, these are V8's
@@ -47,6 +49,9 @@ export function parseGcEvents(text: string): GcEvent[] {
   return events;
 }
 
+/** Above this, a scavenge promoted more than the few KB per scavenge of a broker in the usual state. */
+export const HIGH_PROMOTION_KB = 100;
+
 export interface GcSummary {
   readonly scavenges: number;
   readonly scavengePauseMicros: number;
@@ -55,6 +60,12 @@ export interface GcSummary {
   readonly nativeObjectsDied: number;
   readonly survivedKbPerScavenge: number;
   readonly promotedKbPerScavenge: number;
+  /**
+   * Scavenges that promoted more than HIGH_PROMOTION_KB: the mark of a process whose finished
+   * requests are kept alive past a scavenge by a dead old-generation object (bench/README.md,
+   * ninth round). A broker in the usual state promotes a few KB per scavenge.
+   */
+  readonly highPromotionScavenges: number;
   readonly markCompacts: number;
   readonly markCompactPauseMicros: number;
 }
@@ -75,6 +86,7 @@ export function summarize(events: readonly GcEvent[], exchanges: number): GcSumm
     nativeObjectsDied: perExchange(sum(scavenges, "nodes_died_in_new")),
     survivedKbPerScavenge: perScavengeKb(sum(scavenges, "new_space_survived")),
     promotedKbPerScavenge: perScavengeKb(sum(scavenges, "promoted")),
+    highPromotionScavenges: scavenges.filter((event) => (event.fields.get("promoted") ?? 0) > HIGH_PROMOTION_KB * 1024).length,
     markCompacts: markCompacts.length,
     markCompactPauseMicros: perExchange(sum(markCompacts, "pause") * 1000),
   };

@@ -39,7 +39,7 @@ describe("bench/gc-trace.ts reads V8's own GC trace", () => {
     const events = parseGcEvents(
       [
         line("s", "background.scavenge.parallel=3.0 heap.external_weak_global_handles=0.5 nodes_died_in_new=100 new_space_survived=1048576 promoted=2048 promotion_rate=24.3%"),
-        line("s", "background.scavenge.parallel=1.0 heap.external_weak_global_handles=0.5 nodes_died_in_new=100 new_space_survived=0 promoted=0"),
+        line("s", "background.scavenge.parallel=1.0 heap.external_weak_global_handles=0.5 nodes_died_in_new=100 new_space_survived=0 promoted=204800"),
         line("mc", "mark=1.0"),
         '{"level":30,"msg":"gc=s is not a trace line"}',
       ].join("\n"),
@@ -51,7 +51,8 @@ describe("bench/gc-trace.ts reads V8's own GC trace", () => {
       weakHandleMicros: 10,
       nativeObjectsDied: 2,
       survivedKbPerScavenge: 512,
-      promotedKbPerScavenge: 1,
+      promotedKbPerScavenge: 101,
+      highPromotionScavenges: 1,
       markCompacts: 1,
       markCompactPauseMicros: 25,
     });
