@@ -119,13 +119,14 @@ describe("graceful shutdown", () => {
     expect(tally.refused, "requests after the listener closed are refused").toBeGreaterThan(0);
     expect(code).toBe(0);
     expect(exitMs).toBeLessThan(GRACE_MS);
-    const messages = fx.broker.logRecords().map((record) => record.msg);
+    const records = fx.broker.logRecords();
+    const messages = records.map((record) => record.msg);
     expect(messages).toContain("stopped");
     expect(messages).not.toContain("shutdown grace period over: closing remaining connections");
     expect(messages.at(-1), "the last line logged before exit(0) is written").toBe("stopped");
-    const recorded = new Set(fx.broker.logRecords().flatMap((record) => (record.channel === "audit" && typeof record.requestId === "string" ? [record.requestId] : [])));
+    const recorded = new Set(records.flatMap((record) => (record.channel === "audit" && typeof record.requestId === "string" ? [record.requestId] : [])));
     expect(tally.answeredIds.filter((id) => !recorded.has(id)), "answered requests without an audit record on stdout").toEqual([]);
-    const begun = new Set(fx.broker.logRecords().flatMap((record) => (typeof record.requestId === "string" ? [record.requestId] : [])));
+    const begun = new Set(records.flatMap((record) => (typeof record.requestId === "string" ? [record.requestId] : [])));
     expect(
       tally.resetUnaccepted.filter((id) => begun.has(id)),
       "requests the broker began (their id is in its log), then reset instead of answered",
