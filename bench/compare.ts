@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { benchPort, BROKER_ARGS, CONNECTIONS, DURATION, load, rssMb, startProcess, stopProcess, type BodyPool, type LoadOptions, type Result, type Server } from "./processes.js";
 
 /** Workers of the BROKER_WORKERS broker run beside the single process (BENCH_WORKERS; 0 leaves it out). */
-const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
+export const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
 
 export interface Scenario {
   readonly key: string;
@@ -53,6 +53,9 @@ function medianOf(runs: Result[], scenario: string): Result {
     non2xx: runs.reduce((sum, r) => sum + r.non2xx, 0),
     cpuMicrosPerRequest: Math.round(of((r) => r.cpuMicrosPerRequest)),
     peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)),
+    driverCpuMicrosPerRequest: Math.round(of((r) => r.driverCpuMicrosPerRequest)),
+    machineCpuMicrosPerRequest: Math.round(of((r) => r.machineCpuMicrosPerRequest)),
+    machineBusyShare: of((r) => r.machineBusyShare),
   };
 }
 
@@ -118,7 +121,9 @@ export async function compareInRounds(work: string, rounds: number, given: reado
         cold.requests += result.requests;
         cache = `, cache hits ${after.hits - before.hits}, admissions ${after.admissions - before.admissions}`;
       }
-      console.log(`  ${result.scenario}: ${result.requestsPerSecond} req/s, ${result.cpuMicrosPerRequest} µs CPU/req, p99 ${result.latencyMs.p99} ms${cache}`);
+      console.log(
+        `  ${result.scenario}: ${result.requestsPerSecond} req/s, ${result.cpuMicrosPerRequest} µs CPU/req, p99 ${result.latencyMs.p99} ms; load generator ${result.driverCpuMicrosPerRequest} µs/req, machine ${result.machineCpuMicrosPerRequest} µs/req, ${Math.round(result.machineBusyShare * 100)} % busy${cache}`,
+      );
       results[index] = result;
     }
     // Kept in the order given, whatever order the round ran in.

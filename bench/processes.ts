@@ -41,6 +41,12 @@ export interface Result {
   non2xx: number;
   cpuMicrosPerRequest: number;
   peakRssMb: number;
+  /** The load generator's own CPU per request (bench/drive.ts). */
+  driverCpuMicrosPerRequest: number;
+  /** The whole machine's busy CPU per request in the same window: server, load generator, Redis, the rest. */
+  machineCpuMicrosPerRequest: number;
+  /** Busy share of all cores in that window (1: every core saturated). */
+  machineBusyShare: number;
 }
 
 export interface Server {
@@ -183,6 +189,9 @@ export async function load(work: string, scenario: string, server: Server, path:
     non2xx: report.non2xx,
     cpuMicrosPerRequest: Math.round((after - before) / Math.max(1, report.requests.total)),
     peakRssMb: await rssMb(pid, "VmHWM"),
+    driverCpuMicrosPerRequest: Math.round(report.driverCpuMicros / Math.max(1, report.requests.total)),
+    machineCpuMicrosPerRequest: Math.round(report.machine.busyMicros / Math.max(1, report.requests.total)),
+    machineBusyShare: Math.round((report.machine.busyMicros / Math.max(1, report.machine.totalMicros)) * 100) / 100,
   };
 }
 
@@ -191,6 +200,8 @@ interface DriveReport {
   latency: { p50: number; p99: number; max: number };
   errors: number;
   non2xx: number;
+  driverCpuMicros: number;
+  machine: { cores: number; busyMicros: number; totalMicros: number };
 }
 
 /** One autocannon run in its own process (bench/drive.ts); a pool's bodies are taken from its cursor on. */

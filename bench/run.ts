@@ -30,7 +30,7 @@ import { createRootCa } from "../src/credentials/x509/ca-store.js";
 import { toSigningKey, type SigningKey } from "../src/credentials/signing-key.js";
 import { systemClock } from "../src/lib/clock.js";
 import { startRedisServer } from "../test/support/redis-server.js";
-import { COLD_HIT_SHARE_MAX, compareInRounds, halfLoadP99, soak, type Comparison, type Scenario } from "./compare.js";
+import { COLD_HIT_SHARE_MAX, WORKERS, compareInRounds, halfLoadP99, soak, type Comparison, type Scenario } from "./compare.js";
 import { benchPort, BROKER_ARGS, bodyPool, CONNECTIONS, DURATION, load, releaseWork, ROOT, run, startProcess, stopProcess, type Result } from "./processes.js";
 import { printProfile, profileColdExchange } from "./profile-run.js";
 import {
@@ -155,6 +155,11 @@ async function main(): Promise<void> {
   const peerHeaders = { authorization: `Basic ${Buffer.from(`${PEER_CLIENT_ID}:${PEER_CLIENT_SECRET}`).toString("base64")}` };
   await checkPeerToken(peer, peerBody, peerHeaders);
   const svidFloor = await startProcess(["--import", "tsx", "bench/floor-server.ts", "svid", "$PORT"], {}, join(work, "svid-floor.log"));
+  // The least any exchange can do here (node:http, ES256 verify and sign, nothing else): what
+  // bounds every exchange's req/s under this load generator on these cores.
+  const cryptoFloor = await startProcess(["--import", "tsx", "bench/crypto-floor-server.ts", "$PORT", benchJwks, BENCH_ISSUER], {}, join(work, "crypto-floor.log"));
+  // The same on WORKERS processes (node:cluster): the bound for the BROKER_WORKERS broker.
+  const cryptoFloors = WORKERS < 2 ? undefined : await startProcess(["--import", "tsx", "bench/crypto-floor-server.ts", "$PORT", benchJwks, BENCH_ISSUER, String(WORKERS)], {}, join(work, "crypto-floors.log"));
   // A baseline build (BENCH_BASELINE: a checkout with its own dist/ and node_modules), run beside
   // this one in the same rounds: the before/after of a change, measured side by side.
   const baseline = BASELINE === undefined ? undefined : await startProcess([...BASELINE_NODE_FLAGS, join(BASELINE, "dist/main.js")], { ...limitedEnv, ...BASELINE_ENV, BROKER_PORT: String(await benchPort()) }, join(work, "broker-baseline.log"));
@@ -170,6 +175,10 @@ async function main(): Promise<void> {
   const comparison = await compareInRounds(work, ROUNDS, [
     ...withBaseline({ key: "cold-es256", scenario: "broker: cold exchange, a new ES256 subject token each time (redis, rate limits on)", server: deployed, path: "/token", options: { pool: esPool }, cold: true }, "baseline-cold-es256", "cold exchange ES256", { pool: bodyPool(esBodies) }),
     { key: "naive", scenario: "floor: naive exchange handler", server: naive, path: "/token", options: { bodies: [body] } },
+    { key: "crypto-floor", scenario: "floor: ES256 verify + sign on node:http, nothing else", server: cryptoFloor, path: "/token", options: { bodies: [body] } },
+    ...(cryptoFloors === undefined
+      ? []
+      : [{ key: "crypto-floors", scenario: `floor: ES256 verify + sign on node:http, nothing else, ${WORKERS} processes`, server: cryptoFloors, path: "/token", options: { bodies: [body] } }]),
     { key: "oidc-provider", scenario: "peer: oidc-provider client_credentials, ES256 JWT", server: peer, path: "/token", options: { bodies: [peerBody], headers: peerHeaders } },
     ...withBaseline({ key: "cold-rs256", scenario: "broker: cold exchange, a new RS256 subject token each time (redis, rate limits on)", server: deployed, path: "/token", options: { pool: rsPool }, cold: true }, "baseline-cold-rs256", "cold exchange RS256", { pool: bodyPool(rsBodies) }),
     ...withBaseline({ key: "cached", scenario: "broker: exchange, one subject token repeated (redis, rate limits on)", server: deployed, path: "/token", options: { bodies: [body] } }, "baseline-cached", "exchange, one subject token repeated"),
@@ -177,7 +186,7 @@ async function main(): Promise<void> {
     { key: "svid-floor", scenario: "floor: CSR parse + sign with @peculiar/x509", server: svidFloor, path: "/svid/x509", options: { bodies: [svidBody] } },
   ], { env: limitedEnv, pool: bodyPool(workersBodies) });
   for (const [key, result] of Object.entries(comparison.medians)) record(key, result);
-  await Promise.all([naive, peer, svidFloor, ...(baseline ? [baseline] : [])].map(stopProcess));
+  await Promise.all([naive, peer, svidFloor, cryptoFloor, ...(cryptoFloors ? [cryptoFloors] : []), ...(baseline ? [baseline] : [])].map(stopProcess));
 
   // Part 3: p99 at half of the cold exchange's maximum rate, and the soak.
   const half = await halfLoadP99(work, deployed, esPool, (memo["cold-es256"]?.requestsPerSecond ?? 0) / 2);
@@ -201,6 +210,9 @@ async function main(): Promise<void> {
       errors: r.errors,
       non2xx: r.non2xx,
       "cpu µs/req": r.cpuMicrosPerRequest,
+      "load gen µs/req": r.driverCpuMicrosPerRequest,
+      "machine µs/req": r.machineCpuMicrosPerRequest,
+      "busy %": Math.round(r.machineBusyShare * 100),
       "peak RSS MB": r.peakRssMb,
     })),
   );
@@ -307,6 +319,7 @@ function summarize(memo: Record<string, Result>, comparison: Comparison): Record
     const [mine, theirs] = [cpu(a), cpu(b)];
     return mine !== undefined && theirs !== undefined && theirs > 0 ? Math.round((mine / theirs) * 100) / 100 : undefined;
   };
+  const budget = (multiple: number, floor?: Result) => (floor ? Math.round((cpus().length * 1_000_000) / (multiple * floor.requestsPerSecond)) : undefined);
   return {
     "cold exchange ES256 / naive floor, req/s (issue 14: >= 1.5)": ratio(memo["cold-es256"], memo.naive),
     "cold exchange ES256 / oidc-provider, req/s (issue 14: >= 1.7)": ratio(memo["cold-es256"], memo["oidc-provider"]),
@@ -314,6 +327,27 @@ function summarize(memo: Record<string, Result>, comparison: Comparison): Record
     "cold exchange RS256 / oidc-provider, req/s": ratio(memo["cold-rs256"], memo["oidc-provider"]),
     "cached exchange / oidc-provider, req/s": ratio(memo.cached, memo["oidc-provider"]),
     "naive floor / oidc-provider, req/s": ratio(memo.naive, memo["oidc-provider"]),
+    // The crypto floor does a strict subset of any exchange: its ratios bound the broker's here.
+    "crypto floor (ES256 verify + sign, nothing else) / naive floor, req/s: the most any exchange reaches here": ratio(memo["crypto-floor"], memo.naive),
+    "crypto floor / oidc-provider, req/s": ratio(memo["crypto-floor"], memo["oidc-provider"]),
+    "cold exchange ES256 / crypto floor, req/s": ratio(memo["cold-es256"], memo["crypto-floor"]),
+    [`crypto floor on ${WORKERS} processes / naive floor, req/s: the most a BROKER_WORKERS=${WORKERS} exchange reaches here`]: ratio(memo["crypto-floors"], memo.naive),
+    [`crypto floor on ${WORKERS} processes / oidc-provider, req/s`]: ratio(memo["crypto-floors"], memo["oidc-provider"]),
+    [`machine busy share, crypto floor on ${WORKERS} processes`]: memo["crypto-floors"]?.machineBusyShare,
+    "CPU per cold ES256 exchange / crypto floor's per request": cpuRatio("cold-es256", "crypto-floor"),
+    // What a target leaves per request if every core did nothing else: the load generator's
+    // share, Redis's and the server's must all fit in it.
+    "machine CPU µs per request at 1.5 × the naive floor's rate, all cores saturated": budget(1.5, memo.naive),
+    "machine CPU µs per request at 1.7 × oidc-provider's rate, all cores saturated": budget(1.7, memo["oidc-provider"]),
+    "machine CPU µs per request, crypto floor (one process)": memo["crypto-floor"]?.machineCpuMicrosPerRequest,
+    [`machine CPU µs per request, crypto floor on ${WORKERS} processes`]: memo["crypto-floors"]?.machineCpuMicrosPerRequest,
+    "machine CPU µs per request, cold ES256 exchange (one process)": memo["cold-es256"]?.machineCpuMicrosPerRequest,
+    [`machine CPU µs per request, cold ES256 exchange on ${WORKERS} workers`]: memo["workers-cold-es256"]?.machineCpuMicrosPerRequest,
+    "load generator CPU µs per request, naive floor's run": memo.naive?.driverCpuMicrosPerRequest,
+    "load generator CPU µs per request, cold ES256 run": memo["cold-es256"]?.driverCpuMicrosPerRequest,
+    "machine busy share, naive floor's run (1: both cores saturated)": memo.naive?.machineBusyShare,
+    "machine busy share, crypto floor's run": memo["crypto-floor"]?.machineBusyShare,
+    "machine busy share, cold ES256 run": memo["cold-es256"]?.machineBusyShare,
     "CPU µs per cold ES256 exchange (issue 14: <= 250)": cpu("cold-es256"),
     "CPU µs per cold RS256 exchange (issue 14: <= 200)": cpu("cold-rs256"),
     "CPU µs per cached exchange (issue 14: <= 180)": cpu("cached"),
