@@ -66,6 +66,11 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
 # A young generation of 2 x 8 MB instead of V8's 2 x 16 MB: ~15 MB less RSS under load for ~2 %
 # CPU. No Maglev (V8's mid-tier compiler, on by default since Node 22, absent from Node 20): on
 # Node 24 it kept ~20 MB more RSS (a 60 s soak at 160 MB); without it 0-1.5 % more CPU, paired
-# (bench/README.md). Set here because V8 cannot change either once running; package.json's
-# start:prod and the bench use the same flags (test/deploy/dockerfile.test.ts).
-CMD ["node", "--max-semi-space-size=8", "--no-maglev", "dist/main.js"]
+# (bench/README.md). No allocation-site pretenuring: V8 otherwise starts allocating objects of a
+# per-request literal directly in the old generation once they survive a few scavenges under load,
+# and each of them, dead, keeps the young objects it pointed to (finished requests) alive until the
+# next mark-compact: on Node 24 a process entered that state at random, 8-13 % more CPU and a
+# mark-compact a second for its life; without it never, at the same CPU (bench/README.md, tenth
+# round). Set here because V8 cannot change these once running; package.json's start:prod and the
+# bench use the same flags (test/deploy/dockerfile.test.ts).
+CMD ["node", "--max-semi-space-size=8", "--no-maglev", "--no-allocation-site-pretenuring", "dist/main.js"]

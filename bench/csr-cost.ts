@@ -18,6 +18,7 @@ import { signJwt } from "../src/credentials/jwt-signer.js";
 import { toSigningKey } from "../src/credentials/signing-key.js";
 import { bitString, DER_NULL, oid, sequence, tlv, unsignedInteger } from "../src/credentials/x509/der-writer.js";
 import { freePort } from "../test/support/broker-process.js";
+import { BROKER_ARGS } from "./processes.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const REQUESTS = Number(process.env.BENCH_CSR_REQUESTS ?? 400);
@@ -33,7 +34,7 @@ async function cpuMicros(pid: number): Promise<number> {
 async function startBroker(env: Record<string, string>, logFile: string): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
   const log = await open(logFile, "a");
-  const args = process.env.BENCH_BROKER === "dist" ? ["--max-semi-space-size=8", "--no-maglev", "dist/main.js"] : ["--import", "tsx", "src/main.ts"];
+  const args = process.env.BENCH_BROKER === "dist" ? BROKER_ARGS : ["--import", "tsx", "src/main.ts"];
   const child = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? "", ...env, BROKER_PORT: String(port) }, stdio: ["ignore", log.fd, log.fd] });
   await log.close();
   const url = `http://127.0.0.1:${port}`;

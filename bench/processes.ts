@@ -17,7 +17,7 @@ export const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 export const run = promisify(execFile);
 /** The broker as the image runs it (Dockerfile CMD, npm run start:prod). */
-export const BROKER_ARGS = ["--max-semi-space-size=8", "--no-maglev", "dist/main.js"];
+export const BROKER_ARGS = ["--max-semi-space-size=8", "--no-maglev", "--no-allocation-site-pretenuring", "dist/main.js"];
 
 /**
  * Deletes a tool's working directory once its run is done: the brokers' logs there (an audit line

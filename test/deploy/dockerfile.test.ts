@@ -102,10 +102,12 @@ describe("Dockerfile", () => {
     const flags = args.filter((arg) => arg.startsWith("--"));
     expect(flags).toContain("--max-semi-space-size=8");
     expect(flags).toContain("--no-maglev");
+    expect(flags).toContain("--no-allocation-site-pretenuring");
     const scripts = (JSON.parse(readRepoFile("package.json")) as { scripts: Record<string, string> }).scripts;
     expect(scripts["start:prod"]).toBe(["node", ...args].join(" "));
     expect(BROKER_ARGS).toEqual(args);
     // Every flag is one this Node accepts (Node 20 knows --no-maglev; it is already its default there).
+    // An unknown flag makes node print "bad option" and exit 9.
     const probe = spawnSync(process.execPath, [...flags, "-e", "0"], { encoding: "utf8" });
     expect(probe.status, probe.stderr).toBe(0);
     expect(probe.stderr).toBe("");
