@@ -9,7 +9,6 @@
  * Usage: node --import tsx bench/drive.ts <spec.json>
  */
 import { readFileSync } from "node:fs";
-import { cpus } from "node:os";
 import autocannon from "autocannon";
 
 interface DriveSpec {
@@ -66,6 +65,6 @@ process.stdout.write(
   JSON.stringify({
     ...result,
     driverCpuMicros: driver.user + driver.system,
-    machine: { cores: cpus().length, busyMicros: machineAfter.busy - machineBefore.busy, totalMicros: machineAfter.total - machineBefore.total },
+    machine: { busyMicros: machineAfter.busy - machineBefore.busy, totalMicros: machineAfter.total - machineBefore.total },
   }),
 );

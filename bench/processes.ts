@@ -201,7 +201,7 @@ interface DriveReport {
   errors: number;
   non2xx: number;
   driverCpuMicros: number;
-  machine: { cores: number; busyMicros: number; totalMicros: number };
+  machine: { busyMicros: number; totalMicros: number };
 }
 
 /** One autocannon run in its own process (bench/drive.ts); a pool's bodies are taken from its cursor on. */

@@ -328,7 +328,7 @@ function summarize(memo: Record<string, Result>, comparison: Comparison): Record
     "cached exchange / oidc-provider, req/s": ratio(memo.cached, memo["oidc-provider"]),
     "naive floor / oidc-provider, req/s": ratio(memo.naive, memo["oidc-provider"]),
     // The crypto floor does a strict subset of any exchange: its ratios bound the broker's here.
-    "crypto floor (ES256 verify + sign, nothing else) / naive floor, req/s: the most any exchange reaches here": ratio(memo["crypto-floor"], memo.naive),
+    "crypto floor (ES256 verify + sign, nothing else) / naive floor, req/s: the most a one-process exchange reaches here": ratio(memo["crypto-floor"], memo.naive),
     "crypto floor / oidc-provider, req/s": ratio(memo["crypto-floor"], memo["oidc-provider"]),
     "cold exchange ES256 / crypto floor, req/s": ratio(memo["cold-es256"], memo["crypto-floor"]),
     [`crypto floor on ${WORKERS} processes / naive floor, req/s: the most a BROKER_WORKERS=${WORKERS} exchange reaches here`]: ratio(memo["crypto-floors"], memo.naive),
